@@ -1,0 +1,58 @@
+# make run   — set up, seed the demo store, train if needed, start the stack
+# make test  — set up, train if needed, run every test
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+MODEL   := models/assistant.tar.gz
+TRAIN_DATA := $(shell find data/nlu data/rules data/stories -name '*.yml' 2>/dev/null)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore
+
+# rasa 3.6 needs Python 3.10: the first python3.10 that really runs
+# (pyenv's shim only runs when 3.10 is the selected version).
+PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+
+.PHONY: run setup train seed shell test bench validate clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (rasa 3.6 needs it). Install python3.10 or set PYTHON310=/path/to/python3.10"; exit 1; }
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==23.3.2"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m pip check
+	@touch $@
+
+# Rasa trains only when config, domain or training data changed.
+train: $(MODEL)
+
+$(MODEL): $(STAMP) config.yml domain.yml $(TRAIN_DATA)
+	$(PY) -m rasa train --config config.yml --domain domain.yml \
+		--data data/nlu data/rules data/stories --out models --fixed-model-name assistant
+	@touch $@
+
+seed: $(STAMP)
+	$(PY) -m actions.store.seed
+
+run: $(MODEL) seed
+	$(PY) -m bot run
+
+shell: $(MODEL) seed
+	$(PY) -m bot shell
+
+validate: $(STAMP)
+	$(PY) -m rasa data validate --config config.yml --domain domain.yml --data data/nlu data/rules data/stories
+
+test: $(MODEL)
+	$(PY) -m pytest
+
+bench: $(MODEL) seed
+	$(PY) -m bot.bench
+
+clean:
+	rm -rf models var .pytest_cache results

@@ -1,0 +1,103 @@
+"""Cancelling an order: only before it ships (policy ``cancellable_statuses``),
+always after an explicit yes, and the refund date is said at once.
+
+The store re-checks the status in the same transaction as the write, so an
+order that ships between the question and the yes is not cancelled.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.formatting import date_es, money_es
+from actions.orders import order_variables
+from actions.policy import load_policy
+from actions.store import Order, StoreUnavailable, shared_store
+from actions.store.errors import OrderStateChanged
+from actions.verification import (
+    OrderFormValidation,
+    utter_error,
+    verified_order,
+)
+from actions.errors import StoreDown
+
+
+class ValidateCancelForm(OrderFormValidation):
+    form = "cancel_form"
+
+    async def task_slots(self, order: Order, tracker: Tracker) -> List[Text]:
+        if order.status in self.policy.cancellable_statuses:
+            return ["cancel_confirmed"]
+        return []
+
+
+class ActionAskCancelConfirmed(Action):
+    def name(self) -> Text:
+        return "action_ask_cancel_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        try:
+            order = await shared_store().get_order(tracker.get_slot("verified_order_id"))
+        except StoreUnavailable:
+            order = None
+        total = money_es(order.total, load_policy().currency) if order else ""
+        dispatcher.utter_message(
+            response="utter_confirm_cancel", order_id=tracker.get_slot("verified_order_id"), total=total
+        )
+        return []
+
+
+class ActionCancelOrder(Action):
+    def name(self) -> Text:
+        return "action_cancel_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        confirmed = tracker.get_slot("cancel_confirmed")
+        order, events = await verified_order(dispatcher, tracker)
+        if order is None:
+            return events
+        policy = load_policy()
+        variables: Dict[str, Any] = order_variables(order, policy)
+        variables["return_window_days"] = policy.return_window_days
+        if order.status in ("shipped", "out_for_delivery"):
+            dispatcher.utter_message(response="utter_cancel_not_possible_shipped", **variables)
+            return events
+        if order.status == "delivered":
+            dispatcher.utter_message(response="utter_cancel_not_possible_delivered", **variables)
+            return events
+        if order.status not in policy.cancellable_statuses:
+            dispatcher.utter_message(response="utter_cancel_not_possible_closed", **variables)
+            return events
+        if confirmed is not True:
+            dispatcher.utter_message(response="utter_cancel_kept", **variables)
+            return events
+        try:
+            cancelled = await shared_store().cancel_order(order.order_id, policy.refund_days)
+        except OrderStateChanged:
+            # It shipped meanwhile: answer from the fresh state.
+            fresh = await shared_store().get_order(order.order_id)
+            if fresh is not None:
+                variables = order_variables(fresh, policy)
+                variables["return_window_days"] = policy.return_window_days
+            dispatcher.utter_message(response="utter_cancel_not_possible_shipped", **variables)
+            return events
+        except StoreUnavailable as exc:
+            utter_error(dispatcher, StoreDown(str(exc)))
+            return events
+        refund = max(cancelled.refunds, key=lambda r: r.created_at) if cancelled.refunds else None
+        dispatcher.utter_message(
+            response="utter_cancel_done",
+            order_id=cancelled.order_id,
+            amount=money_es(refund.amount if refund else cancelled.total, policy.currency),
+            payment_method=cancelled.payment_method,
+            refund_date=date_es(refund.expected_at) if refund else "",
+        )
+        return events

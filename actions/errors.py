@@ -1,0 +1,61 @@
+"""The assistant's domain errors. Each carries the response (a domain.yml
+``utter_*`` name, so it follows the brand voice) the shopper gets, and the
+variables that response needs. Raise them with ``raise ... from exc``."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+
+class AssistantError(Exception):
+    """Base class: ``response`` is what the shopper reads."""
+
+    response = "utter_default"
+
+    def __init__(self, message: str = "", **variables: Any) -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.variables: Dict[str, Any] = variables
+
+
+class InvalidOrderNumber(AssistantError):
+    """The text holds no 6-digit order number."""
+
+    response = "utter_invalid_order_id"
+
+
+class InvalidEmail(AssistantError):
+    response = "utter_invalid_email"
+
+
+class OrderNotVerified(AssistantError):
+    """Unknown number or email mismatch: deliberately the same answer for
+    both, so nobody learns whether an order exists."""
+
+    response = "utter_order_not_verified"
+
+
+class VerificationLocked(AssistantError):
+    """Too many failed tries in this conversation: offer a person."""
+
+    response = "utter_verification_locked"
+
+
+class StoreDown(AssistantError):
+    """The store cannot be reached; the shopper is offered a person."""
+
+    response = "utter_store_unavailable"
+
+
+class InvalidPostalCode(AssistantError):
+    response = "utter_invalid_postal_code"
+
+
+class InvalidStreet(AssistantError):
+    response = "utter_invalid_street"
+
+
+class InvalidCity(AssistantError):
+    response = "utter_invalid_city"
+
+
+class InvalidReturnItems(AssistantError):
+    response = "utter_invalid_return_items"

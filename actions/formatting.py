@@ -1,0 +1,87 @@
+"""Spanish renderings of dates, money, items and statuses for the answers.
+
+Why here and not with locale: the server's locale may not have es_ES
+installed; these few words are all the bot needs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Iterable, Union
+
+from actions.store import OrderItem, Refund
+
+WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+MONTHS = (
+    "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio",
+    "agosto", "septiembre", "octubre", "noviembre", "diciembre",
+)
+STATUS_LABELS = {
+    "pending_payment": "pendiente de pago",
+    "processing": "en preparación",
+    "shipped": "en camino",
+    "out_for_delivery": "en reparto",
+    "delivered": "entregado",
+    "cancelled": "cancelado",
+    "returned": "devuelto",
+}
+REFUND_STATUS_LABELS = {
+    "pending": "pendiente",
+    "processing": "en curso",
+    "completed": "completado",
+}
+RETURN_REASON_LABELS = {
+    "talla": "la talla no es la correcta",
+    "no_esperado": "no es lo que esperaba",
+    "ya_no_lo_quiero": "ya no lo quiere",
+    "tarde": "llegó tarde",
+    "otro": "otro motivo",
+}
+
+
+def date_es(value: Union[dt.date, dt.datetime]) -> str:
+    """'jueves 26 de noviembre' (the year only when it is not this year's)."""
+    day = value.date() if isinstance(value, dt.datetime) else value
+    text = f"{WEEKDAYS[day.weekday()]} {day.day} de {MONTHS[day.month - 1]}"
+    if day.year != dt.date.today().year:
+        text += f" de {day.year}"
+    return text
+
+
+def money_es(amount: Union[Decimal, float, int], currency: str = "€") -> str:
+    """'1.234,50 €'."""
+    quantized = Decimal(str(amount)).quantize(Decimal("0.01"))
+    whole, frac = f"{quantized:,.2f}".split(".")
+    return f"{whole.replace(',', '.')},{frac} {currency}"
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def items_es(items: Iterable[OrderItem], numbered: bool = False) -> str:
+    lines = []
+    for index, item in enumerate(items, start=1):
+        prefix = f"{index}. " if numbered else "• "
+        lines.append(f"{prefix}{item.quantity} × {item.name}")
+    return "\n".join(lines) if lines else "(sin artículos)"
+
+
+def refund_line(refund: Refund, currency: str = "€") -> str:
+    label = REFUND_STATUS_LABELS.get(refund.status, refund.status)
+    origin = f" (devolución {refund.return_number})" if refund.return_number else ""
+    if refund.status == "completed" and refund.completed_at is not None:
+        return f"• {money_es(refund.amount, currency)}{origin}: {label}, abonado el {date_es(refund.completed_at)}"
+    return f"• {money_es(refund.amount, currency)}{origin}: {label}, llegará como tarde el {date_es(refund.expected_at)}"
+
+
+def refund_summary(refunds: Iterable[Refund], currency: str = "€") -> str:
+    """One sentence about an order's refunds, for cancelled/returned orders."""
+    refunds = list(refunds)
+    if not refunds:
+        return "No tiene ningún reembolso pendiente."
+    return "Reembolsos:\n" + "\n".join(refund_line(r, currency) for r in refunds)
+
+
+def first_name(full_name: str) -> str:
+    return full_name.split()[0] if full_name.strip() else ""

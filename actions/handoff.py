@@ -1,0 +1,140 @@
+"""Handing the conversation to a person.
+
+The assistant does not talk to the agent queue itself: it emits ONE
+structured bot message (a ``custom`` payload ``{"handoff": {...}}``) and
+pauses the Rasa conversation. The bridge (handoff/) queues the conversation
+with that context and resumes Rasa when the agent closes. Over plain REST or
+``rasa shell`` the shopper still reads the Spanish announcement.
+
+The payload never carries more than the conversation already proved: the
+customer block is present only for a verified order.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.verification import is_verified, reset_task_slots
+
+HANDOFF_REASONS = {
+    "customer_request": "El cliente pide hablar con una persona",
+    "complaint": "Queja o enfado del cliente",
+    "fallback": "El asistente no entendió dos veces seguidas",
+    "verification_failed": "No pudo verificar el pedido tras varios intentos",
+    "order_overdue": "Pedido retrasado: pasó la fecha de entrega",
+    "delivered_not_received": "Marcado como entregado pero el cliente no lo recibió",
+    "damaged_or_wrong_item": "Producto dañado, equivocado o incompleto",
+    "payment_problem": "Problema con el pago",
+    "return_ineligible": "Devolución no admitida por las reglas",
+    "address_change_after_shipping": "Cambio de dirección con el pedido ya enviado",
+    "store_unavailable": "El sistema de pedidos no respondía",
+}
+RECENT_INTENTS = 5
+
+
+def recent_intents(tracker: Tracker, limit: int = RECENT_INTENTS) -> List[Dict[str, Any]]:
+    """The last user intents with confidence, newest first (for the case card)."""
+    found: List[Dict[str, Any]] = []
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = (event.get("parse_data") or {}).get("intent") or {}
+        if intent.get("name"):
+            found.append({"name": intent["name"], "confidence": round(float(intent.get("confidence") or 0.0), 3)})
+        if len(found) >= limit:
+            break
+    return found
+
+
+def handoff_payload(
+    tracker: Tracker, reason: str, details: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
+    intents = recent_intents(tracker)
+    entities: Dict[str, Any] = {}
+    for name in ("order_id", "email"):
+        if tracker.get_slot(name):
+            entities[name] = tracker.get_slot(name)
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        if entity.get("entity") in ("order_id", "email"):
+            entities[entity["entity"]] = entity.get("value")
+    customer = None
+    if is_verified(tracker):
+        customer = {
+            "id": tracker.get_slot("customer_id"),
+            "name": tracker.get_slot("customer_name"),
+            "email": tracker.get_slot("verified_email"),
+            "verified_order_id": tracker.get_slot("verified_order_id"),
+        }
+    return {
+        "handoff": {
+            "reason": reason,
+            "reason_text": HANDOFF_REASONS.get(reason, reason),
+            "last_intent": intents[0]["name"] if intents else None,
+            "intents": intents,
+            "entities": entities,
+            "customer": customer,
+            "details": details or {},
+        }
+    }
+
+
+def hand_over(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    reason: str,
+    details: Optional[Dict[str, Any]] = None,
+    announce: bool = True,
+) -> List[EventType]:
+    """Announce (optionally), emit the structured handoff message, close any
+    form and pause the conversation. Returns the events to return."""
+    if announce:
+        dispatcher.utter_message(response="utter_handoff")
+    dispatcher.utter_message(json_message=handoff_payload(tracker, reason, details))
+    return [
+        ActiveLoop(None),
+        SlotSet("requested_slot", None),
+        *reset_task_slots(),
+        ConversationPaused(),
+    ]
+
+
+class ActionHandoff(Action):
+    """request_human / complaint, or a button that offers a person with a
+    ``handoff_reason`` entity in its payload."""
+
+    def name(self) -> Text:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        reason = "complaint" if intent == "complaint" else "customer_request"
+        requested = next(tracker.get_latest_entity_values("handoff_reason"), None)
+        if requested in HANDOFF_REASONS:
+            reason = requested
+        return hand_over(dispatcher, tracker, reason)
+
+
+class ActionFallback(Action):
+    """First misunderstanding: ask to rephrase. Second in a row: a person."""
+
+    def name(self) -> Text:
+        return "action_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        user_intents = [
+            ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            for event in tracker.events
+            if event.get("event") == "user"
+        ]
+        if len(user_intents) >= 2 and user_intents[-2] == "nlu_fallback":
+            return hand_over(dispatcher, tracker, "fallback")
+        dispatcher.utter_message(response="utter_default")
+        return []

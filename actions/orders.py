@@ -1,0 +1,106 @@
+"""Where is my order, and my order has not arrived.
+
+Delivery-window rule: a shipped order is overdue when today (store time zone)
+is more than ``overdue_grace_days`` past its expected delivery date. Overdue,
+or marked delivered but not received, goes to a person with that reason.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.formatting import date_es, items_es, refund_summary, status_label
+from actions.handoff import hand_over
+from actions.policy import StorePolicy, load_policy
+from actions.store import Order
+from actions.verification import OrderFormValidation, verified_order
+
+IN_TRANSIT = ("shipped", "out_for_delivery")
+NOT_SHIPPED = ("pending_payment", "processing")
+
+
+def order_variables(order: Order, policy: StorePolicy) -> Dict[str, Any]:
+    """Everything the order answers may show, rendered in Spanish."""
+    shipment = order.shipment
+    return {
+        "order_id": order.order_id,
+        "status_label": status_label(order.status),
+        "expected_date": date_es(order.expected_delivery),
+        "items": items_es(order.items),
+        "payment_method": order.payment_method,
+        "carrier": shipment.carrier if shipment else "",
+        "tracking_number": shipment.tracking_number if shipment else "",
+        "tracking_url": policy.tracking_url(shipment.carrier, shipment.tracking_number) if shipment else "",
+        "delivered_date": date_es(shipment.delivered_at) if shipment and shipment.delivered_at else "",
+        "refund_summary": refund_summary(order.refunds, policy.currency),
+    }
+
+
+def is_overdue(order: Order, policy: StorePolicy, today: dt.date) -> bool:
+    return (today - order.expected_delivery).days > policy.overdue_grace_days
+
+
+class ValidateOrderStatusForm(OrderFormValidation):
+    form = "order_status_form"
+
+
+class ValidateNotReceivedForm(OrderFormValidation):
+    form = "not_received_form"
+
+
+class ActionOrderStatus(Action):
+    def name(self) -> Text:
+        return "action_order_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        order, events = await verified_order(dispatcher, tracker)
+        if order is None:
+            return events
+        dispatcher.utter_message(
+            response=f"utter_order_status_{order.status}", **order_variables(order, load_policy())
+        )
+        return events
+
+
+class ActionOrderNotReceived(Action):
+    def name(self) -> Text:
+        return "action_order_not_received"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        order, events = await verified_order(dispatcher, tracker)
+        if order is None:
+            return events
+        policy = load_policy()
+        variables = order_variables(order, policy)
+        if order.status in NOT_SHIPPED:
+            dispatcher.utter_message(response="utter_not_received_not_shipped", **variables)
+            return events
+        if order.status in IN_TRANSIT:
+            if not is_overdue(order, policy, policy.today()):
+                dispatcher.utter_message(response="utter_not_received_in_window", **variables)
+                return events
+            dispatcher.utter_message(response="utter_not_received_overdue", **variables)
+            return events + hand_over(
+                dispatcher, tracker, "order_overdue",
+                {"order_id": order.order_id, "expected_delivery": order.expected_delivery.isoformat()},
+                announce=False,
+            )
+        if order.status == "delivered":
+            dispatcher.utter_message(response="utter_not_received_marked_delivered", **variables)
+            return events + hand_over(
+                dispatcher, tracker, "delivered_not_received",
+                {"order_id": order.order_id, "delivered_at": order.shipment.delivered_at.isoformat()
+                 if order.shipment and order.shipment.delivered_at else None},
+                announce=False,
+            )
+        dispatcher.utter_message(response="utter_not_received_closed", **variables)
+        return events

@@ -1,0 +1,43 @@
+"""Where is my refund: every refund of a verified order with its state and
+the date the money arrives (or arrived)."""
+from __future__ import annotations
+
+from typing import List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.formatting import refund_line
+from actions.policy import load_policy
+from actions.verification import OrderFormValidation, verified_order
+
+
+class ValidateRefundForm(OrderFormValidation):
+    form = "refund_form"
+
+
+class ActionRefundStatus(Action):
+    def name(self) -> Text:
+        return "action_refund_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        order, events = await verified_order(dispatcher, tracker)
+        if order is None:
+            return events
+        policy = load_policy()
+        if not order.refunds:
+            dispatcher.utter_message(
+                response="utter_refund_none", order_id=order.order_id, refund_days=policy.refund_days
+            )
+            return events
+        refunds = sorted(order.refunds, key=lambda r: r.created_at)
+        dispatcher.utter_message(
+            response="utter_refund_status",
+            order_id=order.order_id,
+            refunds="\n".join(refund_line(r, policy.currency) for r in refunds),
+        )
+        return events

@@ -1,0 +1,112 @@
+"""The store interface the actions (and the bridge's case card) read and change.
+
+Why an interface: a real shop backend (Shopify, PrestaShop, an ERP) can be
+plugged in later by implementing ``Store``; the actions never see SQL.
+``create_store()`` is the factory (like Rasa's lock store): it picks the
+implementation from the environment and opens nothing until first use.
+
+Limits: the methods are async but the SQL implementation runs blocking
+SQLAlchemy calls in a worker thread, one fresh session per call.
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Protocol, Sequence
+
+from actions.store.types import (
+    Address,
+    Customer,
+    Order,
+    OrderItem,
+    Refund,
+    Return,
+    Shipment,
+)
+from actions.store.errors import StoreError, StoreUnavailable
+
+__all__ = [
+    "Address",
+    "Customer",
+    "Order",
+    "OrderItem",
+    "Refund",
+    "Return",
+    "Shipment",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "create_store",
+    "shared_store",
+    "use_store",
+    "default_database_url",
+]
+
+
+class Store(Protocol):
+    """What the assistant needs from a shop backend. Data access only: the
+    business rules (windows, eligibility) live in the actions modules."""
+
+    async def get_order(self, order_id: str) -> Optional[Order]:
+        """The order with its items, shipment, returns and refunds, or None."""
+
+    async def get_customer_by_email(self, email: str) -> Optional[Customer]:
+        """Case-insensitive lookup."""
+
+    async def get_customer_by_phone(self, phone: str) -> Optional[Customer]:
+        """Lookup by phone, compared on digits only (ignores +, spaces, 00)."""
+
+    async def orders_for_customer(self, customer_id: int) -> List[Order]:
+        """Newest first."""
+
+    async def cancel_order(self, order_id: str, refund_days: int) -> Order:
+        """Mark cancelled and create the refund for the amount paid, atomically.
+        Raises OrderStateChanged if the order is no longer pending_payment/processing
+        at write time (checked in the same transaction)."""
+
+    async def update_shipping_address(
+        self, order_id: str, address: Address, allowed_statuses: Sequence[str]
+    ) -> Order:
+        """Atomic check-and-set: raises OrderStateChanged if the status is no
+        longer in allowed_statuses."""
+
+    async def create_return(
+        self, order_id: str, item_ids: Sequence[int], reason: str
+    ) -> Return:
+        """Create a return (status 'requested') with its own number DEV-XXXXXX."""
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable if the database cannot be reached."""
+
+
+def default_database_url() -> str:
+    """DATABASE_URL, or SQLite in the git-ignored var/ folder of the checkout."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return "sqlite:///" + os.path.join(root, "var", "store.db")
+
+
+def create_store(database_url: Optional[str] = None) -> Store:
+    """Factory: today only the SQL store; the URL decides SQLite or PostgreSQL."""
+    from actions.store.sql import SqlStore
+
+    return SqlStore(database_url or default_database_url())
+
+
+_shared: Optional[Store] = None
+
+
+def shared_store() -> Store:
+    """The process's store (one engine and pool, created on first use; each
+    call still gets its own session). Tests replace it with ``use_store``."""
+    global _shared
+    if _shared is None:
+        _shared = create_store()
+    return _shared
+
+
+def use_store(store: Optional[Store]) -> None:
+    """Swap the process's store (tests, or a custom backend at start-up)."""
+    global _shared
+    _shared = store

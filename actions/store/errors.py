@@ -1,0 +1,18 @@
+"""Errors raised by store implementations (data access, not business rules)."""
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of the store layer's errors."""
+
+
+class StoreUnavailable(StoreError):
+    """The database (or shop backend) cannot be reached or timed out."""
+
+
+class OrderStateChanged(StoreError):
+    """A check-and-set failed: the order moved on (e.g. shipped) meanwhile."""
+
+
+class UnknownItems(StoreError):
+    """Item ids given for a return do not belong to the order."""

@@ -1,0 +1,424 @@
+"""``Store`` on SQLAlchemy 1.4: SQLite for development, PostgreSQL in production.
+
+Why this shape: Rasa's action server is asyncio, SQLAlchemy 1.4 here is
+blocking, so each call runs in a worker thread with its own short session
+and returns frozen dataclasses (no session outlives a call).
+
+Limits: nothing connects until the first call; connection failures (and any
+other ``OperationalError``, e.g. a missing table or a locked SQLite file) become
+``StoreUnavailable``. SQLite must be a file: an in-memory database would be
+private to each worker thread. On SQLite, ``SELECT ... FOR UPDATE`` is a no-op, so the
+check-and-set writes also guard the UPDATE itself with the allowed statuses.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import os
+import secrets
+import threading
+from decimal import Decimal
+from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
+
+from sqlalchemy import create_engine, event, func, select, text, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
+from sqlalchemy.sql import Select
+
+from actions.store.errors import OrderStateChanged, StoreUnavailable, UnknownItems
+from actions.store.models import (
+    Base,
+    CustomerRow,
+    OrderItemRow,
+    OrderRow,
+    RefundRow,
+    ReturnRow,
+    normalize_phone,
+    utcnow,
+)
+from actions.store.types import (
+    Address,
+    Customer,
+    Order,
+    OrderItem,
+    Refund,
+    Return,
+    Shipment,
+)
+
+T = TypeVar("T")
+
+CANCELLABLE_STATUSES: Tuple[str, ...] = ("pending_payment", "processing")
+_RETURN_NUMBER_ATTEMPTS = 10
+
+
+def mask_url(database_url: str) -> str:
+    """The URL with its password hidden, safe to print or log."""
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+def new_return_number() -> str:
+    """Random "DEV-" + 6 digits; unguessable so customers cannot probe others."""
+    return "DEV-%06d" % secrets.randbelow(1_000_000)
+
+
+class SqlStore:
+    """The ``Store`` protocol over one SQLAlchemy engine (created lazily)."""
+
+    def __init__(self, database_url: str, connect_timeout: float = 5.0) -> None:
+        self.database_url = database_url
+        self.connect_timeout = connect_timeout
+        self._engine: Optional[Engine] = None
+        self._sessions: Optional[sessionmaker] = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({mask_url(self.database_url)!r})"
+
+    # -- plumbing ---------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, created on first use (creating it does not connect)."""
+        self._session_factory()
+        assert self._engine is not None
+        return self._engine
+
+    def _session_factory(self) -> sessionmaker:
+        with self._lock:
+            if self._sessions is None:
+                url = make_url(self.database_url)
+                if url.get_backend_name() == "sqlite":
+                    connect_args = {"timeout": self.connect_timeout}
+                else:
+                    # libpq takes whole seconds, minimum 2.
+                    connect_args = {"connect_timeout": max(2, math.ceil(self.connect_timeout))}
+                engine = create_engine(url, pool_pre_ping=True, future=True, connect_args=connect_args)
+                if url.get_backend_name() == "sqlite":
+                    event.listen(engine, "connect", _sqlite_foreign_keys)
+                self._engine = engine
+                self._sessions = sessionmaker(bind=engine, future=True)
+            return self._sessions
+
+    def run_in_transaction(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one fresh session and transaction, blocking; maps
+        connection failures to StoreUnavailable. For admin tools (seed)."""
+        sessions = self._session_factory()
+        try:
+            with sessions() as session, session.begin():
+                return work(session)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable("database connection lost") from exc
+            raise
+
+    async def _run(self, work: Callable[[Session], T]) -> T:
+        return await asyncio.to_thread(self.run_in_transaction, work)
+
+    def _make_sqlite_folder(self) -> None:
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+
+    def create_schema(self) -> None:
+        """Create missing tables (and the SQLite file's folder). Blocking."""
+        self._make_sqlite_folder()
+        self.run_in_transaction(lambda s: Base.metadata.create_all(s.connection()))
+
+    def drop_schema(self) -> None:
+        """Drop the store's tables (used by ``seed --reset`` and tests). Blocking."""
+        self._make_sqlite_folder()
+        self.run_in_transaction(lambda s: Base.metadata.drop_all(s.connection()))
+
+    def dispose(self) -> None:
+        """Close pooled connections; the store can still be used afterwards."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+
+    # -- reads ------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._run(lambda s: s.execute(text("SELECT 1")).scalar_one())
+
+    async def get_order(self, order_id: str) -> Optional[Order]:
+        def work(s: Session) -> Optional[Order]:
+            row = s.execute(_order_query().where(OrderRow.order_id == order_id)).scalar_one_or_none()
+            return _order(row) if row is not None else None
+
+        return await self._run(work)
+
+    async def get_customer_by_email(self, email: str) -> Optional[Customer]:
+        wanted = (email or "").strip().lower()
+
+        def work(s: Session) -> Optional[Customer]:
+            row = s.execute(select(CustomerRow).where(CustomerRow.email == wanted)).scalar_one_or_none()
+            return _customer(row) if row is not None else None
+
+        return await self._run(work)
+
+    async def get_customer_by_phone(self, phone: str) -> Optional[Customer]:
+        """Exact match on normalised digits, else a unique match on the last
+        digits (national numbers typed without country code). Needs 9+ digits;
+        an ambiguous number gives None rather than the wrong customer."""
+        digits = normalize_phone(phone)
+        national = "".join(ch for ch in (phone or "") if ch.isdigit()).lstrip("0")
+
+        def work(s: Session) -> Optional[Customer]:
+            if len(digits) < 9:
+                return None
+            rows = s.execute(select(CustomerRow).where(CustomerRow.phone_digits == digits).limit(2)).scalars().all()
+            if not rows and len(national) >= 9:
+                rows = (
+                    s.execute(
+                        select(CustomerRow).where(CustomerRow.phone_digits.like("%" + national)).limit(2)
+                    )
+                    .scalars()
+                    .all()
+                )
+            return _customer(rows[0]) if len(rows) == 1 else None
+
+        return await self._run(work)
+
+    async def orders_for_customer(self, customer_id: int) -> List[Order]:
+        def work(s: Session) -> List[Order]:
+            query = (
+                _order_query()
+                .where(OrderRow.customer_id == customer_id)
+                .order_by(OrderRow.placed_at.desc(), OrderRow.order_id.desc())
+            )
+            return [_order(row) for row in s.execute(query).scalars().all()]
+
+        return await self._run(work)
+
+    # -- writes -----------------------------------------------------------
+
+    async def cancel_order(self, order_id: str, refund_days: int) -> Order:
+        """Cancel and, if the order was paid (processing), create a pending
+        refund of its total. An order still in pending_payment was never
+        charged, so it gets no refund. A missing order raises
+        OrderStateChanged too."""
+
+        def work(s: Session) -> Order:
+            row = _lock_order(s, order_id, CANCELLABLE_STATUSES)
+            was_paid = row.status != "pending_payment"
+            _guarded_update(s, order_id, CANCELLABLE_STATUSES, status="cancelled")
+            if was_paid:
+                now = utcnow()
+                s.add(
+                    RefundRow(
+                        order_id=order_id,
+                        amount=row.total,
+                        status="pending",
+                        created_at=now,
+                        expected_at=now.date() + dt.timedelta(days=refund_days),
+                    )
+                )
+            s.flush()
+            return _reload(s, order_id)
+
+        return await self._run(work)
+
+    async def update_shipping_address(
+        self, order_id: str, address: Address, allowed_statuses: Sequence[str]
+    ) -> Order:
+        allowed = tuple(allowed_statuses)
+
+        def work(s: Session) -> Order:
+            _lock_order(s, order_id, allowed)
+            _guarded_update(
+                s,
+                order_id,
+                allowed,
+                ship_street=address.street,
+                ship_postal_code=address.postal_code,
+                ship_city=address.city,
+                ship_province=address.province,
+                ship_country=address.country,
+            )
+            return _reload(s, order_id)
+
+        return await self._run(work)
+
+    async def create_return(self, order_id: str, item_ids: Sequence[int], reason: str) -> Return:
+        """Data only: eligibility (window, final sale, status) is the actions'
+        business. Raises UnknownItems if ``item_ids`` is empty or any id is not
+        an item of the order (including an unknown order)."""
+        wanted = sorted(set(int(i) for i in item_ids))
+
+        def work(s: Session) -> Return:
+            items = (
+                s.execute(
+                    select(OrderItemRow).where(
+                        OrderItemRow.order_id == order_id, OrderItemRow.id.in_(wanted)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            found = {item.id for item in items}
+            if not wanted or found != set(wanted):
+                missing = sorted(set(wanted) - found)
+                raise UnknownItems(f"items {missing} are not part of order {order_id}")
+            number = _free_return_number(s)
+            row = ReturnRow(
+                return_number=number, order_id=order_id, status="requested", reason=reason, created_at=utcnow()
+            )
+            row.items = list(items)
+            s.add(row)
+            s.flush()
+            return _return(row)
+
+        # Two concurrent calls could still draw the same free number; the
+        # unique constraint catches it and we retry in a new transaction.
+        attempts_left = 3
+        while True:
+            try:
+                return await self._run(work)
+            except IntegrityError:
+                attempts_left -= 1
+                if not attempts_left:
+                    raise
+
+
+# -- helpers (run inside a session) -------------------------------------------
+
+
+def _sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
+    """SQLite ignores foreign keys unless asked, per connection."""
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _order_query() -> Select:
+    """SELECT of orders with everything ``_order`` reads, eagerly loaded."""
+    return select(OrderRow).options(
+        joinedload(OrderRow.customer),
+        joinedload(OrderRow.shipment),
+        selectinload(OrderRow.items),
+        selectinload(OrderRow.returns).selectinload(ReturnRow.items),
+        selectinload(OrderRow.refunds).joinedload(RefundRow.return_),
+    )
+
+
+def _lock_order(s: Session, order_id: str, allowed: Tuple[str, ...]) -> OrderRow:
+    """Read and lock the order row (FOR UPDATE on PostgreSQL)."""
+    row = s.execute(
+        select(OrderRow).where(OrderRow.order_id == order_id).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        raise OrderStateChanged(f"order {order_id} not found")
+    if row.status not in allowed:
+        raise OrderStateChanged(f"order {order_id} is {row.status}")
+    return row
+
+
+def _guarded_update(s: Session, order_id: str, allowed: Tuple[str, ...], **values: object) -> None:
+    """UPDATE only while the status is still allowed (atomic on SQLite too)."""
+    result = s.execute(
+        update(OrderRow)
+        .where(OrderRow.order_id == order_id, OrderRow.status.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise OrderStateChanged(f"order {order_id} changed meanwhile")
+
+
+def _reload(s: Session, order_id: str) -> Order:
+    s.expire_all()
+    row = s.execute(_order_query().where(OrderRow.order_id == order_id)).scalar_one()
+    return _order(row)
+
+
+def _free_return_number(s: Session) -> str:
+    for _ in range(_RETURN_NUMBER_ATTEMPTS):
+        number = new_return_number()
+        taken = s.execute(
+            select(func.count()).select_from(ReturnRow).where(ReturnRow.return_number == number)
+        ).scalar_one()
+        if not taken:
+            return number
+    raise RuntimeError("no free return number found")  # ~never with 1e6 numbers
+
+
+# -- ORM rows -> frozen dataclasses -------------------------------------------
+
+
+def _customer(row: CustomerRow) -> Customer:
+    return Customer(id=row.id, email=row.email, name=row.name, phone=row.phone, country=row.country)
+
+
+def _return(row: ReturnRow) -> Return:
+    return Return(
+        return_number=row.return_number,
+        order_id=row.order_id,
+        status=row.status,
+        reason=row.reason,
+        created_at=row.created_at,
+        item_ids=tuple(item.id for item in row.items),
+    )
+
+
+def _order(row: OrderRow) -> Order:
+    ship = row.shipment
+    return Order(
+        order_id=row.order_id,
+        customer=_customer(row.customer),
+        status=row.status,
+        placed_at=row.placed_at,
+        expected_delivery=row.expected_delivery,
+        total=Decimal(row.total),
+        payment_method=row.payment_method,
+        shipping_address=Address(
+            street=row.ship_street,
+            postal_code=row.ship_postal_code,
+            city=row.ship_city,
+            province=row.ship_province,
+            country=row.ship_country,
+        ),
+        invoice_number=row.invoice_number,
+        items=tuple(
+            OrderItem(
+                id=item.id,
+                sku=item.sku,
+                name=item.name,
+                quantity=item.quantity,
+                unit_price=Decimal(item.unit_price),
+                final_sale=bool(item.final_sale),
+            )
+            for item in row.items
+        ),
+        shipment=(
+            Shipment(
+                carrier=ship.carrier,
+                tracking_number=ship.tracking_number,
+                shipped_at=ship.shipped_at,
+                delivered_at=ship.delivered_at,
+            )
+            if ship is not None
+            else None
+        ),
+        returns=tuple(_return(r) for r in row.returns),
+        refunds=tuple(
+            Refund(
+                id=refund.id,
+                order_id=refund.order_id,
+                amount=Decimal(refund.amount),
+                status=refund.status,
+                created_at=refund.created_at,
+                expected_at=refund.expected_at,
+                completed_at=refund.completed_at,
+                return_number=refund.return_.return_number if refund.return_ is not None else None,
+            )
+            for refund in row.refunds
+        ),
+    )
+
+
+__all__ = ["CANCELLABLE_STATUSES", "SqlStore", "mask_url", "new_return_number"]

@@ -1,0 +1,97 @@
+"""Plain, immutable views of the store's data, free of SQLAlchemy.
+
+Why: actions and the bridge receive these, never ORM objects, so no session
+outlives a call and a non-SQL backend can return the same shapes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Optional, Tuple
+
+# Order statuses, in life-cycle order.
+ORDER_STATUSES: Tuple[str, ...] = (
+    "pending_payment",   # placed, payment not confirmed yet
+    "processing",        # paid, being prepared; not shipped
+    "shipped",           # handed to the carrier
+    "out_for_delivery",  # with the courier today
+    "delivered",         # carrier says delivered
+    "cancelled",         # cancelled before shipping
+    "returned",          # every item came back
+)
+
+
+@dataclass(frozen=True)
+class Address:
+    street: str
+    postal_code: str
+    city: str
+    province: str = ""
+    country: str = "España"
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    email: str
+    name: str
+    phone: str
+    country: str
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    id: int
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    final_sale: bool
+
+
+@dataclass(frozen=True)
+class Shipment:
+    carrier: str
+    tracking_number: str
+    shipped_at: dt.datetime
+    delivered_at: Optional[dt.datetime]
+
+
+@dataclass(frozen=True)
+class Return:
+    return_number: str          # "DEV-" + 6 digits
+    order_id: str
+    status: str                 # requested | received | refunded | rejected
+    reason: str
+    created_at: dt.datetime
+    item_ids: Tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: int
+    order_id: str
+    amount: Decimal
+    status: str                 # pending | processing | completed
+    created_at: dt.datetime
+    expected_at: dt.date
+    completed_at: Optional[dt.datetime]
+    return_number: Optional[str]
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str               # 6 digits
+    customer: Customer
+    status: str                 # one of ORDER_STATUSES
+    placed_at: dt.datetime
+    expected_delivery: dt.date
+    total: Decimal
+    payment_method: str
+    shipping_address: Address
+    invoice_number: Optional[str]
+    items: Tuple[OrderItem, ...] = field(default_factory=tuple)
+    shipment: Optional[Shipment] = None
+    returns: Tuple[Return, ...] = field(default_factory=tuple)
+    refunds: Tuple[Refund, ...] = field(default_factory=tuple)

@@ -1,0 +1,1 @@
+"""Process start-up and settings: ``python -m bot run|shell|train``."""

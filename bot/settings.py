@@ -1,0 +1,84 @@
+"""Settings from environment variables, with working defaults.
+
+Every variable is listed in the README's configuration table. Secrets
+(RASA_JWT_SECRET, DATABASE_URL passwords, TELEGRAM_BOT_TOKEN) come only from the
+environment and are never printed or logged.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Mapping, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A variable has a value the processes cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
+    if not 0 < value < 65536 and name.endswith("PORT"):
+        raise SettingsError(f"{name} must be a port number (1-65535), not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    rasa_host: str
+    rasa_port: int
+    actions_port: int
+    model_path: Path
+    rasa_jwt_secret: str
+    rasa_jwt_secret_generated: bool
+    database_url: Optional[str]
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
+        env = os.environ if env is None else env
+        secret = env.get("RASA_JWT_SECRET", "").strip()
+        return cls(
+            rasa_host=env.get("RASA_HOST", "127.0.0.1").strip() or "127.0.0.1",
+            rasa_port=_int(env, "RASA_PORT", 5005),
+            actions_port=_int(env, "ACTIONS_PORT", 5055),
+            model_path=Path(env.get("RASA_MODEL", "").strip() or ROOT / "models" / "assistant.tar.gz"),
+            # Rasa's HTTP API is protected by JWT (HS256, Authorization header,
+            # never a token in the URL). Without RASA_JWT_SECRET a random one is
+            # made for this run and handed to the children by environment only.
+            rasa_jwt_secret=secret or secrets.token_urlsafe(32),
+            rasa_jwt_secret_generated=not secret,
+            database_url=env.get("DATABASE_URL", "").strip() or None,
+            log_level=(env.get("LOG_LEVEL", "INFO").strip() or "INFO").upper(),
+        )
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        return f"http://127.0.0.1:{self.actions_port}"
+
+    def child_env(self, base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+        """Environment for the Rasa server and the action server."""
+        env = dict(os.environ if base is None else base)
+        env.update(
+            RASA_JWT_SECRET=self.rasa_jwt_secret,
+            ACTION_ENDPOINT_URL=f"{self.actions_url}/webhook",
+            SANIC_HOST="127.0.0.1",
+            PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
+            TF_CPP_MIN_LOG_LEVEL="2",
+        )
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        return env

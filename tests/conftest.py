@@ -1,0 +1,97 @@
+"""Fixtures shared by the whole test suite.
+
+``database_url`` runs a test on SQLite (a file in tmp_path) and on PostgreSQL
+(one throw-away database per session). PostgreSQL tests are skipped when the
+server is unreachable, unless REQUIRE_POSTGRES=1 (then they fail).
+TEST_POSTGRES_URL overrides the server (default
+postgresql://postgres@127.0.0.1:5432/).
+
+Async tests are marked ``@pytest.mark.asyncio`` explicitly (no asyncio_mode
+setting is assumed).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from typing import Any, Dict, Iterator
+
+import psycopg2
+import pytest
+from psycopg2 import sql as pgsql
+from sqlalchemy.engine import URL, make_url
+
+from actions.store.seed import load_demo_data, seed_store
+from actions.store.sql import SqlStore, mask_url
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/"
+
+
+def _pg_connect(url: URL, database: str) -> Any:
+    conn = psycopg2.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password,
+        dbname=database,
+        connect_timeout=3,
+    )
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """URL of a fresh database ``shoptest_<hex>``, dropped after the session."""
+    server = make_url(os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    maintenance_db = server.database or "postgres"
+    try:
+        admin = _pg_connect(server, maintenance_db)
+    except psycopg2.OperationalError as exc:
+        reason = f"PostgreSQL unreachable at {mask_url(str(server))}: {' '.join(str(exc).split())}"
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason + " (REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    name = "shoptest_" + secrets.token_hex(6)
+    with admin.cursor() as cur:
+        cur.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    try:
+        yield server.set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(name)))
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("postgres_database_url"))
+
+
+@pytest.fixture
+def seeded_at() -> dt.datetime:
+    """The "now" the store fixture seeds with, to check relative dates."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@pytest.fixture
+def store(database_url: str, seeded_at: dt.datetime) -> Iterator[SqlStore]:
+    """A SqlStore seeded with the demo data; tables are recreated per test."""
+    sql_store = SqlStore(database_url)
+    sql_store.drop_schema()
+    seed_store(sql_store, now=seeded_at)
+    yield sql_store
+    sql_store.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_data() -> Dict[str, Any]:
+    """data/store/demo_store.json, amounts as Decimal."""
+    return load_demo_data()

@@ -110,6 +110,12 @@ class ValidateAddressForm(OrderFormValidation):
             return {"new_city": None}
 
 
+    async def validate_address_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        return self.confirmation("address_confirmed", value, tracker)
+
+
 class ActionAskAddressConfirmed(Action):
     def name(self) -> Text:
         return "action_ask_address_confirmed"

@@ -34,6 +34,11 @@ class ValidateCancelForm(OrderFormValidation):
             return ["cancel_confirmed"]
         return []
 
+    async def validate_cancel_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        return self.confirmation("cancel_confirmed", value, tracker)
+
 
 class ActionAskCancelConfirmed(Action):
     def name(self) -> Text:
@@ -92,12 +97,16 @@ class ActionCancelOrder(Action):
         except StoreUnavailable as exc:
             utter_error(dispatcher, StoreDown(str(exc)))
             return events
-        refund = max(cancelled.refunds, key=lambda r: r.created_at) if cancelled.refunds else None
+        if not cancelled.refunds:
+            # pending_payment: nothing was charged, so there is nothing to refund.
+            dispatcher.utter_message(response="utter_cancel_done_unpaid", order_id=cancelled.order_id)
+            return events
+        refund = max(cancelled.refunds, key=lambda r: r.created_at)
         dispatcher.utter_message(
             response="utter_cancel_done",
             order_id=cancelled.order_id,
-            amount=money_es(refund.amount if refund else cancelled.total, policy.currency),
+            amount=money_es(refund.amount, policy.currency),
             payment_method=cancelled.payment_method,
-            refund_date=date_es(refund.expected_at) if refund else "",
+            refund_date=date_es(refund.expected_at),
         )
         return events

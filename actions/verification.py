@@ -72,6 +72,24 @@ def wants_to_stop(tracker: Tracker) -> bool:
     return intent == "deny" and not re.search(r"\d|@", text)
 
 
+YES_RE = re.compile(r"^\W*(s[ií]+p?|vale|ok|okay|dale|claro|confirm\w*|adelante|de acuerdo|correct[oa]|exacto|perfecto|hazlo|h[aá]galo|canc[eé]l\w*|por supuesto)\b", re.I)
+NO_RE = re.compile(r"^\W*(no+|nop|nel|para nada|mejor no|no quiero|d[eé]jalo|olv[ií]dalo)\b", re.I)
+
+
+def interpret_yes_no(value: Any, tracker: Tracker) -> Optional[bool]:
+    """A confirmation answer: buttons and affirm/deny intents first, then the
+    words; None when it is neither (the question is asked again)."""
+    if isinstance(value, bool):
+        return value
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    text = str(value or tracker.latest_message.get("text") or "")
+    if NO_RE.search(text) or (intent == "deny" and not YES_RE.search(text)):
+        return False
+    if YES_RE.search(text) or intent == "affirm":
+        return True
+    return None
+
+
 def is_verified(tracker: Tracker) -> bool:
     order_id = tracker.get_slot("order_id")
     email = tracker.get_slot("email")
@@ -207,6 +225,10 @@ class OrderFormValidation(FormValidationAction):
         if attempts < MAX_ATTEMPTS:
             utter_error(dispatcher, OrderNotVerified(attempts_left=MAX_ATTEMPTS - attempts))
         return {"order_id": None, "email": None, "verification_attempts": float(attempts)}
+
+    def confirmation(self, slot: str, value: Any, tracker: Tracker) -> Dict[Text, Any]:
+        """Shared by the yes/no questions of the forms."""
+        return {slot: interpret_yes_no(value, tracker)}
 
     def free_text(self, value: Any) -> Optional[str]:
         text = " ".join(str(value or "").split())

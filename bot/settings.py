@@ -73,6 +73,11 @@ class Settings:
         """Environment for the Rasa server and the action server."""
         env = dict(os.environ if base is None else base)
         env.update(
+            RASA_HOST=self.rasa_host,
+            RASA_PORT=str(self.rasa_port),
+            ACTIONS_PORT=str(self.actions_port),
+            RASA_MODEL=str(self.model_path),
+            LOG_LEVEL=self.log_level,
             RASA_JWT_SECRET=self.rasa_jwt_secret,
             ACTION_ENDPOINT_URL=f"{self.actions_url}/webhook",
             SANIC_HOST="127.0.0.1",

@@ -1,0 +1,251 @@
+"""``make bench``: the assistant's measured figures, written to docs/benchmarks.md.
+
+- NLU: 5-fold cross-validated per-intent F1 of config.yml and of the
+  spaCy (es_core_news_sm) variant of the same pipeline, for the comparison.
+- Training time of the full model (NLU + dialogue) from scratch.
+- Reply latency of Rasa's REST webhook (p50, p99) for scripted
+  conversations, one sender at a time and with 20 and 100 concurrent senders,
+  with replies/s, and the Rasa server's resident memory.
+
+Limits: figures come from this machine only (its CPU and cores are written
+beside them); everything runs on loopback against a throw-away SQLite store.
+``--quick`` skips cross-validation and training (latency only).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import aiohttp
+import yaml
+
+from bot.processes import Stack
+from bot.settings import ROOT, Settings
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+MARK_BEGIN = "<!-- assistant-bench:begin -->"
+MARK_END = "<!-- assistant-bench:end -->"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem_gb:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def rasa(args: Sequence[str], timeout: int = 3600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "rasa", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def spacy_variant(config_path: Path, out: Path) -> Path:
+    """config.yml with the tokenizer swapped for spaCy es_core_news_sm
+    tokens and features; everything else identical."""
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    pipeline = []
+    for component in config["pipeline"]:
+        if component["name"] == "WhitespaceTokenizer":
+            pipeline += [{"name": "SpacyNLP", "model": "es_core_news_sm"},
+                         {"name": "SpacyTokenizer"}, {"name": "SpacyFeaturizer"}]
+        else:
+            pipeline.append(component)
+    config["pipeline"] = pipeline
+    out.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def cross_validate(config: Path, folds: int, out: Path) -> Tuple[Dict[str, Any], float]:
+    start = time.perf_counter()
+    result = rasa(["test", "nlu", "--nlu", "data/nlu", "--config", str(config),
+                   "--cross-validation", "--folds", str(folds), "--out", str(out)])
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"cross-validation failed: {(result.stdout + result.stderr)[-2000:]}")
+    return json.loads((out / "intent_report.json").read_text(encoding="utf-8")), elapsed
+
+
+def train_time(tmp: Path) -> float:
+    start = time.perf_counter()
+    result = rasa(["train", "--config", "config.yml", "--domain", "domain.yml", "--data",
+                   "data/nlu", "data/rules", "data/stories", "--out", str(tmp), "--force"])
+    if result.returncode != 0:
+        raise RuntimeError(f"training failed: {(result.stdout + result.stderr)[-2000:]}")
+    return time.perf_counter() - start
+
+
+# Scripted conversations: what shoppers typically send, FAQ and order flows.
+def scripts(order: Dict[str, Any]) -> List[List[str]]:
+    return [
+        ["hola", "¿el envío es gratis?", "¿cuánto tarda en llegar?", "gracias", "adiós"],
+        [f"¿dónde está mi pedido {order['order_id']}?", order["email"], "¿aceptan bizum?", "gracias"],
+        ["¿cuántos días tengo para devolver?", "¿tienen teléfono?", "¿envían a México?", "vale, gracias"],
+    ]
+
+
+async def converse(session: aiohttp.ClientSession, url: str, sender: str,
+                   script: List[str], latencies: List[float]) -> None:
+    for text in script:
+        start = time.perf_counter()
+        async with session.post(url, json={"sender": sender, "message": text}) as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+        latencies.append(time.perf_counter() - start)
+
+
+async def load(settings: Settings, senders: int, rounds: int, order: Dict[str, Any]) -> Dict[str, float]:
+    url = f"{settings.rasa_url}/webhooks/rest/webhook"
+    latencies: List[float] = []
+    timeout = aiohttp.ClientTimeout(total=120)
+    connector = aiohttp.TCPConnector(limit=senders)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        all_scripts = scripts(order)
+        start = time.perf_counter()
+        for round_no in range(rounds):
+            await asyncio.gather(*(
+                converse(session, url, f"bench-{senders}-{round_no}-{i}", all_scripts[i % len(all_scripts)], latencies)
+                for i in range(senders)
+            ))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "senders": senders,
+        "replies": len(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "per_s": len(latencies) / elapsed,
+    }
+
+
+def rss_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", text)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def run_latency(tmp: Path) -> Tuple[List[Dict[str, float]], float]:
+    import socket
+
+    from actions.store.seed import load_demo_data, seed_store
+    from actions.store.sql import SqlStore
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    url = f"sqlite:///{tmp / 'bench-store.db'}"
+    store = SqlStore(url)
+    seed_store(store)
+    store.dispose()
+    order = next(o for o in load_demo_data()["orders"] if o["status"] == "shipped")
+    settings = Settings.from_env({
+        "RASA_PORT": str(free_port()), "ACTIONS_PORT": str(free_port()),
+        "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
+    })
+    stack = Stack(settings, log_dir=str(tmp / "logs"))
+    try:
+        stack.start_actions()
+        rasa_child = stack.start_rasa()
+        stack.wait_ready(timeout=300)
+        asyncio.run(load(settings, 1, 3, order))  # warm-up
+        results = [
+            asyncio.run(load(settings, 1, 30, order)),
+            asyncio.run(load(settings, 20, 5, order)),
+            asyncio.run(load(settings, 100, 2, order)),
+        ]
+        memory = rss_mb(rasa_child.process.pid)
+    finally:
+        stack.stop()
+    return results, memory
+
+
+def f1_table(chosen: Dict[str, Any], other: Optional[Dict[str, Any]]) -> str:
+    rows = ["| intent | F1 config.yml | F1 with spaCy |", "| --- | --- | --- |"]
+    names = sorted(k for k, v in chosen.items() if isinstance(v, dict) and "support" in v
+                   and k not in ("macro avg", "weighted avg", "micro avg", "accuracy"))
+    for name in names + ["macro avg"]:
+        theirs = f"{other[name]['f1-score']:.3f}" if other and name in other else "–"
+        label = f"**{name}**" if name == "macro avg" else name
+        rows.append(f"| {label} | {chosen[name]['f1-score']:.3f} | {theirs} |")
+    return "\n".join(rows)
+
+
+def write_docs(section: str) -> None:
+    DOCS.parent.mkdir(exist_ok=True)
+    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n\n"
+    block = f"{MARK_BEGIN}\n{section}\n{MARK_END}"
+    if MARK_BEGIN in text and MARK_END in text:
+        text = re.sub(re.escape(MARK_BEGIN) + r".*?" + re.escape(MARK_END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOCS.write_text(text, encoding="utf-8")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="latency only")
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args(argv)
+    lines = [f"## Assistant (Rasa) — measured {dt.date.today().isoformat()}", "", f"Machine: {machine()}.", ""]
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        if not args.quick:
+            print(f"Cross-validating config.yml ({args.folds} folds)...", flush=True)
+            chosen, chosen_s = cross_validate(ROOT / "config.yml", args.folds, tmp / "cv-chosen")
+            print("Cross-validating the spaCy variant...", flush=True)
+            other, other_s = cross_validate(spacy_variant(ROOT / "config.yml", tmp / "spacy.yml"),
+                                            args.folds, tmp / "cv-spacy")
+            print("Training from scratch...", flush=True)
+            trained_s = train_time(tmp / "models")
+            lines += [
+                f"### NLU: {args.folds}-fold cross-validation", "",
+                f"Intent macro-F1: **{chosen['macro avg']['f1-score']:.3f}** with config.yml "
+                f"(CountVectors features; {chosen_s:.0f} s for all folds) against "
+                f"{other['macro avg']['f1-score']:.3f} with spaCy es_core_news_sm features "
+                f"({other_s:.0f} s). Target: 0.93.", "",
+                f1_table(chosen, other), "",
+                f"### Training", "", f"Full model (NLU + dialogue) from scratch: **{trained_s:.0f} s** "
+                f"(target: under 300 s).", "",
+            ]
+        print("Measuring reply latency...", flush=True)
+        results, memory = run_latency(tmp)
+    lines += [
+        "### Reply latency of the REST webhook", "",
+        "Scripted conversations (FAQ questions, an order-status flow with its action-server "
+        "calls, thanks and goodbyes); each sender waits for its reply before the next message.", "",
+        "| concurrent senders | replies | p50 (ms) | p99 (ms) | replies/s |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| {r['senders']} | {r['replies']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['per_s']:.1f} |" for r in results],
+        "", f"Rasa server resident memory after the runs: **{memory:.0f} MB**.",
+        "", "Targets: p50 ≤ 25 ms one at a time; ≥ 40 replies/s with 20 senders.",
+    ]
+    section = "\n".join(lines)
+    print(section)
+    write_docs(section)
+    print(f"\nWritten to {DOCS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The structured handoff message and the pause."""
+from __future__ import annotations
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.handoff import ActionFallback, ActionHandoff
+from actions.issues import ActionReportIssue
+from tests.actions.conftest import make_tracker, responses, verified_slots
+
+
+def _user(intent: str, confidence: float = 0.9):
+    return {"event": "user", "text": "x", "parse_data": {"intent": {"name": intent, "confidence": confidence}}}
+
+
+@pytest.mark.asyncio
+async def test_request_human_emits_the_context_and_pauses(shop, domain, orders) -> None:
+    order = orders.find(status="shipped")
+    tracker = make_tracker(slots=verified_slots(order), intent="request_human", text="quiero un agente",
+                           events=[_user("order_status", 0.88)])
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandoff().run(dispatcher, tracker, domain)
+    assert responses(dispatcher)[0] == "utter_handoff"
+    handoff = dispatcher.messages[-1]["custom"]["handoff"]
+    assert handoff["reason"] == "customer_request"
+    assert handoff["last_intent"] == "request_human"
+    assert [i["name"] for i in handoff["intents"]] == ["request_human", "order_status"]
+    assert handoff["intents"][1]["confidence"] == 0.88
+    assert handoff["entities"]["order_id"] == order["order_id"]
+    assert handoff["customer"]["email"] == order["email"]
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "pause"
+    assert {"event": "active_loop", "name": None, "timestamp": None} in events
+
+
+@pytest.mark.asyncio
+async def test_unverified_shopper_is_handed_over_without_customer_data(shop, domain, orders) -> None:
+    order = orders.find(status="shipped")
+    tracker = make_tracker(slots={"order_id": order["order_id"], "email": order["email"]}, intent="complaint")
+    dispatcher = CollectingDispatcher()
+    await ActionHandoff().run(dispatcher, tracker, domain)
+    handoff = dispatcher.messages[-1]["custom"]["handoff"]
+    assert handoff["reason"] == "complaint"
+    assert handoff["customer"] is None
+
+
+@pytest.mark.asyncio
+async def test_button_reason_is_carried_over(shop, domain) -> None:
+    tracker = make_tracker(intent="request_human", entities=[{"entity": "handoff_reason", "value": "verification_failed"}])
+    dispatcher = CollectingDispatcher()
+    await ActionHandoff().run(dispatcher, tracker, domain)
+    assert dispatcher.messages[-1]["custom"]["handoff"]["reason"] == "verification_failed"
+
+
+@pytest.mark.asyncio
+async def test_first_fallback_asks_again_the_second_hands_over(shop, domain) -> None:
+    once = CollectingDispatcher()
+    events = await ActionFallback().run(once, make_tracker(intent="nlu_fallback", events=[_user("greet")]), domain)
+    assert responses(once) == ["utter_default"] and events == []
+    twice = CollectingDispatcher()
+    events = await ActionFallback().run(twice, make_tracker(intent="nlu_fallback", events=[_user("nlu_fallback", 0.2)]), domain)
+    assert twice.messages[-1]["custom"]["handoff"]["reason"] == "fallback"
+    assert events[-1]["event"] == "pause"
+
+
+@pytest.mark.asyncio
+async def test_damaged_item_hands_over_with_the_description(shop, domain, orders) -> None:
+    order = orders.find(status="delivered")
+    tracker = make_tracker(
+        slots=dict(verified_slots(order), issue_description="la taza llegó rota"),
+        events=[{"event": "active_loop", "name": "damaged_form"}],
+    )
+    dispatcher = CollectingDispatcher()
+    await ActionReportIssue().run(dispatcher, tracker, domain)
+    handoff = dispatcher.messages[-1]["custom"]["handoff"]
+    assert handoff["reason"] == "damaged_or_wrong_item"
+    assert handoff["details"]["description"] == "la taza llegó rota"
+    assert handoff["details"]["order_id"] == order["order_id"]

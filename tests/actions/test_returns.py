@@ -1,0 +1,115 @@
+"""Returns: eligibility by window and final sale, item choice, creation."""
+from __future__ import annotations
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.errors import InvalidReturnItems
+from actions.policy import load_policy
+from actions.returns import (
+    ActionAskReturnItems,
+    ActionCreateReturn,
+    ValidateReturnForm,
+    parse_item_choice,
+    return_eligibility,
+)
+from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
+
+
+@pytest.mark.asyncio
+async def test_eligibility_follows_the_policy(shop, orders) -> None:
+    policy = load_policy()
+    cases = [
+        (orders.find(status="delivered", final_sale="none", max_delivered_days=20, has_returns=False), None),
+        (orders.find(status="delivered", min_delivered_days=policy.return_window_days + 2), "window_expired"),
+        (orders.find(status="delivered", final_sale="all", max_delivered_days=20), "final_sale"),
+        (orders.find(status="shipped"), "not_delivered"),
+        (orders.find(status="cancelled"), "closed"),
+    ]
+    for demo_order, reason in cases:
+        order = await shop.get_order(demo_order["order_id"])
+        assert return_eligibility(order, policy).reason == reason, demo_order["order_id"]
+
+
+@pytest.mark.asyncio
+async def test_final_sale_items_are_left_out_of_a_mixed_order(shop, orders) -> None:
+    demo = orders.find(status="delivered", final_sale="some", max_delivered_days=20, has_returns=False)
+    order = await shop.get_order(demo["order_id"])
+    result = return_eligibility(order, load_policy())
+    assert result.ok
+    assert {i.name for i in result.eligible} == {i["name"] for i in demo["items"] if not i["final_sale"]}
+    assert {i.name for i in result.final_sale} == {i["name"] for i in demo["items"] if i["final_sale"]}
+
+
+@pytest.mark.asyncio
+async def test_items_already_returned_cannot_be_returned_again(shop, orders) -> None:
+    demo = next(o for o in orders.all(status="delivered", has_returns=True)
+                if o.get("delivered_days_ago", 99) <= 20)
+    order = await shop.get_order(demo["order_id"])
+    returned = {sku for r in demo["returns"] if r["status"] != "rejected" for sku in r["item_skus"]}
+    result = return_eligibility(order, load_policy())
+    assert not {i.sku for i in result.eligible} & returned
+
+
+def test_item_choice_parsing(shop) -> None:
+    from actions.store import OrderItem
+    from decimal import Decimal
+    items = tuple(OrderItem(i, f"SKU{i}", name, 1, Decimal("10"), False)
+                  for i, name in ((11, "Zapatillas running"), (12, "Camiseta técnica"), (13, "Gorra")))
+    assert parse_item_choice("todos", items) == [11, 12, 13]
+    assert parse_item_choice("1 y 3", items) == [11, 13]
+    assert parse_item_choice("2", items) == [12]
+    assert parse_item_choice("la gorra", items) == [13]
+    for bad in ("7", "ninguno de esos", ""):
+        with pytest.raises(InvalidReturnItems):
+            parse_item_choice(bad, items)
+
+
+@pytest.mark.asyncio
+async def test_return_is_created_with_its_number_and_instructions(shop, domain, orders) -> None:
+    demo = orders.find(status="delivered", final_sale="none", max_delivered_days=20, has_returns=False)
+    order = await shop.get_order(demo["order_id"])
+    chosen = order.items[0]
+    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="talla")
+    dispatcher = CollectingDispatcher()
+    await ActionCreateReturn().run(dispatcher, make_tracker(slots=slots), domain)
+    assert responses(dispatcher) == ["utter_return_created"]
+    message = dispatcher.messages[0]
+    assert message["return_number"].startswith("DEV-") and len(message["return_number"]) == 10
+    stored = await shop.get_order(demo["order_id"])
+    new = [r for r in stored.returns if r.return_number == message["return_number"]]
+    assert new and new[0].item_ids == (chosen.id,)
+    assert chosen.name in message["items"]
+
+
+@pytest.mark.asyncio
+async def test_expired_window_gets_the_reason_and_the_offer_of_a_person(shop, domain, orders) -> None:
+    demo = orders.find(status="delivered", min_delivered_days=load_policy().return_window_days + 2)
+    dispatcher = CollectingDispatcher()
+    await ActionCreateReturn().run(dispatcher, make_tracker(slots=verified_slots(demo)), domain)
+    assert responses(dispatcher) == ["utter_return_window_expired"]
+    assert dispatcher.messages[0]["days_since_delivery"] >= demo["delivered_days_ago"] - 1
+
+
+@pytest.mark.asyncio
+async def test_the_item_question_lists_only_returnable_items(shop, domain, orders) -> None:
+    demo = orders.find(status="delivered", final_sale="some", max_delivered_days=20, has_returns=False)
+    dispatcher = CollectingDispatcher()
+    await ActionAskReturnItems().run(dispatcher, make_tracker(slots=verified_slots(demo)), domain)
+    assert responses(dispatcher)[0] == "utter_return_some_final_sale"
+    buttons = dispatcher.messages[-1]["buttons"]
+    names = [b["title"] for b in buttons]
+    for item in demo["items"]:
+        assert any(item["name"] in n for n in names) != item["final_sale"]
+
+
+@pytest.mark.asyncio
+async def test_item_choice_inside_the_form(shop, domain, orders) -> None:
+    demo = orders.find(status="delivered", final_sale="none", max_delivered_days=20, has_returns=False)
+    order = await shop.get_order(demo["order_id"])
+    tracker = make_tracker(slots=verified_slots(demo), new_slots={"return_items": "1"},
+                           active_loop="return_form", text="1")
+    events = await ValidateReturnForm().run(CollectingDispatcher(), tracker, domain)
+    eligible = return_eligibility(order, load_policy()).eligible
+    assert slot_events(events)["return_items"] == str(eligible[0].id)
+    assert slot_events(events).get("requested_slot", "return_reason") == "return_reason"

@@ -1,0 +1,182 @@
+"""Proof of ownership: number + purchase email, same answer for an unknown
+number and a wrong email, three tries, then a person."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.errors import InvalidEmail, InvalidOrderNumber
+from actions.orders import ActionOrderStatus, ValidateOrderStatusForm
+from actions.store import use_store
+from actions.store.sql import SqlStore
+from actions.verification import MAX_ATTEMPTS, parse_email, parse_order_id
+from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("482913", "482913"),
+        ("#482913", "482913"),
+        ("nº482913", "482913"),
+        ("es el pedido 482913, gracias", "482913"),
+        ("N° 482913", "482913"),
+        ("482913; DROP TABLE orders; --", "482913"),
+    ],
+)
+def test_order_numbers_are_found_in_what_shoppers_write(text: str, expected: str) -> None:
+    assert parse_order_id(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["28013", "612345678", "612 345 678", "12345", "1234567", "' OR '1'='1", "", "😀😀😀", "129,900000", "1.234567"],
+)
+def test_postal_codes_phones_and_junk_are_not_order_numbers(text: str) -> None:
+    with pytest.raises(InvalidOrderNumber):
+        parse_order_id(text)
+
+
+def test_emails_are_normalised_and_junk_rejected() -> None:
+    assert parse_email("mi correo es Ana.Lopez@Example.COM gracias") == "ana.lopez@example.com"
+    with pytest.raises(InvalidEmail):
+        parse_email("ana arroba gmail")
+
+
+async def _validate(domain: Dict[str, Any], **kwargs: Any):
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(active_loop="order_status_form", **kwargs)
+    events = await ValidateOrderStatusForm().run(dispatcher, tracker, domain)
+    return dispatcher, slot_events(events)
+
+
+@pytest.mark.asyncio
+async def test_matching_number_and_email_verify_the_order(shop, domain, orders) -> None:
+    order = orders.find(status="shipped")
+    dispatcher, slots = await _validate(
+        domain, slots={"order_id": order["order_id"]},
+        new_slots={"email": order["email"].upper()}, text=order["email"].upper(),
+    )
+    assert slots["verified_order_id"] == order["order_id"]
+    assert slots["verified_email"] == order["email"]
+    assert dispatcher.messages == []
+
+
+@pytest.mark.asyncio
+async def test_wrong_email_and_unknown_number_get_the_same_answer(shop, domain, orders, demo_data) -> None:
+    order = orders.find(status="delivered")
+    other_email = next(c["email"] for c in demo_data["customers"] if c["email"] != order["email"])
+    known = {o["order_id"] for o in demo_data["orders"]}
+    unknown = next(str(n) for n in range(100000, 999999) if str(n) not in known)
+
+    wrong_email, slots_a = await _validate(
+        domain, slots={"order_id": order["order_id"]}, new_slots={"email": other_email}
+    )
+    unknown_number, slots_b = await _validate(
+        domain, slots={"email": order["email"]}, new_slots={"order_id": unknown}
+    )
+    assert wrong_email.messages == unknown_number.messages
+    assert responses(wrong_email) == ["utter_order_not_verified"]
+    for slots in (slots_a, slots_b):
+        assert slots["order_id"] is None and slots["email"] is None
+        assert slots["verification_attempts"] == 1
+        assert "verified_order_id" not in slots
+
+
+@pytest.mark.asyncio
+async def test_third_failure_locks_and_the_form_stops_asking(shop, domain, orders, demo_data) -> None:
+    order = orders.find(status="processing")
+    other_email = next(c["email"] for c in demo_data["customers"] if c["email"] != order["email"])
+    dispatcher, slots = await _validate(
+        domain,
+        slots={"order_id": order["order_id"], "verification_attempts": float(MAX_ATTEMPTS - 1)},
+        new_slots={"email": other_email},
+    )
+    assert slots["verification_attempts"] == MAX_ATTEMPTS
+    assert slots.get("requested_slot", "missing") is None  # the form ends
+    assert responses(dispatcher) == []
+
+    # The submit action then offers a person and reveals nothing of the order.
+    status = CollectingDispatcher()
+    tracker = make_tracker(slots={"verification_attempts": float(MAX_ATTEMPTS)})
+    await ActionOrderStatus().run(status, tracker, domain)
+    assert responses(status) == ["utter_verification_locked"]
+    assert order["order_id"] not in str(status.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_verified_customer_needs_only_the_number_of_another_order(shop, domain, demo_data) -> None:
+    by_email: Dict[str, list] = {}
+    for o in demo_data["orders"]:
+        by_email.setdefault(o["email"], []).append(o)
+    first, second = next(v for v in by_email.values() if len(v) >= 2)[:2]
+    dispatcher, slots = await _validate(
+        domain, slots=verified_slots(first), new_slots={"order_id": second["order_id"]},
+        text=f"y el {second['order_id']}?",
+    )
+    assert slots["verified_order_id"] == second["order_id"]
+    assert dispatcher.messages == []
+
+
+@pytest.mark.asyncio
+async def test_someone_elses_order_is_refused_even_after_verifying_your_own(shop, domain, orders) -> None:
+    mine = orders.find(status="delivered")
+    theirs = next(o for o in orders.all(status="shipped") if o["email"] != mine["email"])
+    dispatcher, slots = await _validate(
+        domain, slots=verified_slots(mine), new_slots={"order_id": theirs["order_id"]}
+    )
+    assert responses(dispatcher) == ["utter_order_not_verified"]
+    assert slots["order_id"] is None
+    assert slots.get("verified_order_id") != theirs["order_id"]
+
+
+@pytest.mark.asyncio
+async def test_a_bad_order_number_explains_the_format_without_counting_a_try(shop, domain) -> None:
+    dispatcher, slots = await _validate(domain, new_slots={"order_id": "28013"}, text="28013")
+    assert responses(dispatcher) == ["utter_invalid_order_id"]
+    assert slots["order_id"] is None
+    assert "verification_attempts" not in slots
+
+
+@pytest.mark.asyncio
+async def test_no_while_asked_for_data_stops_the_form(shop, domain) -> None:
+    dispatcher, slots = await _validate(domain, new_slots={"order_id": "no, déjalo"}, intent="deny", text="no, déjalo")
+    assert slots["form_stopped"] is True
+    assert slots["requested_slot"] is None
+    status = CollectingDispatcher()
+    events = await ActionOrderStatus().run(status, make_tracker(slots={"form_stopped": True}), domain)
+    assert responses(status) == ["utter_form_stopped"]
+    assert slot_events(events)["form_stopped"] is None
+
+
+@pytest.mark.asyncio
+async def test_store_down_gets_an_apology_and_the_offer_of_a_person(domain, orders) -> None:
+    use_store(SqlStore("postgresql://postgres@127.0.0.1:1/none", connect_timeout=1))
+    try:
+        order = orders.find(status="shipped")
+        dispatcher, slots = await _validate(
+            domain, slots={"order_id": order["order_id"]}, new_slots={"email": order["email"]}
+        )
+        assert slots["store_error"] is True
+        assert slots["requested_slot"] is None
+        status = CollectingDispatcher()
+        await ActionOrderStatus().run(status, make_tracker(slots={"store_error": True}), domain)
+        assert responses(status) == ["utter_store_unavailable"]
+    finally:
+        use_store(None)
+
+
+@pytest.mark.parametrize("text, intent, expected", [
+    ("sí, cancélalo", "order_cancel", True),
+    ("Sí", "affirm", True),
+    ("vale", "inform", True),
+    ("no, mantenerlo", "deny", False),
+    ("mejor no", "inform", False),
+    ("déjalo así", "deny", False),
+    ("¿cuánto tarda?", "inform", None),
+])
+def test_confirmation_answers_are_read_as_yes_or_no(text: str, intent: str, expected) -> None:
+    from actions.verification import interpret_yes_no
+    assert interpret_yes_no(text, make_tracker(intent=intent, text=text)) is expected

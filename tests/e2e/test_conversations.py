@@ -1,0 +1,98 @@
+"""Conversations through the real Rasa server and action server (REST
+channel), over the seeded demo store. Slow: marked ``slow``."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Dict
+
+import pytest
+
+from actions.policy import load_policy
+from tests.actions.conftest import DemoOrders
+from tests.e2e.conftest import Shopper
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def orders(demo_data: Dict[str, Any]) -> DemoOrders:
+    return DemoOrders(demo_data)
+
+
+def test_greeting_uses_the_store_name_from_the_policy_file(shopper: Shopper) -> None:
+    assert load_policy().store_name in shopper.texts("hola buenas")
+
+
+def test_order_status_asks_for_email_then_shows_tracking(shopper: Shopper, orders: DemoOrders) -> None:
+    order = orders.find(status="shipped", overdue=False)
+    first = shopper.texts(f"¿dónde está mi pedido {order['order_id']}?")
+    assert "email" in first.lower()
+    assert order["tracking_number"] not in first
+    answer = shopper.texts(order["email"])
+    assert order["tracking_number"] in answer
+    assert order["carrier"] in answer
+    assert order["items"][0]["name"] in answer
+
+
+def test_three_wrong_emails_never_reveal_the_order_and_offer_a_person(
+    shopper: Shopper, orders: DemoOrders, demo_data: Dict[str, Any]
+) -> None:
+    order = orders.find(status="shipped")
+    wrong = next(c["email"] for c in demo_data["customers"] if c["email"] != order["email"])
+    shopper.say("quiero saber dónde está mi pedido")
+    replies = []
+    for _ in range(3):
+        replies += shopper.say(order["order_id"])
+        replies += shopper.say(wrong)
+    text = str(replies)
+    assert order["tracking_number"] not in text and order["carrier"] not in text
+    last = replies[-1]
+    assert any("request_human" in b["payload"] for b in last.get("buttons", []))
+
+
+def test_a_question_inside_the_form_is_answered_and_the_form_goes_on(shopper: Shopper, orders: DemoOrders) -> None:
+    order = orders.find(status="processing")
+    shopper.say("quiero cancelar un pedido")
+    faq = shopper.texts("¿cuánto cuesta el envío?")
+    assert str(load_policy().raw["free_shipping_threshold"]) in faq
+    assert "número de pedido" in faq.lower()  # the form asks again
+    shopper.say(order["order_id"])
+    confirm = shopper.say(order["email"])
+    assert any(b["payload"] == "/affirm" for m in confirm for b in m.get("buttons", []))
+    done = shopper.texts("sí, cancélalo")
+    assert "cancelado" in done
+
+
+def test_cancelling_writes_to_the_store(shopper: Shopper, orders: DemoOrders, e2e_database_url: str) -> None:
+    order = orders.all(status="processing")[1]
+    shopper.say(f"quiero anular el pedido {order['order_id']}")
+    shopper.say(order["email"])
+    shopper.say("/affirm")
+    with sqlite3.connect(e2e_database_url.removeprefix("sqlite:///")) as db:
+        status = db.execute("SELECT status FROM orders WHERE order_id = ?", (order["order_id"],)).fetchone()[0]
+    assert status == "cancelled"
+
+
+def test_request_human_emits_the_handoff_and_pauses(shopper: Shopper) -> None:
+    replies = shopper.say("quiero hablar con una persona")
+    handoffs = [m["custom"]["handoff"] for m in replies if "custom" in m]
+    assert handoffs and handoffs[0]["reason"] == "customer_request"
+    assert shopper.tracker()["paused"] is True
+    assert shopper.say("¿hola?") == []  # the bot stays quiet while a person has it
+
+
+def test_brand_voice_usted_changes_the_answers(shopper: Shopper) -> None:
+    tu = shopper.texts("hola")
+    shopper.api("POST", f"/conversations/{shopper.sender}/tracker/events",
+                {"event": "slot", "name": "brand_voice", "value": "usted"})
+    usted = shopper.texts("buenas tardes")
+    assert "ayudarte" in tu and "ayudarle" in usted
+
+
+@pytest.mark.parametrize("text", ["", "   ", "😀😀😀🙏", "a" * 10_000, "' OR 1=1; DROP TABLE orders; --", "<script>alert(1)</script>"])
+def test_bad_input_gets_a_spanish_answer(shopper: Shopper, text: str) -> None:
+    replies = shopper.say(text)
+    assert replies, "the bot must answer"
+    body = " ".join(m.get("text", "") for m in replies)
+    assert "Traceback" not in body and "Error" not in body
+    assert any(word in body.lower() for word in ("perdona", "pedido", "escrib", "mensaje", "ayud", "entendido"))

@@ -1,0 +1,53 @@
+"""The store policy file: parsed, validated, and feeding the answers."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import yaml
+
+from actions.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, parse_policy
+
+RAW = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
+
+
+def test_answer_slots_carry_the_policy_values() -> None:
+    slots = parse_policy(RAW).answer_slots()
+    assert slots["return_window_days"] == str(RAW["return_window_days"])
+    assert slots["free_shipping_threshold"] == str(RAW["free_shipping_threshold"])
+    assert slots["standard_shipping_cost"] == f"{RAW['standard_shipping_cost']:.2f}".replace(".", ",")
+    assert slots["support_hours_text"] == RAW["support_hours_text"]
+    assert RAW["international_countries"][-1] in slots["international_countries"]
+    assert slots["brand_voice"] in ("tu", "usted")
+
+
+def test_support_hours_open_closed_and_next_opening() -> None:
+    policy = parse_policy(RAW)
+    tz = policy.tz
+    window = policy.support_hours[0]
+    monday = dt.date(2026, 11, 23)  # a Monday
+    day = monday + dt.timedelta(days=window.days[0])
+    inside = dt.datetime.combine(day, window.open, tzinfo=tz) + dt.timedelta(minutes=5)
+    before = dt.datetime.combine(day, window.open, tzinfo=tz) - dt.timedelta(minutes=5)
+    assert policy.is_support_open(inside)
+    assert not policy.is_support_open(before)
+    assert policy.next_support_opening(before) == dt.datetime.combine(day, window.open, tzinfo=tz)
+    sunday_night = dt.datetime.combine(monday - dt.timedelta(days=1), dt.time(23, 0), tzinfo=tz)
+    assert policy.next_support_opening(sunday_night).date() == monday
+
+
+def test_brand_voice_override_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_policy(RAW, "usted").brand_voice == "usted"
+    assert parse_policy(RAW, "tú").brand_voice == "tu"
+    with pytest.raises(PolicyError):
+        parse_policy(RAW, "vos")
+    broken = dict(RAW)
+    del broken["return_window_days"]
+    with pytest.raises(PolicyError, match="return_window_days"):
+        parse_policy(broken)
+    monkeypatch.setenv("STORE_BRAND_VOICE", "usted")
+    load_policy.cache_clear()
+    try:
+        assert load_policy().answer_slots()["brand_voice"] == "usted"
+    finally:
+        load_policy.cache_clear()

@@ -6,8 +6,6 @@ SHELL := /bin/bash
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-MODEL   := models/assistant.tar.gz
-TRAIN_DATA := $(shell find data/nlu data/rules data/stories -name '*.yml' 2>/dev/null)
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 
@@ -28,30 +26,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip check
 	@touch $@
 
-# Rasa trains only when config, domain or training data changed.
-train: $(MODEL)
-
-$(MODEL): $(STAMP) config.yml domain.yml $(TRAIN_DATA)
-	$(PY) -m rasa train --config config.yml --domain domain.yml \
-		--data data/nlu data/rules data/stories --out models --fixed-model-name assistant
-	@touch $@
+# Trains only when config, domain or training data changed (content hash).
+train: $(STAMP)
+	$(PY) -m bot.train
 
 seed: $(STAMP)
 	$(PY) -m actions.store.seed
 
-run: $(MODEL) seed
+run: train seed
 	$(PY) -m bot run
 
-shell: $(MODEL) seed
+shell: train seed
 	$(PY) -m bot shell
 
 validate: $(STAMP)
 	$(PY) -m rasa data validate --config config.yml --domain domain.yml --data data/nlu data/rules data/stories
 
-test: $(MODEL)
+test: train
 	$(PY) -m pytest
 
-bench: $(MODEL) seed
+bench: train seed
 	$(PY) -m bot.bench
 
 clean:

@@ -85,7 +85,9 @@ class ActionCancelOrder(Action):
             dispatcher.utter_message(response="utter_cancel_kept", **variables)
             return events
         try:
-            cancelled = await shared_store().cancel_order(order.order_id, policy.refund_days)
+            cancelled = await shared_store().cancel_order(
+                order.order_id, policy.refund_days, policy.cancellable_statuses
+            )
         except OrderStateChanged:
             # It shipped meanwhile: answer from the fresh state.
             fresh = await shared_store().get_order(order.order_id)

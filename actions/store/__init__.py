@@ -58,10 +58,12 @@ class Store(Protocol):
     async def orders_for_customer(self, customer_id: int) -> List[Order]:
         """Newest first."""
 
-    async def cancel_order(self, order_id: str, refund_days: int) -> Order:
-        """Mark cancelled and create the refund for the amount paid, atomically.
-        Raises OrderStateChanged if the order is no longer pending_payment/processing
-        at write time (checked in the same transaction)."""
+    async def cancel_order(
+        self, order_id: str, refund_days: int, allowed_statuses: Sequence[str] = ...
+    ) -> Order:
+        """Mark cancelled and create the refund for the amount paid (none for an
+        unpaid order), atomically. Raises OrderStateChanged if the status is no
+        longer in allowed_statuses (the policy's) at write time."""
 
     async def update_shipping_address(
         self, order_id: str, address: Address, allowed_statuses: Sequence[str]

@@ -50,6 +50,7 @@ from actions.store.types import (
 
 T = TypeVar("T")
 
+# Used only when a caller does not pass the policy's statuses.
 CANCELLABLE_STATUSES: Tuple[str, ...] = ("pending_payment", "processing")
 _RETURN_NUMBER_ATTEMPTS = 10
 
@@ -197,16 +198,20 @@ class SqlStore:
 
     # -- writes -----------------------------------------------------------
 
-    async def cancel_order(self, order_id: str, refund_days: int) -> Order:
+    async def cancel_order(
+        self, order_id: str, refund_days: int, allowed_statuses: Sequence[str] = CANCELLABLE_STATUSES
+    ) -> Order:
         """Cancel and, if the order was paid (processing), create a pending
         refund of its total. An order still in pending_payment was never
         charged, so it gets no refund. A missing order raises
         OrderStateChanged too."""
 
+        allowed = tuple(allowed_statuses)
+
         def work(s: Session) -> Order:
-            row = _lock_order(s, order_id, CANCELLABLE_STATUSES)
+            row = _lock_order(s, order_id, allowed)
             was_paid = row.status != "pending_payment"
-            _guarded_update(s, order_id, CANCELLABLE_STATUSES, status="cancelled")
+            _guarded_update(s, order_id, allowed, status="cancelled")
             if was_paid:
                 now = utcnow()
                 s.add(

@@ -1,0 +1,540 @@
+"""The bridge's core: routes every conversation through the state machine.
+
+Channels (handoff/channels/) only parse frames and call these methods; this
+module decides, stores, then delivers. Rules it keeps:
+- one operation at a time per conversation (an ``asyncio.Lock`` per id, held
+  across the Rasa call), and every state change is a DB check-and-set;
+- a message is stored before it is acknowledged or delivered;
+- bot messages reach a customer only in state ``bot`` (``state.may_deliver``).
+
+Limits: connections and locks live in this process; several bridge processes
+would need a shared fan-out (Redis) and are not supported yet.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import json
+import logging
+from typing import Any, Callable, DefaultDict, Dict, List, Optional, Sequence, Set, Tuple
+
+from websockets.exceptions import ConnectionClosed
+from websockets.legacy.protocol import WebSocketCommonProtocol
+
+from actions.formatting import date_es
+from actions.policy import StorePolicy, load_policy
+from actions.store import Store, create_store
+from handoff.agents import authenticate
+from handoff.casecard import case_card
+from handoff.frames import FrameError
+from handoff.metrics import Metrics
+from handoff.queue import estimate_wait_s, mean_handling_s, queue_frame
+from handoff.rasa import RasaClient, RasaUnavailable
+from handoff.settings import HandoffSettings
+from handoff.state import (
+    AlreadyHandedOff,
+    Event,
+    Route,
+    State,
+    TransitionError,
+    customer_route,
+    may_deliver,
+)
+from handoff.storage import Agent, Conversation, NoCsatPending, NotFound, Storage, StoredMessage, utcnow
+
+logger = logging.getLogger(__name__)
+
+Frame = Dict[str, Any]
+Socket = WebSocketCommonProtocol
+
+REQUEST_HUMAN = "/request_human"
+APOLOGY = ("Perdona, ahora mismo el asistente no responde. Si quieres, te paso con una "
+           "persona del equipo.")
+HUMAN_BUTTON = {"title": "Hablar con una persona", "payload": REQUEST_HUMAN}
+RASA_DOWN_CONTEXT = {"reason": "rasa_down", "reason_text": "El asistente no respondía",
+                     "last_intent": None, "intents": [], "entities": {}, "customer": None, "details": {}}
+AGENT_LOST_TEXT = ("La persona que te atendía se ha desconectado. Te hemos vuelto a poner "
+                   "el primero de la cola.")
+
+
+def _iso(value: Optional[dt.datetime]) -> Optional[str]:
+    return value.isoformat() if value else None
+
+
+def _buttons(raw: Any) -> List[Dict[str, str]]:
+    if not isinstance(raw, list):
+        return []
+    return [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+            for b in raw if isinstance(b, dict)]
+
+
+class Bridge:
+    def __init__(
+        self,
+        settings: HandoffSettings,
+        storage: Optional[Storage] = None,
+        store: Optional[Store] = None,
+        policy: Optional[StorePolicy] = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage or Storage(settings.database_url)
+        self.store: Store = store or create_store(settings.database_url)
+        self.policy = policy or load_policy()
+        self.clock = clock
+        self.metrics = Metrics()
+        self.rasa = RasaClient(settings.rasa_url, settings.rasa_jwt_secret, settings.rasa_timeout_s, self.metrics)
+        self.customers: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
+        self.agents: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
+        self._locks: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self._queue_lock = asyncio.Lock()
+        self._last_status: Dict[str, Tuple[int, int]] = {}
+        self._grace: Dict[str, asyncio.Task] = {}
+        self._rasa_failed: Set[str] = set()
+
+    # -- life cycle ------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the tables, open the Rasa client, and start the grace timers
+        of agents who own conversations (after a restart nobody is connected)."""
+        await self.storage.create_schema()
+        await self.rasa.start()
+        for agent_id in await self.storage.agents_with_conversations():
+            self._schedule_grace(agent_id)
+        self.metrics.queue_length.set(len(await self.storage.queue()))
+
+    async def stop(self) -> None:
+        for task in list(self._grace.values()):
+            task.cancel()
+        await asyncio.gather(*self._grace.values(), return_exceptions=True)
+        self._grace.clear()
+        await self.rasa.close()
+        self.storage.dispose()
+        dispose = getattr(self.store, "dispose", None)
+        if callable(dispose):
+            dispose()
+
+    async def health(self) -> Tuple[int, Frame]:
+        if await self.rasa.is_up():
+            return 200, {"status": "ok", "rasa": "up"}
+        return 503, {"status": "degraded", "rasa": "down"}
+
+    # -- sending ---------------------------------------------------------
+
+    @staticmethod
+    async def send(ws: Socket, frame: Frame) -> None:
+        """Send one frame; a closed socket is not an error (the frame is stored
+        or re-sent on reconnection)."""
+        try:
+            await ws.send(json.dumps(frame, ensure_ascii=False))
+        except ConnectionClosed:
+            logger.debug("send_to_closed_socket")
+
+    async def to_customer(self, conversation_id: str, frame: Frame) -> None:
+        for ws in list(self.customers.get(conversation_id, ())):
+            await self.send(ws, frame)
+
+    async def to_agent(self, agent_id: str, frame: Frame) -> None:
+        for ws in list(self.agents.get(agent_id, ())):
+            await self.send(ws, frame)
+
+    def lock(self, conversation_id: str) -> asyncio.Lock:
+        return self._locks[conversation_id]
+
+    def customer_frame(self, message: StoredMessage, agent_name: Optional[str] = None) -> Frame:
+        frame: Frame = {"type": "message", "id": str(message.id), "sender": message.sender,
+                        "text": message.text, "buttons": _buttons(message.data.get("buttons")),
+                        "at": _iso(message.created_at)}
+        if message.sender == "agent":
+            frame["agent_name"] = agent_name or ""
+        return frame
+
+    async def _deliver(
+        self, conversation_id: str, sender: str, text: str, data: Optional[Dict[str, Any]] = None,
+        agent: Optional[Agent] = None, client_id: Optional[str] = None,
+    ) -> StoredMessage:
+        """Store, then send to the customer's sockets (bot | agent | system)."""
+        message, created = await self.storage.add_message(
+            conversation_id, sender, text, data, agent.id if agent else None, client_id)
+        if created:
+            self.metrics.messages.labels(sender).inc()
+            await self.to_customer(conversation_id, self.customer_frame(message, agent.name if agent else None))
+        return message
+
+    # -- customers -------------------------------------------------------
+
+    async def open_session(self, session_id: Optional[str], channel: str = "web") -> Tuple[Conversation, bool]:
+        """The conversation of a known session id, or a new one."""
+        if session_id:
+            found = await self.storage.by_session(session_id)
+            if found is not None:
+                return found, True
+        conversation = await self.storage.create_conversation(channel)
+        self.metrics.conversations.inc()
+        logger.info("conversation_started", extra={"conversation_id": conversation.id, "channel": channel})
+        return conversation, False
+
+    def attach_customer(self, conversation_id: str, ws: Socket) -> None:
+        self.customers[conversation_id].add(ws)
+
+    def detach_customer(self, conversation_id: str, ws: Socket) -> None:
+        sockets = self.customers.get(conversation_id)
+        if sockets is not None:
+            sockets.discard(ws)
+            if not sockets:
+                del self.customers[conversation_id]
+
+    async def resend_state(self, conversation_id: str, ws: Socket, after_id: int = 0) -> None:
+        """After a reconnection: the history the customer may have missed, then
+        the handoff state (queued with position, or assigned), then a pending
+        CSAT request."""
+        conversation = await self.storage.get_conversation(conversation_id)
+        history = await self.storage.history(conversation_id, after_id=after_id)
+        names = await self.storage.agent_names(sorted({m.agent_id for m in history if m.agent_id}))
+        await self.send(ws, {"type": "history", "messages": [
+            self.customer_frame(m, names.get(m.agent_id or "")) for m in history]})
+        if conversation.state is State.QUEUED:
+            await self.send(ws, await self._queued_status(conversation))
+        elif conversation.state is State.AGENT:
+            names = await self.storage.agent_names([conversation.agent_id or ""])
+            await self.send(ws, {"type": "handoff", "state": "assigned",
+                                 "agent_name": names.get(conversation.agent_id or "", "")})
+        if conversation.csat_episode_id is not None:
+            await self.send(ws, {"type": "csat_request"})
+
+    async def customer_message(
+        self, conversation_id: str, ws: Socket, text: str, payload: Optional[str], client_id: Optional[str]
+    ) -> None:
+        async with self.lock(conversation_id):
+            conversation = await self.storage.get_conversation(conversation_id)
+            data = {"payload": payload} if payload else None
+            message, created = await self.storage.add_message(conversation_id, "customer", text, data, None, client_id)
+            if client_id is not None:
+                await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
+            if not created:
+                return  # a resend of a message already handled
+            self.metrics.messages.labels("customer").inc()
+            route = customer_route(conversation.state)
+            if route is Route.RASA:
+                await self._bot_turn(conversation, text, payload)
+            elif route is Route.QUEUE:
+                await self.storage.set_preview(conversation_id, text)
+                await self.broadcast_queue()
+            else:
+                await self.to_agent(conversation.agent_id or "", {
+                    "type": "message", "conversation_id": conversation_id, "id": str(message.id),
+                    "sender": "customer", "text": text, "at": _iso(message.created_at)})
+
+    async def _bot_turn(self, conversation: Conversation, text: str, payload: Optional[str]) -> None:
+        wants_human = (payload or text).strip().startswith(REQUEST_HUMAN)
+        if wants_human and conversation.id in self._rasa_failed:
+            await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, text)
+            return
+        await self.to_customer(conversation.id, {"type": "typing", "sender": "bot"})
+        try:
+            replies = await self.rasa.message(conversation.id, payload or text)
+        except RasaUnavailable as exc:
+            logger.warning("rasa_unavailable", extra={"conversation_id": conversation.id, "error": str(exc)})
+            if wants_human:
+                await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, text)
+                return
+            self._rasa_failed.add(conversation.id)
+            await self._deliver(conversation.id, "system", APOLOGY, {"buttons": [HUMAN_BUTTON]})
+            return
+        self._rasa_failed.discard(conversation.id)
+        await self._relay_bot(conversation, replies, text)
+
+    async def _relay_bot(self, conversation: Conversation, replies: Sequence[Dict[str, Any]], preview: Optional[str]) -> None:
+        """Rasa's replies in order; a handoff payload queues the conversation and
+        nothing the bot says after it reaches the customer."""
+        state = conversation.state
+        for reply in replies:
+            custom = reply.get("custom")
+            if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
+                handoff = custom["handoff"]
+                if state is State.BOT:
+                    conversation = await self._enqueue(
+                        conversation, str(handoff.get("reason") or "customer_request"), handoff, preview)
+                    state = conversation.state
+                continue
+            if not may_deliver(state, "bot"):
+                logger.info("bot_message_dropped", extra={"conversation_id": conversation.id, "state": state.value})
+                continue
+            text = reply.get("text") or ""
+            buttons = _buttons(reply.get("buttons"))
+            if not text and reply.get("image"):
+                text = str(reply["image"])
+            if not text and not buttons:
+                continue
+            await self._deliver(conversation.id, "bot", str(text), {"buttons": buttons} if buttons else None)
+
+    def _opening_text(self, now: dt.datetime) -> str:
+        opening = self.policy.next_support_opening(now).astimezone(self.policy.tz)
+        today = now.astimezone(self.policy.tz).date()
+        when = "hoy" if opening.date() == today else (
+            "mañana" if opening.date() == today + dt.timedelta(days=1) else f"el {date_es(opening)}")
+        return (f"Ahora mismo no hay nadie del equipo conectado. Te responderá una persona {when} "
+                f"a partir de las {opening.hour}:{opening.minute:02d} (atendemos "
+                f"{self.policy.support_hours_text}). Si quieres, déjanos tu correo electrónico "
+                "y te escribiremos.")
+
+    async def _enqueue(
+        self, conversation: Conversation, reason: str, context: Dict[str, Any], preview: Optional[str]
+    ) -> Conversation:
+        """bot → queued (caller holds the conversation's lock). Already queued or
+        assigned: nothing is queued twice, the customer just gets the state again."""
+        now = self.clock()
+        offline = not self.policy.is_support_open(now)
+        try:
+            conversation = await self.storage.enqueue(conversation.id, reason, dict(context), offline, preview, now)
+        except AlreadyHandedOff:
+            current = await self.storage.get_conversation(conversation.id)
+            if current.state is State.QUEUED:
+                await self.to_customer(current.id, await self._queued_status(current))
+            return current
+        self.metrics.handoffs.labels(reason).inc()
+        logger.info("handoff_queued", extra={"conversation_id": conversation.id, "reason": reason, "offline": offline})
+        if offline:
+            await self._deliver(conversation.id, "system", self._opening_text(now))
+        await self.broadcast_queue()
+        return conversation
+
+    async def customer_contact(self, conversation_id: str, ws: Socket, email: str, client_id: Optional[str]) -> None:
+        async with self.lock(conversation_id):
+            await self.storage.set_contact(conversation_id, email.strip())
+            if client_id is not None:
+                await self.send(ws, {"type": "ack", "client_id": client_id})
+            logger.info("contact_left", extra={"conversation_id": conversation_id})
+            await self._deliver(conversation_id, "system",
+                                "Gracias. Te escribiremos a ese correo en cuanto alguien del equipo esté disponible.")
+            await self.broadcast_queue()
+
+    async def customer_csat(self, conversation_id: str, score: int, comment: Optional[str]) -> None:
+        async with self.lock(conversation_id):
+            try:
+                stored = await self.storage.store_csat(conversation_id, score, (comment or "").strip() or None)
+            except NoCsatPending as exc:
+                raise FrameError("no_csat_pending", "No hay ninguna valoración pendiente.") from exc
+            self.metrics.csat.observe(score)
+            logger.info("csat_stored", extra={"conversation_id": conversation_id, "score": score,
+                                              "agent_id": stored["agent_id"], "reason": stored["reason"]})
+            await self._deliver(conversation_id, "system", "¡Gracias por tu valoración!")
+
+    async def customer_typing(self, conversation_id: str) -> None:
+        conversation = await self.storage.get_conversation(conversation_id)
+        if conversation.state is State.AGENT and conversation.agent_id:
+            await self.to_agent(conversation.agent_id, {
+                "type": "typing", "conversation_id": conversation_id, "sender": "customer"})
+
+    # -- queue -----------------------------------------------------------
+
+    async def _queued_status(self, conversation: Conversation, queued: Optional[List[Conversation]] = None) -> Frame:
+        queued = queued if queued is not None else await self.storage.queue()
+        ids = [c.id for c in queued]
+        position = ids.index(conversation.id) + 1 if conversation.id in ids else len(ids) + 1
+        handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
+        return self._status_frame(conversation, position, handling)
+
+    def _status_frame(self, conversation: Conversation, position: int, handling_s: float) -> Frame:
+        now = self.clock()
+        opening = None if self.policy.is_support_open(now) else self.policy.next_support_opening(now)
+        wait = estimate_wait_s(position, handling_s, len(self.agents), now, opening)
+        return {"type": "handoff", "state": "queued", "position": position,
+                "estimated_wait_s": wait, "offline": conversation.offline}
+
+    async def broadcast_queue(self) -> None:
+        """Send the queue to every agent, and to each queued customer whose
+        position or estimate changed."""
+        async with self._queue_lock:
+            queued = await self.storage.queue()
+            self.metrics.queue_length.set(len(queued))
+            frame = queue_frame(queued)
+            for agent_id in list(self.agents):
+                await self.to_agent(agent_id, frame)
+            handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
+            for position, conversation in enumerate(queued, start=1):
+                status = self._status_frame(conversation, position, handling)
+                key = (status["position"], status["estimated_wait_s"])
+                if self._last_status.get(conversation.id) != key:
+                    self._last_status[conversation.id] = key
+                    await self.to_customer(conversation.id, status)
+            for gone in set(self._last_status) - {c.id for c in queued}:
+                del self._last_status[gone]
+
+    # -- agents ----------------------------------------------------------
+
+    async def authenticate(self, token: str) -> Optional[Agent]:
+        return await authenticate(self.storage, token)
+
+    async def agent_connected(self, agent: Agent, ws: Socket) -> None:
+        """Register, then: authenticated, the queue, and the agent's open conversations."""
+        self.agents[agent.id].add(ws)
+        task = self._grace.pop(agent.id, None)
+        if task is not None:
+            task.cancel()
+        self.metrics.agents_online.set(len(self.agents))
+        logger.info("agent_connected", extra={"agent_id": agent.id})
+        await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name}})
+        await self.send(ws, queue_frame(await self.storage.queue()))
+        for conversation in await self.storage.conversations_of_agent(agent.id):
+            await self.send(ws, await self._conversation_frame(conversation))
+        await self.broadcast_queue()
+
+    async def agent_disconnected(self, agent: Agent, ws: Socket) -> None:
+        sockets = self.agents.get(agent.id)
+        if sockets is not None:
+            sockets.discard(ws)
+            if not sockets:
+                del self.agents[agent.id]
+                self._schedule_grace(agent.id)
+        self.metrics.agents_online.set(len(self.agents))
+        logger.info("agent_disconnected", extra={"agent_id": agent.id})
+
+    def _schedule_grace(self, agent_id: str) -> None:
+        if agent_id not in self._grace:
+            self._grace[agent_id] = asyncio.create_task(self._grace_expired(agent_id))
+
+    async def _grace_expired(self, agent_id: str) -> None:
+        """After HANDOFF_AGENT_GRACE_S without a connection, the agent's
+        conversations go back to the FRONT of the queue."""
+        try:
+            await asyncio.sleep(self.settings.agent_grace_s)
+            if self.agents.get(agent_id):
+                return
+            for conversation in await self.storage.conversations_of_agent(agent_id):
+                async with self.lock(conversation.id):
+                    try:
+                        await self.storage.requeue(conversation.id, agent_id, Event.AGENT_LOST, self.clock())
+                    except TransitionError:
+                        continue
+                    logger.info("agent_lost_requeued", extra={"conversation_id": conversation.id, "agent_id": agent_id})
+                    await self._deliver(conversation.id, "system", AGENT_LOST_TEXT)
+            await self.broadcast_queue()
+        finally:
+            if self._grace.get(agent_id) is asyncio.current_task():
+                del self._grace[agent_id]
+
+    async def _conversation_frame(self, conversation: Conversation) -> Frame:
+        history = await self.storage.history(conversation.id, include_notes=True)
+        names = await self.storage.agent_names(sorted({m.agent_id for m in history if m.agent_id}))
+        context = await case_card(conversation.context, conversation.reason, history, self.store, self.policy)
+        lines = []
+        for m in history:
+            line: Frame = {"id": str(m.id), "sender": m.sender, "text": m.text, "at": _iso(m.created_at)}
+            if m.agent_id:
+                line["agent_name"] = names.get(m.agent_id, "")
+            lines.append(line)
+        return {"type": "conversation", "conversation_id": conversation.id, "channel": conversation.channel,
+                "waiting_since": _iso(conversation.queued_at), "contact_email": conversation.contact_email,
+                "history": lines, "context": context}
+
+    async def _get(self, conversation_id: str) -> Conversation:
+        try:
+            return await self.storage.get_conversation(conversation_id)
+        except NotFound as exc:
+            raise FrameError("not_found", "No existe esa conversación (conversation not found).") from exc
+
+    @staticmethod
+    def _not_assigned(exc: Exception) -> FrameError:
+        error = FrameError("not_assigned", "Esta conversación no está asignada a ti (not assigned to you).")
+        error.__cause__ = exc
+        return error
+
+    async def claim(self, agent: Agent, conversation_id: str) -> None:
+        async with self.lock(conversation_id):
+            await self._get(conversation_id)
+            try:
+                conversation = await self.storage.claim(conversation_id, agent.id, self.clock())
+            except TransitionError as exc:
+                raise FrameError("already_claimed",
+                                 "Otra persona ya atiende esta conversación o ya no está en cola "
+                                 "(already claimed).") from exc
+            logger.info("conversation_claimed", extra={"conversation_id": conversation_id, "agent_id": agent.id})
+            await self.to_agent(agent.id, await self._conversation_frame(conversation))
+            await self.to_customer(conversation_id, {"type": "handoff", "state": "assigned", "agent_name": agent.name})
+        await self.broadcast_queue()
+
+    async def agent_message(self, agent: Agent, conversation_id: str, text: str, client_id: Optional[str], ws: Socket) -> None:
+        async with self.lock(conversation_id):
+            conversation = await self._get(conversation_id)
+            if not may_deliver(conversation.state, "agent", agent.id, conversation.agent_id):
+                raise FrameError("not_assigned", "Esta conversación no está asignada a ti (not assigned to you).")
+            stored_client_id = f"agent:{agent.id}:{client_id}" if client_id else None
+            message = await self._deliver(conversation_id, "agent", text, agent=agent, client_id=stored_client_id)
+            if client_id is not None:
+                await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
+            if conversation.episode_id is not None:
+                now = self.clock()
+                queued_at = await self.storage.mark_first_reply(conversation.episode_id, now)
+                if queued_at is not None:
+                    self.metrics.first_reply.observe(max(0.0, (now - queued_at).total_seconds()))
+
+    async def agent_typing(self, agent: Agent, conversation_id: str) -> None:
+        conversation = await self._get(conversation_id)
+        if may_deliver(conversation.state, "agent", agent.id, conversation.agent_id):
+            await self.to_customer(conversation_id, {"type": "typing", "sender": "agent"})
+
+    async def note(self, agent: Agent, conversation_id: str, text: str) -> None:
+        """Internal note: stored, shown to the author and the assigned agent only."""
+        async with self.lock(conversation_id):
+            conversation = await self._get(conversation_id)
+            if conversation.state is State.AGENT and conversation.agent_id != agent.id:
+                raise FrameError("not_assigned", "Esta conversación la atiende otra persona (assigned to another agent).")
+            message, _ = await self.storage.add_message(conversation_id, "note", text, None, agent.id, None)
+            self.metrics.messages.labels("note").inc()
+            frame = {"type": "note", "conversation_id": conversation_id, "id": str(message.id), "text": text,
+                     "agent_id": agent.id, "agent_name": agent.name, "at": _iso(message.created_at)}
+            for agent_id in {agent.id, conversation.agent_id}:
+                if agent_id:
+                    await self.to_agent(agent_id, frame)
+
+    async def transfer(self, agent: Agent, conversation_id: str, to: str) -> None:
+        if to == "queue":
+            async with self.lock(conversation_id):
+                await self._get(conversation_id)
+                try:
+                    await self.storage.requeue(conversation_id, agent.id, Event.TRANSFER_TO_QUEUE, self.clock())
+                except TransitionError as exc:
+                    raise self._not_assigned(exc) from exc
+                logger.info("transferred_to_queue", extra={"conversation_id": conversation_id, "agent_id": agent.id})
+                await self.to_agent(agent.id, {"type": "released", "conversation_id": conversation_id, "to": "queue"})
+                await self.broadcast_queue()
+            return
+        target = await self.storage.get_agent(to)
+        if target is None or target.id == agent.id:
+            raise FrameError("not_found", "No existe ese agente o eres tú (unknown agent).")
+        async with self.lock(conversation_id):
+            await self._get(conversation_id)
+            try:
+                conversation = await self.storage.transfer(conversation_id, agent.id, target.id)
+            except TransitionError as exc:
+                raise self._not_assigned(exc) from exc
+            logger.info("transferred_to_agent", extra={"conversation_id": conversation_id,
+                                                       "agent_id": agent.id, "to_agent_id": target.id})
+            await self.to_agent(agent.id, {"type": "released", "conversation_id": conversation_id, "to": target.id})
+            await self.to_agent(target.id, await self._conversation_frame(conversation))
+            await self.to_customer(conversation_id, {"type": "handoff", "state": "assigned", "agent_name": target.name})
+
+    async def close(self, agent: Agent, conversation_id: str, resolution: Optional[str]) -> None:
+        """agent → bot: resume the Rasa conversation, relay what the bot says,
+        then ask the customer for CSAT."""
+        resolution = resolution if resolution in ("resolved", "unresolved") else "resolved"
+        async with self.lock(conversation_id):
+            await self._get(conversation_id)
+            try:
+                conversation = await self.storage.close(conversation_id, agent.id, resolution, self.clock())
+            except TransitionError as exc:
+                raise self._not_assigned(exc) from exc
+            logger.info("conversation_closed", extra={"conversation_id": conversation_id,
+                                                      "agent_id": agent.id, "resolution": resolution})
+            await self.to_agent(agent.id, {"type": "closed", "conversation_id": conversation_id, "resolution": resolution})
+            await self.to_customer(conversation_id, {"type": "handoff", "state": "ended"})
+            try:
+                replies = await self.rasa.resume(conversation_id, self.settings.resume_action)
+            except RasaUnavailable as exc:
+                logger.warning("rasa_resume_failed", extra={"conversation_id": conversation_id, "error": str(exc)})
+                self._rasa_failed.add(conversation_id)
+            else:
+                await self._relay_bot(conversation, replies, None)
+            await self.to_customer(conversation_id, {"type": "csat_request"})

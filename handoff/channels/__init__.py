@@ -1,0 +1,1 @@
+"""WebSocket endpoints: ``web`` (customers, /ws/chat) and ``console`` (agents, /ws/agent)."""

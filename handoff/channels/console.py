@@ -1,0 +1,89 @@
+"""``/ws/agent``: the agent console.
+
+The first frame must be ``auth``; a wrong token gets ``unauthorized`` and the
+socket is closed with 4401. Registration is undone in ``finally``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Dict
+
+from websockets.exceptions import ConnectionClosed
+
+from handoff.bridge import Bridge, Socket
+from handoff.frames import AGENT_FRAMES, FrameError, RateLimiter, parse
+from handoff.storage import Agent, StorageError
+
+logger = logging.getLogger(__name__)
+AUTH_TIMEOUT_S = 30.0
+
+
+async def _authenticate(bridge: Bridge, ws: Socket) -> Agent | None:
+    try:
+        raw = await asyncio.wait_for(ws.recv(), AUTH_TIMEOUT_S)
+        frame = parse(raw, AGENT_FRAMES, bridge.settings.max_frame_bytes)
+        if frame["type"] != "auth":
+            raise FrameError("unauthorized", "Primero hay que autenticarse (auth required).")
+    except (FrameError, asyncio.TimeoutError):
+        frame = {"token": ""}
+    agent = await bridge.authenticate(frame["token"]) if frame["token"] else None
+    if agent is None:
+        bridge.metrics.bad_frames.labels("unauthorized").inc()
+        logger.info("agent_auth_failed")
+        await bridge.send(ws, {"type": "error", "code": "unauthorized",
+                               "detail": "Token no válido (invalid token)."})
+        await ws.close(4401, "unauthorized")
+    return agent
+
+
+async def handle_agent(bridge: Bridge, ws: Socket) -> None:
+    bridge.metrics.connections.labels("agent").inc()
+    agent: Agent | None = None
+    try:
+        agent = await _authenticate(bridge, ws)
+        if agent is None:
+            return
+        await bridge.agent_connected(agent, ws)
+        limiter = RateLimiter(bridge.settings.rate_limit, bridge.settings.rate_window_s)
+        async for raw in ws:
+            frame: Dict[str, Any] = {}
+            try:
+                limiter.check()
+                frame = parse(raw, AGENT_FRAMES, bridge.settings.max_frame_bytes)
+                await _dispatch(bridge, ws, agent, frame)
+            except FrameError as error:
+                bridge.metrics.bad_frames.labels(error.code).inc()
+                answer = error.frame()
+                if frame.get("conversation_id"):
+                    answer["conversation_id"] = frame["conversation_id"]
+                await bridge.send(ws, answer)
+            except StorageError as exc:
+                logger.error("storage_error", extra={"agent_id": agent.id, "error": str(exc)})
+                await bridge.send(ws, {"type": "error", "code": "unavailable",
+                                       "detail": "Base de datos no disponible (database unavailable)."})
+    except ConnectionClosed:
+        logger.debug("agent_connection_closed")
+    finally:
+        if agent is not None:
+            await bridge.agent_disconnected(agent, ws)
+        bridge.metrics.connections.labels("agent").dec()
+
+
+async def _dispatch(bridge: Bridge, ws: Socket, agent: Agent, frame: Dict[str, Any]) -> None:
+    kind = frame["type"]
+    conversation_id = frame.get("conversation_id", "")
+    if kind == "claim":
+        await bridge.claim(agent, conversation_id)
+    elif kind == "message":
+        await bridge.agent_message(agent, conversation_id, frame["text"], frame.get("client_id"), ws)
+    elif kind == "note":
+        await bridge.note(agent, conversation_id, frame["text"])
+    elif kind == "transfer":
+        await bridge.transfer(agent, conversation_id, frame["to"])
+    elif kind == "close":
+        await bridge.close(agent, conversation_id, frame.get("resolution"))
+    elif kind == "typing":
+        await bridge.agent_typing(agent, conversation_id)
+    elif kind == "auth":
+        raise FrameError("already_authenticated", "Ya estás autenticado (already authenticated).")

@@ -1,0 +1,119 @@
+"""One port for everything: the two WebSocket endpoints and the plain HTTP
+routes (/health, /metrics, static pages), on websockets' asyncio server.
+
+Plain HTTP is answered from ``process_request`` (websockets 10 calls it before
+the handshake; returning a response aborts the upgrade). Origins are checked by
+websockets itself (``origins=``, 403 otherwise); the socket is bound first so
+that the default same-host origins name the real port even when port is 0.
+"""
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import logging
+import socket
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+from urllib.parse import urlsplit
+
+import websockets
+from websockets.datastructures import Headers
+from websockets.legacy.server import HTTPResponse, WebSocketServer
+
+from handoff.bridge import Bridge, Socket
+from handoff.channels.console import handle_agent
+from handoff.channels.web import handle_chat
+from handoff.metrics import CONTENT_TYPE_LATEST
+from handoff.settings import STATIC_DIR, HandoffSettings
+
+logger = logging.getLogger(__name__)
+
+STATIC_ROUTES: Dict[str, Tuple[str, str]] = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/widget.js": ("widget.js", "application/javascript; charset=utf-8"),
+    "/agent": ("agent.html", "text/html; charset=utf-8"),
+}
+WS_ROUTES = ("/ws/chat", "/ws/agent")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.setblocking(False)
+    return sock
+
+
+class BridgeServer:
+    """The bridge and its listening socket; ``start``/``stop`` for tests and main."""
+
+    def __init__(self, settings: HandoffSettings, bridge: Optional[Bridge] = None, static_dir: Path = STATIC_DIR) -> None:
+        self.settings = settings
+        self.bridge = bridge or Bridge(settings)
+        self.static_dir = static_dir
+        self.port: int = settings.port
+        self._server: Optional[WebSocketServer] = None
+
+    async def start(self) -> int:
+        await self.bridge.start()
+        sock = _bind(self.settings.host, self.settings.port)
+        self.port = sock.getsockname()[1]
+        max_size = max(4 * self.settings.max_frame_bytes, 65536)
+        self._server = await websockets.serve(
+            self.handler,
+            sock=sock,
+            process_request=self.process_request,
+            origins=list(self.settings.origins_for(self.port)),
+            max_size=max_size,
+            max_queue=32,
+            ping_interval=20,
+            ping_timeout=20,
+            close_timeout=5,
+        )
+        logger.info("bridge_listening", extra={"host": self.settings.host, "port": self.port})
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        await self.bridge.stop()
+
+    async def serve_forever(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    async def handler(self, ws: Socket) -> None:
+        route = urlsplit(ws.path).path
+        if route == "/ws/chat":
+            await handle_chat(self.bridge, ws)
+        elif route == "/ws/agent":
+            await handle_agent(self.bridge, ws)
+        else:
+            await ws.close(1008, "unknown endpoint")
+
+    async def process_request(self, path: str, headers: Headers) -> Optional[HTTPResponse]:
+        route = urlsplit(path).path
+        if route in WS_ROUTES:
+            return None
+        if route == "/health":
+            code, body = await self.bridge.health()
+            return (http.HTTPStatus(code), [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                    json.dumps(body).encode("utf-8"))
+        if route == "/metrics":
+            return (http.HTTPStatus.OK, [("Content-Type", CONTENT_TYPE_LATEST)], self.bridge.metrics.exposition())
+        if route in STATIC_ROUTES:
+            name, content_type = STATIC_ROUTES[route]
+            try:
+                body = await asyncio.to_thread((self.static_dir / name).read_bytes)
+            except OSError as exc:
+                logger.error("static_file_missing", extra={"file": name, "error": type(exc).__name__})
+                return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
+            return (http.HTTPStatus.OK, [("Content-Type", content_type), ("X-Content-Type-Options", "nosniff")], body)
+        return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")

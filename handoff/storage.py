@@ -1,0 +1,548 @@
+"""Durable state of the bridge: conversations, messages, handoffs, agents, CSAT.
+
+Why SQL (the store's database, tables prefixed ``handoff_``): a message is
+acknowledged only after it is committed, so a bridge restart loses nothing.
+State changes are check-and-set UPDATEs guarded by the state machine
+(``handoff.state``), so two claims never both win, even across processes.
+
+Limits: SQLAlchemy 1.4 Core, blocking; every public method is async and runs
+its blocking body in a worker thread with its own connection and transaction
+(nothing is shared between calls). Nothing connects until the first call.
+SQLite must be a file (an in-memory database is private to each thread).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import math
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, TypeVar
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    create_engine,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine, Row, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from handoff.state import AGENT_EVENTS, Event, State, StateConflict, next_state
+
+T = TypeVar("T")
+
+metadata = MetaData()
+
+agents_table = Table(
+    "handoff_agents",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("token_salt", LargeBinary(32), nullable=False),
+    Column("token_hash", LargeBinary(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+conversations_table = Table(
+    "handoff_conversations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("session_id", String(64), nullable=False, unique=True),
+    Column("channel", String(20), nullable=False),
+    Column("state", String(10), nullable=False, index=True),
+    Column("agent_id", String(32), ForeignKey("handoff_agents.id"), nullable=True, index=True),
+    Column("reason", String(64), nullable=True),
+    Column("context", Text, nullable=True),
+    Column("queued_at", DateTime(timezone=True), nullable=True),
+    Column("queue_rank", Float, nullable=True),
+    Column("offline", Boolean, nullable=False, default=False),
+    Column("contact_email", String(254), nullable=True),
+    Column("preview", Text, nullable=True),
+    Column("episode_id", Integer, nullable=True),
+    Column("csat_episode_id", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+messages_table = Table(
+    "handoff_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False, index=True),
+    Column("sender", String(10), nullable=False),  # customer | bot | agent | system | note
+    Column("text", Text, nullable=False),
+    Column("data", Text, nullable=True),           # JSON: buttons, payload
+    Column("agent_id", String(32), nullable=True),
+    Column("client_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("conversation_id", "client_id", name="uq_handoff_messages_client_id"),
+)
+
+episodes_table = Table(
+    "handoff_episodes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False, index=True),
+    Column("reason", String(64), nullable=False),
+    Column("offline", Boolean, nullable=False, default=False),
+    Column("queued_at", DateTime(timezone=True), nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=True),
+    Column("first_reply_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("agent_id", String(32), nullable=True),
+    Column("resolution", String(20), nullable=True),
+)
+
+csat_table = Table(
+    "handoff_csat",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False),
+    Column("episode_id", Integer, ForeignKey("handoff_episodes.id"), nullable=False, unique=True),
+    Column("agent_id", String(32), nullable=True),
+    Column("reason", String(64), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class StorageError(Exception):
+    """Base of the bridge's storage errors."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached (or is locked)."""
+
+
+class NotFound(StorageError):
+    """No such conversation, agent or episode."""
+
+
+class NoCsatPending(StorageError):
+    """A CSAT arrived but no closed handoff waits for one."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
+    """SQLite returns naive datetimes: they were written in UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    session_id: str
+    channel: str
+    state: State
+    agent_id: Optional[str]
+    reason: Optional[str]
+    context: Dict[str, Any]
+    queued_at: Optional[dt.datetime]
+    offline: bool
+    contact_email: Optional[str]
+    preview: Optional[str]
+    episode_id: Optional[int]
+    csat_episode_id: Optional[int]
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: str
+    sender: str
+    text: str
+    data: Dict[str, Any]
+    agent_id: Optional[str]
+    client_id: Optional[str]
+    created_at: dt.datetime
+
+
+def _conversation(row: Row) -> Conversation:
+    return Conversation(
+        id=row.id,
+        session_id=row.session_id,
+        channel=row.channel,
+        state=State(row.state),
+        agent_id=row.agent_id,
+        reason=row.reason,
+        context=json.loads(row.context) if row.context else {},
+        queued_at=_utc(row.queued_at),
+        offline=bool(row.offline),
+        contact_email=row.contact_email,
+        preview=row.preview,
+        episode_id=row.episode_id,
+        csat_episode_id=row.csat_episode_id,
+    )
+
+
+def _message(row: Row) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        sender=row.sender,
+        text=row.text,
+        data=json.loads(row.data) if row.data else {},
+        agent_id=row.agent_id,
+        client_id=row.client_id,
+        created_at=_utc(row.created_at) or utcnow(),
+    )
+
+
+def threaded(method: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """Run a blocking storage method in a worker thread (one transaction each)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: "Storage", *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(self._transaction, lambda conn: method(self, conn, *args, **kwargs))
+
+    return wrapper
+
+
+class Storage:
+    """The bridge's tables over one lazily created engine."""
+
+    def __init__(self, database_url: str, connect_timeout: float = 5.0) -> None:
+        self.database_url = database_url
+        self.connect_timeout = connect_timeout
+        self._engine: Optional[Engine] = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """Created on first use; creating it does not connect."""
+        with self._lock:
+            if self._engine is None:
+                url = make_url(self.database_url)
+                if url.get_backend_name() == "sqlite":
+                    if url.database not in (None, "", ":memory:"):
+                        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+                    args: Dict[str, Any] = {"timeout": self.connect_timeout, "check_same_thread": False}
+                else:
+                    args = {"connect_timeout": max(2, math.ceil(self.connect_timeout))}
+                self._engine = create_engine(url, future=True, pool_pre_ping=True, connect_args=args)
+            return self._engine
+
+    def _transaction(self, work: Callable[[Connection], T]) -> T:
+        try:
+            with self.engine.begin() as conn:
+                return work(conn)
+        except OperationalError as exc:
+            raise StorageUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StorageUnavailable("database connection lost") from exc
+            raise
+
+    def dispose(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    @threaded
+    def create_schema(self, conn: Connection) -> None:
+        metadata.create_all(conn)
+
+    # -- agents ----------------------------------------------------------
+
+    @threaded
+    def insert_agent(self, conn: Connection, agent_id: str, name: str, salt: bytes, token_hash: bytes) -> Agent:
+        conn.execute(insert(agents_table).values(
+            id=agent_id, name=name, token_salt=salt, token_hash=token_hash, created_at=utcnow()))
+        return Agent(agent_id, name)
+
+    @threaded
+    def agent_secret(self, conn: Connection, agent_id: str) -> Optional[Tuple[Agent, bytes, bytes]]:
+        row = conn.execute(select(agents_table).where(agents_table.c.id == agent_id)).first()
+        if row is None:
+            return None
+        return Agent(row.id, row.name), bytes(row.token_salt), bytes(row.token_hash)
+
+    @threaded
+    def get_agent(self, conn: Connection, agent_id: str) -> Optional[Agent]:
+        row = conn.execute(select(agents_table.c.id, agents_table.c.name).where(agents_table.c.id == agent_id)).first()
+        return Agent(row.id, row.name) if row else None
+
+    # -- conversations ---------------------------------------------------
+
+    @threaded
+    def create_conversation(self, conn: Connection, channel: str) -> Conversation:
+        now = utcnow()
+        conversation_id = "c_" + secrets.token_hex(12)
+        conn.execute(insert(conversations_table).values(
+            id=conversation_id, session_id=secrets.token_urlsafe(24), channel=channel,
+            state=State.BOT.value, offline=False, created_at=now, updated_at=now))
+        return self._get(conn, conversation_id)
+
+    def _get(self, conn: Connection, conversation_id: str) -> Conversation:
+        row = conn.execute(select(conversations_table).where(conversations_table.c.id == conversation_id)).first()
+        if row is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+        return _conversation(row)
+
+    @threaded
+    def get_conversation(self, conn: Connection, conversation_id: str) -> Conversation:
+        return self._get(conn, conversation_id)
+
+    @threaded
+    def by_session(self, conn: Connection, session_id: str) -> Optional[Conversation]:
+        row = conn.execute(select(conversations_table).where(conversations_table.c.session_id == session_id)).first()
+        return _conversation(row) if row else None
+
+    @threaded
+    def queue(self, conn: Connection) -> List[Conversation]:
+        """Queued conversations, first to be served first."""
+        rows = conn.execute(
+            select(conversations_table)
+            .where(conversations_table.c.state == State.QUEUED.value)
+            .order_by(conversations_table.c.queue_rank, conversations_table.c.episode_id)
+        ).all()
+        return [_conversation(r) for r in rows]
+
+    @threaded
+    def conversations_of_agent(self, conn: Connection, agent_id: str) -> List[Conversation]:
+        rows = conn.execute(
+            select(conversations_table)
+            .where(and_(conversations_table.c.state == State.AGENT.value, conversations_table.c.agent_id == agent_id))
+            .order_by(conversations_table.c.updated_at)
+        ).all()
+        return [_conversation(r) for r in rows]
+
+    @threaded
+    def agents_with_conversations(self, conn: Connection) -> List[str]:
+        rows = conn.execute(
+            select(conversations_table.c.agent_id)
+            .where(conversations_table.c.state == State.AGENT.value).distinct()
+        ).all()
+        return [r.agent_id for r in rows if r.agent_id]
+
+    @threaded
+    def set_contact(self, conn: Connection, conversation_id: str, email: str) -> None:
+        conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
+                     .values(contact_email=email, updated_at=utcnow()))
+
+    @threaded
+    def set_preview(self, conn: Connection, conversation_id: str, preview: str) -> None:
+        conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
+                     .values(preview=preview[:200], updated_at=utcnow()))
+
+    # -- messages --------------------------------------------------------
+
+    async def add_message(
+        self,
+        conversation_id: str,
+        sender: str,
+        text: str,
+        data: Optional[Dict[str, Any]] = None,
+        agent_id: Optional[str] = None,
+        client_id: Optional[str] = None,
+    ) -> Tuple[StoredMessage, bool]:
+        """Store a message; (message, False) if this client_id was already stored
+        for the conversation (a resend: process it once, ack it again)."""
+        try:
+            return await self._add_message(conversation_id, sender, text, data, agent_id, client_id)
+        except IntegrityError as exc:  # the same client_id raced in from another process
+            found = await self._by_client_id(conversation_id, client_id)
+            if found is None:
+                raise StorageError("message could not be stored") from exc
+            return found, False
+
+    @threaded
+    def _by_client_id(self, conn: Connection, conversation_id: str, client_id: Optional[str]) -> Optional[StoredMessage]:
+        row = conn.execute(select(messages_table).where(and_(
+            messages_table.c.conversation_id == conversation_id,
+            messages_table.c.client_id == client_id))).first()
+        return _message(row) if row else None
+
+    @threaded
+    def _add_message(
+        self, conn: Connection, conversation_id: str, sender: str, text: str,
+        data: Optional[Dict[str, Any]], agent_id: Optional[str], client_id: Optional[str],
+    ) -> Tuple[StoredMessage, bool]:
+        if client_id is not None:
+            row = conn.execute(select(messages_table).where(and_(
+                messages_table.c.conversation_id == conversation_id,
+                messages_table.c.client_id == client_id))).first()
+            if row is not None:
+                return _message(row), False
+        result = conn.execute(insert(messages_table).values(
+            conversation_id=conversation_id, sender=sender, text=text,
+            data=json.dumps(data, ensure_ascii=False) if data else None,
+            agent_id=agent_id, client_id=client_id, created_at=utcnow()))
+        message_id = result.inserted_primary_key[0]
+        return _message(conn.execute(select(messages_table).where(messages_table.c.id == message_id)).one()), True
+
+    @threaded
+    def history(
+        self, conn: Connection, conversation_id: str, include_notes: bool = False, after_id: int = 0
+    ) -> List[StoredMessage]:
+        query = select(messages_table).where(and_(
+            messages_table.c.conversation_id == conversation_id, messages_table.c.id > after_id))
+        if not include_notes:
+            query = query.where(messages_table.c.sender != "note")
+        return [_message(r) for r in conn.execute(query.order_by(messages_table.c.id)).all()]
+
+    @threaded
+    def agent_names(self, conn: Connection, agent_ids: List[str]) -> Dict[str, str]:
+        if not agent_ids:
+            return {}
+        rows = conn.execute(select(agents_table.c.id, agents_table.c.name).where(agents_table.c.id.in_(agent_ids))).all()
+        return {r.id: r.name for r in rows}
+
+    # -- state transitions (check-and-set) -------------------------------
+
+    def _cas(
+        self, conn: Connection, conversation_id: str, event: Event,
+        expected_agent: Optional[str] = None, **values: Any,
+    ) -> Conversation:
+        """Apply ``event`` if the row is still in the state we read (and, for
+        agent events, still owned by ``expected_agent``); StateConflict otherwise."""
+        current = self._get(conn, conversation_id)
+        target = next_state(current.state, event)
+        if event in AGENT_EVENTS and current.agent_id != expected_agent:
+            raise StateConflict(f"{event.value}: conversation is not assigned to this agent")
+        condition = and_(conversations_table.c.id == conversation_id,
+                         conversations_table.c.state == current.state.value)
+        if event in AGENT_EVENTS:
+            condition = and_(condition, conversations_table.c.agent_id == expected_agent)
+        result = conn.execute(update(conversations_table).where(condition)
+                              .values(state=target.value, updated_at=utcnow(), **values))
+        if result.rowcount != 1:
+            raise StateConflict(f"{event.value}: conversation {conversation_id} changed meanwhile")
+        return self._get(conn, conversation_id)
+
+    def _front_rank(self, conn: Connection, now: dt.datetime) -> float:
+        lowest = conn.execute(select(func.min(conversations_table.c.queue_rank))
+                              .where(conversations_table.c.state == State.QUEUED.value)).scalar()
+        return min(lowest if lowest is not None else now.timestamp(), now.timestamp()) - 1.0
+
+    @threaded
+    def enqueue(
+        self, conn: Connection, conversation_id: str, reason: str, context: Dict[str, Any],
+        offline: bool, preview: Optional[str], now: dt.datetime,
+    ) -> Conversation:
+        """bot → queued, opening a handoff episode. AlreadyHandedOff if queued or assigned."""
+        current = self._get(conn, conversation_id)
+        next_state(current.state, Event.HANDOFF)  # raises before an episode is written
+        episode = conn.execute(insert(episodes_table).values(
+            conversation_id=conversation_id, reason=reason, offline=offline, queued_at=now)).inserted_primary_key[0]
+        return self._cas(conn, conversation_id, Event.HANDOFF, reason=reason,
+                         context=json.dumps(context, ensure_ascii=False, default=str),
+                         queued_at=now, queue_rank=now.timestamp(), offline=offline,
+                         preview=(preview or "")[:200] or None, episode_id=episode, agent_id=None)
+
+    @threaded
+    def claim(self, conn: Connection, conversation_id: str, agent_id: str, now: dt.datetime) -> Conversation:
+        conversation = self._cas(conn, conversation_id, Event.CLAIM, agent_id=agent_id)
+        if conversation.episode_id is not None:
+            conn.execute(update(episodes_table)
+                         .where(and_(episodes_table.c.id == conversation.episode_id, episodes_table.c.assigned_at.is_(None)))
+                         .values(assigned_at=now))
+            conn.execute(update(episodes_table).where(episodes_table.c.id == conversation.episode_id)
+                         .values(agent_id=agent_id))
+        return conversation
+
+    @threaded
+    def requeue(
+        self, conn: Connection, conversation_id: str, agent_id: str, event: Event, now: dt.datetime
+    ) -> Conversation:
+        """agent → queued at the FRONT (transfer to queue, or agent lost)."""
+        return self._cas(conn, conversation_id, event, expected_agent=agent_id,
+                         agent_id=None, queue_rank=self._front_rank(conn, now))
+
+    @threaded
+    def transfer(self, conn: Connection, conversation_id: str, from_agent: str, to_agent: str) -> Conversation:
+        conversation = self._cas(conn, conversation_id, Event.TRANSFER_TO_AGENT,
+                                 expected_agent=from_agent, agent_id=to_agent)
+        if conversation.episode_id is not None:
+            conn.execute(update(episodes_table).where(episodes_table.c.id == conversation.episode_id)
+                         .values(agent_id=to_agent))
+        return conversation
+
+    @threaded
+    def close(
+        self, conn: Connection, conversation_id: str, agent_id: str, resolution: str, now: dt.datetime
+    ) -> Conversation:
+        """agent → bot; the episode is closed and waits for the customer's CSAT."""
+        before = self._get(conn, conversation_id)
+        conversation = self._cas(conn, conversation_id, Event.CLOSE, expected_agent=agent_id,
+                                 agent_id=None, queue_rank=None, csat_episode_id=before.episode_id,
+                                 episode_id=None)
+        if before.episode_id is not None:
+            conn.execute(update(episodes_table).where(episodes_table.c.id == before.episode_id)
+                         .values(closed_at=now, resolution=resolution, agent_id=agent_id))
+        return conversation
+
+    @threaded
+    def mark_first_reply(self, conn: Connection, episode_id: int, now: dt.datetime) -> Optional[dt.datetime]:
+        """Record the agent's first reply once; returns the episode's queued_at
+        when this was the first reply (for the metric), else None."""
+        result = conn.execute(update(episodes_table)
+                              .where(and_(episodes_table.c.id == episode_id, episodes_table.c.first_reply_at.is_(None)))
+                              .values(first_reply_at=now))
+        if result.rowcount != 1:
+            return None
+        return _utc(conn.execute(select(episodes_table.c.queued_at).where(episodes_table.c.id == episode_id)).scalar())
+
+    @threaded
+    def recent_handling_times(self, conn: Connection, limit: int = 20) -> List[float]:
+        """Seconds from assignment to close of the latest closed handoffs."""
+        rows = conn.execute(
+            select(episodes_table.c.assigned_at, episodes_table.c.closed_at)
+            .where(and_(episodes_table.c.closed_at.is_not(None), episodes_table.c.assigned_at.is_not(None)))
+            .order_by(episodes_table.c.closed_at.desc()).limit(limit)
+        ).all()
+        return [max(0.0, (_utc(r.closed_at) - _utc(r.assigned_at)).total_seconds()) for r in rows]  # type: ignore[operator]
+
+    # -- CSAT ------------------------------------------------------------
+
+    @threaded
+    def store_csat(
+        self, conn: Connection, conversation_id: str, score: int, comment: Optional[str]
+    ) -> Dict[str, Any]:
+        """Store the CSAT with the handoff's agent and reason; once per handoff."""
+        conversation = self._get(conn, conversation_id)
+        if conversation.csat_episode_id is None:
+            raise NoCsatPending(f"conversation {conversation_id} has no handoff waiting for CSAT")
+        episode = conn.execute(select(episodes_table).where(episodes_table.c.id == conversation.csat_episode_id)).one()
+        values = dict(conversation_id=conversation_id, episode_id=episode.id, agent_id=episode.agent_id,
+                      reason=episode.reason, score=score, comment=comment, created_at=utcnow())
+        conn.execute(insert(csat_table).values(**values))
+        conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
+                     .values(csat_episode_id=None, updated_at=utcnow()))
+        return values
+
+    @threaded
+    def csat_rows(self, conn: Connection) -> List[Dict[str, Any]]:
+        return [dict(r._mapping) for r in conn.execute(select(csat_table).order_by(csat_table.c.id)).all()]

@@ -1,0 +1,270 @@
+"""Fixtures for the bridge: a stand-in Rasa (aiohttp.web on a free port), a real
+bridge in-process on a free port, and WebSocket clients that wait for frames.
+
+The stand-in Rasa answers the REST webhook by text: "agente" → announcement,
+handoff payload and a reply AFTER it that must never reach the customer;
+"verificado" → handoff with a verified demo customer; "botones" → buttons;
+"lento" → no answer until the test ends (past the bridge's timeout); anything
+else → "Eco: <text>". Its tracker events/execute endpoints check the JWT.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
+
+import jwt
+import pytest
+import pytest_asyncio
+import websockets
+from aiohttp import web
+
+from actions.policy import StorePolicy, load_policy
+from actions.store.seed import seed_store
+from handoff.agents import add_agent
+from handoff.bridge import Bridge
+from handoff.server import BridgeServer
+from handoff.settings import HandoffSettings
+from handoff.storage import Storage
+
+JWT_SECRET = "test-secret-for-the-stand-in-rasa"
+FRAME_TIMEOUT_S = 5.0
+VERIFIED_EMAIL = "luis.prieto@correo.example"
+# Monday 12:00 in Madrid (support open) and Sunday 12:00 (closed).
+OPEN_TIME = dt.datetime(2025, 11, 24, 11, 0, tzinfo=dt.timezone.utc)
+CLOSED_TIME = dt.datetime(2025, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
+
+
+def handoff_payload(reason: str = "customer_request", customer: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    return {"handoff": {
+        "reason": reason, "reason_text": "El cliente pide hablar con una persona",
+        "last_intent": "request_human",
+        "intents": [{"name": "request_human", "confidence": 0.97}, {"name": "greet", "confidence": 0.88}],
+        "entities": {"order_id": "101490"} if customer else {}, "customer": customer, "details": {},
+    }}
+
+
+@dataclass
+class FakeRasa:
+    """Records what the bridge sent; ``up`` False answers GET / with 503."""
+
+    url: str = ""
+    up: bool = True
+    webhook_calls: List[Dict[str, Any]] = field(default_factory=list)
+    api_calls: List[Dict[str, Any]] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/", self.root)
+        app.router.add_post("/webhooks/rest/webhook", self.webhook)
+        app.router.add_post("/conversations/{cid}/tracker/events", self.events)
+        app.router.add_post("/conversations/{cid}/execute", self.execute)
+        return app
+
+    async def root(self, request: web.Request) -> web.Response:
+        return web.Response(text="Hello from Rasa: 3.6.21", status=200 if self.up else 503)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.webhook_calls.append(body)
+        sender, text = body["sender"], body["message"]
+        if text == "lento":
+            await self.release.wait()
+            return web.json_response([])
+        if text in ("agente", "/request_human"):
+            return web.json_response([
+                {"recipient_id": sender, "text": "Te paso con una persona del equipo."},
+                {"recipient_id": sender, "custom": handoff_payload()},
+                {"recipient_id": sender, "text": "ESTO NO DEBE LLEGAR"},
+            ])
+        if text == "verificado":
+            customer = {"id": 1, "name": "Luis Prieto", "email": VERIFIED_EMAIL, "verified_order_id": "101490"}
+            return web.json_response([
+                {"recipient_id": sender, "text": "Te paso con una persona del equipo."},
+                {"recipient_id": sender, "custom": handoff_payload("order_overdue", customer)},
+            ])
+        if text == "botones":
+            return web.json_response([
+                {"recipient_id": sender, "text": "¿Qué quieres hacer?", "buttons": [
+                    {"title": "Ver mi pedido", "payload": "/order_status"},
+                    {"title": "Hablar con una persona", "payload": "/request_human"}]},
+                {"recipient_id": sender, "text": "Segundo mensaje"},
+            ])
+        return web.json_response([{"recipient_id": sender, "text": f"Eco: {text}"}])
+
+    def _check_jwt(self, request: web.Request) -> Optional[web.Response]:
+        header = request.headers.get("Authorization", "")
+        record: Dict[str, Any] = {"path": request.path, "query": request.query_string, "jwt_ok": False}
+        self.api_calls.append(record)
+        if not header.startswith("Bearer "):
+            return web.json_response({"status": "failure"}, status=401)
+        try:
+            payload = jwt.decode(header[len("Bearer "):], JWT_SECRET, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return web.json_response({"status": "failure"}, status=401)
+        if payload.get("user", {}).get("role") != "admin":
+            return web.json_response({"status": "failure"}, status=403)
+        record["jwt_ok"] = True
+        return None
+
+    async def events(self, request: web.Request) -> web.Response:
+        refused = self._check_jwt(request)
+        if refused:
+            return refused
+        self.api_calls[-1]["body"] = await request.json()
+        return web.json_response({"sender_id": request.match_info["cid"], "paused": False})
+
+    async def execute(self, request: web.Request) -> web.Response:
+        refused = self._check_jwt(request)
+        if refused:
+            return refused
+        body = await request.json()
+        self.api_calls[-1]["body"] = body
+        cid = request.match_info["cid"]
+        return web.json_response({"tracker": {"sender_id": cid}, "messages": [
+            {"recipient_id": cid, "text": "Vuelves a estar conmigo, el asistente virtual."}]})
+
+
+@pytest_asyncio.fixture
+async def fake_rasa() -> AsyncIterator[FakeRasa]:
+    rasa = FakeRasa()
+    runner = web.AppRunner(rasa.app(), shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rasa.url = f"http://127.0.0.1:{port}"
+    try:
+        yield rasa
+    finally:
+        rasa.release.set()
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo store seeded once; each test copies the file."""
+    path = tmp_path_factory.mktemp("template") / "store.db"
+    seed_store(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, seeded_template: Path) -> str:
+    target = tmp_path / "store.db"
+    shutil.copy(seeded_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="session")
+def policy() -> StorePolicy:
+    return load_policy()
+
+
+BridgeFactory = Callable[..., Awaitable[BridgeServer]]
+
+
+@pytest_asyncio.fixture
+async def start_bridge(fake_rasa: FakeRasa, db_url: str, policy: StorePolicy) -> AsyncIterator[BridgeFactory]:
+    """Start a bridge: ``await start_bridge(now=CLOSED_TIME, rate_limit=5, ...)``."""
+    servers: List[BridgeServer] = []
+
+    async def start(now: dt.datetime = OPEN_TIME, **overrides: Any) -> BridgeServer:
+        values: Dict[str, Any] = dict(host="127.0.0.1", port=0, rasa_url=fake_rasa.url, rasa_jwt_secret=JWT_SECRET,
+                                      rasa_timeout_s=1.0, agent_grace_s=60.0, database_url=db_url)
+        values.update(overrides)
+        settings = HandoffSettings(**values)
+        bridge = Bridge(settings, policy=policy, clock=lambda: now)
+        server = BridgeServer(settings, bridge)
+        await server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            await server.stop()
+
+
+class Client:
+    """A WebSocket client that waits for frames (never sleeps)."""
+
+    def __init__(self, ws: websockets.WebSocketClientProtocol) -> None:
+        self.ws = ws
+        self.seen: List[Dict[str, Any]] = []
+
+    async def send(self, frame: Any) -> None:
+        await self.ws.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
+
+    async def next(self, timeout: float = FRAME_TIMEOUT_S) -> Dict[str, Any]:
+        frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.seen.append(frame)
+        return frame
+
+    async def wait_for(self, predicate: Callable[[Dict[str, Any]], bool], timeout: float = FRAME_TIMEOUT_S) -> Dict[str, Any]:
+        """The first frame matching; frames skipped on the way stay in ``seen``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            frame = await self.next(max(0.01, deadline - loop.time()))
+            if predicate(frame):
+                return frame
+
+    async def wait_type(self, kind: str, **fields: Any) -> Dict[str, Any]:
+        return await self.wait_for(lambda f: f.get("type") == kind and all(f.get(k) == v for k, v in fields.items()))
+
+    async def barrier(self) -> List[Dict[str, Any]]:
+        """Everything the server sent before now: send a frame that always gets an
+        error back and collect up to that error."""
+        start = len(self.seen)
+        await self.send({"type": "barrier_probe"})
+        await self.wait_type("error", code="unknown_type")
+        return self.seen[start:-1]
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def connect(server: BridgeServer, path: str, **kwargs: Any) -> Client:
+    ws = await websockets.connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=FRAME_TIMEOUT_S, **kwargs)
+    return Client(ws)
+
+
+async def customer(server: BridgeServer, session_id: Optional[str] = None, **start: Any) -> tuple:
+    """A started customer: (client, session frame)."""
+    client = await connect(server, "/ws/chat")
+    await client.send({"type": "start", "session_id": session_id, "locale": "es", **start})
+    session = await client.wait_type("session")
+    return client, session
+
+
+async def new_agent(server: BridgeServer, name: str) -> tuple:
+    """(agent id, token) created in the bridge's database."""
+    agent, token = await add_agent(server.bridge.storage, name)
+    return agent.id, token
+
+
+async def agent_client(server: BridgeServer, token: str) -> Client:
+    client = await connect(server, "/ws/agent")
+    await client.send({"type": "auth", "token": token})
+    await client.wait_type("authenticated")
+    return client
+
+
+async def queued_customer(server: BridgeServer, text: str = "agente") -> tuple:
+    """A customer who asked for a person: (client, session frame, handoff frame)."""
+    client, session = await customer(server)
+    await client.send({"type": "message", "text": text, "client_id": "m1"})
+    handoff = await client.wait_type("handoff", state="queued")
+    return client, session, handoff
+
+
+@pytest.fixture
+def storage_for(db_url: str) -> Callable[[], Storage]:
+    return lambda: Storage(db_url)

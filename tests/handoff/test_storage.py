@@ -1,0 +1,91 @@
+"""Storage on SQLite and PostgreSQL: check-and-set claims, idempotent messages, CSAT."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+import pytest_asyncio
+
+from handoff.agents import add_agent, authenticate
+from handoff.state import AlreadyHandedOff, Event, State, TransitionError
+from handoff.storage import NoCsatPending, Storage, agents_table
+
+
+@pytest_asyncio.fixture
+async def storage(database_url: str):
+    store = Storage(database_url)
+    await store.create_schema()
+    yield store
+    await asyncio.to_thread(_drop, store)
+    store.dispose()
+
+
+def _drop(store: Storage) -> None:
+    from handoff.storage import metadata
+
+    with store.engine.begin() as conn:
+        metadata.drop_all(conn)
+
+
+NOW = dt.datetime(2025, 11, 24, 11, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.asyncio
+async def test_claim_check_and_set_has_one_winner(storage: Storage) -> None:
+    ana, _ = await add_agent(storage, "Ana")
+    beto, _ = await add_agent(storage, "Beto")
+    conversation = await storage.create_conversation("web")
+    await storage.enqueue(conversation.id, "customer_request", {"reason": "customer_request"}, False, "hola", NOW)
+    with pytest.raises(AlreadyHandedOff):
+        await storage.enqueue(conversation.id, "customer_request", {}, False, "otra vez", NOW)
+    results = await asyncio.gather(
+        storage.claim(conversation.id, ana.id, NOW), storage.claim(conversation.id, beto.id, NOW),
+        return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    assert len(winners) == 1 and all(isinstance(r, TransitionError) for r in results if r not in winners)
+    assert winners[0].state is State.AGENT
+    loser = beto.id if winners[0].agent_id == ana.id else ana.id
+    with pytest.raises(TransitionError):
+        await storage.close(conversation.id, loser, "resolved", NOW)
+    closed = await storage.close(conversation.id, winners[0].agent_id, "resolved", NOW)
+    assert closed.state is State.BOT and closed.csat_episode_id is not None
+    stored = await storage.store_csat(conversation.id, 4, None)
+    assert stored["agent_id"] == winners[0].agent_id and stored["reason"] == "customer_request"
+    with pytest.raises(NoCsatPending):
+        await storage.store_csat(conversation.id, 4, None)
+
+
+@pytest.mark.asyncio
+async def test_messages_are_idempotent_by_client_id(storage: Storage) -> None:
+    conversation = await storage.create_conversation("web")
+    first, created = await storage.add_message(conversation.id, "customer", "hola", None, None, "k1")
+    again, created_again = await storage.add_message(conversation.id, "customer", "hola", None, None, "k1")
+    assert created and not created_again and first.id == again.id
+    await storage.add_message(conversation.id, "note", "interna", None, None, None)
+    assert [m.text for m in await storage.history(conversation.id)] == ["hola"]
+    assert len(await storage.history(conversation.id, include_notes=True)) == 2
+
+
+@pytest.mark.asyncio
+async def test_requeue_goes_to_the_front(storage: Storage) -> None:
+    ana, _ = await add_agent(storage, "Ana")
+    ids = []
+    for minute in range(3):
+        conversation = await storage.create_conversation("web")
+        await storage.enqueue(conversation.id, "fallback", {}, False, None, NOW + dt.timedelta(minutes=minute))
+        ids.append(conversation.id)
+    await storage.claim(ids[2], ana.id, NOW)
+    await storage.requeue(ids[2], ana.id, Event.AGENT_LOST, NOW + dt.timedelta(minutes=5))
+    assert [c.id for c in await storage.queue()] == [ids[2], ids[0], ids[1]]
+
+
+@pytest.mark.asyncio
+async def test_tokens_are_stored_hashed(storage: Storage) -> None:
+    agent, token = await add_agent(storage, "Ana")
+    assert (await authenticate(storage, token)) == agent
+    assert await authenticate(storage, token + "x") is None
+    assert await authenticate(storage, "a_000000.nada") is None
+    with storage.engine.connect() as conn:
+        row = conn.execute(agents_table.select()).one()
+    assert token.split(".", 1)[1].encode() not in bytes(row.token_hash)

@@ -1,0 +1,46 @@
+"""Start-up settings and the train-only-when-changed rule."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError
+from bot.train import inputs_hash, training_inputs
+
+
+def test_defaults_work_without_any_variable() -> None:
+    settings = Settings.from_env({})
+    assert settings.rasa_url == "http://127.0.0.1:5005"
+    assert settings.actions_url == "http://127.0.0.1:5055"
+    assert settings.rasa_jwt_secret_generated and len(settings.rasa_jwt_secret) >= 32
+    assert Settings.from_env({}).rasa_jwt_secret != settings.rasa_jwt_secret
+
+
+def test_children_get_ports_and_secret_by_environment() -> None:
+    settings = Settings.from_env({"RASA_PORT": "6001", "ACTIONS_PORT": "6002", "RASA_JWT_SECRET": "s3cret"})
+    env = settings.child_env({})
+    assert env["RASA_PORT"] == "6001" and env["ACTIONS_PORT"] == "6002"
+    assert env["ACTION_ENDPOINT_URL"] == "http://127.0.0.1:6002/webhook"
+    assert env["RASA_JWT_SECRET"] == "s3cret" and not settings.rasa_jwt_secret_generated
+    assert Settings.from_env(env) == Settings.from_env(env)
+
+
+@pytest.mark.parametrize("name, value", [("RASA_PORT", "cinco"), ("ACTIONS_PORT", "70000")])
+def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_training_hash_follows_content_not_file_times(tmp_path: Path) -> None:
+    for rel in ("config.yml", "domain.yml", "data/nlu/a.yml", "data/rules/r.yml", "data/stories/s.yml"):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"# {rel}\n")
+    files = training_inputs(tmp_path)
+    assert len(files) == 5
+    before = inputs_hash(files, tmp_path)
+    (tmp_path / "data/nlu/a.yml").touch()
+    assert inputs_hash(files, tmp_path) == before
+    (tmp_path / "data/nlu/a.yml").write_text("# changed\n")
+    assert inputs_hash(files, tmp_path) != before

@@ -14,7 +14,7 @@ export PYTHONWARNINGS := ignore
 PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: run setup train seed shell test bench validate clean
+.PHONY: run setup train seed shell test bench validate clean agent browser
 
 setup: $(STAMP)
 
@@ -39,10 +39,21 @@ run: train seed
 shell: train seed
 	$(PY) -m bot shell
 
+# make agent NAME=Marta — creates a console agent and prints its token.
+agent: $(STAMP)
+	@test -n "$(NAME)" || { echo "usage: make agent NAME=Marta"; exit 2; }
+	$(PY) -m handoff agent add "$(NAME)"
+
 validate: $(STAMP)
 	$(PY) -m rasa data validate --config config.yml --domain domain.yml --data data/nlu data/rules data/stories
 
-test: train
+# Debian's Chromium for the browser tests (Playwright's own browser download
+# cannot work here). Needs root, as on these machines.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: train browser
 	$(PY) -m pytest
 
 bench: train seed

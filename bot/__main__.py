@@ -1,5 +1,5 @@
-"""``python -m bot run``: start the action server and the Rasa server, print
-how to talk to the bot, and stop everything on Ctrl-C.
+"""``python -m bot run``: start the action server, the Rasa server and the
+handoff bridge, print how to talk to the bot, and stop everything on Ctrl-C.
 ``python -m bot shell``: the action server plus ``rasa shell`` in this terminal.
 """
 from __future__ import annotations
@@ -28,14 +28,17 @@ def run(settings: Settings) -> int:
     try:
         stack.start_actions()
         stack.start_rasa()
-        print("Arrancando el servidor de acciones y Rasa (puede tardar un minuto)...", flush=True)
+        stack.start_bridge()
+        print("Arrancando el servidor de acciones, Rasa y el puente (puede tardar un minuto)...", flush=True)
         stack.wait_ready()
         print(
-            "\nListo. Habla con el asistente:\n"
-            f"  curl -s {settings.rasa_url}/webhooks/rest/webhook "
+            "\nListo.\n"
+            f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
+            f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
+            "  Crear un agente (imprime su token):  make agent NAME=Marta\n"
+            f"  Rasa directamente:  curl -s {settings.rasa_url}/webhooks/rest/webhook "
             "-H 'Content-Type: application/json' "
             "-d '{\"sender\":\"yo\",\"message\":\"hola\"}'\n"
-            "  o, en otra terminal: make shell\n"
             "Ctrl-C lo detiene todo.",
             flush=True,
         )

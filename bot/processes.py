@@ -1,4 +1,5 @@
-"""Starting and stopping the stack's processes (action server, Rasa server).
+"""Starting and stopping the stack's processes (action server, Rasa server,
+handoff bridge).
 
 Used by ``make run``/``make shell`` and by the end-to-end tests, so the tests
 start the stack exactly as a user does. Each child gets its own process
@@ -75,6 +76,10 @@ class Stack:
         if not self.settings.model_path.exists():
             raise StartupError(f"no trained model at {self.settings.model_path}: run `make train`")
         return self._spawn("rasa", ["-m", "bot.rasa_server"], f"{self.settings.rasa_url}/")
+
+    def start_bridge(self) -> Child:
+        """The handoff bridge: web widget, agent console, Telegram."""
+        return self._spawn("bridge", ["-m", "handoff"], f"{self.settings.handoff_url}/health")
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         """Poll each child's health URL until it answers; fail fast if one dies."""

@@ -42,6 +42,8 @@ class Settings:
     rasa_jwt_secret_generated: bool
     database_url: Optional[str]
     log_level: str
+    handoff_host: str = "127.0.0.1"
+    handoff_port: int = 8080
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -59,11 +61,17 @@ class Settings:
             rasa_jwt_secret_generated=not secret,
             database_url=env.get("DATABASE_URL", "").strip() or None,
             log_level=(env.get("LOG_LEVEL", "INFO").strip() or "INFO").upper(),
+            handoff_host=env.get("HANDOFF_HOST", "127.0.0.1").strip() or "127.0.0.1",
+            handoff_port=_int(env, "HANDOFF_PORT", 8080),
         )
 
     @property
     def rasa_url(self) -> str:
         return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def handoff_url(self) -> str:
+        return f"http://{self.handoff_host}:{self.handoff_port}"
 
     @property
     def actions_url(self) -> str:
@@ -78,6 +86,8 @@ class Settings:
             ACTIONS_PORT=str(self.actions_port),
             RASA_MODEL=str(self.model_path),
             LOG_LEVEL=self.log_level,
+            HANDOFF_HOST=self.handoff_host,
+            HANDOFF_PORT=str(self.handoff_port),
             RASA_JWT_SECRET=self.rasa_jwt_secret,
             ACTION_ENDPOINT_URL=f"{self.actions_url}/webhook",
             SANIC_HOST="127.0.0.1",

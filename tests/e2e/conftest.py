@@ -1,6 +1,7 @@
-"""The real stack for end-to-end tests: the action server and the Rasa
-server started exactly as ``make run`` starts them (bot.processes), on free
-ports, over a freshly seeded SQLite store in a temporary folder."""
+"""The real stack for end-to-end tests: the action server, the Rasa server
+and the handoff bridge started exactly as ``make run`` starts them
+(bot.processes), on free ports, over a freshly seeded SQLite store in a
+temporary folder."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,8 @@ import uuid
 import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
+
+import asyncio
 
 import jwt
 import pytest
@@ -42,6 +45,7 @@ def stack(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     settings = Settings.from_env({
         "RASA_PORT": str(free_port()),
         "ACTIONS_PORT": str(free_port()),
+        "HANDOFF_PORT": str(free_port()),
         "DATABASE_URL": e2e_database_url,
         "RASA_MODEL": str(model),
         "LOG_LEVEL": "WARNING",
@@ -50,6 +54,7 @@ def stack(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     try:
         processes.start_actions()
         processes.start_rasa()
+        processes.start_bridge()
         processes.wait_ready(timeout=300)
         yield settings
     finally:
@@ -87,3 +92,24 @@ class Shopper:
 @pytest.fixture
 def shopper(stack: Settings) -> Shopper:
     return Shopper(stack)
+
+
+@pytest.fixture(scope="session")
+def make_agent(stack: Settings, e2e_database_url: str):
+    """Creates a console agent in the stack's database; returns (name, token)."""
+    from handoff.agents import add_agent
+    from handoff.storage import Storage
+
+    def create(name: str):
+        async def _create():
+            storage = Storage(e2e_database_url)
+            try:
+                await storage.create_schema()
+                agent, token = await add_agent(storage, name)
+                return agent, token
+            finally:
+                storage.dispose()
+
+        return asyncio.run(_create())
+
+    return create

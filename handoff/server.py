@@ -18,6 +18,7 @@ from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 import websockets
+import yaml
 from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
@@ -33,7 +34,10 @@ STATIC_ROUTES: Dict[str, Tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/widget.js": ("widget.js", "application/javascript; charset=utf-8"),
     "/agent": ("agent.html", "text/html; charset=utf-8"),
+    "/agent.js": ("agent.js", "application/javascript; charset=utf-8"),
+    "/agent.css": ("agent.css", "text/css; charset=utf-8"),
 }
+CANNED_REPLIES = Path(__file__).resolve().parent / "canned_replies.yml"
 WS_ROUTES = ("/ws/chat", "/ws/agent")
 
 
@@ -44,6 +48,18 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.bind(address)
     sock.setblocking(False)
     return sock
+
+
+def _canned_replies(path: Path = CANNED_REPLIES) -> HTTPResponse:
+    """The agents' canned replies (handoff/canned_replies.yml) as JSON."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        replies = [{"title": str(r["title"]), "text": str(r["text"])} for r in raw.get("replies") or []]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        logger.error("canned_replies_unreadable", extra={"error": type(exc).__name__})
+        replies = []
+    return (http.HTTPStatus.OK, [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store")],
+            json.dumps({"replies": replies}, ensure_ascii=False).encode("utf-8"))
 
 
 class BridgeServer:
@@ -108,6 +124,8 @@ class BridgeServer:
                     json.dumps(body).encode("utf-8"))
         if route == "/metrics":
             return (http.HTTPStatus.OK, [("Content-Type", CONTENT_TYPE_LATEST)], self.bridge.metrics.exposition())
+        if route == "/canned-replies.json":
+            return await asyncio.to_thread(_canned_replies)
         if route in STATIC_ROUTES:
             name, content_type = STATIC_ROUTES[route]
             try:

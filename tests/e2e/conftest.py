@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
-import asyncio
+import os
 
 import jwt
 import pytest
@@ -96,20 +96,15 @@ def shopper(stack: Settings) -> Shopper:
 
 @pytest.fixture(scope="session")
 def make_agent(stack: Settings, e2e_database_url: str):
-    """Creates a console agent in the stack's database; returns (name, token)."""
-    from handoff.agents import add_agent
-    from handoff.storage import Storage
+    """Creates a console agent with the real CLI (``python -m handoff agent
+    add``) in the stack's database; returns (name, token)."""
+    import subprocess
+    import sys
 
     def create(name: str):
-        async def _create():
-            storage = Storage(e2e_database_url)
-            try:
-                await storage.create_schema()
-                agent, token = await add_agent(storage, name)
-                return agent, token
-            finally:
-                storage.dispose()
-
-        return asyncio.run(_create())
+        env = dict(os.environ, DATABASE_URL=e2e_database_url)
+        result = subprocess.run([sys.executable, "-m", "handoff", "agent", "add", name], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=60, check=True)
+        return name, result.stdout.strip().splitlines()[-1]
 
     return create

@@ -58,6 +58,7 @@ test: train browser
 
 bench: train seed
 	$(PY) -m bot.bench
+	$(PY) -m handoff.bench
 
 clean:
 	rm -rf models var .pytest_cache results

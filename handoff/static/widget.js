@@ -1,5 +1,666 @@
-// Placeholder: the embeddable chat widget is built separately (see docs/protocol.md, /ws/chat).
+/*
+ * Tienda Aurora: embeddable chat widget.
+ *
+ * Embedded with ONE tag: <script src="/widget.js"></script>. Talks to the
+ * handoff bridge over /ws/chat (docs/protocol.md). Vanilla JS, no build step,
+ * nothing fetched from the internet; the styles live in a shadow root so the
+ * shop's CSS and the widget's never mix.
+ *
+ * Rules kept here:
+ * - every text from the network or the user is inserted with textContent;
+ * - the session id is kept in localStorage; after a drop or a reload the widget
+ *   reconnects with backoff and resumes (start.after_id = highest message id
+ *   seen), so nothing is shown twice (message ids are the dedupe key);
+ * - messages typed while offline wait in an outbox (also in localStorage) and
+ *   are sent with their client_id when the session is back; the server's ack
+ *   marks them delivered, and a resend is never stored twice by the bridge.
+ */
 (function () {
   "use strict";
-  window.TiendaChat = window.TiendaChat || { placeholder: true };
+  if (window.TiendaChat && window.TiendaChat.version) return;
+
+  var script = document.currentScript;
+  var base;
+  try { base = new URL(script && script.src ? script.src : location.href, location.href); }
+  catch (e) { base = location; }
+  var WS_URL = (base.protocol === "https:" ? "wss:" : "ws:") + "//" + base.host + "/ws/chat";
+
+  var KEY = "tiendaAurora.chat.";
+  var TYPING_HIDE_MS = 6000;
+  var TYPING_SEND_EVERY_MS = 3000;
+  var MAX_BACKOFF_MS = 15000;
+
+  // -- persistence (localStorage may be unavailable: private mode, quota) --
+  function load(name, fallback) {
+    try {
+      var raw = window.localStorage.getItem(KEY + name);
+      return raw === null ? fallback : JSON.parse(raw);
+    } catch (e) { return fallback; }
+  }
+  function save(name, value) {
+    try {
+      if (value === null || value === undefined) window.localStorage.removeItem(KEY + name);
+      else window.localStorage.setItem(KEY + name, JSON.stringify(value));
+    } catch (e) { /* not persisted: the widget still works for this page */ }
+  }
+
+  // -- tiny DOM helper: attributes and text only, never HTML --
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (name) {
+        var value = attrs[name];
+        if (value === null || value === undefined || value === false) return;
+        if (name === "text") node.textContent = String(value);
+        else if (name === "className") node.className = value;
+        else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
+        else node.setAttribute(name, value === true ? "" : String(value));
+      });
+    }
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined) return;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function newId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return "c" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
+  }
+
+  function timeOf(iso) {
+    var date = iso ? new Date(iso) : new Date();
+    if (isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString("es-ES", { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function waitText(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    if (seconds < 60) return "menos de un minuto";
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 60) return "unos " + minutes + " min";
+    var hours = Math.floor(minutes / 60);
+    var rest = minutes % 60;
+    if (hours >= 24) return "más de " + Math.floor(hours / 24) + (hours >= 48 ? " días" : " día");
+    return "unas " + hours + " h" + (rest ? " " + rest + " min" : "");
+  }
+
+  var CSS = [
+    ":host{all:initial}",
+    "*{box-sizing:border-box}",
+    ".root{--brand:#0f5c63;--brand-dark:#0a4248;--accent:#f2a65a;--bg:#f6f7f9;--ink:#1c2630;--muted:#5b6772;",
+    "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Ubuntu,sans-serif;color:var(--ink)}",
+    ".launcher{position:fixed;right:24px;bottom:24px;z-index:2147483000;display:flex;align-items:center;gap:8px;",
+    "border:0;border-radius:999px;padding:14px 20px;background:var(--brand);color:#fff;font:600 15px/1 inherit;",
+    "font-family:inherit;box-shadow:0 8px 24px rgba(10,66,72,.35);cursor:pointer}",
+    ".launcher:hover{background:var(--brand-dark)}",
+    ".launcher svg{width:22px;height:22px;fill:currentColor}",
+    ".badge{min-width:20px;height:20px;border-radius:10px;background:var(--accent);color:#1c2630;font-size:12px;",
+    "display:inline-flex;align-items:center;justify-content:center;padding:0 6px}",
+    ".panel{position:fixed;right:24px;bottom:24px;z-index:2147483001;width:380px;max-width:calc(100vw - 32px);",
+    "height:600px;max-height:calc(100vh - 48px);display:flex;flex-direction:column;background:#fff;",
+    "border-radius:16px;box-shadow:0 18px 48px rgba(20,30,40,.28);overflow:hidden}",
+    ".panel[hidden],.launcher[hidden],[hidden]{display:none!important}",
+    ".head{background:var(--brand);color:#fff;padding:14px 16px;display:flex;align-items:center;gap:12px}",
+    ".avatar{width:38px;height:38px;border-radius:50%;background:var(--accent);color:var(--brand-dark);",
+    "display:flex;align-items:center;justify-content:center;font-weight:700;flex:none}",
+    ".head h2{margin:0;font-size:16px;font-weight:650}",
+    ".head p{margin:2px 0 0;font-size:13px;opacity:.9}",
+    ".head .titles{flex:1;min-width:0}",
+    ".icon-btn{border:0;background:transparent;color:#fff;width:36px;height:36px;border-radius:8px;cursor:pointer;",
+    "font-size:22px;line-height:1;font-family:inherit}",
+    ".icon-btn:hover{background:rgba(255,255,255,.15)}",
+    "button:focus-visible,input:focus-visible,textarea:focus-visible,[tabindex]:focus-visible{outline:3px solid var(--accent);outline-offset:2px}",
+    ".conn{background:#fff4e0;color:#7a4a00;font-size:13px;padding:6px 16px;border-bottom:1px solid #f3dfb8}",
+    ".status{background:#eef6f6;border-bottom:1px solid #d5e7e8;padding:10px 16px;font-size:14px}",
+    ".status strong{color:var(--brand-dark)}",
+    ".status .sub{color:var(--muted);font-size:13px;margin-top:2px}",
+    ".contact{margin-top:8px;display:flex;gap:6px;flex-wrap:wrap}",
+    ".contact label{width:100%;font-size:13px;color:var(--muted)}",
+    ".contact input{flex:1;min-width:0;padding:8px 10px;border:1px solid #b9c4cc;border-radius:8px;font:inherit}",
+    ".log{flex:1;overflow-y:auto;padding:16px;background:var(--bg);display:flex;flex-direction:column;gap:10px}",
+    ".intro{color:var(--muted);font-size:14px;background:#fff;border-radius:12px;padding:12px 14px;border:1px solid #e3e7eb}",
+    ".intro strong{color:var(--ink)}",
+    ".msg{display:flex;flex-direction:column;max-width:85%}",
+    ".msg .who{font-size:12px;color:var(--muted);margin:0 4px 2px}",
+    ".bubble{padding:9px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}",
+    ".msg.bot .bubble,.msg.agent .bubble{background:#fff;border:1px solid #e1e6ea;border-top-left-radius:4px}",
+    ".msg.agent .bubble{border-color:#bcdcdf;background:#f1fafa}",
+    ".msg.customer{align-self:flex-end;align-items:flex-end}",
+    ".msg.customer .bubble{background:var(--brand);color:#fff;border-top-right-radius:4px}",
+    ".msg .meta{font-size:11px;color:var(--muted);margin:2px 4px 0}",
+    ".msg.pending .bubble{opacity:.7}",
+    ".notice{align-self:center;text-align:center;font-size:13px;color:var(--muted);background:#fff;",
+    "border:1px solid #e3e7eb;border-radius:999px;padding:5px 12px;max-width:95%}",
+    ".notice.system{border-radius:12px;white-space:pre-wrap}",
+    ".notice.error{color:#8a1c1c;background:#fdeeee;border-color:#f3c4c4}",
+    ".notice.joined{color:var(--brand-dark);border-color:#bcdcdf;background:#eef6f6;font-weight:600}",
+    ".chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}",
+    ".chip{border:1px solid var(--brand);color:var(--brand);background:#fff;border-radius:999px;padding:6px 12px;",
+    "font:inherit;font-size:14px;cursor:pointer}",
+    ".chip:hover:not(:disabled){background:var(--brand);color:#fff}",
+    ".chip:disabled{opacity:.5;cursor:default}",
+    ".typing{font-size:13px;color:var(--muted);padding:4px 16px;background:var(--bg);min-height:0}",
+    ".csat{align-self:stretch;background:#fff;border:1px solid #e1e6ea;border-radius:12px;padding:12px}",
+    ".csat p{margin:0 0 8px}",
+    ".scores{display:flex;gap:6px}",
+    ".score{flex:1;border:1px solid #b9c4cc;background:#fff;border-radius:10px;padding:8px 0;font:600 16px/1 inherit;",
+    "font-family:inherit;cursor:pointer;color:var(--ink)}",
+    ".score:hover:not(:disabled),.score[aria-pressed=true]{background:var(--accent);border-color:var(--accent)}",
+    ".score:disabled{cursor:default}",
+    ".scale{display:flex;justify-content:space-between;font-size:12px;color:var(--muted);margin-top:4px}",
+    ".csat textarea{width:100%;margin-top:8px;border:1px solid #b9c4cc;border-radius:8px;padding:6px 8px;font:inherit;font-size:14px;resize:vertical}",
+    ".composer{display:flex;gap:8px;padding:10px 12px;border-top:1px solid #e3e7eb;background:#fff}",
+    ".composer textarea{flex:1;resize:none;border:1px solid #b9c4cc;border-radius:10px;padding:9px 10px;font:inherit;",
+    "max-height:120px;min-height:40px}",
+    ".send,.btn{border:0;border-radius:10px;background:var(--brand);color:#fff;font:600 14px/1 inherit;",
+    "font-family:inherit;padding:0 14px;min-height:40px;cursor:pointer}",
+    ".send:hover,.btn:hover{background:var(--brand-dark)}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
+    ".foot{font-size:11px;color:var(--muted);text-align:center;padding:0 0 8px;background:#fff}",
+    "@media (max-width:480px){.panel{right:8px;bottom:8px;height:calc(100vh - 16px)}}"
+  ].join("\n");
+
+  // -- state --
+  var state = {
+    sessionId: load("session", null),
+    outbox: load("outbox", []),          // [{client_id, frame, text}]
+    handoff: load("handoff", null),      // last handoff frame seen (dedupes notices)
+    contactGiven: load("contact", null),
+    open: load("open", false),
+    ws: null,
+    started: false,
+    attempts: 0,
+    retryTimer: null,
+    maxId: 0,
+    byId: {},                            // message id -> element
+    byClient: {},                        // client_id -> element
+    unread: 0,
+    lastTypingSent: 0,
+    typingTimer: null,
+    csatCard: null,
+    pendingCsat: null
+  };
+
+  // -- UI --
+  var host = el("div", { id: "tienda-aurora-chat" });
+  var shadow = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
+  var style = document.createElement("style");
+  style.textContent = CSS;
+
+  var badge = el("span", { className: "badge", hidden: true, "aria-hidden": "true" });
+  var launcher = el("button", {
+    className: "launcher", type: "button", "aria-label": "Abrir el chat de ayuda",
+    "aria-expanded": "false", "aria-controls": "ta-panel"
+  });
+  launcher.appendChild(svgChat());
+  launcher.appendChild(el("span", { text: "¿Te ayudamos?" }));
+  launcher.appendChild(badge);
+
+  var subtitle = el("p", { id: "ta-sub", text: "Te responde el asistente virtual" });
+  var closeBtn = el("button", { className: "icon-btn", type: "button", "aria-label": "Cerrar el chat", text: "×" });
+  var conn = el("div", { className: "conn", role: "status", hidden: true });
+  var statusBox = el("div", { className: "status", hidden: true, role: "status", "aria-live": "polite" });
+  var statusMain = el("div");
+  var statusSub = el("div", { className: "sub" });
+  statusBox.appendChild(statusMain);
+  statusBox.appendChild(statusSub);
+  var contactBox = buildContact();
+  statusBox.appendChild(contactBox);
+
+  var intro = el("div", { className: "intro" }, [
+    el("strong", { text: "¡Hola! Soy el asistente virtual de Tienda Aurora." }),
+    el("div", { text: "Pregúntame por tus pedidos, envíos, devoluciones o reembolsos. Si lo prefieres, te paso con una persona del equipo." })
+  ]);
+  var introChips = el("div", { className: "chips" });
+  ["¿Dónde está mi pedido?", "Quiero hacer una devolución", "Hablar con una persona"].forEach(function (title) {
+    introChips.appendChild(el("button", { className: "chip", type: "button", text: title,
+      onclick: function () { sendMessage(title, null); } }));
+  });
+  intro.appendChild(introChips);
+
+  var log = el("div", {
+    className: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
+    "aria-label": "Mensajes de la conversación", tabindex: "0", id: "ta-log"
+  }, [intro]);
+  var typing = el("div", { className: "typing", role: "status", "aria-live": "polite" });
+  var input = el("textarea", {
+    id: "ta-input", rows: "1", placeholder: "Escribe tu mensaje…", "aria-label": "Escribe tu mensaje",
+    maxlength: "4000", autocomplete: "off"
+  });
+  var sendBtn = el("button", { className: "send", type: "submit", text: "Enviar" });
+  var composer = el("form", { className: "composer", "aria-label": "Enviar un mensaje" }, [input, sendBtn]);
+
+  var panel = el("div", {
+    className: "panel", id: "ta-panel", role: "dialog", "aria-modal": "false",
+    "aria-labelledby": "ta-title", "aria-describedby": "ta-sub", hidden: true
+  }, [
+    el("div", { className: "head" }, [
+      el("div", { className: "avatar", "aria-hidden": "true", text: "A" }),
+      el("div", { className: "titles" }, [el("h2", { id: "ta-title", text: "Atención al cliente · Tienda Aurora" }), subtitle]),
+      closeBtn
+    ]),
+    conn, statusBox, log, typing, composer,
+    el("div", { className: "foot", text: "Enter envía · Mayús+Enter nueva línea · Esc cierra" })
+  ]);
+
+  var root = el("div", { className: "root" }, [launcher, panel]);
+  shadow.appendChild(style);
+  shadow.appendChild(root);
+
+  function svgChat() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6v2h2V9H7zm4 0v2h2V9h-2zm4 0v2h2V9h-2z");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function buildContact() {
+    var box = el("form", { className: "contact", hidden: true, "aria-label": "Dejar un correo de contacto" });
+    var emailInput = el("input", { type: "email", id: "ta-email", required: true, autocomplete: "email",
+      placeholder: "tu@correo.es", maxlength: "254" });
+    box.appendChild(el("label", { "for": "ta-email", text: "Déjanos tu correo y te escribiremos:" }));
+    box.appendChild(emailInput);
+    box.appendChild(el("button", { className: "btn", type: "submit", text: "Avisadme" }));
+    box.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var email = emailInput.value.trim();
+      if (!emailInput.checkValidity() || !email) { emailInput.reportValidity(); return; }
+      var clientId = newId();
+      state.contactGiven = email;
+      save("contact", email);
+      queueFrame({ type: "contact", email: email, client_id: clientId }, clientId);
+      renderStatus();
+    });
+    return box;
+  }
+
+  // -- open / close / focus --
+  function openPanel(focus) {
+    panel.hidden = false;
+    launcher.hidden = true;
+    launcher.setAttribute("aria-expanded", "true");
+    state.open = true;
+    save("open", true);
+    state.unread = 0;
+    renderBadge();
+    ensureConnected();
+    scrollDown();
+    if (focus !== false) input.focus();
+  }
+  function closePanel() {
+    panel.hidden = true;
+    launcher.hidden = false;
+    launcher.setAttribute("aria-expanded", "false");
+    state.open = false;
+    save("open", false);
+    launcher.focus();
+  }
+  launcher.addEventListener("click", function () { openPanel(true); });
+  closeBtn.addEventListener("click", closePanel);
+  panel.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { event.preventDefault(); closePanel(); }
+  });
+
+  function renderBadge() {
+    badge.hidden = state.unread === 0;
+    badge.textContent = String(state.unread);
+    launcher.setAttribute("aria-label", state.unread
+      ? "Abrir el chat de ayuda (" + state.unread + " mensajes nuevos)" : "Abrir el chat de ayuda");
+  }
+
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  // -- rendering --
+  function senderLabel(frame) {
+    if (frame.sender === "customer") return "Tú";
+    if (frame.sender === "agent") return (frame.agent_name || "Equipo de atención") + " · equipo de Tienda Aurora";
+    return "Asistente virtual";
+  }
+
+  function trackId(id, node) {
+    var n = parseInt(id, 10);
+    if (!isNaN(n) && n > state.maxId) state.maxId = n;
+    state.byId[String(id)] = node;
+  }
+
+  function addNotice(text, kind) {
+    var node = el("div", { className: "notice" + (kind ? " " + kind : ""), text: text });
+    if (kind === "error") node.setAttribute("role", "alert");
+    log.appendChild(node);
+    scrollDown();
+    return node;
+  }
+
+  function renderMessage(frame, live) {
+    var id = frame.id !== undefined && frame.id !== null ? String(frame.id) : null;
+    if (id && state.byId[id]) return;          // already shown (history replay, resend)
+    intro.removeChild(introChips.parentNode === intro ? introChips : document.createTextNode(""));
+    var node;
+    if (frame.sender === "system") {
+      node = el("div", { className: "notice system", text: frame.text || "" });
+    } else {
+      var sender = frame.sender === "customer" || frame.sender === "agent" ? frame.sender : "bot";
+      node = el("div", { className: "msg " + sender }, [
+        el("div", { className: "who", text: senderLabel(frame) }),
+        el("div", { className: "bubble", text: frame.text || "" }),
+        el("div", { className: "meta", text: timeOf(frame.at) })
+      ]);
+    }
+    var buttons = Array.isArray(frame.buttons) ? frame.buttons : [];
+    if (buttons.length) {
+      var chips = el("div", { className: "chips", role: "group", "aria-label": "Opciones" });
+      buttons.forEach(function (button) {
+        var title = String(button.title || "");
+        var payload = button.payload ? String(button.payload) : null;
+        chips.appendChild(el("button", { className: "chip", type: "button", text: title, onclick: function () {
+          Array.prototype.forEach.call(chips.querySelectorAll("button"), function (b) { b.disabled = true; });
+          sendMessage(title, payload);
+        } }));
+      });
+      node.appendChild(chips);
+    }
+    if (id) { node.setAttribute("data-id", id); trackId(id, node); }
+    log.appendChild(node);
+    if (frame.sender === "bot" || frame.sender === "agent") hideTyping();
+    if (live && !state.open && frame.sender !== "customer") { state.unread += 1; renderBadge(); }
+    scrollDown();
+    return node;
+  }
+
+  function renderLocal(item) {
+    var node = el("div", { className: "msg customer pending", "data-client-id": item.client_id }, [
+      el("div", { className: "who", text: "Tú" }),
+      el("div", { className: "bubble", text: item.text }),
+      el("div", { className: "meta", text: "Enviando…" })
+    ]);
+    state.byClient[item.client_id] = node;
+    log.appendChild(node);
+    scrollDown();
+  }
+
+  function markDelivered(clientId, id) {
+    var node = state.byClient[clientId];
+    delete state.byClient[clientId];
+    if (!node) return;
+    if (id && state.byId[String(id)] && state.byId[String(id)] !== node) {
+      node.parentNode && node.parentNode.removeChild(node);   // already shown from the history
+      return;
+    }
+    node.classList.remove("pending");
+    var meta = node.querySelector(".meta");
+    if (meta) meta.textContent = timeOf(null) + " · Enviado ✓";
+    if (id) { node.setAttribute("data-id", String(id)); trackId(id, node); }
+  }
+
+  function showTyping(sender) {
+    var name = sender === "agent" && state.handoff && state.handoff.agent_name ? state.handoff.agent_name : null;
+    typing.textContent = sender === "agent" ? (name || "La persona que te atiende") + " está escribiendo…"
+      : "El asistente está escribiendo…";
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(hideTyping, TYPING_HIDE_MS);
+  }
+  function hideTyping() { clearTimeout(state.typingTimer); typing.textContent = ""; }
+
+  function renderStatus() {
+    var h = state.handoff;
+    if (!h || h.state === "ended") {
+      statusBox.hidden = true;
+      subtitle.textContent = "Te responde el asistente virtual";
+      return;
+    }
+    statusBox.hidden = false;
+    contactBox.hidden = true;
+    if (h.state === "queued") {
+      subtitle.textContent = "Esperando a una persona del equipo";
+      statusMain.textContent = "";
+      statusMain.appendChild(el("strong", { text: "Estás en la cola · posición " + (h.position || 1) }));
+      var wait = waitText(h.estimated_wait_s);
+      if (h.offline) {
+        statusSub.textContent = "Ahora no hay nadie del equipo conectado." +
+          (wait ? " Tiempo estimado: " + wait + "." : "");
+        if (state.contactGiven) {
+          statusSub.textContent += " Te escribiremos a " + state.contactGiven + ".";
+        } else {
+          contactBox.hidden = false;
+        }
+      } else {
+        statusSub.textContent = wait ? "Espera estimada: " + wait + "." : "Enseguida te atiende alguien.";
+      }
+    } else if (h.state === "assigned") {
+      var agent = h.agent_name || "Una persona del equipo";
+      subtitle.textContent = agent + " te está atendiendo";
+      statusMain.textContent = "";
+      statusMain.appendChild(el("strong", { text: agent + " te está atendiendo" }));
+      statusSub.textContent = "Escribe aquí y te responderá en esta conversación.";
+    }
+  }
+
+  function onHandoff(frame) {
+    var prev = state.handoff;
+    if (frame.state === "queued" && (!prev || prev.state !== "queued")) {
+      addNotice("Te hemos puesto en la cola para hablar con una persona del equipo.");
+    } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
+      addNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined");
+    } else if (frame.state === "ended" && prev && prev.state !== "ended") {
+      addNotice("La conversación con " + (prev.agent_name || "el equipo") + " ha terminado.");
+    }
+    state.handoff = { state: frame.state, position: frame.position, estimated_wait_s: frame.estimated_wait_s,
+      offline: !!frame.offline, agent_name: frame.agent_name || (prev && prev.agent_name) || "" };
+    save("handoff", state.handoff);
+    renderStatus();
+  }
+
+  function showCsat() {
+    if (state.csatCard && state.csatCard.parentNode && !state.csatCard.getAttribute("data-done")) return;
+    var agent = state.handoff && state.handoff.agent_name;
+    var comment = el("textarea", { rows: "2", maxlength: "1000", "aria-label": "Comentario (opcional)",
+      placeholder: "Comentario (opcional)" });
+    var scores = el("div", { className: "scores", role: "group", "aria-label": "Valoración del 1 al 5" });
+    var card = el("div", { className: "csat", id: "ta-csat" }, [
+      el("p", { text: "¿Qué tal te ha atendido " + (agent || "nuestro equipo") + "? Valóralo del 1 (muy mal) al 5 (muy bien)." }),
+      scores,
+      el("div", { className: "scale", "aria-hidden": "true" }, [el("span", { text: "Muy mal" }), el("span", { text: "Muy bien" })]),
+      comment
+    ]);
+    [1, 2, 3, 4, 5].forEach(function (score) {
+      scores.appendChild(el("button", { className: "score", type: "button", text: String(score),
+        "aria-label": score + " de 5", "aria-pressed": "false", onclick: function (event) {
+          Array.prototype.forEach.call(scores.querySelectorAll("button"), function (b) { b.disabled = true; });
+          event.currentTarget.setAttribute("aria-pressed", "true");
+          comment.disabled = true;
+          card.setAttribute("data-done", "1");
+          var frame = { type: "csat", score: score };
+          if (comment.value.trim()) frame.comment = comment.value.trim();
+          card.appendChild(el("p", { text: "Has valorado la atención con un " + score + " de 5." }));
+          sendCsat(frame);
+        } }));
+    });
+    state.csatCard = card;
+    log.appendChild(card);
+    scrollDown();
+  }
+
+  // -- network --
+  function send(frame) {
+    if (!state.ws || state.ws.readyState !== 1 || !state.started) return false;
+    try { state.ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
+  }
+
+  function queueFrame(frame, clientId) {
+    state.outbox.push({ client_id: clientId, frame: frame });
+    save("outbox", state.outbox);
+    if (!send(frame)) ensureConnected();
+  }
+
+  function sendMessage(text, payload) {
+    text = String(text || "").trim();
+    if (!text) return;
+    var clientId = newId();
+    var frame = { type: "message", text: text, client_id: clientId };
+    if (payload) frame.payload = payload;
+    var item = { client_id: clientId, frame: frame, text: text };
+    renderLocal(item);
+    queueFrame(frame, clientId);
+  }
+
+  function sendCsat(frame) {
+    if (!send(frame)) { state.pendingCsat = frame; ensureConnected(); }
+  }
+
+  function flushOutbox() {
+    state.outbox.forEach(function (item) { send(item.frame); });
+    if (state.pendingCsat && send(state.pendingCsat)) state.pendingCsat = null;
+  }
+
+  function onAck(frame) {
+    var before = state.outbox.length;
+    state.outbox = state.outbox.filter(function (item) { return item.client_id !== frame.client_id; });
+    if (state.outbox.length !== before) save("outbox", state.outbox);
+    markDelivered(frame.client_id, frame.id);
+  }
+
+  function onSession(frame) {
+    if (state.sessionId && frame.session_id !== state.sessionId && !frame.resumed) {
+      // the old session is gone: start over (pending messages go to the new one)
+      Array.prototype.slice.call(log.childNodes).forEach(function (n) { if (n !== intro) log.removeChild(n); });
+      state.byId = {}; state.maxId = 0; state.handoff = null; state.contactGiven = null;
+      save("handoff", null); save("contact", null);
+      Object.keys(state.byClient).forEach(function (k) { delete state.byClient[k]; });
+      state.outbox.forEach(function (item) { if (item.text) renderLocal(item); });
+      renderStatus();
+    }
+    if (!frame.resumed && !state.sessionId) { state.handoff = null; save("handoff", null); }
+    state.sessionId = frame.session_id;
+    save("session", frame.session_id);
+    state.started = true;
+    state.attempts = 0;
+    conn.hidden = true;
+    flushOutbox();
+  }
+
+  function onFrame(frame) {
+    switch (frame.type) {
+      case "session": onSession(frame); break;
+      case "history":
+        (frame.messages || []).forEach(function (m) { renderMessage(m, false); });
+        break;
+      case "message": renderMessage(frame, true); break;
+      case "ack": onAck(frame); break;
+      case "handoff": onHandoff(frame); break;
+      case "typing": showTyping(frame.sender); break;
+      case "csat_request": showCsat(); break;
+      case "error":
+        if (frame.code === "no_csat_pending") break;
+        addNotice(frame.detail || "Ha ocurrido un error. Inténtalo de nuevo.", "error");
+        break;
+      default: break;
+    }
+  }
+
+  function ensureConnected() {
+    if (state.ws && (state.ws.readyState === 0 || state.ws.readyState === 1)) return;
+    if (state.retryTimer) { clearTimeout(state.retryTimer); state.retryTimer = null; }
+    connect();
+  }
+
+  function connect() {
+    var ws;
+    try { ws = new WebSocket(WS_URL); } catch (e) { scheduleReconnect(); return; }
+    state.ws = ws;
+    state.started = false;
+    ws.onopen = function () {
+      var start = { type: "start", session_id: state.sessionId || null, locale: "es" };
+      if (state.sessionId && state.maxId > 0) start.after_id = state.maxId;
+      ws.send(JSON.stringify(start));
+    };
+    ws.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame && typeof frame.type === "string") onFrame(frame);
+    };
+    ws.onclose = function () {
+      if (state.ws !== ws) return;
+      state.ws = null;
+      state.started = false;
+      scheduleReconnect();
+    };
+    ws.onerror = function () { /* onclose follows */ };
+  }
+
+  function scheduleReconnect() {
+    if (state.retryTimer) return;
+    var delay = Math.min(MAX_BACKOFF_MS, 500 * Math.pow(2, state.attempts));
+    delay = Math.round(delay * (0.8 + Math.random() * 0.4));
+    state.attempts += 1;
+    conn.hidden = false;
+    conn.textContent = "Sin conexión. Reintentando en " + Math.max(1, Math.round(delay / 1000)) +
+      " s… Tus mensajes se enviarán al volver la conexión.";
+    state.retryTimer = setTimeout(function () { state.retryTimer = null; connect(); }, delay);
+  }
+
+  window.addEventListener("online", function () {
+    if (state.retryTimer) { clearTimeout(state.retryTimer); state.retryTimer = null; }
+    state.attempts = 0;
+    ensureConnected();
+  });
+  window.addEventListener("offline", function () {
+    if (state.ws) { try { state.ws.close(); } catch (e) { /* ignore */ } }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && (state.sessionId || state.open) && !state.ws && state.retryTimer) {
+      clearTimeout(state.retryTimer); state.retryTimer = null; connect();
+    }
+  });
+
+  // -- composer --
+  composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value;
+    if (!text.trim()) return;
+    input.value = "";
+    autosize();
+    sendMessage(text, null);
+    input.focus();
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit ? composer.requestSubmit() : composer.dispatchEvent(new Event("submit", { cancelable: true }));
+    }
+  });
+  input.addEventListener("input", function () {
+    autosize();
+    var now = Date.now();
+    if (state.handoff && state.handoff.state === "assigned" && now - state.lastTypingSent > TYPING_SEND_EVERY_MS) {
+      state.lastTypingSent = now;
+      send({ type: "typing" });
+    }
+  });
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(120, input.scrollHeight + 2) + "px";
+  }
+
+  // -- boot --
+  function boot() {
+    document.body.appendChild(host);
+    state.outbox.forEach(function (item) { if (item.text) renderLocal(item); });
+    renderStatus();
+    if (state.open) openPanel(false);
+    else if (state.sessionId) ensureConnected();
+  }
+  if (document.body) boot();
+  else document.addEventListener("DOMContentLoaded", boot);
+
+  window.TiendaChat = {
+    version: "1.0",
+    open: function () { openPanel(true); },
+    close: closePanel
+  };
 })();

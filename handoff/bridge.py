@@ -7,6 +7,11 @@ module decides, stores, then delivers. Rules it keeps:
 - a message is stored before it is acknowledged or delivered;
 - bot messages reach a customer only in state ``bot`` (``state.may_deliver``).
 
+Channels without a socket (Telegram) register a *customer sink*: every frame
+for a customer also goes to the sinks, which decide whether the conversation
+is theirs. Customer attachments (photos, documents) are stored in SQL and shown
+to agents through signed, expiring URLs (``attachment_url``).
+
 Limits: connections and locks live in this process; several bridge processes
 would need a shared fan-out (Redis) and are not supported yet.
 """
@@ -14,10 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
-from typing import Any, Callable, DefaultDict, Dict, List, Optional, Sequence, Set, Tuple
+import secrets
+import time
+from typing import Any, Awaitable, Callable, DefaultDict, Dict, List, Optional, Sequence, Set, Tuple
+
+import aiohttp
 
 from websockets.exceptions import ConnectionClosed
 from websockets.legacy.protocol import WebSocketCommonProtocol
@@ -41,12 +53,23 @@ from handoff.state import (
     customer_route,
     may_deliver,
 )
-from handoff.storage import Agent, Conversation, NoCsatPending, NotFound, Storage, StoredMessage, utcnow
+from handoff.storage import (
+    Agent,
+    Attachment,
+    Conversation,
+    NoCsatPending,
+    NotFound,
+    Storage,
+    StorageError,
+    StoredMessage,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
 Frame = Dict[str, Any]
 Socket = WebSocketCommonProtocol
+CustomerSink = Callable[[str, Frame], Awaitable[None]]
 
 REQUEST_HUMAN = "/request_human"
 APOLOGY = ("Perdona, ahora mismo el asistente no responde. Si quieres, te paso con una "
@@ -56,10 +79,18 @@ RASA_DOWN_CONTEXT = {"reason": "rasa_down", "reason_text": "El asistente no resp
                      "last_intent": None, "intents": [], "entities": {}, "customer": None, "details": {}}
 AGENT_LOST_TEXT = ("La persona que te atendía se ha desconectado. Te hemos vuelto a poner "
                    "el primero de la cola.")
+ATTACHMENT_KEPT_TEXT = ("He guardado tu archivo. Yo no puedo ver imágenes ni documentos, pero si hace "
+                        "falta se lo pasaré a una persona del equipo cuando hables con ella.")
 
 
 def _iso(value: Optional[dt.datetime]) -> Optional[str]:
     return value.isoformat() if value else None
+
+
+def _attachment_infos(raw: Any) -> List[Dict[str, Any]]:
+    if not isinstance(raw, list):
+        return []
+    return [a for a in raw if isinstance(a, dict) and isinstance(a.get("id"), str)]
 
 
 def _buttons(raw: Any) -> List[Dict[str, str]]:
@@ -92,6 +123,8 @@ class Bridge:
         self._last_status: Dict[str, Tuple[int, int]] = {}
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
+        self._sinks: List[CustomerSink] = []
+        self._attachment_key = (settings.attachment_secret or secrets.token_urlsafe(32)).encode("utf-8")
 
     # -- life cycle ------------------------------------------------------
 
@@ -132,8 +165,24 @@ class Bridge:
             logger.debug("send_to_closed_socket")
 
     async def to_customer(self, conversation_id: str, frame: Frame) -> None:
+        """To the customer's sockets, then to every customer sink (a channel
+        without sockets). A sink that cannot store the frame is logged: the
+        message itself is already committed."""
         for ws in list(self.customers.get(conversation_id, ())):
             await self.send(ws, frame)
+        for sink in self._sinks:
+            try:
+                await sink(conversation_id, frame)
+            except StorageError as exc:
+                logger.error("customer_sink_failed", extra={"conversation_id": conversation_id, "error": str(exc)})
+
+    def add_customer_sink(self, sink: CustomerSink) -> None:
+        """Register a channel that delivers customer frames itself (Telegram)."""
+        self._sinks.append(sink)
+
+    def remove_customer_sink(self, sink: CustomerSink) -> None:
+        if sink in self._sinks:
+            self._sinks.remove(sink)
 
     async def to_agent(self, agent_id: str, frame: Frame) -> None:
         for ws in list(self.agents.get(agent_id, ())):
@@ -204,13 +253,14 @@ class Bridge:
             await self.send(ws, {"type": "csat_request"})
 
     async def customer_message(
-        self, conversation_id: str, ws: Socket, text: str, payload: Optional[str], client_id: Optional[str]
+        self, conversation_id: str, ws: Optional[Socket], text: str, payload: Optional[str], client_id: Optional[str]
     ) -> None:
+        """``ws`` is None for channels without a socket (no ``ack`` is sent)."""
         async with self.lock(conversation_id):
             conversation = await self.storage.get_conversation(conversation_id)
             data = {"payload": payload} if payload else None
             message, created = await self.storage.add_message(conversation_id, "customer", text, data, None, client_id)
-            if client_id is not None:
+            if client_id is not None and ws is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
             if not created:
                 return  # a resend of a message already handled
@@ -222,9 +272,111 @@ class Bridge:
                 await self.storage.set_preview(conversation_id, text)
                 await self.broadcast_queue()
             else:
-                await self.to_agent(conversation.agent_id or "", {
-                    "type": "message", "conversation_id": conversation_id, "id": str(message.id),
-                    "sender": "customer", "text": text, "at": _iso(message.created_at)})
+                await self.to_agent(conversation.agent_id or "", self._agent_message_frame(message))
+
+    async def customer_attachments(
+        self, conversation_id: str, caption: str, attachments: Sequence[Attachment], client_id: Optional[str]
+    ) -> StoredMessage:
+        """A customer's files (already stored): never sent to Rasa. With an
+        agent they reach the agent at once; while queued they wait for the
+        claim (history); with the bot the customer is told they are kept for
+        a person."""
+        infos = [a.info() for a in attachments]
+        text = caption.strip() or ("[Foto]" if all(a.kind == "photo" for a in attachments) else "[Documento]")
+        async with self.lock(conversation_id):
+            conversation = await self.storage.get_conversation(conversation_id)
+            message, created = await self.storage.add_message(
+                conversation_id, "customer", text, {"attachments": infos}, None, client_id)
+            if not created:
+                return message
+            self.metrics.messages.labels("customer").inc()
+            route = customer_route(conversation.state)
+            if route is Route.AGENT:
+                await self.to_agent(conversation.agent_id or "", self._agent_message_frame(message))
+            elif route is Route.QUEUE:
+                await self.storage.set_preview(conversation_id, text)
+                await self.broadcast_queue()
+            else:
+                await self._deliver(conversation_id, "system", ATTACHMENT_KEPT_TEXT, {"buttons": [HUMAN_BUTTON]})
+            return message
+
+    async def system_message(self, conversation_id: str, text: str, buttons: Sequence[Dict[str, str]] = ()) -> StoredMessage:
+        """A system message (stored, then delivered), e.g. a channel's help text."""
+        async with self.lock(conversation_id):
+            return await self._deliver(conversation_id, "system", text, {"buttons": list(buttons)} if buttons else None)
+
+    def _agent_message_frame(self, message: StoredMessage) -> Frame:
+        frame: Frame = {"type": "message", "conversation_id": message.conversation_id, "id": str(message.id),
+                        "sender": "customer", "text": message.text, "at": _iso(message.created_at)}
+        attachments = self._attachment_frames(message)
+        if attachments:
+            frame["attachments"] = attachments
+        return frame
+
+    # -- attachments -----------------------------------------------------
+
+    def _signature(self, attachment_id: str, expires: int) -> str:
+        digest = hmac.new(self._attachment_key, f"{attachment_id}:{expires}".encode("utf-8"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+    def attachment_url(self, attachment_id: str) -> str:
+        """A relative URL valid for HANDOFF_ATTACHMENT_URL_TTL_S, bound to this
+        attachment (the console is a browser page: it cannot add headers to <img>)."""
+        expires = int(time.time()) + self.settings.attachment_url_ttl_s
+        return f"/attachments/{attachment_id}?exp={expires}&sig={self._signature(attachment_id, expires)}"
+
+    def attachment_url_valid(self, attachment_id: str, expires: str, signature: str) -> bool:
+        try:
+            when = int(expires)
+        except ValueError:
+            return False
+        if when < time.time():
+            return False
+        return hmac.compare_digest(self._signature(attachment_id, when), signature)
+
+    def _attachment_frames(self, message: StoredMessage) -> List[Frame]:
+        return [{"id": a["id"], "kind": a.get("kind", "document"), "name": a.get("name", ""),
+                 "content_type": a.get("content_type", "application/octet-stream"),
+                 "url": self.attachment_url(a["id"])}
+                for a in _attachment_infos(message.data.get("attachments"))]
+
+    # -- customer identity -----------------------------------------------
+
+    async def verify_customer(self, conversation_id: str, customer: Dict[str, Any], slots: Dict[str, Any]) -> bool:
+        """A customer the channel proved (Telegram: the customer's own phone).
+        Stored on the conversation's profile (the case card of a later handoff
+        shows them and their orders); merged into the context of a conversation
+        already queued or assigned (agents get the new card); and set as Rasa
+        slots so the bot's forms skip the e-mail question. Returns whether Rasa
+        took the slots (it needs RASA_JWT_SECRET)."""
+        async with self.lock(conversation_id):
+            await self.storage.set_profile(conversation_id, verified_customer=customer)
+            conversation = await self.storage.get_conversation(conversation_id)
+            if conversation.state is not State.BOT and not (conversation.context.get("customer") or {}).get("email"):
+                conversation = await self.storage.update_context(conversation_id, {"customer": customer})
+                if conversation.state is State.AGENT and conversation.agent_id:
+                    await self.to_agent(conversation.agent_id, await self._conversation_frame(conversation))
+            logger.info("customer_verified", extra={"conversation_id": conversation_id,
+                                                    "verified_by": customer.get("verified_by")})
+        if conversation.state is State.QUEUED:
+            await self.broadcast_queue()
+        try:
+            await self._set_rasa_slots(conversation_id, slots)
+        except RasaUnavailable as exc:
+            logger.warning("rasa_slots_failed", extra={"conversation_id": conversation_id, "error": str(exc)})
+            return False
+        return True
+
+    async def _set_rasa_slots(self, conversation_id: str, slots: Dict[str, Any]) -> None:
+        """``POST /conversations/{id}/tracker/events`` with slot events (admin JWT)."""
+        events = [{"event": "slot", "name": name, "value": value} for name, value in slots.items()]
+        url = f"{self.rasa.base_url}/conversations/{conversation_id}/tracker/events"
+        try:
+            async with self.rasa.session.post(url, json=events, headers=self.rasa.auth_headers()) as response:
+                if response.status >= 400:
+                    raise RasaUnavailable(f"POST tracker/events answered {response.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RasaUnavailable(f"POST tracker/events failed: {type(exc).__name__}") from exc
 
     async def _bot_turn(self, conversation: Conversation, text: str, payload: Optional[str]) -> None:
         wants_human = (payload or text).strip().startswith(REQUEST_HUMAN)
@@ -286,8 +438,14 @@ class Bridge:
         assigned: nothing is queued twice, the customer just gets the state again."""
         now = self.clock()
         offline = not self.policy.is_support_open(now)
+        context = dict(context)
+        profile = await self.storage.get_profile(conversation.id)
+        if profile.display_name:
+            context["customer_name"] = profile.display_name
+        if profile.verified_customer and not (context.get("customer") or {}).get("email"):
+            context["customer"] = profile.verified_customer
         try:
-            conversation = await self.storage.enqueue(conversation.id, reason, dict(context), offline, preview, now)
+            conversation = await self.storage.enqueue(conversation.id, reason, context, offline, preview, now)
         except AlreadyHandedOff:
             current = await self.storage.get_conversation(conversation.id)
             if current.state is State.QUEUED:
@@ -343,13 +501,22 @@ class Bridge:
         return {"type": "handoff", "state": "queued", "position": position,
                 "estimated_wait_s": wait, "offline": conversation.offline}
 
+    @staticmethod
+    def _queue_frame(queued: List[Conversation]) -> Frame:
+        """The queue frame plus ``customer_name`` (the name the channel knows,
+        unverified: Telegram's first name)."""
+        frame = queue_frame(queued)
+        for entry, conversation in zip(frame["conversations"], queued):
+            entry["customer_name"] = conversation.context.get("customer_name")
+        return frame
+
     async def broadcast_queue(self) -> None:
         """Send the queue to every agent, and to each queued customer whose
         position or estimate changed."""
         async with self._queue_lock:
             queued = await self.storage.queue()
             self.metrics.queue_length.set(len(queued))
-            frame = queue_frame(queued)
+            frame = self._queue_frame(queued)
             for agent_id in list(self.agents):
                 await self.to_agent(agent_id, frame)
             handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
@@ -376,7 +543,7 @@ class Bridge:
         self.metrics.agents_online.set(len(self.agents))
         logger.info("agent_connected", extra={"agent_id": agent.id})
         await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name}})
-        await self.send(ws, queue_frame(await self.storage.queue()))
+        await self.send(ws, self._queue_frame(await self.storage.queue()))
         for conversation in await self.storage.conversations_of_agent(agent.id):
             await self.send(ws, await self._conversation_frame(conversation))
         await self.broadcast_queue()
@@ -424,9 +591,13 @@ class Bridge:
             line: Frame = {"id": str(m.id), "sender": m.sender, "text": m.text, "at": _iso(m.created_at)}
             if m.agent_id:
                 line["agent_name"] = names.get(m.agent_id, "")
+            attachments = self._attachment_frames(m)
+            if attachments:
+                line["attachments"] = attachments
             lines.append(line)
         return {"type": "conversation", "conversation_id": conversation.id, "channel": conversation.channel,
                 "waiting_since": _iso(conversation.queued_at), "contact_email": conversation.contact_email,
+                "customer_name": conversation.context.get("customer_name"),
                 "history": lines, "context": context}
 
     async def _get(self, conversation_id: str) -> Conversation:

@@ -4,7 +4,7 @@ What the bot learnt (reason, intents with confidence, entities, verified
 customer) comes from the handoff payload; what the bot already answered comes
 from the transcript; the customer's orders (status, tracking, return
 eligibility) are read fresh from the store. Orders are shown only for a
-customer the bot verified. Limits: a store failure leaves ``orders`` empty
+customer the bot (or a channel: Telegram phone) verified. Limits: a store failure leaves ``orders`` empty
 with ``orders_error`` set; it never blocks the claim.
 """
 from __future__ import annotations
@@ -75,6 +75,7 @@ async def case_card(
         "entities": context.get("entities") or {},
         "details": context.get("details") or {},
         "customer": context.get("customer"),
+        "customer_name": context.get("customer_name"),
         "bot_answers": bot_answers,
     }
     card.update(await customer_orders(store, context.get("customer"), policy))

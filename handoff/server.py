@@ -2,7 +2,12 @@
 routes (/health, /metrics, static pages), on websockets' asyncio server.
 
 Plain HTTP is answered from ``process_request`` (websockets 10 calls it before
-the handshake; returning a response aborts the upgrade). Origins are checked by
+the handshake; returning a response aborts the upgrade). ``GET /attachments/<id>``
+serves customers' files to agents: a signed, expiring ``?exp=&sig=`` (the URLs
+in agent frames) or ``Authorization: Bearer <agent token>``; anything else 403.
+With TELEGRAM_BOT_TOKEN set the Telegram channel runs in this process and
+loop (its webhook, if any, on its own port: websockets cannot read POST
+bodies). Origins are checked by
 websockets itself (``origins=``, 403 otherwise); the socket is bound first so
 that the default same-host origins name the real port even when port is 0.
 """
@@ -12,10 +17,11 @@ import asyncio
 import http
 import json
 import logging
+import re
 import socket
 from pathlib import Path
 from typing import Dict, Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import websockets
 import yaml
@@ -23,6 +29,7 @@ from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
 from handoff.bridge import Bridge, Socket
+from handoff.channels.telegram import TelegramChannel
 from handoff.channels.console import handle_agent
 from handoff.channels.web import handle_chat
 from handoff.metrics import CONTENT_TYPE_LATEST
@@ -39,6 +46,9 @@ STATIC_ROUTES: Dict[str, Tuple[str, str]] = {
 }
 CANNED_REPLIES = Path(__file__).resolve().parent / "canned_replies.yml"
 WS_ROUTES = ("/ws/chat", "/ws/agent")
+ATTACHMENT_ROUTE = re.compile(r"^/attachments/(a_[0-9a-f]{24})$")
+# Shown inline in the console; anything else is a download (never rendered as HTML).
+INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf", "text/plain"})
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -71,9 +81,13 @@ class BridgeServer:
         self.static_dir = static_dir
         self.port: int = settings.port
         self._server: Optional[WebSocketServer] = None
+        self.telegram: Optional[TelegramChannel] = None
 
     async def start(self) -> int:
         await self.bridge.start()
+        if self.settings.telegram_bot_token:
+            self.telegram = TelegramChannel(self.settings, self.bridge)
+            await self.telegram.start()
         sock = _bind(self.settings.host, self.settings.port)
         self.port = sock.getsockname()[1]
         max_size = max(4 * self.settings.max_frame_bytes, 65536)
@@ -92,6 +106,9 @@ class BridgeServer:
         return self.port
 
     async def stop(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.stop()
+            self.telegram = None
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -124,6 +141,9 @@ class BridgeServer:
                     json.dumps(body).encode("utf-8"))
         if route == "/metrics":
             return (http.HTTPStatus.OK, [("Content-Type", CONTENT_TYPE_LATEST)], self.bridge.metrics.exposition())
+        found = ATTACHMENT_ROUTE.match(route)
+        if found:
+            return await self._attachment(found.group(1), urlsplit(path).query, headers)
         if route == "/canned-replies.json":
             return await asyncio.to_thread(_canned_replies)
         if route in STATIC_ROUTES:
@@ -135,3 +155,29 @@ class BridgeServer:
                 return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
             return (http.HTTPStatus.OK, [("Content-Type", content_type), ("X-Content-Type-Options", "nosniff")], body)
         return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
+
+    async def _attachment(self, attachment_id: str, query: str, headers: Headers) -> HTTPResponse:
+        """A customer's file for an agent; 403 without a valid signature or agent token."""
+        params = parse_qs(query)
+        allowed = self.bridge.attachment_url_valid(
+            attachment_id, (params.get("exp") or [""])[0], (params.get("sig") or [""])[0])
+        if not allowed:
+            auth = headers.get("Authorization", "")
+            if auth.startswith("Bearer ") and await self.bridge.authenticate(auth[len("Bearer "):].strip()):
+                allowed = True
+        if not allowed:
+            logger.info("attachment_refused", extra={"attachment_id": attachment_id})
+            return (http.HTTPStatus.FORBIDDEN, [("Content-Type", "text/plain")], b"Forbidden\n")
+        stored = await self.bridge.storage.get_attachment(attachment_id)
+        if stored is None:
+            return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
+        attachment, body = stored
+        inline = attachment.content_type in INLINE_TYPES
+        disposition = "inline" if inline else "attachment"
+        return (http.HTTPStatus.OK, [
+            ("Content-Type", attachment.content_type if inline else "application/octet-stream"),
+            ("Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(attachment.name, safe='')}"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Content-Security-Policy", "default-src 'none'; img-src 'self'; sandbox"),
+            ("Cache-Control", "private, max-age=300"),
+        ], body)

@@ -1,18 +1,24 @@
 """The bridge's settings, from environment variables with working defaults.
 
 Every variable is listed in docs/protocol.md (configuration table). Secrets
-(RASA_JWT_SECRET, DATABASE_URL passwords) are never logged.
+(RASA_JWT_SECRET, DATABASE_URL passwords, TELEGRAM_BOT_TOKEN, the webhook and
+attachment secrets) are never logged and are left out of ``repr``.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 from actions.store import default_database_url
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+TELEGRAM_API = "https://api.telegram.org"
+# Telegram accepts 1-256 characters A-Z, a-z, 0-9, _ and - as a webhook secret.
+WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class SettingsError(ValueError):
@@ -39,12 +45,39 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return int(value)
 
 
+def _telegram(env: Mapping[str, str]) -> Dict[str, Any]:
+    """The TELEGRAM_* variables, checked (a bad value stops the start, it is
+    never silently ignored)."""
+    webhook_url = env.get("TELEGRAM_WEBHOOK_URL", "").strip()
+    if webhook_url and urlsplit(webhook_url).scheme != "https":
+        raise SettingsError("TELEGRAM_WEBHOOK_URL must be an https:// URL (Telegram only calls HTTPS webhooks)")
+    secret = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
+    if secret and not WEBHOOK_SECRET.match(secret):
+        raise SettingsError("TELEGRAM_WEBHOOK_SECRET may only have 1-256 characters A-Z, a-z, 0-9, _ and -")
+    base = env.get("TELEGRAM_API_BASE_URL", "").strip().rstrip("/") or TELEGRAM_API
+    if urlsplit(base).scheme not in ("http", "https"):
+        raise SettingsError("TELEGRAM_API_BASE_URL must be an http(s):// URL")
+    port = _int(env, "TELEGRAM_WEBHOOK_PORT", 8081, 0)
+    if port > 65535:
+        raise SettingsError(f"TELEGRAM_WEBHOOK_PORT must be a port number, not {port}")
+    return dict(
+        telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+        telegram_webhook_url=webhook_url,
+        telegram_webhook_secret=secret,
+        telegram_webhook_port=port,
+        telegram_api_base_url=base,
+        telegram_poll_timeout_s=_int(env, "TELEGRAM_POLL_TIMEOUT_S", 30, 0),
+        telegram_timeout_s=_number(env, "TELEGRAM_TIMEOUT_S", 10.0, 0.5),
+        telegram_outbox_max_attempts=_int(env, "TELEGRAM_OUTBOX_MAX_ATTEMPTS", 8, 1),
+    )
+
+
 @dataclass(frozen=True)
 class HandoffSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     rasa_url: str = "http://127.0.0.1:5005"
-    rasa_jwt_secret: str = ""
+    rasa_jwt_secret: str = field(default="", repr=False)
     rasa_timeout_s: float = 10.0
     agent_grace_s: float = 120.0
     allowed_origins: Optional[Tuple[str, ...]] = None  # None: same-host origins of `port`
@@ -55,6 +88,19 @@ class HandoffSettings:
     resume_action: str = "utter_handoff_resumed"
     default_handling_s: int = 300
     log_level: str = "INFO"
+    # Attachments (photos, documents) shown to agents at /attachments/<id>.
+    attachment_secret: str = field(default="", repr=False)  # "" : a random one per run
+    attachment_url_ttl_s: int = 3600
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    # Telegram: the channel runs only when the token is set.
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_webhook_url: str = ""                          # "" : long polling
+    telegram_webhook_secret: str = field(default="", repr=False)  # "" : a random one per run
+    telegram_webhook_port: int = 8081
+    telegram_api_base_url: str = TELEGRAM_API
+    telegram_poll_timeout_s: int = 30
+    telegram_timeout_s: float = 10.0
+    telegram_outbox_max_attempts: int = 8
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "HandoffSettings":
@@ -83,6 +129,10 @@ class HandoffSettings:
             resume_action=env.get("HANDOFF_RESUME_ACTION", "").strip() or "utter_handoff_resumed",
             default_handling_s=_int(env, "HANDOFF_DEFAULT_HANDLING_S", 300, 1),
             log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+            attachment_secret=env.get("HANDOFF_ATTACHMENT_SECRET", "").strip(),
+            attachment_url_ttl_s=_int(env, "HANDOFF_ATTACHMENT_URL_TTL_S", 3600, 30),
+            max_attachment_bytes=_int(env, "HANDOFF_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, 1024),
+            **_telegram(env),
         )
 
     def origins_for(self, port: int) -> Tuple[Optional[str], ...]:

@@ -125,6 +125,32 @@ csat_table = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+attachments_table = Table(
+    "handoff_attachments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),          # photo | document
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("source_key", String(100), nullable=True),     # e.g. tg:<update_id>: stored once
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("conversation_id", "source_key", name="uq_handoff_attachments_source"),
+)
+
+# What a channel knows about the customer besides the messages: a display name
+# (Telegram's first name) and a customer the channel verified (own phone).
+profiles_table = Table(
+    "handoff_profiles",
+    metadata,
+    Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), primary_key=True),
+    Column("display_name", String(100), nullable=True),
+    Column("verified_customer", Text, nullable=True),     # JSON, same shape as the handoff payload's customer
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 
 class StorageError(Exception):
     """Base of the bridge's storage errors."""
@@ -186,6 +212,32 @@ class StoredMessage:
     agent_id: Optional[str]
     client_id: Optional[str]
     created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A customer's file; ``info()`` is what messages carry (never the bytes)."""
+
+    id: str
+    conversation_id: str
+    kind: str
+    name: str
+    content_type: str
+    size: int
+
+    def info(self) -> Dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "name": self.name,
+                "content_type": self.content_type, "size": self.size}
+
+
+@dataclass(frozen=True)
+class Profile:
+    display_name: Optional[str] = None
+    verified_customer: Optional[Dict[str, Any]] = None
+
+
+def _attachment(row: Row) -> Attachment:
+    return Attachment(row.id, row.conversation_id, row.kind, row.name, row.content_type, row.size)
 
 
 def _conversation(row: Row) -> Conversation:
@@ -274,6 +326,11 @@ class Storage:
     def create_schema(self, conn: Connection) -> None:
         metadata.create_all(conn)
 
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(conn)`` in one transaction in a worker thread: for a
+        channel's own tables (handoff/channels/telegram.py) on the same engine."""
+        return await asyncio.to_thread(self._transaction, work)
+
     # -- agents ----------------------------------------------------------
 
     @threaded
@@ -356,6 +413,72 @@ class Storage:
     def set_preview(self, conn: Connection, conversation_id: str, preview: str) -> None:
         conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
                      .values(preview=preview[:200], updated_at=utcnow()))
+
+    @threaded
+    def update_context(self, conn: Connection, conversation_id: str, patch: Dict[str, Any]) -> Conversation:
+        """Merge ``patch`` into the handoff context (e.g. a customer verified
+        while queued); the state is not touched."""
+        current = self._get(conn, conversation_id)
+        context = {**current.context, **patch}
+        conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
+                     .values(context=json.dumps(context, ensure_ascii=False, default=str), updated_at=utcnow()))
+        return self._get(conn, conversation_id)
+
+    # -- profiles --------------------------------------------------------
+
+    @threaded
+    def set_profile(
+        self, conn: Connection, conversation_id: str, display_name: Optional[str] = None,
+        verified_customer: Optional[Dict[str, Any]] = None,
+    ) -> Profile:
+        """Upsert; a None argument keeps the stored value."""
+        row = conn.execute(select(profiles_table).where(profiles_table.c.conversation_id == conversation_id)).first()
+        values: Dict[str, Any] = {"updated_at": utcnow()}
+        if display_name is not None:
+            values["display_name"] = display_name[:100]
+        if verified_customer is not None:
+            values["verified_customer"] = json.dumps(verified_customer, ensure_ascii=False, default=str)
+        if row is None:
+            conn.execute(insert(profiles_table).values(conversation_id=conversation_id, **values))
+        else:
+            conn.execute(update(profiles_table).where(profiles_table.c.conversation_id == conversation_id).values(**values))
+        return self._profile(conn, conversation_id)
+
+    def _profile(self, conn: Connection, conversation_id: str) -> Profile:
+        row = conn.execute(select(profiles_table).where(profiles_table.c.conversation_id == conversation_id)).first()
+        if row is None:
+            return Profile()
+        return Profile(row.display_name, json.loads(row.verified_customer) if row.verified_customer else None)
+
+    @threaded
+    def get_profile(self, conn: Connection, conversation_id: str) -> Profile:
+        return self._profile(conn, conversation_id)
+
+    # -- attachments -----------------------------------------------------
+
+    @threaded
+    def add_attachment(
+        self, conn: Connection, conversation_id: str, kind: str, name: str, content_type: str,
+        data: bytes, source_key: Optional[str] = None,
+    ) -> Attachment:
+        """Store a file once per ``source_key`` (a re-processed update finds the first copy)."""
+        if source_key is not None:
+            row = conn.execute(select(*[c for c in attachments_table.c if c.name != "data"]).where(and_(
+                attachments_table.c.conversation_id == conversation_id,
+                attachments_table.c.source_key == source_key))).first()
+            if row is not None:
+                return _attachment(row)
+        attachment_id = "a_" + secrets.token_hex(12)
+        conn.execute(insert(attachments_table).values(
+            id=attachment_id, conversation_id=conversation_id, kind=kind, name=name[:255],
+            content_type=content_type[:100], size=len(data), data=data, source_key=source_key,
+            created_at=utcnow()))
+        return Attachment(attachment_id, conversation_id, kind, name[:255], content_type[:100], len(data))
+
+    @threaded
+    def get_attachment(self, conn: Connection, attachment_id: str) -> Optional[Tuple[Attachment, bytes]]:
+        row = conn.execute(select(attachments_table).where(attachments_table.c.id == attachment_id)).first()
+        return (_attachment(row), bytes(row.data)) if row else None
 
     # -- messages --------------------------------------------------------
 

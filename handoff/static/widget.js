@@ -29,6 +29,7 @@
   var TYPING_HIDE_MS = 6000;
   var TYPING_SEND_EVERY_MS = 3000;
   var MAX_BACKOFF_MS = 15000;
+  var RESEND_AFTER_MS = 8000;
 
   // -- persistence (localStorage may be unavailable: private mode, quota) --
   function load(name, fallback) {
@@ -144,6 +145,7 @@
     ".typing{font-size:13px;color:var(--muted);padding:4px 16px;background:var(--bg);min-height:0}",
     ".csat{align-self:stretch;background:#fff;border:1px solid #e1e6ea;border-radius:12px;padding:12px}",
     ".csat p{margin:0 0 8px}",
+    ".csat p.done{margin:10px 0 0;font-weight:600;color:var(--brand-dark)}",
     ".scores{display:flex;gap:6px}",
     ".score{flex:1;border:1px solid #b9c4cc;background:#fff;border-radius:10px;padding:8px 0;font:600 16px/1 inherit;",
     "font-family:inherit;cursor:pointer;color:var(--ink)}",
@@ -180,7 +182,9 @@
     lastTypingSent: 0,
     typingTimer: null,
     csatCard: null,
-    pendingCsat: null
+    pendingCsat: null,
+    csatSent: false,
+    resumePrev: null
   };
 
   // -- UI --
@@ -238,7 +242,7 @@
   }, [
     el("div", { className: "head" }, [
       el("div", { className: "avatar", "aria-hidden": "true", text: "A" }),
-      el("div", { className: "titles" }, [el("h2", { id: "ta-title", text: "Atención al cliente · Tienda Aurora" }), subtitle]),
+      el("div", { className: "titles" }, [el("h2", { id: "ta-title", text: "Ayuda · Tienda Aurora" }), subtitle]),
       closeBtn
     ]),
     conn, statusBox, log, typing, composer,
@@ -274,7 +278,7 @@
       var clientId = newId();
       state.contactGiven = email;
       save("contact", email);
-      queueFrame({ type: "contact", email: email, client_id: clientId }, clientId);
+      queueFrame({ client_id: clientId, frame: { type: "contact", email: email, client_id: clientId } });
       renderStatus();
     });
     return box;
@@ -340,7 +344,7 @@
   function renderMessage(frame, live) {
     var id = frame.id !== undefined && frame.id !== null ? String(frame.id) : null;
     if (id && state.byId[id]) return;          // already shown (history replay, resend)
-    intro.removeChild(introChips.parentNode === intro ? introChips : document.createTextNode(""));
+    if (introChips.parentNode) introChips.parentNode.removeChild(introChips);
     var node;
     if (frame.sender === "system") {
       node = el("div", { className: "notice system", text: frame.text || "" });
@@ -374,6 +378,10 @@
   }
 
   function renderLocal(item) {
+    if (state.byClient[item.client_id]) {            // keep unsent messages last
+      log.appendChild(state.byClient[item.client_id]);
+      return;
+    }
     var node = el("div", { className: "msg customer pending", "data-client-id": item.client_id }, [
       el("div", { className: "who", text: "Tú" }),
       el("div", { className: "bubble", text: item.text }),
@@ -442,7 +450,9 @@
   }
 
   function onHandoff(frame) {
-    var prev = state.handoff;
+    var prev = state.handoff || state.resumePrev;
+    state.resumePrev = null;
+    if (frame.state !== "ended") state.csatSent = false;   // a new handoff, a new rating later
     if (frame.state === "queued" && (!prev || prev.state !== "queued")) {
       addNotice("Te hemos puesto en la cola para hablar con una persona del equipo.");
     } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
@@ -457,6 +467,7 @@
   }
 
   function showCsat() {
+    if (state.csatSent) return;           // ours is on its way (a resend crossed it)
     if (state.csatCard && state.csatCard.parentNode && !state.csatCard.getAttribute("data-done")) return;
     var agent = state.handoff && state.handoff.agent_name;
     var comment = el("textarea", { rows: "2", maxlength: "1000", "aria-label": "Comentario (opcional)",
@@ -473,11 +484,12 @@
         "aria-label": score + " de 5", "aria-pressed": "false", onclick: function (event) {
           Array.prototype.forEach.call(scores.querySelectorAll("button"), function (b) { b.disabled = true; });
           event.currentTarget.setAttribute("aria-pressed", "true");
-          comment.disabled = true;
           card.setAttribute("data-done", "1");
+          if (comment.value.trim()) comment.disabled = true;
+          else card.removeChild(comment);
           var frame = { type: "csat", score: score };
           if (comment.value.trim()) frame.comment = comment.value.trim();
-          card.appendChild(el("p", { text: "Has valorado la atención con un " + score + " de 5." }));
+          card.appendChild(el("p", { className: "done", text: "Has valorado la atención con un " + score + " de 5." }));
           sendCsat(frame);
         } }));
     });
@@ -492,10 +504,11 @@
     try { state.ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
   }
 
-  function queueFrame(frame, clientId) {
-    state.outbox.push({ client_id: clientId, frame: frame });
+  function queueFrame(item) {
+    state.outbox.push(item);
     save("outbox", state.outbox);
-    if (!send(frame)) ensureConnected();
+    if (send(item.frame)) item.sentAt = Date.now();
+    else ensureConnected();
   }
 
   function sendMessage(text, payload) {
@@ -506,15 +519,16 @@
     if (payload) frame.payload = payload;
     var item = { client_id: clientId, frame: frame, text: text };
     renderLocal(item);
-    queueFrame(frame, clientId);
+    queueFrame(item);
   }
 
   function sendCsat(frame) {
+    state.csatSent = true;
     if (!send(frame)) { state.pendingCsat = frame; ensureConnected(); }
   }
 
   function flushOutbox() {
-    state.outbox.forEach(function (item) { send(item.frame); });
+    state.outbox.forEach(function (item) { if (send(item.frame)) item.sentAt = Date.now(); });
     if (state.pendingCsat && send(state.pendingCsat)) state.pendingCsat = null;
   }
 
@@ -536,6 +550,12 @@
       renderStatus();
     }
     if (!frame.resumed && !state.sessionId) { state.handoff = null; save("handoff", null); }
+    if (frame.resumed) {
+      // the bridge re-sends the current handoff state after the history (none: back with the bot)
+      state.resumePrev = state.handoff;
+      state.handoff = null;
+      renderStatus();
+    }
     state.sessionId = frame.session_id;
     save("session", frame.session_id);
     state.started = true;
@@ -549,6 +569,8 @@
       case "session": onSession(frame); break;
       case "history":
         (frame.messages || []).forEach(function (m) { renderMessage(m, false); });
+        state.outbox.forEach(function (item) { if (item.text) renderLocal(item); });
+        scrollDown();
         break;
       case "message": renderMessage(frame, true); break;
       case "ack": onAck(frame); break;
@@ -603,6 +625,15 @@
       " s… Tus mensajes se enviarán al volver la conexión.";
     state.retryTimer = setTimeout(function () { state.retryTimer = null; connect(); }, delay);
   }
+
+  // not acknowledged after a while (e.g. an `unavailable` error): send again,
+  // same client_id, so the bridge stores it once
+  setInterval(function () {
+    var now = Date.now();
+    state.outbox.forEach(function (item) {
+      if (now - (item.sentAt || 0) > RESEND_AFTER_MS && send(item.frame)) item.sentAt = now;
+    });
+  }, 4000);
 
   window.addEventListener("online", function () {
     if (state.retryTimer) { clearTimeout(state.retryTimer); state.retryTimer = null; }

@@ -1,0 +1,782 @@
+/*
+ * Agent console of Tienda Aurora: /ws/agent (docs/protocol.md).
+ *
+ * - The token is kept in sessionStorage (this tab only), never in the URL.
+ * - Every text from the network is inserted with textContent; links are made
+ *   only from http(s) URLs.
+ * - Several conversations at once: each has its own transcript element (only
+ *   the selected one is shown) so lines are appended, never re-rendered.
+ * - Reconnects with backoff; after `authenticated` the bridge sends the queue
+ *   and one `conversation` frame per conversation the agent still owns, which
+ *   is merged by message id (nothing shown twice). Replies not yet acknowledged
+ *   are re-sent with the same client_id (the bridge stores them once).
+ */
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "tiendaAurora.agentToken";
+  var WS_URL = (location.protocol === "https:" ? "wss:" : "ws:") + "//" + location.host + "/ws/agent";
+  var TYPING_SHOW_MS = 5000;
+  var TYPING_SEND_EVERY_MS = 3000;
+  var BASE_TITLE = "Consola de agentes · Tienda Aurora";
+
+  var REASONS = {
+    customer_request: "Pide hablar con una persona",
+    complaint: "Queja",
+    fallback: "El asistente no entendió",
+    verification_failed: "Verificación fallida",
+    order_overdue: "Pedido retrasado",
+    delivered_not_received: "Entregado pero no recibido",
+    damaged_or_wrong_item: "Producto dañado o equivocado",
+    payment_problem: "Problema con el pago",
+    return_ineligible: "Devolución no admitida",
+    address_change_after_shipping: "Cambio de dirección tras el envío",
+    store_unavailable: "Sistema de pedidos caído",
+    rasa_down: "El asistente no respondía"
+  };
+  var ORDER_STATUS = {
+    pending_payment: "pendiente de pago", processing: "en preparación", shipped: "en camino",
+    out_for_delivery: "en reparto", delivered: "entregado", cancelled: "cancelado", returned: "devuelto"
+  };
+  var RETURN_REASONS = {
+    closed: "pedido cerrado (cancelado o ya devuelto)", not_delivered: "aún no entregado",
+    window_expired: "fuera del plazo de devolución", final_sale: "artículos de oferta final"
+  };
+  var CHANNELS = { web: "Web", telegram: "Telegram" };
+  var SENDERS = { customer: "Cliente", bot: "Asistente", system: "Sistema" };
+
+  // -- helpers --
+  function $(id) { return document.getElementById(id); }
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (name) {
+        var value = attrs[name];
+        if (value === null || value === undefined || value === false) return;
+        if (name === "text") node.textContent = String(value);
+        else if (name === "className") node.className = value;
+        else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), value);
+        else node.setAttribute(name, value === true ? "" : String(value));
+      });
+    }
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined || child === false) return;
+      node.appendChild(typeof child === "string" || typeof child === "number" ? document.createTextNode(String(child)) : child);
+    });
+    return node;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+  function newId() {
+    if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
+    return "a" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
+  }
+  function timeOf(iso) {
+    var date = iso ? new Date(iso) : new Date();
+    if (isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString("es-ES", { hour: "2-digit", minute: "2-digit" });
+  }
+  function dateOf(iso) {
+    var date = new Date(iso);
+    if (!iso || isNaN(date.getTime())) return "—";
+    return date.toLocaleDateString("es-ES", { day: "numeric", month: "short", year: "numeric" });
+  }
+  function duration(sinceIso) {
+    var since = Date.parse(sinceIso || "");
+    if (isNaN(since)) return "—";
+    var s = Math.max(0, Math.floor((Date.now() - since) / 1000));
+    if (s >= 86400) return Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var mm = (h ? String(m).padStart(2, "0") : String(m)) + ":" + String(sec).padStart(2, "0");
+    return h ? h + ":" + mm : mm;
+  }
+  function reasonLabel(reason, reasonText) {
+    return reasonText || REASONS[reason] || reason || "Sin motivo";
+  }
+  function safeUrl(url) {
+    try {
+      var parsed = new URL(String(url));
+      return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+    } catch (e) { return null; }
+  }
+  function money(value) {
+    var n = Number(value);
+    return isNaN(n) ? String(value) : n.toLocaleString("es-ES", { style: "currency", currency: "EUR" });
+  }
+
+  // -- state --
+  var state = {
+    token: null, ws: null, me: null, attempts: 0, retryTimer: null, signingOut: false,
+    queue: [], knownQueue: {}, unseen: 0, convs: {}, order: [], activeId: null,
+    pendingClaim: {}, canned: [], audio: null, sound: true, lastTypingSent: 0
+  };
+  try { state.token = window.sessionStorage.getItem(TOKEN_KEY); } catch (e) { state.token = null; }
+
+  // -- alerts --
+  function showAlert(text, code) {
+    var box = el("div", { className: "alert" }, [
+      el("span", { text: text }),
+      code ? el("code", { text: code }) : null,
+      el("button", { type: "button", "aria-label": "Descartar aviso", text: "×",
+        onclick: function () { box.parentNode && box.parentNode.removeChild(box); } })
+    ]);
+    $("alerts").appendChild(box);
+    setTimeout(function () { box.parentNode && box.parentNode.removeChild(box); }, 15000);
+  }
+
+  // -- sound and title --
+  function beep() {
+    if (!state.sound || !state.audio) return;
+    try {
+      var ctx = state.audio;
+      if (ctx.state === "suspended") ctx.resume();
+      var osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.type = "sine";
+      osc.frequency.setValueAtTime(880, ctx.currentTime);
+      osc.frequency.setValueAtTime(1175, ctx.currentTime + 0.12);
+      gain.gain.setValueAtTime(0.0001, ctx.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.2, ctx.currentTime + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.3);
+      osc.connect(gain); gain.connect(ctx.destination);
+      osc.start(); osc.stop(ctx.currentTime + 0.32);
+    } catch (e) { /* no audio: the title still tells */ }
+  }
+  function renderTitle() {
+    document.title = state.unseen > 0
+      ? "(" + state.unseen + ") Nueva conversación · " + BASE_TITLE : BASE_TITLE;
+  }
+  function seenAll() { if (state.unseen) { state.unseen = 0; renderTitle(); } }
+  window.addEventListener("focus", seenAll);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) setTimeout(seenAll, 4000); });
+
+  // -- connection --
+  function setConn(text, ok) {
+    var node = $("conn");
+    node.textContent = text;
+    node.className = "conn " + (ok ? "ok" : "down");
+  }
+
+  function send(frame) {
+    if (!state.ws || state.ws.readyState !== 1 || !state.me) return false;
+    try { state.ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
+  }
+
+  function connect() {
+    if (!state.token) return;
+    var ws;
+    try { ws = new WebSocket(WS_URL); } catch (e) { scheduleReconnect(); return; }
+    state.ws = ws;
+    state.me = null;
+    setConn(state.attempts ? "Reconectando…" : "Conectando…", false);
+    ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: state.token })); };
+    ws.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame && typeof frame.type === "string") onFrame(frame);
+    };
+    ws.onclose = function (event) {
+      if (state.ws !== ws) return;
+      state.ws = null;
+      state.me = null;
+      if (event.code === 4401) { signOut("Token no válido. Comprueba que lo has copiado entero."); return; }
+      if (state.signingOut) return;
+      setConn("Sin conexión", false);
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    if (state.retryTimer || !state.token) return;
+    var delay = Math.min(15000, 500 * Math.pow(2, state.attempts)) * (0.8 + Math.random() * 0.4);
+    state.attempts += 1;
+    setConn("Sin conexión · reintento en " + Math.max(1, Math.round(delay / 1000)) + " s", false);
+    state.retryTimer = setTimeout(function () { state.retryTimer = null; connect(); }, delay);
+  }
+  window.addEventListener("online", function () {
+    if (state.retryTimer) { clearTimeout(state.retryTimer); state.retryTimer = null; connect(); }
+  });
+
+  function signIn(token) {
+    state.token = token;
+    try { window.sessionStorage.setItem(TOKEN_KEY, token); } catch (e) { /* this page only */ }
+    state.signingOut = false;
+    $("signin-error").textContent = "";
+    connect();
+  }
+
+  function signOut(message) {
+    state.signingOut = true;
+    state.token = null;
+    try { window.sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
+    if (state.retryTimer) { clearTimeout(state.retryTimer); state.retryTimer = null; }
+    if (state.ws) { var ws = state.ws; state.ws = null; try { ws.close(1000, "sign out"); } catch (e) { /* ignore */ } }
+    state.me = null; state.queue = []; state.knownQueue = {}; state.convs = {}; state.order = [];
+    state.activeId = null; state.unseen = 0; renderTitle();
+    clear($("transcripts")); clear($("queue")); clear($("tabs"));
+    $("app").hidden = true; $("signin").hidden = false;
+    $("signout").hidden = true; $("sound").hidden = true; $("me").textContent = "";
+    $("conn").textContent = ""; $("conn").className = "conn";
+    $("signin-error").textContent = message || "";
+    $("token").value = "";
+    $("token").focus();
+  }
+
+  // -- frames --
+  function onFrame(frame) {
+    switch (frame.type) {
+      case "authenticated": onAuthenticated(frame); break;
+      case "queue": onQueue(frame.conversations || []); break;
+      case "conversation": onConversation(frame); break;
+      case "message": onCustomerMessage(frame); break;
+      case "note": onNote(frame); break;
+      case "ack": onAck(frame); break;
+      case "typing": onTyping(frame); break;
+      case "released": onReleased(frame); break;
+      case "closed": onClosed(frame); break;
+      case "error": onError(frame); break;
+      default: break;
+    }
+  }
+
+  function onAuthenticated(frame) {
+    state.me = frame.agent || {};
+    state.attempts = 0;
+    setConn("Conectado", true);
+    $("me").textContent = (state.me.name || "") + (state.me.id ? " · id " + state.me.id : "");
+    $("signin").hidden = true; $("app").hidden = false;
+    $("signout").hidden = false; $("sound").hidden = false;
+    loadCanned();
+    // replies typed while disconnected (not yet acknowledged) go again, same client_id
+    state.order.forEach(function (id) {
+      var conv = state.convs[id];
+      Object.keys(conv.pending).forEach(function (clientId) {
+        send({ type: "message", conversation_id: id, text: conv.pending[clientId].text, client_id: clientId });
+      });
+    });
+  }
+
+  function onQueue(entries) {
+    var fresh = 0;
+    var ids = {};
+    entries.forEach(function (entry) {
+      ids[entry.conversation_id] = true;
+      if (!state.knownQueue[entry.conversation_id]) fresh += 1;
+    });
+    state.knownQueue = ids;
+    state.queue = entries;
+    if (fresh) {
+      state.unseen += fresh;
+      renderTitle();
+      beep();
+    }
+    renderQueue();
+  }
+
+  function renderQueue() {
+    var list = $("queue");
+    clear(list);
+    $("queue-count").textContent = String(state.queue.length);
+    $("queue-empty").hidden = state.queue.length > 0;
+    state.queue.forEach(function (entry) {
+      var customer = entry.customer && (entry.customer.name || entry.customer.email);
+      var claimBtn = el("button", { type: "button", className: "primary", text: "Atender",
+        "aria-label": "Atender: " + reasonLabel(entry.reason, entry.reason_text),
+        onclick: function () {
+          claimBtn.disabled = true;
+          state.pendingClaim[entry.conversation_id] = true;
+          seenAll();
+          if (!send({ type: "claim", conversation_id: entry.conversation_id })) {
+            claimBtn.disabled = false;
+            showAlert("Sin conexión: no se ha podido atender la conversación.");
+          }
+        } });
+      list.appendChild(el("li", { className: "q-item", "data-conversation-id": entry.conversation_id }, [
+        el("div", { className: "q-top" }, [
+          el("span", { className: "q-reason", text: reasonLabel(entry.reason, entry.reason_text) }),
+          el("span", { className: "q-wait", "data-since": entry.waiting_since || "", title: "Tiempo en cola",
+            text: duration(entry.waiting_since) })
+        ]),
+        el("div", { className: "q-meta" }, [
+          el("span", { className: "pill", text: CHANNELS[entry.channel] || entry.channel || "—" }),
+          customer ? el("span", { className: "pill ok", text: "Verificado: " + customer }) : el("span", { className: "pill", text: "Sin verificar" }),
+          entry.offline ? el("span", { className: "pill warn", text: "Fuera de horario" }) : null,
+          entry.contact_email ? el("span", { className: "pill", text: "✉ " + entry.contact_email }) : null
+        ]),
+        el("p", { className: "q-preview", text: entry.preview ? "«" + entry.preview + "»" : "(sin mensaje)" }),
+        claimBtn
+      ]));
+    });
+  }
+
+  function tick() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-since]"), function (node) {
+      var since = node.getAttribute("data-since");
+      if (since) node.textContent = duration(since);
+    });
+    var now = Date.now();
+    var conv = state.convs[state.activeId];
+    if (conv && conv.typingUntil && conv.typingUntil < now) { conv.typingUntil = 0; renderTyping(); }
+  }
+  setInterval(tick, 1000);
+
+  // -- conversations --
+  function getConv(id) {
+    var conv = state.convs[id];
+    if (!conv) {
+      conv = state.convs[id] = {
+        id: id, channel: "web", status: "open", history: {}, pending: {}, unread: 0, typingUntil: 0,
+        draft: "", context: {}, waiting_since: null, contact_email: null,
+        list: el("ol", { className: "transcript", role: "log", "aria-live": "polite", "aria-relevant": "additions",
+          "aria-label": "Transcripción", hidden: true, "data-conversation-id": id })
+      };
+      $("transcripts").appendChild(conv.list);
+      state.order.push(id);
+    }
+    return conv;
+  }
+
+  function convName(conv) {
+    var customer = conv.context && conv.context.customer;
+    if (customer && (customer.name || customer.email)) return customer.name || customer.email;
+    if (conv.contact_email) return conv.contact_email;
+    return "Cliente " + String(conv.id).slice(0, 8);
+  }
+
+  function onConversation(frame) {
+    var conv = getConv(frame.conversation_id);
+    var reopened = conv.status !== "open";
+    conv.status = "open";
+    conv.channel = frame.channel || conv.channel;
+    conv.waiting_since = frame.waiting_since || conv.waiting_since;
+    conv.contact_email = frame.contact_email || null;
+    conv.context = frame.context || {};
+    if (reopened) addEvent(conv, "Conversación asignada a ti de nuevo");
+    (frame.history || []).forEach(function (line) { addLine(conv, line); });
+    var claimed = state.pendingClaim[conv.id];
+    delete state.pendingClaim[conv.id];
+    if (claimed || !state.activeId || (state.convs[state.activeId] && state.convs[state.activeId].status !== "open")) {
+      select(conv.id, claimed);
+    } else {
+      if (conv.id !== state.activeId) { conv.unread += 1; beep(); }
+      renderTabs();
+      if (conv.id === state.activeId) renderCard();
+    }
+  }
+
+  function addLine(conv, line) {
+    var id = line.id !== undefined && line.id !== null ? String(line.id) : null;
+    if (id && conv.history[id]) return null;
+    var sender = line.sender;
+    var who;
+    if (sender === "agent") who = (line.agent_name || "Agente") + (state.me && line.agent_name === state.me.name ? " (tú)" : "");
+    else if (sender === "note") who = "Nota interna · " + (line.agent_name || "") + " · el cliente no la ve";
+    else who = SENDERS[sender] || sender;
+    var item = el("li", { className: "line " + (SENDERS[sender] || sender === "agent" || sender === "note" ? sender : "system") }, [
+      el("span", { className: "who", text: who }),
+      el("div", { className: "text", text: line.text || "" }),
+      el("span", { className: "at", text: timeOf(line.at) })
+    ]);
+    if (id) { item.setAttribute("data-id", id); conv.history[id] = item; }
+    conv.list.appendChild(item);
+    if (conv.id === state.activeId) scrollDown();
+    return item;
+  }
+
+  function addEvent(conv, text) {
+    conv.list.appendChild(el("li", { className: "event", text: text }));
+    if (conv.id === state.activeId) scrollDown();
+  }
+
+  function scrollDown() { var box = $("transcripts"); box.scrollTop = box.scrollHeight; }
+
+  function onCustomerMessage(frame) {
+    var conv = state.convs[frame.conversation_id];
+    if (!conv) return;
+    addLine(conv, { id: frame.id, sender: frame.sender || "customer", text: frame.text, at: frame.at });
+    conv.typingUntil = 0;
+    if (conv.id !== state.activeId) { conv.unread += 1; beep(); renderTabs(); }
+    else renderTyping();
+  }
+
+  function onNote(frame) {
+    var conv = state.convs[frame.conversation_id];
+    if (!conv) return;
+    addLine(conv, { id: frame.id, sender: "note", text: frame.text, at: frame.at, agent_name: frame.agent_name });
+  }
+
+  function onAck(frame) {
+    state.order.forEach(function (id) {
+      var conv = state.convs[id];
+      var pending = conv.pending[frame.client_id];
+      if (!pending) return;
+      delete conv.pending[frame.client_id];
+      var key = frame.id !== undefined && frame.id !== null ? String(frame.id) : null;
+      if (key && conv.history[key] && conv.history[key] !== pending.node) {
+        pending.node.parentNode && pending.node.parentNode.removeChild(pending.node);
+        return;
+      }
+      pending.node.classList.remove("pending");
+      pending.node.querySelector(".at").textContent = timeOf(null) + " · entregado ✓";
+      if (key) { pending.node.setAttribute("data-id", key); conv.history[key] = pending.node; }
+    });
+  }
+
+  function onTyping(frame) {
+    var conv = state.convs[frame.conversation_id];
+    if (!conv) return;
+    conv.typingUntil = Date.now() + TYPING_SHOW_MS;
+    if (conv.id === state.activeId) renderTyping();
+  }
+
+  function renderTyping() {
+    var conv = state.convs[state.activeId];
+    $("typing").textContent = conv && conv.typingUntil > Date.now() ? "El cliente está escribiendo…" : "";
+  }
+
+  function onReleased(frame) {
+    var conv = state.convs[frame.conversation_id];
+    if (!conv) return;
+    conv.status = "released";
+    addEvent(conv, frame.to === "queue" ? "Has devuelto la conversación a la cola" : "Has transferido la conversación al agente " + frame.to);
+    renderTabs();
+    if (conv.id === state.activeId) renderConv();
+  }
+
+  function onClosed(frame) {
+    var conv = state.convs[frame.conversation_id];
+    if (!conv) return;
+    conv.status = "closed";
+    if (conv.id === state.activeId) $("conv-error").textContent = "";
+    addEvent(conv, "Conversación cerrada (" + (frame.resolution === "unresolved" ? "sin resolver" : "resuelta") +
+      "). El cliente vuelve con el asistente y se le pide su valoración.");
+    renderTabs();
+    if (conv.id === state.activeId) renderConv();
+  }
+
+  function onError(frame) {
+    var text = frame.detail || "Error";
+    if (frame.code === "unauthorized") { signOut(text); return; }
+    var conv = frame.conversation_id && state.convs[frame.conversation_id];
+    if (frame.conversation_id && state.pendingClaim[frame.conversation_id]) {
+      delete state.pendingClaim[frame.conversation_id];
+      renderQueue();
+    }
+    if (conv && conv.id === state.activeId) {
+      var box = $("conv-error");
+      box.textContent = "";
+      box.appendChild(el("span", { text: text + " " }));
+      box.appendChild(el("code", { text: frame.code || "" }));
+      clearTimeout(state.convErrorTimer);
+      state.convErrorTimer = setTimeout(function () { box.textContent = ""; }, 15000);
+      scrollDown();
+    } else {
+      showAlert(text, frame.code);
+    }
+  }
+
+  // -- selection and rendering --
+  function select(id, focusComposer) {
+    var previous = state.convs[state.activeId];
+    if (previous) { previous.draft = $("composer-text").value; previous.list.hidden = true; }
+    state.activeId = id;
+    var conv = state.convs[id];
+    if (!conv) return;
+    conv.unread = 0;
+    conv.list.hidden = false;
+    $("composer-text").value = conv.draft || "";
+    $("conv-error").textContent = "";
+    renderTabs();
+    renderConv();
+    scrollDown();
+    if (focusComposer && conv.status === "open") $("composer-text").focus();
+  }
+
+  function removeConv(id) {
+    var conv = state.convs[id];
+    if (!conv) return;
+    conv.list.parentNode && conv.list.parentNode.removeChild(conv.list);
+    delete state.convs[id];
+    state.order = state.order.filter(function (x) { return x !== id; });
+    if (state.activeId === id) {
+      state.activeId = null;
+      var next = state.order[state.order.length - 1];
+      if (next) { select(next, false); return; }
+    }
+    renderTabs();
+    renderConv();
+  }
+
+  function renderTabs() {
+    var list = $("tabs");
+    clear(list);
+    $("tabs-empty").hidden = state.order.length > 0;
+    state.order.forEach(function (id) {
+      var conv = state.convs[id];
+      var status = conv.status === "open" ? reasonLabel(conv.context.reason, conv.context.reason_text)
+        : conv.status === "closed" ? "Cerrada" : "Transferida";
+      var tab = el("button", { type: "button", className: "tab", "aria-current": id === state.activeId ? "true" : "false",
+        "data-conversation-id": id, onclick: function () { select(id, true); } }, [
+        el("span", { className: "t-name" }, [
+          el("span", { text: convName(conv) }),
+          conv.unread ? el("span", { className: "unread", text: String(conv.unread), "aria-label": conv.unread + " sin leer" }) : null
+        ]),
+        el("span", { className: "t-sub", text: (CHANNELS[conv.channel] || conv.channel) + " · " + status })
+      ]);
+      var item = el("li", null, [tab]);
+      if (conv.status !== "open") {
+        item.appendChild(el("button", { type: "button", className: "ghost-dark", text: "Quitar de la lista",
+          style: "margin-top:4px;font-size:12px", onclick: function () { removeConv(id); } }));
+      }
+      list.appendChild(item);
+    });
+  }
+
+  function renderConv() {
+    var conv = state.convs[state.activeId];
+    $("empty-state").hidden = !!conv;
+    $("conv").hidden = !conv;
+    if (!conv) { renderCard(); return; }
+    $("conv-title").textContent = convName(conv);
+    var sub = (CHANNELS[conv.channel] || conv.channel) + " · " + reasonLabel(conv.context.reason, conv.context.reason_text);
+    if (conv.waiting_since) sub += " · en cola desde las " + timeOf(conv.waiting_since);
+    if (conv.status === "closed") sub += " · CERRADA";
+    if (conv.status === "released") sub += " · TRANSFERIDA";
+    $("conv-sub").textContent = sub;
+    var open = conv.status === "open";
+    ["transfer-form", "close-form", "composer"].forEach(function (formId) {
+      var form = $(formId);
+      form.setAttribute("aria-disabled", open ? "false" : "true");
+      Array.prototype.forEach.call(form.querySelectorAll("button, input, select, textarea"), function (c) { c.disabled = !open; });
+    });
+    renderTyping();
+    renderCard();
+  }
+
+  function section(title, children) {
+    return el("section", { className: "card-sec" }, [el("h3", { text: title })].concat(children));
+  }
+  function kv(pairs) {
+    var dl = el("dl", { className: "kv" });
+    pairs.forEach(function (pair) {
+      if (pair[1] === null || pair[1] === undefined || pair[1] === "") return;
+      dl.appendChild(el("dt", { text: pair[0] }));
+      var dd = el("dd");
+      if (pair[1] instanceof Node) dd.appendChild(pair[1]); else dd.textContent = String(pair[1]);
+      dl.appendChild(dd);
+    });
+    return dl;
+  }
+
+  function renderCard() {
+    var body = $("card-body");
+    clear(body);
+    var conv = state.convs[state.activeId];
+    if (!conv) { body.appendChild(el("p", { className: "empty", text: "Sin conversación seleccionada." })); return; }
+    var ctx = conv.context || {};
+
+    body.appendChild(section("Motivo", [
+      el("p", { text: reasonLabel(ctx.reason, ctx.reason_text) }),
+      ctx.reason ? el("p", { className: "empty", text: "Código: " + ctx.reason }) : null,
+      ctx.details && Object.keys(ctx.details).length ? kv(Object.keys(ctx.details).map(function (k) {
+        var v = ctx.details[k];
+        return [k, typeof v === "object" ? JSON.stringify(v) : v];
+      })) : null
+    ]));
+
+    var customer = ctx.customer;
+    body.appendChild(section("Cliente", customer ? [
+      el("p", null, [el("span", { className: "pill ok", text: "Verificado" })]),
+      kv([["Nombre", customer.name], ["Correo", customer.email], ["Pedido verificado", customer.verified_order_id],
+          ["Id", customer.id], ["Contacto", conv.contact_email]])
+    ] : [
+      el("p", null, [el("span", { className: "pill", text: "Sin verificar" })]),
+      el("p", { className: "empty", text: "El asistente no verificó ningún pedido: no compartas datos de pedidos sin verificar." }),
+      conv.contact_email ? kv([["Correo de contacto", conv.contact_email]]) : null
+    ]));
+
+    var intents = Array.isArray(ctx.intents) ? ctx.intents : [];
+    body.appendChild(section("Últimas intenciones", intents.length ? intents.map(function (intent) {
+      var pct = Math.round(Math.max(0, Math.min(1, Number(intent.confidence) || 0)) * 100);
+      var bar = el("span", { className: "bar", "aria-hidden": "true" }, [el("i")]);
+      bar.firstChild.style.width = pct + "%";
+      return el("div", { className: "intent" }, [el("span", { text: intent.name }), bar, el("span", { text: pct + " %" })]);
+    }) : [el("p", { className: "empty", text: ctx.last_intent ? "Última: " + ctx.last_intent : "Ninguna registrada." })]));
+
+    var entities = ctx.entities || {};
+    var entityKeys = Object.keys(entities);
+    body.appendChild(section("Datos detectados", entityKeys.length ? [kv(entityKeys.map(function (k) {
+      var v = entities[k];
+      return [k, typeof v === "object" ? JSON.stringify(v) : v];
+    }))] : [el("p", { className: "empty", text: "Ninguno." })]));
+
+    var answers = Array.isArray(ctx.bot_answers) ? ctx.bot_answers : [];
+    body.appendChild(section("Lo que ya respondió el asistente", answers.length ? [
+      el("ol", { className: "answers" }, answers.map(function (a) { return el("li", { text: a }); }))
+    ] : [el("p", { className: "empty", text: "Nada todavía." })]));
+
+    var orders = Array.isArray(ctx.orders) ? ctx.orders : [];
+    var orderNodes = [];
+    if (ctx.orders_error) orderNodes.push(el("p", { className: "warn-box", text: "No se ha podido leer la tienda ahora mismo; vuelve a intentarlo más tarde." }));
+    if (!customer) orderNodes.push(el("p", { className: "empty", text: "Solo se muestran los pedidos de un cliente verificado." }));
+    else if (!orders.length && !ctx.orders_error) orderNodes.push(el("p", { className: "empty", text: "Sin pedidos." }));
+    orders.forEach(function (order) { orderNodes.push(renderOrder(order)); });
+    body.appendChild(section("Pedidos", orderNodes));
+  }
+
+  function renderOrder(order) {
+    var tracking = null;
+    if (order.tracking_number) {
+      var url = safeUrl(order.tracking_url);
+      tracking = url ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: order.tracking_number })
+        : el("span", { text: order.tracking_number });
+    }
+    var trackingLine = tracking ? el("span", null, [(order.carrier ? order.carrier + " · " : ""), tracking]) : (order.carrier || null);
+    var ret = order.return_eligibility || {};
+    var retText = ret.eligible ? "Se puede devolver" + (ret.days_since_delivery !== null && ret.days_since_delivery !== undefined ? " (entregado hace " + ret.days_since_delivery + " días)" : "")
+      : "No se puede devolver: " + (RETURN_REASONS[ret.reason] || ret.reason || "—");
+    var items = Array.isArray(order.items) ? order.items : [];
+    return el("div", { className: "order" }, [
+      el("div", { className: "order-head" }, [
+        el("span", { text: "Pedido " + order.order_id }),
+        el("span", { className: "pill" + (order.status === "cancelled" ? " bad" : order.status === "delivered" ? " ok" : ""),
+          text: ORDER_STATUS[order.status] || order.status })
+      ]),
+      kv([["Fecha", dateOf(order.placed_at)], ["Entrega prevista", dateOf(order.expected_delivery)],
+          ["Entregado", order.delivered_at ? dateOf(order.delivered_at) : null],
+          ["Total", money(order.total)], ["Pago", order.payment_method], ["Envío", trackingLine]]),
+      el("ul", null, items.map(function (item) {
+        return el("li", null, [item.quantity + " × " + item.name,
+          item.final_sale ? el("span", { className: "pill warn", text: "oferta final", style: "margin-left:4px" }) : null]);
+      })),
+      el("p", null, [el("span", { className: "pill " + (ret.eligible ? "ok" : "bad"), text: ret.eligible ? "Devolución: sí" : "Devolución: no" }), " ", retText]),
+      (order.returns || []).length ? el("p", { text: "Devoluciones: " + order.returns.map(function (r) { return r.return_number + " (" + r.status + ")"; }).join(", ") }) : null,
+      (order.refunds || []).length ? el("p", { text: "Reembolsos: " + order.refunds.map(function (r) { return money(r.amount) + " (" + r.status + ")"; }).join(", ") }) : null
+    ]);
+  }
+
+  // -- canned replies --
+  function loadCanned() {
+    if (state.canned.length) return;
+    fetch("/canned-replies.json", { cache: "no-store" }).then(function (r) { return r.ok ? r.json() : { replies: [] }; })
+      .then(function (data) {
+        state.canned = Array.isArray(data.replies) ? data.replies : [];
+        var select = $("canned");
+        while (select.options.length > 1) select.remove(1);
+        state.canned.forEach(function (reply, index) {
+          select.appendChild(el("option", { value: String(index), text: reply.title }));
+        });
+      })
+      .catch(function () { /* the console works without them */ });
+  }
+  $("canned").addEventListener("change", function (event) {
+    var reply = state.canned[Number(event.target.value)];
+    event.target.value = "";
+    if (!reply) return;
+    var box = $("composer-text");
+    box.value = box.value.trim() ? box.value.replace(/\s*$/, "") + "\n" + reply.text : reply.text;
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  });
+
+  // -- composer and actions --
+  function mode() {
+    var checked = document.querySelector("input[name=mode]:checked");
+    return checked ? checked.value : "reply";
+  }
+  function renderMode() {
+    var note = mode() === "note";
+    $("composer").classList.toggle("note-mode", note);
+    $("composer-send").textContent = note ? "Guardar nota" : "Enviar";
+    $("composer-text").setAttribute("aria-label", note ? "Nota interna (el cliente no la ve)" : "Mensaje para el cliente");
+    $("composer-text").placeholder = note ? "Nota interna para el equipo… (el cliente no la verá)"
+      : "Escribe al cliente… (Enter envía, Mayús+Enter nueva línea)";
+    $("composer-hint").textContent = note ? "Nota interna: solo la ve el equipo, nunca el cliente." : "El cliente verá este mensaje.";
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("input[name=mode]"), function (radio) {
+    radio.addEventListener("change", renderMode);
+  });
+
+  $("composer").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var conv = state.convs[state.activeId];
+    var box = $("composer-text");
+    var text = box.value.trim();
+    if (!conv || conv.status !== "open" || !text) return;
+    if (mode() === "note") {
+      if (!send({ type: "note", conversation_id: conv.id, text: text })) {
+        showAlert("Sin conexión: la nota no se ha guardado. Inténtalo de nuevo.");
+        return;
+      }
+    } else {
+      var clientId = newId();
+      var node = addLine(conv, { sender: "agent", text: text, agent_name: state.me ? state.me.name : "" });
+      node.classList.add("pending");
+      node.querySelector(".at").textContent = "enviando…";
+      conv.pending[clientId] = { text: text, node: node };
+      send({ type: "message", conversation_id: conv.id, text: text, client_id: clientId });
+    }
+    box.value = "";
+    conv.draft = "";
+    box.focus();
+  });
+  $("composer-text").addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("composer").requestSubmit();
+    }
+  });
+  $("composer-text").addEventListener("input", function () {
+    var conv = state.convs[state.activeId];
+    var now = Date.now();
+    if (conv && conv.status === "open" && mode() === "reply" && now - state.lastTypingSent > TYPING_SEND_EVERY_MS) {
+      state.lastTypingSent = now;
+      send({ type: "typing", conversation_id: conv.id });
+    }
+  });
+
+  $("transfer-to").addEventListener("change", function (event) {
+    $("transfer-agent").hidden = event.target.value !== "agent";
+    if (!$("transfer-agent").hidden) $("transfer-agent").focus();
+  });
+  $("transfer-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var conv = state.convs[state.activeId];
+    if (!conv || conv.status !== "open") return;
+    var to = $("transfer-to").value === "queue" ? "queue" : $("transfer-agent").value.trim();
+    if (!to) { $("transfer-agent").focus(); return; }
+    if (!send({ type: "transfer", conversation_id: conv.id, to: to })) showAlert("Sin conexión: no se ha transferido.");
+  });
+  $("close-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var conv = state.convs[state.activeId];
+    if (!conv || conv.status !== "open") return;
+    if (!send({ type: "close", conversation_id: conv.id, resolution: $("resolution").value })) {
+      showAlert("Sin conexión: no se ha cerrado la conversación.");
+    }
+  });
+
+  $("signin-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var token = $("token").value.trim();
+    if (!token) return;
+    try {   // created on a click so browsers let it play later
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (Ctx && !state.audio) state.audio = new Ctx();
+    } catch (e) { state.audio = null; }
+    signIn(token);
+  });
+  $("signout").addEventListener("click", function () { signOut(""); });
+  $("sound").addEventListener("click", function () {
+    state.sound = !state.sound;
+    $("sound").setAttribute("aria-pressed", state.sound ? "true" : "false");
+    $("sound").textContent = state.sound ? "Sonido: sí" : "Sonido: no";
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { var a = $("alerts"); while (a.firstChild) a.removeChild(a.firstChild); }
+  });
+
+  // -- boot --
+  renderMode();
+  renderTitle();
+  if (state.token) { $("signin").hidden = true; setConn("Conectando…", false); connect(); }
+  else $("token").focus();
+})();

@@ -1,0 +1,194 @@
+"""The widget outside support hours, in Chromium, against an in-process bridge
+with the stand-in Rasa of tests/handoff (fast: no real Rasa). The bridge's
+clock is fixed on a Sunday, so the queue entry is ``offline`` and the widget
+offers to leave an e-mail. Also: bot buttons as chips, keyboard use."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+from aiohttp import web
+from playwright.sync_api import expect
+
+from actions.policy import load_policy
+from actions.store.seed import seed_store
+from handoff.bridge import Bridge
+from handoff.server import BridgeServer
+from handoff.settings import HandoffSettings
+from handoff.storage import Storage
+from tests.browser.test_widget_and_console import shots_dir
+from tests.handoff.conftest import CLOSED_TIME, JWT_SECRET, FakeRasa
+
+pytestmark = pytest.mark.slow
+
+
+class ThreadedBridge:
+    """The stand-in Rasa and a bridge on their own event loop in a thread (sync
+    Playwright owns the test thread's loop)."""
+
+    def __init__(self, database_url: str, now: dt.datetime) -> None:
+        self.database_url = database_url
+        self.now = now
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="bridge", daemon=True)
+        self.server: Optional[BridgeServer] = None
+        self.runner: Optional[web.AppRunner] = None
+
+    def run(self, coroutine: Any, timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def start(self) -> str:
+        self.thread.start()
+        return self.run(self._start())
+
+    async def _start(self) -> str:
+        rasa = FakeRasa()
+        self.runner = web.AppRunner(rasa.app(), shutdown_timeout=1.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        rasa.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        settings = HandoffSettings(host="127.0.0.1", port=0, rasa_url=rasa.url, rasa_jwt_secret=JWT_SECRET,
+                                   rasa_timeout_s=2.0, database_url=self.database_url)
+        self.server = BridgeServer(settings, Bridge(settings, policy=load_policy(), clock=lambda: self.now))
+        port = await self.server.start()
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        async def _stop() -> None:
+            if self.server is not None:
+                await self.server.stop()
+            if self.runner is not None:
+                await self.runner.cleanup()
+
+        try:
+            self.run(_stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+@pytest.fixture
+def closed_bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    seed_store(url)
+    bridge = ThreadedBridge(url, CLOSED_TIME)
+    bridge.base_url = bridge.start()  # type: ignore[attr-defined]
+    try:
+        yield bridge
+    finally:
+        bridge.stop()
+
+
+def test_offline_queue_offers_email_and_buttons_are_chips(closed_bridge: ThreadedBridge, browser: Any, tmp_path: Path) -> None:
+    expect.set_options(timeout=10_000)
+    shots = shots_dir(tmp_path)
+    context = browser.new_context(viewport={"width": 1280, "height": 820}, locale="es-ES")
+    errors = []
+    try:
+        shop = context.new_page()
+        shop.on("pageerror", lambda exc: errors.append(str(exc)))
+        shop.goto(closed_bridge.base_url + "/")  # type: ignore[attr-defined]
+        launcher = shop.get_by_role("button", name="Abrir el chat de ayuda")
+        shop.screenshot(path=str(shots / "7-shop-closed-widget.png"))
+
+        # keyboard: Tab to the launcher, Enter opens and focuses the input, Escape closes
+        launcher.focus()
+        shop.keyboard.press("Enter")
+        box = shop.get_by_role("textbox", name="Escribe tu mensaje")
+        expect(box).to_be_focused()
+        shop.screenshot(path=str(shots / "8-widget-empty.png"))
+        shop.keyboard.press("Escape")
+        expect(shop.get_by_role("dialog")).to_be_hidden()
+        expect(launcher).to_be_focused()
+        shop.keyboard.press("Enter")
+        expect(box).to_be_focused()
+        shop.keyboard.press("Tab")
+        expect(shop.get_by_role("button", name="Enviar", exact=True)).to_be_focused()
+
+        # bot buttons become chips that send title + payload
+        box.fill("botones")
+        box.press("Enter")
+        chip = shop.locator(".msg.bot .chip").filter(has_text="Hablar con una persona")
+        expect(chip).to_be_visible()
+        chip.click()
+        log = shop.locator("#ta-log")
+        expect(log.locator(".msg.customer").filter(has_text="Hablar con una persona")).to_have_count(1)
+
+        # outside support hours: queued offline, the widget asks for an e-mail
+        status = shop.locator(".status")
+        expect(status).to_contain_text(re.compile(r"posición 1"))
+        expect(status).to_contain_text("Ahora no hay nadie del equipo conectado")
+        expect(log).to_contain_text("déjanos tu correo")
+        email = shop.get_by_label("Déjanos tu correo y te escribiremos:")
+        email.fill("no-es-un-correo")
+        shop.get_by_role("button", name="Avisadme").click()
+        expect(email).to_be_visible()  # the browser refuses an invalid address
+        shop.screenshot(path=str(shots / "9-widget-offline.png"))
+        email.fill("lucia@correo.example")
+        email.press("Enter")
+        expect(log).to_contain_text("Te escribiremos a ese correo")
+        expect(status).to_contain_text("Te escribiremos a lucia@correo.example")
+        expect(email).to_be_hidden()
+
+        async def contact() -> Any:
+            storage = Storage(closed_bridge.database_url)
+            try:
+                queued = await storage.queue()
+                return [c.contact_email for c in queued]
+            finally:
+                storage.dispose()
+
+        assert closed_bridge.run(contact()) == ["lucia@correo.example"]
+
+        # the reply the stand-in Rasa sends after the handoff never shows
+        assert "ESTO NO DEBE LLEGAR" not in log.inner_text()
+
+        # a second shopper, verified by the bot: the agent sees both entries and
+        # the case card with the verified customer's orders
+        other = browser.new_context(viewport={"width": 1280, "height": 820}, locale="es-ES")
+        other_page = other.new_page()
+        other_page.goto(closed_bridge.base_url + "/")  # type: ignore[attr-defined]
+        other_page.get_by_role("button", name="Abrir el chat de ayuda").click()
+        other_box = other_page.get_by_role("textbox", name="Escribe tu mensaje")
+        other_box.fill("verificado")
+        other_box.press("Enter")
+        expect(other_page.locator(".status")).to_contain_text("posición 2")
+
+        _, token = closed_bridge.run(add_agent_in(closed_bridge, "Marta"))
+        console = context.new_page()
+        console.on("pageerror", lambda exc: errors.append(str(exc)))
+        console.set_viewport_size({"width": 1440, "height": 900})
+        console.goto(closed_bridge.base_url + "/agent")  # type: ignore[attr-defined]
+        console.get_by_label("Token de agente").fill(token)
+        console.get_by_label("Token de agente").press("Enter")
+        entries = console.locator(".q-item")
+        expect(entries).to_have_count(2)
+        expect(entries.nth(0)).to_contain_text("lucia@correo.example")
+        expect(entries.nth(0)).to_contain_text("Fuera de horario")
+        expect(entries.nth(1)).to_contain_text("Verificado: Luis Prieto")
+        entries.nth(1).get_by_role("button", name=re.compile("^Atender")).click()
+        card = console.locator("#card-body")
+        expect(card).to_contain_text("Luis Prieto")
+        expect(card).to_contain_text("Pedido 101490")
+        expect(card).to_contain_text("Devolución:")
+        expect(console.locator("#composer-text")).to_be_focused()
+        console.screenshot(path=str(shots / "10-agent-verified-case-card.png"), full_page=True)
+        expect(other_page.locator("#ta-log")).to_contain_text("Marta se ha unido a la conversación")
+        other.close()
+        assert errors == []
+    finally:
+        context.close()
+
+
+async def add_agent_in(bridge: ThreadedBridge, name: str) -> Any:
+    from handoff.agents import add_agent
+
+    assert bridge.server is not None
+    agent, token = await add_agent(bridge.server.bridge.storage, name)
+    return agent.id, token

@@ -1,0 +1,60 @@
+"""The bridge benchmark (handoff/bench.py) runs end to end with a handful of
+sessions, so it cannot rot: relay and memory parts only (the Rasa-overhead
+part needs a trained model and is left to ``make bench``)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from handoff import bench
+
+SESSIONS = 5
+
+
+def test_relay_and_memory_with_a_few_sessions(tmp_path: Path) -> None:
+    result = bench.run_relay(tmp_path, sessions=SESSIONS, agents=2, messages=2, rates=[20.0],
+                             duration_s=1.0, log=lambda _: None)
+
+    assert result["sessions"] == SESSIONS and result["agents"] == 2
+    assert result["errors"] == {}
+    assert result["rasa_calls"] == SESSIONS  # one handoff request each, nothing else reached Rasa
+    paced, saturated = result["loads"]
+    assert paced["rate"] == 20.0 and saturated["rate"] is None
+    assert saturated["to_agent"]["n"] == saturated["to_customer"]["n"] == SESSIONS * 2
+    for load in (paced, saturated):
+        assert load["timeouts"] == 0
+        assert load["to_agent"]["n"] == load["to_customer"]["n"] > 0
+        for direction in ("to_agent", "to_customer"):
+            stats = load[direction]
+            assert 0 < stats["p50_ms"] <= stats["p99_ms"] < 30_000
+        assert load["per_s"] > 0 and load["relayed"] == 2 * load["to_agent"]["n"]
+    memory = result["memory"]
+    assert all(10 < memory[k] < 2000 for k in ("started", "idle", "queued", "after_relay"))
+    assert math.isfinite(result["idle_per_session_kb"])
+
+    markdown = bench.render(None, result, "0.00 0.00 0.00")
+    assert markdown.startswith("## Handoff bridge — measured ")
+    assert "| load | direction | messages | p50 (ms) | p99 (ms) |" in markdown
+    assert "| load | relayed messages | seconds | messages/s | bridge CPU (cores) | timeouts |" in markdown
+    assert "| state | RSS (MB) |" in markdown
+    assert "| target | measured | result |" in markdown
+    assert f"{SESSIONS} idle sessions in ≤ 150 MB" in markdown
+
+
+def test_write_docs_keeps_the_other_sections(tmp_path: Path) -> None:
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n<!-- assistant-bench:begin -->\nRasa figures\n<!-- assistant-bench:end -->\n",
+                    encoding="utf-8")
+    bench.write_docs("first", docs)
+    bench.write_docs("second", docs)
+    text = docs.read_text(encoding="utf-8")
+    assert "Rasa figures" in text
+    assert text.count(bench.MARK_BEGIN) == 1 and "second" in text and "first" not in text
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert bench.percentile(values, 50) == 50.0
+    assert bench.percentile(values, 99) == 99.0
+    assert bench.percentile([3.0], 99) == 3.0
+    assert math.isnan(bench.percentile([], 50))

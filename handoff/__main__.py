@@ -1,15 +1,18 @@
-"""``python -m handoff`` starts the bridge; ``python -m handoff agent add NAME``
-creates an agent and prints its token alone on the last line."""
+"""``python -m handoff`` starts the bridge (and the Telegram channel when
+TELEGRAM_BOT_TOKEN is set); ``python -m handoff agent add NAME`` creates an
+agent and prints its token alone on the last line."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from typing import Optional, Sequence
 
 from handoff import logs
 from handoff.agents import AgentError, add_agent
+from handoff.channels.telegram import TelegramChannelError
 from handoff.server import BridgeServer
 from handoff.settings import HandoffSettings, SettingsError
 from handoff.storage import Storage, StorageError
@@ -56,7 +59,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(token)
         return 0
     logs.configure(settings.log_level)
-    asyncio.run(_run(settings))
+    for noisy in ("httpx", "httpcore"):  # their INFO lines name the Bot API URL, which holds the token
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        asyncio.run(_run(settings))
+    except TelegramChannelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -29,7 +29,7 @@ from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
 from handoff.bridge import Bridge, Socket
-from handoff.channels.telegram import TelegramChannel
+from handoff.channels.telegram import TelegramChannel, TelegramChannelError
 from handoff.channels.console import handle_agent
 from handoff.channels.web import handle_chat
 from handoff.metrics import CONTENT_TYPE_LATEST
@@ -87,7 +87,13 @@ class BridgeServer:
         await self.bridge.start()
         if self.settings.telegram_bot_token:
             self.telegram = TelegramChannel(self.settings, self.bridge)
-            await self.telegram.start()
+            try:
+                await self.telegram.start()
+            except TelegramChannelError:
+                await self.telegram.stop()
+                self.telegram = None
+                await self.bridge.stop()
+                raise
         sock = _bind(self.settings.host, self.settings.port)
         self.port = sock.getsockname()[1]
         max_size = max(4 * self.settings.max_frame_bytes, 65536)

@@ -1,0 +1,910 @@
+"""Telegram: one more channel of the bridge, in the bridge's process and loop.
+
+Why here and not a second bot: customer texts go through ``Bridge`` exactly
+like the web widget's (same state machine, locks, storage, Rasa calls, agent
+queue); the bridge hands customer frames back through a *customer sink*
+(``Bridge.add_customer_sink``) that turns them into Telegram messages.
+
+How it talks to Telegram: python-telegram-bot (PTB) v22 ``Application`` with one
+``TypeHandler`` for every update. Long polling by default; with
+TELEGRAM_WEBHOOK_URL, a small aiohttp server on TELEGRAM_WEBHOOK_PORT (the
+bridge's websockets server cannot read POST bodies) checks Telegram's
+``X-Telegram-Bot-Api-Secret-Token`` header (403 otherwise) and feeds the update
+to ``Application.process_update`` before answering 200, so a crash before the
+answer makes Telegram deliver it again.
+
+Faults:
+- outgoing messages go through an SQL *outbox* (stored before sending, marked
+  sent after; RetryAfter waits the delay Telegram asked for, network errors
+  back off; at most TELEGRAM_OUTBOX_MAX_ATTEMPTS tries; unsent rows are sent
+  after a restart, in order per chat);
+- processed ``update_id`` s are stored: a redelivered update is skipped, and
+  at start (polling) ``getUpdates(offset=last+1)`` confirms them to Telegram;
+  customer messages also carry ``client_id = tg:<update_id>`` (stored once);
+- Telegram unreachable: the channel keeps retrying in the background and the
+  web channel is unaffected (nothing here blocks the bridge's start or locks).
+
+Limits: one bridge process per bot token (Telegram allows one poller); a
+message Telegram received but whose answer timed out may be sent twice (the
+Bot API has no idempotency key); edited messages are ignored; only private
+chats are served.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import datetime as dt
+import hmac
+import json
+import logging
+import secrets
+import warnings
+from typing import Any, DefaultDict, Dict, List, Optional, Sequence, Set, Tuple
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from telegram import (
+    Bot,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+    User,
+)
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
+
+from actions.store import StoreError
+from handoff.bridge import Bridge, Frame
+from handoff.frames import FrameError, MAX_TEXT
+from handoff.settings import HandoffSettings
+from handoff.storage import Attachment, StorageError, utcnow
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "callback_query"]
+TELEGRAM_TEXT_LIMIT = 4096
+CALLBACK_PREFIX = "b:"
+CSAT_PREFIX = "csat:"
+UPDATES_KEPT = dt.timedelta(days=7)
+BUTTONS_KEPT = dt.timedelta(days=30)
+MAX_BACKOFF_S = 300.0
+WEBHOOK_BODY_LIMIT = 1024 * 1024
+
+# -- what customers read (Spanish) ----------------------------------------
+
+HELP_TEXT = (
+    "Soy el asistente de la tienda. Puedo ayudarte a:\n"
+    "• saber dónde está tu pedido y cuándo llega\n"
+    "• cancelar un pedido o cambiar la dirección de envío\n"
+    "• pedir una devolución y consultar un reembolso\n"
+    "• resolver dudas sobre pagos, envíos y facturas\n\n"
+    "Comandos: /start para empezar, /ayuda para ver esto, /agente para hablar con una persona.\n"
+    "Si me envías una foto o un documento (un producto dañado, un recibo), se lo pasaré a una "
+    "persona del equipo."
+)
+CONTACT_PROMPT = ("Si ya eres cliente, pulsa «Compartir mi teléfono» y te identificaré sin pedirte "
+                  "el email. Es opcional.")
+CONTACT_BUTTON = "📱 Compartir mi teléfono"
+CONTACT_NOT_OWN = ("Solo puedo identificarte con tu propio número. Usa el botón «Compartir mi teléfono» "
+                   "en lugar de reenviar un contacto.")
+CONTACT_VERIFIED = ("Gracias, {name}. Ya sé quién eres: para consultar cualquiera de tus pedidos solo "
+                    "necesitaré su número.")
+CONTACT_UNKNOWN = ("No encuentro ningún cliente con ese teléfono. No pasa nada: cuando haga falta te "
+                   "pediré el número de pedido y el email de la compra.")
+CONTACT_STORE_DOWN = "Ahora mismo no puedo comprobar tu teléfono. Inténtalo de nuevo en unos minutos."
+GROUP_TEXT = ("Hola. Solo atiendo conversaciones privadas para proteger tus datos: escríbeme "
+              "directamente a mí y te ayudo.")
+UNSUPPORTED_TEXT = ("Perdona, no puedo entender ese tipo de mensaje (pegatinas, audios, ubicaciones...). "
+                    "Escríbeme tu consulta con palabras, o envíame una foto o un documento si quieres "
+                    "enseñarnos algo.")
+UNKNOWN_COMMAND = "No conozco ese comando. " + HELP_TEXT
+TOO_BIG = "Ese archivo es demasiado grande: el máximo es {mb} MB. ¿Puedes enviar uno más pequeño?"
+DOWNLOAD_FAILED = "No he podido recibir tu archivo. ¿Puedes enviarlo otra vez?"
+NOT_PROCESSED = "Perdona, no he podido procesar tu mensaje. ¿Puedes enviarlo otra vez en un momento?"
+BUTTON_GONE = "Este botón ya no está disponible."
+CSAT_TEXT = "¿Qué tal te hemos atendido? Valóralo del 1 (mal) al 5 (muy bien):"
+CSAT_THANKS = "¡Gracias!"
+CSAT_NOT_PENDING = "Ya habías valorado esta conversación."
+QUEUED_TEXT = "Te he puesto en la cola para hablar con una persona del equipo. Tienes delante {ahead}."
+QUEUED_WAIT = " Espera aproximada: {minutes} min."
+ASSIGNED_TEXT = "{agent} te atiende ahora. Puedes escribirle aquí mismo."
+ENDED_TEXT = "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual."
+
+
+class TelegramChannelError(Exception):
+    """The Telegram channel cannot start (e.g. its webhook port is taken)."""
+
+
+class AttachmentRefused(TelegramChannelError):
+    """A file the channel will not store; ``text`` tells the customer why (Spanish)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("attachment refused")
+        self.text = text
+
+
+# -- the channel's tables (same database, created at start) ----------------
+
+metadata = MetaData()
+
+chats_table = Table(
+    "handoff_telegram_chats",
+    metadata,
+    Column("chat_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("conversation_id", String(40), nullable=True, unique=True),  # NULL: a refused group chat
+    Column("kind", String(16), nullable=False),
+    Column("announced_state", String(10), nullable=True),  # last handoff state told to the customer
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+updates_table = Table(
+    "handoff_telegram_updates",
+    metadata,
+    Column("update_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+outbox_table = Table(
+    "handoff_telegram_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", BigInteger, nullable=False, index=True),
+    Column("conversation_id", String(40), nullable=True),
+    Column("source_key", String(64), nullable=True, unique=True),  # m:<message id>: queued once
+    Column("body", Text, nullable=False),                          # JSON: text + markup description
+    Column("status", String(10), nullable=False, index=True),      # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", String(120), nullable=True),
+    Column("telegram_message_id", BigInteger, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+)
+
+buttons_table = Table(
+    "handoff_telegram_buttons",
+    metadata,
+    Column("id", String(16), primary_key=True),  # callback_data is "b:<id>" (Telegram allows 64 bytes)
+    Column("conversation_id", String(40), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+class TelegramStore:
+    """The channel's SQL, each call one transaction on the bridge's engine."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.storage = bridge.storage
+
+    async def create_schema(self) -> None:
+        await self.storage.run(lambda conn: metadata.create_all(conn))
+
+    # chats
+    async def chats(self) -> Dict[str, int]:
+        """conversation id → chat id of every served chat."""
+        def work(conn: Connection) -> Dict[str, int]:
+            rows = conn.execute(select(chats_table.c.chat_id, chats_table.c.conversation_id)
+                                .where(chats_table.c.conversation_id.is_not(None))).all()
+            return {r.conversation_id: int(r.chat_id) for r in rows}
+        return await self.storage.run(work)
+
+    async def chat(self, chat_id: int) -> Optional[Tuple[Optional[str], str]]:
+        """(conversation id, kind) of a known chat."""
+        def work(conn: Connection) -> Optional[Tuple[Optional[str], str]]:
+            row = conn.execute(select(chats_table).where(chats_table.c.chat_id == chat_id)).first()
+            return (row.conversation_id, row.kind) if row else None
+        return await self.storage.run(work)
+
+    async def add_chat(self, chat_id: int, conversation_id: Optional[str], kind: str) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(insert(chats_table).values(chat_id=chat_id, conversation_id=conversation_id,
+                                                    kind=kind, created_at=utcnow()))
+        await self.storage.run(work)
+
+    async def swap_announced(self, chat_id: int, state: str) -> Optional[str]:
+        """Set the announced handoff state; the previous one."""
+        def work(conn: Connection) -> Optional[str]:
+            before = conn.execute(select(chats_table.c.announced_state)
+                                  .where(chats_table.c.chat_id == chat_id)).scalar()
+            conn.execute(update(chats_table).where(chats_table.c.chat_id == chat_id).values(announced_state=state))
+            return before
+        return await self.storage.run(work)
+
+    # processed updates
+    async def seen(self, update_id: int) -> bool:
+        def work(conn: Connection) -> bool:
+            return conn.execute(select(updates_table.c.update_id)
+                                .where(updates_table.c.update_id == update_id)).first() is not None
+        return await self.storage.run(work)
+
+    async def mark(self, update_id: int) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(insert(updates_table).values(update_id=update_id, processed_at=utcnow()))
+        try:
+            await self.storage.run(work)
+        except IntegrityError:
+            logger.debug("telegram_update_marked_twice")
+
+    async def last_update_id(self) -> Optional[int]:
+        def work(conn: Connection) -> Optional[int]:
+            value = conn.execute(select(func.max(updates_table.c.update_id))).scalar()
+            return int(value) if value is not None else None
+        return await self.storage.run(work)
+
+    async def prune(self) -> None:
+        """Forget processed updates and sent messages older than a week (Telegram
+        keeps undelivered updates 24 h), keeping the latest update id for the
+        polling offset; buttons older than BUTTONS_KEPT stop working."""
+        def work(conn: Connection) -> None:
+            now = utcnow()
+            latest = conn.execute(select(func.max(updates_table.c.update_id))).scalar()
+            conn.execute(delete(updates_table).where(and_(
+                updates_table.c.processed_at < now - UPDATES_KEPT, updates_table.c.update_id != latest)))
+            conn.execute(delete(outbox_table).where(and_(
+                outbox_table.c.status == "sent", outbox_table.c.sent_at < now - UPDATES_KEPT)))
+            conn.execute(delete(buttons_table).where(buttons_table.c.created_at < now - BUTTONS_KEPT))
+        await self.storage.run(work)
+
+    # buttons
+    async def add_buttons(self, conversation_id: str, buttons: Sequence[Dict[str, str]]) -> List[Tuple[str, str]]:
+        """(title, callback_data) per button; payloads stay server-side."""
+        def work(conn: Connection) -> List[Tuple[str, str]]:
+            out = []
+            for button in buttons:
+                button_id = secrets.token_urlsafe(9)
+                conn.execute(insert(buttons_table).values(
+                    id=button_id, conversation_id=conversation_id, title=button["title"],
+                    payload=button["payload"], created_at=utcnow()))
+                out.append((button["title"], CALLBACK_PREFIX + button_id))
+            return out
+        return await self.storage.run(work)
+
+    async def button(self, button_id: str) -> Optional[Tuple[str, str, str]]:
+        """(conversation id, title, payload)."""
+        def work(conn: Connection) -> Optional[Tuple[str, str, str]]:
+            row = conn.execute(select(buttons_table).where(buttons_table.c.id == button_id)).first()
+            return (row.conversation_id, row.title, row.payload) if row else None
+        return await self.storage.run(work)
+
+    # outbox
+    async def enqueue(self, chat_id: int, conversation_id: Optional[str], body: Dict[str, Any],
+                      source_key: Optional[str] = None) -> bool:
+        """Store an outgoing message; False if ``source_key`` was already queued."""
+        def work(conn: Connection) -> bool:
+            if source_key is not None and conn.execute(select(outbox_table.c.id).where(
+                    outbox_table.c.source_key == source_key)).first() is not None:
+                return False
+            now = utcnow()
+            conn.execute(insert(outbox_table).values(
+                chat_id=chat_id, conversation_id=conversation_id, source_key=source_key,
+                body=json.dumps(body, ensure_ascii=False), status="pending", attempts=0,
+                next_attempt_at=now, created_at=now))
+            return True
+        return await self.storage.run(work)
+
+    async def heads(self, limit: int = 500) -> List[Dict[str, Any]]:
+        """The oldest pending row of each chat (order per chat is kept)."""
+        def work(conn: Connection) -> List[Dict[str, Any]]:
+            rows = conn.execute(select(outbox_table).where(outbox_table.c.status == "pending")
+                                .order_by(outbox_table.c.id).limit(limit)).all()
+            heads: Dict[int, Dict[str, Any]] = {}
+            for row in rows:
+                if row.chat_id not in heads:
+                    item = dict(row._mapping)
+                    item["next_attempt_at"] = _utc(item["next_attempt_at"])
+                    heads[row.chat_id] = item
+            return list(heads.values())
+        return await self.storage.run(work)
+
+    async def sent(self, row_id: int, message_id: Optional[int]) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(update(outbox_table).where(outbox_table.c.id == row_id).values(
+                status="sent", sent_at=utcnow(), telegram_message_id=message_id,
+                attempts=outbox_table.c.attempts + 1))
+        await self.storage.run(work)
+
+    async def retry(self, row_id: int, attempts: int, delay_s: float, error: str, give_up: bool) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(update(outbox_table).where(outbox_table.c.id == row_id).values(
+                status="failed" if give_up else "pending", attempts=attempts, last_error=error[:120],
+                next_attempt_at=utcnow() + dt.timedelta(seconds=delay_s)))
+        await self.storage.run(work)
+
+    async def rows(self) -> List[Dict[str, Any]]:
+        """Every outbox row (tests, diagnostics)."""
+        def work(conn: Connection) -> List[Dict[str, Any]]:
+            return [dict(r._mapping) for r in conn.execute(select(outbox_table).order_by(outbox_table.c.id)).all()]
+        return await self.storage.run(work)
+
+
+# -- helpers ----------------------------------------------------------------
+
+def _retry_after_s(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def _markup(body: Dict[str, Any]) -> Any:
+    """The reply markup described in an outbox body."""
+    if body.get("inline"):
+        return InlineKeyboardMarkup([[InlineKeyboardButton(title, callback_data=data)]
+                                     for title, data in body["inline"]])
+    if body.get("contact"):
+        return ReplyKeyboardMarkup([[KeyboardButton(CONTACT_BUTTON, request_contact=True)]],
+                                   resize_keyboard=True, one_time_keyboard=True)
+    if body.get("remove_keyboard"):
+        return ReplyKeyboardRemove()
+    return None
+
+
+def _minutes(seconds: Optional[int]) -> Optional[int]:
+    return None if seconds is None else max(1, round(seconds / 60))
+
+
+def _queued_text(frame: Frame) -> str:
+    ahead = max(0, int(frame.get("position") or 1) - 1)
+    text = QUEUED_TEXT.format(ahead="a 1 persona" if ahead == 1 else f"a {ahead} personas")
+    if ahead == 0:
+        text = "Te he puesto en la cola para hablar con una persona del equipo. Eres el siguiente."
+    minutes = _minutes(frame.get("estimated_wait_s"))
+    if minutes is not None and not frame.get("offline"):
+        text += QUEUED_WAIT.format(minutes=minutes)
+    return text
+
+
+class TelegramChannel:
+    """Starts PTB inside the bridge's loop; ``start``/``stop`` from BridgeServer."""
+
+    def __init__(self, settings: HandoffSettings, bridge: Bridge) -> None:
+        self.settings = settings
+        self.bridge = bridge
+        self.db = TelegramStore(bridge)
+        self.webhook_secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
+        self.webhook_port: Optional[int] = None
+        self.application: Application = self._build()
+        self.ready = asyncio.Event()          # PTB initialized: Telegram answered getMe
+        self._chat_of: Dict[str, int] = {}    # conversation id → chat id
+        self._conversation_of: Dict[int, str] = {}
+        self._locks: DefaultDict[int, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self._wake = asyncio.Event()
+        self._tasks: Set[asyncio.Task] = set()
+        self._connect_task: Optional[asyncio.Task] = None
+        self._outbox_task: Optional[asyncio.Task] = None
+        self._runner: Optional[web.AppRunner] = None
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.settings.telegram_webhook_url)
+
+    @property
+    def bot(self) -> Bot:
+        return self.application.bot
+
+    def _build(self) -> Application:
+        """PTB with every request bounded by TELEGRAM_TIMEOUT_S (long polls by the
+        poll timeout plus that) and the API base URL from TELEGRAM_API_BASE_URL."""
+        s = self.settings
+        base = s.telegram_api_base_url.rstrip("/")
+        t = s.telegram_timeout_s
+        builder = (
+            ApplicationBuilder()
+            .token(s.telegram_bot_token)
+            .base_url(f"{base}/bot")
+            .base_file_url(f"{base}/file/bot")
+            .connect_timeout(t).read_timeout(t).write_timeout(t).pool_timeout(t)
+            .media_write_timeout(max(t, 20.0))
+            .get_updates_connect_timeout(t).get_updates_pool_timeout(t).get_updates_write_timeout(t)
+            .get_updates_read_timeout(s.telegram_poll_timeout_s + t)
+            .concurrent_updates(True)
+            .job_queue(None)
+        )
+        if self.webhook_mode:
+            builder = builder.updater(None)
+        application = builder.build()
+        application.add_handler(TypeHandler(Update, self._on_update))
+        application.add_error_handler(self._on_error)
+        return application
+
+    # -- life cycle --------------------------------------------------------
+
+    async def start(self) -> None:
+        """Tables, the webhook port (bound now: a taken port stops the start),
+        then connect to Telegram in the background (an outage never blocks)."""
+        for noisy in ("httpx", "httpcore"):  # their INFO lines carry the URL, and so the token
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        await self.db.create_schema()
+        await self.db.prune()
+        self._chat_of = await self.db.chats()
+        self._conversation_of = {chat: cid for cid, chat in self._chat_of.items()}
+        self.bridge.add_customer_sink(self._on_frame)
+        if self.webhook_mode:
+            await self._start_webhook_server()
+        self._connect_task = asyncio.create_task(self._connect(), name="telegram-connect")
+        logger.info("telegram_channel_started", extra={"mode": "webhook" if self.webhook_mode else "polling"})
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish the ones being processed, stop sending."""
+        self.bridge.remove_customer_sink(self._on_frame)
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+            await asyncio.gather(self._connect_task, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        for task in [self._outbox_task, *self._tasks]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*[t for t in [self._outbox_task, *self._tasks] if t is not None], return_exceptions=True)
+        if self.ready.is_set():
+            try:
+                await self.application.shutdown()
+            except TelegramError as exc:
+                logger.warning("telegram_shutdown_failed", extra={"error": type(exc).__name__})
+        self.ready.clear()
+
+    async def _backoff(self, what: str, attempt: int, exc: Exception) -> None:
+        delay = min(60.0, 2.0 ** min(attempt, 6))
+        logger.warning("telegram_unreachable", extra={"step": what, "error": type(exc).__name__, "retry_in_s": delay})
+        await asyncio.sleep(delay)
+
+    async def _connect(self) -> None:
+        """getMe until it answers, then start PTB, the outbox, and polling or setWebhook."""
+        attempt = 0
+        while True:
+            try:
+                await self.application.initialize()
+                break
+            except InvalidToken:
+                logger.error("telegram_invalid_token")
+                return
+            except NetworkError as exc:
+                attempt += 1
+                await self._backoff("getMe", attempt, exc)
+        await self.application.start()
+        self.ready.set()
+        self._outbox_task = asyncio.create_task(self._outbox_loop(), name="telegram-outbox")
+        await self._set_commands()
+        if self.webhook_mode:
+            attempt = 0
+            while True:
+                try:
+                    await self.bot.set_webhook(self.settings.telegram_webhook_url, secret_token=self.webhook_secret,
+                                               allowed_updates=ALLOWED_UPDATES)
+                    break
+                except NetworkError as exc:
+                    attempt += 1
+                    await self._backoff("setWebhook", attempt, exc)
+        else:
+            await self._confirm_processed()
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(
+                timeout=dt.timedelta(seconds=self.settings.telegram_poll_timeout_s),
+                allowed_updates=ALLOWED_UPDATES, bootstrap_retries=-1, error_callback=self._polling_error)
+        logger.info("telegram_connected", extra={"username": self.bot.username})
+
+    async def _set_commands(self) -> None:
+        try:
+            await self.bot.set_my_commands([("start", "Empezar"), ("ayuda", "Qué puedo hacer"),
+                                            ("agente", "Hablar con una persona")])
+        except TelegramError as exc:
+            logger.warning("telegram_set_commands_failed", extra={"error": type(exc).__name__})
+
+    async def _confirm_processed(self) -> None:
+        """Polling: tell Telegram the updates already processed before a restart
+        (getUpdates with offset = last processed + 1 confirms every earlier one)."""
+        last = await self.db.last_update_id()
+        if last is None:
+            return
+        try:
+            await self.bot.get_updates(offset=last + 1, limit=1, timeout=dt.timedelta(seconds=0),
+                                       allowed_updates=ALLOWED_UPDATES)
+        except TelegramError as exc:
+            logger.warning("telegram_confirm_failed", extra={"error": type(exc).__name__})
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        logger.warning("telegram_polling_error", extra={"error": type(exc).__name__})
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        logger.error("telegram_handler_error", extra={"error": type(error).__name__ if error else None},
+                     exc_info=error)
+
+    # -- webhook -----------------------------------------------------------
+
+    async def _start_webhook_server(self) -> None:
+        app = web.Application(client_max_size=WEBHOOK_BODY_LIMIT)
+        path = urlsplit(self.settings.telegram_webhook_url).path or "/"
+        app.router.add_post(path, self._webhook)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.telegram_webhook_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise TelegramChannelError(f"cannot listen on TELEGRAM_WEBHOOK_PORT "
+                                       f"{self.settings.telegram_webhook_port}: {exc.strerror}") from exc
+        server = site._server  # aiohttp exposes the bound socket only here
+        sockets = getattr(server, "sockets", None) or []
+        self.webhook_port = sockets[0].getsockname()[1] if sockets else self.settings.telegram_webhook_port
+        logger.info("telegram_webhook_listening", extra={"host": self.settings.host, "port": self.webhook_port,
+                                                         "path": path})
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        """403 without the right secret (nothing read); 503 until PTB is ready;
+        200 once the update is processed (an error answer makes Telegram resend)."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode("utf-8"), self.webhook_secret.encode("utf-8")):
+            logger.warning("telegram_webhook_forbidden")
+            return web.Response(status=403, text="Forbidden")
+        if not self.ready.is_set():
+            return web.Response(status=503, text="Not ready")
+        try:
+            data = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="Bad JSON")
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return web.Response(status=400, text="Not an update")
+        try:
+            update = Update.de_json(data, self.bot)
+        except (KeyError, TypeError, ValueError):
+            logger.warning("telegram_webhook_bad_update")
+            return web.Response(status=400, text="Not an update")
+        await self.application.process_update(update)
+        return web.Response(status=200, text="ok")
+
+    # -- incoming ----------------------------------------------------------
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Every update, once: per chat in order (a lock per chat), skipped if
+        already processed, marked processed only when handled."""
+        chat = update.effective_chat
+        async with self._locks[chat.id if chat else 0]:
+            if await self.db.seen(update.update_id):
+                logger.info("telegram_update_skipped", extra={"update_id": update.update_id})
+                return
+            try:
+                await self._dispatch(update, chat)
+            except (StorageError, TelegramError) as exc:
+                logger.error("telegram_update_failed", extra={"update_id": update.update_id,
+                                                               "error": type(exc).__name__})
+                if chat is not None and chat.type == Chat.PRIVATE:
+                    self._background(self._send_now(chat.id, NOT_PROCESSED))
+                return
+            await self.db.mark(update.update_id)
+
+    async def _dispatch(self, update: Update, chat: Optional[Chat]) -> None:
+        if chat is None:
+            return
+        if chat.type != Chat.PRIVATE:
+            await self._refuse_group(chat, update)
+            return
+        if update.callback_query is not None:
+            await self._on_callback(update, chat)
+            return
+        message = update.message
+        if message is None or message.from_user is None:
+            return
+        conversation_id = await self._conversation(chat, message.from_user)
+        client_id = f"tg:{update.update_id}"
+        if message.text:
+            await self._on_text(conversation_id, chat.id, message.text, client_id)
+        elif message.contact is not None:
+            await self._on_contact(conversation_id, chat.id, message)
+        elif message.animation is None and (message.photo or message.document is not None):
+            await self._on_file(conversation_id, chat.id, message, client_id)
+        else:
+            await self._send(chat.id, conversation_id, UNSUPPORTED_TEXT)
+
+    async def _conversation(self, chat: Chat, user: User) -> str:
+        """The bridge conversation of this chat, created (and persisted) on first contact."""
+        known = self._conversation_of.get(chat.id)
+        if known:
+            return known
+        found = await self.db.chat(chat.id)
+        if found is not None and found[0]:
+            conversation_id = found[0]
+        else:
+            conversation, _ = await self.bridge.open_session(None, channel=CHANNEL)
+            conversation_id = conversation.id
+            await self.bridge.storage.set_profile(conversation_id, display_name=user.first_name)
+            await self.db.add_chat(chat.id, conversation_id, chat.type)
+        self._conversation_of[chat.id] = conversation_id
+        self._chat_of[conversation_id] = chat.id
+        return conversation_id
+
+    async def _refuse_group(self, chat: Chat, update: Update) -> None:
+        """A polite note the first time, then nothing (no conversation is opened)."""
+        if update.callback_query is not None:
+            await self._answer(update.callback_query.id, None)
+        if await self.db.chat(chat.id) is not None:
+            return
+        await self.db.add_chat(chat.id, None, chat.type)
+        logger.info("telegram_group_refused", extra={"chat_type": chat.type})
+        await self._send(chat.id, None, GROUP_TEXT)
+
+    async def _on_text(self, conversation_id: str, chat_id: int, raw: str, client_id: str) -> None:
+        text = raw.strip()[:MAX_TEXT]
+        command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
+        if command == "/start":
+            await self.bridge.customer_message(conversation_id, None, text, "/greet", client_id)
+            await self._send(chat_id, conversation_id, CONTACT_PROMPT, contact=True)
+        elif command in ("/ayuda", "/help"):
+            await self.bridge.system_message(conversation_id, HELP_TEXT)
+            await self._send(chat_id, conversation_id, CONTACT_PROMPT, contact=True)
+        elif command == "/agente":
+            await self.bridge.customer_message(conversation_id, None, text, "/request_human", client_id)
+        elif command is not None:
+            await self._send(chat_id, conversation_id, UNKNOWN_COMMAND)
+        else:
+            await self.bridge.customer_message(conversation_id, None, text, None, client_id)
+
+    async def _on_callback(self, update: Update, chat: Chat) -> None:
+        query = update.callback_query
+        assert query is not None
+        conversation_id = await self._conversation(chat, query.from_user)
+        data = query.data or ""
+        client_id = f"tg:{update.update_id}"
+        if data.startswith(CSAT_PREFIX) and data[len(CSAT_PREFIX):] in ("1", "2", "3", "4", "5"):
+            try:
+                await self.bridge.customer_csat(conversation_id, int(data[len(CSAT_PREFIX):]), None)
+            except FrameError:
+                await self._answer(query.id, CSAT_NOT_PENDING)
+                return
+            await self._answer(query.id, CSAT_THANKS)
+            return
+        found = await self.db.button(data[len(CALLBACK_PREFIX):]) if data.startswith(CALLBACK_PREFIX) else None
+        if found is None or found[0] != conversation_id:
+            await self._answer(query.id, BUTTON_GONE)
+            return
+        await self._answer(query.id, None)
+        _, title, payload = found
+        await self.bridge.customer_message(conversation_id, None, title, payload, client_id)
+
+    async def _answer(self, query_id: str, text: Optional[str]) -> None:
+        """answerCallbackQuery (stops the button's spinner); best effort."""
+        try:
+            await self.bot.answer_callback_query(query_id, text=text)
+        except TelegramError as exc:
+            logger.info("telegram_answer_callback_failed", extra={"error": type(exc).__name__})
+
+    async def _on_contact(self, conversation_id: str, chat_id: int, message: Message) -> None:
+        """Only the customer's own contact (contact.user_id == sender) counts;
+        a matching store customer becomes verified for this conversation."""
+        contact = message.contact
+        assert contact is not None and message.from_user is not None
+        if contact.user_id is None or contact.user_id != message.from_user.id:
+            logger.info("telegram_contact_not_own", extra={"conversation_id": conversation_id})
+            await self._send(chat_id, conversation_id, CONTACT_NOT_OWN)
+            return
+        try:
+            customer = await self.bridge.store.get_customer_by_phone(contact.phone_number)
+        except StoreError as exc:
+            logger.warning("telegram_contact_store_failed", extra={"error": type(exc).__name__})
+            await self._send(chat_id, conversation_id, CONTACT_STORE_DOWN, remove_keyboard=True)
+            return
+        if customer is None:
+            logger.info("telegram_contact_unknown", extra={"conversation_id": conversation_id})
+            await self._send(chat_id, conversation_id, CONTACT_UNKNOWN, remove_keyboard=True)
+            return
+        email = customer.email.lower()
+        verified = {"id": str(customer.id), "name": customer.name, "email": email,
+                    "verified_order_id": None, "verified_by": "telegram_phone"}
+        slots = {"email": email, "verified_email": email, "customer_id": str(customer.id),
+                 "customer_name": customer.name}
+        await self.bridge.verify_customer(conversation_id, verified, slots)
+        first_name = customer.name.split()[0] if customer.name else ""
+        await self._send(chat_id, conversation_id, CONTACT_VERIFIED.format(name=first_name), remove_keyboard=True)
+
+    async def _on_file(self, conversation_id: str, chat_id: int, message: Message, client_id: str) -> None:
+        try:
+            attachment = await self._download(conversation_id, message, client_id)
+        except AttachmentRefused as refused:
+            await self._send(chat_id, conversation_id, refused.text)
+            return
+        await self.bridge.customer_attachments(conversation_id, message.caption or "", [attachment], client_id)
+
+    async def _download(self, conversation_id: str, message: Message, client_id: str) -> Attachment:
+        """getFile + download, size-checked before and after (HANDOFF_MAX_ATTACHMENT_BYTES)."""
+        limit = self.settings.max_attachment_bytes
+        too_big = TOO_BIG.format(mb=max(1, limit // (1024 * 1024)))
+        if message.photo:
+            best = message.photo[-1]
+            file_id, size = best.file_id, best.file_size
+            kind, name, content_type = "photo", f"foto_{message.message_id}.jpg", "image/jpeg"
+        else:
+            document = message.document
+            assert document is not None
+            file_id, size = document.file_id, document.file_size
+            kind, name = "document", document.file_name or f"documento_{message.message_id}"
+            content_type = document.mime_type or "application/octet-stream"
+        if size is not None and size > limit:
+            raise AttachmentRefused(too_big)
+        try:
+            telegram_file = await self.bot.get_file(file_id)
+            if telegram_file.file_size is not None and telegram_file.file_size > limit:
+                raise AttachmentRefused(too_big)
+            data = bytes(await telegram_file.download_as_bytearray())
+        except BadRequest as exc:  # e.g. "file is too big" (the Bot API serves at most 20 MB)
+            logger.info("telegram_file_refused", extra={"error": type(exc).__name__})
+            raise AttachmentRefused(too_big) from exc
+        except NetworkError as exc:
+            logger.warning("telegram_file_download_failed", extra={"error": type(exc).__name__})
+            raise AttachmentRefused(DOWNLOAD_FAILED) from exc
+        if len(data) > limit:
+            raise AttachmentRefused(too_big)
+        logger.info("telegram_attachment_stored", extra={"conversation_id": conversation_id, "kind": kind,
+                                                         "size": len(data)})
+        return await self.bridge.storage.add_attachment(conversation_id, kind, name, content_type, data, client_id)
+
+    # -- outgoing ----------------------------------------------------------
+
+    def _background(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_frame(self, conversation_id: str, frame: Frame) -> None:
+        """The bridge's customer sink: frames of Telegram conversations become
+        outbox rows (typing is a best-effort chat action)."""
+        chat_id = self._chat_of.get(conversation_id)
+        if chat_id is None:
+            return
+        kind = frame.get("type")
+        if kind == "message":
+            text = str(frame.get("text") or "")
+            if frame.get("sender") == "agent" and frame.get("agent_name"):
+                text = f"{frame['agent_name']}: {text}"
+            buttons = frame.get("buttons") or []
+            inline = await self.db.add_buttons(conversation_id, buttons) if buttons else []
+            await self._send(chat_id, conversation_id, text, inline=inline, source_key=f"m:{frame.get('id')}")
+        elif kind == "handoff":
+            await self._on_handoff(chat_id, conversation_id, frame)
+        elif kind == "csat_request":
+            inline = [(str(n), f"{CSAT_PREFIX}{n}") for n in range(1, 6)]
+            await self._send(chat_id, conversation_id, CSAT_TEXT, inline=inline, row=True)
+        elif kind == "typing" and self.ready.is_set():
+            self._background(self._typing(chat_id))
+
+    async def _on_handoff(self, chat_id: int, conversation_id: str, frame: Frame) -> None:
+        """Tell the customer when the handoff state changes (not every new
+        wait estimate: the web widget shows those live, a chat would be spammed)."""
+        state = str(frame.get("state"))
+        before = await self.db.swap_announced(chat_id, state)
+        if state == "queued" and before != "queued":
+            await self._send(chat_id, conversation_id, _queued_text(frame))
+        elif state == "assigned":
+            await self._send(chat_id, conversation_id, ASSIGNED_TEXT.format(agent=frame.get("agent_name") or "Una persona del equipo"))
+        elif state == "ended":
+            await self._send(chat_id, conversation_id, ENDED_TEXT)
+
+    async def _typing(self, chat_id: int) -> None:
+        try:
+            await self.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        except TelegramError as exc:
+            logger.debug("telegram_typing_failed", extra={"error": type(exc).__name__})
+
+    async def _send(self, chat_id: int, conversation_id: Optional[str], text: str, *,
+                    inline: Sequence[Tuple[str, str]] = (), row: bool = False, contact: bool = False,
+                    remove_keyboard: bool = False, source_key: Optional[str] = None) -> None:
+        """Queue a message in the outbox (stored first), then wake the sender."""
+        body: Dict[str, Any] = {"text": text[:TELEGRAM_TEXT_LIMIT] or "…"}
+        if inline:
+            body["inline"] = [list(b) for b in inline]
+            body["row"] = row
+        elif contact:
+            body["contact"] = True
+        elif remove_keyboard:
+            body["remove_keyboard"] = True
+        if await self.db.enqueue(chat_id, conversation_id, body, source_key):
+            self._wake.set()
+
+    async def _send_now(self, chat_id: int, text: str) -> None:
+        """Outside the outbox (the database may be what failed); best effort."""
+        try:
+            await self.bot.send_message(chat_id, text)
+        except TelegramError as exc:
+            logger.warning("telegram_send_failed", extra={"error": type(exc).__name__})
+
+    async def _outbox_loop(self) -> None:
+        """Send due rows, the oldest first in each chat; sleep until the next
+        due row or a new one. Storage errors pause the loop, never end it."""
+        while True:
+            self._wake.clear()
+            wait = 30.0
+            try:
+                heads = await self.db.heads()
+            except StorageError as exc:
+                logger.error("telegram_outbox_unreadable", extra={"error": str(exc)})
+                heads, wait = [], 5.0
+            now = utcnow()
+            due = [h for h in heads if h["next_attempt_at"] <= now]
+            if due:
+                await asyncio.gather(*(self._deliver(row) for row in due))
+                continue
+            if heads:
+                wait = max(0.05, min((h["next_attempt_at"] - now).total_seconds() for h in heads))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _deliver(self, row: Dict[str, Any]) -> None:
+        body = json.loads(row["body"])
+        markup = _markup(body)
+        if body.get("row") and isinstance(markup, InlineKeyboardMarkup):
+            markup = InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=d) for t, d in body["inline"]]])
+        attempts = int(row["attempts"]) + 1
+        limit = self.settings.telegram_outbox_max_attempts
+        try:
+            sent = await self.bot.send_message(row["chat_id"], body["text"], reply_markup=markup)
+        except RetryAfter as exc:
+            delay = _retry_after_s(exc)
+            logger.warning("telegram_rate_limited", extra={"outbox_id": row["id"], "retry_in_s": delay})
+            await self._reschedule(row, attempts, delay, "RetryAfter", attempts >= limit)
+        except (Forbidden, BadRequest, InvalidToken) as exc:  # blocked by the user, bad chat: retrying will not help
+            logger.error("telegram_send_refused", extra={"outbox_id": row["id"], "error": type(exc).__name__})
+            await self._reschedule(row, attempts, 0.0, f"{type(exc).__name__}: {exc}", True)
+        except NetworkError as exc:
+            delay = min(MAX_BACKOFF_S, 2.0 ** attempts)
+            logger.warning("telegram_send_retry", extra={"outbox_id": row["id"], "error": type(exc).__name__,
+                                                         "retry_in_s": delay})
+            await self._reschedule(row, attempts, delay, type(exc).__name__, attempts >= limit)
+        except TelegramError as exc:
+            logger.error("telegram_send_failed", extra={"outbox_id": row["id"], "error": type(exc).__name__})
+            await self._reschedule(row, attempts, 0.0, type(exc).__name__, True)
+        else:
+            try:
+                await self.db.sent(row["id"], sent.message_id)
+            except StorageError as exc:  # sent but not marked: a restart would send it again
+                logger.error("telegram_outbox_mark_failed", extra={"outbox_id": row["id"], "error": str(exc)})
+
+    async def _reschedule(self, row: Dict[str, Any], attempts: int, delay: float, error: str, give_up: bool) -> None:
+        if give_up:
+            logger.error("telegram_message_dropped", extra={"outbox_id": row["id"], "attempts": attempts})
+        try:
+            await self.db.retry(row["id"], attempts, delay, error, give_up)
+        except StorageError as exc:
+            logger.error("telegram_outbox_mark_failed", extra={"outbox_id": row["id"], "error": str(exc)})

@@ -1,0 +1,146 @@
+"""Telegram conversations in the agent queue: claim, replies, notes, close,
+CSAT, attachments and the phone-share verification."""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import aiohttp
+import pytest
+
+from handoff.bridge import ATTACHMENT_KEPT_TEXT
+from handoff.channels.telegram import ASSIGNED_TEXT, CONTACT_NOT_OWN, CONTACT_VERIFIED, CSAT_TEXT, ENDED_TEXT
+from tests.handoff.conftest import VERIFIED_EMAIL, FakeRasa, agent_client, new_agent
+from tests.telegram.conftest import PNG_BYTES, FakeBotApi, callback_update, inline_buttons, message_update, user
+
+
+async def http_get(port: int, path: str, headers: Optional[Dict[str, str]] = None) -> Tuple[int, bytes, Dict[str, str]]:
+    """GET from the bridge (async: the bridge runs in this test's loop)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        async with session.get(f"http://127.0.0.1:{port}{path}", headers=headers or {}) as response:
+            return response.status, await response.read(), dict(response.headers)
+
+
+async def queued_on_telegram(server, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> str:
+    """/agente from the stand-in user; the conversation id once it is queued."""
+    await bot_api.push(message_update(text="/agente"))
+    await bot_api.wait_text("Te paso con una persona del equipo.")
+    await bot_api.wait_sent(lambda m: m["text"].startswith("Te he puesto en la cola"))
+    assert fake_rasa.webhook_calls[-1]["message"] == "/request_human"
+    return fake_rasa.webhook_calls[-1]["sender"]
+
+
+@pytest.mark.asyncio
+async def test_agente_to_an_agent_and_back_with_csat(start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
+    server = await start_telegram()
+    agent_id, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    cid = await queued_on_telegram(server, bot_api, fake_rasa)
+    queue = await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"])
+    entry = queue["conversations"][0]
+    assert entry["conversation_id"] == cid and entry["channel"] == "telegram"
+    assert entry["customer_name"] == "Lucía" and entry["customer"] is None
+    assert all("ESTO NO DEBE LLEGAR" not in t for t in bot_api.texts())
+
+    await agent.send({"type": "claim", "conversation_id": cid})
+    card = await agent.wait_type("conversation")
+    assert card["channel"] == "telegram" and card["customer_name"] == "Lucía"
+    await bot_api.wait_text(ASSIGNED_TEXT.format(agent="Ana"))
+
+    await agent.send({"type": "note", "conversation_id": cid, "text": "NOTA INTERNA: cliente nervioso"})
+    await agent.wait_type("note")
+    await agent.send({"type": "message", "conversation_id": cid, "text": "Hola, soy Ana. ¿En qué te ayudo?"})
+    await bot_api.wait_text("Ana: Hola, soy Ana. ¿En qué te ayudo?")
+    assert not [t for t in bot_api.texts() if "NOTA INTERNA" in t]  # the outbox keeps order: a note would be earlier
+
+    await bot_api.push(message_update(text="Mi paquete no llega"))
+    customer_line = await agent.wait_type("message", sender="customer")
+    assert customer_line["text"] == "Mi paquete no llega" and customer_line["conversation_id"] == cid
+
+    await agent.send({"type": "close", "conversation_id": cid, "resolution": "resolved"})
+    await bot_api.wait_text(ENDED_TEXT)
+    await bot_api.wait_text("Vuelves a estar conmigo, el asistente virtual.")
+    csat = await bot_api.wait_text(CSAT_TEXT)
+    scores = inline_buttons(csat)
+    assert [b["text"] for b in scores] == ["1", "2", "3", "4", "5"]
+    await bot_api.push(callback_update(scores[4]["callback_data"]))
+    await bot_api.wait_text("¡Gracias por tu valoración!")
+    rows = await server.bridge.storage.csat_rows()
+    assert [(r["score"], r["agent_id"], r["conversation_id"]) for r in rows] == [(5, agent_id, cid)]
+    await bot_api.push(callback_update(scores[2]["callback_data"]))  # a second press is not stored again
+    await bot_api.wait_call("answerCallbackQuery")
+    assert len(await server.bridge.storage.csat_rows()) == 1
+
+
+@pytest.mark.asyncio
+async def test_photos_reach_the_agent_as_signed_attachments(start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
+    server = await start_telegram()
+    bot_api.files["ph_big"] = PNG_BYTES
+    bot_api.files["doc_1"] = b"%PDF-1.4 recibo"
+    photo = [{"file_id": "ph_small", "file_unique_id": "s", "width": 90, "height": 90, "file_size": 10},
+             {"file_id": "ph_big", "file_unique_id": "b", "width": 800, "height": 600, "file_size": len(PNG_BYTES)}]
+
+    await bot_api.push(message_update(photo=photo, caption="Así llegó"))  # with the bot: kept for a person
+    await bot_api.wait_text(ATTACHMENT_KEPT_TEXT)
+    cid = await queued_on_telegram(server, bot_api, fake_rasa)
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    await agent.send({"type": "claim", "conversation_id": cid})
+    card = await agent.wait_type("conversation")
+    earlier = [line for line in card["history"] if line.get("attachments")]
+    assert earlier[0]["text"] == "Así llegó" and earlier[0]["attachments"][0]["kind"] == "photo"
+
+    await bot_api.push(message_update(document={"file_id": "doc_1", "file_unique_id": "d1", "file_name": "recibo.pdf",
+                                                "mime_type": "application/pdf", "file_size": 15}))
+    line = await agent.wait_type("message", sender="customer")
+    [attachment] = line["attachments"]
+    assert {k: attachment[k] for k in ("kind", "name", "content_type")} == {
+        "kind": "document", "name": "recibo.pdf", "content_type": "application/pdf"}
+    status, body, headers = await http_get(server.port, attachment["url"])
+    assert status == 200 and body == b"%PDF-1.4 recibo" and headers["Content-Type"] == "application/pdf"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+    photo_url = earlier[0]["attachments"][0]["url"]
+    status, body, _ = await http_get(server.port, photo_url)
+    assert status == 200 and body == PNG_BYTES
+    bare = photo_url.split("?")[0]
+    assert (await http_get(server.port, bare))[0] == 403
+    assert (await http_get(server.port, photo_url.replace("sig=", "sig=x")))[0] == 403
+    other = "/attachments/" + attachment["id"] + "?" + photo_url.split("?")[1]  # signature of another file
+    assert (await http_get(server.port, other))[0] == 403
+    assert (await http_get(server.port, bare, {"Authorization": f"Bearer {token}"}))[0] == 200
+    assert (await http_get(server.port, bare, {"Authorization": "Bearer a_1.nope"}))[0] == 403
+
+
+@pytest.mark.asyncio
+async def test_own_contact_verifies_a_forwarded_one_does_not(start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
+    server = await start_telegram()
+    customer = await server.bridge.store.get_customer_by_email(VERIFIED_EMAIL)
+    assert customer is not None
+    digits = "".join(ch for ch in customer.phone if ch.isdigit())  # Telegram sends digits, without "+"
+    me = user()
+
+    forwarded = {"phone_number": digits, "first_name": customer.name, "user_id": 999}  # someone else's card
+    await bot_api.push(message_update(sender=me, contact=forwarded))
+    await bot_api.wait_text(CONTACT_NOT_OWN)
+    assert not [c for c in fake_rasa.api_calls if c["path"].endswith("/tracker/events")]
+
+    own = {"phone_number": digits, "first_name": "Lucía", "user_id": me["id"]}
+    await bot_api.push(message_update(sender=me, contact=own))
+    confirmation = await bot_api.wait_text(CONTACT_VERIFIED.format(name=customer.name.split()[0]))
+    assert confirmation["reply_markup"] == {"remove_keyboard": True}
+    [slots_call] = [c for c in fake_rasa.api_calls if c["path"].endswith("/tracker/events")]
+    assert slots_call["jwt_ok"] is True
+    slots = {e["name"]: e["value"] for e in slots_call["body"]}
+    assert slots == {"email": VERIFIED_EMAIL, "verified_email": VERIFIED_EMAIL,
+                     "customer_id": str(customer.id), "customer_name": customer.name}
+
+    cid = await queued_on_telegram(server, bot_api, fake_rasa)
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    queue = await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"])
+    assert queue["conversations"][0]["customer"]["email"] == VERIFIED_EMAIL
+    await agent.send({"type": "claim", "conversation_id": cid})
+    card = await agent.wait_type("conversation")
+    context = card["context"]
+    assert context["customer"]["verified_by"] == "telegram_phone" and context["customer"]["name"] == customer.name
+    assert context["orders"] and "orders_error" not in context

@@ -16,7 +16,7 @@ figures, written to docs/benchmarks.md between the ``bridge-bench`` markers.
 2. Relay: the bridge as a subprocess (``python -m handoff``) on a temporary
    SQLite file, talking to a stand-in Rasa (aiohttp, in this process) that
    answers every message with the handoff payload. N customer sockets each
-   send one message (→ queued); agents made with the CLI claim all of them;
+   send one message (→ queued); agents made with the CLI claim all of them (in batches of 50);
    then the agents echo every customer message at once. Latency customer
    send → agent receives and agent send → customer receives, in two kinds
    of load: *paced* (Poisson arrivals at a given total rate of customer
@@ -25,7 +25,7 @@ figures, written to docs/benchmarks.md between the ``bridge-bench`` markers.
    (every customer sends k messages, each right after the previous reply:
    the throughput, messages/s in both directions).
 3. Memory: the bridge's VmRSS before any session, with N idle sessions
-   (connected and started, bot mode, no message), queued, and after relay.
+   (connected and started, bot mode, no message), assigned, and after relay.
 
 Limits: figures come from this machine only (CPU, cores and load average are
 written beside them); clients run in this same Python process on the same
@@ -70,6 +70,7 @@ TARGET_RELAY_P99_MS = 20.0
 TARGET_IDLE_MB = 150.0
 
 FRAME_TIMEOUT_S = 30.0
+CLAIM_BATCH = 50
 FAQ_SCRIPT = ["hola", "¿el envío es gratis?", "¿aceptan bizum?", "gracias"]
 HANDOFF_REPLY = {"handoff": {
     "reason": "customer_request", "reason_text": "El cliente pide hablar con una persona",
@@ -562,37 +563,35 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         await asyncio.sleep(1.0)
         memory["idle"] = rss_mb(bridge.pid)
 
-        log("  each customer asks for a person (queued)...")
+        # Queue and claim in batches: every queue change sends the whole queue
+        # to every agent and re-checks every queued customer's position, so
+        # 1,000 queued at once makes each claim cost O(queue x agents).
+        log(f"  {agents} agents connect; customers ask for a person and are claimed, {CLAIM_BATCH} at a time...")
+        consoles = list(await asyncio.gather(*(Agent.open(ws_url, t, relay) for t in tokens)))
+        claim_started = time.perf_counter()
 
         async def ask(customer: Customer) -> None:
             await customer.send_text("quiero hablar con una persona")
             await asyncio.wait_for(customer.queued.wait(), FRAME_TIMEOUT_S)
 
-        await bounded_gather([ask(c) for c in customers], 20)
-        memory["queued"] = rss_mb(bridge.pid)
-
-        log(f"  {agents} agents claim the queue...")
-        consoles = list(await asyncio.gather(*(Agent.open(ws_url, t, relay) for t in tokens)))
-        await asyncio.wait_for(consoles[0].queue_seen.wait(), FRAME_TIMEOUT_S)
-        queue = [entry["conversation_id"] for entry in consoles[0].queue or []]
-        wanted = {c.conversation_id for c in customers}
-        if set(queue) != wanted:
-            raise RuntimeError(f"the queue holds {len(queue)} conversations, expected {len(wanted)}")
-        claim_started = time.perf_counter()
-
-        async def claim_share(index: int, console: Agent) -> int:
-            # From the back of the queue: the positions of the others do not move.
+        async def claim_all(console: Agent, ids: List[str]) -> int:
             won = 0
-            for conversation_id in reversed(queue[index::agents]):
+            for conversation_id in ids:
                 answer = await console.claim(conversation_id)
                 won += answer.get("type") == "conversation"
             return won
 
-        won = sum(await asyncio.gather(*(claim_share(i, a) for i, a in enumerate(consoles))))
+        won = 0
+        for first in range(0, sessions, CLAIM_BATCH):
+            batch = customers[first:first + CLAIM_BATCH]
+            await asyncio.gather(*(ask(c) for c in batch))
+            ids = [c.conversation_id for c in batch]
+            won += sum(await asyncio.gather(*(claim_all(console, ids[i::agents]) for i, console in enumerate(consoles))))
+            await asyncio.wait_for(asyncio.gather(*(c.assigned.wait() for c in batch)), FRAME_TIMEOUT_S)
         if won != sessions:
             raise RuntimeError(f"{won} of {sessions} conversations claimed")
-        await asyncio.wait_for(asyncio.gather(*(c.assigned.wait() for c in customers)), FRAME_TIMEOUT_S)
         result["claim_s"] = time.perf_counter() - claim_started
+        memory["assigned"] = rss_mb(bridge.pid)
         for console in consoles:
             console.echo = True
 
@@ -611,7 +610,7 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         memory["after_relay"] = rss_mb(bridge.pid)
         result.update(loads=loads, memory=memory, errors=dict(relay.errors), rasa_calls=rasa.calls)
         result["idle_per_session_kb"] = 1024 * (memory["idle"] - memory["started"]) / max(1, sessions)
-        result["queued_per_session_kb"] = 1024 * (memory["queued"] - memory["started"]) / max(1, sessions)
+        result["assigned_per_session_kb"] = 1024 * (memory["assigned"] - memory["started"]) / max(1, sessions)
         return result
     except BaseException:
         if bridge.log_path.exists():
@@ -745,6 +744,11 @@ def run_overhead(tmp: Path, samples: int, log: Any = print) -> Dict[str, Any]:
         stack.wait_ready(timeout=300)
         log(f"  {samples} messages through each path, interleaved...")
         result = asyncio.run(compare(settings.rasa_url, settings.handoff_url, samples))
+    except BaseException:
+        for log_file in sorted((tmp / "logs").glob("*.log")):
+            tail = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-10:]
+            print(f"{log_file.name} (last lines):", *tail, sep="\n", file=sys.stderr)
+        raise
     finally:
         stack.stop()
     result["samples"] = samples
@@ -799,8 +803,9 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
             f"The bridge as a subprocess (`python -m handoff`) on a temporary **SQLite** file (the default "
             f"backend, rollback journal; every message is committed before it is delivered), a stand-in Rasa "
             f"that hands every conversation off, {n} customer sockets (each asked for a person and was queued) "
-            f"and {relay['agents']} agents made with `python -m handoff agent add`, who claimed all of them "
-            f"({relay['claim_s']:.1f} s for the {n} claims). All {n} sessions stay connected and assigned; "
+            f"and {relay['agents']} agents made with `python -m handoff agent add`, who claimed all of them, "
+            f"{CLAIM_BATCH} at a time ({relay['claim_s']:.1f} s to queue and claim all {n}; every queue change "
+            f"sends the whole queue to every agent, so a long queue makes each claim slower). All {n} sessions stay connected and assigned; "
             "every customer message is echoed by its agent at once. "
             f"*Paced*: customer messages arrive at the given total rate (Poisson, {relay['duration_s']:g} s each) "
             "to random sessions not already waiting for a reply; "
@@ -832,10 +837,10 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
                   "| state | RSS (MB) |", "| --- | --- |",
                   f"| started, no session | {mem['started']:.1f} |",
                   f"| {n} idle sessions (connected and started, bot mode, no message sent) | {mem['idle']:.1f} |",
-                  f"| {n} sessions queued (one message each) | {mem['queued']:.1f} |",
+                  f"| {n} sessions assigned to agents (one message each) | {mem['assigned']:.1f} |",
                   f"| after the relay runs (all assigned) | {mem['after_relay']:.1f} |", "",
-                  f"Per idle session: **{relay['idle_per_session_kb']:.0f} KB**; per queued session "
-                  f"{relay['queued_per_session_kb']:.0f} KB (RSS difference ÷ sessions).", ""]
+                  f"Per idle session: **{relay['idle_per_session_kb']:.0f} KB**; per assigned session "
+                  f"{relay['assigned_per_session_kb']:.0f} KB (RSS difference ÷ sessions).", ""]
         judged = next((l for l in relay["loads"] if l["rate"] == nominal), None)
         if judged is not None:
             p99 = max(judged["to_agent"]["p99_ms"], judged["to_customer"]["p99_ms"])

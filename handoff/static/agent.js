@@ -3,7 +3,10 @@
  *
  * - The token is kept in sessionStorage (this tab only), never in the URL.
  * - Every text from the network is inserted with textContent; links are made
- *   only from http(s) URLs.
+ *   only from http(s) URLs (attachments also from same-origin /attachments/ URLs).
+ * - Customer attachments: photos as thumbnails (click opens the full size in a
+ *   new tab), documents as download links. Their URLs are signed and expire; a
+ *   later `conversation` frame (reconnection) re-signs them and they are swapped.
  * - Several conversations at once: each has its own transcript element (only
  *   the selected one is shown) so lines are appended, never re-rendered.
  * - Reconnects with backoff; after `authenticated` the bridge sends the queue
@@ -44,6 +47,8 @@
   };
   var CHANNELS = { web: "Web", telegram: "Telegram" };
   var SENDERS = { customer: "Cliente", bot: "Asistente", system: "Sistema" };
+  // the bridge's text for files sent without a caption: the files say it already
+  var PLACEHOLDERS = { "[Foto]": true, "[Documento]": true };
 
   // -- helpers --
   function $(id) { return document.getElementById(id); }
@@ -97,6 +102,25 @@
       var parsed = new URL(String(url));
       return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
     } catch (e) { return null; }
+  }
+  // attachment URLs: the bridge's relative "/attachments/..." (same origin) or http(s)
+  function attachmentUrl(url) {
+    if (typeof url !== "string" || !url) return null;
+    if (url.indexOf("/attachments/") === 0) {
+      try {
+        var parsed = new URL(url, location.origin);
+        return parsed.origin === location.origin && parsed.pathname.indexOf("/attachments/") === 0 ? parsed.href : null;
+      } catch (e) { return null; }
+    }
+    return safeUrl(url);
+  }
+  function channelLabel(channel) { return CHANNELS[channel] || channel || "—"; }
+  function channelBadge(channel) {
+    var known = CHANNELS[channel] ? channel : "other";
+    return el("span", { className: "pill ch ch-" + known, title: "Canal", text: channelLabel(channel) });
+  }
+  function nameLabel(channel) {
+    return channel === "telegram" ? "Nombre en Telegram (no verificado)" : "Nombre en " + channelLabel(channel) + " (no verificado)";
   }
   function money(value) {
     var n = Number(value);
@@ -296,11 +320,15 @@
             text: duration(entry.waiting_since) })
         ]),
         el("div", { className: "q-meta" }, [
-          el("span", { className: "pill", text: CHANNELS[entry.channel] || entry.channel || "—" }),
+          channelBadge(entry.channel),
           customer ? el("span", { className: "pill ok", text: "Verificado: " + customer }) : el("span", { className: "pill", text: "Sin verificar" }),
           entry.offline ? el("span", { className: "pill warn", text: "Fuera de horario" }) : null,
           entry.contact_email ? el("span", { className: "pill", text: "✉ " + entry.contact_email }) : null
         ]),
+        entry.customer_name ? el("p", { className: "q-name" }, [
+          el("span", { className: "q-name-label", text: nameLabel(entry.channel) + ": " }),
+          el("span", { className: "q-name-value", text: entry.customer_name })
+        ]) : null,
         el("p", { className: "q-preview", text: entry.preview ? "«" + entry.preview + "»" : "(sin mensaje)" }),
         claimBtn
       ]));
@@ -324,7 +352,7 @@
     if (!conv) {
       conv = state.convs[id] = {
         id: id, channel: "web", status: "open", history: {}, pending: {}, unread: 0, typingUntil: 0,
-        draft: "", context: {}, waiting_since: null, contact_email: null,
+        draft: "", context: {}, waiting_since: null, contact_email: null, customer_name: null,
         list: el("ol", { className: "transcript", role: "log", "aria-live": "polite", "aria-relevant": "additions",
           "aria-label": "Transcripción", hidden: true, "data-conversation-id": id })
       };
@@ -337,6 +365,7 @@
   function convName(conv) {
     var customer = conv.context && conv.context.customer;
     if (customer && (customer.name || customer.email)) return customer.name || customer.email;
+    if (conv.customer_name) return conv.customer_name + " (sin verificar)";
     if (conv.contact_email) return conv.contact_email;
     return "Cliente " + String(conv.id).slice(0, 8);
   }
@@ -349,6 +378,7 @@
     conv.waiting_since = frame.waiting_since || conv.waiting_since;
     conv.contact_email = frame.contact_email || null;
     conv.context = frame.context || {};
+    conv.customer_name = frame.customer_name || conv.context.customer_name || null;
     if (reopened) addEvent(conv, "Conversación asignada a ti de nuevo");
     (frame.history || []).forEach(function (line) { addLine(conv, line); });
     var claimed = state.pendingClaim[conv.id];
@@ -358,21 +388,65 @@
     } else {
       if (conv.id !== state.activeId) { conv.unread += 1; beep(); }
       renderTabs();
-      if (conv.id === state.activeId) renderCard();
+      if (conv.id === state.activeId) renderConv();  // title and card (e.g. the customer was verified)
     }
+  }
+
+  function renderAttachment(att) {
+    if (!att || typeof att !== "object") return null;
+    var name = typeof att.name === "string" && att.name ? att.name : "";
+    var url = attachmentUrl(att.url);
+    if (att.kind === "photo") {
+      var label = name || "Foto del cliente";
+      if (!url) return el("span", { className: "att att-broken", text: "Foto «" + label + "» (enlace no válido)" });
+      var img = el("img", { className: "att-thumb", src: url, alt: "Foto del cliente: " + label, loading: "lazy", decoding: "async" });
+      var link = el("a", { className: "att att-photo", href: url, target: "_blank", rel: "noopener",
+        title: "Abrir la foto a tamaño completo (pestaña nueva)", "data-attachment-id": att.id }, [img]);
+      img.addEventListener("load", keepBottom);
+      img.addEventListener("error", function () {
+        if (link.parentNode) link.parentNode.replaceChild(el("span", { className: "att att-broken",
+          text: "No se ha podido cargar la foto «" + label + "» (el enlace puede haber caducado: recarga la página)" }), link);
+      });
+      return link;
+    }
+    var fileName = name || "documento";
+    if (!url) return el("span", { className: "att att-broken", text: "Documento «" + fileName + "» (enlace no válido)" });
+    var ext = /\.([A-Za-z0-9]{1,4})$/.exec(fileName);
+    return el("a", { className: "att att-doc", href: url, download: fileName, rel: "noopener",
+      title: "Descargar " + fileName + (att.content_type ? " (" + att.content_type + ")" : ""), "data-attachment-id": att.id }, [
+      el("span", { className: "att-icon", "aria-hidden": "true", text: ext ? ext[1].toUpperCase() : "DOC" }),
+      el("span", { className: "att-name", text: fileName })
+    ]);
+  }
+  function renderAttachments(list) {
+    if (!Array.isArray(list) || !list.length) return null;
+    var nodes = list.map(renderAttachment).filter(Boolean);
+    return nodes.length ? el("div", { className: "atts" }, nodes) : null;
+  }
+  function setAttachments(item, list) {
+    var old = item.querySelector(".atts");
+    var fresh = renderAttachments(list);
+    if (old && fresh) item.replaceChild(fresh, old);
+    else if (fresh) item.insertBefore(fresh, item.querySelector(".at"));
   }
 
   function addLine(conv, line) {
     var id = line.id !== undefined && line.id !== null ? String(line.id) : null;
-    if (id && conv.history[id]) return null;
+    if (id && conv.history[id]) {
+      // already shown: only swap attachment URLs for freshly signed ones
+      if (Array.isArray(line.attachments) && line.attachments.length) setAttachments(conv.history[id], line.attachments);
+      return null;
+    }
     var sender = line.sender;
     var who;
     if (sender === "agent") who = (line.agent_name || "Agente") + (state.me && line.agent_name === state.me.name ? " (tú)" : "");
     else if (sender === "note") who = "Nota interna · " + (line.agent_name || "") + " · el cliente no la ve";
     else who = SENDERS[sender] || sender;
+    var atts = renderAttachments(line.attachments);
     var item = el("li", { className: "line " + (SENDERS[sender] || sender === "agent" || sender === "note" ? sender : "system") }, [
       el("span", { className: "who", text: who }),
-      el("div", { className: "text", text: line.text || "" }),
+      atts && PLACEHOLDERS[line.text] ? null : el("div", { className: "text", text: line.text || "" }),
+      atts,
       el("span", { className: "at", text: timeOf(line.at) })
     ]);
     if (id) { item.setAttribute("data-id", id); conv.history[id] = item; }
@@ -387,11 +461,17 @@
   }
 
   function scrollDown() { var box = $("transcripts"); box.scrollTop = box.scrollHeight; }
+  // a thumbnail that loads late grows the transcript: follow it if the agent was at the bottom
+  function keepBottom(event) {
+    var box = $("transcripts");
+    var grown = event && event.target ? event.target.offsetHeight : 0;
+    if (box.scrollHeight - box.scrollTop - box.clientHeight <= grown + 80) scrollDown();
+  }
 
   function onCustomerMessage(frame) {
     var conv = state.convs[frame.conversation_id];
     if (!conv) return;
-    addLine(conv, { id: frame.id, sender: frame.sender || "customer", text: frame.text, at: frame.at });
+    addLine(conv, { id: frame.id, sender: frame.sender || "customer", text: frame.text, at: frame.at, attachments: frame.attachments });
     conv.typingUntil = 0;
     if (conv.id !== state.activeId) { conv.unread += 1; beep(); renderTabs(); }
     else renderTyping();
@@ -519,7 +599,7 @@
           el("span", { text: convName(conv) }),
           conv.unread ? el("span", { className: "unread", text: String(conv.unread), "aria-label": conv.unread + " sin leer" }) : null
         ]),
-        el("span", { className: "t-sub", text: (CHANNELS[conv.channel] || conv.channel) + " · " + status })
+        el("span", { className: "t-sub", text: channelLabel(conv.channel) + " · " + status })
       ]);
       var item = el("li", null, [tab]);
       if (conv.status !== "open") {
@@ -536,7 +616,7 @@
     $("conv").hidden = !conv;
     if (!conv) { renderCard(); return; }
     $("conv-title").textContent = convName(conv);
-    var sub = (CHANNELS[conv.channel] || conv.channel) + " · " + reasonLabel(conv.context.reason, conv.context.reason_text);
+    var sub = channelLabel(conv.channel) + " · " + reasonLabel(conv.context.reason, conv.context.reason_text);
     if (conv.waiting_since) sub += " · en cola desde las " + timeOf(conv.waiting_since);
     if (conv.status === "closed") sub += " · CERRADA";
     if (conv.status === "released") sub += " · TRANSFERIDA";
@@ -583,12 +663,20 @@
     ]));
 
     var customer = ctx.customer;
+    // the channel's name (Telegram's first name) is never proof of identity: own line, labelled
+    var channelName = conv.customer_name ? el("p", { className: "ch-name" }, [
+      el("span", { className: "ch-name-label", text: nameLabel(conv.channel) + ": " }),
+      el("span", { className: "ch-name-value", text: conv.customer_name })
+    ]) : null;
     body.appendChild(section("Cliente", customer ? [
-      el("p", null, [el("span", { className: "pill ok", text: "Verificado" })]),
+      el("p", null, [el("span", { className: "pill ok", text: "Verificado" }), channelBadge(conv.channel)]),
       kv([["Nombre", customer.name], ["Correo", customer.email], ["Pedido verificado", customer.verified_order_id],
-          ["Id", customer.id], ["Contacto", conv.contact_email]])
+          ["Verificado por", customer.verified_by === "telegram_phone" ? "Su teléfono de Telegram" : customer.verified_by],
+          ["Id", customer.id], ["Contacto", conv.contact_email]]),
+      channelName
     ] : [
-      el("p", null, [el("span", { className: "pill", text: "Sin verificar" })]),
+      el("p", null, [el("span", { className: "pill", text: "Sin verificar" }), channelBadge(conv.channel)]),
+      channelName,
       el("p", { className: "empty", text: "El asistente no verificó ningún pedido: no compartas datos de pedidos sin verificar." }),
       conv.contact_email ? kv([["Correo de contacto", conv.contact_email]]) : null
     ]));

@@ -29,7 +29,7 @@ def test_relay_and_memory_with_a_few_sessions(tmp_path: Path) -> None:
             assert 0 < stats["p50_ms"] <= stats["p99_ms"] < 30_000
         assert load["per_s"] > 0 and load["relayed"] == 2 * load["to_agent"]["n"]
     memory = result["memory"]
-    assert all(10 < memory[k] < 2000 for k in ("started", "idle", "queued", "after_relay"))
+    assert all(10 < memory[k] < 2000 for k in ("started", "idle", "assigned", "after_relay"))
     assert math.isfinite(result["idle_per_session_kb"])
 
     markdown = bench.render(None, result, "0.00 0.00 0.00")

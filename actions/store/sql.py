@@ -294,9 +294,12 @@ class SqlStore:
 
 
 def _sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
-    """SQLite ignores foreign keys unless asked, per connection."""
+    """SQLite ignores foreign keys unless asked, per connection. WAL lets the
+    action server read while the bridge writes to the same file."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

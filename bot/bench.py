@@ -277,7 +277,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="latency only")
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args(argv)
-    lines = [f"## Assistant (Rasa) — measured {dt.date.today().isoformat()}", "", f"Machine: {machine()}.", ""]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [f"## Assistant (Rasa) — measured {dt.date.today().isoformat()}", "",
+             f"Machine: {machine()}; load average at the start {load} (2 cores; other work "
+             "on the machine inflates times, never F1).", ""]
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp_name:
         tmp = Path(tmp_name)
         if not args.quick:

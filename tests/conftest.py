@@ -14,6 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import socket
+import subprocess
+import sys
 from typing import Any, Dict, Iterator
 
 import psycopg2
@@ -23,6 +26,8 @@ from sqlalchemy.engine import URL, make_url
 
 from actions.store.seed import load_demo_data, seed_store
 from actions.store.sql import SqlStore, mask_url
+from bot.processes import Stack
+from bot.settings import ROOT, Settings
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/"
 
@@ -95,3 +100,60 @@ def store(database_url: str, seeded_at: dt.datetime) -> Iterator[SqlStore]:
 def demo_data() -> Dict[str, Any]:
     """data/store/demo_store.json, amounts as Decimal."""
     return load_demo_data()
+
+
+# -- the real stack (action server, Rasa server, bridge), one per session ------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'store.db'}"
+    store = SqlStore(url)
+    seed_store(store)
+    store.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Started exactly as ``make run`` starts it (bot.processes), on free
+    ports, over a freshly seeded SQLite store in a temporary folder."""
+    model = ROOT / "models" / "assistant.tar.gz"
+    if not model.exists():
+        pytest.fail("no trained model: run `make test` (it trains first)")
+    settings = Settings.from_env({
+        "RASA_PORT": str(free_port()),
+        "ACTIONS_PORT": str(free_port()),
+        "HANDOFF_PORT": str(free_port()),
+        "DATABASE_URL": e2e_database_url,
+        "RASA_MODEL": str(model),
+        "LOG_LEVEL": "WARNING",
+    })
+    processes = Stack(settings, log_dir=str(tmp_path_factory.mktemp("logs")))
+    try:
+        processes.start_actions()
+        processes.start_rasa()
+        processes.start_bridge()
+        processes.wait_ready(timeout=300)
+        yield settings
+    finally:
+        processes.stop()
+
+
+@pytest.fixture(scope="session")
+def make_agent(stack: Settings, e2e_database_url: str):
+    """Creates a console agent with the real CLI (``python -m handoff agent
+    add``) in the stack's database; returns (name, token)."""
+    def create(name: str):
+        env = dict(os.environ, DATABASE_URL=e2e_database_url)
+        result = subprocess.run([sys.executable, "-m", "handoff", "agent", "add", name], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=60, check=True)
+        return name, result.stdout.strip().splitlines()[-1]
+
+    return create

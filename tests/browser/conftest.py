@@ -1,5 +1,7 @@
-"""Browser tests run against the real stack of tests/e2e (action server, Rasa
-server and bridge on free ports) with Debian's Chromium driven by Playwright."""
+"""Browser tests run against the real stack (tests/conftest.py: action server,
+Rasa server and bridge on free ports) with Debian's Chromium driven by
+Playwright. The browser is module-scoped: Playwright's sync API keeps an event
+loop running in the main thread, which must end before asyncio tests run."""
 from __future__ import annotations
 
 import os
@@ -8,7 +10,6 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.conftest import e2e_database_url, make_agent, stack  # noqa: F401  (re-exported fixtures)
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -17,7 +18,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator["object"]:
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium)")

@@ -1,64 +1,17 @@
-"""The real stack for end-to-end tests: the action server, the Rasa server
-and the handoff bridge started exactly as ``make run`` starts them
-(bot.processes), on free ports, over a freshly seeded SQLite store in a
-temporary folder."""
+"""Helpers for the end-to-end tests; the real stack itself (``stack``) is a
+session fixture in tests/conftest.py, shared with the browser tests."""
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 import urllib.request
-from pathlib import Path
-from typing import Any, Dict, Iterator, List
-
-import os
+from typing import Any, Dict, List
 
 import jwt
 import pytest
 
-from actions.store.seed import seed_store
-from actions.store.sql import SqlStore
-from bot.processes import Stack, rest_message
-from bot.settings import ROOT, Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'store.db'}"
-    store = SqlStore(url)
-    seed_store(store)
-    store.dispose()
-    return url
-
-
-@pytest.fixture(scope="session")
-def stack(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    model = ROOT / "models" / "assistant.tar.gz"
-    if not model.exists():
-        pytest.fail("no trained model: run `make test` (it trains first)")
-    settings = Settings.from_env({
-        "RASA_PORT": str(free_port()),
-        "ACTIONS_PORT": str(free_port()),
-        "HANDOFF_PORT": str(free_port()),
-        "DATABASE_URL": e2e_database_url,
-        "RASA_MODEL": str(model),
-        "LOG_LEVEL": "WARNING",
-    })
-    processes = Stack(settings, log_dir=str(tmp_path_factory.mktemp("logs")))
-    try:
-        processes.start_actions()
-        processes.start_rasa()
-        processes.start_bridge()
-        processes.wait_ready(timeout=300)
-        yield settings
-    finally:
-        processes.stop()
+from bot.processes import rest_message
+from bot.settings import Settings
 
 
 class Shopper:
@@ -94,17 +47,3 @@ def shopper(stack: Settings) -> Shopper:
     return Shopper(stack)
 
 
-@pytest.fixture(scope="session")
-def make_agent(stack: Settings, e2e_database_url: str):
-    """Creates a console agent with the real CLI (``python -m handoff agent
-    add``) in the stack's database; returns (name, token)."""
-    import subprocess
-    import sys
-
-    def create(name: str):
-        env = dict(os.environ, DATABASE_URL=e2e_database_url)
-        result = subprocess.run([sys.executable, "-m", "handoff", "agent", "add", name], cwd=ROOT,
-                                env=env, capture_output=True, text=True, timeout=60, check=True)
-        return name, result.stdout.strip().splitlines()[-1]
-
-    return create

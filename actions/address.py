@@ -17,7 +17,13 @@ from actions.orders import order_variables
 from actions.policy import load_policy
 from actions.store import Address, Order, StoreUnavailable, shared_store
 from actions.store.errors import OrderStateChanged
-from actions.verification import OrderFormValidation, utter_error, verified_order, wants_to_stop
+from actions.verification import (
+    OrderFormValidation,
+    current_order,
+    utter_error,
+    verified_order,
+    wants_to_stop,
+)
 
 # Postal code format per destination country: (pattern, hint for the shopper).
 POSTAL_CODES: Dict[str, Tuple[str, str]] = {
@@ -70,10 +76,7 @@ class ValidateAddressForm(OrderFormValidation):
         return []
 
     async def _country(self, tracker: Tracker) -> str:
-        try:
-            order = await shared_store().get_order(tracker.get_slot("verified_order_id"))
-        except StoreUnavailable:
-            return "España"
+        order = await current_order(tracker)
         return order.shipping_address.country if order else "España"
 
     async def validate_new_street(
@@ -123,10 +126,7 @@ class ActionAskAddressConfirmed(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        try:
-            order = await shared_store().get_order(tracker.get_slot("verified_order_id"))
-        except StoreUnavailable:
-            order = None
+        order = await current_order(tracker)
         country = order.shipping_address.country if order else "España"
         dispatcher.utter_message(
             response="utter_confirm_address",

@@ -20,6 +20,7 @@ from actions.store import Order, StoreUnavailable, shared_store
 from actions.store.errors import OrderStateChanged
 from actions.verification import (
     OrderFormValidation,
+    current_order,
     utter_error,
     verified_order,
 )
@@ -47,10 +48,7 @@ class ActionAskCancelConfirmed(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        try:
-            order = await shared_store().get_order(tracker.get_slot("verified_order_id"))
-        except StoreUnavailable:
-            order = None
+        order = await current_order(tracker)
         total = money_es(order.total, load_policy().currency) if order else ""
         dispatcher.utter_message(
             response="utter_confirm_cancel", order_id=tracker.get_slot("verified_order_id"), total=total

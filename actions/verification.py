@@ -235,6 +235,15 @@ class OrderFormValidation(FormValidationAction):
         return text[:MAX_FREE_TEXT] or None
 
 
+async def current_order(tracker: Tracker) -> Optional[Order]:
+    """The verified order, for questions asked inside a form; None when the
+    store cannot be read (the question is then asked without the detail)."""
+    try:
+        return await shared_store().get_order(tracker.get_slot("verified_order_id"))
+    except StoreUnavailable:
+        return None
+
+
 async def verified_order(
     dispatcher: CollectingDispatcher, tracker: Tracker
 ) -> Tuple[Optional[Order], List[EventType]]:

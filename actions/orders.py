@@ -89,14 +89,14 @@ class ActionOrderNotReceived(Action):
                 dispatcher.utter_message(response="utter_not_received_in_window", **variables)
                 return events
             dispatcher.utter_message(response="utter_not_received_overdue", **variables)
-            return events + hand_over(
+            return hand_over(
                 dispatcher, tracker, "order_overdue",
                 {"order_id": order.order_id, "expected_delivery": order.expected_delivery.isoformat()},
                 announce=False,
             )
         if order.status == "delivered":
             dispatcher.utter_message(response="utter_not_received_marked_delivered", **variables)
-            return events + hand_over(
+            return hand_over(
                 dispatcher, tracker, "delivered_not_received",
                 {"order_id": order.order_id, "delivered_at": order.shipment.delivered_at.isoformat()
                  if order.shipment and order.shipment.delivered_at else None},

@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.errors import InvalidReturnItems, StoreDown
-from actions.formatting import RETURN_REASON_LABELS, date_es, items_es, money_es
+from actions.formatting import RETURN_REASON_LABELS, items_es, money_es
 from actions.orders import order_variables
 from actions.policy import StorePolicy, load_policy
 from actions.store import Order, OrderItem, StoreUnavailable, shared_store

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import aiohttp
 import yaml
 
-from bot.processes import Stack
+from bot.processes import Stack, free_port
 from bot.settings import ROOT, Settings
 
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -215,15 +215,8 @@ def rss_mb(pid: int) -> float:
 
 
 def run_latency(tmp: Path) -> Tuple[List[Dict[str, float]], float]:
-    import socket
-
     from actions.store.seed import load_demo_data, seed_store
     from actions.store.sql import SqlStore
-
-    def free_port() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
 
     url = f"sqlite:///{tmp / 'bench-store.db'}"
     store = SqlStore(url)
@@ -261,15 +254,17 @@ def f1_table(scores: Dict[str, Dict[str, float]]) -> str:
     return "\n".join(rows)
 
 
-def write_docs(section: str) -> None:
-    DOCS.parent.mkdir(exist_ok=True)
-    text = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n\n"
-    block = f"{MARK_BEGIN}\n{section}\n{MARK_END}"
-    if MARK_BEGIN in text and MARK_END in text:
-        text = re.sub(re.escape(MARK_BEGIN) + r".*?" + re.escape(MARK_END), lambda _: block, text, flags=re.S)
+def write_docs(section: str, begin: str = MARK_BEGIN, end: str = MARK_END, path: Path = DOCS) -> None:
+    """Replace (or append) one benchmark's block between its markers in
+    docs/benchmarks.md; the other sections stay as they are."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+    block = f"{begin}\n{section}\n{end}"
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    DOCS.write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -45,7 +45,6 @@ import random
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,9 @@ import aiohttp
 import websockets
 from aiohttp import web
 
-from bot.bench import machine
+from bot.bench import machine, rss_mb
+from bot.bench import write_docs as write_block
+from bot.processes import free_port
 from bot.settings import ROOT
 
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -92,15 +93,6 @@ def summary_ms(values: Sequence[float]) -> Dict[str, float]:
     return {"n": len(values), "p50_ms": 1000 * percentile(values, 50), "p99_ms": 1000 * percentile(values, 99)}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    return int(match.group(1)) / 1024 if match else float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -144,15 +136,8 @@ def raise_nofile(needed: int) -> int:
 
 
 def write_docs(section: str, path: Path = DOCS) -> None:
-    """Replace (or append) this benchmark's block; other sections stay as they are."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
-    block = f"{MARK_BEGIN}\n{section}\n{MARK_END}"
-    if MARK_BEGIN in text and MARK_END in text:
-        text = re.sub(re.escape(MARK_BEGIN) + r".*?" + re.escape(MARK_END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
+    """This benchmark's block in docs/benchmarks.md; other sections stay."""
+    write_block(section, MARK_BEGIN, MARK_END, path)
 
 
 async def wait_http_ok(url: str, timeout_s: float, process: Optional[subprocess.Popen] = None) -> None:

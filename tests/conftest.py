@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from typing import Any, Dict, Iterator
@@ -26,7 +25,7 @@ from sqlalchemy.engine import URL, make_url
 
 from actions.store.seed import load_demo_data, seed_store
 from actions.store.sql import SqlStore, mask_url
-from bot.processes import Stack
+from bot.processes import Stack, free_port
 from bot.settings import ROOT, Settings
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/"
@@ -103,12 +102,6 @@ def demo_data() -> Dict[str, Any]:
 
 
 # -- the real stack (action server, Rasa server, bridge), one per session ------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,13 @@ from actions.orders import order_variables
 from actions.policy import StorePolicy, load_policy
 from actions.store import Order, OrderItem, StoreUnavailable, shared_store
 from actions.store.errors import UnknownItems
-from actions.verification import OrderFormValidation, utter_error, verified_order, wants_to_stop
+from actions.verification import (
+    OrderFormValidation,
+    current_order,
+    utter_error,
+    verified_order,
+    wants_to_stop,
+)
 
 ALL_WORDS = re.compile(r"\b(todos?|todas?|todo el pedido|ambos|ambas|los dos|las dos)\b", re.I)
 
@@ -90,6 +96,24 @@ class ValidateReturnForm(OrderFormValidation):
         if return_eligibility(order, self.policy).ok:
             return ["return_items", "return_reason"]
         return []
+
+    async def extract_return_items(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """A typed choice ("1", "todos", an item's name) is the answer whatever
+        intent the classifier gave it: a bare "1" often reads as chit-chat,
+        which the domain's text mapping rightly ignores."""
+        if tracker.get_slot("requested_slot") != "return_items":
+            return {}
+        text = (tracker.latest_message or {}).get("text") or ""
+        order = await current_order(tracker)
+        if order is None:
+            return {}
+        try:
+            parse_item_choice(text, return_eligibility(order, self.policy).eligible)
+        except InvalidReturnItems:
+            return {}
+        return {"return_items": text}
 
     async def validate_return_items(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

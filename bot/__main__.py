@@ -21,6 +21,9 @@ def _install_signal_handlers() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _raise)
+    # A shell that starts us in the background sets SIGINT to "ignore", and
+    # that is inherited: restore Ctrl-C explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run(settings: Settings) -> int:

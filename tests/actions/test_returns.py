@@ -113,3 +113,19 @@ async def test_item_choice_inside_the_form(shop, domain, orders) -> None:
     eligible = return_eligibility(order, load_policy()).eligible
     assert slot_events(events)["return_items"] == str(eligible[0].id)
     assert slot_events(events).get("requested_slot", "return_reason") == "return_reason"
+
+
+@pytest.mark.asyncio
+async def test_a_typed_number_is_the_item_choice_whatever_the_intent(shop, domain, orders) -> None:
+    demo = orders.find(status="delivered", final_sale="none", max_delivered_days=20, has_returns=False)
+    order = await shop.get_order(demo["order_id"])
+    slots = dict(verified_slots(demo), requested_slot="return_items")
+    # The classifier read the bare "1" as out_of_scope, so no mapping filled the slot.
+    tracker = make_tracker(slots=slots, intent="out_of_scope", text="1", active_loop="return_form")
+    events = await ValidateReturnForm().run(CollectingDispatcher(), tracker, domain)
+    eligible = return_eligibility(order, load_policy()).eligible
+    assert slot_events(events)["return_items"] == str(eligible[0].id)
+    # A real question is not taken for a choice: the form rejects and the FAQ rule answers.
+    other = make_tracker(slots=slots, intent="faq", text="¿cuánto cuesta el envío?", active_loop="return_form")
+    events = await ValidateReturnForm().run(CollectingDispatcher(), other, domain)
+    assert "return_items" not in slot_events(events)

@@ -16,8 +16,6 @@ import asyncio
 import datetime as dt
 import functools
 import json
-import math
-import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -37,16 +35,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
-    create_engine,
-    event,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, Row, make_url
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from actions.store.sql import create_sql_engine, make_sqlite_folder
 from handoff.state import AGENT_EVENTS, Event, State, StateConflict, next_state
 
 T = TypeVar("T")
@@ -272,17 +269,6 @@ def _message(row: Row) -> StoredMessage:
     )
 
 
-def sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
-    """WAL journal with synchronous=NORMAL: readers never wait for the writer
-    and a commit costs one fsync at checkpoints instead of several per write.
-    A committed message survives a crash or restart of the process; only a
-    power cut may lose the last moments (use PostgreSQL where that matters)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 def threaded(method: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     """Run a blocking storage method in a worker thread (one transaction each)."""
 
@@ -304,19 +290,11 @@ class Storage:
 
     @property
     def engine(self) -> Engine:
-        """Created on first use; creating it does not connect."""
+        """Created on first use (the store's factory: pooled, SQLite in WAL);
+        creating it does not connect."""
         with self._lock:
             if self._engine is None:
-                url = make_url(self.database_url)
-                if url.get_backend_name() == "sqlite":
-                    if url.database not in (None, "", ":memory:"):
-                        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-                    args: Dict[str, Any] = {"timeout": self.connect_timeout, "check_same_thread": False}
-                else:
-                    args = {"connect_timeout": max(2, math.ceil(self.connect_timeout))}
-                self._engine = create_engine(url, future=True, pool_pre_ping=True, connect_args=args)
-                if url.get_backend_name() == "sqlite":
-                    event.listen(self._engine, "connect", sqlite_wal)
+                self._engine = create_sql_engine(self.database_url, self.connect_timeout)
             return self._engine
 
     def _transaction(self, work: Callable[[Connection], T]) -> T:
@@ -336,8 +314,13 @@ class Storage:
                 self._engine.dispose()
                 self._engine = None
 
+    async def create_schema(self) -> None:
+        """Create missing tables (and a SQLite file's folder)."""
+        make_sqlite_folder(self.database_url)
+        await self._create_tables()
+
     @threaded
-    def create_schema(self, conn: Connection) -> None:
+    def _create_tables(self, conn: Connection) -> None:
         metadata.create_all(conn)
 
     async def run(self, work: Callable[[Connection], T]) -> T:

@@ -44,3 +44,21 @@ def test_training_hash_follows_content_not_file_times(tmp_path: Path) -> None:
     assert inputs_hash(files, tmp_path) == before
     (tmp_path / "data/nlu/a.yml").write_text("# changed\n")
     assert inputs_hash(files, tmp_path) != before
+
+
+def test_action_results_are_still_validated_after_the_speed_up() -> None:
+    """bot.rasa_server replaces Rasa's per-call schema check; answers that do
+    not match the schema must still be refused."""
+    from jsonschema import ValidationError
+    from rasa.core.actions.action import RemoteAction
+
+    from bot.rasa_server import validate_action_results_once
+
+    validate_action_results_once()
+    action = RemoteAction("action_x", None)
+    assert action._validate_action_result(
+        {"events": [{"event": "slot", "name": "email", "value": "a@b.es"}], "responses": [{"text": "hola"}]})
+    for bad in ({"events": [{"event": "no_such_event"}]}, {"responses": "hola"}, {"events": "x"}):
+        with pytest.raises(ValidationError) as error:
+            action._validate_action_result(bad)
+        assert "Failed to validate Action server response" in error.value.message

@@ -19,10 +19,11 @@ import os
 import secrets
 import threading
 from decimal import Decimal
-from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 from sqlalchemy.sql import Select
@@ -60,6 +61,50 @@ def mask_url(database_url: str) -> str:
     return make_url(database_url).render_as_string(hide_password=True)
 
 
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Per SQLite connection: foreign keys on (SQLite ignores them unless
+    asked), WAL so readers never wait for the writer (the action server reads
+    while the bridge writes the same file), synchronous=NORMAL so a commit does
+    not fsync (a committed row survives a crash of the process; only a power
+    cut may lose the last moments: use PostgreSQL where that matters)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_sql_engine(database_url: str, connect_timeout: float) -> Engine:
+    """The engine for the store's database, shared by the store and the bridge.
+
+    Why pooled on SQLite too: SQLAlchemy 1.4 gives a SQLite file a NullPool,
+    which opens a new connection and runs its PRAGMAs for every transaction
+    (a tenth of the action server's CPU under load). A pooled SQLite
+    connection is used by one worker thread at a time; ``check_same_thread``
+    is off only so it can move between them. Creating the engine does not
+    connect (nor create a SQLite file's folder: ``make_sqlite_folder``).
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        # libpq takes whole seconds, minimum 2.
+        return create_engine(url, future=True, pool_pre_ping=True,
+                             connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))})
+    args: Dict[str, Any] = {"timeout": connect_timeout, "check_same_thread": False}
+    if url.database in (None, "", ":memory:"):
+        engine = create_engine(url, future=True, connect_args=args)
+    else:
+        engine = create_engine(url, future=True, poolclass=QueuePool, connect_args=args)
+    event.listen(engine, "connect", sqlite_pragmas)
+    return engine
+
+
+def make_sqlite_folder(database_url: str) -> None:
+    """Create a SQLite file's folder (when creating the schema, never on reads)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
+
+
 def new_return_number() -> str:
     """Random "DEV-" + 6 digits; unguessable so customers cannot probe others."""
     return "DEV-%06d" % secrets.randbelow(1_000_000)
@@ -90,15 +135,7 @@ class SqlStore:
     def _session_factory(self) -> sessionmaker:
         with self._lock:
             if self._sessions is None:
-                url = make_url(self.database_url)
-                if url.get_backend_name() == "sqlite":
-                    connect_args = {"timeout": self.connect_timeout}
-                else:
-                    # libpq takes whole seconds, minimum 2.
-                    connect_args = {"connect_timeout": max(2, math.ceil(self.connect_timeout))}
-                engine = create_engine(url, pool_pre_ping=True, future=True, connect_args=connect_args)
-                if url.get_backend_name() == "sqlite":
-                    event.listen(engine, "connect", _sqlite_foreign_keys)
+                engine = create_sql_engine(self.database_url, self.connect_timeout)
                 self._engine = engine
                 self._sessions = sessionmaker(bind=engine, future=True)
             return self._sessions
@@ -120,19 +157,14 @@ class SqlStore:
     async def _run(self, work: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(self.run_in_transaction, work)
 
-    def _make_sqlite_folder(self) -> None:
-        url = make_url(self.database_url)
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
-
     def create_schema(self) -> None:
         """Create missing tables (and the SQLite file's folder). Blocking."""
-        self._make_sqlite_folder()
+        make_sqlite_folder(self.database_url)
         self.run_in_transaction(lambda s: Base.metadata.create_all(s.connection()))
 
     def drop_schema(self) -> None:
         """Drop the store's tables (used by ``seed --reset`` and tests). Blocking."""
-        self._make_sqlite_folder()
+        make_sqlite_folder(self.database_url)
         self.run_in_transaction(lambda s: Base.metadata.drop_all(s.connection()))
 
     def dispose(self) -> None:
@@ -293,14 +325,6 @@ class SqlStore:
 # -- helpers (run inside a session) -------------------------------------------
 
 
-def _sqlite_foreign_keys(dbapi_connection: object, _record: object) -> None:
-    """SQLite ignores foreign keys unless asked, per connection. WAL lets the
-    action server read while the bridge writes to the same file."""
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _order_query() -> Select:

@@ -96,3 +96,14 @@ def test_bad_input_gets_a_spanish_answer(shopper: Shopper, text: str) -> None:
     body = " ".join(m.get("text", "") for m in replies)
     assert "Traceback" not in body and "Error" not in body
     assert any(word in body.lower() for word in ("perdona", "pedido", "escrib", "mensaje", "ayud", "entendido"))
+
+
+def test_the_faq_selector_answers_faq_questions_only(shopper: Shopper) -> None:
+    """bot.nlu.FaqResponseSelector predicts only for the faq intent."""
+    faq = shopper.api("POST", "/model/parse", {"text": "¿cuánto cuesta el envío?"})
+    assert faq["intent"]["name"] == "faq"
+    selected = faq["response_selector"]["faq"]["response"]
+    assert selected["intent_response_key"].startswith("faq/") and selected["responses"]
+    order = shopper.api("POST", "/model/parse", {"text": "¿dónde está mi pedido?"})
+    assert order["intent"]["name"] == "order_status"
+    assert "faq" not in order.get("response_selector", {})

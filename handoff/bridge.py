@@ -123,6 +123,7 @@ class Bridge:
         self._last_status: Dict[str, Tuple[int, int]] = {}
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
+        self._first_reply_marked: Set[int] = set()  # episodes; saves a write per agent message
         self._sinks: List[CustomerSink] = []
         self._attachment_key = (settings.attachment_secret or secrets.token_urlsafe(32)).encode("utf-8")
 
@@ -257,9 +258,8 @@ class Bridge:
     ) -> None:
         """``ws`` is None for channels without a socket (no ``ack`` is sent)."""
         async with self.lock(conversation_id):
-            conversation = await self.storage.get_conversation(conversation_id)
             data = {"payload": payload} if payload else None
-            message, created = await self.storage.add_message(conversation_id, "customer", text, data, None, client_id)
+            conversation, message, created = await self.storage.receive(conversation_id, text, data, client_id)
             if client_id is not None and ws is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
             if not created:
@@ -635,9 +635,10 @@ class Bridge:
             message = await self._deliver(conversation_id, "agent", text, agent=agent, client_id=stored_client_id)
             if client_id is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
-            if conversation.episode_id is not None:
+            if conversation.episode_id is not None and conversation.episode_id not in self._first_reply_marked:
                 now = self.clock()
                 queued_at = await self.storage.mark_first_reply(conversation.episode_id, now)
+                self._first_reply_marked.add(conversation.episode_id)
                 if queued_at is not None:
                     self.metrics.first_reply.observe(max(0.0, (now - queued_at).total_seconds()))
 
@@ -692,11 +693,12 @@ class Bridge:
         then ask the customer for CSAT."""
         resolution = resolution if resolution in ("resolved", "unresolved") else "resolved"
         async with self.lock(conversation_id):
-            await self._get(conversation_id)
+            episode_id = (await self._get(conversation_id)).episode_id
             try:
                 conversation = await self.storage.close(conversation_id, agent.id, resolution, self.clock())
             except TransitionError as exc:
                 raise self._not_assigned(exc) from exc
+            self._first_reply_marked.discard(episode_id or 0)
             logger.info("conversation_closed", extra={"conversation_id": conversation_id,
                                                       "agent_id": agent.id, "resolution": resolution})
             await self.to_agent(agent.id, {"type": "closed", "conversation_id": conversation_id, "resolution": resolution})

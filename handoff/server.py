@@ -104,6 +104,9 @@ class BridgeServer:
             origins=list(self.settings.origins_for(self.port)),
             max_size=max_size,
             max_queue=32,
+            # No permessage-deflate: frames are small JSON, and each socket's
+            # zlib contexts cost memory and every frame CPU (docs/benchmarks.md).
+            compression=None,
             ping_interval=20,
             ping_timeout=20,
             close_timeout=5,

@@ -6,13 +6,26 @@ State changes are check-and-set UPDATEs guarded by the state machine
 (``handoff.state``), so two claims never both win, even across processes.
 
 Limits: SQLAlchemy 1.4 Core, blocking; every public method is async and runs
-its blocking body in a worker thread with its own connection and transaction
-(nothing is shared between calls). Nothing connects until the first call.
-SQLite must be a file (an in-memory database is private to each thread).
+its blocking body in its own transaction on a pooled connection (nothing is
+shared between calls). Where it runs:
+- PostgreSQL: in the loop's default executor, concurrently.
+- SQLite: one transaction at a time (a lock shared by all of them): SQLite
+  takes one writer at a time, and writers that collide wait in its busy
+  handler, which sleeps in steps of up to 100 ms (that was the relay's p99
+  at 50 messages/s, docs/benchmarks.md). The single-row reads and writes of
+  every message (``@per_message``) run inline on the event loop: they take
+  about 0.2 ms, less than handing them to a thread, which took over 1 ms
+  when the cores were busy. Everything else (``@threaded``) runs in one
+  dedicated thread. So a long write by another process on the same file
+  (the action server, ``seed``) holds the loop for as long as it holds
+  SQLite's lock; use PostgreSQL for heavy traffic.
+Nothing connects until the first call. SQLite must be a file (an in-memory
+database is private to each connection).
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import functools
 import json
@@ -35,6 +48,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     func,
     insert,
     select,
@@ -148,6 +162,12 @@ profiles_table = Table(
     Column("verified_customer", Text, nullable=True),     # JSON, same shape as the handoff payload's customer
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# Statements of every message, built once: SQLAlchemy then skips rebuilding
+# them and their cache keys, which cost more than SQLite's own work.
+SELECT_CONVERSATION = select(conversations_table).where(conversations_table.c.id == bindparam("conversation_id"))
+INSERT_MESSAGE = insert(messages_table)
 
 
 class StorageError(Exception):
@@ -270,11 +290,23 @@ def _message(row: Row) -> StoredMessage:
 
 
 def threaded(method: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """Run a blocking storage method in a worker thread (one transaction each)."""
+    """Run a blocking storage method in the storage's worker thread (one
+    transaction each)."""
 
     @functools.wraps(method)
     async def wrapper(self: "Storage", *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(self._transaction, lambda conn: method(self, conn, *args, **kwargs))
+        return await self.run(lambda conn: method(self, conn, *args, **kwargs))
+
+    return wrapper
+
+
+def per_message(method: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """A single-row statement on every message's path: inline on SQLite, in a
+    worker thread on PostgreSQL (one transaction each)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: "Storage", *args: Any, **kwargs: Any) -> T:
+        return await self.run_short(lambda conn: method(self, conn, *args, **kwargs))
 
     return wrapper
 
@@ -286,7 +318,10 @@ class Storage:
         self.database_url = database_url
         self.connect_timeout = connect_timeout
         self._engine: Optional[Engine] = None
+        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
+        self._sqlite_turn = threading.Lock()  # one SQLite transaction at a time
+        self._loop_connection: Optional[Connection] = None  # SQLite, inline work only
 
     @property
     def engine(self) -> Engine:
@@ -297,10 +332,25 @@ class Storage:
                 self._engine = create_sql_engine(self.database_url, self.connect_timeout)
             return self._engine
 
-    def _transaction(self, work: Callable[[Connection], T]) -> T:
+    def _transaction(self, work: Callable[[Connection], T], inline: bool = False) -> T:
+        engine = self.engine
         try:
-            with self.engine.begin() as conn:
-                return work(conn)
+            if engine.dialect.name != "sqlite":
+                with engine.begin() as conn:
+                    return work(conn)
+            with self._sqlite_turn:
+                if not inline:
+                    with engine.begin() as conn:
+                        return work(conn)
+                if self._loop_connection is None:
+                    self._loop_connection = engine.connect()
+                try:
+                    with self._loop_connection.begin():
+                        return work(self._loop_connection)
+                except DBAPIError:
+                    self._loop_connection.close()  # a fresh one next time
+                    self._loop_connection = None
+                    raise
         except OperationalError as exc:
             raise StorageUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
         except DBAPIError as exc:
@@ -308,8 +358,27 @@ class Storage:
                 raise StorageUnavailable("database connection lost") from exc
             raise
 
-    def dispose(self) -> None:
+    def _worker(self) -> Optional[concurrent.futures.ThreadPoolExecutor]:
+        """SQLite: the one thread all transactions run in; others: None (the
+        loop's default executor)."""
+        if self.engine.dialect.name != "sqlite":
+            return None
         with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="handoff-sqlite")
+            return self._executor
+
+    def dispose(self) -> None:
+        """Close the pooled connections and the SQLite thread; the storage
+        can still be used afterwards (both are made again on demand)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        with self._lock, self._sqlite_turn:
+            if self._loop_connection is not None:
+                self._loop_connection.close()
+                self._loop_connection = None
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
@@ -324,9 +393,18 @@ class Storage:
         metadata.create_all(conn)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work(conn)`` in one transaction in a worker thread: for a
-        channel's own tables (handoff/channels/telegram.py) on the same engine."""
-        return await asyncio.to_thread(self._transaction, work)
+        """Run ``work(conn)`` in one transaction in the storage's worker thread;
+        also for a channel's own tables (handoff/channels/telegram.py)."""
+        executor = self._worker()
+        return await asyncio.get_running_loop().run_in_executor(executor, self._transaction, work)
+
+    async def run_short(self, work: Callable[[Connection], T]) -> T:
+        """Like ``run``, but inline on SQLite, on a connection kept for the
+        event loop's thread: only for a statement or two on single rows (see
+        the module's limits)."""
+        if self.engine.dialect.name == "sqlite":
+            return self._transaction(work, inline=True)
+        return await self.run(work)
 
     # -- agents ----------------------------------------------------------
 
@@ -360,16 +438,16 @@ class Storage:
         return self._get(conn, conversation_id)
 
     def _get(self, conn: Connection, conversation_id: str) -> Conversation:
-        row = conn.execute(select(conversations_table).where(conversations_table.c.id == conversation_id)).first()
+        row = conn.execute(SELECT_CONVERSATION, {"conversation_id": conversation_id}).first()
         if row is None:
             raise NotFound(f"conversation {conversation_id} not found")
         return _conversation(row)
 
-    @threaded
+    @per_message
     def get_conversation(self, conn: Connection, conversation_id: str) -> Conversation:
         return self._get(conn, conversation_id)
 
-    @threaded
+    @per_message
     def by_session(self, conn: Connection, session_id: str) -> Optional[Conversation]:
         row = conn.execute(select(conversations_table).where(conversations_table.c.session_id == session_id)).first()
         return _conversation(row) if row else None
@@ -406,7 +484,7 @@ class Storage:
         conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
                      .values(contact_email=email, updated_at=utcnow()))
 
-    @threaded
+    @per_message
     def set_preview(self, conn: Connection, conversation_id: str, preview: str) -> None:
         conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
                      .values(preview=preview[:200], updated_at=utcnow()))
@@ -492,36 +570,65 @@ class Storage:
         for the conversation (a resend: process it once, ack it again)."""
         try:
             return await self._add_message(conversation_id, sender, text, data, agent_id, client_id)
-        except IntegrityError as exc:  # the same client_id raced in from another process
-            found = await self._by_client_id(conversation_id, client_id)
-            if found is None:
-                raise StorageError("message could not be stored") from exc
-            return found, False
+        except IntegrityError as exc:  # this client_id is stored already: a resend
+            return await self._stored_resend(conversation_id, client_id, exc)
 
-    @threaded
+    async def receive(
+        self, conversation_id: str, text: str, data: Optional[Dict[str, Any]] = None, client_id: Optional[str] = None,
+    ) -> Tuple[Conversation, StoredMessage, bool]:
+        """A customer's message: the conversation as it is now (its state
+        decides the route) and the message stored, in one transaction;
+        ``created`` is False for a resend, as in ``add_message``."""
+        try:
+            return await self._receive(conversation_id, text, data, client_id)
+        except IntegrityError as exc:
+            message, created = await self._stored_resend(conversation_id, client_id, exc)
+            return await self.get_conversation(conversation_id), message, created
+
+    async def _stored_resend(
+        self, conversation_id: str, client_id: Optional[str], exc: IntegrityError
+    ) -> Tuple[StoredMessage, bool]:
+        found = await self._by_client_id(conversation_id, client_id)
+        if found is None:
+            raise StorageError("message could not be stored") from exc
+        return found, False
+
+    @per_message
     def _by_client_id(self, conn: Connection, conversation_id: str, client_id: Optional[str]) -> Optional[StoredMessage]:
         row = conn.execute(select(messages_table).where(and_(
             messages_table.c.conversation_id == conversation_id,
             messages_table.c.client_id == client_id))).first()
         return _message(row) if row else None
 
-    @threaded
+    @per_message
     def _add_message(
         self, conn: Connection, conversation_id: str, sender: str, text: str,
         data: Optional[Dict[str, Any]], agent_id: Optional[str], client_id: Optional[str],
     ) -> Tuple[StoredMessage, bool]:
-        if client_id is not None:
-            row = conn.execute(select(messages_table).where(and_(
-                messages_table.c.conversation_id == conversation_id,
-                messages_table.c.client_id == client_id))).first()
-            if row is not None:
-                return _message(row), False
-        result = conn.execute(insert(messages_table).values(
-            conversation_id=conversation_id, sender=sender, text=text,
-            data=json.dumps(data, ensure_ascii=False) if data else None,
-            agent_id=agent_id, client_id=client_id, created_at=utcnow()))
-        message_id = result.inserted_primary_key[0]
-        return _message(conn.execute(select(messages_table).where(messages_table.c.id == message_id)).one()), True
+        return self._insert_message(conn, conversation_id, sender, text, data, agent_id, client_id), True
+
+    @per_message
+    def _receive(
+        self, conn: Connection, conversation_id: str, text: str, data: Optional[Dict[str, Any]], client_id: Optional[str],
+    ) -> Tuple[Conversation, StoredMessage, bool]:
+        conversation = self._get(conn, conversation_id)
+        return conversation, self._insert_message(conn, conversation_id, "customer", text, data, None, client_id), True
+
+    @staticmethod
+    def _insert_message(
+        conn: Connection, conversation_id: str, sender: str, text: str,
+        data: Optional[Dict[str, Any]], agent_id: Optional[str], client_id: Optional[str],
+    ) -> StoredMessage:
+        """One INSERT: a resent client_id fails the unique constraint and the
+        caller reads the stored one instead (resends are rare)."""
+        created_at = utcnow()
+        result = conn.execute(INSERT_MESSAGE, {
+            "conversation_id": conversation_id, "sender": sender, "text": text,
+            "data": json.dumps(data, ensure_ascii=False) if data else None,
+            "agent_id": agent_id, "client_id": client_id, "created_at": created_at})
+        return StoredMessage(id=result.inserted_primary_key[0], conversation_id=conversation_id,
+                             sender=sender, text=text, data=data or {}, agent_id=agent_id,
+                             client_id=client_id, created_at=created_at)
 
     @threaded
     def history(
@@ -624,7 +731,7 @@ class Storage:
                          .values(closed_at=now, resolution=resolution, agent_id=agent_id))
         return conversation
 
-    @threaded
+    @per_message
     def mark_first_reply(self, conn: Connection, episode_id: int, now: dt.datetime) -> Optional[dt.datetime]:
         """Record the agent's first reply once; returns the episode's queued_at
         when this was the first reply (for the metric), else None."""

@@ -68,6 +68,36 @@ async def test_messages_are_idempotent_by_client_id(storage: Storage) -> None:
 
 
 @pytest.mark.asyncio
+async def test_receive_returns_the_state_and_the_message_as_stored(storage: Storage) -> None:
+    conversation = await storage.create_conversation("web")
+    await storage.enqueue(conversation.id, "customer_request", {"reason": "customer_request"}, False, "hola", NOW)
+    seen, message, created = await storage.receive(conversation.id, "¿sigo en la cola?", {"payload": "/x"}, "k1")
+    assert created and seen.state is State.QUEUED
+    stored = (await storage.history(conversation.id))[-1]
+    assert stored == message  # what the bridge delivers is exactly what a reload shows
+    again_seen, again, created_again = await storage.receive(conversation.id, "¿sigo en la cola?", None, "k1")
+    assert not created_again and again.id == message.id and again_seen.state is State.QUEUED
+
+
+@pytest.mark.asyncio
+async def test_inline_and_threaded_work_interleave_without_loss(storage: Storage) -> None:
+    """Per-message statements (inline on SQLite) and the others (worker
+    thread) at once: every message is stored once, in order."""
+    conversations = [await storage.create_conversation("web") for _ in range(5)]
+
+    async def chat(conversation_id: str) -> None:
+        for n in range(20):
+            await storage.receive(conversation_id, f"m{n}", None, f"c{n}")
+            await storage.set_contact(conversation_id, f"c{n}@example.com")
+
+    await asyncio.gather(*(chat(c.id) for c in conversations),
+                         *(storage.history(c.id) for c in conversations for _ in range(5)))
+    for c in conversations:
+        assert [m.text for m in await storage.history(c.id)] == [f"m{n}" for n in range(20)]
+        assert (await storage.get_conversation(c.id)).contact_email == "c19@example.com"
+
+
+@pytest.mark.asyncio
 async def test_requeue_goes_to_the_front(storage: Storage) -> None:
     ana, _ = await add_agent(storage, "Ana")
     ids = []

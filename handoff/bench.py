@@ -774,9 +774,10 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
             f"{overhead['direct_mean_ms']:.1f} ms direct; the bridge's own timing of its Rasa calls "
             f"(`handoff_rasa_latency_seconds`) is {overhead['rasa_mean_seen_by_bridge_ms']:.1f} ms, so about "
             f"{overhead['bridge_mean_ms'] - overhead['rasa_mean_seen_by_bridge_ms']:.1f} ms per turn is the "
-            "bridge's own work: two WebSocket frames in and out, reading the conversation, committing the "
-            f"customer message and each bot message ({overhead['bot_messages_per_turn']:.1f} per turn) to SQLite "
-            "in worker threads before delivering it.", "",
+            "bridge's own work: the WebSocket frames in and out (message in; ack, typing and the bot's messages "
+            "out), reading the conversation and committing the customer message in one transaction, and "
+            f"committing each bot message ({overhead['bot_messages_per_turn']:.1f} per turn) before delivering "
+            "it. On SQLite these single-row transactions run on the bridge's event loop (handoff/storage.py).", "",
         ]
         verdict = _met(added <= TARGET_OVERHEAD_MS)
         if added > TARGET_OVERHEAD_MS:
@@ -815,11 +816,12 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
                          f"{load['bridge_cpu']:.2f} | {load['timeouts']} |")
         errors = ", ".join(f"{k}: {v}" for k, v in sorted(relay["errors"].items())) or "none"
         lines += ["", f"Error frames during the run: {errors}. One SQLite commit on the same disk (a one-row "
-                  f"insert, WAL journal): p50 {commit['p50_ms']:.1f} ms, p99 {commit['p99_ms']:.1f} ms; the "
-                  "bridge commits the customer message before relaying it and the agent message before "
-                  "delivering it, and SQLite takes one writer at a time (the others wait in its busy "
-                  "handler, which sleeps in growing steps). PostgreSQL would take concurrent writers and "
-                  "group their commits, but adds a network round trip per query; it is not measured here.", "",
+                  f"insert, WAL journal, synchronous=NORMAL): p50 {commit['p50_ms']:.2f} ms, p99 "
+                  f"{commit['p99_ms']:.2f} ms. The bridge commits the customer message before relaying it "
+                  "and the agent message before delivering it; on SQLite it runs one transaction at a time "
+                  "(those of each message inline on its event loop, the rest in one worker thread), so its "
+                  "writers never wait in SQLite's busy handler. PostgreSQL would take concurrent writers, "
+                  "but adds a network round trip per query; it is not measured here.", "",
                   "### Memory of the bridge process (VmRSS)", "",
                   "| state | RSS (MB) |", "| --- | --- |",
                   f"| started, no session | {mem['started']:.1f} |",

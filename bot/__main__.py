@@ -67,7 +67,7 @@ def shell(settings: Settings) -> int:
         stack.start_actions()
         stack.wait_ready()
         command: List[str] = [
-            sys.executable, "-m", "rasa", "shell", "--model", str(settings.model_path),
+            sys.executable, "-m", "bot.rasa_cli", "shell", "--model", str(settings.model_path),
             "--endpoints", str(ROOT / "endpoints.yml"), "--port", str(settings.rasa_port),
         ]
         return subprocess.call(command, cwd=str(ROOT), env=settings.child_env())

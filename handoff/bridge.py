@@ -72,6 +72,7 @@ Socket = WebSocketCommonProtocol
 CustomerSink = Callable[[str, Frame], Awaitable[None]]
 
 REQUEST_HUMAN = "/request_human"
+FIRST_REPLY_MEMORY = 10_000
 APOLOGY = ("Perdona, ahora mismo el asistente no responde. Si quieres, te paso con una "
            "persona del equipo.")
 HUMAN_BUTTON = {"title": "Hablar con una persona", "payload": REQUEST_HUMAN}
@@ -123,7 +124,10 @@ class Bridge:
         self._last_status: Dict[str, Tuple[int, int]] = {}
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
-        self._first_reply_marked: Set[int] = set()  # episodes; saves a write per agent message
+        # (conversation, episode) whose first agent reply is stored: saves a
+        # write per agent message. Forgotten on close; cleared if it grows
+        # past FIRST_REPLY_MEMORY (closes done elsewhere): then one extra write each.
+        self._first_reply_marked: Set[Tuple[str, int]] = set()
         self._sinks: List[CustomerSink] = []
         self._attachment_key = (settings.attachment_secret or secrets.token_urlsafe(32)).encode("utf-8")
 
@@ -635,10 +639,13 @@ class Bridge:
             message = await self._deliver(conversation_id, "agent", text, agent=agent, client_id=stored_client_id)
             if client_id is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
-            if conversation.episode_id is not None and conversation.episode_id not in self._first_reply_marked:
+            episode = (conversation_id, conversation.episode_id or 0)
+            if conversation.episode_id is not None and episode not in self._first_reply_marked:
                 now = self.clock()
                 queued_at = await self.storage.mark_first_reply(conversation.episode_id, now)
-                self._first_reply_marked.add(conversation.episode_id)
+                if len(self._first_reply_marked) >= FIRST_REPLY_MEMORY:
+                    self._first_reply_marked.clear()
+                self._first_reply_marked.add(episode)
                 if queued_at is not None:
                     self.metrics.first_reply.observe(max(0.0, (now - queued_at).total_seconds()))
 
@@ -698,7 +705,7 @@ class Bridge:
                 conversation = await self.storage.close(conversation_id, agent.id, resolution, self.clock())
             except TransitionError as exc:
                 raise self._not_assigned(exc) from exc
-            self._first_reply_marked.discard(episode_id or 0)
+            self._first_reply_marked.discard((conversation_id, episode_id or 0))
             logger.info("conversation_closed", extra={"conversation_id": conversation_id,
                                                       "agent_id": agent.id, "resolution": resolution})
             await self.to_agent(agent.id, {"type": "closed", "conversation_id": conversation_id, "resolution": resolution})

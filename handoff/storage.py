@@ -13,12 +13,13 @@ shared between calls). Where it runs:
   takes one writer at a time, and writers that collide wait in its busy
   handler, which sleeps in steps of up to 100 ms (that was the relay's p99
   at 50 messages/s, docs/benchmarks.md). The single-row reads and writes of
-  every message (``@per_message``) run inline on the event loop: they take
-  about 0.2 ms, less than handing them to a thread, which took over 1 ms
-  when the cores were busy. Everything else (``@threaded``) runs in one
-  dedicated thread. So a long write by another process on the same file
-  (the action server, ``seed``) holds the loop for as long as it holds
-  SQLite's lock; use PostgreSQL for heavy traffic.
+  every message (``@per_message``) run inline on the event loop when no
+  other transaction is running: they take about 0.2 ms, less than handing
+  them to a thread, which took over 1 ms when the cores were busy.
+  Everything else (``@threaded``) runs in one dedicated thread. So a long
+  write by another process on the same file (the action server, ``seed``)
+  can hold the loop while it holds SQLite's lock (at most the connect
+  timeout); use PostgreSQL for heavy traffic.
 Nothing connects until the first call. SQLite must be a file (an in-memory
 database is private to each connection).
 """
@@ -26,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import functools
 import json
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -191,10 +193,11 @@ def utcnow() -> dt.datetime:
 
 
 def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    """SQLite returns naive datetimes: they were written in UTC."""
+    """In UTC: SQLite returns naive datetimes (written in UTC), PostgreSQL
+    ones in its session's time zone."""
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -332,31 +335,44 @@ class Storage:
                 self._engine = create_sql_engine(self.database_url, self.connect_timeout)
             return self._engine
 
-    def _transaction(self, work: Callable[[Connection], T], inline: bool = False) -> T:
-        engine = self.engine
+    @staticmethod
+    @contextlib.contextmanager
+    def _errors() -> Iterator[None]:
+        """Connection failures (and a locked SQLite file) as StorageUnavailable."""
         try:
-            if engine.dialect.name != "sqlite":
-                with engine.begin() as conn:
-                    return work(conn)
-            with self._sqlite_turn:
-                if not inline:
-                    with engine.begin() as conn:
-                        return work(conn)
-                if self._loop_connection is None:
-                    self._loop_connection = engine.connect()
-                try:
-                    with self._loop_connection.begin():
-                        return work(self._loop_connection)
-                except DBAPIError:
-                    self._loop_connection.close()  # a fresh one next time
-                    self._loop_connection = None
-                    raise
+            yield
         except OperationalError as exc:
             raise StorageUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise StorageUnavailable("database connection lost") from exc
             raise
+
+    def _transaction(self, work: Callable[[Connection], T]) -> T:
+        """In a worker thread: one transaction on a pooled connection."""
+        engine = self.engine
+        with self._errors():
+            if engine.dialect.name != "sqlite":
+                with engine.begin() as conn:
+                    return work(conn)
+            with self._sqlite_turn, engine.begin() as conn:
+                return work(conn)
+
+    def _inline_transaction(self, work: Callable[[Connection], T]) -> T:
+        """On the event loop, SQLite only, ``_sqlite_turn`` held by the caller:
+        one transaction on the connection kept for the loop."""
+        with self._errors():
+            if self._loop_connection is None:
+                self._loop_connection = self.engine.connect()
+            try:
+                with self._loop_connection.begin():
+                    return work(self._loop_connection)
+            except IntegrityError:
+                raise  # rolled back; the connection is fine (a resend)
+            except DBAPIError:
+                self._loop_connection.close()  # a fresh one next time
+                self._loop_connection = None
+                raise
 
     def _worker(self) -> Optional[concurrent.futures.ThreadPoolExecutor]:
         """SQLite: the one thread all transactions run in; others: None (the
@@ -401,9 +417,13 @@ class Storage:
     async def run_short(self, work: Callable[[Connection], T]) -> T:
         """Like ``run``, but inline on SQLite, on a connection kept for the
         event loop's thread: only for a statement or two on single rows (see
-        the module's limits)."""
-        if self.engine.dialect.name == "sqlite":
-            return self._transaction(work, inline=True)
+        the module's limits). While the worker thread is in a transaction the
+        loop does not wait for it: the work queues behind it in the thread."""
+        if self.engine.dialect.name == "sqlite" and self._sqlite_turn.acquire(blocking=False):
+            try:
+                return self._inline_transaction(work)
+            finally:
+                self._sqlite_turn.release()
         return await self.run(work)
 
     # -- agents ----------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 
 import pytest
 import pytest_asyncio
@@ -75,6 +76,7 @@ async def test_receive_returns_the_state_and_the_message_as_stored(storage: Stor
     assert created and seen.state is State.QUEUED
     stored = (await storage.history(conversation.id))[-1]
     assert stored == message  # what the bridge delivers is exactly what a reload shows
+    assert stored.created_at.utcoffset() == dt.timedelta(0)  # frames say +00:00 on every backend
     again_seen, again, created_again = await storage.receive(conversation.id, "¿sigo en la cola?", None, "k1")
     assert not created_again and again.id == message.id and again_seen.state is State.QUEUED
 
@@ -119,3 +121,36 @@ async def test_tokens_are_stored_hashed(storage: Storage) -> None:
     with storage.engine.connect() as conn:
         row = conn.execute(agents_table.select()).one()
     assert token.split(".", 1)[1].encode() not in bytes(row.token_hash)
+
+
+@pytest.mark.asyncio
+async def test_the_event_loop_never_waits_for_the_sqlite_worker(tmp_path) -> None:
+    """A per-message statement issued while the worker thread is inside a
+    transaction goes to the worker's queue instead of blocking the loop."""
+    storage = Storage(f"sqlite:///{tmp_path / 'bridge.db'}")
+    await storage.create_schema()
+    conversation = await storage.create_conversation("web")
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:
+        entered.set()
+        release.wait(10)
+
+    holder = asyncio.ensure_future(storage.run(hold))
+    assert await asyncio.to_thread(entered.wait, 10)
+    safety = threading.Timer(5, release.set)  # a blocked loop would hang the test without it
+    safety.start()
+    try:
+        reader = asyncio.ensure_future(storage.get_conversation(conversation.id))
+
+        async def loop_ran_before_release() -> bool:
+            return not release.is_set()
+
+        assert await asyncio.ensure_future(loop_ran_before_release())
+        release.set()
+        assert (await reader).id == conversation.id
+        await holder
+    finally:
+        safety.cancel()
+        release.set()
+        storage.dispose()

@@ -105,7 +105,8 @@ class StorePolicy:
             "store_name", "currency", "return_window_days", "free_shipping_threshold",
             "standard_shipping_cost", "express_shipping_cost", "delivery_days_min",
             "delivery_days_max", "express_delivery_days", "international_delivery_days_min",
-            "international_delivery_days_max", "international_shipping_cost", "refund_days",
+            "international_delivery_days_max", "international_shipping_cost", "islands_shipping_cost",
+            "islands_free_shipping_threshold", "islands_delivery_days_min", "islands_delivery_days_max", "refund_days",
             "warranty_years", "support_hours_text", "contact_email", "contact_phone",
             "contact_whatsapp", "discount_codes_text",
         )
@@ -152,7 +153,7 @@ def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> S
             for w in raw["support_hours"]
         )
         ZoneInfo(str(raw["timezone"]))
-        return StorePolicy(
+        policy = StorePolicy(
             raw=dict(raw),
             store_name=str(raw["store_name"]),
             brand_voice=voice,
@@ -169,6 +170,8 @@ def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> S
             address_change_statuses=tuple(raw["address_change_statuses"]),
             overdue_grace_days=int(raw["overdue_grace_days"]),
         )
+        policy.answer_slots()  # every value an answer quotes is there (else KeyError below)
+        return policy
     except KeyError as exc:
         raise PolicyError(f"the policy file lacks {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:

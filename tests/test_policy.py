@@ -19,6 +19,14 @@ def test_answer_slots_carry_the_policy_values() -> None:
     assert slots["support_hours_text"] == RAW["support_hours_text"]
     assert RAW["international_countries"][-1] in slots["international_countries"]
     assert slots["brand_voice"] in ("tu", "usted")
+    assert slots["islands_shipping_cost"] == f"{RAW['islands_shipping_cost']:.2f}".replace(".", ",")
+    assert slots["islands_delivery_days_max"] == str(RAW["islands_delivery_days_max"])
+
+
+@pytest.mark.parametrize("key", ["islands_shipping_cost", "contact_phone"])
+def test_a_value_that_answers_quote_must_be_in_the_file(key: str) -> None:
+    with pytest.raises(PolicyError, match=key):
+        parse_policy({k: v for k, v in RAW.items() if k != key})
 
 
 def test_support_hours_open_closed_and_next_opening() -> None:

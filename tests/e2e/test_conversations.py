@@ -107,3 +107,11 @@ def test_the_faq_selector_answers_faq_questions_only(shopper: Shopper) -> None:
     order = shopper.api("POST", "/model/parse", {"text": "¿dónde está mi pedido?"})
     assert order["intent"]["name"] == "order_status"
     assert "faq" not in order.get("response_selector", {})
+
+
+def test_shipping_to_the_islands_quotes_the_policy_file(shopper: Shopper) -> None:
+    slots = load_policy().answer_slots()
+    cost = shopper.texts("¿y el envío a Canarias cuánto me cuesta?")
+    assert "Canarias" in cost and f"{slots['islands_shipping_cost']} {slots['currency']}" in cost
+    days = shopper.texts("¿cuántos días tarda en llegar a Melilla?")
+    assert f"de {slots['islands_delivery_days_min']} a {slots['islands_delivery_days_max']} días" in days

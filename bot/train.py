@@ -48,7 +48,7 @@ def main() -> int:
     print("Entrenando el modelo (config, dominio o datos han cambiado)...", flush=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
     command = [
-        sys.executable, "-m", "rasa", "train", "--config", "config.yml", "--domain", "domain.yml",
+        sys.executable, "-m", "bot.rasa_cli", "train", "--config", "config.yml", "--domain", "domain.yml",
         "--data", *DATA_DIRS, "--out", "models", "--fixed-model-name", MODEL_NAME, "--force",
     ]
     result = subprocess.run(command, cwd=ROOT, env=env)

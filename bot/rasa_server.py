@@ -54,6 +54,11 @@ def main() -> None:
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level)
+    # As `rasa run` does: without it structlog prints Rasa's debug events,
+    # slot values (emails, order numbers) included, at every level.
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.getLevelName(settings.log_level))
     validate_action_results_once()
     serve_application(
         model_path=str(settings.model_path),

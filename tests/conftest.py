@@ -16,6 +16,7 @@ import os
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import psycopg2
@@ -114,9 +115,16 @@ def e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Started exactly as ``make run`` starts it (bot.processes), on free
-    ports, over a freshly seeded SQLite store in a temporary folder."""
+def stack_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the stack's processes write their output (actions.log, rasa.log, bridge.log)."""
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_database_url: str, stack_logs: Path) -> Iterator[Settings]:
+    """Started exactly as ``make run`` starts it (bot.processes, at the
+    default log level), on free ports, over a freshly seeded SQLite store in
+    a temporary folder."""
     model = ROOT / "models" / "assistant.tar.gz"
     if not model.exists():
         pytest.fail("no trained model: run `make test` (it trains first)")
@@ -126,9 +134,9 @@ def stack(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         "HANDOFF_PORT": str(free_port()),
         "DATABASE_URL": e2e_database_url,
         "RASA_MODEL": str(model),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
     })
-    processes = Stack(settings, log_dir=str(tmp_path_factory.mktemp("logs")))
+    processes = Stack(settings, log_dir=str(stack_logs))
     try:
         processes.start_actions()
         processes.start_rasa()

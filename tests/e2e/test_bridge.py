@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import pytest
 import websockets

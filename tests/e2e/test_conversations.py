@@ -3,6 +3,7 @@ channel), over the seeded demo store. Slow: marked ``slow``."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any, Dict
 
 import pytest
@@ -115,3 +116,16 @@ def test_shipping_to_the_islands_quotes_the_policy_file(shopper: Shopper) -> Non
     assert "Canarias" in cost and f"{slots['islands_shipping_cost']} {slots['currency']}" in cost
     days = shopper.texts("¿cuántos días tarda en llegar a Melilla?")
     assert f"de {slots['islands_delivery_days_min']} a {slots['islands_delivery_days_max']} días" in days
+
+
+def test_logs_hold_no_debug_events_and_no_shopper_data(
+        shopper: Shopper, orders: DemoOrders, stack_logs: Path) -> None:
+    """At the default level (INFO) no process logs Rasa's debug events, which
+    carry slot values: emails and order numbers stay out of the logs."""
+    order = orders.find(status="shipped", overdue=False)
+    shopper.texts(f"¿dónde está mi pedido {order['order_id']}?")
+    assert order["tracking_number"] in shopper.texts(order["email"])
+    for name in ("actions.log", "rasa.log", "bridge.log"):
+        text = (stack_logs / name).read_text(encoding="utf-8", errors="replace")
+        assert "[debug" not in text, name
+        assert order["email"] not in text, name

@@ -72,7 +72,6 @@ Socket = WebSocketCommonProtocol
 CustomerSink = Callable[[str, Frame], Awaitable[None]]
 
 REQUEST_HUMAN = "/request_human"
-FIRST_REPLY_MEMORY = 10_000
 APOLOGY = ("Perdona, ahora mismo el asistente no responde. Si quieres, te paso con una "
            "persona del equipo.")
 HUMAN_BUTTON = {"title": "Hablar con una persona", "payload": REQUEST_HUMAN}
@@ -124,10 +123,6 @@ class Bridge:
         self._last_status: Dict[str, Tuple[int, int]] = {}
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
-        # (conversation, episode) whose first agent reply is stored: saves a
-        # write per agent message. Forgotten on close; cleared if it grows
-        # past FIRST_REPLY_MEMORY (closes done elsewhere): then one extra write each.
-        self._first_reply_marked: Set[Tuple[str, int]] = set()
         self._sinks: List[CustomerSink] = []
         self._attachment_key = (settings.attachment_secret or secrets.token_urlsafe(32)).encode("utf-8")
 
@@ -211,10 +206,14 @@ class Bridge:
         """Store, then send to the customer's sockets (bot | agent | system)."""
         message, created = await self.storage.add_message(
             conversation_id, sender, text, data, agent.id if agent else None, client_id)
-        if created:
-            self.metrics.messages.labels(sender).inc()
-            await self.to_customer(conversation_id, self.customer_frame(message, agent.name if agent else None))
+        await self._send_stored(message, created, agent)
         return message
+
+    async def _send_stored(self, message: StoredMessage, created: bool, agent: Optional[Agent] = None) -> None:
+        """A just-stored message to the customer (a resend was sent already)."""
+        if created:
+            self.metrics.messages.labels(message.sender).inc()
+            await self.to_customer(message.conversation_id, self.customer_frame(message, agent.name if agent else None))
 
     # -- customers -------------------------------------------------------
 
@@ -636,18 +635,14 @@ class Bridge:
             if not may_deliver(conversation.state, "agent", agent.id, conversation.agent_id):
                 raise FrameError("not_assigned", "Esta conversación no está asignada a ti (not assigned to you).")
             stored_client_id = f"agent:{agent.id}:{client_id}" if client_id else None
-            message = await self._deliver(conversation_id, "agent", text, agent=agent, client_id=stored_client_id)
+            now = self.clock()
+            message, created, queued_at = await self.storage.add_agent_reply(
+                conversation_id, agent.id, text, stored_client_id, conversation.episode_id, now)
+            await self._send_stored(message, created, agent)
             if client_id is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
-            episode = (conversation_id, conversation.episode_id or 0)
-            if conversation.episode_id is not None and episode not in self._first_reply_marked:
-                now = self.clock()
-                queued_at = await self.storage.mark_first_reply(conversation.episode_id, now)
-                if len(self._first_reply_marked) >= FIRST_REPLY_MEMORY:
-                    self._first_reply_marked.clear()
-                self._first_reply_marked.add(episode)
-                if queued_at is not None:
-                    self.metrics.first_reply.observe(max(0.0, (now - queued_at).total_seconds()))
+            if queued_at is not None:
+                self.metrics.first_reply.observe(max(0.0, (now - queued_at).total_seconds()))
 
     async def agent_typing(self, agent: Agent, conversation_id: str) -> None:
         conversation = await self._get(conversation_id)
@@ -700,12 +695,11 @@ class Bridge:
         then ask the customer for CSAT."""
         resolution = resolution if resolution in ("resolved", "unresolved") else "resolved"
         async with self.lock(conversation_id):
-            episode_id = (await self._get(conversation_id)).episode_id
+            await self._get(conversation_id)
             try:
                 conversation = await self.storage.close(conversation_id, agent.id, resolution, self.clock())
             except TransitionError as exc:
                 raise self._not_assigned(exc) from exc
-            self._first_reply_marked.discard((conversation_id, episode_id or 0))
             logger.info("conversation_closed", extra={"conversation_id": conversation_id,
                                                       "agent_id": agent.id, "resolution": resolution})
             await self.to_agent(agent.id, {"type": "closed", "conversation_id": conversation_id, "resolution": resolution})

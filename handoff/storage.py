@@ -56,7 +56,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from actions.store.sql import create_sql_engine, make_sqlite_folder
@@ -170,6 +170,10 @@ profiles_table = Table(
 # them and their cache keys, which cost more than SQLite's own work.
 SELECT_CONVERSATION = select(conversations_table).where(conversations_table.c.id == bindparam("conversation_id"))
 INSERT_MESSAGE = insert(messages_table)
+MARK_FIRST_REPLY = (update(episodes_table)
+                    .where(and_(episodes_table.c.id == bindparam("episode_id"),
+                                episodes_table.c.first_reply_at.is_(None)))
+                    .values(first_reply_at=bindparam("replied_at")))
 
 
 class StorageError(Exception):
@@ -321,6 +325,7 @@ class Storage:
         self.database_url = database_url
         self.connect_timeout = connect_timeout
         self._engine: Optional[Engine] = None
+        self._sqlite = make_url(database_url).get_backend_name() == "sqlite"
         self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._lock = threading.Lock()
         self._sqlite_turn = threading.Lock()  # one SQLite transaction at a time
@@ -352,7 +357,7 @@ class Storage:
         """In a worker thread: one transaction on a pooled connection."""
         engine = self.engine
         with self._errors():
-            if engine.dialect.name != "sqlite":
+            if not self._sqlite:
                 with engine.begin() as conn:
                     return work(conn)
             with self._sqlite_turn, engine.begin() as conn:
@@ -377,7 +382,7 @@ class Storage:
     def _worker(self) -> Optional[concurrent.futures.ThreadPoolExecutor]:
         """SQLite: the one thread all transactions run in; others: None (the
         loop's default executor)."""
-        if self.engine.dialect.name != "sqlite":
+        if not self._sqlite:
             return None
         with self._lock:
             if self._executor is None:
@@ -419,7 +424,7 @@ class Storage:
         event loop's thread: only for a statement or two on single rows (see
         the module's limits). While the worker thread is in a transaction the
         loop does not wait for it: the work queues behind it in the thread."""
-        if self.engine.dialect.name == "sqlite" and self._sqlite_turn.acquire(blocking=False):
+        if self._sqlite and self._sqlite_turn.acquire(blocking=False):
             try:
                 return self._inline_transaction(work)
             finally:
@@ -605,6 +610,20 @@ class Storage:
             message, created = await self._stored_resend(conversation_id, client_id, exc)
             return await self.get_conversation(conversation_id), message, created
 
+    async def add_agent_reply(
+        self, conversation_id: str, agent_id: str, text: str, client_id: Optional[str],
+        episode_id: Optional[int], now: dt.datetime,
+    ) -> Tuple[StoredMessage, bool, Optional[dt.datetime]]:
+        """An agent's message and, if it is the episode's first, ``now`` as the
+        episode's first reply, in one transaction. The third value is the
+        episode's queued_at when this was its first reply (for the metric),
+        else None; ``created`` is as in ``add_message``."""
+        try:
+            return await self._add_agent_reply(conversation_id, agent_id, text, client_id, episode_id, now)
+        except IntegrityError as exc:
+            message, created = await self._stored_resend(conversation_id, client_id, exc)
+            return message, created, None
+
     async def _stored_resend(
         self, conversation_id: str, client_id: Optional[str], exc: IntegrityError
     ) -> Tuple[StoredMessage, bool]:
@@ -633,6 +652,17 @@ class Storage:
     ) -> Tuple[Conversation, StoredMessage, bool]:
         conversation = self._get(conn, conversation_id)
         return conversation, self._insert_message(conn, conversation_id, "customer", text, data, None, client_id), True
+
+    @per_message
+    def _add_agent_reply(
+        self, conn: Connection, conversation_id: str, agent_id: str, text: str, client_id: Optional[str],
+        episode_id: Optional[int], now: dt.datetime,
+    ) -> Tuple[StoredMessage, bool, Optional[dt.datetime]]:
+        message = self._insert_message(conn, conversation_id, "agent", text, None, agent_id, client_id)
+        if episode_id is None or conn.execute(MARK_FIRST_REPLY, {"episode_id": episode_id, "replied_at": now}).rowcount != 1:
+            return message, True, None
+        queued_at = conn.execute(select(episodes_table.c.queued_at).where(episodes_table.c.id == episode_id)).scalar()
+        return message, True, _utc(queued_at)
 
     @staticmethod
     def _insert_message(
@@ -750,17 +780,6 @@ class Storage:
             conn.execute(update(episodes_table).where(episodes_table.c.id == before.episode_id)
                          .values(closed_at=now, resolution=resolution, agent_id=agent_id))
         return conversation
-
-    @per_message
-    def mark_first_reply(self, conn: Connection, episode_id: int, now: dt.datetime) -> Optional[dt.datetime]:
-        """Record the agent's first reply once; returns the episode's queued_at
-        when this was the first reply (for the metric), else None."""
-        result = conn.execute(update(episodes_table)
-                              .where(and_(episodes_table.c.id == episode_id, episodes_table.c.first_reply_at.is_(None)))
-                              .values(first_reply_at=now))
-        if result.rowcount != 1:
-            return None
-        return _utc(conn.execute(select(episodes_table.c.queued_at).where(episodes_table.c.id == episode_id)).scalar())
 
     @threaded
     def recent_handling_times(self, conn: Connection, limit: int = 20) -> List[float]:

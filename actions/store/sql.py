@@ -325,8 +325,6 @@ class SqlStore:
 # -- helpers (run inside a session) -------------------------------------------
 
 
-
-
 def _order_query() -> Select:
     """SELECT of orders with everything ``_order`` reads, eagerly loaded."""
     return select(OrderRow).options(

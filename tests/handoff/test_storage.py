@@ -7,10 +7,12 @@ import threading
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 
 from handoff.agents import add_agent, authenticate
 from handoff.state import AlreadyHandedOff, Event, State, TransitionError
-from handoff.storage import NoCsatPending, Storage, agents_table
+from handoff.storage import NoCsatPending, Storage, agents_table, episodes_table
 
 
 @pytest_asyncio.fixture
@@ -79,6 +81,32 @@ async def test_receive_returns_the_state_and_the_message_as_stored(storage: Stor
     assert stored.created_at.utcoffset() == dt.timedelta(0)  # frames say +00:00 on every backend
     again_seen, again, created_again = await storage.receive(conversation.id, "¿sigo en la cola?", None, "k1")
     assert not created_again and again.id == message.id and again_seen.state is State.QUEUED
+
+
+@pytest.mark.asyncio
+async def test_only_the_first_agent_reply_of_a_handoff_is_recorded(storage: Storage) -> None:
+    ana, _ = await add_agent(storage, "Ana")
+    conversation = await storage.create_conversation("web")
+    await storage.enqueue(conversation.id, "customer_request", {"reason": "customer_request"}, False, "hola", NOW)
+    claimed = await storage.claim(conversation.id, ana.id, NOW + dt.timedelta(minutes=1))
+    first_at = NOW + dt.timedelta(minutes=2)
+    message, created, queued_at = await storage.add_agent_reply(
+        conversation.id, ana.id, "Hola, soy Ana", "a1", claimed.episode_id, first_at)
+    assert created and queued_at == NOW  # the metric measures from queueing
+    _, created_again, again = await storage.add_agent_reply(
+        conversation.id, ana.id, "Hola, soy Ana", "a1", claimed.episode_id, first_at)
+    assert not created_again and again is None  # a resend is not a new first reply
+    _, _, later = await storage.add_agent_reply(
+        conversation.id, ana.id, "¿Me dices el pedido?", "a2", claimed.episode_id, first_at + dt.timedelta(minutes=1))
+    assert later is None
+    assert [m.text for m in await storage.history(conversation.id)][-2:] == ["Hola, soy Ana", "¿Me dices el pedido?"]
+
+    def first_reply_at(conn: Connection) -> dt.datetime:
+        return conn.execute(select(episodes_table.c.first_reply_at)
+                            .where(episodes_table.c.id == claimed.episode_id)).scalar()
+
+    stored = await storage.run(first_reply_at)
+    assert (stored if stored.tzinfo else stored.replace(tzinfo=dt.timezone.utc)) == first_at
 
 
 @pytest.mark.asyncio

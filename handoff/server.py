@@ -14,6 +14,7 @@ that the default same-host origins name the real port even when port is 0.
 from __future__ import annotations
 
 import asyncio
+import html
 import http
 import json
 import logging
@@ -45,6 +46,8 @@ STATIC_ROUTES: Dict[str, Tuple[str, str]] = {
     "/agent.css": ("agent.css", "text/css; charset=utf-8"),
 }
 CANNED_REPLIES = Path(__file__).resolve().parent / "canned_replies.yml"
+# The demo shop page quotes the store policy: {{key}} is one of its answer values.
+POLICY_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 WS_ROUTES = ("/ws/chat", "/ws/agent")
 ATTACHMENT_ROUTE = re.compile(r"^/attachments/(a_[0-9a-f]{24})$")
 # Shown inline in the console; anything else is a download (never rendered as HTML).
@@ -70,6 +73,15 @@ def _canned_replies(path: Path = CANNED_REPLIES) -> HTTPResponse:
         replies = []
     return (http.HTTPStatus.OK, [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store")],
             json.dumps({"replies": replies}, ensure_ascii=False).encode("utf-8"))
+
+
+def fill_policy(page: bytes, values: Dict[str, str]) -> bytes:
+    """``{{key}}`` in a page becomes the policy value the bot's answers quote
+    (HTML-escaped), so the demo shop never contradicts the bot. An unknown key
+    stays as written (visible, and caught by tests/handoff/test_chat.py)."""
+    return POLICY_PLACEHOLDER.sub(
+        lambda m: html.escape(values[m.group(1)]) if m.group(1) in values else m.group(0),
+        page.decode("utf-8")).encode("utf-8")
 
 
 class BridgeServer:
@@ -162,6 +174,8 @@ class BridgeServer:
             except OSError as exc:
                 logger.error("static_file_missing", extra={"file": name, "error": type(exc).__name__})
                 return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
+            if name == "index.html":
+                body = fill_policy(body, self.bridge.policy.answer_slots())
             return (http.HTTPStatus.OK, [("Content-Type", content_type), ("X-Content-Type-Options", "nosniff")], body)
         return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
 

@@ -213,6 +213,11 @@ async def test_http_routes_on_the_same_port(start_bridge) -> None:
     for path, kind in (("/", "text/html"), ("/widget.js", "javascript"), ("/agent", "text/html")):
         status, body, content_type = await asyncio.to_thread(http_get, server.port, path)
         assert status == 200 and kind in content_type and body
+    page = (await asyncio.to_thread(http_get, server.port, "/"))[1].decode()
+    slots = server.bridge.policy.answer_slots()
+    assert "{{" not in page  # every placeholder of the demo shop is a policy value
+    assert f"a partir de {slots['free_shipping_threshold']} {slots['currency']}" in page
+    assert slots["support_hours_text"] in page
     status, body, content_type = await asyncio.to_thread(http_get, server.port, "/metrics")
     text = body.decode()
     assert status == 200 and "text/plain" in content_type

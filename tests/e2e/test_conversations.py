@@ -116,6 +116,9 @@ def test_shipping_to_the_islands_quotes_the_policy_file(shopper: Shopper) -> Non
     assert "Canarias" in cost and f"{slots['islands_shipping_cost']} {slots['currency']}" in cost
     days = shopper.texts("¿cuántos días tarda en llegar a Melilla?")
     assert f"de {slots['islands_delivery_days_min']} a {slots['islands_delivery_days_max']} días" in days
+    # Read as a question about shipping abroad, the answer still gives the islands' terms.
+    abroad = shopper.texts("no me acuerdo, ¿envían a Canarias?")
+    assert f"{slots['islands_shipping_cost']} {slots['currency']}" in abroad
 
 
 def test_logs_hold_no_debug_events_and_no_shopper_data(

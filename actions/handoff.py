@@ -1,10 +1,13 @@
 """Handing the conversation to a person.
 
 The assistant does not talk to the agent queue itself: it emits ONE
-structured bot message (a ``custom`` payload ``{"handoff": {...}}``) and
-pauses the Rasa conversation. The bridge (handoff/) queues the conversation
-with that context and resumes Rasa when the agent closes. Over plain REST or
-``rasa shell`` the shopper still reads the Spanish announcement.
+structured bot message (a ``custom`` payload ``{"handoff": {...}}``). The
+bridge (handoff/) queues the conversation with that context and, while a
+person has it, sends nothing to Rasa; when the agent closes it asks Rasa for
+the "I'm back" line. The conversation is never paused in Rasa: who talks to
+the shopper is the bridge's state machine's decision alone, so a failed
+resume can never leave a shopper unanswered. In ``rasa shell`` the shopper
+still reads the Spanish announcement.
 
 The payload never carries more than the conversation already proved: the
 customer block is present only for a verified order.
@@ -14,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -89,8 +92,8 @@ def hand_over(
     details: Optional[Dict[str, Any]] = None,
     announce: bool = True,
 ) -> List[EventType]:
-    """Announce (optionally), emit the structured handoff message, close any
-    form and pause the conversation. Returns the events to return."""
+    """Announce (optionally), emit the structured handoff message and close
+    any form. Returns the events to return."""
     if announce:
         dispatcher.utter_message(response="utter_handoff")
     dispatcher.utter_message(json_message=handoff_payload(tracker, reason, details))
@@ -98,7 +101,6 @@ def hand_over(
         ActiveLoop(None),
         SlotSet("requested_slot", None),
         *reset_task_slots(),
-        ConversationPaused(),
     ]
 
 

@@ -1,6 +1,10 @@
 """``python -m bot run``: start the action server, the Rasa server and the
-handoff bridge, print how to talk to the bot, and stop everything on Ctrl-C.
+handoff bridge, print how to talk to the bot, restart any of them that dies,
+and stop everything on Ctrl-C, SIGTERM or SIGHUP.
 ``python -m bot shell``: the action server plus ``rasa shell`` in this terminal.
+
+The signal handlers only record the request (bot.processes.StopRequest); the
+code below notices it and stops the children in order.
 """
 from __future__ import annotations
 
@@ -8,79 +12,94 @@ import argparse
 import signal
 import subprocess
 import sys
-import time
-from types import FrameType
 from typing import List, Optional
 
-from bot.processes import Stack, StartupError
+from bot.processes import GaveUp, Stack, StartupError, StopRequest, Supervisor, die_with_parent
 from bot.settings import ROOT, Settings, SettingsError
 
 
-def _install_signal_handlers() -> None:
-    def _raise(signum: int, frame: Optional[FrameType]) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _raise)
-    # A shell that starts us in the background sets SIGINT to "ignore", and
-    # that is inherited: restore Ctrl-C explicitly.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def run(settings: Settings) -> int:
+def run(settings: Settings, stop: StopRequest) -> int:
     stack = Stack(settings)
     try:
+        if stop.requested:
+            return 0
         stack.start_actions()
         stack.start_rasa()
         stack.start_bridge()
         print("Arrancando el servidor de acciones, Rasa y el puente (puede tardar un minuto)...", flush=True)
-        stack.wait_ready()
-        print(
-            "\nListo.\n"
-            f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
-            f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
-            "  Crear un agente (imprime su token):  make agent NAME=Marta\n"
-            f"  Rasa directamente:  curl -s {settings.rasa_url}/webhooks/rest/webhook "
-            "-H 'Content-Type: application/json' "
-            "-d '{\"sender\":\"yo\",\"message\":\"hola\"}'\n"
-            "Ctrl-C lo detiene todo.",
-            flush=True,
-        )
-        while True:
-            exited = stack.first_exited()
-            if exited is not None:
-                print(f"{exited.name} se ha detenido (código {exited.process.returncode}).", file=sys.stderr)
-                return 1
-            time.sleep(1)  # supervising children, nothing to synchronise
-    except StartupError as exc:
-        print(f"Error al arrancar: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
+        if stack.wait_ready(stop=stop):
+            print(
+                "\nListo.\n"
+                f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
+                f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
+                "  Crear un agente (imprime su token):  make agent NAME=Marta\n"
+                f"  Rasa directamente:  curl -s {settings.rasa_url}/webhooks/rest/webhook "
+                "-H 'Content-Type: application/json' "
+                "-d '{\"sender\":\"yo\",\"message\":\"hola\"}'\n"
+                "Ctrl-C lo detiene todo.",
+                flush=True,
+            )
+            Supervisor(stack, stop).run()
         print("\nDeteniendo...", flush=True)
         return 0
+    except StartupError as exc:
+        print(f"Error al arrancar: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except GaveUp:
+        return 1
     finally:
         stack.stop()
+        print("Detenido.", file=sys.stderr, flush=True)
 
 
-def shell(settings: Settings) -> int:
+def _end(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` s (``rasa shell`` shares our
+    terminal and process group, so it is signalled by pid)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def shell(settings: Settings, stop: StopRequest) -> int:
     stack = Stack(settings)
+    rasa_shell: Optional[subprocess.Popen] = None
     try:
         stack.start_actions()
-        stack.wait_ready()
+        if not stack.wait_ready(stop=stop):
+            return 0
         command: List[str] = [
             sys.executable, "-m", "bot.rasa_cli", "shell", "--model", str(settings.model_path),
             "--endpoints", str(ROOT / "endpoints.yml"), "--port", str(settings.rasa_port),
         ]
-        return subprocess.call(command, cwd=str(ROOT), env=settings.child_env())
+        # In our process group: it reads this terminal.
+        rasa_shell = subprocess.Popen(command, cwd=str(ROOT), env=settings.child_env(),
+                                      preexec_fn=die_with_parent())
+        while rasa_shell.poll() is None and not stop.requested:
+            stop.wait(1.0)  # woken by SIGCHLD or a stop signal
+        if stop.requested:
+            return 0
+        return rasa_shell.returncode
     except StartupError as exc:
-        print(f"Error al arrancar: {exc}", file=sys.stderr)
+        print(f"Error al arrancar: {exc}", file=sys.stderr, flush=True)
         return 1
-    except KeyboardInterrupt:
-        return 0
     finally:
+        if rasa_shell is not None:
+            signals = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+            try:
+                _end(rasa_shell)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, signals)
         stack.stop()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # First of all, so that no signal can interrupt what follows.
+    stop = StopRequest()
+    stop.install()
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     parser.add_argument("command", choices=["run", "shell"])
     args = parser.parse_args(argv)
@@ -89,8 +108,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SettingsError as exc:
         print(f"Configuración no válida: {exc}", file=sys.stderr)
         return 2
-    _install_signal_handlers()
-    return run(settings) if args.command == "run" else shell(settings)
+    return run(settings, stop) if args.command == "run" else shell(settings, stop)
 
 
 if __name__ == "__main__":

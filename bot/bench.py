@@ -3,7 +3,7 @@
 - NLU: 5-fold cross-validated per-intent F1 of config.yml and of the
   spaCy (es_core_news_sm) variant of the same pipeline, for the comparison.
 - Training time of the full model (NLU + dialogue) from scratch.
-- Reply latency of Rasa's REST webhook (p50, p99) for scripted
+- Reply latency of Rasa's bridge channel (p50, p99) for scripted
   conversations, one sender at a time and with 20 and 100 concurrent senders,
   with replies/s, and the Rasa server's resident memory.
 
@@ -174,10 +174,11 @@ def scripts(order: Dict[str, Any]) -> List[List[str]]:
 
 
 async def converse(session: aiohttp.ClientSession, url: str, sender: str,
-                   script: List[str], latencies: List[float]) -> None:
+                   script: List[str], latencies: List[float], secret: str) -> None:
     for text in script:
         start = time.perf_counter()
-        async with session.post(url, json={"sender": sender, "message": text}) as response:
+        async with session.post(url, json={"sender": sender, "message": text},
+                                headers={"Authorization": f"Bearer {secret}"}) as response:
             await response.read()
             if response.status != 200:
                 raise RuntimeError(f"HTTP {response.status}")
@@ -185,7 +186,7 @@ async def converse(session: aiohttp.ClientSession, url: str, sender: str,
 
 
 async def load(settings: Settings, senders: int, rounds: int, order: Dict[str, Any]) -> Dict[str, float]:
-    url = f"{settings.rasa_url}/webhooks/rest/webhook"
+    url = f"{settings.rasa_url}/webhooks/bridge/webhook"
     latencies: List[float] = []
     timeout = aiohttp.ClientTimeout(total=120)
     connector = aiohttp.TCPConnector(limit=senders)
@@ -194,7 +195,8 @@ async def load(settings: Settings, senders: int, rounds: int, order: Dict[str, A
         start = time.perf_counter()
         for round_no in range(rounds):
             await asyncio.gather(*(
-                converse(session, url, f"bench-{senders}-{round_no}-{i}", all_scripts[i % len(all_scripts)], latencies)
+                converse(session, url, f"bench-{senders}-{round_no}-{i}", all_scripts[i % len(all_scripts)], latencies,
+                         settings.rasa_bridge_secret)
                 for i in range(senders)
             ))
         elapsed = time.perf_counter() - start
@@ -308,7 +310,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("Measuring reply latency...", flush=True)
         results, memory = run_latency(tmp)
     lines += [
-        "### Reply latency of the REST webhook", "",
+        "### Reply latency of the bridge channel (Rasa's input for the bridge)", "",
         "Scripted conversations (FAQ questions, an order-status flow with its action-server "
         "calls, thanks and goodbyes); each sender waits for its reply before the next message.", "",
         "| concurrent senders | replies | p50 (ms) | p99 (ms) | replies/s |",

@@ -1,14 +1,16 @@
 """Settings from environment variables, with working defaults.
 
 Every variable is listed in the README's configuration table. Secrets
-(RASA_JWT_SECRET, DATABASE_URL passwords, TELEGRAM_BOT_TOKEN) come only from the
-environment and are never printed or logged.
+(RASA_JWT_SECRET, RASA_BRIDGE_SECRET, ACTION_SERVER_TOKEN, DATABASE_URL
+passwords, TELEGRAM_BOT_TOKEN) come only from the environment and are never
+printed or logged; the first three get a random value per run when unset,
+handed to the children by environment only.
 """
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Mapping, Optional
 
@@ -32,18 +34,26 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _secret(env: Mapping[str, str], name: str) -> str:
+    """The variable's value, or a random one for this run."""
+    return env.get(name, "").strip() or secrets.token_urlsafe(32)
+
+
 @dataclass(frozen=True)
 class Settings:
     rasa_host: str
     rasa_port: int
     actions_port: int
     model_path: Path
-    rasa_jwt_secret: str
+    rasa_jwt_secret: str = field(repr=False)
     rasa_jwt_secret_generated: bool
     database_url: Optional[str]
     log_level: str
     handoff_host: str = "127.0.0.1"
     handoff_port: int = 8080
+    # The bridge's key to Rasa's bridge channel, and Rasa's to the action server.
+    rasa_bridge_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    action_server_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -63,6 +73,8 @@ class Settings:
             log_level=(env.get("LOG_LEVEL", "INFO").strip() or "INFO").upper(),
             handoff_host=env.get("HANDOFF_HOST", "127.0.0.1").strip() or "127.0.0.1",
             handoff_port=_int(env, "HANDOFF_PORT", 8080),
+            rasa_bridge_secret=_secret(env, "RASA_BRIDGE_SECRET"),
+            action_server_token=_secret(env, "ACTION_SERVER_TOKEN"),
         )
 
     @property
@@ -89,6 +101,8 @@ class Settings:
             HANDOFF_HOST=self.handoff_host,
             HANDOFF_PORT=str(self.handoff_port),
             RASA_JWT_SECRET=self.rasa_jwt_secret,
+            RASA_BRIDGE_SECRET=self.rasa_bridge_secret,
+            ACTION_SERVER_TOKEN=self.action_server_token,
             ACTION_ENDPOINT_URL=f"{self.actions_url}/webhook",
             SANIC_HOST="127.0.0.1",
             PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),

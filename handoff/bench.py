@@ -5,7 +5,7 @@ figures, written to docs/benchmarks.md between the ``bridge-bench`` markers.
    models/assistant.tar.gz, bridge) on free loopback ports with a freshly
    seeded SQLite store. The same FAQ conversations go, one message at a time
    and interleaved (the order alternates every message so drift hits both
-   equally), through (a) Rasa's REST webhook directly (aiohttp) and (b) the
+   equally), through (a) Rasa's bridge channel directly (aiohttp) and (b) the
    bridge's ``/ws/chat``. End of a bridge reply: right after each message
    the client sends a frame the bridge refuses (``unknown_type``); the bridge
    handles a connection's frames one after the other, so that ``error`` comes
@@ -26,12 +26,19 @@ figures, written to docs/benchmarks.md between the ``bridge-bench`` markers.
    the throughput, messages/s in both directions).
 3. Memory: the bridge's VmRSS before any session, with N idle sessions
    (connected and started, bot mode, no message), assigned, and after relay.
+4. Login flood: a bridge subprocess with one agent (made with the CLI); the
+   agent's login time (connect → ``authenticated``) from 127.0.0.1, a few
+   times, without a flood and while 300 bogus logins run in parallel from a
+   separate process (each restarted as soon as it is answered): from one
+   address (127.0.0.2), then spread over 30 (127.0.1.x); how the bogus ones
+   were answered and how many were checked (scrypt), from /metrics.
 
 Limits: figures come from this machine only (CPU, cores and load average are
 written beside them); clients run in this same Python process on the same
 cores as the bridge, so latencies include the clients' own scheduling. The
 relay bridge runs with the per-connection rate limit raised (an agent console
-here relays for ~100 conversations; the default is 20 frames / 10 s).
+here relays for ~100 conversations; the default is 20 frames / 10 s). The
+login flood's client is a process on the same cores as the bridge.
 """
 from __future__ import annotations
 
@@ -44,6 +51,7 @@ import os
 import random
 import re
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -61,6 +69,7 @@ from bot.bench import machine, rss_mb
 from bot.bench import write_docs as write_block
 from bot.processes import free_port
 from bot.settings import ROOT
+from handoff.agents import MAX_ADMITTED, MAX_FAILURES, PER_ADDRESS, SCRYPT_WORKERS, WINDOW_S
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 MARK_BEGIN = "<!-- bridge-bench:begin -->"
@@ -69,6 +78,13 @@ MARK_END = "<!-- bridge-bench:end -->"
 TARGET_OVERHEAD_MS = 3.0
 TARGET_RELAY_P99_MS = 20.0
 TARGET_IDLE_MB = 150.0
+TARGET_LOGIN_S = 1.0
+
+FLOOD_LOGINS = 300        # bogus logins in parallel
+FLOOD_HOST = "127.0.0.2"  # where they come from (loopback: all of 127/8 is local)
+FLOOD_SPREAD = 30         # addresses of the spread flood, 127.0.1.1 ...
+FLOOD_GAP_S = 0.3         # between the real agent's logins during a flood
+LOGIN_TRIES = 5
 
 FRAME_TIMEOUT_S = 30.0
 CLAIM_BATCH = 50
@@ -160,7 +176,7 @@ async def wait_http_ok(url: str, timeout_s: float, process: Optional[subprocess.
 # -- stand-in Rasa and bridge subprocess ---------------------------------------
 
 class StandInRasa:
-    """aiohttp.web on a free port: GET / answers 200; the REST webhook answers
+    """aiohttp.web on a free port: GET / answers 200; the bridge channel answers
     every message with the handoff custom payload."""
 
     def __init__(self) -> None:
@@ -174,12 +190,12 @@ class StandInRasa:
     async def _webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.calls += 1
-        return web.json_response([{"recipient_id": body.get("sender"), "custom": HANDOFF_REPLY}])
+        return web.json_response({"messages": [{"recipient_id": body.get("sender"), "custom": HANDOFF_REPLY}]})
 
     async def start(self) -> str:
         app = web.Application()
         app.router.add_get("/", self._root)
-        app.router.add_post("/webhooks/rest/webhook", self._webhook)
+        app.router.add_post("/webhooks/bridge/webhook", self._webhook)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -237,7 +253,7 @@ class BridgeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {"HANDOFF_HOST": "127.0.0.1", "HANDOFF_PORT": str(self.port), "DATABASE_URL": database_url,
-               "RASA_URL": rasa_url, "LOG_LEVEL": "WARNING"}
+               "RASA_URL": rasa_url, "RASA_BRIDGE_SECRET": "bench-stand-in", "LOG_LEVEL": "WARNING"}
         env.update(extra_env or {})
         self.env = child_env(env)
         self.log_path = log_path
@@ -616,7 +632,7 @@ def run_relay(tmp: Path, sessions: int, agents: int, messages: int, rates: Seque
     return asyncio.run(run_relay_async(tmp, sessions, agents, messages, rates, duration_s, nominal_rate, log))
 
 
-# -- 1: overhead over Rasa's REST webhook ------------------------------------------
+# -- 1: overhead over Rasa's bridge channel ------------------------------------------
 
 async def bridge_turn(ws: websockets.WebSocketClientProtocol, text: str, client_id: str) -> Tuple[float, int, int]:
     """(seconds until the last bot message of this turn, bot messages, system messages)."""
@@ -636,14 +652,15 @@ async def bridge_turn(ws: websockets.WebSocketClientProtocol, text: str, client_
             return (last or now) - started, bot, system
 
 
-async def rasa_turn(session: aiohttp.ClientSession, url: str, sender: str, text: str) -> Tuple[float, int]:
+async def rasa_turn(session: aiohttp.ClientSession, url: str, secret: str, sender: str, text: str) -> Tuple[float, int]:
     started = time.perf_counter()
-    async with session.post(url, json={"sender": sender, "message": text}) as response:
+    async with session.post(url, json={"sender": sender, "message": text},
+                            headers={"Authorization": f"Bearer {secret}"}) as response:
         body = await response.json(content_type=None)
         if response.status != 200:
             raise RuntimeError(f"Rasa answered HTTP {response.status}")
     elapsed = time.perf_counter() - started
-    shown = [m for m in body if isinstance(m, dict) and (m.get("text") or m.get("buttons") or m.get("image"))]
+    shown = [m for m in body["messages"] if isinstance(m, dict) and (m.get("text") or m.get("buttons") or m.get("image"))]
     return elapsed, len(shown)
 
 
@@ -656,10 +673,10 @@ async def rasa_time_seen_by_bridge(session: aiohttp.ClientSession, bridge_url: s
     return (float(total.group(1)) if total else float("nan"), int(float(count.group(1))) if count else 0)
 
 
-async def compare(rasa_url: str, bridge_url: str, samples: int, warmup: int = 2) -> Dict[str, Any]:
+async def compare(rasa_url: str, secret: str, bridge_url: str, samples: int, warmup: int = 2) -> Dict[str, Any]:
     """Conversations of FAQ_SCRIPT through both paths, message by message,
     the order alternating; a fresh sender / socket per conversation."""
-    webhook = f"{rasa_url}/webhooks/rest/webhook"
+    webhook = f"{rasa_url}/webhooks/bridge/webhook"
     direct: List[float] = []
     bridged: List[float] = []
     mismatches = system_messages = bot_messages = 0
@@ -676,7 +693,7 @@ async def compare(rasa_url: str, bridge_url: str, samples: int, warmup: int = 2)
                     pass
                 for step, text in enumerate(FAQ_SCRIPT):
                     async def via_rasa() -> Tuple[float, int]:
-                        return await rasa_turn(session, webhook, f"bench-direct-{number}", text)
+                        return await rasa_turn(session, webhook, secret, f"bench-direct-{number}", text)
 
                     async def via_bridge() -> Tuple[float, int, int]:
                         return await bridge_turn(ws, text, f"m{step}")
@@ -730,7 +747,7 @@ def run_overhead(tmp: Path, samples: int, log: Any = print) -> Dict[str, Any]:
         stack.start_bridge()
         stack.wait_ready(timeout=300)
         log(f"  {samples} messages through each path, interleaved...")
-        result = asyncio.run(compare(settings.rasa_url, settings.handoff_url, samples))
+        result = asyncio.run(compare(settings.rasa_url, settings.rasa_bridge_secret, settings.handoff_url, samples))
     except BaseException:
         for log_file in sorted((tmp / "logs").glob("*.log")):
             tail = log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-10:]
@@ -742,13 +759,219 @@ def run_overhead(tmp: Path, samples: int, log: Any = print) -> Dict[str, Any]:
     return result
 
 
+# -- 4: agent logins during a login flood ---------------------------------------------
+
+def bogus_token() -> str:
+    """An unknown agent id with a plausible secret: checking it costs the same
+    scrypt as a wrong secret (the bridge hashes a dummy to give no hint)."""
+    return f"a_{secrets.token_hex(6)}.{secrets.token_urlsafe(32)}"
+
+
+async def login_once(ws_url: str, token: str, host: Optional[str] = None) -> Tuple[float, float, str]:
+    """One agent login from ``host`` (default: the OS's choice, 127.0.0.1):
+    (seconds from connecting to the bridge's answer, of which the WebSocket
+    opening handshake, outcome), the outcome being ``authenticated`` or
+    ``<error code> <close code>``."""
+    started = time.perf_counter()
+    try:
+        ws = await websockets.connect(f"{ws_url}/ws/agent", open_timeout=FRAME_TIMEOUT_S, close_timeout=2,
+                                      ping_interval=None, local_addr=(host, 0) if host else None)
+    except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake) as exc:
+        elapsed = time.perf_counter() - started
+        return elapsed, elapsed, f"connect failed ({type(exc).__name__})"
+    opened = time.perf_counter() - started
+    try:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT_S))
+        elapsed = time.perf_counter() - started
+        if frame.get("type") == "authenticated":
+            return elapsed, opened, "authenticated"
+        await asyncio.wait_for(ws.wait_closed(), FRAME_TIMEOUT_S)
+        return elapsed, opened, f"{frame.get('code')} {ws.close_code}"
+    except (websockets.ConnectionClosed, asyncio.TimeoutError) as exc:
+        return time.perf_counter() - started, opened, f"no answer ({type(exc).__name__})"
+    finally:
+        await ws.close()
+
+
+def flood_process(ws_url: str, hosts: Sequence[str], concurrency: int, ready: Any, stop: Any, results: Any) -> None:
+    """The flood, in its own process (its CPU is not the measuring loop's):
+    ``concurrency`` bogus logins at once from ``hosts`` (round robin), each
+    started again as soon as the previous one is answered, until ``stop``."""
+    raise_nofile(concurrency + 256)
+    results.put(asyncio.run(_flood(ws_url, hosts, concurrency, ready, stop)))
+
+
+async def _flood(ws_url: str, hosts: Sequence[str], concurrency: int, ready: Any, stop: Any) -> Dict[str, Any]:
+    outcomes: Dict[str, int] = {}
+
+    async def worker(index: int) -> None:
+        host = hosts[index % len(hosts)]
+        while not stop.is_set():
+            _, _, outcome = await login_once(ws_url, bogus_token(), host)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    started = time.perf_counter()
+    ready.set()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    return {"outcomes": outcomes, "elapsed_s": time.perf_counter() - started}
+
+
+async def agent_logins(ws_url: str, token: str, tries: int, gap_s: float) -> Dict[str, Any]:
+    """``tries`` logins of a real agent one after the other, ``gap_s`` apart
+    (to spread them over a flood); the times of those that got in."""
+    times: List[float] = []
+    opening: List[float] = []
+    outcomes: Dict[str, int] = {}
+    for attempt in range(tries):
+        if attempt:
+            await asyncio.sleep(gap_s)  # pacing, not synchronisation
+        elapsed, opened, outcome = await login_once(ws_url, token)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome == "authenticated":
+            times.append(elapsed)
+            opening.append(opened)
+    return {"tries": tries, "logged_in": len(times), "outcomes": outcomes, "times_ms": [1000 * t for t in times],
+            "p50_ms": 1000 * percentile(times, 50), "max_ms": 1000 * max(times) if times else float("nan"),
+            "opening_p50_ms": 1000 * percentile(opening, 50)}
+
+
+async def checks_failed(bridge_url: str) -> int:
+    """Token checks that failed so far (``handoff_bad_frames_total{code="unauthorized"}``):
+    each bogus token that was checked cost one scrypt."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=FRAME_TIMEOUT_S)) as session:
+        async with session.get(f"{bridge_url}/metrics") as response:
+            text = await response.text()
+    found = re.search(r'^handoff_bad_frames_total\{code="unauthorized"\}\s+(\S+)', text, re.M)
+    return int(float(found.group(1))) if found else 0
+
+
+async def run_login_flood_async(tmp: Path, flood: int = FLOOD_LOGINS, tries: int = LOGIN_TRIES,
+                                log: Any = print) -> Dict[str, Any]:
+    """A real agent's login time from 127.0.0.1 without a flood, then while
+    ``flood`` bogus logins run in parallel from one address (127.0.0.2), then
+    from ``FLOOD_SPREAD`` addresses (127.0.1.x)."""
+    import multiprocessing
+
+    from actions.store.seed import seed_store
+
+    raise_nofile(flood + 1024)
+    database_url = f"sqlite:///{tmp / 'login-store.db'}"
+    await asyncio.to_thread(seed_store, database_url)
+    [token] = await asyncio.to_thread(add_agents, database_url, 1)
+    rasa = StandInRasa()
+    await rasa.start()
+    bridge = BridgeProcess(database_url, rasa.url, tmp / "login-bridge.log")
+    ws_url = bridge.url.replace("http://", "ws://")
+    context = multiprocessing.get_context("spawn")
+    result: Dict[str, Any] = {"flood": flood, "tries": tries, "floods": []}
+    try:
+        await bridge.start()
+        await login_once(ws_url, token)  # warm-up (imports, first connection)
+        log(f"  a real agent logs in {tries} times, no flood...")
+        result["quiet"] = await agent_logins(ws_url, token, tries, 0.1)
+        for label, hosts in ((f"{flood} from one address ({FLOOD_HOST})", [FLOOD_HOST]),
+                             (f"{flood} from {FLOOD_SPREAD} addresses (127.0.1.1–{FLOOD_SPREAD})",
+                              [f"127.0.1.{i}" for i in range(1, FLOOD_SPREAD + 1)])):
+            log(f"  the same while {label} hammer /ws/agent...")
+            ready, stop, results = context.Event(), context.Event(), context.Queue()
+            process = context.Process(target=flood_process, args=(ws_url, hosts, flood, ready, stop, results),
+                                      daemon=True)
+            failed_before = await checks_failed(bridge.url)
+            process.start()
+            try:
+                if not await asyncio.to_thread(ready.wait, 120):
+                    raise RuntimeError("the flood process did not start")
+                cpu_before = cpu_seconds(bridge.pid)
+                started = time.perf_counter()
+                during = await agent_logins(ws_url, token, tries, FLOOD_GAP_S)
+                busy_s = time.perf_counter() - started
+                cpu = (cpu_seconds(bridge.pid) - cpu_before) / busy_s
+                stop.set()
+                flooded = await asyncio.to_thread(results.get, True, 120)
+            finally:
+                stop.set()
+                await asyncio.to_thread(process.join, 30)
+                if process.is_alive():
+                    process.kill()
+            attempts = sum(flooded["outcomes"].values())
+            during.update(label=label, addresses=len(hosts), bogus=flooded["outcomes"], bogus_attempts=attempts,
+                          bogus_per_s=attempts / flooded["elapsed_s"], flood_s=flooded["elapsed_s"],
+                          scrypts=await checks_failed(bridge.url) - failed_before, bridge_cpu=cpu)
+            result["floods"].append(during)
+        return result
+    except BaseException:
+        if bridge.log_path.exists():
+            tail = bridge.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
+            print("bridge log (last lines):", *tail, sep="\n", file=sys.stderr)
+        raise
+    finally:
+        bridge.stop()
+        await rasa.stop()
+
+
+def run_login_flood(tmp: Path, flood: int = FLOOD_LOGINS, tries: int = LOGIN_TRIES, log: Any = print) -> Dict[str, Any]:
+    return asyncio.run(run_login_flood_async(tmp, flood, tries, log))
+
+
 # -- report ------------------------------------------------------------------------
 
 def _met(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
 
-def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], load_avg: str) -> str:
+def _render_login(login: Dict[str, Any]) -> Tuple[List[str], List[str]]:
+    """The login-flood section and its target row."""
+    quiet, floods = login["quiet"], login["floods"]
+
+    def refused(run: Dict[str, Any]) -> str:
+        others = {k: v for k, v in run["outcomes"].items() if k != "authenticated"}
+        return ", ".join(f"{k}: {v}" for k, v in sorted(others.items())) or "none"
+
+    lines = [
+        "### Agent login during a login flood", "",
+        f"The bridge as a subprocess on a temporary SQLite file, one agent made with the CLI. That agent logs in "
+        f"from 127.0.0.1 {login['tries']} times in a row (time: connecting → `authenticated`), first with nothing "
+        f"else going on, then while {login['flood']} bogus logins run in parallel from a separate process (unknown "
+        "agent ids: each one checked costs a scrypt, ~60 ms of CPU), each started again as soon as it is "
+        "answered: from one address, then spread over several. Failed logins are throttled per address "
+        f"(handoff/agents.py, `LoginThrottle`: {MAX_FAILURES} failures per {WINDOW_S:g} s, {PER_ADDRESS} checks "
+        f"at once, then `too_many_attempts` without a check) and in all ({MAX_ADMITTED} checks admitted, on "
+        f"{SCRYPT_WORKERS} scrypt thread(s), then `busy`; addresses without failures are checked first and "
+        "keep a quarter of those places). Before the "
+        "throttle, 300 bogus logins in parallel made a real agent's login take 10.8 s (0.07 s without them). "
+        "The flood's client process runs on the same cores as the bridge.", "",
+        "| flood | agent logged in | p50 (ms) | max (ms) | of which opening the socket, p50 (ms) | agent refused | "
+        "bogus logins answered (per s) | bogus tokens checked (scrypt) | bridge CPU (cores) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| none | {quiet['logged_in']}/{quiet['tries']} | {quiet['p50_ms']:.0f} | {quiet['max_ms']:.0f} | "
+        f"{quiet['opening_p50_ms']:.0f} | {refused(quiet)} | – | – | – |",
+    ]
+    for run in floods:
+        lines.append(
+            f"| {run['label']} | {run['logged_in']}/{run['tries']} | {run['p50_ms']:.0f} | {run['max_ms']:.0f} | "
+            f"{run['opening_p50_ms']:.0f} | {refused(run)} | {run['bogus_attempts']} ({run['bogus_per_s']:.0f}/s) | {run['scrypts']} | "
+            f"{run['bridge_cpu']:.2f} |")
+    lines.append("")
+    for run in floods:
+        answers = ", ".join(f"{k}: {v}" for k, v in sorted(run["bogus"].items(), key=lambda kv: -kv[1]))
+        lines.append(f"Bogus logins, {run['label']}, answered: {answers}.")
+    lines.append("")
+    targets: List[str] = []
+    if floods:
+        run = floods[0]
+        ok = run["logged_in"] == run["tries"] and run["p50_ms"] <= 1000 * TARGET_LOGIN_S
+        verdict = _met(ok)
+        if run["logged_in"] != run["tries"]:
+            verdict += f" ({run['tries'] - run['logged_in']} of {run['tries']} refused)"
+        targets.append(f"| agent login ≤ {TARGET_LOGIN_S:g} s (median of {run['tries']}) while {login['flood']} bogus "
+                       f"logins from one address hammer `/ws/agent` | {run['p50_ms']:.0f} ms (without: "
+                       f"{quiet['p50_ms']:.0f} ms) | {verdict} |")
+    return lines, targets
+
+
+def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], load_avg: str,
+           login: Optional[Dict[str, Any]] = None) -> str:
     lines = [f"## Handoff bridge — measured {dt.date.today().isoformat()}", "",
              f"Machine: {machine()}; load average at the start {load_avg} (the CPU is shared).", ""]
     targets: List[str] = []
@@ -756,16 +979,16 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
         d, b = overhead["direct"], overhead["bridge"]
         added = overhead["added_p50_ms"]
         lines += [
-            "### Overhead over Rasa's REST webhook", "",
+            "### Overhead over Rasa's bridge channel", "",
             f"The real stack (action server, Rasa with models/assistant.tar.gz, bridge; SQLite store seeded "
             f"for the run). The FAQ conversation {' / '.join(FAQ_SCRIPT)} sent one message at a time through "
-            "Rasa's REST webhook directly and through the bridge's `/ws/chat`, interleaved message by message "
+            "Rasa's bridge channel directly and through the bridge's `/ws/chat`, interleaved message by message "
             "(the order alternates). Bridge time: send → the turn's last bot `message` frame; the end of the turn "
             "is marked by a refused probe frame sent right after the message (the bridge handles a socket's "
             "frames in order). It includes the bridge storing the customer message and each bot message before "
             "delivery (SQLite commits).", "",
             "| path | messages | p50 (ms) | p99 (ms) |", "| --- | --- | --- | --- |",
-            f"| Rasa REST webhook, direct | {d['n']} | {d['p50_ms']:.1f} | {d['p99_ms']:.1f} |",
+            f"| Rasa bridge channel, direct | {d['n']} | {d['p50_ms']:.1f} | {d['p99_ms']:.1f} |",
             f"| bridge `/ws/chat` → Rasa | {b['n']} | {b['p50_ms']:.1f} | {b['p99_ms']:.1f} |", "",
             f"Added by the bridge at p50: **{added:.1f} ms** (ratio {overhead['ratio_p50']:.2f}×). "
             f"Turns where the bridge relayed a different number of messages than Rasa returned: "
@@ -848,6 +1071,10 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
         if idle > TARGET_IDLE_MB:
             verdict += f" by {idle - TARGET_IDLE_MB:.0f} MB"
         targets.append(f"| {n} idle sessions in ≤ {TARGET_IDLE_MB:.0f} MB | {idle:.1f} MB | {verdict} |")
+    if login is not None:
+        login_lines, login_targets = _render_login(login)
+        lines += login_lines
+        targets += login_targets
     lines += ["### Targets", "", "| target | measured | result |", "| --- | --- | --- |", *targets]
     return "\n".join(lines)
 
@@ -866,6 +1093,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--samples", type=int, default=0, help="messages per path in the overhead part (default 400; quick 40)")
     parser.add_argument("--quick", action="store_true", help="a tiny run: 20 sessions, short loads, few samples")
     parser.add_argument("--skip-rasa", action="store_true", help="skip the overhead part (no trained model needed)")
+    parser.add_argument("--skip-login-flood", action="store_true", help="skip the login-flood part")
+    parser.add_argument("--login-flood-only", action="store_true",
+                        help="only the login-flood part; printed, never written (it would drop the other figures)")
     parser.add_argument("--no-write", action="store_true", help=f"print only; do not write {DOCS.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     sessions = 20 if args.quick and args.sessions == 1000 else args.sessions
@@ -889,14 +1119,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     overhead = None
     with tempfile.TemporaryDirectory(prefix="bridge-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        if not args.skip_rasa:
-            print("Overhead of the bridge over Rasa's REST webhook...", flush=True)
+        if not args.skip_rasa and not args.login_flood_only:
+            print("Overhead of the bridge over Rasa's bridge channel...", flush=True)
             overhead = run_overhead(tmp, samples)
-        print(f"Relay and memory with {sessions} sessions, {agents} agents...", flush=True)
-        relay = run_relay(tmp, sessions, agents, messages, rates, duration, nominal, log=lambda m: print(m, flush=True))
-    section = render(overhead, relay, load_avg)
+        relay = login = None
+        if not args.login_flood_only:
+            print(f"Relay and memory with {sessions} sessions, {agents} agents...", flush=True)
+            relay = run_relay(tmp, sessions, agents, messages, rates, duration, nominal,
+                              log=lambda m: print(m, flush=True))
+        if not args.skip_login_flood:
+            print(f"Agent login during a flood of {FLOOD_LOGINS} bogus logins...", flush=True)
+            login = run_login_flood(tmp, log=lambda m: print(m, flush=True))
+    section = render(overhead, relay, load_avg, login)
     print(section)
-    if not args.no_write:
+    if not args.no_write and not args.login_flood_only:
         write_docs(section)
         print(f"\nWritten to {DOCS.relative_to(ROOT)}")
     return 0

@@ -25,11 +25,10 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import time
 from typing import Any, Awaitable, Callable, DefaultDict, Dict, List, Optional, Sequence, Set, Tuple
-
-import aiohttp
 
 from websockets.exceptions import ConnectionClosed
 from websockets.legacy.protocol import WebSocketCommonProtocol
@@ -62,6 +61,7 @@ from handoff.storage import (
     Storage,
     StorageError,
     StoredMessage,
+    Turn,
     utcnow,
 )
 
@@ -77,6 +77,9 @@ APOLOGY = ("Perdona, ahora mismo el asistente no responde. Si quieres, te paso c
 HUMAN_BUTTON = {"title": "Hablar con una persona", "payload": REQUEST_HUMAN}
 RASA_DOWN_CONTEXT = {"reason": "rasa_down", "reason_text": "El asistente no respondía",
                      "last_intent": None, "intents": [], "entities": {}, "customer": None, "details": {}}
+RESUMED_TEXT = "Vuelves a hablar con el asistente virtual. ¿En qué más te puedo ayudar?"
+CRASH_EXIT_CODE = 70
+RECOVERY_WAIT_S = 120.0  # how long owed turns wait for Rasa after a start
 AGENT_LOST_TEXT = ("La persona que te atendía se ha desconectado. Te hemos vuelto a poner "
                    "el primero de la cola.")
 ATTACHMENT_KEPT_TEXT = ("He guardado tu archivo. Yo no puedo ver imágenes ni documentos, pero si hace "
@@ -115,7 +118,7 @@ class Bridge:
         self.policy = policy or load_policy()
         self.clock = clock
         self.metrics = Metrics()
-        self.rasa = RasaClient(settings.rasa_url, settings.rasa_jwt_secret, settings.rasa_timeout_s, self.metrics)
+        self.rasa = RasaClient(settings.rasa_url, settings.rasa_bridge_secret, settings.rasa_timeout_s, self.metrics)
         self.customers: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
         self.agents: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
         self._locks: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
@@ -123,6 +126,7 @@ class Bridge:
         self._last_status: Dict[str, Tuple[int, int]] = {}
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
+        self._recovery: Optional[asyncio.Task] = None
         self._sinks: List[CustomerSink] = []
         self._attachment_key = (settings.attachment_secret or secrets.token_urlsafe(32)).encode("utf-8")
 
@@ -138,6 +142,10 @@ class Bridge:
         self.metrics.queue_length.set(len(await self.storage.queue()))
 
     async def stop(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
+            self._recovery = None
         for task in list(self._grace.values()):
             task.cancel()
         await asyncio.gather(*self._grace.values(), return_exceptions=True)
@@ -149,9 +157,45 @@ class Bridge:
             dispose()
 
     async def health(self) -> Tuple[int, Frame]:
-        if await self.rasa.is_up():
-            return 200, {"status": "ok", "rasa": "up"}
-        return 503, {"status": "degraded", "rasa": "down"}
+        """200 ``{"status": "ok", "rasa": "up", "database": "up", ...}`` when
+        every part answers; 503 ``"degraded"`` naming the part that is down.
+        The action server is checked when its URL is known (ACTIONS_URL or
+        ACTIONS_PORT, as ``make run`` sets)."""
+        checks = [("rasa", self.rasa.is_up()), ("database", self.storage.ping())]
+        if self.settings.actions_url:
+            checks.append(("actions", self.rasa.url_up(f"{self.settings.actions_url}/health")))
+        results = await asyncio.gather(*(check for _, check in checks))
+        body: Frame = {name: "up" if ok else "down" for (name, _), ok in zip(checks, results)}
+        healthy = all(results)
+        return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", **body}
+
+    def start_recovery(self) -> None:
+        """Finish owed turns in the background once Rasa answers (or after
+        ``RECOVERY_WAIT_S``, with the apology): called when every channel is
+        listening, so nothing recovered misses a channel."""
+        if self._recovery is None:
+            self._recovery = asyncio.create_task(self._recover_when_ready())
+
+    async def _recover_when_ready(self) -> None:
+        try:
+            if not await self.storage.pending_turns():
+                return
+        except StorageError as exc:
+            logger.error("recovery_failed", extra={"error": str(exc)})
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RECOVERY_WAIT_S
+        delay = 0.25
+        while not await self.rasa.is_up() and loop.time() < deadline:
+            await asyncio.sleep(delay)  # waiting for Rasa to load its model
+            delay = min(delay * 2, 5.0)
+        try:
+            done = await self.recover()
+        except StorageError as exc:
+            logger.error("recovery_failed", extra={"error": str(exc)})
+            return
+        if done:
+            logger.info("turns_recovered", extra={"count": done})
 
     # -- sending ---------------------------------------------------------
 
@@ -201,18 +245,24 @@ class Bridge:
 
     async def _deliver(
         self, conversation_id: str, sender: str, text: str, data: Optional[Dict[str, Any]] = None,
-        agent: Optional[Agent] = None, client_id: Optional[str] = None,
+        agent: Optional[Agent] = None, client_id: Optional[str] = None, resend: bool = False,
     ) -> StoredMessage:
-        """Store, then send to the customer's sockets (bot | agent | system)."""
+        """Store, then send to the customer's sockets (bot | agent | system).
+        A message already stored under ``client_id`` is sent again only with
+        ``resend`` (finishing a turn after a crash: it may never have left)."""
         message, created = await self.storage.add_message(
             conversation_id, sender, text, data, agent.id if agent else None, client_id)
-        await self._send_stored(message, created, agent)
+        await self._send_stored(message, created, agent, resend)
         return message
 
-    async def _send_stored(self, message: StoredMessage, created: bool, agent: Optional[Agent] = None) -> None:
-        """A just-stored message to the customer (a resend was sent already)."""
+    async def _send_stored(
+        self, message: StoredMessage, created: bool, agent: Optional[Agent] = None, resend: bool = False,
+    ) -> None:
+        """A just-stored message to the customer (a resend was sent already,
+        unless ``resend``)."""
         if created:
             self.metrics.messages.labels(message.sender).inc()
+        if created or resend:
             await self.to_customer(message.conversation_id, self.customer_frame(message, agent.name if agent else None))
 
     # -- customers -------------------------------------------------------
@@ -259,18 +309,24 @@ class Bridge:
     async def customer_message(
         self, conversation_id: str, ws: Optional[Socket], text: str, payload: Optional[str], client_id: Optional[str]
     ) -> None:
-        """``ws`` is None for channels without a socket (no ``ack`` is sent)."""
+        """``ws`` is None for channels without a socket (no ``ack`` is sent).
+        A resend (same client_id) is acknowledged again and, if its turn never
+        finished (the bridge died mid-turn), the turn is finished now."""
         async with self.lock(conversation_id):
             data = {"payload": payload} if payload else None
             conversation, message, created = await self.storage.receive(conversation_id, text, data, client_id)
+            self.crash_point("turn_stored")
             if client_id is not None and ws is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
+            self.crash_point("turn_acked")
             if not created:
-                return  # a resend of a message already handled
+                if await self.storage.message_turn(message.id) is not None:
+                    await self._bot_turn(await self.storage.get_conversation(conversation_id), message, replay=True)
+                return
             self.metrics.messages.labels("customer").inc()
             route = customer_route(conversation.state)
             if route is Route.RASA:
-                await self._bot_turn(conversation, text, payload)
+                await self._bot_turn(conversation, message)
             elif route is Route.QUEUE:
                 await self.storage.set_preview(conversation_id, text)
                 await self.broadcast_queue()
@@ -351,7 +407,7 @@ class Bridge:
         shows them and their orders); merged into the context of a conversation
         already queued or assigned (agents get the new card); and set as Rasa
         slots so the bot's forms skip the e-mail question. Returns whether Rasa
-        took the slots (it needs RASA_JWT_SECRET)."""
+        took the slots (through its bridge channel)."""
         async with self.lock(conversation_id):
             await self.storage.set_profile(conversation_id, verified_customer=customer)
             conversation = await self.storage.get_conversation(conversation_id)
@@ -364,47 +420,57 @@ class Bridge:
         if conversation.state is State.QUEUED:
             await self.broadcast_queue()
         try:
-            await self._set_rasa_slots(conversation_id, slots)
+            await self.rasa.set_slots(conversation_id, slots)
         except RasaUnavailable as exc:
             logger.warning("rasa_slots_failed", extra={"conversation_id": conversation_id, "error": str(exc)})
             return False
         return True
 
-    async def _set_rasa_slots(self, conversation_id: str, slots: Dict[str, Any]) -> None:
-        """``POST /conversations/{id}/tracker/events`` with slot events (admin JWT)."""
-        events = [{"event": "slot", "name": name, "value": value} for name, value in slots.items()]
-        url = f"{self.rasa.base_url}/conversations/{conversation_id}/tracker/events"
-        try:
-            async with self.rasa.session.post(url, json=events, headers=self.rasa.auth_headers()) as response:
-                if response.status >= 400:
-                    raise RasaUnavailable(f"POST tracker/events answered {response.status}")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise RasaUnavailable(f"POST tracker/events failed: {type(exc).__name__}") from exc
-
-    async def _bot_turn(self, conversation: Conversation, text: str, payload: Optional[str]) -> None:
+    async def _bot_turn(self, conversation: Conversation, message: StoredMessage, replay: bool = False) -> None:
+        """Answer a customer message through Rasa (caller holds the lock), then
+        finish its turn. The Rasa call names the message, so a replay (after a
+        crash) gets the answer Rasa gave the first time, never a second turn;
+        the bot's messages are stored under ids derived from the message, so
+        none is stored or shown twice. Rasa failing (or answering nothing)
+        gets the apology and the offer of a person: never silence."""
+        text = message.text
+        payload = message.data.get("payload") if isinstance(message.data.get("payload"), str) else None
         wants_human = (payload or text).strip().startswith(REQUEST_HUMAN)
         if wants_human and conversation.id in self._rasa_failed:
             await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, text)
+            await self.storage.finish_message_turn(message.id)
             return
         await self.to_customer(conversation.id, {"type": "typing", "sender": "bot"})
         try:
-            replies = await self.rasa.message(conversation.id, payload or text)
+            replies = await self.rasa.message(conversation.id, payload or text, message_id=f"m{message.id}")
+            if not replies:
+                raise RasaUnavailable("Rasa answered nothing")
         except RasaUnavailable as exc:
             logger.warning("rasa_unavailable", extra={"conversation_id": conversation.id, "error": str(exc)})
             if wants_human:
                 await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, text)
-                return
-            self._rasa_failed.add(conversation.id)
-            await self._deliver(conversation.id, "system", APOLOGY, {"buttons": [HUMAN_BUTTON]})
+            else:
+                self._rasa_failed.add(conversation.id)
+                await self._deliver(conversation.id, "system", APOLOGY, {"buttons": [HUMAN_BUTTON]},
+                                    client_id=f"turn:{message.id}:apology", resend=replay)
+            await self.storage.finish_message_turn(message.id)
             return
+        self.crash_point("turn_rasa_answered")
         self._rasa_failed.discard(conversation.id)
-        await self._relay_bot(conversation, replies, text)
+        await self._relay_bot(conversation, replies, text, f"turn:{message.id}", replay)
+        self.crash_point("turn_relayed")
+        await self.storage.finish_message_turn(message.id)
 
-    async def _relay_bot(self, conversation: Conversation, replies: Sequence[Dict[str, Any]], preview: Optional[str]) -> None:
+    async def _relay_bot(
+        self, conversation: Conversation, replies: Sequence[Dict[str, Any]], preview: Optional[str],
+        key: str, replay: bool = False,
+    ) -> None:
         """Rasa's replies in order; a handoff payload queues the conversation and
-        nothing the bot says after it reaches the customer."""
+        nothing the bot says after it reaches the customer. Each reply is
+        stored as ``<key>:<n>`` (once; a replay sends the stored one again,
+        and the channels drop what they already showed)."""
         state = conversation.state
-        for reply in replies:
+        for n, reply in enumerate(replies):
             custom = reply.get("custom")
             if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
                 handoff = custom["handoff"]
@@ -412,6 +478,7 @@ class Bridge:
                     conversation = await self._enqueue(
                         conversation, str(handoff.get("reason") or "customer_request"), handoff, preview)
                     state = conversation.state
+                    self.crash_point("handoff_queued")
                 continue
             if not may_deliver(state, "bot"):
                 logger.info("bot_message_dropped", extra={"conversation_id": conversation.id, "state": state.value})
@@ -422,7 +489,9 @@ class Bridge:
                 text = str(reply["image"])
             if not text and not buttons:
                 continue
-            await self._deliver(conversation.id, "bot", str(text), {"buttons": buttons} if buttons else None)
+            await self._deliver(conversation.id, "bot", str(text), {"buttons": buttons} if buttons else None,
+                                client_id=f"{key}:{n}", resend=replay)
+            self.crash_point("turn_replied")
 
     def _opening_text(self, now: dt.datetime) -> str:
         opening = self.policy.next_support_opening(now).astimezone(self.policy.tz)
@@ -625,6 +694,7 @@ class Bridge:
                                  "Otra persona ya atiende esta conversación o ya no está en cola "
                                  "(already claimed).") from exc
             logger.info("conversation_claimed", extra={"conversation_id": conversation_id, "agent_id": agent.id})
+            self.crash_point("claim_stored")
             await self.to_agent(agent.id, await self._conversation_frame(conversation))
             await self.to_customer(conversation_id, {"type": "handoff", "state": "assigned", "agent_name": agent.name})
         await self.broadcast_queue()
@@ -638,6 +708,7 @@ class Bridge:
             now = self.clock()
             message, created, queued_at = await self.storage.add_agent_reply(
                 conversation_id, agent.id, text, stored_client_id, conversation.episode_id, now)
+            self.crash_point("agent_reply_stored")
             await self._send_stored(message, created, agent)
             if client_id is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
@@ -691,8 +762,8 @@ class Bridge:
             await self.to_customer(conversation_id, {"type": "handoff", "state": "assigned", "agent_name": target.name})
 
     async def close(self, agent: Agent, conversation_id: str, resolution: Optional[str]) -> None:
-        """agent → bot: resume the Rasa conversation, relay what the bot says,
-        then ask the customer for CSAT."""
+        """agent → bot, then the owed ``resume`` turn: the bot's line and the
+        CSAT request (``_resume``)."""
         resolution = resolution if resolution in ("resolved", "unresolved") else "resolved"
         async with self.lock(conversation_id):
             await self._get(conversation_id)
@@ -702,13 +773,57 @@ class Bridge:
                 raise self._not_assigned(exc) from exc
             logger.info("conversation_closed", extra={"conversation_id": conversation_id,
                                                       "agent_id": agent.id, "resolution": resolution})
+            self.crash_point("close_stored")
             await self.to_agent(agent.id, {"type": "closed", "conversation_id": conversation_id, "resolution": resolution})
             await self.to_customer(conversation_id, {"type": "handoff", "state": "ended"})
-            try:
-                replies = await self.rasa.resume(conversation_id, self.settings.resume_action)
-            except RasaUnavailable as exc:
-                logger.warning("rasa_resume_failed", extra={"conversation_id": conversation_id, "error": str(exc)})
-                self._rasa_failed.add(conversation_id)
-            else:
-                await self._relay_bot(conversation, replies, None)
-            await self.to_customer(conversation_id, {"type": "csat_request"})
+            for turn in await self.storage.pending_turns(conversation_id):
+                if turn.kind == "resume":
+                    await self._resume(conversation, turn)
+
+    async def _resume(self, conversation: Conversation, turn: Turn, replay: bool = False) -> None:
+        """After a close (caller holds the lock): the bot says it is back (Rasa's
+        response, in the store's voice; the bridge's own line if Rasa cannot),
+        then the CSAT request; the turn is finished. Rasa never pauses a
+        conversation (the bridge's state machine alone decides who talks), so
+        a failed resume leaves nothing silent."""
+        try:
+            replies = await self.rasa.resume(conversation.id, self.settings.resume_action)
+        except RasaUnavailable as exc:
+            logger.warning("rasa_resume_failed", extra={"conversation_id": conversation.id, "error": str(exc)})
+            replies = []
+        self.crash_point("close_resumed")
+        if any(r.get("text") for r in replies):
+            await self._relay_bot(conversation, replies, None, f"resume:{turn.id}", replay)
+        else:
+            await self._deliver(conversation.id, "system", RESUMED_TEXT, client_id=f"resume:{turn.id}:0", resend=replay)
+        if conversation.csat_episode_id is not None:
+            await self.to_customer(conversation.id, {"type": "csat_request"})
+        await self.storage.finish_turn(turn.id)
+
+    # -- recovery --------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Finish the turns a previous process left owed (it died between
+        storing a message and answering it, or between a close and the bot's
+        line), oldest first, each under its conversation's lock; how many.
+        Safe to run while customers talk: a turn finished meanwhile is gone."""
+        done = 0
+        for turn in await self.storage.pending_turns():
+            async with self.lock(turn.conversation_id):
+                if turn not in await self.storage.pending_turns(turn.conversation_id):
+                    continue
+                conversation = await self.storage.get_conversation(turn.conversation_id)
+                if turn.kind == "message" and turn.message_id is not None:
+                    await self._bot_turn(conversation, await self.storage.get_message(turn.message_id), replay=True)
+                else:
+                    await self._resume(conversation, turn, replay=True)
+                done += 1
+                logger.info("turn_recovered", extra={"conversation_id": turn.conversation_id, "kind": turn.kind})
+        return done
+
+    def crash_point(self, step: str) -> None:
+        """Fault-injection tests only (HANDOFF_CRASH_AT=<step>): exit at once,
+        without cleanup, as kill -9 would."""
+        if self.settings.crash_at == step:
+            logger.warning("crash_point", extra={"step": step})
+            os._exit(CRASH_EXIT_CODE)

@@ -1,8 +1,11 @@
-"""Checking incoming frames: size, JSON, type, fields; and the rate limit.
+"""Checking incoming frames: size, JSON, type, fields, text; and the rate limit.
 
-Why here: both endpoints refuse bad frames the same way, with an ``error``
-frame (Spanish detail) while the connection stays usable.
-Limits: types are checked shallowly (str/int/None), texts by length.
+Why here: every endpoint and channel refuses bad input the same way, with an
+``error`` frame (code, Spanish detail, and the frame's ``client_id`` when it
+had one) while the connection stays usable; and text is made safe once, here,
+so storage, logs and sockets never meet a string they cannot encode.
+Limits: types are checked shallowly (str/int/None); integers must fit in a
+signed 64-bit column; texts are checked by length in code points.
 """
 from __future__ import annotations
 
@@ -13,76 +16,157 @@ import time
 from typing import Any, Callable, Deque, Dict, Mapping, Optional, Tuple, Union
 
 MAX_TEXT = 4000
+# The largest frame read at all (websockets' max_size): bigger ones close the
+# socket with 1009, as RFC 6455 allows. Up to it, a frame over the configured
+# HANDOFF_MAX_FRAME_BYTES is answered with an error frame and the socket stays.
+HARD_MAX_FRAME_BYTES = 1024 * 1024
+MAX_INT = 2**63 - 1
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# Lone surrogates (half an emoji, pasted) cannot be encoded as UTF-8: they
+# become U+FFFD. Control characters but tab, newline and carriage return (NUL
+# included, which PostgreSQL refuses in text) and the non-characters
+# U+FFFE/U+FFFF are dropped: nobody types them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
-# type -> field -> (accepted types, required)
-Schema = Mapping[str, Mapping[str, Tuple[Tuple[type, ...], bool]]]
+# Codes after which the same frame would be refused again (a client should not
+# resend it as it is); the others (``rate_limited``, ``unavailable``) pass.
+PERMANENT_CODES = frozenset({
+    "not_text", "frame_too_large", "message_too_long", "invalid_json", "invalid_frame",
+    "unknown_type", "missing_field", "invalid_field",
+})
+
+# type -> field -> (accepted types, required, longest text in code points).
+# The lengths match the columns the values are stored in (PostgreSQL refuses
+# what is longer, SQLite would not), so both databases see the same frames.
+Field = Tuple[Tuple[type, ...], bool, int]
+Schema = Mapping[str, Mapping[str, Field]]
 _S = (str,)
 _OPT_S = (str, type(None))
+_OPT_I = (int, type(None))
+ID = 64          # session ids, client ids (handoff_messages.client_id is 64 wide)
+AGENT_CLIENT_ID = 40  # stored as "agent:<agent id>:<client id>"
 
 CUSTOMER_FRAMES: Schema = {
-    "start": {"session_id": (_OPT_S, False), "locale": (_OPT_S, False), "after_id": ((int, type(None)), False)},
-    "message": {"text": (_S, True), "client_id": (_OPT_S, False), "payload": (_OPT_S, False)},
+    "start": {"session_id": (_OPT_S, False, ID), "locale": (_OPT_S, False, 16), "after_id": (_OPT_I, False, 0)},
+    "message": {"text": (_S, True, MAX_TEXT), "client_id": (_OPT_S, False, ID), "payload": (_OPT_S, False, MAX_TEXT)},
     "typing": {},
-    "csat": {"score": ((int,), True), "comment": (_OPT_S, False)},
-    "contact": {"email": (_S, True), "client_id": (_OPT_S, False)},
+    "csat": {"score": ((int,), True, 0), "comment": (_OPT_S, False, 1000)},
+    "contact": {"email": (_S, True, 254), "client_id": (_OPT_S, False, ID)},
 }
 
 AGENT_FRAMES: Schema = {
-    "auth": {"token": (_S, True)},
-    "claim": {"conversation_id": (_S, True)},
-    "message": {"conversation_id": (_S, True), "text": (_S, True), "client_id": (_OPT_S, False)},
-    "note": {"conversation_id": (_S, True), "text": (_S, True)},
-    "transfer": {"conversation_id": (_S, True), "to": (_S, True)},
-    "close": {"conversation_id": (_S, True), "resolution": (_OPT_S, False)},
-    "typing": {"conversation_id": (_S, True)},
+    "auth": {"token": (_S, True, 256)},
+    "claim": {"conversation_id": (_S, True, 40)},
+    "message": {"conversation_id": (_S, True, 40), "text": (_S, True, MAX_TEXT),
+                "client_id": (_OPT_S, False, AGENT_CLIENT_ID)},
+    "note": {"conversation_id": (_S, True, 40), "text": (_S, True, MAX_TEXT)},
+    "transfer": {"conversation_id": (_S, True, 40), "to": (_S, True, 32)},
+    "close": {"conversation_id": (_S, True, 40), "resolution": (_OPT_S, False, 20)},
+    "typing": {"conversation_id": (_S, True, 40)},
 }
 
 
 class FrameError(Exception):
-    """A frame the bridge refuses; ``code`` and Spanish ``detail`` go to the client."""
+    """A frame the bridge refuses; ``code`` and Spanish ``detail`` go to the
+    client, with the refused frame's ``client_id`` when it had a usable one."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, client_id: Optional[str] = None) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        self.client_id = client_id
 
     def frame(self) -> Dict[str, Any]:
-        return {"type": "error", "code": self.code, "detail": self.detail}
+        answer: Dict[str, Any] = {"type": "error", "code": self.code, "detail": self.detail}
+        if self.client_id is not None:
+            answer["client_id"] = self.client_id
+        return answer
+
+
+def clean_text(value: str) -> str:
+    """``value`` safe to store, log and send: lone surrogates become U+FFFD,
+    control characters (but tab and line breaks) are dropped. Every string a
+    customer or agent sends goes through this, on every channel."""
+    if value.isascii() and value.isprintable():
+        return value  # the common case, without a regex pass
+    return _CONTROL.sub("", _SURROGATE.sub("\ufffd", value))
+
+
+def _client_id(frame: Any) -> Optional[str]:
+    """The frame's client_id if it is a usable string (to tie an error to it)."""
+    if isinstance(frame, dict):
+        value = frame.get("client_id")
+        if isinstance(value, str) and 0 < len(value) <= ID:
+            cleaned = clean_text(value)
+            return cleaned or None
+    return None
+
+
+def _loads(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
+        raise FrameError("invalid_json", "El mensaje no es JSON válido.") from exc
 
 
 def parse(raw: Union[str, bytes], schema: Schema, max_bytes: int) -> Dict[str, Any]:
-    """The frame as a dict, checked against ``schema``; FrameError otherwise."""
+    """The frame as a dict, checked against ``schema``, its string fields
+    cleaned (``clean_text``); FrameError otherwise. Never raises anything else."""
     if isinstance(raw, bytes):
         raise FrameError("not_text", "Solo se aceptan mensajes de texto JSON.")
-    if len(raw.encode("utf-8")) > max_bytes:
-        raise FrameError("frame_too_large", f"El mensaje es demasiado grande (máximo {max_bytes} bytes).")
-    try:
-        frame = json.loads(raw)
-    except ValueError as exc:
-        raise FrameError("invalid_json", "El mensaje no es JSON válido.") from exc
+    if len(raw) > max_bytes // 4 and len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
+        _too_large(raw, max_bytes)
+    frame = _loads(raw)
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise FrameError("invalid_frame", "El mensaje debe ser un objeto JSON con un campo «type».")
+    client_id = _client_id(frame)
     fields = schema.get(frame["type"])
     if fields is None:
-        raise FrameError("unknown_type", f"Tipo de mensaje desconocido: «{frame['type'][:40]}».")
-    for name, (types, required) in fields.items():
+        raise FrameError("unknown_type", f"Tipo de mensaje desconocido: «{clean_text(frame['type'][:40])}».", client_id)
+    for name, (types, required, longest) in fields.items():
         if name not in frame:
             if required:
-                raise FrameError("missing_field", f"Falta el campo «{name}».")
+                raise FrameError("missing_field", f"Falta el campo «{name}».", client_id)
             continue
         value = frame[name]
         if not isinstance(value, types) or isinstance(value, bool):
-            raise FrameError("invalid_field", f"El campo «{name}» no tiene un valor válido.")
-        if isinstance(value, str) and len(value) > MAX_TEXT:
-            raise FrameError("invalid_field", f"El campo «{name}» es demasiado largo.")
+            raise FrameError("invalid_field", f"El campo «{name}» no tiene un valor válido.", client_id)
+        if isinstance(value, int) and not -MAX_INT - 1 <= value <= MAX_INT:
+            raise FrameError("invalid_field", f"El campo «{name}» no tiene un valor válido.", client_id)
+        if isinstance(value, str):
+            value = frame[name] = clean_text(value)
+            if len(value) > longest:
+                if name == "text":
+                    raise FrameError("message_too_long", _too_long_detail(), client_id)
+                raise FrameError("invalid_field", f"El campo «{name}» es demasiado largo.", client_id)
     if "text" in fields and not frame["text"].strip():
-        raise FrameError("invalid_field", "El mensaje está vacío.")
+        raise FrameError("invalid_field", "El mensaje está vacío.", client_id)
+    if frame["type"] == "start" and (frame.get("after_id") or 0) < 0:
+        raise FrameError("invalid_field", "El campo «after_id» no tiene un valor válido.")
     if frame["type"] == "csat" and not 1 <= frame["score"] <= 5:
         raise FrameError("invalid_field", "La valoración debe ser un número del 1 al 5.")
     if frame["type"] == "contact" and not EMAIL.match(frame["email"].strip()):
-        raise FrameError("invalid_field", "Ese correo electrónico no parece válido.")
+        raise FrameError("invalid_field", "Ese correo electrónico no parece válido.", client_id)
     return frame
+
+
+def _too_long_detail() -> str:
+    return (f"Tu mensaje es demasiado largo (máximo {MAX_TEXT} caracteres). "
+            "Acórtalo o envíalo en varias partes.")
+
+
+def _too_large(raw: str, max_bytes: int) -> None:
+    """A frame over ``max_bytes``: ``message_too_long`` (with its client_id) if
+    it is a message, ``frame_too_large`` otherwise. Always raises."""
+    try:
+        frame = json.loads(raw)
+    except (ValueError, RecursionError):
+        frame = None
+    if isinstance(frame, dict) and frame.get("type") == "message":
+        raise FrameError("message_too_long", _too_long_detail(), _client_id(frame))
+    raise FrameError("frame_too_large", f"El mensaje es demasiado grande (máximo {max_bytes} bytes).",
+                     _client_id(frame))
 
 
 class RateLimiter:

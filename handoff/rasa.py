@@ -1,9 +1,12 @@
-"""Talking to Rasa: the REST webhook for bot turns, the JWT-protected HTTP API
-to resume a paused conversation, and ``GET /`` for health.
+"""Talking to Rasa through its bridge channel (bot/bridge_channel.py): bot
+turns, the resume after an agent closes, slots of a verified customer; and
+``GET /`` for health.
 
-Limits: one aiohttp session per bridge (opened by ``start``); every call has
-the configured total timeout. The JWT (HS256, RASA_JWT_SECRET) goes only in
-the Authorization header, never in a URL, and is never logged.
+Every call carries ``Authorization: Bearer <RASA_BRIDGE_SECRET>`` (never in a
+URL, never logged) and has the configured total timeout. A turn carries the
+bridge's id of the customer message, so a turn retried after a crash is
+answered from Rasa's tracker instead of being processed twice.
+Limits: one aiohttp session per bridge (opened by ``start``).
 """
 from __future__ import annotations
 
@@ -14,21 +17,29 @@ import time
 from typing import Any, Dict, List, Optional
 
 import aiohttp
-import jwt
 
 from handoff.metrics import Metrics
 
 logger = logging.getLogger(__name__)
+
+CHANNEL = "/webhooks/bridge"
 
 
 class RasaUnavailable(Exception):
     """Rasa did not answer in time, refused, or answered with an error."""
 
 
+def _replies(answer: Any, what: str) -> List[Dict[str, Any]]:
+    messages = answer.get("messages") if isinstance(answer, dict) else None
+    if not isinstance(messages, list):
+        raise RasaUnavailable(f"{what} did not answer a message list")
+    return [m for m in messages if isinstance(m, dict)]
+
+
 class RasaClient:
-    def __init__(self, base_url: str, jwt_secret: str, timeout_s: float, metrics: Metrics) -> None:
+    def __init__(self, base_url: str, secret: str, timeout_s: float, metrics: Metrics) -> None:
         self.base_url = base_url.rstrip("/")
-        self.jwt_secret = jwt_secret
+        self.secret = secret
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.metrics = metrics
         self._session: Optional[aiohttp.ClientSession] = None
@@ -48,59 +59,52 @@ class RasaClient:
             raise RasaUnavailable("the Rasa client is not started")
         return self._session
 
-    def auth_headers(self) -> Dict[str, str]:
-        """A short-lived admin JWT for Rasa's HTTP API."""
-        if not self.jwt_secret:
-            raise RasaUnavailable("RASA_JWT_SECRET is not set: cannot call Rasa's HTTP API")
-        token = jwt.encode(
-            {"user": {"username": "handoff", "role": "admin"}, "exp": int(time.time()) + 300},
-            self.jwt_secret,
-            algorithm="HS256",
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-    async def _post(self, path: str, body: Any, headers: Optional[Dict[str, str]] = None) -> Any:
-        url = f"{self.base_url}{path}"
+    async def _post(self, route: str, body: Dict[str, Any]) -> Any:
+        if not self.secret:
+            raise RasaUnavailable("RASA_BRIDGE_SECRET is not set: Rasa's bridge channel would refuse the call")
         try:
-            async with self.session.post(url, json=body, headers=headers) as response:
+            async with self.session.post(f"{self.base_url}{CHANNEL}/{route}", json=body,
+                                         headers={"Authorization": f"Bearer {self.secret}"}) as response:
                 if response.status >= 400:
-                    raise RasaUnavailable(f"POST {path.split('/')[1]} answered {response.status}")
+                    raise RasaUnavailable(f"POST {route} answered {response.status}")
                 return await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
-            raise RasaUnavailable(f"POST {path.split('/')[1]} failed: {type(exc).__name__}") from exc
+            raise RasaUnavailable(f"POST {route} failed: {type(exc).__name__}") from exc
 
-    async def message(self, sender: str, text: str) -> List[Dict[str, Any]]:
-        """One customer message through the REST channel; Rasa's replies in order."""
+    async def message(self, sender: str, text: str, message_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """One customer message; Rasa's replies in order. The same
+        ``message_id`` again gets the replies of the first time."""
         started = time.monotonic()
+        body: Dict[str, Any] = {"sender": sender, "message": text}
+        if message_id is not None:
+            body["message_id"] = message_id
         try:
-            replies = await self._post("/webhooks/rest/webhook", {"sender": sender, "message": text})
+            return _replies(await self._post("webhook", body), "the bridge channel")
         except RasaUnavailable:
             self.metrics.rasa_errors.inc()
             raise
         finally:
             self.metrics.rasa_latency.observe(time.monotonic() - started)
-        if not isinstance(replies, list):
-            self.metrics.rasa_errors.inc()
-            raise RasaUnavailable("the REST webhook did not answer a list")
-        return [r for r in replies if isinstance(r, dict)]
 
     async def resume(self, conversation_id: str, action: str) -> List[Dict[str, Any]]:
-        """Un-pause the conversation and run ``action``; the bot's messages.
-        No ``output_channel`` is given, so Rasa collects the messages and
-        returns them in the answer (the bridge relays them)."""
-        headers = self.auth_headers()
-        await self._post(f"/conversations/{conversation_id}/tracker/events", [{"event": "resume"}], headers)
-        answer = await self._post(f"/conversations/{conversation_id}/execute", {"name": action}, headers)
-        messages = answer.get("messages") if isinstance(answer, dict) else None
-        return [m for m in messages or [] if isinstance(m, dict)]
+        """Run ``action`` (the bot's "I'm back" line) after an agent closed,
+        leaving the tracker listening; the bot's messages."""
+        return _replies(await self._post("resume", {"sender": conversation_id, "action": action}), "resume")
+
+    async def set_slots(self, conversation_id: str, slots: Dict[str, Any]) -> None:
+        await self._post("slots", {"sender": conversation_id, "slots": slots})
 
     async def is_up(self) -> bool:
-        """GET / answers 2xx within the timeout (at most 3 s for health checks)."""
+        """Rasa's GET / answers 2xx within the timeout (at most 3 s)."""
+        return await self.url_up(f"{self.base_url}/")
+
+    async def url_up(self, url: str) -> bool:
+        """GET ``url`` answers 2xx within the timeout (at most 3 s, for health checks)."""
         try:
             async with self.session.get(
-                f"{self.base_url}/", timeout=aiohttp.ClientTimeout(total=min(3.0, self.timeout.total or 3.0))
+                url, timeout=aiohttp.ClientTimeout(total=min(3.0, self.timeout.total or 3.0))
             ) as response:
                 return 200 <= response.status < 300
         except (aiohttp.ClientError, asyncio.TimeoutError, RasaUnavailable) as exc:
-            logger.info("rasa_health_failed", extra={"error": type(exc).__name__})
+            logger.info("health_check_failed", extra={"url_path": url.rsplit("/", 1)[-1], "error": type(exc).__name__})
             return False

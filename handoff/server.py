@@ -29,10 +29,12 @@ import yaml
 from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
+from handoff.agents import LoginRefused, throttle_of
 from handoff.bridge import Bridge, Socket
 from handoff.channels.telegram import TelegramChannel, TelegramChannelError
 from handoff.channels.console import handle_agent
 from handoff.channels.web import handle_chat
+from handoff.frames import HARD_MAX_FRAME_BYTES
 from handoff.metrics import CONTENT_TYPE_LATEST
 from handoff.settings import STATIC_DIR, HandoffSettings
 
@@ -108,14 +110,16 @@ class BridgeServer:
                 raise
         sock = _bind(self.settings.host, self.settings.port)
         self.port = sock.getsockname()[1]
-        max_size = max(4 * self.settings.max_frame_bytes, 65536)
+        # Frames up to 1 MiB are read and, if too big for the bridge, answered
+        # with an error frame (handoff/frames.py); only bigger ones close (1009).
+        max_size = max(HARD_MAX_FRAME_BYTES, self.settings.max_frame_bytes)
         self._server = await websockets.serve(
             self.handler,
             sock=sock,
             process_request=self.process_request,
             origins=list(self.settings.origins_for(self.port)),
             max_size=max_size,
-            max_queue=32,
+            max_queue=8,  # at most 8 unread frames buffered per socket (8 MiB)
             # No permessage-deflate: frames are small JSON, and each socket's
             # zlib contexts cost memory and every frame CPU (docs/benchmarks.md).
             compression=None,
@@ -124,6 +128,7 @@ class BridgeServer:
             close_timeout=5,
         )
         logger.info("bridge_listening", extra={"host": self.settings.host, "port": self.port})
+        self.bridge.start_recovery()
         return self.port
 
     async def stop(self) -> None:
@@ -186,8 +191,21 @@ class BridgeServer:
             attachment_id, (params.get("exp") or [""])[0], (params.get("sig") or [""])[0])
         if not allowed:
             auth = headers.get("Authorization", "")
-            if auth.startswith("Bearer ") and await self.bridge.authenticate(auth[len("Bearer "):].strip()):
-                allowed = True
+            if auth.startswith("Bearer "):
+                # process_request gets no socket: the connection is the one
+                # whose handler task is running this request.
+                task = asyncio.current_task()
+                peer = next((ws.remote_address for ws in (self._server.websockets if self._server else ())
+                             if ws.handler_task is task), None)
+                try:
+                    agent = await throttle_of(self.bridge).authenticate(
+                        self.bridge.storage, auth[len("Bearer "):].strip(), peer[0] if peer else None)
+                except LoginRefused as refused:  # throttled: the token was not checked
+                    self.bridge.metrics.bad_frames.labels(refused.code).inc()
+                    return (http.HTTPStatus(refused.http_status), [
+                        ("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", str(refused.retry_after_s)),
+                    ], refused.text.encode("utf-8"))
+                allowed = agent is not None
         if not allowed:
             logger.info("attachment_refused", extra={"attachment_id": attachment_id})
             return (http.HTTPStatus.FORBIDDEN, [("Content-Type", "text/plain")], b"Forbidden\n")

@@ -1,7 +1,7 @@
 """The bridge's settings, from environment variables with working defaults.
 
 Every variable is listed in docs/protocol.md (configuration table). Secrets
-(RASA_JWT_SECRET, DATABASE_URL passwords, TELEGRAM_BOT_TOKEN, the webhook and
+(RASA_BRIDGE_SECRET, DATABASE_URL passwords, TELEGRAM_BOT_TOKEN, the webhook and
 attachment secrets) are never logged and are left out of ``repr``.
 """
 from __future__ import annotations
@@ -72,16 +72,26 @@ def _telegram(env: Mapping[str, str]) -> Dict[str, Any]:
     )
 
 
+def _actions_url(env: Mapping[str, str]) -> str:
+    """ACTIONS_URL, else the local action server on ACTIONS_PORT, else ""."""
+    url = env.get("ACTIONS_URL", "").strip().rstrip("/")
+    if url:
+        return url
+    port = env.get("ACTIONS_PORT", "").strip()
+    return f"http://127.0.0.1:{_int(env, 'ACTIONS_PORT', 5055, 1)}" if port else ""
+
+
 @dataclass(frozen=True)
 class HandoffSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     rasa_url: str = "http://127.0.0.1:5005"
-    rasa_jwt_secret: str = field(default="", repr=False)
+    rasa_bridge_secret: str = field(default="", repr=False)  # the key to Rasa's bridge channel
+    actions_url: str = ""  # the action server, for /health ("" : not checked)
     rasa_timeout_s: float = 10.0
     agent_grace_s: float = 120.0
     allowed_origins: Optional[Tuple[str, ...]] = None  # None: same-host origins of `port`
-    max_frame_bytes: int = 8192
+    max_frame_bytes: int = 65536  # a 4,000-character message even when JSON-escaped
     rate_limit: int = 20
     rate_window_s: float = 10.0
     database_url: str = field(default_factory=default_database_url)
@@ -101,6 +111,9 @@ class HandoffSettings:
     telegram_poll_timeout_s: int = 30
     telegram_timeout_s: float = 10.0
     telegram_outbox_max_attempts: int = 8
+    # Fault-injection tests only: the name of a step at which the process
+    # exits at once, as kill -9 would (Bridge.crash_point). Empty in use.
+    crash_at: str = ""
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "HandoffSettings":
@@ -118,11 +131,12 @@ class HandoffSettings:
             host=env.get("HANDOFF_HOST", "").strip() or "127.0.0.1",
             port=port,
             rasa_url=rasa_url.rstrip("/"),
-            rasa_jwt_secret=env.get("RASA_JWT_SECRET", "").strip(),
+            rasa_bridge_secret=env.get("RASA_BRIDGE_SECRET", "").strip(),
+            actions_url=_actions_url(env),
             rasa_timeout_s=_number(env, "HANDOFF_RASA_TIMEOUT_S", 10.0, 0.05),
             agent_grace_s=_number(env, "HANDOFF_AGENT_GRACE_S", 120.0),
             allowed_origins=origins,
-            max_frame_bytes=_int(env, "HANDOFF_MAX_FRAME_BYTES", 8192, 256),
+            max_frame_bytes=_int(env, "HANDOFF_MAX_FRAME_BYTES", 65536, 256),
             rate_limit=_int(env, "HANDOFF_RATE_LIMIT", 20, 1),
             rate_window_s=_number(env, "HANDOFF_RATE_WINDOW_S", 10.0, 0.1),
             database_url=env.get("DATABASE_URL", "").strip() or default_database_url(),
@@ -132,6 +146,7 @@ class HandoffSettings:
             attachment_secret=env.get("HANDOFF_ATTACHMENT_SECRET", "").strip(),
             attachment_url_ttl_s=_int(env, "HANDOFF_ATTACHMENT_URL_TTL_S", 3600, 30),
             max_attachment_bytes=_int(env, "HANDOFF_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, 1024),
+            crash_at=env.get("HANDOFF_CRASH_AT", "").strip(),
             **_telegram(env),
         )
 

@@ -31,6 +31,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import logging
 import secrets
 import threading
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ from actions.store.sql import create_sql_engine, make_sqlite_folder
 from handoff.state import AGENT_EVENTS, Event, State, StateConflict, next_state
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -166,10 +168,27 @@ profiles_table = Table(
 )
 
 
+# Work the bridge owes a customer: answering a message (``message``), or the
+# bot's line after an agent closed (``resume``). Written in the transaction
+# that makes it owed, deleted when done; a bridge that died in between finds
+# it at start (Bridge.recover) and a resent message finds its own.
+turns_table = Table(
+    "handoff_turns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),          # message | resume
+    Column("message_id", Integer, nullable=True, unique=True),  # the customer message to answer
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
 # Statements of every message, built once: SQLAlchemy then skips rebuilding
 # them and their cache keys, which cost more than SQLite's own work.
 SELECT_CONVERSATION = select(conversations_table).where(conversations_table.c.id == bindparam("conversation_id"))
 INSERT_MESSAGE = insert(messages_table)
+INSERT_TURN = insert(turns_table)
+DELETE_MESSAGE_TURN = turns_table.delete().where(turns_table.c.message_id == bindparam("message_id"))
 MARK_FIRST_REPLY = (update(episodes_table)
                     .where(and_(episodes_table.c.id == bindparam("episode_id"),
                                 episodes_table.c.first_reply_at.is_(None)))
@@ -237,6 +256,16 @@ class StoredMessage:
     agent_id: Optional[str]
     client_id: Optional[str]
     created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A pending turn (see ``turns_table``)."""
+
+    id: int
+    conversation_id: str
+    kind: str                  # message | resume
+    message_id: Optional[int]
 
 
 @dataclass(frozen=True)
@@ -430,6 +459,15 @@ class Storage:
             finally:
                 self._sqlite_turn.release()
         return await self.run(work)
+
+    async def ping(self) -> bool:
+        """The database answers a trivial query (for /health)."""
+        try:
+            await self.run(lambda conn: conn.execute(select(1)).scalar())
+        except (StorageError, DBAPIError) as exc:
+            logger.info("database_ping_failed", extra={"error": type(exc).__name__})
+            return False
+        return True
 
     # -- agents ----------------------------------------------------------
 
@@ -651,7 +689,43 @@ class Storage:
         self, conn: Connection, conversation_id: str, text: str, data: Optional[Dict[str, Any]], client_id: Optional[str],
     ) -> Tuple[Conversation, StoredMessage, bool]:
         conversation = self._get(conn, conversation_id)
-        return conversation, self._insert_message(conn, conversation_id, "customer", text, data, None, client_id), True
+        message = self._insert_message(conn, conversation_id, "customer", text, data, None, client_id)
+        if conversation.state is State.BOT:  # the bot owes an answer (handoff.state.customer_route)
+            conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "message",
+                                       "message_id": message.id, "created_at": message.created_at})
+        return conversation, message, True
+
+    # -- turns -----------------------------------------------------------
+
+    @per_message
+    def finish_message_turn(self, conn: Connection, message_id: int) -> None:
+        """The answer to this customer message is delivered (or apologised for)."""
+        conn.execute(DELETE_MESSAGE_TURN, {"message_id": message_id})
+
+    @threaded
+    def finish_turn(self, conn: Connection, turn_id: int) -> None:
+        conn.execute(turns_table.delete().where(turns_table.c.id == turn_id))
+
+    @threaded
+    def pending_turns(self, conn: Connection, conversation_id: Optional[str] = None) -> List[Turn]:
+        """Turns not finished, oldest first (all conversations, or one)."""
+        query = select(turns_table).order_by(turns_table.c.id)
+        if conversation_id is not None:
+            query = query.where(turns_table.c.conversation_id == conversation_id)
+        return [Turn(r.id, r.conversation_id, r.kind, r.message_id) for r in conn.execute(query).all()]
+
+    @threaded
+    def message_turn(self, conn: Connection, message_id: int) -> Optional[Turn]:
+        """The pending turn of a customer message (a resend finds it), or None."""
+        row = conn.execute(select(turns_table).where(turns_table.c.message_id == message_id)).first()
+        return Turn(row.id, row.conversation_id, row.kind, row.message_id) if row else None
+
+    @threaded
+    def get_message(self, conn: Connection, message_id: int) -> StoredMessage:
+        row = conn.execute(select(messages_table).where(messages_table.c.id == message_id)).first()
+        if row is None:
+            raise NotFound(f"message {message_id} not found")
+        return _message(row)
 
     @per_message
     def _add_agent_reply(
@@ -771,11 +845,14 @@ class Storage:
     def close(
         self, conn: Connection, conversation_id: str, agent_id: str, resolution: str, now: dt.datetime
     ) -> Conversation:
-        """agent → bot; the episode is closed and waits for the customer's CSAT."""
+        """agent → bot; the episode is closed and waits for the customer's
+        CSAT, and a ``resume`` turn is owed (the bot's line, the CSAT request)."""
         before = self._get(conn, conversation_id)
         conversation = self._cas(conn, conversation_id, Event.CLOSE, expected_agent=agent_id,
                                  agent_id=None, queue_rank=None, csat_episode_id=before.episode_id,
                                  episode_id=None)
+        conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "resume",
+                                   "message_id": None, "created_at": now})
         if before.episode_id is not None:
             conn.execute(update(episodes_table).where(episodes_table.c.id == before.episode_id)
                          .values(closed_at=now, resolution=resolution, agent_id=agent_id))

@@ -11,13 +11,14 @@ setting is assumed).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import psycopg2
 import pytest
@@ -45,21 +46,29 @@ def _pg_connect(url: URL, database: str) -> Any:
     return conn
 
 
-@pytest.fixture(scope="session")
-def postgres_database_url() -> Iterator[str]:
-    """URL of a fresh database ``shoptest_<hex>``, dropped after the session."""
+def _pg_server() -> Tuple[URL, Any]:
+    """The test server's URL and an autocommit admin connection (skip, or
+    fail with REQUIRE_POSTGRES=1, when it is unreachable)."""
     server = make_url(os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
-    maintenance_db = server.database or "postgres"
     try:
-        admin = _pg_connect(server, maintenance_db)
+        return server, _pg_connect(server, server.database or "postgres")
     except psycopg2.OperationalError as exc:
         reason = f"PostgreSQL unreachable at {mask_url(str(server))}: {' '.join(str(exc).split())}"
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail(reason + " (REQUIRE_POSTGRES=1)")
         pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def _pg_database(template: Optional[str] = None) -> Iterator[str]:
+    """A database ``shoptest_<hex>`` (a copy of ``template`` if given), dropped after."""
+    server, admin = _pg_server()
     name = "shoptest_" + secrets.token_hex(6)
+    create = pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name))
+    if template:
+        create = pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(pgsql.Identifier(name), pgsql.Identifier(template))
     with admin.cursor() as cur:
-        cur.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+        cur.execute(create)
     try:
         yield server.set(drivername="postgresql+psycopg2", database=name).render_as_string(hide_password=False)
     finally:
@@ -71,6 +80,29 @@ def postgres_database_url() -> Iterator[str]:
             )
             cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(name)))
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """URL of a fresh database ``shoptest_<hex>``, dropped after the session."""
+    with _pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def seeded_postgres_template() -> Iterator[str]:
+    """A database seeded with the demo store once, to copy from."""
+    with _pg_database() as url:
+        seed_store(url)
+        yield str(make_url(url).database)
+
+
+@pytest.fixture
+def fresh_postgres_url(seeded_postgres_template: str) -> Iterator[str]:
+    """A seeded database of this test's own (a copy of the template): the
+    bridge's tables start empty, as on SQLite."""
+    with _pg_database(seeded_postgres_template) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

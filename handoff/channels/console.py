@@ -11,6 +11,7 @@ from typing import Any, Dict
 
 from websockets.exceptions import ConnectionClosed
 
+from handoff.agents import LoginRefused, throttle_of
 from handoff.bridge import Bridge, Socket
 from handoff.frames import AGENT_FRAMES, FrameError, RateLimiter, parse
 from handoff.storage import Agent, StorageError
@@ -20,6 +21,10 @@ AUTH_TIMEOUT_S = 30.0
 
 
 async def _authenticate(bridge: Bridge, ws: Socket) -> Agent | None:
+    """One attempt per socket: the first frame must be ``auth``. A wrong token
+    gets ``unauthorized`` and 4401; a throttled address ``too_many_attempts``
+    and 4429, a saturated bridge ``busy`` and 1013, without checking the token
+    (handoff/agents.py, ``LoginThrottle``)."""
     try:
         raw = await asyncio.wait_for(ws.recv(), AUTH_TIMEOUT_S)
         frame = parse(raw, AGENT_FRAMES, bridge.settings.max_frame_bytes)
@@ -27,7 +32,17 @@ async def _authenticate(bridge: Bridge, ws: Socket) -> Agent | None:
             raise FrameError("unauthorized", "Primero hay que autenticarse (auth required).")
     except (FrameError, asyncio.TimeoutError):
         frame = {"token": ""}
-    agent = await bridge.authenticate(frame["token"]) if frame["token"] else None
+    agent = None
+    if frame["token"]:
+        peer = ws.remote_address
+        try:
+            agent = await throttle_of(bridge).authenticate(bridge.storage, frame["token"], peer[0] if peer else None)
+        except LoginRefused as refused:  # throttled: nothing was checked
+            bridge.metrics.bad_frames.labels(refused.code).inc()
+            logger.debug("agent_auth_refused", extra={"code": refused.code})
+            await bridge.send(ws, refused.frame())
+            await ws.close(refused.close_code, refused.code)
+            return None
     if agent is None:
         bridge.metrics.bad_frames.labels("unauthorized").inc()
         logger.info("agent_auth_failed")
@@ -62,6 +77,12 @@ async def handle_agent(bridge: Bridge, ws: Socket) -> None:
                 logger.error("storage_error", extra={"agent_id": agent.id, "error": str(exc)})
                 await bridge.send(ws, {"type": "error", "code": "unavailable",
                                        "detail": "Base de datos no disponible (database unavailable)."})
+            except ConnectionClosed:
+                raise
+            except Exception:  # noqa: BLE001 - a fault must not close the socket
+                logger.exception("agent_frame_failed", extra={"agent_id": agent.id})
+                await bridge.send(ws, {"type": "error", "code": "internal_error",
+                                       "detail": "Error interno al procesar el mensaje (internal error)."})
     except ConnectionClosed:
         logger.debug("agent_connection_closed")
     finally:

@@ -1,20 +1,25 @@
 """``/ws/chat``: the customer's web widget.
 
 The handler only checks frames and calls the bridge; registration of the
-socket is undone in ``finally`` so a dropped connection never leaks.
+socket is undone in ``finally`` so a dropped connection never leaks. No
+frame closes the socket: a refused one gets an error frame, a storage
+failure ``unavailable`` (the client may resend), and an unexpected fault is
+logged with its traceback and answered with ``internal_error``.
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from websockets.exceptions import ConnectionClosed
 
 from handoff.bridge import Bridge, Socket
 from handoff.frames import CUSTOMER_FRAMES, FrameError, RateLimiter, parse
-from handoff.storage import StorageError
+from handoff.storage import Conversation, StorageError
 
 logger = logging.getLogger(__name__)
+UNAVAILABLE = "No hemos podido guardar tu mensaje. Inténtalo de nuevo en un momento."
+INTERNAL = "Algo ha fallado al procesar tu mensaje. Inténtalo de nuevo en un momento."
 
 
 async def _refuse(bridge: Bridge, ws: Socket, error: FrameError) -> None:
@@ -22,16 +27,30 @@ async def _refuse(bridge: Bridge, ws: Socket, error: FrameError) -> None:
     await bridge.send(ws, error.frame())
 
 
-async def _wait_start(bridge: Bridge, ws: Socket, limiter: RateLimiter) -> Optional[Dict[str, Any]]:
+async def _start(bridge: Bridge, ws: Socket, limiter: RateLimiter) -> Optional[Tuple[Conversation, bool, int]]:
+    """Wait for a valid ``start`` and open (or resume) its session: the
+    conversation, whether it resumed and ``after_id``; None if the socket
+    closed first. A storage failure is answered with ``unavailable`` and the
+    client may send ``start`` again."""
     async for raw in ws:
         try:
             limiter.check()
             frame = parse(raw, CUSTOMER_FRAMES, bridge.settings.max_frame_bytes)
             if frame["type"] != "start":
                 raise FrameError("start_required", "Primero hay que enviar un mensaje «start».")
-            return frame
+            conversation, resumed = await bridge.open_session(frame.get("session_id"))
         except FrameError as error:
             await _refuse(bridge, ws, error)
+            continue
+        except StorageError as exc:
+            logger.error("storage_error", extra={"error": str(exc)})
+            await _refuse(bridge, ws, FrameError("unavailable", UNAVAILABLE))
+            continue
+        except Exception:  # noqa: BLE001 - a fault must not close the socket
+            logger.exception("chat_start_failed")
+            await _refuse(bridge, ws, FrameError("internal_error", INTERNAL))
+            continue
+        return conversation, resumed, frame.get("after_id") or 0
     return None
 
 
@@ -40,27 +59,34 @@ async def handle_chat(bridge: Bridge, ws: Socket) -> None:
     bridge.metrics.connections.labels("chat").inc()
     conversation_id: Optional[str] = None
     try:
-        start = await _wait_start(bridge, ws, limiter)
-        if start is None:
+        started = await _start(bridge, ws, limiter)
+        if started is None:
             return
-        conversation, resumed = await bridge.open_session(start.get("session_id"))
+        conversation, resumed, after_id = started
         conversation_id = conversation.id
         bridge.attach_customer(conversation_id, ws)
         await bridge.send(ws, {"type": "session", "session_id": conversation.session_id,
                                "conversation_id": conversation.id, "resumed": resumed})
         if resumed:
-            await bridge.resend_state(conversation_id, ws, start.get("after_id") or 0)
+            await bridge.resend_state(conversation_id, ws, after_id)
         async for raw in ws:
+            frame: Dict[str, Any] = {}
             try:
-                limiter.check()
                 frame = parse(raw, CUSTOMER_FRAMES, bridge.settings.max_frame_bytes)
+                limiter.check()  # after parsing, so that rate_limited names the client_id to resend
                 await _dispatch(bridge, ws, conversation_id, frame)
             except FrameError as error:
+                if error.client_id is None:
+                    error.client_id = frame.get("client_id")
                 await _refuse(bridge, ws, error)
             except StorageError as exc:
                 logger.error("storage_error", extra={"conversation_id": conversation_id, "error": str(exc)})
-                await bridge.send(ws, {"type": "error", "code": "unavailable",
-                                       "detail": "No hemos podido guardar tu mensaje. Inténtalo de nuevo en un momento."})
+                await _refuse(bridge, ws, FrameError("unavailable", UNAVAILABLE, frame.get("client_id")))
+            except ConnectionClosed:
+                raise
+            except Exception:  # noqa: BLE001 - a fault must not close the socket
+                logger.exception("chat_frame_failed", extra={"conversation_id": conversation_id})
+                await _refuse(bridge, ws, FrameError("internal_error", INTERNAL, frame.get("client_id")))
     except ConnectionClosed:
         logger.debug("chat_connection_closed")
     finally:

@@ -13,7 +13,13 @@
  *   seen), so nothing is shown twice (message ids are the dedupe key);
  * - messages typed while offline wait in an outbox (also in localStorage) and
  *   are sent with their client_id when the session is back; the server's ack
- *   marks them delivered, and a resend is never stored twice by the bridge.
+ *   marks them delivered, and a resend is never stored twice by the bridge;
+ * - an outbox entry is resent only after a transient error (rate_limited,
+ *   unavailable) or no answer; an error with its client_id and any other code
+ *   means "refused as it is": it stays shown as not sent, with the server's
+ *   reason, is never sent again, and the shopper edits or discards it;
+ * - the composer counts code points like the server (MAX_TEXT in
+ *   handoff/frames.py) and keeps maxlength in step with that count.
  */
 (function () {
   "use strict";
@@ -30,6 +36,16 @@
   var TYPING_SEND_EVERY_MS = 3000;
   var MAX_BACKOFF_MS = 15000;
   var RESEND_AFTER_MS = 8000;
+  var MAX_CHARS = 4000;                  // handoff/frames.py MAX_TEXT, in code points
+  var COUNT_FROM = 300;                  // the counter shows when this many or fewer are left
+  var COUNT_ANNOUNCE_MS = 800;           // screen readers hear the count once typing pauses
+  // a text this long is over MAX_CHARS whatever it holds, and its frame could
+  // pass the 1 MiB after which the socket is closed without an error: refused here
+  var MAX_WIRE_CHARS = 100000;
+  // error codes after which the same frame is sent again later (same client_id)
+  var TRANSIENT = { rate_limited: true, unavailable: true };
+  var TOO_LONG = "Tu mensaje es demasiado largo (máximo " + MAX_CHARS + " caracteres). " +
+    "Acórtalo o envíalo en varias partes.";
 
   // -- persistence (localStorage may be unavailable: private mode, quota) --
   function load(name, fallback) {
@@ -63,6 +79,32 @@
       node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
     });
     return node;
+  }
+
+  // outbox entries as stored (older versions, another tab, a hand edit): keep
+  // only well-formed ones, each frame carrying its own client_id (else no ack
+  // would ever end its resends)
+  function loadOutbox() {
+    var items = load("outbox", []);
+    if (!Array.isArray(items)) return [];
+    return items.filter(function (item) {
+      return item && typeof item === "object" && typeof item.client_id === "string" && item.client_id &&
+        item.frame && typeof item.frame === "object" && typeof item.frame.type === "string";
+    }).map(function (item) {
+      item.frame.client_id = item.client_id;
+      if (typeof item.text !== "string" && item.frame.type === "message" && typeof item.frame.text === "string") {
+        item.text = item.frame.text;
+      }
+      if (item.refused && typeof item.refused !== "object") item.refused = { code: "refused", detail: "" };
+      delete item.sentAt;
+      return item;
+    });
+  }
+
+  // length as the server counts it: code points, not UTF-16 units
+  function codePoints(text) {
+    var pairs = text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g);
+    return text.length - (pairs ? pairs.length : 0);
   }
 
   function newId() {
@@ -132,6 +174,14 @@
     ".msg.customer .bubble{background:var(--brand);color:#fff;border-top-right-radius:4px}",
     ".msg .meta{font-size:11px;color:var(--muted);margin:2px 4px 0}",
     ".msg.pending .bubble{opacity:.7}",
+    ".msg.refused .bubble{background:#fdeeee;color:var(--ink);border:1px solid #f3c4c4}",
+    ".msg.refused .clamp{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:6;overflow:hidden}",
+    ".msg.refused .meta{color:#8a1c1c;font-weight:600}",
+    ".refusal{margin-top:6px;background:#fff;border:1px solid #f3c4c4;border-radius:12px;padding:8px 10px;",
+    "font-size:13px;color:#8a1c1c;max-width:100%}",
+    ".refusal p{margin:0}",
+    ".refusal .chips{justify-content:flex-end}",
+    ".refusal .chip{font-size:13px;padding:5px 12px}",
     ".notice{align-self:center;text-align:center;font-size:13px;color:var(--muted);background:#fff;",
     "border:1px solid #e3e7eb;border-radius:999px;padding:5px 12px;max-width:95%}",
     ".notice.system{border-radius:12px;white-space:pre-wrap}",
@@ -159,6 +209,8 @@
     ".send,.btn{border:0;border-radius:10px;background:var(--brand);color:#fff;font:600 14px/1 inherit;",
     "font-family:inherit;padding:0 14px;min-height:40px;cursor:pointer}",
     ".send:hover,.btn:hover{background:var(--brand-dark)}",
+    ".count{background:#fff;color:var(--muted);font-size:12px;text-align:right;padding:0 12px 4px;margin-top:-4px}",
+    ".count.over{color:#8a1c1c;font-weight:600}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
     ".foot{font-size:11px;color:var(--muted);text-align:center;padding:0 0 8px;background:#fff}",
     "@media (max-width:480px){.panel{right:8px;bottom:8px;height:calc(100vh - 16px)}}"
@@ -167,7 +219,7 @@
   // -- state --
   var state = {
     sessionId: load("session", null),
-    outbox: load("outbox", []),          // [{client_id, frame, text}]
+    outbox: loadOutbox(),                // [{client_id, frame, text, refused?: {code, detail}}]
     handoff: load("handoff", null),      // last handoff frame seen (dedupes notices)
     contactGiven: load("contact", null),
     open: load("open", false),
@@ -184,7 +236,9 @@
     csatCard: null,
     pendingCsat: null,
     csatSent: false,
-    resumePrev: null
+    resumePrev: null,
+    countTimer: null,
+    countSpoken: ""
   };
 
   // -- UI --
@@ -231,10 +285,15 @@
   var typing = el("div", { className: "typing", role: "status", "aria-live": "polite" });
   var input = el("textarea", {
     id: "ta-input", rows: "1", placeholder: "Escribe tu mensaje…", "aria-label": "Escribe tu mensaje",
-    maxlength: "4000", autocomplete: "off"
+    maxlength: String(MAX_CHARS), autocomplete: "off", "aria-describedby": "ta-count"
   });
   var sendBtn = el("button", { className: "send", type: "submit", text: "Enviar" });
   var composer = el("form", { className: "composer", "aria-label": "Enviar un mensaje" }, [input, sendBtn]);
+  // what is left, shown near the limit; screen readers get it from a polite
+  // live region once typing pauses (not on every key) and as the field's description
+  var counter = el("div", { className: "count", id: "ta-count", hidden: true, "aria-hidden": "true" });
+  var countLive = el("div", { className: "sr", id: "ta-count-live", role: "status", "aria-live": "polite" });
+  var announcer = el("div", { className: "sr", role: "status", "aria-live": "polite" });
 
   var panel = el("div", {
     className: "panel", id: "ta-panel", role: "dialog", "aria-modal": "false",
@@ -245,7 +304,7 @@
       el("div", { className: "titles" }, [el("h2", { id: "ta-title", text: "Ayuda · Tienda Aurora" }), subtitle]),
       closeBtn
     ]),
-    conn, statusBox, log, typing, composer,
+    conn, statusBox, log, typing, composer, counter, countLive, announcer,
     el("div", { className: "foot", text: "Enter envía · Mayús+Enter nueva línea · Esc cierra" })
   ]);
 
@@ -333,10 +392,17 @@
     state.byId[String(id)] = node;
   }
 
+  // refused messages stay last, next to the composer, until edited or
+  // discarded (as after a reload, when the outbox is shown after the history)
+  function appendLog(node) {
+    var refused = node.classList.contains("refused") ? null : log.querySelector(".msg.refused");
+    log.insertBefore(node, refused);
+  }
+
   function addNotice(text, kind) {
     var node = el("div", { className: "notice" + (kind ? " " + kind : ""), text: text });
     if (kind === "error") node.setAttribute("role", "alert");
-    log.appendChild(node);
+    appendLog(node);
     scrollDown();
     return node;
   }
@@ -370,7 +436,7 @@
       node.appendChild(chips);
     }
     if (id) { node.setAttribute("data-id", id); trackId(id, node); }
-    log.appendChild(node);
+    appendLog(node);
     if (frame.sender === "bot" || frame.sender === "agent") hideTyping();
     if (live && !state.open && frame.sender !== "customer") { state.unread += 1; renderBadge(); }
     scrollDown();
@@ -379,7 +445,7 @@
 
   function renderLocal(item) {
     if (state.byClient[item.client_id]) {            // keep unsent messages last
-      log.appendChild(state.byClient[item.client_id]);
+      appendLog(state.byClient[item.client_id]);
       return;
     }
     var node = el("div", { className: "msg customer pending", "data-client-id": item.client_id }, [
@@ -388,8 +454,68 @@
       el("div", { className: "meta", text: "Enviando…" })
     ]);
     state.byClient[item.client_id] = node;
-    log.appendChild(node);
+    if (item.refused) renderRefused(item, false);
+    appendLog(node);
     scrollDown();
+  }
+
+  // a message the server refused: not sent, the reason, and edit / discard
+  function renderRefused(item, live) {
+    var node = state.byClient[item.client_id];
+    if (!node || node.querySelector(".refusal")) return;
+    node.classList.remove("pending");
+    node.classList.add("refused");
+    var bubble = node.querySelector(".bubble");
+    if (bubble && !bubble.querySelector(".clamp")) {
+      bubble.textContent = "";                       // a long text shows its first lines only
+      bubble.appendChild(el("span", { className: "clamp", text: item.text }));
+    }
+    var meta = node.querySelector(".meta");
+    if (meta) meta.textContent = "No enviado";
+    var reasonId = "ta-refused-" + item.client_id.replace(/[^A-Za-z0-9_-]/g, "");
+    var box = el("div", { className: "refusal" }, [
+      el("p", { id: reasonId, text: item.refused.detail || "No hemos podido enviar este mensaje." }),
+      el("div", { className: "chips", role: "group", "aria-label": "Mensaje no enviado" }, [
+        el("button", { className: "chip", type: "button", text: "Editar", "aria-describedby": reasonId,
+          "aria-label": "Editar el mensaje no enviado", onclick: function () { editRefused(item); } }),
+        el("button", { className: "chip", type: "button", text: "Descartar", "aria-describedby": reasonId,
+          "aria-label": "Descartar el mensaje no enviado", onclick: function () { discardRefused(item); } })
+      ])
+    ]);
+    if (live) box.setAttribute("role", "alert");
+    node.appendChild(box);
+    if (live) { appendLog(node); scrollDown(); }
+  }
+
+  function dropItem(item) {
+    state.outbox = state.outbox.filter(function (other) { return other.client_id !== item.client_id; });
+    save("outbox", state.outbox);
+    var node = state.byClient[item.client_id];
+    delete state.byClient[item.client_id];
+    if (node && node.parentNode) node.parentNode.removeChild(node);
+  }
+
+  // its text goes back to the composer, to be corrected and sent as a new message
+  function editRefused(item) {
+    dropItem(item);
+    var draft = input.value;
+    input.value = draft.trim() ? item.text + "\n" + draft : item.text;
+    autosize();
+    updateCount(true);
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+    announce("El mensaje está en el cuadro de texto: corrígelo y envíalo de nuevo.");
+  }
+
+  function discardRefused(item) {
+    dropItem(item);
+    input.focus();
+    announce("Mensaje descartado.");
+  }
+
+  function announce(text) {
+    announcer.textContent = "";
+    setTimeout(function () { announcer.textContent = text; }, 50);
   }
 
   function markDelivered(clientId, id) {
@@ -400,7 +526,9 @@
       node.parentNode && node.parentNode.removeChild(node);   // already shown from the history
       return;
     }
-    node.classList.remove("pending");
+    node.classList.remove("pending", "refused");
+    var refusal = node.querySelector(".refusal");
+    if (refusal) node.removeChild(refusal);
     var meta = node.querySelector(".meta");
     if (meta) meta.textContent = timeOf(null) + " · Enviado ✓";
     if (id) { node.setAttribute("data-id", String(id)); trackId(id, node); }
@@ -494,7 +622,7 @@
         } }));
     });
     state.csatCard = card;
-    log.appendChild(card);
+    appendLog(card);
     scrollDown();
   }
 
@@ -504,11 +632,23 @@
     try { state.ws.send(JSON.stringify(frame)); return true; } catch (e) { return false; }
   }
 
+  // send an outbox entry unless it was refused; false if it could not go now
+  function sendItem(item) {
+    if (item.refused) return true;
+    if (item.text && item.text.length > MAX_WIRE_CHARS) {
+      // so big the socket itself would be closed (no error frame, no ack): refuse it here
+      refuse(item, { code: "message_too_long", detail: TOO_LONG }, true);
+      return true;
+    }
+    if (!send(item.frame)) return false;
+    item.sentAt = Date.now();
+    return true;
+  }
+
   function queueFrame(item) {
     state.outbox.push(item);
     save("outbox", state.outbox);
-    if (send(item.frame)) item.sentAt = Date.now();
-    else ensureConnected();
+    if (!sendItem(item)) ensureConnected();
   }
 
   function sendMessage(text, payload) {
@@ -528,8 +668,54 @@
   }
 
   function flushOutbox() {
-    state.outbox.forEach(function (item) { if (send(item.frame)) item.sentAt = Date.now(); });
+    state.outbox.slice().forEach(sendItem);        // in order; refused ones stay put
     if (state.pendingCsat && send(state.pendingCsat)) state.pendingCsat = null;
+  }
+
+  function findItem(clientId) {
+    for (var i = 0; i < state.outbox.length; i++) {
+      if (state.outbox[i].client_id === clientId) return state.outbox[i];
+    }
+    return null;
+  }
+
+  // the server refused this entry as it is: never send it again
+  function refuse(item, frame, live) {
+    var detail = typeof frame.detail === "string" && frame.detail ? frame.detail : "";
+    if (!item.text) {
+      // nothing to show or edit (an e-mail for contact): drop it and say why
+      dropItem(item);
+      addNotice(detail || "No hemos podido enviar tus datos. Inténtalo de nuevo.", "error");
+      if (item.frame.type === "contact") {
+        state.contactGiven = null;
+        save("contact", null);
+        renderStatus();
+      }
+      return;
+    }
+    item.refused = { code: String(frame.code || "refused"), detail: detail };
+    delete item.sentAt;
+    save("outbox", state.outbox);
+    if (!state.byClient[item.client_id]) renderLocal(item);
+    else renderRefused(item, live);
+  }
+
+  function onError(frame) {
+    if (frame.code === "no_csat_pending") return;
+    var item = typeof frame.client_id === "string" ? findItem(frame.client_id) : null;
+    if (item && TRANSIENT[frame.code]) {
+      // sent again with the same client_id by the resend timer (stored once)
+      var node = state.byClient[item.client_id];
+      var meta = node && node.querySelector(".meta");
+      if (meta) meta.textContent = "No enviado todavía · lo reintentamos en unos segundos…";
+      return;
+    }
+    if (item) {
+      if (!item.refused) refuse(item, frame, true);
+      return;
+    }
+    if (frame.client_id && TRANSIENT[frame.code]) return;   // that one was delivered meanwhile
+    addNotice(frame.detail || "Ha ocurrido un error. Inténtalo de nuevo.", "error");
   }
 
   function onAck(frame) {
@@ -577,10 +763,7 @@
       case "handoff": onHandoff(frame); break;
       case "typing": showTyping(frame.sender); break;
       case "csat_request": showCsat(); break;
-      case "error":
-        if (frame.code === "no_csat_pending") break;
-        addNotice(frame.detail || "Ha ocurrido un error. Inténtalo de nuevo.", "error");
-        break;
+      case "error": onError(frame); break;
       default: break;
     }
   }
@@ -630,8 +813,8 @@
   // same client_id, so the bridge stores it once
   setInterval(function () {
     var now = Date.now();
-    state.outbox.forEach(function (item) {
-      if (now - (item.sentAt || 0) > RESEND_AFTER_MS && send(item.frame)) item.sentAt = now;
+    state.outbox.slice().forEach(function (item) {
+      if (!item.refused && now - (item.sentAt || 0) > RESEND_AFTER_MS) sendItem(item);
     });
   }, 4000);
 
@@ -654,8 +837,15 @@
     event.preventDefault();
     var text = input.value;
     if (!text.trim()) return;
+    if (codePoints(text) > MAX_CHARS) {           // only after an edit: typing stops at the limit
+      updateCount(true);
+      countLive.textContent = "No se ha enviado. " + counter.textContent;
+      input.focus();
+      return;
+    }
     input.value = "";
     autosize();
+    updateCount(false);
     sendMessage(text, null);
     input.focus();
   });
@@ -667,12 +857,45 @@
   });
   input.addEventListener("input", function () {
     autosize();
+    updateCount(false);
     var now = Date.now();
     if (state.handoff && state.handoff.state === "assigned" && now - state.lastTypingSent > TYPING_SEND_EVERY_MS) {
       state.lastTypingSent = now;
       send({ type: "typing" });
     }
   });
+  function countText(left) {
+    if (left > 1) return "Quedan " + left + " caracteres";
+    if (left === 1) return "Queda 1 carácter";
+    if (left === 0) return "Has llegado al máximo de " + MAX_CHARS + " caracteres";
+    if (left === -1) return "Sobra 1 carácter: acórtalo para enviarlo";
+    return "Sobran " + (-left) + " caracteres: acórtalo para enviarlo";
+  }
+
+  // the counter near the limit; maxlength counts UTF-16 units, so it grows by
+  // one per character outside the BMP (an emoji) to allow MAX_CHARS code points
+  // (the one limit it cannot make exact: an emoji as the very last character)
+  function updateCount(now) {
+    var value = input.value;
+    var used = codePoints(value);
+    var left = MAX_CHARS - used;
+    input.setAttribute("maxlength", String(MAX_CHARS + value.length - used));
+    var text = left <= COUNT_FROM ? countText(left) : "";
+    counter.hidden = !text;
+    counter.textContent = text;
+    counter.classList.toggle("over", left < 0);
+    if (left < 0) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    clearTimeout(state.countTimer);
+    var speak = function () {
+      if (text === state.countSpoken) return;
+      state.countSpoken = text;
+      countLive.textContent = text;
+    };
+    if (now) speak();
+    else state.countTimer = setTimeout(speak, COUNT_ANNOUNCE_MS);
+  }
+
   function autosize() {
     input.style.height = "auto";
     input.style.height = Math.min(120, input.scrollHeight + 2) + "px";

@@ -22,7 +22,7 @@ from handoff.server import BridgeServer
 from handoff.settings import HandoffSettings
 from handoff.storage import Storage
 from tests.browser.test_widget_and_console import shots_dir
-from tests.handoff.conftest import CLOSED_TIME, JWT_SECRET, FakeRasa
+from tests.handoff.conftest import BRIDGE_SECRET, CLOSED_TIME, FakeRasa
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ class ThreadedBridge:
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         rasa.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        settings = HandoffSettings(host="127.0.0.1", port=0, rasa_url=rasa.url, rasa_jwt_secret=JWT_SECRET,
+        settings = HandoffSettings(host="127.0.0.1", port=0, rasa_url=rasa.url, rasa_bridge_secret=BRIDGE_SECRET,
                                    rasa_timeout_s=2.0, database_url=self.database_url)
         self.server = BridgeServer(settings, Bridge(settings, policy=load_policy(), clock=lambda: self.now))
         port = await self.server.start()

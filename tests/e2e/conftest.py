@@ -10,19 +10,19 @@ from typing import Any, Dict, List
 import jwt
 import pytest
 
-from bot.processes import rest_message
+from bot.processes import rasa_message
 from bot.settings import Settings
 
 
 class Shopper:
-    """One conversation over Rasa's REST channel."""
+    """One conversation over Rasa's bridge channel (as the bridge talks to Rasa)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.sender = "e2e-" + uuid.uuid4().hex[:12]
 
     def say(self, text: str) -> List[Dict[str, Any]]:
-        return rest_message(self.settings, self.sender, text)
+        return rasa_message(self.settings, self.sender, text)
 
     def texts(self, text: str) -> str:
         return "\n".join(m.get("text", "") for m in self.say(text))

@@ -119,10 +119,11 @@ async def test_handoff_claim_talk_close_and_rating(stack: Settings, make_agent, 
     assert not any("nota interna" in f.get("text", "") for f in customer.seen)
     await customer.send(type="csat", score=4, comment="rápido")
 
-    # The bot answers again after the close (the conversation is no longer paused).
-    await customer.send(type="message", text="¿aceptan bizum?")
+    # The bot answers the next question properly (it used to fall back: no
+    # action_listen after the resume line).
+    await customer.send(type="message", text="¿cuánto tarda el envío?")
     again = await customer.until("message", sender="bot")
-    assert again["text"]
+    assert "días laborables" in again["text"] and "no te he entendido" not in again["text"]
     await customer.socket.close()
     await marta.socket.close()
 

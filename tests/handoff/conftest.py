@@ -4,8 +4,11 @@ bridge in-process on a free port, and WebSocket clients that wait for frames.
 The stand-in Rasa answers the REST webhook by text: "agente" → announcement,
 handoff payload and a reply AFTER it that must never reach the customer;
 "verificado" → handoff with a verified demo customer; "botones" → buttons;
-"lento" → no answer until the test ends (past the bridge's timeout); anything
-else → "Eco: <text>". Its tracker events/execute endpoints check the JWT.
+"lento" → no answer until the test ends (past the bridge's timeout); "mudo"
+→ an empty answer; anything else → "Eco: <text>". Like the real bridge
+channel (bot/bridge_channel.py) it checks the shared secret on every route
+and answers a ``message_id`` it has seen with the replies of the first time
+(``processed`` counts real turns).
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
 
-import jwt
 import pytest
 import pytest_asyncio
 import websockets
@@ -31,7 +33,7 @@ from handoff.server import BridgeServer
 from handoff.settings import HandoffSettings
 from handoff.storage import Storage
 
-JWT_SECRET = "test-secret-for-the-stand-in-rasa"
+BRIDGE_SECRET = "test-secret-for-the-stand-in-rasa"
 FRAME_TIMEOUT_S = 5.0
 VERIFIED_EMAIL = "luis.prieto@correo.example"
 # Monday 12:00 in Madrid (support open) and Sunday 12:00 (closed).
@@ -50,84 +52,94 @@ def handoff_payload(reason: str = "customer_request", customer: Optional[Dict[st
 
 @dataclass
 class FakeRasa:
-    """Records what the bridge sent; ``up`` False answers GET / with 503."""
+    """Records what the bridge sent; ``up`` False answers GET / with 503,
+    ``fail`` True answers every channel call with 500."""
 
     url: str = ""
     up: bool = True
+    fail: bool = False
     webhook_calls: List[Dict[str, Any]] = field(default_factory=list)
     api_calls: List[Dict[str, Any]] = field(default_factory=list)
+    answered: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)  # message_id -> replies
+    processed: List[str] = field(default_factory=list)                      # texts really processed
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self.root)
-        app.router.add_post("/webhooks/rest/webhook", self.webhook)
-        app.router.add_post("/conversations/{cid}/tracker/events", self.events)
-        app.router.add_post("/conversations/{cid}/execute", self.execute)
+        app.router.add_post("/webhooks/bridge/webhook", self.webhook)
+        app.router.add_post("/webhooks/bridge/resume", self.resume)
+        app.router.add_post("/webhooks/bridge/slots", self.slots)
         return app
 
     async def root(self, request: web.Request) -> web.Response:
         return web.Response(text="Hello from Rasa: 3.6.21", status=200 if self.up else 503)
 
+    def _refused(self, request: web.Request) -> Optional[web.Response]:
+        if request.headers.get("Authorization") != f"Bearer {BRIDGE_SECRET}":
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if self.fail:
+            return web.json_response({"error": "processing_failed"}, status=500)
+        return None
+
     async def webhook(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused:
+            return refused
         body = await request.json()
-        self.webhook_calls.append(body)
-        sender, text = body["sender"], body["message"]
+        self.webhook_calls.append({"sender": body["sender"], "message": body["message"]})
+        message_id = body.get("message_id")
+        if message_id in self.answered:
+            return web.json_response({"messages": self.answered[message_id], "replayed": True})
+        replies = await self.replies(body["sender"], body["message"])
+        self.processed.append(body["message"])
+        if message_id is not None:
+            self.answered[message_id] = replies
+        return web.json_response({"messages": replies, "replayed": False})
+
+    async def replies(self, sender: str, text: str) -> List[Dict[str, Any]]:
         if text == "lento":
             await self.release.wait()
-            return web.json_response([])
+            return []
+        if text == "mudo":
+            return []
         if text in ("agente", "/request_human"):
-            return web.json_response([
+            return [
                 {"recipient_id": sender, "text": "Te paso con una persona del equipo."},
                 {"recipient_id": sender, "custom": handoff_payload()},
                 {"recipient_id": sender, "text": "ESTO NO DEBE LLEGAR"},
-            ])
+            ]
         if text == "verificado":
             customer = {"id": 1, "name": "Luis Prieto", "email": VERIFIED_EMAIL, "verified_order_id": "101490"}
-            return web.json_response([
+            return [
                 {"recipient_id": sender, "text": "Te paso con una persona del equipo."},
                 {"recipient_id": sender, "custom": handoff_payload("order_overdue", customer)},
-            ])
+            ]
         if text == "botones":
-            return web.json_response([
+            return [
                 {"recipient_id": sender, "text": "¿Qué quieres hacer?", "buttons": [
                     {"title": "Ver mi pedido", "payload": "/order_status"},
                     {"title": "Hablar con una persona", "payload": "/request_human"}]},
                 {"recipient_id": sender, "text": "Segundo mensaje"},
-            ])
-        return web.json_response([{"recipient_id": sender, "text": f"Eco: {text}"}])
+            ]
+        return [{"recipient_id": sender, "text": f"Eco: {text}"}]
 
-    def _check_jwt(self, request: web.Request) -> Optional[web.Response]:
-        header = request.headers.get("Authorization", "")
-        record: Dict[str, Any] = {"path": request.path, "query": request.query_string, "jwt_ok": False}
-        self.api_calls.append(record)
-        if not header.startswith("Bearer "):
-            return web.json_response({"status": "failure"}, status=401)
-        try:
-            payload = jwt.decode(header[len("Bearer "):], JWT_SECRET, algorithms=["HS256"])
-        except jwt.PyJWTError:
-            return web.json_response({"status": "failure"}, status=401)
-        if payload.get("user", {}).get("role") != "admin":
-            return web.json_response({"status": "failure"}, status=403)
-        record["jwt_ok"] = True
-        return None
-
-    async def events(self, request: web.Request) -> web.Response:
-        refused = self._check_jwt(request)
+    async def resume(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        body = await request.json() if refused is None else None
+        self.api_calls.append({"path": request.path, "auth_ok": refused is None, "body": body})
         if refused:
             return refused
-        self.api_calls[-1]["body"] = await request.json()
-        return web.json_response({"sender_id": request.match_info["cid"], "paused": False})
+        return web.json_response({"messages": [
+            {"recipient_id": body["sender"], "text": "Vuelves a estar conmigo, el asistente virtual."}]})
 
-    async def execute(self, request: web.Request) -> web.Response:
-        refused = self._check_jwt(request)
+    async def slots(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        body = await request.json() if refused is None else None
+        self.api_calls.append({"path": request.path, "auth_ok": refused is None, "body": body})
         if refused:
             return refused
-        body = await request.json()
-        self.api_calls[-1]["body"] = body
-        cid = request.match_info["cid"]
-        return web.json_response({"tracker": {"sender_id": cid}, "messages": [
-            {"recipient_id": cid, "text": "Vuelves a estar conmigo, el asistente virtual."}]})
+        return web.json_response({"status": "ok"})
 
 
 @pytest_asyncio.fixture
@@ -161,6 +173,14 @@ def db_url(tmp_path: Path, seeded_template: Path) -> str:
     return f"sqlite:///{target}"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
+    """A seeded store of the test's own, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return db_url
+    return str(request.getfixturevalue("fresh_postgres_url"))
+
+
 @pytest.fixture(scope="session")
 def policy() -> StorePolicy:
     return load_policy()
@@ -175,7 +195,7 @@ async def start_bridge(fake_rasa: FakeRasa, db_url: str, policy: StorePolicy) ->
     servers: List[BridgeServer] = []
 
     async def start(now: dt.datetime = OPEN_TIME, **overrides: Any) -> BridgeServer:
-        values: Dict[str, Any] = dict(host="127.0.0.1", port=0, rasa_url=fake_rasa.url, rasa_jwt_secret=JWT_SECRET,
+        values: Dict[str, Any] = dict(host="127.0.0.1", port=0, rasa_url=fake_rasa.url, rasa_bridge_secret=BRIDGE_SECRET,
                                       rasa_timeout_s=1.0, agent_grace_s=60.0, database_url=db_url)
         values.update(overrides)
         settings = HandoffSettings(**values)
@@ -247,6 +267,17 @@ async def customer(server: BridgeServer, session_id: Optional[str] = None, **sta
 async def new_agent(server: BridgeServer, name: str) -> tuple:
     """(agent id, token) created in the bridge's database."""
     agent, token = await add_agent(server.bridge.storage, name)
+    return agent.id, token
+
+
+async def new_agent_in(database_url: str, name: str) -> tuple:
+    """(agent id, token) created in a database no bridge of this process uses."""
+    storage = Storage(database_url)
+    try:
+        await storage.create_schema()
+        agent, token = await add_agent(storage, name)
+    finally:
+        storage.dispose()
     return agent.id, token
 
 

@@ -180,7 +180,7 @@ async def test_transfer_to_another_agent(start_bridge) -> None:
 
 
 @pytest.mark.asyncio
-async def test_close_resumes_rasa_with_a_jwt_and_stores_csat(start_bridge, fake_rasa: FakeRasa) -> None:
+async def test_close_resumes_rasa_through_its_channel_and_stores_csat(start_bridge, fake_rasa: FakeRasa) -> None:
     server = await start_bridge()
     cust, agent, cid, agent_id = await _assigned(server)
     await agent.send({"type": "close", "conversation_id": cid, "resolution": "resolved"})
@@ -189,12 +189,8 @@ async def test_close_resumes_rasa_with_a_jwt_and_stores_csat(start_bridge, fake_
     resumed = await cust.wait_type("message")
     assert resumed["sender"] == "bot" and resumed["text"].startswith("Vuelves a estar conmigo")
     await cust.wait_type("csat_request")
-    assert [(c["path"], c["jwt_ok"], c["query"]) for c in fake_rasa.api_calls] == [
-        (f"/conversations/{cid}/tracker/events", True, ""),
-        (f"/conversations/{cid}/execute", True, ""),
-    ]
-    assert fake_rasa.api_calls[0]["body"] == [{"event": "resume"}]
-    assert fake_rasa.api_calls[1]["body"] == {"name": "utter_handoff_resumed"}
+    assert fake_rasa.api_calls == [{"path": "/webhooks/bridge/resume", "auth_ok": True,
+                                    "body": {"sender": cid, "action": "utter_handoff_resumed"}}]
     await cust.send({"type": "csat", "score": 7})
     assert (await cust.wait_type("error"))["code"] == "invalid_field"
     await cust.send({"type": "csat", "score": 5, "comment": "Muy bien"})

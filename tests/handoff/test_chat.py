@@ -114,7 +114,7 @@ async def test_offline_queueing_outside_support_hours_with_contact(start_bridge)
     (json.dumps({"type": "message"}), "missing_field"),
     (json.dumps({"type": "message", "text": 42}), "invalid_field"),
     (json.dumps(["type", "message"]), "invalid_frame"),
-    (json.dumps({"type": "message", "text": "x" * 9000}), "frame_too_large"),
+    (json.dumps({"type": "message", "text": "x" * 9000}), "message_too_long"),
     (b"\x00\x01binary", "not_text"),
 ])
 async def test_bad_frames_get_an_error_and_the_connection_stays_usable(start_bridge, raw, code) -> None:
@@ -188,10 +188,10 @@ async def test_rasa_slow_gives_apology_then_a_person(start_bridge, fake_rasa: Fa
 async def test_rasa_down_health_503_and_agents_still_served(start_bridge, fake_rasa: FakeRasa) -> None:
     server = await start_bridge()
     status, body, kind = await asyncio.to_thread(http_get, server.port, "/health")
-    assert (status, json.loads(body)) == (200, {"status": "ok", "rasa": "up"})
+    assert (status, json.loads(body)) == (200, {"status": "ok", "rasa": "up", "database": "up"})
     fake_rasa.up = False
     status, body, _ = await asyncio.to_thread(http_get, server.port, "/health")
-    assert status == 503 and json.loads(body) == {"status": "degraded", "rasa": "down"}
+    assert status == 503 and json.loads(body) == {"status": "degraded", "rasa": "down", "database": "up"}
 
     down = await start_bridge(rasa_url="http://127.0.0.1:9")  # nothing listens there
     status, body, _ = await asyncio.to_thread(http_get, down.port, "/health")

@@ -44,13 +44,11 @@ PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"foto-de-un-producto-roto" * 20
 class TelegramRasa(FakeRasa):
     """The handoff stand-in Rasa plus a button with a long payload."""
 
-    async def webhook(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        if body.get("message") == "largo":
-            self.webhook_calls.append(body)
-            return web.json_response([{"recipient_id": body["sender"], "text": "Elige:", "buttons": [
-                {"title": "Confirmar", "payload": LONG_PAYLOAD}]}])
-        return await super().webhook(request)
+    async def replies(self, sender: str, text: str) -> List[Dict[str, Any]]:
+        if text == "largo":
+            return [{"recipient_id": sender, "text": "Elige:", "buttons": [
+                {"title": "Confirmar", "payload": LONG_PAYLOAD}]}]
+        return await super().replies(sender, text)
 
 
 @pytest_asyncio.fixture

@@ -122,15 +122,15 @@ async def test_own_contact_verifies_a_forwarded_one_does_not(start_telegram, bot
     forwarded = {"phone_number": digits, "first_name": customer.name, "user_id": 999}  # someone else's card
     await bot_api.push(message_update(sender=me, contact=forwarded))
     await bot_api.wait_text(CONTACT_NOT_OWN)
-    assert not [c for c in fake_rasa.api_calls if c["path"].endswith("/tracker/events")]
+    assert not [c for c in fake_rasa.api_calls if c["path"].endswith("/slots")]
 
     own = {"phone_number": digits, "first_name": "Lucía", "user_id": me["id"]}
     await bot_api.push(message_update(sender=me, contact=own))
     confirmation = await bot_api.wait_text(CONTACT_VERIFIED.format(name=customer.name.split()[0]))
     assert confirmation["reply_markup"] == {"remove_keyboard": True}
-    [slots_call] = [c for c in fake_rasa.api_calls if c["path"].endswith("/tracker/events")]
-    assert slots_call["jwt_ok"] is True
-    slots = {e["name"]: e["value"] for e in slots_call["body"]}
+    [slots_call] = [c for c in fake_rasa.api_calls if c["path"].endswith("/slots")]
+    assert slots_call["auth_ok"] is True
+    slots = slots_call["body"]["slots"]
     assert slots == {"email": VERIFIED_EMAIL, "verified_email": VERIFIED_EMAIL,
                      "customer_id": str(customer.id), "customer_name": customer.name}
 

@@ -9,6 +9,7 @@ code below notices it and stops the children in order.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -33,10 +34,12 @@ def run(settings: Settings, stop: StopRequest) -> int:
                 f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
                 f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
                 "  Crear un agente (imprime su token):  make agent NAME=Marta\n"
-                f"  Rasa directamente:  curl -s {settings.rasa_url}/webhooks/rest/webhook "
-                "-H 'Content-Type: application/json' "
-                "-d '{\"sender\":\"yo\",\"message\":\"hola\"}'\n"
-                "Ctrl-C lo detiene todo.",
+                f"  Rasa directamente:  curl -s {settings.rasa_url}/webhooks/bridge/webhook "
+                "-H \"Authorization: Bearer $RASA_BRIDGE_SECRET\" -H 'Content-Type: application/json' "
+                "-d '{\"sender\":\"yo\",\"message\":\"hola\"}'"
+                + ("\n" if os.environ.get("RASA_BRIDGE_SECRET") else
+                   "\n    (arranca con RASA_BRIDGE_SECRET=<un secreto> make run: sin él, el secreto es aleatorio)\n")
+                + "Ctrl-C lo detiene todo.",
                 flush=True,
             )
             Supervisor(stack, stop).run()

@@ -325,14 +325,3 @@ class LoginThrottle:
                 if other.admitted == 0 and not other.failures:
                     del self._addresses[other_key]
             self._sweep_at = max(1024, 2 * len(self._addresses))
-
-
-def throttle_of(owner: Any) -> LoginThrottle:
-    """The login throttle of ``owner`` (the bridge), made on first use and
-    kept as ``owner.login_throttle``: one per bridge, so one per process.
-    Tests set that attribute beforehand to inject limits or a clock."""
-    throttle = getattr(owner, "login_throttle", None)
-    if throttle is None:
-        throttle = LoginThrottle()
-        owner.login_throttle = throttle
-    return throttle

@@ -5,7 +5,13 @@ module decides, stores, then delivers. Rules it keeps:
 - one operation at a time per conversation (an ``asyncio.Lock`` per id, held
   across the Rasa call), and every state change is a DB check-and-set;
 - a message is stored before it is acknowledged or delivered;
-- bot messages reach a customer only in state ``bot`` (``state.may_deliver``).
+- bot messages reach a customer only in state ``bot`` (``state.may_deliver``),
+  and this state machine alone decides who talks (Rasa never pauses);
+- an answer owed to a customer (a message routed to the bot, the bot's line
+  after a close) is a *turn* stored with the event that makes it owed and
+  finished once (``_bot_turn``, ``_resume``): a process that died mid-turn
+  leaves it for the next one (``recover``), and Rasa answers a replayed turn
+  from its tracker, so nothing is processed, stored or shown twice.
 
 Channels without a socket (Telegram) register a *customer sink*: every frame
 for a customer also goes to the sinks, which decide whether the conversation
@@ -36,7 +42,7 @@ from websockets.legacy.protocol import WebSocketCommonProtocol
 from actions.formatting import date_es
 from actions.policy import StorePolicy, load_policy
 from actions.store import Store, create_store
-from handoff.agents import authenticate
+from handoff.agents import LoginThrottle
 from handoff.casecard import case_card
 from handoff.frames import FrameError
 from handoff.metrics import Metrics
@@ -127,6 +133,7 @@ class Bridge:
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
         self._recovery: Optional[asyncio.Task] = None
+        self.login_throttle = LoginThrottle()  # one per process: its budgets are this process's
         self._sinks: List[CustomerSink] = []
         self._attachment_key = (settings.attachment_secret or secrets.token_urlsafe(32)).encode("utf-8")
 
@@ -151,6 +158,7 @@ class Bridge:
         await asyncio.gather(*self._grace.values(), return_exceptions=True)
         self._grace.clear()
         await self.rasa.close()
+        self.login_throttle.close()
         self.storage.dispose()
         dispose = getattr(self.store, "dispose", None)
         if callable(dispose):
@@ -603,8 +611,10 @@ class Bridge:
 
     # -- agents ----------------------------------------------------------
 
-    async def authenticate(self, token: str) -> Optional[Agent]:
-        return await authenticate(self.storage, token)
+    async def authenticate(self, token: str, address: Optional[str]) -> Optional[Agent]:
+        """The agent whose token this is, or None; through the login throttle
+        (LoginRefused when ``address`` may not try now)."""
+        return await self.login_throttle.authenticate(self.storage, token, address)
 
     async def agent_connected(self, agent: Agent, ws: Socket) -> None:
         """Register, then: authenticated, the queue, and the agent's open conversations."""

@@ -29,6 +29,11 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
+# Client ids the bridge stores its own messages under (a bot reply is
+# "turn:<message id>:<n>", an agent's "agent:<agent id>:<id>", Telegram's
+# "tg:<update id>"): a web client may not take them.
+RESERVED_CLIENT_ID = re.compile(r"^(turn|resume|agent|tg):")
+
 # Codes after which the same frame would be refused again (a client should not
 # resend it as it is); the others (``rate_limited``, ``unavailable``) pass.
 PERMANENT_CODES = frozenset({
@@ -111,8 +116,9 @@ def _loads(raw: str) -> Any:
 
 
 def parse(raw: Union[str, bytes], schema: Schema, max_bytes: int) -> Dict[str, Any]:
-    """The frame as a dict, checked against ``schema``, its string fields
-    cleaned (``clean_text``); FrameError otherwise. Never raises anything else."""
+    """The frame as a dict of ``type`` and the schema's fields, checked and
+    their strings cleaned (``clean_text``); fields the schema does not name
+    are dropped. FrameError otherwise; never raises anything else."""
     if isinstance(raw, bytes):
         raise FrameError("not_text", "Solo se aceptan mensajes de texto JSON.")
     if len(raw) > max_bytes // 4 and len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
@@ -140,6 +146,8 @@ def parse(raw: Union[str, bytes], schema: Schema, max_bytes: int) -> Dict[str, A
                 if name == "text":
                     raise FrameError("message_too_long", _too_long_detail(), client_id)
                 raise FrameError("invalid_field", f"El campo «{name}» es demasiado largo.", client_id)
+    if schema is CUSTOMER_FRAMES and client_id is not None and RESERVED_CLIENT_ID.match(client_id):
+        raise FrameError("invalid_field", "El campo «client_id» no tiene un valor válido.")
     if "text" in fields and not frame["text"].strip():
         raise FrameError("invalid_field", "El mensaje está vacío.", client_id)
     if frame["type"] == "start" and (frame.get("after_id") or 0) < 0:
@@ -148,7 +156,8 @@ def parse(raw: Union[str, bytes], schema: Schema, max_bytes: int) -> Dict[str, A
         raise FrameError("invalid_field", "La valoración debe ser un número del 1 al 5.")
     if frame["type"] == "contact" and not EMAIL.match(frame["email"].strip()):
         raise FrameError("invalid_field", "Ese correo electrónico no parece válido.", client_id)
-    return frame
+    # Only the fields the schema names (checked and cleaned) go on.
+    return {"type": frame["type"], **{name: frame[name] for name in fields if name in frame}}
 
 
 def _too_long_detail() -> str:

@@ -29,7 +29,7 @@ import yaml
 from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
-from handoff.agents import LoginRefused, throttle_of
+from handoff.agents import LoginRefused
 from handoff.bridge import Bridge, Socket
 from handoff.channels.telegram import TelegramChannel, TelegramChannelError
 from handoff.channels.console import handle_agent
@@ -198,8 +198,7 @@ class BridgeServer:
                 peer = next((ws.remote_address for ws in (self._server.websockets if self._server else ())
                              if ws.handler_task is task), None)
                 try:
-                    agent = await throttle_of(self.bridge).authenticate(
-                        self.bridge.storage, auth[len("Bearer "):].strip(), peer[0] if peer else None)
+                    agent = await self.bridge.authenticate(auth[len("Bearer "):].strip(), peer[0] if peer else None)
                 except LoginRefused as refused:  # throttled: the token was not checked
                     self.bridge.metrics.bad_frames.labels(refused.code).inc()
                     return (http.HTTPStatus(refused.http_status), [

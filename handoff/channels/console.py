@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 from websockets.exceptions import ConnectionClosed
 
-from handoff.agents import LoginRefused, throttle_of
+from handoff.agents import LoginRefused
 from handoff.bridge import Bridge, Socket
 from handoff.frames import AGENT_FRAMES, FrameError, RateLimiter, parse
 from handoff.storage import Agent, StorageError
@@ -36,7 +36,7 @@ async def _authenticate(bridge: Bridge, ws: Socket) -> Agent | None:
     if frame["token"]:
         peer = ws.remote_address
         try:
-            agent = await throttle_of(bridge).authenticate(bridge.storage, frame["token"], peer[0] if peer else None)
+            agent = await bridge.authenticate(frame["token"], peer[0] if peer else None)
         except LoginRefused as refused:  # throttled: nothing was checked
             bridge.metrics.bad_frames.labels(refused.code).inc()
             logger.debug("agent_auth_refused", extra={"code": refused.code})

@@ -81,7 +81,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from actions.store import StoreError
 from handoff.bridge import Bridge, Frame
-from handoff.frames import FrameError, MAX_TEXT
+from handoff.frames import FrameError, MAX_TEXT, clean_text
 from handoff.settings import HandoffSettings
 from handoff.storage import Attachment, StorageError, utcnow
 
@@ -614,7 +614,11 @@ class TelegramChannel:
                                                                "error": type(exc).__name__})
                 if chat is not None and chat.type == Chat.PRIVATE:
                     self._background(self._send_now(chat.id, NOT_PROCESSED))
-                return
+                return  # not marked: a redelivery (or the next start) tries again
+            except Exception:  # noqa: BLE001 - an update that breaks the code is answered, not retried forever
+                logger.exception("telegram_update_crashed", extra={"update_id": update.update_id})
+                if chat is not None and chat.type == Chat.PRIVATE:
+                    self._background(self._send_now(chat.id, NOT_PROCESSED))
             await self.db.mark(update.update_id)
 
     async def _dispatch(self, update: Update, chat: Optional[Chat]) -> None:
@@ -651,7 +655,7 @@ class TelegramChannel:
         else:
             conversation, _ = await self.bridge.open_session(None, channel=CHANNEL)
             conversation_id = conversation.id
-            await self.bridge.storage.set_profile(conversation_id, display_name=user.first_name)
+            await self.bridge.storage.set_profile(conversation_id, display_name=clean_text(user.first_name or ""))
             await self.db.add_chat(chat.id, conversation_id, chat.type)
         self._conversation_of[chat.id] = conversation_id
         self._chat_of[conversation_id] = chat.id
@@ -668,7 +672,10 @@ class TelegramChannel:
         await self._send(chat.id, None, GROUP_TEXT)
 
     async def _on_text(self, conversation_id: str, chat_id: int, raw: str, client_id: str) -> None:
-        text = raw.strip()[:MAX_TEXT]
+        text = clean_text(raw).strip()[:MAX_TEXT]  # as every channel's text (handoff.frames)
+        if not text:
+            await self._send(chat_id, conversation_id, UNSUPPORTED_TEXT)
+            return
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
         if command == "/start":
             await self.bridge.customer_message(conversation_id, None, text, "/greet", client_id)
@@ -687,7 +694,7 @@ class TelegramChannel:
         query = update.callback_query
         assert query is not None
         conversation_id = await self._conversation(chat, query.from_user)
-        data = query.data or ""
+        data = clean_text(query.data or "")
         client_id = f"tg:{update.update_id}"
         if data.startswith(CSAT_PREFIX) and data[len(CSAT_PREFIX):] in ("1", "2", "3", "4", "5"):
             try:
@@ -722,7 +729,7 @@ class TelegramChannel:
             await self._send(chat_id, conversation_id, CONTACT_NOT_OWN)
             return
         try:
-            customer = await self.bridge.store.get_customer_by_phone(contact.phone_number)
+            customer = await self.bridge.store.get_customer_by_phone(clean_text(contact.phone_number or ""))
         except StoreError as exc:
             logger.warning("telegram_contact_store_failed", extra={"error": type(exc).__name__})
             await self._send(chat_id, conversation_id, CONTACT_STORE_DOWN, remove_keyboard=True)
@@ -746,7 +753,8 @@ class TelegramChannel:
         except AttachmentRefused as refused:
             await self._send(chat_id, conversation_id, refused.text)
             return
-        await self.bridge.customer_attachments(conversation_id, message.caption or "", [attachment], client_id)
+        await self.bridge.customer_attachments(conversation_id, clean_text(message.caption or "")[:MAX_TEXT],
+                                               [attachment], client_id)
 
     async def _download(self, conversation_id: str, message: Message, client_id: str) -> Attachment:
         """getFile + download, size-checked before and after (HANDOFF_MAX_ATTACHMENT_BYTES)."""
@@ -760,8 +768,8 @@ class TelegramChannel:
             document = message.document
             assert document is not None
             file_id, size = document.file_id, document.file_size
-            kind, name = "document", document.file_name or f"documento_{message.message_id}"
-            content_type = document.mime_type or "application/octet-stream"
+            kind, name = "document", clean_text(document.file_name or "") or f"documento_{message.message_id}"
+            content_type = clean_text(document.mime_type or "") or "application/octet-stream"
         if size is not None and size > limit:
             raise AttachmentRefused(too_big)
         try:

@@ -203,16 +203,25 @@
       state.me = null;
       if (event.code === 4401) { signOut("Token no válido. Comprueba que lo has copiado entero."); return; }
       if (state.signingOut) return;
+      if (event.code === 4429) {            // throttled: too many failed logins from this address
+        scheduleReconnect(60000, "Demasiados intentos de acceso fallidos desde esta dirección");
+        return;
+      }
+      if (event.code === 1013) {            // the server is checking too many logins at once
+        scheduleReconnect(null, "Servidor ocupado comprobando accesos");
+        return;
+      }
       setConn("Sin conexión", false);
       scheduleReconnect();
     };
   }
 
-  function scheduleReconnect() {
+  // ``wait``: a fixed delay (ms) instead of the backoff; ``why``: what the status line says.
+  function scheduleReconnect(wait, why) {
     if (state.retryTimer || !state.token) return;
-    var delay = Math.min(15000, 500 * Math.pow(2, state.attempts)) * (0.8 + Math.random() * 0.4);
+    var delay = wait || Math.min(15000, 500 * Math.pow(2, state.attempts)) * (0.8 + Math.random() * 0.4);
     state.attempts += 1;
-    setConn("Sin conexión · reintento en " + Math.max(1, Math.round(delay / 1000)) + " s", false);
+    setConn((why || "Sin conexión") + " · reintento en " + Math.max(1, Math.round(delay / 1000)) + " s", false);
     state.retryTimer = setTimeout(function () { state.retryTimer = null; connect(); }, delay);
   }
   window.addEventListener("online", function () {
@@ -535,6 +544,7 @@
   function onError(frame) {
     var text = frame.detail || "Error";
     if (frame.code === "unauthorized") { signOut(text); return; }
+    if (frame.code === "too_many_attempts" || frame.code === "busy") { $("signin-error").textContent = text; return; }
     var conv = frame.conversation_id && state.convs[frame.conversation_id];
     if (frame.conversation_id && state.pendingClaim[frame.conversation_id]) {
       delete state.pendingClaim[frame.conversation_id];

@@ -58,6 +58,8 @@ class FakeRasa:
     url: str = ""
     up: bool = True
     fail: bool = False
+    fail_resume: bool = False
+    runner: Optional[web.AppRunner] = None
     webhook_calls: List[Dict[str, Any]] = field(default_factory=list)
     api_calls: List[Dict[str, Any]] = field(default_factory=list)
     answered: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)  # message_id -> replies
@@ -130,6 +132,8 @@ class FakeRasa:
         self.api_calls.append({"path": request.path, "auth_ok": refused is None, "body": body})
         if refused:
             return refused
+        if self.fail_resume:
+            return web.json_response({"error": "processing_failed"}, status=500)
         return web.json_response({"messages": [
             {"recipient_id": body["sender"], "text": "Vuelves a estar conmigo, el asistente virtual."}]})
 
@@ -151,11 +155,13 @@ async def fake_rasa() -> AsyncIterator[FakeRasa]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     rasa.url = f"http://127.0.0.1:{port}"
+    rasa.runner = runner
     try:
         yield rasa
     finally:
         rasa.release.set()
-        await runner.cleanup()
+        if rasa.runner is not None:
+            await rasa.runner.cleanup()
 
 
 @pytest.fixture(scope="session")

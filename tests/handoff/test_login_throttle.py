@@ -99,6 +99,7 @@ async def until(condition: Any, steps: int = 1000) -> None:
 
 def throttle(server: Any, **limits: Any) -> LoginThrottle:
     """Give the server's bridge its own throttle (before any login)."""
+    server.bridge.login_throttle.close()
     server.bridge.login_throttle = LoginThrottle(**limits)
     return server.bridge.login_throttle
 

@@ -27,6 +27,7 @@ from aiohttp import web
 from handoff.server import BridgeServer
 from tests.handoff.conftest import (  # noqa: F401  (fixtures used by name)
     FakeRasa,
+    any_db_url,
     db_url,
     policy,
     seeded_template,

@@ -5,9 +5,10 @@ stored, compared with ``hmac.compare_digest``. The id part lets the bridge find
 the row without scanning every hash.
 
 Each check costs one scrypt (~50-70 ms of CPU, 16 MiB), so logins go through a
-``LoginThrottle`` (one per bridge, so one per process: ``throttle_of``). It
+``LoginThrottle`` (one per bridge, so one per process: ``Bridge.login_throttle``). It
 runs scrypt in its own small thread pool and, per client address, lets at
-most a couple of checks run at once and at most ``max_failures`` fail per
+most a couple of checks run at once (more wait, up to a few dozen from an
+address without failures) and at most ``max_failures`` fail per
 ``window_s``; beyond that an attempt is refused at once, before any database
 read or scrypt (``too_many_attempts``, close code 4429 / HTTP 429). The checks
 admitted in the whole process are capped too (``busy``, close code 1013 /
@@ -51,6 +52,7 @@ SCRYPT_WORKERS = max(1, min(4, (os.cpu_count() or 2) // 2))
 MAX_FAILURES = 10
 WINDOW_S = 60.0
 PER_ADDRESS = 2
+PER_ADDRESS_ADMITTED = 32
 MAX_ADMITTED = 16
 # An address where an agent logged in within this time is trusted (while it
 # has no failure in the window): its checks go first, with places of their own.
@@ -179,7 +181,7 @@ class LoginThrottle:
     """
 
     def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S, per_address: int = PER_ADDRESS,
-                 per_address_admitted: int = 8, max_admitted: int = MAX_ADMITTED, workers: int = SCRYPT_WORKERS,
+                 per_address_admitted: int = PER_ADDRESS_ADMITTED, max_admitted: int = MAX_ADMITTED, workers: int = SCRYPT_WORKERS,
                  trust_s: float = TRUST_S, clock: Callable[[], float] = time.monotonic) -> None:
         if min(max_failures, per_address, per_address_admitted, max_admitted, workers) < 1 or window_s <= 0:
             raise ValueError("login throttle limits must be positive")
@@ -278,7 +280,11 @@ class LoginThrottle:
         if len(entry.failures) >= self.max_failures:
             retry = entry.failures[0] + self.window_s - now
             raise LoginRefused(*TOO_MANY_FAILURES, retry_after_s=max(1, math.ceil(retry)))
-        if entry.admitted >= self.per_address_admitted or len(entry.failures) + entry.admitted >= self.max_failures:
+        # An address with failures may have only as many checks pending as it
+        # has failures left; a clean one (an office of agents after a restart)
+        # up to ``per_address_admitted``, two of them running at once.
+        if entry.admitted >= self.per_address_admitted or (
+                entry.failures and len(entry.failures) + entry.admitted >= self.max_failures):
             raise LoginRefused(*TOO_MANY_AT_ONCE, retry_after_s=1)
         places = (self.max_admitted, self.max_admitted - self.max_admitted // 4, self.max_admitted // 2)
         if self.admitted >= max(1, places[self._tier(key, entry)]):

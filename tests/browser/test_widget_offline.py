@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import pytest
-from aiohttp import web
 from playwright.sync_api import expect
 
 from actions.policy import load_policy
@@ -37,7 +36,7 @@ class ThreadedBridge:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="bridge", daemon=True)
         self.server: Optional[BridgeServer] = None
-        self.runner: Optional[web.AppRunner] = None
+        self.rasa: Optional[FakeRasa] = None
 
     def run(self, coroutine: Any, timeout: float = 30) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
@@ -47,12 +46,7 @@ class ThreadedBridge:
         return self.run(self._start())
 
     async def _start(self) -> str:
-        rasa = FakeRasa()
-        self.runner = web.AppRunner(rasa.app(), shutdown_timeout=1.0)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        rasa.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        rasa = self.rasa = await FakeRasa().serve()
         settings = HandoffSettings(host="127.0.0.1", port=0, rasa_url=rasa.url, rasa_bridge_secret=BRIDGE_SECRET,
                                    rasa_timeout_s=2.0, database_url=self.database_url)
         self.server = BridgeServer(settings, Bridge(settings, policy=load_policy(), clock=lambda: self.now))
@@ -63,8 +57,8 @@ class ThreadedBridge:
         async def _stop() -> None:
             if self.server is not None:
                 await self.server.stop()
-            if self.runner is not None:
-                await self.runner.cleanup()
+            if self.rasa is not None:
+                await self.rasa.stop()
 
         try:
             self.run(_stop())

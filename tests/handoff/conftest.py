@@ -66,6 +66,21 @@ class FakeRasa:
     processed: List[str] = field(default_factory=list)                      # texts really processed
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> "FakeRasa":
+        """Listen (a free port by default); ``url`` and ``runner`` are set."""
+        self.runner = web.AppRunner(self.app(), shutdown_timeout=1.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port)
+        await site.start()
+        self.url = f"http://{host}:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        self.release.set()
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/", self.root)
@@ -148,20 +163,11 @@ class FakeRasa:
 
 @pytest_asyncio.fixture
 async def fake_rasa() -> AsyncIterator[FakeRasa]:
-    rasa = FakeRasa()
-    runner = web.AppRunner(rasa.app(), shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rasa.url = f"http://127.0.0.1:{port}"
-    rasa.runner = runner
+    rasa = await FakeRasa().serve()
     try:
         yield rasa
     finally:
-        rasa.release.set()
-        if rasa.runner is not None:
-            await rasa.runner.cleanup()
+        await rasa.stop()
 
 
 @pytest.fixture(scope="session")

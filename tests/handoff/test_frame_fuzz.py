@@ -86,8 +86,6 @@ class LoopThread:
 def live_bridge(any_db_url: str, policy) -> Iterator[tuple]:
     """(runner, server, customer client, agent client) on a real bridge over
     ``any_db_url`` with the stand-in Rasa, all in one background loop."""
-    from aiohttp import web
-
     from handoff.agents import add_agent
     from handoff.bridge import Bridge
     from handoff.server import BridgeServer
@@ -98,13 +96,8 @@ def live_bridge(any_db_url: str, policy) -> Iterator[tuple]:
     cleanup: List[Callable[[], Coroutine[Any, Any, Any]]] = []
 
     async def start() -> tuple:
-        rasa = FakeRasa()
-        app_runner = web.AppRunner(rasa.app(), shutdown_timeout=1.0)
-        await app_runner.setup()
-        site = web.TCPSite(app_runner, "127.0.0.1", 0)
-        await site.start()
-        rasa.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-        cleanup.append(app_runner.cleanup)
+        rasa = await FakeRasa().serve()
+        cleanup.append(rasa.stop)
         config = HandoffSettings(host="127.0.0.1", port=0, rasa_url=rasa.url, rasa_bridge_secret=BRIDGE_SECRET,
                                  rasa_timeout_s=2.0, database_url=any_db_url, rate_limit=100000)
         server = BridgeServer(config, Bridge(config, policy=policy))

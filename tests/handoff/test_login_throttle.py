@@ -328,3 +328,14 @@ async def test_checks_from_addresses_without_failures_go_first(monkeypatch: pyte
         assert limits.admitted == 0 and limits.waiting == 0
     finally:
         limits.close()
+
+
+@pytest.mark.asyncio
+async def test_an_office_of_agents_logging_in_at_once_from_one_address_all_get_in(start_bridge) -> None:
+    """A shop's agents behind one address, all reconnecting after a restart:
+    a clean address may have many checks waiting (the bench's ten agents at
+    once were refused before)."""
+    server = await start_bridge()
+    tokens = [(await new_agent(server, f"Agente {n}"))[1] for n in range(12)]
+    results = await asyncio.gather(*(attempt(server, token, "127.0.0.3") for token in tokens))
+    assert [frame["type"] for frame, _ in results] == ["authenticated"] * 12

@@ -6,8 +6,6 @@ person."""
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
-
 from handoff.bridge import APOLOGY, RESUMED_TEXT
 from tests.handoff.conftest import FakeRasa, agent_client, customer, new_agent, queued_customer
 
@@ -68,20 +66,15 @@ async def test_rasa_down_at_the_close_then_restarted_empty_the_next_message_is_a
     server = await start_bridge()
     cust, agent, cid = await _assigned(server)
     host, port = fake_rasa.url.removeprefix("http://").split(":")
-    assert fake_rasa.runner is not None
-    await fake_rasa.runner.cleanup()  # Rasa is gone: connection refused
-    fake_rasa.runner = None
+    await fake_rasa.stop()  # Rasa is gone: connection refused
     await _close(agent, cid)
     assert (await cust.wait_type("message", sender="system"))["text"] == RESUMED_TEXT
     await cust.wait_type("csat_request")
 
-    restarted = FakeRasa()  # a new process: it remembers nothing of the conversation
-    new_runner = web.AppRunner(restarted.app(), shutdown_timeout=1.0)
-    await new_runner.setup()
-    await web.TCPSite(new_runner, host, int(port)).start()
+    restarted = await FakeRasa().serve(host, int(port))  # a new process: it remembers nothing
     try:
         await cust.send({"type": "message", "text": "sigo aquí", "client_id": "r1"})
         assert (await cust.wait_type("message", sender="bot"))["text"] == "Eco: sigo aquí"
         assert restarted.processed == ["sigo aquí"]
     finally:
-        await new_runner.cleanup()
+        await restarted.stop()

@@ -54,17 +54,11 @@ class TelegramRasa(FakeRasa):
 
 @pytest_asyncio.fixture
 async def fake_rasa() -> AsyncIterator[FakeRasa]:
-    rasa = TelegramRasa()
-    runner = web.AppRunner(rasa.app(), shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rasa.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    rasa = await TelegramRasa().serve()
     try:
         yield rasa
     finally:
-        rasa.release.set()
-        await runner.cleanup()
+        await rasa.stop()
 
 
 def _parse(value: str) -> Any:

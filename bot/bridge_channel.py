@@ -8,12 +8,13 @@ so anyone who can reach Rasa could act inside a shopper's verified session
 on every route but ``GET /``, and credentials.yml enables no other channel.
 
 Routes (under ``/webhooks/bridge``), JSON in and out:
-- ``POST /webhook`` ``{"sender", "message", "message_id"?, "metadata"?}``:
+- ``POST /webhook`` ``{"sender", "message", "message_id"?, "retry"?, "metadata"?}``:
   one turn; answers ``{"messages": [...], "replayed": bool}`` (messages as
-  the REST channel gives them). A ``message_id`` Rasa has already processed
-  is not processed again: the bot messages that followed it are returned
-  (``replayed``), so a bridge that died mid-turn can finish the turn exactly
-  once. The check and the turn hold Rasa's lock for the conversation.
+  the REST channel gives them). With ``"retry": true``, a ``message_id``
+  Rasa has already processed is not processed again: the bot messages that
+  followed it are returned (``replayed``), so a bridge that died mid-turn can
+  finish the turn exactly once (the check holds Rasa's lock for the
+  conversation, behind any turn of it still running).
 - ``POST /resume`` ``{"sender", "action"}``: after an agent closes, run the
   action (the bot's "I'm back" line) and add ``action_listen``, so the
   shopper's next message is predicted like any other.
@@ -22,8 +23,9 @@ Routes (under ``/webhooks/bridge``), JSON in and out:
 A processing error answers 500 (never an empty 200), so the bridge can
 apologise instead of staying silent.
 
-Who talks is the bridge's decision (its state machine), not Rasa's: a paused
-tracker (older data, ``rasa shell``) is resumed when the bridge sends work.
+Who talks is the bridge's decision (its state machine), not Rasa's: a turn
+that came back empty from a paused tracker (older data, ``rasa shell``) is
+resumed and run again.
 Limits: one Rasa process's lock store orders turns; several workers need
 Rasa's RedisLockStore. The secret is read from the environment only.
 """
@@ -109,6 +111,26 @@ class BridgeInput(InputChannel):
             return False
         return hmac.compare_digest(header[len("Bearer "):].strip().encode("utf-8"), self.secret.encode("utf-8"))
 
+    @staticmethod
+    async def _turn(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> List[Dict[str, Any]]:
+        collector = CollectingOutputChannel()
+        message.output_channel = collector
+        await on_new_message(message)
+        return collector.messages
+
+    @staticmethod
+    async def _resumed(agent: Any, sender: str) -> bool:
+        """Resume a paused tracker (older data, ``rasa shell``): the bridge, not
+        Rasa, decides who talks. Whether it was paused."""
+        async with agent.lock_store.lock(sender):
+            tracker = await agent.tracker_store.retrieve(sender)
+            if tracker is None or not tracker.is_paused():
+                return False
+            tracker.update(ConversationResumed())
+            await agent.tracker_store.save(tracker)
+        logger.warning("bridge_resumed_paused_tracker")
+        return True
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bridge = Blueprint("bridge_webhook", __name__)
 
@@ -140,20 +162,21 @@ class BridgeInput(InputChannel):
             message_id = _field(body, "message_id", MAX_SENDER, required=False)
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
             agent = request.app.ctx.agent
-            async with agent.lock_store.lock(sender):
-                tracker = await agent.tracker_store.retrieve(sender)
-                if tracker is not None and message_id is not None:
-                    replayed = replies_after(tracker, message_id)
-                    if replayed is not None:
-                        logger.info("bridge_turn_replayed")
-                        return response.json({"messages": replayed, "replayed": True})
-                if tracker is not None and tracker.is_paused():
-                    tracker.update(ConversationResumed())
-                    await agent.tracker_store.save(tracker)
-            collector = CollectingOutputChannel()
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
-                                             message_id=message_id, metadata=metadata))
-            return response.json({"messages": collector.messages, "replayed": False})
+            if body.get("retry") is True and message_id is not None:
+                # Only a retry can name a processed message: the first try
+                # skips this read of the tracker (it costs a deserialisation).
+                async with agent.lock_store.lock(sender):
+                    tracker = await agent.tracker_store.retrieve(sender)
+                    replayed = replies_after(tracker, message_id) if tracker is not None else None
+                if replayed is not None:
+                    logger.info("bridge_turn_replayed")
+                    return response.json({"messages": replayed, "replayed": True})
+            message = UserMessage(text, None, sender, input_channel=self.name(), message_id=message_id,
+                                  metadata=metadata)
+            messages = await self._turn(on_new_message, message)
+            if not messages and await self._resumed(agent, sender):
+                messages = await self._turn(on_new_message, message)  # a paused tracker kept it silent
+            return response.json({"messages": messages, "replayed": False})
 
         async def resume(request: Request, body: Any) -> HTTPResponse:
             sender = _field(body, "sender", MAX_SENDER)

@@ -41,7 +41,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence
 
 from bot.settings import ROOT, Settings
 
@@ -449,12 +449,14 @@ class Supervisor:
 
 
 def rasa_message(settings: Settings, sender: str, text: str, timeout: float = 30.0,
-                 message_id: Optional[str] = None) -> list:
+                 message_id: Optional[str] = None, retry: bool = False) -> list:
     """One message through Rasa's bridge channel (with the stack's secret), as
     the bridge sends it; the bot's replies."""
-    body: Dict[str, str] = {"sender": sender, "message": text}
+    body: Dict[str, Any] = {"sender": sender, "message": text}
     if message_id is not None:
         body["message_id"] = message_id
+    if retry:
+        body["retry"] = True
     request = urllib.request.Request(
         f"{settings.rasa_url}/webhooks/bridge/webhook",
         data=json.dumps(body).encode("utf-8"),

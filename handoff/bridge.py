@@ -102,6 +102,31 @@ def _attachment_infos(raw: Any) -> List[Dict[str, Any]]:
     return [a for a in raw if isinstance(a, dict) and isinstance(a.get("id"), str)]
 
 
+def _reply_content(reply: Dict[str, Any]) -> Tuple[str, List[Dict[str, str]]]:
+    """The text (an image's URL if no text) and buttons a bot reply shows."""
+    text = reply.get("text") or ""
+    if not text and reply.get("image"):
+        text = str(reply["image"])
+    return str(text), _buttons(reply.get("buttons"))
+
+
+def _is_handoff(reply: Dict[str, Any]) -> bool:
+    custom = reply.get("custom")
+    return isinstance(custom, dict) and isinstance(custom.get("handoff"), dict)
+
+
+def _last_shown(state: State, replies: Sequence[Dict[str, Any]]) -> Optional[int]:
+    """The index of the last reply ``_relay_bot`` will show: none after a
+    handoff payload, none unless the bot may talk, none without content."""
+    last = None
+    for n, reply in enumerate(replies):
+        if _is_handoff(reply):
+            state = State.QUEUED
+        elif may_deliver(state, "bot") and any(_reply_content(reply)):
+            last = n
+    return last
+
+
 def _buttons(raw: Any) -> List[Dict[str, str]]:
     if not isinstance(raw, list):
         return []
@@ -254,12 +279,14 @@ class Bridge:
     async def _deliver(
         self, conversation_id: str, sender: str, text: str, data: Optional[Dict[str, Any]] = None,
         agent: Optional[Agent] = None, client_id: Optional[str] = None, resend: bool = False,
+        finishes: Optional[int] = None,
     ) -> StoredMessage:
         """Store, then send to the customer's sockets (bot | agent | system).
         A message already stored under ``client_id`` is sent again only with
-        ``resend`` (finishing a turn after a crash: it may never have left)."""
+        ``resend`` (finishing a turn after a crash: it may never have left).
+        ``finishes``: the customer message whose turn this one completes."""
         message, created = await self.storage.add_message(
-            conversation_id, sender, text, data, agent.id if agent else None, client_id)
+            conversation_id, sender, text, data, agent.id if agent else None, client_id, finishes)
         await self._send_stored(message, created, agent, resend)
         return message
 
@@ -450,38 +477,44 @@ class Bridge:
             return
         await self.to_customer(conversation.id, {"type": "typing", "sender": "bot"})
         try:
-            replies = await self.rasa.message(conversation.id, payload or text, message_id=f"m{message.id}")
+            replies = await self.rasa.message(conversation.id, payload or text, message_id=f"m{message.id}",
+                                              retry=replay)
             if not replies:
                 raise RasaUnavailable("Rasa answered nothing")
         except RasaUnavailable as exc:
             logger.warning("rasa_unavailable", extra={"conversation_id": conversation.id, "error": str(exc)})
             if wants_human:
                 await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, text)
+                await self.storage.finish_message_turn(message.id)
             else:
                 self._rasa_failed.add(conversation.id)
                 await self._deliver(conversation.id, "system", APOLOGY, {"buttons": [HUMAN_BUTTON]},
-                                    client_id=f"turn:{message.id}:apology", resend=replay)
-            await self.storage.finish_message_turn(message.id)
+                                    client_id=f"turn:{message.id}:apology", resend=replay, finishes=message.id)
+                if replay:  # the apology may have been stored before: its turn not finished then
+                    await self.storage.finish_message_turn(message.id)
             return
         self.crash_point("turn_rasa_answered")
         self._rasa_failed.discard(conversation.id)
-        await self._relay_bot(conversation, replies, text, f"turn:{message.id}", replay)
+        finished = await self._relay_bot(conversation, replies, text, f"turn:{message.id}", replay, message.id)
         self.crash_point("turn_relayed")
-        await self.storage.finish_message_turn(message.id)
+        if replay or not finished:
+            await self.storage.finish_message_turn(message.id)
 
     async def _relay_bot(
         self, conversation: Conversation, replies: Sequence[Dict[str, Any]], preview: Optional[str],
-        key: str, replay: bool = False,
-    ) -> None:
+        key: str, replay: bool = False, turn_of: Optional[int] = None,
+    ) -> bool:
         """Rasa's replies in order; a handoff payload queues the conversation and
         nothing the bot says after it reaches the customer. Each reply is
         stored as ``<key>:<n>`` (once; a replay sends the stored one again,
-        and the channels drop what they already showed)."""
+        and the channels drop what they already showed). The last reply shown
+        finishes the turn of customer message ``turn_of`` in its own
+        transaction; whether one did."""
+        last = _last_shown(conversation.state, replies)
         state = conversation.state
         for n, reply in enumerate(replies):
-            custom = reply.get("custom")
-            if isinstance(custom, dict) and isinstance(custom.get("handoff"), dict):
-                handoff = custom["handoff"]
+            if _is_handoff(reply):
+                handoff = reply["custom"]["handoff"]
                 if state is State.BOT:
                     conversation = await self._enqueue(
                         conversation, str(handoff.get("reason") or "customer_request"), handoff, preview)
@@ -491,15 +524,13 @@ class Bridge:
             if not may_deliver(state, "bot"):
                 logger.info("bot_message_dropped", extra={"conversation_id": conversation.id, "state": state.value})
                 continue
-            text = reply.get("text") or ""
-            buttons = _buttons(reply.get("buttons"))
-            if not text and reply.get("image"):
-                text = str(reply["image"])
+            text, buttons = _reply_content(reply)
             if not text and not buttons:
                 continue
-            await self._deliver(conversation.id, "bot", str(text), {"buttons": buttons} if buttons else None,
-                                client_id=f"{key}:{n}", resend=replay)
+            await self._deliver(conversation.id, "bot", text, {"buttons": buttons} if buttons else None,
+                                client_id=f"{key}:{n}", resend=replay, finishes=turn_of if n == last else None)
             self.crash_point("turn_replied")
+        return last is not None and turn_of is not None
 
     def _opening_text(self, now: dt.datetime) -> str:
         opening = self.policy.next_support_opening(now).astimezone(self.policy.tz)

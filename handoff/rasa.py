@@ -71,13 +71,16 @@ class RasaClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
             raise RasaUnavailable(f"POST {route} failed: {type(exc).__name__}") from exc
 
-    async def message(self, sender: str, text: str, message_id: Optional[str] = None) -> List[Dict[str, Any]]:
-        """One customer message; Rasa's replies in order. The same
-        ``message_id`` again gets the replies of the first time."""
+    async def message(self, sender: str, text: str, message_id: Optional[str] = None,
+                      retry: bool = False) -> List[Dict[str, Any]]:
+        """One customer message; Rasa's replies in order. With ``retry``, a
+        ``message_id`` Rasa already processed gets the replies of the first time."""
         started = time.monotonic()
         body: Dict[str, Any] = {"sender": sender, "message": text}
         if message_id is not None:
             body["message_id"] = message_id
+        if retry:
+            body["retry"] = True
         try:
             return _replies(await self._post("webhook", body), "the bridge channel")
         except RasaUnavailable:

@@ -628,11 +628,14 @@ class Storage:
         data: Optional[Dict[str, Any]] = None,
         agent_id: Optional[str] = None,
         client_id: Optional[str] = None,
+        finishes: Optional[int] = None,
     ) -> Tuple[StoredMessage, bool]:
         """Store a message; (message, False) if this client_id was already stored
-        for the conversation (a resend: process it once, ack it again)."""
+        for the conversation (a resend: process it once, ack it again).
+        ``finishes``: the customer message whose turn this message completes
+        (the turn is deleted in the same transaction; not on a resend)."""
         try:
-            return await self._add_message(conversation_id, sender, text, data, agent_id, client_id)
+            return await self._add_message(conversation_id, sender, text, data, agent_id, client_id, finishes)
         except IntegrityError as exc:  # this client_id is stored already: a resend
             return await self._stored_resend(conversation_id, client_id, exc)
 
@@ -681,8 +684,12 @@ class Storage:
     def _add_message(
         self, conn: Connection, conversation_id: str, sender: str, text: str,
         data: Optional[Dict[str, Any]], agent_id: Optional[str], client_id: Optional[str],
+        finishes: Optional[int],
     ) -> Tuple[StoredMessage, bool]:
-        return self._insert_message(conn, conversation_id, sender, text, data, agent_id, client_id), True
+        message = self._insert_message(conn, conversation_id, sender, text, data, agent_id, client_id)
+        if finishes is not None:
+            conn.execute(DELETE_MESSAGE_TURN, {"message_id": finishes})
+        return message, True
 
     @per_message
     def _receive(

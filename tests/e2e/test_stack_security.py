@@ -51,7 +51,7 @@ def test_the_action_server_refuses_calls_without_rasas_token(stack: Settings) ->
 def test_a_turn_retried_with_its_message_id_is_not_processed_twice(stack: Settings, shopper: Shopper) -> None:
     message_id = "m-" + uuid.uuid4().hex[:8]
     first = rasa_message(stack, shopper.sender, "¿cuánto cuesta el envío?", message_id=message_id)
-    again = rasa_message(stack, shopper.sender, "¿cuánto cuesta el envío?", message_id=message_id)
+    again = rasa_message(stack, shopper.sender, "¿cuánto cuesta el envío?", message_id=message_id, retry=True)
     assert first and again == first
     users = [e for e in shopper.tracker()["events"] if e["event"] == "user"]
     assert [e["message_id"] for e in users] == [message_id]

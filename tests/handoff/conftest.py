@@ -106,7 +106,7 @@ class FakeRasa:
         body = await request.json()
         self.webhook_calls.append({"sender": body["sender"], "message": body["message"]})
         message_id = body.get("message_id")
-        if message_id in self.answered:
+        if body.get("retry") is True and message_id in self.answered:
             return web.json_response({"messages": self.answered[message_id], "replayed": True})
         replies = await self.replies(body["sender"], body["message"])
         self.processed.append(body["message"])

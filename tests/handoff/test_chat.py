@@ -37,6 +37,13 @@ async def test_bot_answers_in_order_with_buttons_typing_and_ack(start_bridge, fa
                                 {"title": "Hablar con una persona", "payload": "/request_human"}]
     assert second["text"] == "Segundo mensaje" and second["buttons"] == []
     assert fake_rasa.webhook_calls == [{"sender": session["conversation_id"], "message": "botones"}]
+    assert await server.bridge.storage.pending_turns() == []  # the last reply finished the turn
+    for text in ("agente", "mudo"):  # a turn ending in a handoff, and one Rasa answers with nothing
+        other, _ = await customer(server)
+        await other.send({"type": "message", "text": text, "client_id": "x"})
+        await other.wait_type("handoff" if text == "agente" else "message")
+        await other.barrier()
+        assert await server.bridge.storage.pending_turns() == []
 
 
 @pytest.mark.asyncio

@@ -259,6 +259,12 @@ class BridgeProcess:
         self.log_path = log_path
         self.process: Optional[subprocess.Popen] = None
 
+    def print_log_tail(self, lines: int = 20) -> None:
+        """The end of the bridge's log on stderr (when a part of the bench failed)."""
+        if self.log_path.exists():
+            tail = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+            print("bridge log (last lines):", *tail, sep="\n", file=sys.stderr)
+
     @property
     def pid(self) -> int:
         assert self.process is not None
@@ -616,9 +622,7 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         result["assigned_per_session_kb"] = 1024 * (memory["assigned"] - memory["started"]) / max(1, sessions)
         return result
     except BaseException:
-        if bridge.log_path.exists():
-            tail = bridge.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-            print("bridge log (last lines):", *tail, sep="\n", file=sys.stderr)
+        bridge.print_log_tail()
         raise
     finally:
         await asyncio.gather(*(c.close() for c in consoles), return_exceptions=True)
@@ -901,9 +905,7 @@ async def run_login_flood_async(tmp: Path, flood: int = FLOOD_LOGINS, tries: int
             result["floods"].append(during)
         return result
     except BaseException:
-        if bridge.log_path.exists():
-            tail = bridge.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
-            print("bridge log (last lines):", *tail, sep="\n", file=sys.stderr)
+        bridge.print_log_tail()
         raise
     finally:
         bridge.stop()

@@ -1,7 +1,10 @@
 """``/ws/agent``: the agent console.
 
-The first frame must be ``auth``; a wrong token gets ``unauthorized`` and the
-socket is closed with 4401. Registration is undone in ``finally``.
+The first frame must be ``auth``; a wrong (or malformed) one gets
+``unauthorized`` and the socket is closed with 4401; a throttled login
+``too_many_attempts`` + 4429 or ``busy`` + 1013; a database that cannot be
+read ``unavailable`` + 1013. After that no frame closes the socket: a bad one
+gets an error frame. Registration is undone in ``finally``.
 """
 from __future__ import annotations
 
@@ -42,6 +45,13 @@ async def _authenticate(bridge: Bridge, ws: Socket) -> Agent | None:
             logger.debug("agent_auth_refused", extra={"code": refused.code})
             await bridge.send(ws, refused.frame())
             await ws.close(refused.close_code, refused.code)
+            return None
+        except StorageError as exc:
+            logger.error("storage_error", extra={"error": str(exc)})
+            await bridge.send(ws, {"type": "error", "code": "unavailable",
+                                   "detail": "Base de datos no disponible; vuelve a intentarlo en unos segundos "
+                                             "(database unavailable)."})
+            await ws.close(1013, "unavailable")
             return None
     if agent is None:
         bridge.metrics.bad_frames.labels("unauthorized").inc()

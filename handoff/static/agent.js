@@ -207,8 +207,8 @@
         scheduleReconnect(60000, "Demasiados intentos de acceso fallidos desde esta dirección");
         return;
       }
-      if (event.code === 1013) {            // the server is checking too many logins at once
-        scheduleReconnect(null, "Servidor ocupado comprobando accesos");
+      if (event.code === 1013) {            // too many logins being checked, or the database is down
+        scheduleReconnect(null, "El servidor no puede comprobar accesos ahora");
         return;
       }
       setConn("Sin conexión", false);

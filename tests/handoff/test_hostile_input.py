@@ -170,3 +170,24 @@ async def test_malformed_agent_frames_keep_the_console_open(start_bridge, any_db
     await agent.wait_type("conversation")
     await agent.send({"type": "message", "conversation_id": session["conversation_id"], "text": "Hola \ud83d, soy Ana\x00"})
     assert (await waiting.wait_type("message", sender="agent"))["text"] == "Hola \ufffd, soy Ana"
+
+
+async def test_an_agent_login_while_the_database_fails_is_answered_not_crashed(start_bridge, monkeypatch) -> None:
+    from handoff.storage import StorageUnavailable
+
+    server = await start_bridge()
+    _, token = await new_agent(server, "Ana")
+
+    async def down(*_: Any) -> None:
+        raise StorageUnavailable("database unavailable (OperationalError)")
+
+    monkeypatch.setattr(server.bridge.storage, "agent_secret", down)
+    from tests.handoff.conftest import connect
+
+    agent = await connect(server, "/ws/agent")
+    await agent.send({"type": "auth", "token": token})
+    assert (await agent.wait_type("error"))["code"] == "unavailable"
+    await agent.ws.wait_closed()
+    assert agent.ws.close_code == 1013  # try again later, not 1011
+    monkeypatch.undo()
+    await agent_client(server, token)  # the database is back: in

@@ -36,11 +36,11 @@ class BridgeProcess:
         self.log = log
         self.process: Optional[asyncio.subprocess.Process] = None
 
-    async def start(self, crash_at: str = "") -> "BridgeProcess":
+    async def start(self, crash_at: str = "", **extra_env: str) -> "BridgeProcess":
         env = dict(os.environ, HANDOFF_HOST="127.0.0.1", HANDOFF_PORT=str(self.port),
                    DATABASE_URL=self.database_url, RASA_URL=self.rasa_url, RASA_BRIDGE_SECRET=BRIDGE_SECRET,
                    HANDOFF_RASA_TIMEOUT_S="5", HANDOFF_CRASH_AT=crash_at, LOG_LEVEL="INFO",
-                   PYTHONPATH=str(ROOT))
+                   PYTHONPATH=str(ROOT), **extra_env)
         env.pop("ACTIONS_PORT", None)
         env.pop("ACTIONS_URL", None)
         with self.log.open("ab") as out:

@@ -37,6 +37,7 @@ from handoff.channels.web import handle_chat
 from handoff.frames import HARD_MAX_FRAME_BYTES
 from handoff.metrics import CONTENT_TYPE_LATEST
 from handoff.settings import STATIC_DIR, HandoffSettings
+from handoff.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,12 @@ class BridgeServer:
             return (http.HTTPStatus.OK, [("Content-Type", CONTENT_TYPE_LATEST)], self.bridge.metrics.exposition())
         found = ATTACHMENT_ROUTE.match(route)
         if found:
-            return await self._attachment(found.group(1), urlsplit(path).query, headers)
+            try:
+                return await self._attachment(found.group(1), urlsplit(path).query, headers)
+            except StorageError as exc:
+                logger.error("storage_error", extra={"error": str(exc)})
+                return (http.HTTPStatus.SERVICE_UNAVAILABLE, [("Content-Type", "text/plain; charset=utf-8"),
+                        ("Retry-After", "5")], "Base de datos no disponible; inténtalo de nuevo.\n".encode("utf-8"))
         if route == "/canned-replies.json":
             return await asyncio.to_thread(_canned_replies)
         if route in STATIC_ROUTES:

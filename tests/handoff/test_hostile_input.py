@@ -191,3 +191,24 @@ async def test_an_agent_login_while_the_database_fails_is_answered_not_crashed(s
     assert agent.ws.close_code == 1013  # try again later, not 1011
     monkeypatch.undo()
     await agent_client(server, token)  # the database is back: in
+
+
+async def test_an_attachment_while_the_database_fails_is_503_not_a_crash(start_bridge, monkeypatch) -> None:
+    import asyncio
+
+    from handoff.storage import StorageUnavailable
+    from tests.handoff.test_chat import http_get
+
+    server = await start_bridge()
+    _, session = await customer(server)
+    stored = await server.bridge.storage.add_attachment(session["conversation_id"], "photo", "foto.jpg",
+                                                         "image/jpeg", b"\xff\xd8 jpeg")
+    url = server.bridge.attachment_url(stored.id)
+    assert (await asyncio.to_thread(http_get, server.port, url))[0] == 200
+
+    async def down(*_: Any) -> None:
+        raise StorageUnavailable("database unavailable (OperationalError)")
+
+    monkeypatch.setattr(server.bridge.storage, "get_attachment", down)
+    status, body, _ = await asyncio.to_thread(http_get, server.port, url)
+    assert status == 503 and "no disponible" in body.decode("utf-8")

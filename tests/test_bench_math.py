@@ -23,3 +23,28 @@ def test_best_threshold_catches_more_wrong_than_it_loses_right() -> None:
     table, best = threshold_table(PREDICTIONS)
     assert best == 0.4
     assert "| 0.4 | 0.0% | 50.0% |" in table
+
+
+def test_traffic_scores_count_the_fallback_as_wrong_in_scope_and_honest_out_of_scope() -> None:
+    from bot.bench import traffic_scores
+
+    labelled = [("order_status", "order_status"), ("faq/shipping_cost", "faq/shipping_time"),
+                ("order_cancel", "nlu_fallback"), ("greet", "greet"),
+                ("out_of_scope", "out_of_scope"), ("out_of_scope", "nlu_fallback"),
+                ("out_of_scope", "complaint"), ("out_of_scope", "out_of_scope")]
+    scores = traffic_scores(labelled)
+    assert scores["in_scope_accuracy"] == pytest.approx(2 / 4)
+    assert scores["oos_recall"] == pytest.approx(2 / 4)
+    assert scores["oos_honest"] == pytest.approx(3 / 4)
+    assert scores["in_scope_to_fallback"] == 1 and scores["oos_as_complaint"] == 1
+    assert scores["confusions"][0][1] == 1
+
+
+def test_a_faq_answer_is_labelled_by_the_response_selector() -> None:
+    from bot.bench import label_of
+
+    faq = {"intent": {"name": "faq"}, "response_selector": {"faq": {"response": {
+        "intent_response_key": "faq/return_policy"}}}}
+    assert label_of(faq) == "faq/return_policy"
+    assert label_of({"intent": {"name": "nlu_fallback"}}) == "nlu_fallback"
+    assert label_of({"intent": None}) == "nlu_fallback"

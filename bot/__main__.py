@@ -24,10 +24,10 @@ def run(settings: Settings, stop: StopRequest) -> int:
     try:
         if stop.requested:
             return 0
+        print("Arrancando el servidor de acciones, Rasa y el puente (puede tardar un minuto)...", flush=True)
         stack.start_actions()
         stack.start_rasa()
         stack.start_bridge()
-        print("Arrancando el servidor de acciones, Rasa y el puente (puede tardar un minuto)...", flush=True)
         if stack.wait_ready(stop=stop):
             print(
                 "\nListo.\n"

@@ -158,6 +158,7 @@ class Bridge:
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
         self._recovery: Optional[asyncio.Task] = None
+        self._health: Dict[str, str] = {}  # part -> "up" | "down", as /health last saw it
         self.login_throttle = LoginThrottle()  # one per process: its budgets are this process's
         self._sinks: List[CustomerSink] = []
         self._attachment_key = (settings.attachment_secret or secrets.token_urlsafe(32)).encode("utf-8")
@@ -199,6 +200,10 @@ class Bridge:
             checks.append(("actions", self.rasa.url_up(f"{self.settings.actions_url}/health")))
         results = await asyncio.gather(*(check for _, check in checks))
         body: Frame = {name: "up" if ok else "down" for (name, _), ok in zip(checks, results)}
+        for part, status in body.items():  # a change is worth a line, each poll is not
+            if self._health.get(part, "up") != status:
+                (logger.info if status == "up" else logger.warning)(f"{part}_{status}", extra={"part": part})
+            self._health[part] = status
         healthy = all(results)
         return (200 if healthy else 503), {"status": "ok" if healthy else "degraded", **body}
 

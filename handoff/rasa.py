@@ -109,5 +109,5 @@ class RasaClient:
             ) as response:
                 return 200 <= response.status < 300
         except (aiohttp.ClientError, asyncio.TimeoutError, RasaUnavailable) as exc:
-            logger.info("health_check_failed", extra={"url_path": url.rsplit("/", 1)[-1], "error": type(exc).__name__})
+            logger.debug("health_check_failed", extra={"url_path": url.rsplit("/", 1)[-1], "error": type(exc).__name__})
             return False

@@ -209,6 +209,7 @@
     ".send,.btn{border:0;border-radius:10px;background:var(--brand);color:#fff;font:600 14px/1 inherit;",
     "font-family:inherit;padding:0 14px;min-height:40px;cursor:pointer}",
     ".send:hover,.btn:hover{background:var(--brand-dark)}",
+    ".send.blocked,.send.blocked:hover{background:#9aa5ad;cursor:not-allowed}",
     ".count{background:#fff;color:var(--muted);font-size:12px;text-align:right;padding:0 12px 4px;margin-top:-4px}",
     ".count.over{color:#8a1c1c;font-weight:600}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
@@ -886,6 +887,9 @@
     counter.classList.toggle("over", left < 0);
     if (left < 0) input.setAttribute("aria-invalid", "true");
     else input.removeAttribute("aria-invalid");
+    sendBtn.classList.toggle("blocked", left < 0);   // seen: over the limit nothing is sent
+    if (left < 0) sendBtn.setAttribute("aria-disabled", "true");
+    else sendBtn.removeAttribute("aria-disabled");
     clearTimeout(state.countTimer);
     var speak = function () {
       if (text === state.countSpoken) return;

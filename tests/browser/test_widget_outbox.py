@@ -32,6 +32,9 @@ KEY = "tiendaAurora.chat."          # widget.js: localStorage keys
 TOO_LONG = "Tu mensaje es demasiado largo (máximo 4000 caracteres)"
 DESKTOP = {"width": 1280, "height": 820}
 PHONE = {"width": 390, "height": 844}
+# A phone, not a narrow desktop window: with mobile emulation a page wider than
+# the screen is zoomed out and the widget slid off the screen's edge.
+PHONE_CONTEXT = {"viewport": PHONE, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 
 class Wire:
@@ -218,7 +221,7 @@ def test_edit_puts_the_refused_text_back_to_shorten_and_send_as_new(
     shots = shots_dir(tmp_path)
     poison = "c-poison-edit"
     poison_text = long_text(MAX_TEXT + 100)
-    context = browser.new_context(viewport=PHONE, locale="es-ES")
+    context = browser.new_context(**PHONE_CONTEXT, locale="es-ES")
     errors: List[str] = []
     try:
         page = context.new_page()
@@ -281,7 +284,7 @@ def test_counter_shows_what_is_left_near_the_limit(stack: Any, browser: Any, tmp
     expect.set_options(timeout=UI_TIMEOUT_MS)
     shots = shots_dir(tmp_path)
     base = stack.handoff_url
-    context = browser.new_context(viewport=PHONE, locale="es-ES")
+    context = browser.new_context(**PHONE_CONTEXT, locale="es-ES")
     errors: List[str] = []
     try:
         page = context.new_page()
@@ -315,6 +318,8 @@ def test_counter_shows_what_is_left_near_the_limit(stack: Any, browser: Any, tmp
         shown = counter.bounding_box()
         assert panel and field and shown
         assert panel["x"] >= 0 and panel["x"] + panel["width"] <= PHONE["width"]
+        assert panel["y"] >= 0 and panel["y"] + panel["height"] <= PHONE["height"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # the shop fits too
         assert shown["x"] >= panel["x"] and shown["x"] + shown["width"] <= panel["x"] + panel["width"]
         assert shown["y"] >= field["y"] + field["height"] - 1
         assert shown["y"] + shown["height"] <= panel["y"] + panel["height"]

@@ -221,15 +221,19 @@ FALLBACK = "nlu_fallback"
 Labelled = Tuple[str, str]  # gold label, predicted label (faq answers as faq/<key>)
 
 
+ENTITY_MARKUP = re.compile(r"\[([^\]]+)\]\([^)]+\)")
+
+
 def load_traffic(path: Path = TRAFFIC) -> List[Tuple[str, str]]:
-    """(text, gold label) of the test set (a Rasa NLU file; never trained on)."""
+    """(text, gold label) of the test set (a Rasa NLU file; never trained on),
+    the text as the shopper wrote it (entity markup ``[x](order_id)`` removed)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     pairs: List[Tuple[str, str]] = []
     for block in data.get("nlu") or []:
         for line in str(block.get("examples") or "").splitlines():
             text = line.strip()
             if text.startswith("- "):
-                pairs.append((text[2:].strip(), str(block["intent"])))
+                pairs.append((ENTITY_MARKUP.sub(r"\1", text[2:].strip()), str(block["intent"])))
     return pairs
 
 
@@ -274,8 +278,11 @@ def traffic_scores(labelled: Sequence[Labelled]) -> Dict[str, Any]:
 
 def run_traffic(model: Path, path: Path = TRAFFIC) -> Dict[str, Any]:
     """Parse every message of the test set with the trained model, in process."""
+    import logging
+
     from rasa.core.agent import Agent
 
+    logging.getLogger("rasa").setLevel(logging.WARNING)
     agent = Agent.load(str(model))
     pairs = load_traffic(path)
 

@@ -43,6 +43,11 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "linear_intent_classifier.joblib"
 
 
+def has_content(text: str) -> bool:
+    """Whether the text has a letter, a digit or a symbol (emoji included)."""
+    return any(unicodedata.category(ch)[0] in "LNS" for ch in text)
+
+
 def normalize(text: str) -> str:
     """Lower case, no accents (shoppers often omit them), digits as 0."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
@@ -110,8 +115,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            if self._model is None or not re.search(r"\w", normalize(text)):
-                # Empty, emoji-only or unreadable text: no guess; the FallbackClassifier answers.
+            if self._model is None or not has_content(text):
+                # Empty or punctuation only: no guess; the FallbackClassifier answers.
+                # Emoji count: "👍" and "😡😡😡" mean something (their char n-grams are features).
                 message.set(INTENT, {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
                 continue

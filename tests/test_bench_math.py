@@ -48,3 +48,12 @@ def test_a_faq_answer_is_labelled_by_the_response_selector() -> None:
     assert label_of(faq) == "faq/return_policy"
     assert label_of({"intent": {"name": "nlu_fallback"}}) == "nlu_fallback"
     assert label_of({"intent": None}) == "nlu_fallback"
+
+
+def test_the_test_set_is_read_as_shoppers_wrote_it(tmp_path) -> None:
+    from bot.bench import load_traffic
+
+    path = tmp_path / "t.yml"
+    path.write_text('nlu:\n- intent: inform\n  examples: |\n    - es el [628401](order_id)\n    - y el correo?\n',
+                    encoding="utf-8")
+    assert load_traffic(path) == [("es el 628401", "inform"), ("y el correo?", "inform")]

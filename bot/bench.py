@@ -374,7 +374,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="latency only")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated pipelines to cross-validate (default all: {', '.join(VARIANTS)}); "
+                             "config.yml is always one")
     args = parser.parse_args(argv)
+    variants = {v: VARIANTS[v] for v in VARIANTS if v == "config.yml" or v in args.variants.split(",")}
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     lines = [f"## Assistant (Rasa) — measured {dt.date.today().isoformat()}", "",
              f"Machine: {machine()}; load average at the start {load} (2 cores; other work "
@@ -385,7 +389,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             threshold = fallback_threshold(ROOT / "config.yml")
             predictions: Dict[str, List[Prediction]] = {}
             seconds: Dict[str, float] = {}
-            for variant in VARIANTS:
+            for variant in variants:
                 print(f"Cross-validating {variant} ({args.folds} folds)...", flush=True)
                 config = pipeline_variant(ROOT / "config.yml", tmp / f"{variant}.yml", variant)
                 predictions[variant], seconds[variant] = cross_validate(config, args.folds, tmp / f"cv-{variant}")
@@ -397,8 +401,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f"### NLU: {args.folds}-fold cross-validation ({len(predictions['config.yml'])} examples)", "",
                 "Intent macro-F1 with predictions under the fallback threshold "
                 f"({threshold}) counted as wrong. Target: 0.93.", "",
-                *[f"- **{v}** ({VARIANTS[v]}): {scores[v]['macro avg']:.3f}, {seconds[v]:.0f} s for all folds"
-                  for v in VARIANTS],
+                *[f"- **{v}** ({variants[v]}): {scores[v]['macro avg']:.3f}, {seconds[v]:.0f} s for all folds"
+                  for v in variants],
                 "", f1_table(scores), "",
                 "### Fallback threshold", "",
                 "Out-of-fold confidences of config.yml: how many right answers a threshold "

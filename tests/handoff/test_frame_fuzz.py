@@ -50,7 +50,7 @@ def _safe(value: Any) -> bool:
     return True
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(FRAMES.map(encode), st.text(max_size=300), st.binary(max_size=50)))
 def test_parse_returns_a_safe_frame_or_a_frame_error(raw: Any) -> None:
     for schema in (CUSTOMER_FRAMES, AGENT_FRAMES):
@@ -137,7 +137,8 @@ def _is_probe_answer(frame: dict) -> bool:
     return frame.get("type") == "error" and frame.get("code") == "unknown_type" and "barrier_probe" in frame.get("detail", "")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(FRAMES.map(encode), min_size=1, max_size=4))
 def test_no_frame_closes_a_socket_or_breaks_the_bridge(live_bridge: tuple, raws: List[str]) -> None:
     runner, server, chat, agent = live_bridge

@@ -10,7 +10,7 @@ from typing import Any, Dict
 import pytest
 
 from handoff.frames import MAX_TEXT
-from tests.handoff.conftest import FakeRasa, agent_client, customer, new_agent, queued_customer
+from tests.handoff.conftest import FakeRasa, agent_client, connect, customer, new_agent, queued_customer
 
 pytestmark = pytest.mark.asyncio
 
@@ -93,7 +93,7 @@ async def test_after_id_past_64_bits_on_start_is_refused_and_start_can_be_sent_a
     server = await start_bridge(database_url=any_db_url)
     client, session = await customer(server)
     await client.close()
-    again = await customer_socket(server)
+    again = await connect(server, "/ws/chat")
     await again.send({"type": "start", "session_id": session["session_id"], "after_id": 2**63})
     assert (await again.wait_type("error"))["code"] == "invalid_field"
     await again.send({"type": "start", "session_id": session["session_id"], "after_id": -1})
@@ -102,12 +102,6 @@ async def test_after_id_past_64_bits_on_start_is_refused_and_start_can_be_sent_a
     assert (await again.wait_type("session"))["resumed"] is True
     assert (await again.wait_type("history"))["messages"] == []
     await still_talks(again)
-
-
-async def customer_socket(server):
-    from tests.handoff.conftest import connect
-
-    return await connect(server, "/ws/chat")
 
 
 @pytest.mark.parametrize("size", [200_000, 1_000_000])
@@ -148,8 +142,6 @@ async def test_rate_limited_names_the_message_to_resend(start_bridge) -> None:
 ])
 async def test_an_agents_malformed_first_frame_is_unauthorized(start_bridge, raw: str) -> None:
     server = await start_bridge()
-    from tests.handoff.conftest import connect
-
     agent = await connect(server, "/ws/agent")
     await agent.send(raw)
     assert (await agent.wait_type("error"))["code"] == "unauthorized"
@@ -182,8 +174,6 @@ async def test_an_agent_login_while_the_database_fails_is_answered_not_crashed(s
         raise StorageUnavailable("database unavailable (OperationalError)")
 
     monkeypatch.setattr(server.bridge.storage, "agent_secret", down)
-    from tests.handoff.conftest import connect
-
     agent = await connect(server, "/ws/agent")
     await agent.send({"type": "auth", "token": token})
     assert (await agent.wait_type("error"))["code"] == "unavailable"

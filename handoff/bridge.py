@@ -151,6 +151,8 @@ class Bridge:
         self.metrics = Metrics()
         self.rasa = RasaClient(settings.rasa_url, settings.rasa_bridge_secret, settings.rasa_timeout_s, self.metrics)
         self.customers: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
+        # live frames for sockets whose history is not sent yet (see attach_customer)
+        self._held: Dict[Socket, List[Frame]] = {}
         self.agents: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
         self._locks: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._queue_lock = asyncio.Lock()
@@ -251,7 +253,7 @@ class Bridge:
         without sockets). A sink that cannot store the frame is logged: the
         message itself is already committed."""
         for ws in list(self.customers.get(conversation_id, ())):
-            await self.send(ws, frame)
+            await self._send_live(ws, frame)
         for sink in self._sinks:
             try:
                 await sink(conversation_id, frame)
@@ -268,7 +270,30 @@ class Bridge:
 
     async def to_agent(self, agent_id: str, frame: Frame) -> None:
         for ws in list(self.agents.get(agent_id, ())):
+            await self._send_live(ws, frame)
+
+    async def _send_live(self, ws: Socket, frame: Frame) -> None:
+        held = self._held.get(ws)
+        if held is not None:
+            held.append(frame)
+        else:
             await self.send(ws, frame)
+
+    def _hold(self, ws: Socket) -> None:
+        """Live frames for ``ws`` wait until :meth:`_release`: a socket that is
+        being sent a history (a customer's on reconnection, an agent's case
+        cards) must never get a message before the history that should hold it,
+        nor miss one stored while that history was read."""
+        self._held[ws] = []
+
+    async def _release(self, ws: Socket, already_sent: Set[str]) -> None:
+        """Send what was held for ``ws``, less the messages a history held."""
+        held = self._held.get(ws)
+        while held:
+            frame = held.pop(0)
+            if frame.get("type") != "message" or frame.get("id") not in already_sent:
+                await self.send(ws, frame)
+        self._held.pop(ws, None)  # no await since the last check: nothing new is held
 
     def lock(self, conversation_id: str) -> asyncio.Lock:
         return self._locks[conversation_id]
@@ -319,19 +344,25 @@ class Bridge:
         return conversation, False
 
     def attach_customer(self, conversation_id: str, ws: Socket) -> None:
+        """Live frames wait until :meth:`release_customer` (see :meth:`_hold`)."""
         self.customers[conversation_id].add(ws)
+        self._hold(ws)
+
+    async def release_customer(self, ws: Socket, already_sent: Set[str]) -> None:
+        await self._release(ws, already_sent)
 
     def detach_customer(self, conversation_id: str, ws: Socket) -> None:
+        self._held.pop(ws, None)
         sockets = self.customers.get(conversation_id)
         if sockets is not None:
             sockets.discard(ws)
             if not sockets:
                 del self.customers[conversation_id]
 
-    async def resend_state(self, conversation_id: str, ws: Socket, after_id: int = 0) -> None:
+    async def resend_state(self, conversation_id: str, ws: Socket, after_id: int = 0) -> Set[str]:
         """After a reconnection: the history the customer may have missed, then
         the handoff state (queued with position, or assigned), then a pending
-        CSAT request."""
+        CSAT request. Returns the ids of the messages sent."""
         conversation = await self.storage.get_conversation(conversation_id)
         history = await self.storage.history(conversation_id, after_id=after_id)
         names = await self.storage.agent_names(sorted({m.agent_id for m in history if m.agent_id}))
@@ -345,6 +376,7 @@ class Bridge:
                                  "agent_name": names.get(conversation.agent_id or "", "")})
         if conversation.csat_episode_id is not None:
             await self.send(ws, {"type": "csat_request"})
+        return {str(m.id) for m in history}
 
     async def customer_message(
         self, conversation_id: str, ws: Optional[Socket], text: str, payload: Optional[str], client_id: Optional[str]
@@ -655,18 +687,26 @@ class Bridge:
     async def agent_connected(self, agent: Agent, ws: Socket) -> None:
         """Register, then: authenticated, the queue, and the agent's open conversations."""
         self.agents[agent.id].add(ws)
+        self._hold(ws)
         task = self._grace.pop(agent.id, None)
         if task is not None:
             task.cancel()
         self.metrics.agents_online.set(len(self.agents))
         logger.info("agent_connected", extra={"agent_id": agent.id})
-        await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name}})
-        await self.send(ws, self._queue_frame(await self.storage.queue()))
-        for conversation in await self.storage.conversations_of_agent(agent.id):
-            await self.send(ws, await self._conversation_frame(conversation))
+        sent: Set[str] = set()
+        try:
+            await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name}})
+            await self.send(ws, self._queue_frame(await self.storage.queue()))
+            for conversation in await self.storage.conversations_of_agent(agent.id):
+                card = await self._conversation_frame(conversation)
+                sent.update(line["id"] for line in card["history"])
+                await self.send(ws, card)
+        finally:
+            await self._release(ws, sent)
         await self.broadcast_queue()
 
     async def agent_disconnected(self, agent: Agent, ws: Socket) -> None:
+        self._held.pop(ws, None)
         sockets = self.agents.get(agent.id)
         if sockets is not None:
             sockets.discard(ws)

@@ -9,7 +9,7 @@ logged with its traceback and answered with ``internal_error``.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 from websockets.exceptions import ConnectionClosed
 
@@ -65,10 +65,14 @@ async def handle_chat(bridge: Bridge, ws: Socket) -> None:
         conversation, resumed, after_id = started
         conversation_id = conversation.id
         bridge.attach_customer(conversation_id, ws)
-        await bridge.send(ws, {"type": "session", "session_id": conversation.session_id,
-                               "conversation_id": conversation.id, "resumed": resumed})
-        if resumed:
-            await bridge.resend_state(conversation_id, ws, after_id)
+        sent: Set[str] = set()
+        try:
+            await bridge.send(ws, {"type": "session", "session_id": conversation.session_id,
+                                   "conversation_id": conversation.id, "resumed": resumed})
+            if resumed:
+                sent = await bridge.resend_state(conversation_id, ws, after_id)
+        finally:
+            await bridge.release_customer(ws, sent)
         async for raw in ws:
             frame: Dict[str, Any] = {}
             try:

@@ -233,3 +233,34 @@ async def test_agent_reconnecting_within_grace_keeps_its_conversations(start_bri
     assert back["context"]["reason"] == "customer_request"
     await again.send({"type": "message", "conversation_id": cid, "text": "Sigo contigo"})
     assert (await cust.wait_type("message", sender="agent"))["text"] == "Sigo contigo"
+
+
+@pytest.mark.asyncio
+async def test_a_customer_message_during_the_agents_reconnection_comes_after_the_card(start_bridge) -> None:
+    """A customer writes while the reconnecting console's case card is being
+    built: the message comes once, after the card (not before it, and not lost
+    between the card's history and the live frames)."""
+    server = await start_bridge(agent_grace_s=30)
+    _, session, _ = await queued_customer(server)
+    cid = session["conversation_id"]
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    await agent.send({"type": "claim", "conversation_id": cid})
+    await agent.wait_type("conversation")
+    await agent.close()
+    bridge = server.bridge
+    names = bridge.storage.agent_names
+    written = []
+
+    async def names_then_a_message(ids):
+        if not written:  # the card's history has been read: the customer writes now
+            written.append(await bridge.customer_message(cid, None, "¿sigues ahí?", None, "late"))
+        return await names(ids)
+
+    bridge.storage.agent_names = names_then_a_message
+    again = await agent_client(server, token)
+    card = await again.wait_type("conversation", conversation_id=cid)
+    assert "¿sigues ahí?" not in [line["text"] for line in card["history"]]
+    late = await again.wait_type("message", conversation_id=cid)
+    assert late["text"] == "¿sigues ahí?"
+    assert [f for f in again.seen if f.get("type") == "message"] == [late]

@@ -247,3 +247,30 @@ async def test_info_logs_are_json_without_text_or_email(start_bridge, caplog) ->
     lines = [JsonFormatter().format(r) for r in caplog.records if r.name.startswith("handoff")]
     assert any(json.loads(line)["event"] == "handoff_queued" for line in lines)
     assert all("secreto@example.com" not in line and "agente" not in line for line in lines)
+
+
+@pytest.mark.asyncio
+async def test_a_message_stored_while_history_is_sent_comes_after_it(start_bridge) -> None:
+    """A reply stored between reading the history and sending it: the widget
+    gets it once, after the history (it used to arrive first, then be missing
+    from the history, so a client that waits for the history skipped it)."""
+    server = await start_bridge()
+    first, session = await customer(server)
+    await first.close()
+    bridge = server.bridge
+    names = bridge.storage.agent_names
+    stored = []
+
+    async def names_then_a_reply(ids):
+        if not stored:  # the history has been read: an agent's reply lands now
+            stored.append(await bridge.system_message(session["conversation_id"], "Mientras tanto"))
+        return await names(ids)
+
+    bridge.storage.agent_names = names_then_a_reply
+    again, resumed = await customer(server, session["session_id"], after_id=0)
+    assert resumed["resumed"] is True
+    frames = [await again.next(), await again.next()]
+    assert [f["type"] for f in frames] == ["history", "message"]
+    assert "Mientras tanto" not in [m["text"] for m in frames[0]["messages"]]
+    assert frames[1]["text"] == "Mientras tanto" and frames[1]["id"] == str(stored[0].id)
+    assert [f["type"] for f in await again.barrier()] == []

@@ -35,6 +35,7 @@ HANDOFF_REASONS = {
     "return_ineligible": "Devolución no admitida por las reglas",
     "address_change_after_shipping": "Cambio de dirección con el pedido ya enviado",
     "store_unavailable": "El sistema de pedidos no respondía",
+    "frustration": "Cliente muy molesto (detectado en sus mensajes)",
 }
 RECENT_INTENTS = 5
 
@@ -51,6 +52,18 @@ def recent_intents(tracker: Tracker, limit: int = RECENT_INTENTS) -> List[Dict[s
         if len(found) >= limit:
             break
     return found
+
+
+def frustration_of(tracker: Tracker) -> Dict[str, Any]:
+    """The frustration of the latest message (score, signals) and the highest
+    of the conversation, from the scores bot/nlu.py put in the parse data."""
+    scores: List[Dict[str, Any]] = [
+        (event.get("parse_data") or {}).get("frustration") or {}
+        for event in tracker.events if event.get("event") == "user"]
+    latest = scores[-1] if scores else {}
+    highest = max((float(s.get("score") or 0.0) for s in scores), default=0.0)
+    return {"score": round(float(latest.get("score") or 0.0), 3), "max": round(highest, 3),
+            "signals": list(latest.get("signals") or [])}
 
 
 def handoff_payload(
@@ -81,6 +94,7 @@ def handoff_payload(
             "entities": entities,
             "customer": customer,
             "details": details or {},
+            "frustration": frustration_of(tracker),
         }
     }
 

@@ -11,6 +11,8 @@ becoming noise features.
 Limits: intents only (entities come from the regex extractor, FAQ answers
 from the ResponseSelector, which keeps using the pipeline's featurizers).
 
+``FrustrationScorer`` puts bot/frustration.py's score on every message.
+
 ``FaqResponseSelector`` is Rasa's ResponseSelector that runs only on messages
 whose intent is its retrieval intent: the others never use its answer, and
 its TensorFlow prediction was a tenth of the server's CPU per message.
@@ -38,6 +40,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
+
+from bot.frustration import FRUSTRATION, FrustrationDetector, load_lexicon
 
 logger = logging.getLogger(__name__)
 MODEL_FILE = "linear_intent_classifier.joblib"
@@ -164,4 +168,44 @@ class FaqResponseSelector(ResponseSelector):
         wanted = self.retrieval_intent
         super().process([m for m in messages
                          if not wanted or (m.get(INTENT) or {}).get("name") == wanted])
+        return messages
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class FrustrationScorer(GraphComponent):
+    """Adds ``frustration`` (``{"score", "signals"}``, bot/frustration.py) to
+    every message's parse data; bot/policies.py acts on it.
+
+    Not trained: the lexicon is read when the model loads
+    (data/frustration/lexicon.yml, or the ``lexicon`` option). Training data
+    pass through unscored.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"lexicon": None}
+
+    def __init__(self, detector: FrustrationDetector) -> None:
+        self.detector = detector
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "FrustrationScorer":
+        path = config.get("lexicon")
+        detector = FrustrationDetector(load_lexicon(Path(path)) if path else None)
+        detector.warm_up()
+        return cls(detector)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            frustration = self.detector.score(message.get(TEXT) or "")
+            message.set(FRUSTRATION, frustration.as_dict(), add_to_output=True)
         return messages

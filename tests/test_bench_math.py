@@ -57,3 +57,15 @@ def test_the_test_set_is_read_as_shoppers_wrote_it(tmp_path) -> None:
     path.write_text('nlu:\n- intent: inform\n  examples: |\n    - es el [628401](order_id)\n    - y el correo?\n',
                     encoding="utf-8")
     assert load_traffic(path) == [("es el 628401", "inform"), ("y el correo?", "inform")]
+
+
+def test_frustration_scores_count_apologies_and_escalations() -> None:
+    from bot.bench import frustration_scores, precision_recall
+
+    assert precision_recall([(True, True), (False, True), (True, False)]) == (0.5, 0.5)
+    scored = [("calm", 0.0), ("calm", 0.4), ("annoyed", 0.5), ("annoyed", 0.1), ("angry", 0.9), ("angry", 0.5)]
+    result = frustration_scores(scored, apologise_at=0.3, escalate_at=0.65)
+    assert result["apology_precision"] == 3 / 4 and result["apology_recall"] == 3 / 4
+    assert result["escalation_precision"] == 1.0 and result["escalation_recall"] == 0.5
+    assert result["calm_apologised"] == 1 and result["angry_not_escalated"] == 1
+    assert result["by_level"] == {"calm": 2, "annoyed": 2, "angry": 2}

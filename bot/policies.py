@@ -1,0 +1,112 @@
+"""``FrustrationPolicy``: the dialogue's answer to a frustrated shopper.
+
+After each shopper message it reads the ``frustration`` score that
+``bot.nlu.FrustrationScorer`` put in the parse data and asks
+``bot.frustration.decide`` what to do:
+
+- apologise: predicts ``action_acknowledge_frustration``, which says sorry
+  and reverts itself (``ActionReverted``), so the rules and stories then
+  answer the message exactly as if nothing had been said in between;
+- escalate: predicts ``action_handoff_frustration`` (reason ``frustration``,
+  its score in the handoff context).
+
+It outranks the RulePolicy (priority 7 against 6, and inside a form too) only
+on the turn's first prediction, and acts at most once per shopper message. Intents whose own
+answer already apologises (``self_apologising_intents``) get no second sorry.
+Not trained: thresholds come from config.yml.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.core.policies.policy import Policy, PolicyPrediction
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
+from rasa.shared.core.generator import TrackerWithCachedStates
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.frustration import FRUSTRATION, Frustration, Response, Thresholds, conversation_score, decide
+
+APOLOGY_ACTION = "action_acknowledge_frustration"
+HANDOFF_ACTION = "action_handoff_frustration"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
+class FrustrationPolicy(Policy):
+    """Apologise first, or hand over, from the frustration scores."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"priority": 7, "apologise_at": 0.3, "escalate_at": 0.65, "repeated_message": 0.3,
+                "self_apologising_intents": []}
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        featurizer: Any = None,
+    ) -> None:
+        config = {**self.get_default_config(), **config}
+        super().__init__(config, model_storage, resource, execution_context, featurizer)
+        self.thresholds = Thresholds(float(config["apologise_at"]), float(config["escalate_at"]),
+                                     float(config["repeated_message"]))
+        self.self_apologising = frozenset(config["self_apologising_intents"] or ())
+
+    def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain, **kwargs: Any) -> Resource:
+        return self._resource
+
+    def predict_action_probabilities(
+        self,
+        tracker: DialogueStateTracker,
+        domain: Domain,
+        rule_only_data: Optional[Dict[Text, Any]] = None,
+        **kwargs: Any,
+    ) -> PolicyPrediction:
+        probabilities = self._default_predictions(domain)
+        action = self._action(tracker)
+        if action is None or action not in domain.action_names_or_texts:
+            return self._prediction(probabilities)
+        probabilities[domain.index_for_action(action)] = 1.0
+        # Marked as not based on the user's input, like the RulePolicy's form
+        # predictions, which would otherwise overrule it inside a form.
+        return self._prediction(probabilities, is_no_user_prediction=True)
+
+    def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
+        if tracker.latest_action_name == HANDOFF_ACTION:
+            return ACTION_LISTEN_NAME  # a person takes over: wait (no rule knows this action)
+        if tracker.latest_action_name != ACTION_LISTEN_NAME:
+            return None
+        messages: List[UserUttered] = []
+        acted = False
+        for event in tracker.events:  # all events: a reverted apology still counts as done
+            if isinstance(event, SessionStarted) or (isinstance(event, BotUttered) and _is_handoff(event)):
+                messages = []  # a new session, or a person took over: start afresh
+            elif isinstance(event, UserUttered):
+                messages.append(event)
+                acted = False
+            elif isinstance(event, ActionExecuted) and event.action_name in (APOLOGY_ACTION, HANDOFF_ACTION):
+                acted = True
+        if not messages or acted:
+            return None
+        scores = [Frustration.from_dict((m.parse_data or {}).get(FRUSTRATION)).score for m in messages]
+        scores[-1] = conversation_score(Frustration(scores[-1]), messages[-1].text or "",
+                                        [m.text or "" for m in messages[:-1]], self.thresholds.repeated_message)
+        response = decide(scores, self.thresholds)
+        if response is Response.ESCALATE:
+            return HANDOFF_ACTION
+        intent = (messages[-1].intent or {}).get("name")
+        if response is Response.APOLOGISE and intent not in self.self_apologising:
+            return APOLOGY_ACTION
+        return None
+
+
+def _is_handoff(event: BotUttered) -> bool:
+    custom = (event.data or {}).get("custom")
+    return isinstance(custom, dict) and "handoff" in custom

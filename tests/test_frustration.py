@@ -1,0 +1,177 @@
+"""The frustration detector (bot/frustration.py) and the policy that acts on
+it (bot/policies.py), on the real lexicon, spaCy model and domain."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, ActionReverted, BotUttered, Event, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.frustration import (
+    Frustration,
+    FrustrationDetector,
+    LexiconError,
+    Response,
+    Thresholds,
+    conversation_score,
+    decide,
+    parse_lexicon,
+)
+from bot.policies import APOLOGY_ACTION, HANDOFF_ACTION, FrustrationPolicy
+
+ROOT = Path(__file__).resolve().parents[1]
+ANNOYED, HIGH = Thresholds().apologise, Thresholds().escalate
+
+
+@pytest.fixture(scope="module")
+def detector() -> FrustrationDetector:
+    found = FrustrationDetector()
+    found.warm_up()
+    return found
+
+
+@pytest.mark.parametrize("text", [
+    "cuanto tarda el envio a canarias?", "me llegó el pedido, gracias", "¿aceptan bizum?", "ok 👍",
+    "hola, quería saber dónde está mi pedido 482913",
+])
+def test_calm_messages_score_nothing(detector: FrustrationDetector, text: str) -> None:
+    assert detector.score(text) == Frustration(0.0, ())
+
+
+def test_lemmas_catch_inflected_words(detector: FrustrationDetector) -> None:
+    # "hartas" / "respondéis": not the lexicon's words, but their lemmas are.
+    assert "lexicon:harto" in detector.score("estamos hartas de esperar").signals
+    assert detector.score("nadie me responde desde el lunes").score >= ANNOYED
+    assert detector.score("NADIE ME RESPONDE").score >= ANNOYED  # shouted: lemmatized lower-cased
+
+
+def test_a_negation_cancels_the_word_after_it(detector: FrustrationDetector) -> None:
+    assert detector.score("no estoy enfadado, solo pregunto").score == 0.0
+    assert detector.score("estoy enfadado").score >= ANNOYED
+
+
+def test_shape_signals_add_up(detector: FrustrationDetector) -> None:
+    shouted = detector.score("NO ME HA LLEGADO EL PEDIDO!!!")
+    assert set(shouted.signals) == {"shouting", "exclamations"} and shouted.score >= ANNOYED
+    assert detector.score("HOLA BUENAS TARDES").score < ANNOYED  # capitals alone are not anger
+    one, three = detector.score("😡"), detector.score("😡😡😡")
+    assert ANNOYED <= one.score < three.score and three.score >= HIGH
+
+
+def test_insults_and_threats_are_high(detector: FrustrationDetector) -> None:
+    assert detector.score("sois unos estafadores, os voy a denunciar").score >= HIGH
+    assert detector.score("es la tercera vez que escribo y nadie me responde").score >= HIGH
+
+
+def test_spacy_runs_only_when_a_lexicon_stem_is_there() -> None:
+    class Refusing:
+        def __call__(self, text: str) -> Any:
+            raise AssertionError(f"spaCy was run on {text!r}")
+
+    detector = FrustrationDetector(nlp=Refusing())
+    assert detector.score("¿cuánto cuesta el envío a Portugal?").score == 0.0
+    assert detector.score("MUCHAS GRACIAS!!").signals == ("shouting", "exclamations")
+    with pytest.raises(AssertionError):
+        detector.score("estoy harta")
+
+
+def test_a_malformed_lexicon_is_refused_at_load() -> None:
+    with pytest.raises(LexiconError):
+        parse_lexicon({"phrases": [{"lemmas": "harto"}]})  # no weight
+    with pytest.raises(LexiconError):
+        parse_lexicon({"phrases": [{"lemmas": "", "weight": 0.5}]})
+
+
+def test_unreadable_parse_data_is_no_frustration() -> None:
+    assert Frustration.from_dict(None).score == 0.0
+    assert Frustration.from_dict({"score": "mucho"}).score == 0.0
+    assert Frustration.from_dict({"score": 7}).score == 1.0
+
+
+@pytest.mark.parametrize("scores, expected", [
+    ([], Response.NONE),
+    ([0.1], Response.NONE),
+    ([0.4], Response.APOLOGISE),
+    ([0.1, 0.4], Response.APOLOGISE),
+    ([0.4, 0.1], Response.NONE),
+    ([0.4, 0.45], Response.ESCALATE),  # still frustrated after the apology
+    ([0.8], Response.ESCALATE),
+])
+def test_decide(scores: List[float], expected: Response) -> None:
+    assert decide(scores) is expected
+
+
+def test_repeating_a_message_raises_the_score() -> None:
+    latest = Frustration(0.1)
+    assert conversation_score(latest, "¿Dónde está mi pedido?", ["donde esta mi pedido"], 0.3) > 0.3
+    assert conversation_score(latest, "¿Dónde está mi pedido?", ["hola"], 0.3) == 0.1
+
+
+# -- the policy, on trackers built here ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(ROOT / "domain.yml"))
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> FrustrationPolicy:
+    storage = LocalModelStorage(tmp_path)
+    config = {"self_apologising_intents": ["damaged_or_wrong_item"]}
+    return FrustrationPolicy.create({**FrustrationPolicy.get_default_config(), **config}, storage,
+                                    Resource("frustration_policy"), ExecutionContext(None))
+
+
+def said(text: str, score: float, intent: str = "order_status") -> List[Event]:
+    return [UserUttered(text, {"name": intent, "confidence": 0.9},
+                        parse_data={"intent": {"name": intent, "confidence": 0.9}, "entities": [], "text": text,
+                                    "frustration": {"score": score, "signals": []}}),
+            ]
+
+
+def predicted(policy: FrustrationPolicy, domain: Domain, events: List[Event]) -> Optional[str]:
+    tracker = DialogueStateTracker.from_events("shopper", [ActionExecuted("action_listen")] + events, domain.slots)
+    prediction = policy.predict_action_probabilities(tracker, domain)
+    if max(prediction.probabilities) == 0.0:
+        assert not prediction.is_no_user_prediction  # an abstention must never outrank a form
+        return None
+    assert prediction.is_no_user_prediction  # or a form's own prediction would overrule it
+    return domain.action_names_or_texts[prediction.max_confidence_index]
+
+
+def answered(text: str) -> List[Event]:
+    return [ActionExecuted("utter_x"), BotUttered(text), ActionExecuted("action_listen")]
+
+
+def test_policy_apologises_once_then_lets_the_rules_answer(policy: FrustrationPolicy, domain: Domain) -> None:
+    turn = said("NO ME LLEGA!!!", 0.45)
+    assert predicted(policy, domain, turn) == APOLOGY_ACTION
+    # the apology ran and reverted itself: the policy stays quiet for this message
+    after = turn + [ActionExecuted(APOLOGY_ACTION), BotUttered("Perdona las molestias"), ActionReverted()]
+    assert predicted(policy, domain, after) is None
+
+
+def test_policy_escalates_when_high_or_still_frustrated(policy: FrustrationPolicy, domain: Domain) -> None:
+    assert predicted(policy, domain, said("sois unos estafadores", 0.8)) == HANDOFF_ACTION
+    twice = said("no me llega!!", 0.4) + answered("Está en camino") + said("pues sigue sin llegar 😤", 0.4)
+    assert predicted(policy, domain, twice) == HANDOFF_ACTION
+
+
+def test_policy_is_quiet_for_calm_messages_and_self_apologising_intents(
+        policy: FrustrationPolicy, domain: Domain) -> None:
+    assert predicted(policy, domain, said("¿cuánto tarda?", 0.0)) is None
+    assert predicted(policy, domain, said("me llego roto 😡", 0.45, "damaged_or_wrong_item")) is None
+
+
+def test_a_handoff_starts_the_count_afresh(policy: FrustrationPolicy, domain: Domain) -> None:
+    handed = said("no me llega!!", 0.4) + [ActionExecuted("action_handoff"),
+                                           BotUttered(None, {"custom": {"handoff": {"reason": "x"}}}),
+                                           ActionExecuted("action_listen")]
+    assert predicted(policy, domain, handed + said("otra cosa, ¿tienen bizum??", 0.35)) == APOLOGY_ACTION

@@ -4,7 +4,7 @@ loopback) and a bridge started with TELEGRAM_* settings pointing at it.
 The stand-in implements what python-telegram-bot calls: getMe, getUpdates (a
 long poll that answers as soon as updates are queued, confirming the ones below
 ``offset`` like Telegram), sendMessage (optionally 429 with retry_after, or 502
-while ``down``), sendChatAction, answerCallbackQuery, getFile and the file
+while ``down``), sendChatAction, answerCallbackQuery, editMessageReplyMarkup, getFile and the file
 download, setWebhook, deleteWebhook, setMyCommands. Tests wait on its
 ``sent`` list through a condition, never with sleeps.
 
@@ -187,6 +187,7 @@ class FakeBotApi:
         return self.ok(True)
 
     m_sendChatAction = m_answerCallbackQuery = m_setWebhook = m_deleteWebhook = m_setMyCommands = _true
+    m_editMessageReplyMarkup = _true
 
     async def m_getMyCommands(self, params: Dict[str, Any]) -> web.Response:
         return self.ok([])

@@ -394,7 +394,8 @@ class Bridge:
         """Whether the buttons of message ``reply_to`` still belong to the
         current step: it is this conversation's bot or system message with
         buttons, no later message has buttons, and the customer has not spoken
-        since (a press, or typing instead, ends the step). The same rule holds
+        since (a press, or typing instead, ends the step; a refused press does
+        not). The same rule holds
         on every channel; the widget and Telegram disable buttons by it too."""
         if not MESSAGE_ID.match(reply_to):
             return False
@@ -404,8 +405,9 @@ class Bridge:
         first, rest = later[0], later[1:]
         if first.sender not in ("bot", "system") or not _buttons(first.data.get("buttons")):
             return False
-        return not any(m.sender == "customer" or (m.sender in ("bot", "system") and _buttons(m.data.get("buttons")))
-                       for m in rest)
+        # a refused press (``stale_button``) did nothing, so it ends no step
+        return not any((m.sender == "customer" and not m.data.get("stale_button"))
+                       or (m.sender in ("bot", "system") and _buttons(m.data.get("buttons"))) for m in rest)
 
     async def customer_message(
         self, conversation_id: str, ws: Optional[Socket], text: str, payload: Optional[str], client_id: Optional[str],

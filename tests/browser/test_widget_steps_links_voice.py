@@ -115,20 +115,24 @@ def notices(page: Page) -> List[str]:
     return page.locator("#ta-log .notice:not(.system)").all_inner_texts()
 
 
-def test_finished_steps_links_and_notices_after_reload(open_bridge: ThreadedBridge, browser: Any,
-                                                       tmp_path: Path) -> None:
+def open_widget(bridge: ThreadedBridge, context: Any, errors: List[str]) -> Page:
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Abrir el chat de ayuda").click()
+    return page
+
+
+def test_buttons_of_a_finished_step_are_disabled_also_after_a_reload(open_bridge: ThreadedBridge, browser: Any,
+                                                                      tmp_path: Path) -> None:
     expect.set_options(timeout=10_000)
     shots = shots_dir(tmp_path)
     context = browser.new_context(viewport={"width": 1280, "height": 820}, locale="es-ES")
     errors: List[str] = []
     try:
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(open_bridge.base_url + "/")  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Abrir el chat de ayuda").click()
+        page = open_widget(open_bridge, context, errors)
         log = page.locator("#ta-log")
-
-        # a step's buttons: pressing one disables the message's buttons, visibly and for screen readers
+        # pressing one disables the message's buttons, visibly and for screen readers
         send(page, "cancelar")
         asked = log.locator(".msg.bot").filter(has_text="¿Seguro que quieres cancelar")
         keep = asked.get_by_role("button", name="No, mantenerlo")
@@ -146,24 +150,75 @@ def test_finished_steps_links_and_notices_after_reload(open_bridge: ThreadedBrid
         send(page, "otra cosa")
         expect(log).to_contain_text("Eco: otra cosa")
         expect(second.get_by_role("button", name="No, mantenerlo")).to_be_disabled()
-        assert "¡Hasta pronto!" not in log.inner_text()
+        # the newest step's buttons stay live, the older ones come back disabled after a reload
+        send(page, "cancelar")
+        third = log.locator(".msg.bot").filter(has_text="¿Seguro que quieres cancelar").nth(2)
+        expect(third.get_by_role("button", name="No, mantenerlo")).to_be_enabled()
+        page.screenshot(path=str(shots / "front-1-desktop-buttons.png"))
+        page.reload()
+        expect(log.locator(".msg.bot").filter(has_text="¿Seguro que quieres cancelar")).to_have_count(3)
+        chips = log.locator(".msg.bot .chips button")
+        expect(chips).to_have_count(6)
+        for n in range(4):
+            expect(chips.nth(n)).to_be_disabled()
+        expect(chips.nth(4)).to_be_enabled()
+        # the live one, pressed with its message id: the bridge accepts it
+        third = log.locator(".msg.bot").filter(has_text="¿Seguro que quieres cancelar").nth(2)
+        third.get_by_role("button", name="No, mantenerlo").click()
+        expect(log).to_contain_text("¡Hasta pronto!")
         assert open_bridge.rasa is not None
-        assert [c["message"] for c in open_bridge.rasa.webhook_calls] == ["cancelar", "/affirm", "cancelar", "otra cosa"]
+        assert [c["message"] for c in open_bridge.rasa.webhook_calls] == [
+            "cancelar", "/affirm", "cancelar", "otra cosa", "cancelar", "/deny"]
+        assert errors == []
+    finally:
+        context.close()
 
-        # links: clickable, http(s) only, built as elements; hostile text stays text
+
+def test_links_in_bot_messages_are_links_and_hostile_text_stays_text(open_bridge: ThreadedBridge, browser: Any,
+                                                                     tmp_path: Path) -> None:
+    expect.set_options(timeout=10_000)
+    shots = shots_dir(tmp_path)
+    context = browser.new_context(**PHONE_CONTEXT, locale="es-ES")
+    errors: List[str] = []
+    try:
+        page = open_widget(open_bridge, context, errors)
+        log = page.locator("#ta-log")
         send(page, "enlace")
         tracking = log.get_by_role("link", name=TRACKING)
-        expect(tracking).to_have_attribute("href", TRACKING)
+        expect(tracking).to_have_attribute("href", TRACKING)  # the sentence's final "." is not part of it
         expect(tracking).to_have_attribute("target", "_blank")
         expect(tracking).to_have_attribute("rel", "noopener noreferrer")
         expect(log.get_by_role("link", name=INVOICE)).to_have_attribute("href", INVOICE)
+        expect(log.locator(".msg.bot .bubble").filter(has_text="Sigue tu paquete")).to_have_text(
+            f"Sigue tu paquete aquí: {TRACKING}. Factura: {INVOICE}")
         send(page, "raro")
         hostile = log.locator(".msg.bot .bubble").filter(has_text="Prueba javascript")
         expect(hostile).to_have_text(HOSTILE)              # every character shown as written
         expect(hostile.locator("a, img")).to_have_count(0)
         assert page.evaluate("() => window.__pwned") is None
+        send(page, f"mira {TRACKING}")                     # the shopper's own text is never turned into links
+        expect(log.locator(".msg.customer").filter(has_text="mira")).to_be_visible()
+        expect(log.locator(".msg.customer a")).to_have_count(0)
+        expect(log.locator(".msg.bot").filter(has_text="Eco: mira").get_by_role("link")).to_have_count(1)  # the echo
+        tracking = log.get_by_role("link", name=TRACKING).first
+        tracking.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "front-2-phone-links.png"))
+        page.reload()
+        expect(log.get_by_role("link", name=TRACKING).first).to_have_attribute("href", TRACKING)
+        assert errors == []
+    finally:
+        context.close()
 
-        # handoff notices, then a reload: each notice once, in place; buttons still disabled
+
+def test_handoff_notices_survive_a_reload_once_and_in_place(open_bridge: ThreadedBridge, browser: Any,
+                                                            tmp_path: Path) -> None:
+    expect.set_options(timeout=10_000)
+    shots = shots_dir(tmp_path)
+    context = browser.new_context(viewport={"width": 1280, "height": 820}, locale="es-ES")
+    errors: List[str] = []
+    try:
+        page = open_widget(open_bridge, context, errors)
+        log = page.locator("#ta-log")
         send(page, "agente")
         expect(log).to_contain_text("Te hemos puesto en la cola para hablar con una persona del equipo.")
         agent_claims_and_closes(open_bridge, "Ana", page)
@@ -171,21 +226,18 @@ def test_finished_steps_links_and_notices_after_reload(open_bridge: ThreadedBrid
         before = notices(page)
         assert before == ["Te hemos puesto en la cola para hablar con una persona del equipo.",
                           "Ana se ha unido a la conversación", "La conversación con Ana ha terminado."]
-        page.screenshot(path=str(shots / "front-1-desktop-before-reload.png"))
-        for n in range(2):
+        expect(page.locator(".csat")).to_contain_text("¿Qué tal te ha atendido Ana?")
+        for _ in range(2):
             page.reload()
-            expect(log).to_contain_text("Pedido 101490 cancelado.")
+            expect(log).to_contain_text("Vuelves a hablar con el asistente virtual")
             expect(log.locator(".notice").filter(has_text="Ana ha terminado")).to_have_count(1)
             assert notices(page) == before
             # in place: the queue notice right after the bot's "Te paso..." line
             order = page.evaluate("""() => Array.from(document.getElementById('tienda-aurora-chat').shadowRoot
                 .querySelectorAll('#ta-log > *')).map(n => n.innerText)""")
-            queued_at = order.index(before[0])
-            assert "Te paso con una persona del equipo." in order[queued_at - 1]
-            for chip in log.locator(".msg.bot .chips button").all():
-                expect(chip).to_be_disabled()
-            expect(log.get_by_role("link", name=TRACKING)).to_have_attribute("href", TRACKING)
-        page.screenshot(path=str(shots / "front-2-desktop-after-reload.png"))
+            assert "Te paso con una persona del equipo." in order[order.index(before[0]) - 1]
+            expect(page.locator(".csat")).to_contain_text("¿Qué tal te ha atendido Ana?")
+        page.screenshot(path=str(shots / "front-3-desktop-notices-after-reload.png"))
 
         # the same shopper on a phone-sized window (same stored session)
         phone = browser.new_context(**PHONE_CONTEXT, locale="es-ES", storage_state=context.storage_state())
@@ -195,11 +247,8 @@ def test_finished_steps_links_and_notices_after_reload(open_bridge: ThreadedBrid
             mobile.goto(open_bridge.base_url + "/")  # type: ignore[attr-defined]
             expect(mobile.locator("#ta-log")).to_contain_text("La conversación con Ana ha terminado.")
             assert notices(mobile) == before
-            mobile.locator("#ta-log").get_by_role("link", name=TRACKING).scroll_into_view_if_needed()
-            mobile.screenshot(path=str(shots / "front-3-phone-links-notices.png"))
-            mobile.locator("#ta-log .msg.bot").filter(has_text="¿Seguro que quieres cancelar").first \
-                .scroll_into_view_if_needed()
-            mobile.screenshot(path=str(shots / "front-4-phone-disabled-buttons.png"))
+            mobile.locator("#ta-log .notice").first.scroll_into_view_if_needed()
+            mobile.screenshot(path=str(shots / "front-4-phone-notices-after-reload.png"))
         finally:
             phone.close()
         assert errors == []

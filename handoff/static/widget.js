@@ -19,7 +19,16 @@
  *   means "refused as it is": it stays shown as not sent, with the server's
  *   reason, is never sent again, and the shopper edits or discards it;
  * - the composer counts code points like the server (MAX_TEXT in
- *   handoff/frames.py) and keeps maxlength in step with that count.
+ *   handoff/frames.py) and keeps maxlength in step with that count;
+ * - http(s) URLs in bot/agent/system messages become <a> built with DOM APIs
+ *   (never innerHTML; other schemes and HTML stay text);
+ * - a button press carries reply_to (its message id); buttons are disabled once
+ *   their step is over (pressed, the shopper wrote, newer buttons came), the
+ *   same rule the bridge applies (Bridge.button_live), also after a reload;
+ * - handoff notices are kept in localStorage with their place in the history,
+ *   so a reload shows them again, once;
+ * - texts follow the store's voice (tú/usted): both sets are here, the bridge
+ *   names the store's when it serves this file and in the session frame.
  */
 (function () {
   "use strict";

@@ -60,10 +60,8 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     ),
     "csat_thanks": ("¡Gracias por tu valoración!", "¡Gracias por su valoración!"),
     "step_over": (
-        "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Usa los botones del último "
-        "mensaje o escríbeme lo que necesitas.",
-        "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Utilice los botones del último "
-        "mensaje o escríbame lo que necesita.",
+        "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dime qué necesitas y seguimos.",
+        "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dígame qué necesita y seguimos.",
     ),
     # error details a shopper can read (handoff/frames.py, handoff/channels/web.py)
     "error_rate_limited": (
@@ -182,7 +180,7 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
 # forms and imperatives these texts use): tests run every usted text through it.
 TU_FORMS = re.compile(
     r"\b(te|tu|tus|ti|contigo|tuyo|tuya|eres|estás|tienes|quieres|puedes|vuelves|hables|has|habías|vas|"
-    r"necesitas|sabes|escribe|escríbeme|escríbenos|envíame|envíalo|acórtalo|inténtalo|valóralo|pulsa|usa|"
+    r"necesitas|dime|sabes|escribe|escríbeme|escríbenos|envíame|envíalo|acórtalo|inténtalo|valóralo|pulsa|usa|"
     r"déjanos|perdona|corrígelo|pregúntame|avisadme)\b",
     re.IGNORECASE,
 )

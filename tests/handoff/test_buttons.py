@@ -37,8 +37,9 @@ def rasa_texts(fake_rasa: FakeRasa) -> List[str]:
 
 
 @pytest.mark.asyncio
-async def test_the_current_buttons_act_and_a_second_press_of_them_does_not(start_bridge, fake_rasa: FakeRasa) -> None:
-    server = await start_bridge()
+async def test_the_current_buttons_act_and_a_second_press_of_them_does_not(start_bridge, fake_rasa: FakeRasa,
+                                                                          any_db_url: str) -> None:
+    server = await start_bridge(database_url=any_db_url)
     client, session = await customer(server)
     asked = await ask_buttons(client, "c1")
 

@@ -166,17 +166,17 @@ async def test_every_channel_text_in_usted(start_telegram, bot_api: FakeBotApi, 
 
 
 async def test_a_buttons_table_from_before_gets_its_message_column(start_telegram, bot_api: FakeBotApi,
-                                                                    db_url: str) -> None:
+                                                                    any_db_url: str) -> None:
     """An existing deployment's table lacks ``message_id``: the start adds it, and
-    its old buttons (no message id) still act as before."""
+    its old buttons (no message id) still act as before (SQLite and PostgreSQL)."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(db_url)
+    engine = sa.create_engine(any_db_url)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE handoff_telegram_buttons (id VARCHAR(16) PRIMARY KEY, "
                              "conversation_id VARCHAR(40) NOT NULL, title TEXT NOT NULL, payload TEXT NOT NULL, "
                              "created_at TIMESTAMP NOT NULL)"))
-    server = await start_telegram()
+    server = await start_telegram(database_url=any_db_url)
     with engine.begin() as conn:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("handoff_telegram_buttons")}
     engine.dispose()

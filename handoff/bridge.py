@@ -395,8 +395,8 @@ class Bridge:
         current step: it is this conversation's bot or system message with
         buttons, no later message has buttons, and the customer has not spoken
         since (a press, or typing instead, ends the step; a refused press does
-        not). The same rule holds
-        on every channel; the widget and Telegram disable buttons by it too."""
+        not). The same rule holds on every channel; the widget and Telegram
+        disable buttons by it too."""
         if not MESSAGE_ID.match(reply_to):
             return False
         later = await self.storage.history(conversation_id, after_id=int(reply_to) - 1)

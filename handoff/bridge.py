@@ -44,7 +44,7 @@ from actions.policy import StorePolicy, load_policy
 from actions.store import Store, create_store
 from handoff.agents import LoginThrottle
 from handoff.casecard import case_card
-from handoff.frames import FrameError
+from handoff.frames import MESSAGE_ID, FrameError
 from handoff.metrics import Metrics
 from handoff.queue import estimate_wait_s, mean_handling_s, queue_frame
 from handoff.rasa import RasaClient, RasaUnavailable
@@ -70,6 +70,7 @@ from handoff.storage import (
     Turn,
     utcnow,
 )
+from handoff.texts import TU, Texts, texts_for
 
 logger = logging.getLogger(__name__)
 
@@ -78,18 +79,17 @@ Socket = WebSocketCommonProtocol
 CustomerSink = Callable[[str, Frame], Awaitable[None]]
 
 REQUEST_HUMAN = "/request_human"
-APOLOGY = ("Perdona, ahora mismo el asistente no responde. Si quieres, te paso con una "
-           "persona del equipo.")
+# The tú texts under their old names (the voice-aware ones: ``Bridge.texts``).
+APOLOGY = TU["apology"]
 HUMAN_BUTTON = {"title": "Hablar con una persona", "payload": REQUEST_HUMAN}
 RASA_DOWN_CONTEXT = {"reason": "rasa_down", "reason_text": "El asistente no respondía",
                      "last_intent": None, "intents": [], "entities": {}, "customer": None, "details": {}}
-RESUMED_TEXT = "Vuelves a hablar con el asistente virtual. ¿En qué más te puedo ayudar?"
+RESUMED_TEXT = TU["resumed"]
 CRASH_EXIT_CODE = 70
 RECOVERY_WAIT_S = 120.0  # how long owed turns wait for Rasa after a start
-AGENT_LOST_TEXT = ("La persona que te atendía se ha desconectado. Te hemos vuelto a poner "
-                   "el primero de la cola.")
-ATTACHMENT_KEPT_TEXT = ("He guardado tu archivo. Yo no puedo ver imágenes ni documentos, pero si hace "
-                        "falta se lo pasaré a una persona del equipo cuando hables con ella.")
+AGENT_LOST_TEXT = TU["agent_lost"]
+ATTACHMENT_KEPT_TEXT = TU["attachment_kept"]
+STEP_OVER_TEXT = TU["step_over"]
 
 
 def _iso(value: Optional[dt.datetime]) -> Optional[str]:
@@ -125,6 +125,13 @@ def _last_shown(state: State, replies: Sequence[Dict[str, Any]]) -> Optional[int
         elif may_deliver(state, "bot") and any(_reply_content(reply)):
             last = n
     return last
+
+
+def mask_email(email: str) -> str:
+    """``l***@correo.example``: enough for the shopper to recognise it, little for
+    anyone reading over their shoulder."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
 
 
 def _buttons(raw: Any) -> List[Dict[str, str]]:
@@ -164,6 +171,11 @@ class Bridge:
         self.login_throttle = LoginThrottle()  # one per process: its budgets are this process's
         self._sinks: List[CustomerSink] = []
         self._attachment_key = (settings.attachment_secret or secrets.token_urlsafe(32)).encode("utf-8")
+
+    @property
+    def texts(self) -> Texts:
+        """The bridge's own texts in the store's voice (policy ``brand_voice``)."""
+        return texts_for(self.policy.brand_voice)
 
     # -- life cycle ------------------------------------------------------
 
@@ -378,14 +390,40 @@ class Bridge:
             await self.send(ws, {"type": "csat_request"})
         return {str(m.id) for m in history}
 
+    async def button_live(self, conversation_id: str, reply_to: str) -> bool:
+        """Whether the buttons of message ``reply_to`` still belong to the
+        current step: it is this conversation's bot or system message with
+        buttons, no later message has buttons, and the customer has not spoken
+        since (a press, or typing instead, ends the step; a refused press does
+        not). The same rule holds on every channel; the widget and Telegram
+        disable buttons by it too."""
+        if not MESSAGE_ID.match(reply_to):
+            return False
+        later = await self.storage.history(conversation_id, after_id=int(reply_to) - 1)
+        if not later or str(later[0].id) != reply_to:
+            return False
+        first, rest = later[0], later[1:]
+        if first.sender not in ("bot", "system") or not _buttons(first.data.get("buttons")):
+            return False
+        # a refused press (``stale_button``) did nothing, so it ends no step
+        return not any((m.sender == "customer" and not m.data.get("stale_button"))
+                       or (m.sender in ("bot", "system") and _buttons(m.data.get("buttons"))) for m in rest)
+
     async def customer_message(
-        self, conversation_id: str, ws: Optional[Socket], text: str, payload: Optional[str], client_id: Optional[str]
-    ) -> None:
+        self, conversation_id: str, ws: Optional[Socket], text: str, payload: Optional[str], client_id: Optional[str],
+        reply_to: Optional[str] = None,
+    ) -> bool:
         """``ws`` is None for channels without a socket (no ``ack`` is sent).
         A resend (same client_id) is acknowledged again and, if its turn never
-        finished (the bridge died mid-turn), the turn is finished now."""
+        finished (the bridge died mid-turn), the turn is finished now.
+        ``reply_to``: the message whose button this is (payload only); a
+        button of a finished step is stored but never reaches Rasa, and the
+        customer is told the step is over. False for such a press."""
         async with self.lock(conversation_id):
-            data = {"payload": payload} if payload else None
+            stale = bool(payload and reply_to is not None and not await self.button_live(conversation_id, reply_to))
+            data: Optional[Dict[str, Any]] = {"payload": payload} if payload else None
+            if stale and data is not None:
+                data["stale_button"] = reply_to
             conversation, message, created = await self.storage.receive(conversation_id, text, data, client_id)
             self.crash_point("turn_stored")
             if client_id is not None and ws is not None:
@@ -394,9 +432,11 @@ class Bridge:
             if not created:
                 if await self.storage.message_turn(message.id) is not None:
                     await self._bot_turn(await self.storage.get_conversation(conversation_id), message, replay=True)
-                return
+                return not message.data.get("stale_button")
             self.metrics.messages.labels("customer").inc()
             route = customer_route(conversation.state)
+            if stale:
+                logger.info("stale_button", extra={"conversation_id": conversation_id, "reply_to": reply_to})
             if route is Route.RASA:
                 await self._bot_turn(conversation, message)
             elif route is Route.QUEUE:
@@ -404,6 +444,7 @@ class Bridge:
                 await self.broadcast_queue()
             else:
                 await self.to_agent(conversation.agent_id or "", self._agent_message_frame(message))
+            return not stale
 
     async def customer_attachments(
         self, conversation_id: str, caption: str, attachments: Sequence[Attachment], client_id: Optional[str]
@@ -428,7 +469,7 @@ class Bridge:
                 await self.storage.set_preview(conversation_id, text)
                 await self.broadcast_queue()
             else:
-                await self._deliver(conversation_id, "system", ATTACHMENT_KEPT_TEXT, {"buttons": [HUMAN_BUTTON]})
+                await self._deliver(conversation_id, "system", self.texts["attachment_kept"], {"buttons": [HUMAN_BUTTON]})
             return message
 
     async def system_message(self, conversation_id: str, text: str, buttons: Sequence[Dict[str, str]] = ()) -> StoredMessage:
@@ -505,6 +546,13 @@ class Bridge:
         the bot's messages are stored under ids derived from the message, so
         none is stored or shown twice. Rasa failing (or answering nothing)
         gets the apology and the offer of a person: never silence."""
+        if message.data.get("stale_button"):
+            # a button of a finished step: stored, never sent to Rasa, answered once
+            await self._deliver(conversation.id, "system", self.texts["step_over"],
+                                client_id=f"turn:{message.id}:stale", resend=replay, finishes=message.id)
+            if replay:
+                await self.storage.finish_message_turn(message.id)
+            return
         text = message.text
         payload = message.data.get("payload") if isinstance(message.data.get("payload"), str) else None
         wants_human = (payload or text).strip().startswith(REQUEST_HUMAN)
@@ -525,7 +573,7 @@ class Bridge:
                 await self.storage.finish_message_turn(message.id)
             else:
                 self._rasa_failed.add(conversation.id)
-                await self._deliver(conversation.id, "system", APOLOGY, {"buttons": [HUMAN_BUTTON]},
+                await self._deliver(conversation.id, "system", self.texts["apology"], {"buttons": [HUMAN_BUTTON]},
                                     client_id=f"turn:{message.id}:apology", resend=replay, finishes=message.id)
                 if replay:  # the apology may have been stored before: its turn not finished then
                     await self.storage.finish_message_turn(message.id)
@@ -569,15 +617,26 @@ class Bridge:
             self.crash_point("turn_replied")
         return last is not None and turn_of is not None
 
-    def _opening_text(self, now: dt.datetime) -> str:
+    def _opening_text(self, now: dt.datetime, known_email: Optional[str] = None) -> str:
+        """When a person will answer; a shopper whose e-mail is known (verified,
+        or left before) is told it, not asked for it again."""
         opening = self.policy.next_support_opening(now).astimezone(self.policy.tz)
         today = now.astimezone(self.policy.tz).date()
         when = "hoy" if opening.date() == today else (
             "mañana" if opening.date() == today + dt.timedelta(days=1) else f"el {date_es(opening)}")
-        return (f"Ahora mismo no hay nadie del equipo conectado. Te responderá una persona {when} "
-                f"a partir de las {opening.hour}:{opening.minute:02d} (atendemos "
-                f"{self.policy.support_hours_text}). Si quieres, déjanos tu correo electrónico "
-                "y te escribiremos.")
+        text = self.texts.get("opening", when=when, time=f"{opening.hour}:{opening.minute:02d}",
+                              hours=self.policy.support_hours_text)
+        if known_email:
+            return text + self.texts.get("opening_email_known", email=mask_email(known_email))
+        return text + self.texts["opening_ask_email"]
+
+    @staticmethod
+    def known_email(conversation: Conversation) -> Optional[str]:
+        """The e-mail the team can write to without asking: the verified
+        customer's (handoff payload or a channel's proof) or the one left."""
+        customer = conversation.context.get("customer")
+        email = customer.get("email") if isinstance(customer, dict) else None
+        return str(email) if email else conversation.contact_email
 
     async def _enqueue(
         self, conversation: Conversation, reason: str, context: Dict[str, Any], preview: Optional[str]
@@ -602,7 +661,7 @@ class Bridge:
         self.metrics.handoffs.labels(reason).inc()
         logger.info("handoff_queued", extra={"conversation_id": conversation.id, "reason": reason, "offline": offline})
         if offline:
-            await self._deliver(conversation.id, "system", self._opening_text(now))
+            await self._deliver(conversation.id, "system", self._opening_text(now, self.known_email(conversation)))
         await self.broadcast_queue()
         return conversation
 
@@ -612,8 +671,7 @@ class Bridge:
             if client_id is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id})
             logger.info("contact_left", extra={"conversation_id": conversation_id})
-            await self._deliver(conversation_id, "system",
-                                "Gracias. Te escribiremos a ese correo en cuanto alguien del equipo esté disponible.")
+            await self._deliver(conversation_id, "system", self.texts["contact_thanks"])
             await self.broadcast_queue()
 
     async def customer_csat(self, conversation_id: str, score: int, comment: Optional[str]) -> None:
@@ -625,7 +683,7 @@ class Bridge:
             self.metrics.csat.observe(score)
             logger.info("csat_stored", extra={"conversation_id": conversation_id, "score": score,
                                               "agent_id": stored["agent_id"], "reason": stored["reason"]})
-            await self._deliver(conversation_id, "system", "¡Gracias por tu valoración!")
+            await self._deliver(conversation_id, "system", self.texts["csat_thanks"])
 
     async def customer_typing(self, conversation_id: str) -> None:
         conversation = await self.storage.get_conversation(conversation_id)
@@ -647,7 +705,8 @@ class Bridge:
         opening = None if self.policy.is_support_open(now) else self.policy.next_support_opening(now)
         wait = estimate_wait_s(position, handling_s, len(self.agents), now, opening)
         return {"type": "handoff", "state": "queued", "position": position,
-                "estimated_wait_s": wait, "offline": conversation.offline}
+                "estimated_wait_s": wait, "offline": conversation.offline,
+                "contact_known": self.known_email(conversation) is not None}
 
     @staticmethod
     def _queue_frame(queued: List[Conversation]) -> Frame:
@@ -734,7 +793,7 @@ class Bridge:
                     except TransitionError:
                         continue
                     logger.info("agent_lost_requeued", extra={"conversation_id": conversation.id, "agent_id": agent_id})
-                    await self._deliver(conversation.id, "system", AGENT_LOST_TEXT)
+                    await self._deliver(conversation.id, "system", self.texts["agent_lost"])
             await self.broadcast_queue()
         finally:
             if self._grace.get(agent_id) is asyncio.current_task():
@@ -881,7 +940,7 @@ class Bridge:
         if any(r.get("text") for r in replies):
             await self._relay_bot(conversation, replies, None, f"resume:{turn.id}", replay)
         else:
-            await self._deliver(conversation.id, "system", RESUMED_TEXT, client_id=f"resume:{turn.id}:0", resend=replay)
+            await self._deliver(conversation.id, "system", self.texts["resumed"], client_id=f"resume:{turn.id}:0", resend=replay)
         if conversation.csat_episode_id is not None:
             await self.to_customer(conversation.id, {"type": "csat_request"})
         await self.storage.finish_turn(turn.id)

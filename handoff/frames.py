@@ -21,6 +21,7 @@ MAX_TEXT = 4000
 # HANDOFF_MAX_FRAME_BYTES is answered with an error frame and the socket stays.
 HARD_MAX_FRAME_BYTES = 1024 * 1024
 MAX_INT = 2**63 - 1
+MESSAGE_ID = re.compile(r"^[0-9]{1,18}$")  # a stored message id, as sent in frames
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 # Lone surrogates (half an emoji, pasted) cannot be encoded as UTF-8: they
 # become U+FFFD. Control characters but tab, newline and carriage return (NUL
@@ -54,7 +55,8 @@ AGENT_CLIENT_ID = 40  # stored as "agent:<agent id>:<client id>"
 
 CUSTOMER_FRAMES: Schema = {
     "start": {"session_id": (_OPT_S, False, ID), "locale": (_OPT_S, False, 16), "after_id": (_OPT_I, False, 0)},
-    "message": {"text": (_S, True, MAX_TEXT), "client_id": (_OPT_S, False, ID), "payload": (_OPT_S, False, MAX_TEXT)},
+    "message": {"text": (_S, True, MAX_TEXT), "client_id": (_OPT_S, False, ID), "payload": (_OPT_S, False, MAX_TEXT),
+                "reply_to": (_OPT_S, False, 20)},
     "typing": {},
     "csat": {"score": ((int,), True, 0), "comment": (_OPT_S, False, 1000)},
     "contact": {"email": (_S, True, 254), "client_id": (_OPT_S, False, ID)},
@@ -152,6 +154,8 @@ def parse(raw: Union[str, bytes], schema: Schema, max_bytes: int) -> Dict[str, A
         raise FrameError("invalid_field", "El mensaje está vacío.", client_id)
     if frame["type"] == "start" and (frame.get("after_id") or 0) < 0:
         raise FrameError("invalid_field", "El campo «after_id» no tiene un valor válido.")
+    if frame["type"] == "message" and frame.get("reply_to") is not None and not MESSAGE_ID.match(frame["reply_to"]):
+        raise FrameError("invalid_field", "El campo «reply_to» no tiene un valor válido.", client_id)
     if frame["type"] == "csat" and not 1 <= frame["score"] <= 5:
         raise FrameError("invalid_field", "La valoración debe ser un número del 1 al 5.")
     if frame["type"] == "contact" and not EMAIL.match(frame["email"].strip()):

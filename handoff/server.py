@@ -87,6 +87,15 @@ def fill_policy(page: bytes, values: Dict[str, str]) -> bytes:
         page.decode("utf-8")).encode("utf-8")
 
 
+VOICE_PLACEHOLDER = b'"__TIENDA_BRAND_VOICE__"'
+
+
+def fill_voice(script: bytes, voice: str) -> bytes:
+    """The widget speaks the store's voice: its strings exist in tú and usted,
+    and the served copy names the one the policy chose (``brand_voice``)."""
+    return script.replace(VOICE_PLACEHOLDER, json.dumps(voice).encode("utf-8"), 1)
+
+
 class BridgeServer:
     """The bridge and its listening socket; ``start``/``stop`` for tests and main."""
 
@@ -187,6 +196,8 @@ class BridgeServer:
                 return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
             if name == "index.html":
                 body = fill_policy(body, self.bridge.policy.answer_slots())
+            elif name == "widget.js":
+                body = fill_voice(body, self.bridge.texts.voice)
             return (http.HTTPStatus.OK, [("Content-Type", content_type), ("X-Content-Type-Options", "nosniff")], body)
         return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
 

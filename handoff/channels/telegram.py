@@ -57,9 +57,11 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from telegram import (
@@ -84,6 +86,7 @@ from handoff.bridge import Bridge, Frame
 from handoff.frames import FrameError, MAX_TEXT, clean_text
 from handoff.settings import HandoffSettings
 from handoff.storage import Attachment, StorageError, utcnow
+from handoff.texts import TU, Texts
 
 logger = logging.getLogger(__name__)
 
@@ -100,43 +103,30 @@ WEBHOOK_BODY_LIMIT = 1024 * 1024
 
 # -- what customers read (Spanish) ----------------------------------------
 
-HELP_TEXT = (
-    "Soy el asistente de la tienda. Puedo ayudarte a:\n"
-    "• saber dónde está tu pedido y cuándo llega\n"
-    "• cancelar un pedido o cambiar la dirección de envío\n"
-    "• pedir una devolución y consultar un reembolso\n"
-    "• resolver dudas sobre pagos, envíos y facturas\n\n"
-    "Comandos: /start para empezar, /ayuda para ver esto, /agente para hablar con una persona.\n"
-    "Si me envías una foto o un documento (un producto dañado, un recibo), se lo pasaré a una "
-    "persona del equipo."
-)
-CONTACT_PROMPT = ("Si ya eres cliente, pulsa «Compartir mi teléfono» y te identificaré sin pedirte "
-                  "el email. Es opcional.")
+# The tú texts under their old names; what is sent follows the store's voice
+# (handoff/texts.py, ``TelegramChannel.texts``).
+HELP_TEXT = TU["tg_help"]
+CONTACT_PROMPT = TU["tg_contact_prompt"]
 CONTACT_BUTTON = "📱 Compartir mi teléfono"
-CONTACT_NOT_OWN = ("Solo puedo identificarte con tu propio número. Usa el botón «Compartir mi teléfono» "
-                   "en lugar de reenviar un contacto.")
-CONTACT_VERIFIED = ("Gracias, {name}. Ya sé quién eres: para consultar cualquiera de tus pedidos solo "
-                    "necesitaré su número.")
-CONTACT_UNKNOWN = ("No encuentro ningún cliente con ese teléfono. No pasa nada: cuando haga falta te "
-                   "pediré el número de pedido y el email de la compra.")
-CONTACT_STORE_DOWN = "Ahora mismo no puedo comprobar tu teléfono. Inténtalo de nuevo en unos minutos."
-GROUP_TEXT = ("Hola. Solo atiendo conversaciones privadas para proteger tus datos: escríbeme "
-              "directamente a mí y te ayudo.")
-UNSUPPORTED_TEXT = ("Perdona, no puedo entender ese tipo de mensaje (pegatinas, audios, ubicaciones...). "
-                    "Escríbeme tu consulta con palabras, o envíame una foto o un documento si quieres "
-                    "enseñarnos algo.")
-UNKNOWN_COMMAND = "No conozco ese comando. " + HELP_TEXT
-TOO_BIG = "Ese archivo es demasiado grande: el máximo es {mb} MB. ¿Puedes enviar uno más pequeño?"
-DOWNLOAD_FAILED = "No he podido recibir tu archivo. ¿Puedes enviarlo otra vez?"
-NOT_PROCESSED = "Perdona, no he podido procesar tu mensaje. ¿Puedes enviarlo otra vez en un momento?"
-BUTTON_GONE = "Este botón ya no está disponible."
-CSAT_TEXT = "¿Qué tal te hemos atendido? Valóralo del 1 (mal) al 5 (muy bien):"
-CSAT_THANKS = "¡Gracias!"
-CSAT_NOT_PENDING = "Ya habías valorado esta conversación."
-QUEUED_TEXT = "Te he puesto en la cola para hablar con una persona del equipo. Tienes delante {ahead}."
-QUEUED_WAIT = " Espera aproximada: {minutes} min."
-ASSIGNED_TEXT = "{agent} te atiende ahora. Puedes escribirle aquí mismo."
-ENDED_TEXT = "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual."
+CONTACT_NOT_OWN = TU["tg_contact_not_own"]
+CONTACT_VERIFIED = TU["tg_contact_verified"]
+CONTACT_UNKNOWN = TU["tg_contact_unknown"]
+CONTACT_STORE_DOWN = TU["tg_contact_store_down"]
+GROUP_TEXT = TU["tg_group"]
+UNSUPPORTED_TEXT = TU["tg_unsupported"]
+UNKNOWN_COMMAND = TU["tg_unknown_command"] + HELP_TEXT
+TOO_BIG = TU["tg_too_big"]
+DOWNLOAD_FAILED = TU["tg_download_failed"]
+NOT_PROCESSED = TU["tg_not_processed"]
+BUTTON_GONE = TU["tg_button_gone"]
+STEP_OVER = TU["tg_step_over"]
+CSAT_TEXT = TU["tg_csat"]
+CSAT_THANKS = TU["tg_csat_thanks"]
+CSAT_NOT_PENDING = TU["tg_csat_not_pending"]
+QUEUED_TEXT = TU["tg_queued"]
+QUEUED_WAIT = TU["tg_queued_wait"]
+ASSIGNED_TEXT = TU["tg_assigned"]
+ENDED_TEXT = TU["tg_ended"]
 
 
 class TelegramChannelError(Exception):
@@ -197,6 +187,9 @@ buttons_table = Table(
     Column("title", Text, nullable=False),
     Column("payload", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the bridge message the button belongs to (the bridge decides whether its step is over);
+    # NULL for rows stored before this column existed: such a press acts as before
+    Column("message_id", String(20), nullable=True),
 )
 
 
@@ -213,7 +206,14 @@ class TelegramStore:
         self.storage = bridge.storage
 
     async def create_schema(self) -> None:
-        await self.storage.run(lambda conn: metadata.create_all(conn))
+        """Create missing tables, and add columns newer than an existing table
+        (``create_all`` never alters a table)."""
+        def work(conn: Connection) -> None:
+            metadata.create_all(conn)
+            columns = {c["name"] for c in inspect(conn).get_columns(buttons_table.name)}
+            if "message_id" not in columns:
+                conn.execute(sql_text(f"ALTER TABLE {buttons_table.name} ADD COLUMN message_id VARCHAR(20)"))
+        await self.storage.run(work)
 
     # chats
     async def chats(self) -> Dict[str, int]:
@@ -282,7 +282,8 @@ class TelegramStore:
         await self.storage.run(work)
 
     # buttons
-    async def add_buttons(self, conversation_id: str, buttons: Sequence[Dict[str, str]]) -> List[Tuple[str, str]]:
+    async def add_buttons(self, conversation_id: str, buttons: Sequence[Dict[str, str]],
+                          message_id: Optional[str] = None) -> List[Tuple[str, str]]:
         """(title, callback_data) per button; payloads stay server-side."""
         def work(conn: Connection) -> List[Tuple[str, str]]:
             out = []
@@ -290,17 +291,42 @@ class TelegramStore:
                 button_id = secrets.token_urlsafe(9)
                 conn.execute(insert(buttons_table).values(
                     id=button_id, conversation_id=conversation_id, title=button["title"],
-                    payload=button["payload"], created_at=utcnow()))
+                    payload=button["payload"], created_at=utcnow(), message_id=message_id))
                 out.append((button["title"], CALLBACK_PREFIX + button_id))
             return out
         return await self.storage.run(work)
 
-    async def button(self, button_id: str) -> Optional[Tuple[str, str, str]]:
-        """(conversation id, title, payload)."""
-        def work(conn: Connection) -> Optional[Tuple[str, str, str]]:
+    async def button(self, button_id: str) -> Optional[Tuple[str, str, str, Optional[str]]]:
+        """(conversation id, title, payload, bridge message id)."""
+        def work(conn: Connection) -> Optional[Tuple[str, str, str, Optional[str]]]:
             row = conn.execute(select(buttons_table).where(buttons_table.c.id == button_id)).first()
-            return (row.conversation_id, row.title, row.payload) if row else None
+            return (row.conversation_id, row.title, row.payload, row.message_id) if row else None
         return await self.storage.run(work)
+
+    async def live_keyboards(self, chat_id: int, before_row: Optional[int] = None) -> List[Tuple[int, int]]:
+        """(outbox row id, Telegram message id) of the chat's sent messages whose
+        bot buttons are still shown (not the CSAT row), older than ``before_row``."""
+        def work(conn: Connection) -> List[Tuple[int, int]]:
+            query = select(outbox_table.c.id, outbox_table.c.body, outbox_table.c.telegram_message_id).where(and_(
+                outbox_table.c.chat_id == chat_id, outbox_table.c.status == "sent",
+                outbox_table.c.telegram_message_id.is_not(None)))
+            if before_row is not None:
+                query = query.where(outbox_table.c.id < before_row)
+            out = []
+            for row in conn.execute(query.order_by(outbox_table.c.id)).all():
+                body = json.loads(row.body)
+                if body.get("inline") and not body.get("row") and not body.get("cleared"):
+                    out.append((int(row.id), int(row.telegram_message_id)))
+            return out
+        return await self.storage.run(work)
+
+    async def keyboard_cleared(self, row_id: int) -> None:
+        def work(conn: Connection) -> None:
+            body = json.loads(conn.execute(select(outbox_table.c.body).where(outbox_table.c.id == row_id)).scalar())
+            body["cleared"] = True
+            conn.execute(update(outbox_table).where(outbox_table.c.id == row_id)
+                         .values(body=json.dumps(body, ensure_ascii=False)))
+        await self.storage.run(work)
 
     # outbox
     async def enqueue(self, chat_id: int, conversation_id: Optional[str], body: Dict[str, Any],
@@ -379,14 +405,15 @@ def _minutes(seconds: Optional[int]) -> Optional[int]:
     return None if seconds is None else max(1, round(seconds / 60))
 
 
-def _queued_text(frame: Frame) -> str:
+def _queued_text(frame: Frame, texts: Texts = TU) -> str:
     ahead = max(0, int(frame.get("position") or 1) - 1)
-    text = QUEUED_TEXT.format(ahead="a 1 persona" if ahead == 1 else f"a {ahead} personas")
     if ahead == 0:
-        text = "Te he puesto en la cola para hablar con una persona del equipo. Eres el siguiente."
+        text = texts["tg_queued_next"]
+    else:
+        text = texts.get("tg_queued", ahead="a 1 persona" if ahead == 1 else f"a {ahead} personas")
     minutes = _minutes(frame.get("estimated_wait_s"))
     if minutes is not None and not frame.get("offline"):
-        text += QUEUED_WAIT.format(minutes=minutes)
+        text += texts.get("tg_queued_wait", minutes=minutes)
     return text
 
 
@@ -413,6 +440,11 @@ class TelegramChannel:
     @property
     def webhook_mode(self) -> bool:
         return bool(self.settings.telegram_webhook_url)
+
+    @property
+    def texts(self) -> Texts:
+        """The channel's texts in the store's voice (the bridge's policy)."""
+        return self.bridge.texts
 
     @property
     def bot(self) -> Bot:
@@ -613,12 +645,12 @@ class TelegramChannel:
                 logger.error("telegram_update_failed", extra={"update_id": update.update_id,
                                                                "error": type(exc).__name__})
                 if chat is not None and chat.type == Chat.PRIVATE:
-                    self._background(self._send_now(chat.id, NOT_PROCESSED))
+                    self._background(self._send_now(chat.id, self.texts["tg_not_processed"]))
                 return  # not marked: a redelivery (or the next start) tries again
             except Exception:  # noqa: BLE001 - an update that breaks the code is answered, not retried forever
                 logger.exception("telegram_update_crashed", extra={"update_id": update.update_id})
                 if chat is not None and chat.type == Chat.PRIVATE:
-                    self._background(self._send_now(chat.id, NOT_PROCESSED))
+                    self._background(self._send_now(chat.id, self.texts["tg_not_processed"]))
             await self.db.mark(update.update_id)
 
     async def _dispatch(self, update: Update, chat: Optional[Chat]) -> None:
@@ -642,7 +674,7 @@ class TelegramChannel:
         elif message.animation is None and (message.photo or message.document is not None):
             await self._on_file(conversation_id, chat.id, message, client_id)
         else:
-            await self._send(chat.id, conversation_id, UNSUPPORTED_TEXT)
+            await self._send(chat.id, conversation_id, self.texts["tg_unsupported"])
 
     async def _conversation(self, chat: Chat, user: User) -> str:
         """The bridge conversation of this chat, created (and persisted) on first contact."""
@@ -669,24 +701,25 @@ class TelegramChannel:
             return
         await self.db.add_chat(chat.id, None, chat.type)
         logger.info("telegram_group_refused", extra={"chat_type": chat.type})
-        await self._send(chat.id, None, GROUP_TEXT)
+        await self._send(chat.id, None, self.texts["tg_group"])
 
     async def _on_text(self, conversation_id: str, chat_id: int, raw: str, client_id: str) -> None:
         text = clean_text(raw).strip()[:MAX_TEXT]  # as every channel's text (handoff.frames)
         if not text:
-            await self._send(chat_id, conversation_id, UNSUPPORTED_TEXT)
+            await self._send(chat_id, conversation_id, self.texts["tg_unsupported"])
             return
+        await self._clear_keyboards(chat_id)  # the customer wrote instead of pressing: those steps are over
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
         if command == "/start":
             await self.bridge.customer_message(conversation_id, None, text, "/greet", client_id)
-            await self._send(chat_id, conversation_id, CONTACT_PROMPT, contact=True)
+            await self._send(chat_id, conversation_id, self.texts["tg_contact_prompt"], contact=True)
         elif command in ("/ayuda", "/help"):
-            await self.bridge.system_message(conversation_id, HELP_TEXT)
-            await self._send(chat_id, conversation_id, CONTACT_PROMPT, contact=True)
+            await self.bridge.system_message(conversation_id, self.texts["tg_help"])
+            await self._send(chat_id, conversation_id, self.texts["tg_contact_prompt"], contact=True)
         elif command == "/agente":
             await self.bridge.customer_message(conversation_id, None, text, "/request_human", client_id)
         elif command is not None:
-            await self._send(chat_id, conversation_id, UNKNOWN_COMMAND)
+            await self._send(chat_id, conversation_id, self.texts["tg_unknown_command"] + self.texts["tg_help"])
         else:
             await self.bridge.customer_message(conversation_id, None, text, None, client_id)
 
@@ -700,17 +733,42 @@ class TelegramChannel:
             try:
                 await self.bridge.customer_csat(conversation_id, int(data[len(CSAT_PREFIX):]), None)
             except FrameError:
-                await self._answer(query.id, CSAT_NOT_PENDING)
+                await self._answer(query.id, self.texts["tg_csat_not_pending"])
                 return
-            await self._answer(query.id, CSAT_THANKS)
+            await self._answer(query.id, self.texts["tg_csat_thanks"])
             return
         found = await self.db.button(data[len(CALLBACK_PREFIX):]) if data.startswith(CALLBACK_PREFIX) else None
         if found is None or found[0] != conversation_id:
-            await self._answer(query.id, BUTTON_GONE)
+            await self._answer(query.id, self.texts["tg_button_gone"])
             return
-        await self._answer(query.id, None)
-        _, title, payload = found
-        await self.bridge.customer_message(conversation_id, None, title, payload, client_id)
+        _, title, payload, reply_to = found
+        # the bridge owns the rule (Bridge.button_live); asking first lets the
+        # spinner stop at once with the right answer
+        live = reply_to is None or await self.bridge.button_live(conversation_id, reply_to)
+        await self._answer(query.id, None if live else self.texts["tg_step_over"])
+        pressed = query.message.message_id if query.message is not None else None
+        await self._clear_keyboards(chat.id, also=pressed)
+        await self.bridge.customer_message(conversation_id, None, title, payload, client_id, reply_to)
+
+    async def _clear_keyboards(self, chat_id: int, before_row: Optional[int] = None,
+                               also: Optional[int] = None) -> None:
+        """Remove the inline keyboards of finished steps (a button pressed, the
+        customer wrote, or a newer message brought its own buttons): Telegram
+        keeps showing them otherwise. Best effort: a keyboard that cannot be
+        edited stays, and the bridge still refuses its presses."""
+        targets = await self.db.live_keyboards(chat_id, before_row)
+        if also is not None and also not in {m for _, m in targets}:
+            targets.append((0, also))
+        for row_id, message_id in targets:
+            try:
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+            except BadRequest as exc:  # "message is not modified", "message to edit not found": nothing to clear
+                logger.debug("telegram_keyboard_gone", extra={"error": str(exc)[:80]})
+            except TelegramError as exc:
+                logger.info("telegram_keyboard_not_cleared", extra={"error": type(exc).__name__})
+                continue
+            if row_id:
+                await self.db.keyboard_cleared(row_id)
 
     async def _answer(self, query_id: str, text: Optional[str]) -> None:
         """answerCallbackQuery (stops the button's spinner); best effort."""
@@ -726,17 +784,17 @@ class TelegramChannel:
         assert contact is not None and message.from_user is not None
         if contact.user_id is None or contact.user_id != message.from_user.id:
             logger.info("telegram_contact_not_own", extra={"conversation_id": conversation_id})
-            await self._send(chat_id, conversation_id, CONTACT_NOT_OWN)
+            await self._send(chat_id, conversation_id, self.texts["tg_contact_not_own"])
             return
         try:
             customer = await self.bridge.store.get_customer_by_phone(clean_text(contact.phone_number or ""))
         except StoreError as exc:
             logger.warning("telegram_contact_store_failed", extra={"error": type(exc).__name__})
-            await self._send(chat_id, conversation_id, CONTACT_STORE_DOWN, remove_keyboard=True)
+            await self._send(chat_id, conversation_id, self.texts["tg_contact_store_down"], remove_keyboard=True)
             return
         if customer is None:
             logger.info("telegram_contact_unknown", extra={"conversation_id": conversation_id})
-            await self._send(chat_id, conversation_id, CONTACT_UNKNOWN, remove_keyboard=True)
+            await self._send(chat_id, conversation_id, self.texts["tg_contact_unknown"], remove_keyboard=True)
             return
         email = customer.email.lower()
         verified = {"id": str(customer.id), "name": customer.name, "email": email,
@@ -745,7 +803,8 @@ class TelegramChannel:
                  "customer_name": customer.name}
         await self.bridge.verify_customer(conversation_id, verified, slots)
         first_name = customer.name.split()[0] if customer.name else ""
-        await self._send(chat_id, conversation_id, CONTACT_VERIFIED.format(name=first_name), remove_keyboard=True)
+        await self._send(chat_id, conversation_id, self.texts.get("tg_contact_verified", name=first_name),
+                         remove_keyboard=True)
 
     async def _on_file(self, conversation_id: str, chat_id: int, message: Message, client_id: str) -> None:
         try:
@@ -759,7 +818,7 @@ class TelegramChannel:
     async def _download(self, conversation_id: str, message: Message, client_id: str) -> Attachment:
         """getFile + download, size-checked before and after (HANDOFF_MAX_ATTACHMENT_BYTES)."""
         limit = self.settings.max_attachment_bytes
-        too_big = TOO_BIG.format(mb=max(1, limit // (1024 * 1024)))
+        too_big = self.texts.get("tg_too_big", mb=max(1, limit // (1024 * 1024)))
         if message.photo:
             best = message.photo[-1]
             file_id, size = best.file_id, best.file_size
@@ -782,7 +841,7 @@ class TelegramChannel:
             raise AttachmentRefused(too_big) from exc
         except NetworkError as exc:
             logger.warning("telegram_file_download_failed", extra={"error": type(exc).__name__})
-            raise AttachmentRefused(DOWNLOAD_FAILED) from exc
+            raise AttachmentRefused(self.texts["tg_download_failed"]) from exc
         if len(data) > limit:
             raise AttachmentRefused(too_big)
         logger.info("telegram_attachment_stored", extra={"conversation_id": conversation_id, "kind": kind,
@@ -808,13 +867,13 @@ class TelegramChannel:
             if frame.get("sender") == "agent" and frame.get("agent_name"):
                 text = f"{frame['agent_name']}: {text}"
             buttons = frame.get("buttons") or []
-            inline = await self.db.add_buttons(conversation_id, buttons) if buttons else []
+            inline = await self.db.add_buttons(conversation_id, buttons, str(frame.get("id"))) if buttons else []
             await self._send(chat_id, conversation_id, text, inline=inline, source_key=f"m:{frame.get('id')}")
         elif kind == "handoff":
             await self._on_handoff(chat_id, conversation_id, frame)
         elif kind == "csat_request":
             inline = [(str(n), f"{CSAT_PREFIX}{n}") for n in range(1, 6)]
-            await self._send(chat_id, conversation_id, CSAT_TEXT, inline=inline, row=True)
+            await self._send(chat_id, conversation_id, self.texts["tg_csat"], inline=inline, row=True)
         elif kind == "typing" and self.ready.is_set():
             self._background(self._typing(chat_id))
 
@@ -824,11 +883,12 @@ class TelegramChannel:
         state = str(frame.get("state"))
         before = await self.db.swap_announced(chat_id, state)
         if state == "queued" and before != "queued":
-            await self._send(chat_id, conversation_id, _queued_text(frame))
+            await self._send(chat_id, conversation_id, _queued_text(frame, self.texts))
         elif state == "assigned":
-            await self._send(chat_id, conversation_id, ASSIGNED_TEXT.format(agent=frame.get("agent_name") or "Una persona del equipo"))
+            await self._send(chat_id, conversation_id, self.texts.get(
+                "tg_assigned", agent=frame.get("agent_name") or "Una persona del equipo"))
         elif state == "ended":
-            await self._send(chat_id, conversation_id, ENDED_TEXT)
+            await self._send(chat_id, conversation_id, self.texts["tg_ended"])
 
     async def _typing(self, chat_id: int) -> None:
         try:
@@ -886,6 +946,11 @@ class TelegramChannel:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=d) for t, d in body["inline"]]])
         attempts = int(row["attempts"]) + 1
         limit = self.settings.telegram_outbox_max_attempts
+        if body.get("inline") and not body.get("row"):
+            try:  # new buttons: the older ones' steps are over
+                await self._clear_keyboards(row["chat_id"], before_row=row["id"])
+            except StorageError as exc:
+                logger.warning("telegram_keyboards_unread", extra={"error": str(exc)})
         try:
             sent = await self.bot.send_message(row["chat_id"], body["text"], reply_markup=markup)
         except RetryAfter as exc:

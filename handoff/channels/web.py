@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Set, Tuple
 from websockets.exceptions import ConnectionClosed
 
 from handoff.bridge import Bridge, Socket
-from handoff.frames import CUSTOMER_FRAMES, FrameError, RateLimiter, parse
+from handoff.frames import CUSTOMER_FRAMES, MAX_TEXT, FrameError, RateLimiter, parse
 from handoff.storage import Conversation, StorageError
 
 logger = logging.getLogger(__name__)
@@ -22,8 +22,14 @@ UNAVAILABLE = "No hemos podido guardar tu mensaje. Inténtalo de nuevo en un mom
 INTERNAL = "Algo ha fallado al procesar tu mensaje. Inténtalo de nuevo en un momento."
 
 
+# error codes whose detail a shopper reads and the bridge words in the store's voice
+VOICED_ERRORS = ("rate_limited", "message_too_long", "unavailable", "internal_error")
+
+
 async def _refuse(bridge: Bridge, ws: Socket, error: FrameError) -> None:
     bridge.metrics.bad_frames.labels(error.code).inc()
+    if error.code in VOICED_ERRORS:
+        error.detail = bridge.texts.get(f"error_{error.code}", max=MAX_TEXT)
     await bridge.send(ws, error.frame())
 
 
@@ -68,7 +74,8 @@ async def handle_chat(bridge: Bridge, ws: Socket) -> None:
         sent: Set[str] = set()
         try:
             await bridge.send(ws, {"type": "session", "session_id": conversation.session_id,
-                                   "conversation_id": conversation.id, "resumed": resumed})
+                                   "conversation_id": conversation.id, "resumed": resumed,
+                                   "voice": bridge.texts.voice})
             if resumed:
                 sent = await bridge.resend_state(conversation_id, ws, after_id)
         finally:
@@ -102,7 +109,8 @@ async def handle_chat(bridge: Bridge, ws: Socket) -> None:
 async def _dispatch(bridge: Bridge, ws: Socket, conversation_id: str, frame: Dict[str, Any]) -> None:
     kind = frame["type"]
     if kind == "message":
-        await bridge.customer_message(conversation_id, ws, frame["text"], frame.get("payload"), frame.get("client_id"))
+        await bridge.customer_message(conversation_id, ws, frame["text"], frame.get("payload"), frame.get("client_id"),
+                                      frame.get("reply_to"))
     elif kind == "typing":
         await bridge.customer_typing(conversation_id)
     elif kind == "csat":

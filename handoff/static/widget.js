@@ -19,7 +19,16 @@
  *   means "refused as it is": it stays shown as not sent, with the server's
  *   reason, is never sent again, and the shopper edits or discards it;
  * - the composer counts code points like the server (MAX_TEXT in
- *   handoff/frames.py) and keeps maxlength in step with that count.
+ *   handoff/frames.py) and keeps maxlength in step with that count;
+ * - http(s) URLs in bot/agent/system messages become <a> built with DOM APIs
+ *   (never innerHTML; other schemes and HTML stay text);
+ * - a button press carries reply_to (its message id); buttons are disabled once
+ *   their step is over (pressed, the shopper wrote, newer buttons came), the
+ *   same rule the bridge applies (Bridge.button_live), also after a reload;
+ * - handoff notices are kept in localStorage with their place in the history,
+ *   so a reload shows them again, once;
+ * - texts follow the store's voice (tú/usted): both sets are here, the bridge
+ *   names the store's when it serves this file and in the session frame.
  */
 (function () {
   "use strict";
@@ -44,8 +53,75 @@
   var MAX_WIRE_CHARS = 100000;
   // error codes after which the same frame is sent again later (same client_id)
   var TRANSIENT = { rate_limited: true, unavailable: true };
-  var TOO_LONG = "Tu mensaje es demasiado largo (máximo " + MAX_CHARS + " caracteres). " +
-    "Acórtalo o envíalo en varias partes.";
+
+  // -- the store's voice (tú / usted): the bridge fills SERVED_VOICE when it
+  // serves this file (data/store/policy.yml brand_voice, STORE_BRAND_VOICE) and
+  // names it in the session frame; a copy served elsewhere speaks tú --
+  var SERVED_VOICE = "__TIENDA_BRAND_VOICE__";
+  var VOICE = SERVED_VOICE === "usted" ? "usted" : "tu";
+  var TEXTS = {
+    tu: {
+      tooLong: "Tu mensaje es demasiado largo (máximo {max} caracteres). Acórtalo o envíalo en varias partes.",
+      launcher: "¿Te ayudamos?",
+      subtitleBot: "Te responde el asistente virtual",
+      introBody: "Pregúntame por tus pedidos, envíos, devoluciones o reembolsos. Si lo prefieres, te paso con una persona del equipo.",
+      placeholder: "Escribe tu mensaje…",
+      contactLabel: "Déjanos tu correo y te escribiremos:",
+      contactButton: "Avisadme",
+      you: "Tú",
+      queued: "Te hemos puesto en la cola para hablar con una persona del equipo.",
+      csatAsk: "¿Qué tal te ha atendido {agent}? Valóralo del 1 (muy mal) al 5 (muy bien).",
+      csatDone: "Has valorado la atención con un {score} de 5.",
+      dataNotSent: "No hemos podido enviar tus datos. Inténtalo de nuevo.",
+      genericError: "Ha ocurrido un error. Inténtalo de nuevo.",
+      offline: "Sin conexión. Reintentando en {s} s… Tus mensajes se enviarán al volver la conexión.",
+      countMax: "Has llegado al máximo de {max} caracteres",
+      countOver1: "Sobra 1 carácter: acórtalo para enviarlo",
+      countOver: "Sobran {n} caracteres: acórtalo para enviarlo",
+      editAnnounce: "El mensaje está en el cuadro de texto: corrígelo y envíalo de nuevo.",
+      typingAgent: "La persona que te atiende",
+      inQueue: "Estás en la cola · posición {n}",
+      writeTo: " Te escribiremos a {email}.",
+      emailKnown: " Te escribiremos a tu correo si hace falta.",
+      soon: "Enseguida te atiende alguien.",
+      serving: "{agent} te está atendiendo",
+      writeHere: "Escribe aquí y te responderá en esta conversación."
+    },
+    usted: {
+      tooLong: "Su mensaje es demasiado largo (máximo {max} caracteres). Acórtelo o envíelo en varias partes.",
+      launcher: "¿Le ayudamos?",
+      subtitleBot: "Le responde el asistente virtual",
+      introBody: "Pregúnteme por sus pedidos, envíos, devoluciones o reembolsos. Si lo prefiere, le paso con una persona del equipo.",
+      placeholder: "Escriba su mensaje…",
+      contactLabel: "Déjenos su correo y le escribiremos:",
+      contactButton: "Avísenme",
+      you: "Usted",
+      queued: "Le hemos puesto en la cola para hablar con una persona del equipo.",
+      csatAsk: "¿Qué tal le ha atendido {agent}? Valórelo del 1 (muy mal) al 5 (muy bien).",
+      csatDone: "Ha valorado la atención con un {score} de 5.",
+      dataNotSent: "No hemos podido enviar sus datos. Inténtelo de nuevo.",
+      genericError: "Ha ocurrido un error. Inténtelo de nuevo.",
+      offline: "Sin conexión. Reintentando en {s} s… Sus mensajes se enviarán al volver la conexión.",
+      countMax: "Ha llegado al máximo de {max} caracteres",
+      countOver1: "Sobra 1 carácter: acórtelo para enviarlo",
+      countOver: "Sobran {n} caracteres: acórtelo para enviarlo",
+      editAnnounce: "El mensaje está en el cuadro de texto: corríjalo y envíelo de nuevo.",
+      typingAgent: "La persona que le atiende",
+      inQueue: "Está en la cola · posición {n}",
+      writeTo: " Le escribiremos a {email}.",
+      emailKnown: " Le escribiremos a su correo si hace falta.",
+      soon: "Enseguida le atiende alguien.",
+      serving: "{agent} le está atendiendo",
+      writeHere: "Escriba aquí y le responderá en esta conversación."
+    }
+  };
+  // t("inQueue", {n: 2}): the text in the store's voice, placeholders filled
+  function t(key, values) {
+    var text = TEXTS[VOICE][key];
+    if (values) Object.keys(values).forEach(function (name) { text = text.split("{" + name + "}").join(String(values[name])); });
+    return text;
+  }
+  var TOO_LONG = t("tooLong", { max: MAX_CHARS });
 
   // -- persistence (localStorage may be unavailable: private mode, quota) --
   function load(name, fallback) {
@@ -99,6 +175,16 @@
       delete item.sentAt;
       return item;
     });
+  }
+
+  // handoff notices as stored: well-formed ones only, the latest MAX_NOTICES
+  var MAX_NOTICES = 50;
+  function loadNotices() {
+    var items = load("notices", []);
+    if (!Array.isArray(items)) return [];
+    return items.filter(function (n) {
+      return n && typeof n.key === "string" && typeof n.text === "string" && typeof n.after === "number";
+    }).slice(-MAX_NOTICES);
   }
 
   // length as the server counts it: code points, not UTF-16 units
@@ -192,6 +278,8 @@
     "font:inherit;font-size:14px;cursor:pointer}",
     ".chip:hover:not(:disabled){background:var(--brand);color:#fff}",
     ".chip:disabled{opacity:.5;cursor:default}",
+    ".bubble a,.notice a{color:var(--brand-dark);text-decoration:underline;overflow-wrap:anywhere}",
+    ".bubble a:focus-visible,.notice a:focus-visible{outline:3px solid var(--accent);outline-offset:1px}",
     ".typing{font-size:13px;color:var(--muted);padding:4px 16px;background:var(--bg);min-height:0}",
     ".csat{align-self:stretch;background:#fff;border:1px solid #e1e6ea;border-radius:12px;padding:12px}",
     ".csat p{margin:0 0 8px}",
@@ -222,6 +310,7 @@
     sessionId: load("session", null),
     outbox: loadOutbox(),                // [{client_id, frame, text, refused?: {code, detail}}]
     handoff: load("handoff", null),      // last handoff frame seen (dedupes notices)
+    notices: loadNotices(),              // handoff notices shown: [{key, after, text, kind}] (kept over a reload)
     contactGiven: load("contact", null),
     open: load("open", false),
     ws: null,
@@ -254,10 +343,10 @@
     "aria-expanded": "false", "aria-controls": "ta-panel"
   });
   launcher.appendChild(svgChat());
-  launcher.appendChild(el("span", { text: "¿Te ayudamos?" }));
+  launcher.appendChild(el("span", { text: t("launcher") }));
   launcher.appendChild(badge);
 
-  var subtitle = el("p", { id: "ta-sub", text: "Te responde el asistente virtual" });
+  var subtitle = el("p", { id: "ta-sub", text: t("subtitleBot") });
   var closeBtn = el("button", { className: "icon-btn", type: "button", "aria-label": "Cerrar el chat", text: "×" });
   var conn = el("div", { className: "conn", role: "status", hidden: true });
   var statusBox = el("div", { className: "status", hidden: true, role: "status", "aria-live": "polite" });
@@ -270,7 +359,7 @@
 
   var intro = el("div", { className: "intro" }, [
     el("strong", { text: "¡Hola! Soy el asistente virtual de Tienda Aurora." }),
-    el("div", { text: "Pregúntame por tus pedidos, envíos, devoluciones o reembolsos. Si lo prefieres, te paso con una persona del equipo." })
+    el("div", { text: t("introBody") })
   ]);
   var introChips = el("div", { className: "chips" });
   ["¿Dónde está mi pedido?", "Quiero hacer una devolución", "Hablar con una persona"].forEach(function (title) {
@@ -285,7 +374,7 @@
   }, [intro]);
   var typing = el("div", { className: "typing", role: "status", "aria-live": "polite" });
   var input = el("textarea", {
-    id: "ta-input", rows: "1", placeholder: "Escribe tu mensaje…", "aria-label": "Escribe tu mensaje",
+    id: "ta-input", rows: "1", placeholder: t("placeholder"), "aria-label": t("placeholder").replace("…", ""),
     maxlength: String(MAX_CHARS), autocomplete: "off", "aria-describedby": "ta-count"
   });
   var sendBtn = el("button", { className: "send", type: "submit", text: "Enviar" });
@@ -327,10 +416,10 @@
   function buildContact() {
     var box = el("form", { className: "contact", hidden: true, "aria-label": "Dejar un correo de contacto" });
     var emailInput = el("input", { type: "email", id: "ta-email", required: true, autocomplete: "email",
-      placeholder: "tu@correo.es", maxlength: "254" });
-    box.appendChild(el("label", { "for": "ta-email", text: "Déjanos tu correo y te escribiremos:" }));
+      placeholder: "nombre@correo.es", maxlength: "254" });
+    box.appendChild(el("label", { "for": "ta-email", text: t("contactLabel") }));
     box.appendChild(emailInput);
-    box.appendChild(el("button", { className: "btn", type: "submit", text: "Avisadme" }));
+    box.appendChild(el("button", { className: "btn", type: "submit", text: t("contactButton") }));
     box.addEventListener("submit", function (event) {
       event.preventDefault();
       var email = emailInput.value.trim();
@@ -382,7 +471,7 @@
 
   // -- rendering --
   function senderLabel(frame) {
-    if (frame.sender === "customer") return "Tú";
+    if (frame.sender === "customer") return t("you");
     if (frame.sender === "agent") return (frame.agent_name || "Equipo de atención") + " · equipo de Tienda Aurora";
     return "Asistente virtual";
   }
@@ -408,30 +497,115 @@
     return node;
   }
 
+  // -- links: http(s) URLs in a message become <a>, built with DOM APIs only
+  // (text nodes + href); anything else (javascript:, data:, HTML) stays text --
+  var URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
+  var TRAILING = /[.,;:!?)\]}»"']+$/;
+  function safeHref(raw) {
+    try {
+      var url = new URL(raw);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) { return null; }
+  }
+  function linkified(text) {
+    var out = document.createDocumentFragment();
+    var last = 0;
+    text.replace(URL_RE, function (match, offset) {
+      var url = match.replace(TRAILING, "");
+      var href = url ? safeHref(url) : null;
+      if (!href) return match;
+      if (offset > last) out.appendChild(document.createTextNode(text.slice(last, offset)));
+      var a = document.createElement("a");
+      a.href = href;
+      a.textContent = url;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      out.appendChild(a);
+      last = offset + url.length;
+      return match;
+    });
+    if (last < text.length) out.appendChild(document.createTextNode(text.slice(last)));
+    return out;
+  }
+  function textNode(tag, className, text) {
+    var node = el(tag, { className: className });
+    node.appendChild(linkified(String(text || "")));
+    return node;
+  }
+
+  // -- buttons of a step: live only on the latest message with buttons while
+  // the shopper has not written or pressed since (the bridge keeps the same
+  // rule, Bridge.button_live, and refuses a press it would not accept) --
+  var STEP_OVER_LABEL = "Opciones (este paso ya ha terminado)";
+  function retireChips(group) {
+    var groups = group ? [group] : Array.prototype.slice.call(log.querySelectorAll(".chips[data-step]"));
+    groups.forEach(function (chips) {
+      if (chips.getAttribute("data-step") === "done") return;
+      chips.setAttribute("data-step", "done");
+      chips.setAttribute("aria-label", STEP_OVER_LABEL);
+      Array.prototype.forEach.call(chips.querySelectorAll("button"), function (b) {
+        b.disabled = true;
+        b.setAttribute("aria-disabled", "true");
+      });
+    });
+  }
+
+  // -- handoff notices: rendered from the state frames and kept (localStorage)
+  // with the id of the last message before them, so a reload shows them in
+  // place again, once --
+  function addHandoffNotice(text, kind) {
+    var notice = { key: "n" + Date.now().toString(36) + Math.random().toString(36).slice(2, 6),
+      after: state.maxId, text: text, kind: kind || "" };
+    state.notices.push(notice);
+    state.notices = state.notices.slice(-MAX_NOTICES);
+    save("notices", state.notices);
+    var node = addNotice(text, kind);
+    node.setAttribute("data-notice", notice.key);
+    return node;
+  }
+  function placeNotices() {
+    state.notices.forEach(function (notice) {
+      if (log.querySelector('[data-notice="' + notice.key + '"]')) return;
+      var node = el("div", { className: "notice" + (notice.kind ? " " + notice.kind : ""), text: notice.text,
+        "data-notice": notice.key });
+      var next = null;
+      Array.prototype.some.call(log.querySelectorAll("[data-id]"), function (m) {
+        if (parseInt(m.getAttribute("data-id"), 10) > notice.after) { next = m; return true; }
+        return false;
+      });
+      if (next && next.parentNode === log) log.insertBefore(node, next);
+      else appendLog(node);
+    });
+  }
+
   function renderMessage(frame, live) {
     var id = frame.id !== undefined && frame.id !== null ? String(frame.id) : null;
     if (id && state.byId[id]) return;          // already shown (history replay, resend)
     if (introChips.parentNode) introChips.parentNode.removeChild(introChips);
     var node;
     if (frame.sender === "system") {
-      node = el("div", { className: "notice system", text: frame.text || "" });
+      node = textNode("div", "notice system", frame.text);
     } else {
       var sender = frame.sender === "customer" || frame.sender === "agent" ? frame.sender : "bot";
       node = el("div", { className: "msg " + sender }, [
         el("div", { className: "who", text: senderLabel(frame) }),
-        el("div", { className: "bubble", text: frame.text || "" }),
+        sender === "customer" ? el("div", { className: "bubble", text: frame.text || "" })
+          : textNode("div", "bubble", frame.text),
         el("div", { className: "meta", text: timeOf(frame.at) })
       ]);
     }
     var buttons = Array.isArray(frame.buttons) ? frame.buttons : [];
+    // a shopper's message, or newer buttons, end the step of the older buttons
+    if (frame.sender === "customer" || buttons.length) retireChips(null);
     if (buttons.length) {
-      var chips = el("div", { className: "chips", role: "group", "aria-label": "Opciones" });
+      var chips = el("div", { className: "chips", role: "group", "aria-label": "Opciones", "data-step": "live" });
       buttons.forEach(function (button) {
         var title = String(button.title || "");
         var payload = button.payload ? String(button.payload) : null;
         chips.appendChild(el("button", { className: "chip", type: "button", text: title, onclick: function () {
-          Array.prototype.forEach.call(chips.querySelectorAll("button"), function (b) { b.disabled = true; });
-          sendMessage(title, payload);
+          if (chips.getAttribute("data-step") === "done") return;
+          retireChips(chips);
+          sendMessage(title, payload, id);
         } }));
       });
       node.appendChild(chips);
@@ -445,12 +619,13 @@
   }
 
   function renderLocal(item) {
+    if (!item.refused && item.frame && item.frame.type === "message") retireChips(null);  // the shopper went on
     if (state.byClient[item.client_id]) {            // keep unsent messages last
       appendLog(state.byClient[item.client_id]);
       return;
     }
     var node = el("div", { className: "msg customer pending", "data-client-id": item.client_id }, [
-      el("div", { className: "who", text: "Tú" }),
+      el("div", { className: "who", text: t("you") }),
       el("div", { className: "bubble", text: item.text }),
       el("div", { className: "meta", text: "Enviando…" })
     ]);
@@ -505,7 +680,7 @@
     updateCount(true);
     input.focus();
     input.setSelectionRange(input.value.length, input.value.length);
-    announce("El mensaje está en el cuadro de texto: corrígelo y envíalo de nuevo.");
+    announce(t("editAnnounce"));
   }
 
   function discardRefused(item) {
@@ -537,7 +712,7 @@
 
   function showTyping(sender) {
     var name = sender === "agent" && state.handoff && state.handoff.agent_name ? state.handoff.agent_name : null;
-    typing.textContent = sender === "agent" ? (name || "La persona que te atiende") + " está escribiendo…"
+    typing.textContent = sender === "agent" ? (name || t("typingAgent")) + " está escribiendo…"
       : "El asistente está escribiendo…";
     clearTimeout(state.typingTimer);
     state.typingTimer = setTimeout(hideTyping, TYPING_HIDE_MS);
@@ -548,7 +723,7 @@
     var h = state.handoff;
     if (!h || h.state === "ended") {
       statusBox.hidden = true;
-      subtitle.textContent = "Te responde el asistente virtual";
+      subtitle.textContent = t("subtitleBot");
       return;
     }
     statusBox.hidden = false;
@@ -556,25 +731,28 @@
     if (h.state === "queued") {
       subtitle.textContent = "Esperando a una persona del equipo";
       statusMain.textContent = "";
-      statusMain.appendChild(el("strong", { text: "Estás en la cola · posición " + (h.position || 1) }));
+      statusMain.appendChild(el("strong", { text: t("inQueue", { n: h.position || 1 }) }));
       var wait = waitText(h.estimated_wait_s);
       if (h.offline) {
         statusSub.textContent = "Ahora no hay nadie del equipo conectado." +
           (wait ? " Tiempo estimado: " + wait + "." : "");
         if (state.contactGiven) {
-          statusSub.textContent += " Te escribiremos a " + state.contactGiven + ".";
+          statusSub.textContent += t("writeTo", { email: state.contactGiven });
+        } else if (h.contact_known) {
+          // a verified shopper (or one who left an e-mail before): never asked again
+          statusSub.textContent += t("emailKnown");
         } else {
           contactBox.hidden = false;
         }
       } else {
-        statusSub.textContent = wait ? "Espera estimada: " + wait + "." : "Enseguida te atiende alguien.";
+        statusSub.textContent = wait ? "Espera estimada: " + wait + "." : t("soon");
       }
     } else if (h.state === "assigned") {
       var agent = h.agent_name || "Una persona del equipo";
-      subtitle.textContent = agent + " te está atendiendo";
+      subtitle.textContent = t("serving", { agent: agent });
       statusMain.textContent = "";
-      statusMain.appendChild(el("strong", { text: agent + " te está atendiendo" }));
-      statusSub.textContent = "Escribe aquí y te responderá en esta conversación.";
+      statusMain.appendChild(el("strong", { text: t("serving", { agent: agent }) }));
+      statusSub.textContent = t("writeHere");
     }
   }
 
@@ -583,14 +761,15 @@
     state.resumePrev = null;
     if (frame.state !== "ended") state.csatSent = false;   // a new handoff, a new rating later
     if (frame.state === "queued" && (!prev || prev.state !== "queued")) {
-      addNotice("Te hemos puesto en la cola para hablar con una persona del equipo.");
+      addHandoffNotice(t("queued"));
     } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
-      addNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined");
+      addHandoffNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined");
     } else if (frame.state === "ended" && prev && prev.state !== "ended") {
-      addNotice("La conversación con " + (prev.agent_name || "el equipo") + " ha terminado.");
+      addHandoffNotice("La conversación con " + (prev.agent_name || "el equipo") + " ha terminado.");
     }
     state.handoff = { state: frame.state, position: frame.position, estimated_wait_s: frame.estimated_wait_s,
-      offline: !!frame.offline, agent_name: frame.agent_name || (prev && prev.agent_name) || "" };
+      offline: !!frame.offline, contact_known: !!frame.contact_known,
+      agent_name: frame.agent_name || (prev && prev.agent_name) || "" };
     save("handoff", state.handoff);
     renderStatus();
   }
@@ -598,12 +777,13 @@
   function showCsat() {
     if (state.csatSent) return;           // ours is on its way (a resend crossed it)
     if (state.csatCard && state.csatCard.parentNode && !state.csatCard.getAttribute("data-done")) return;
-    var agent = state.handoff && state.handoff.agent_name;
+    var last = state.handoff || state.resumePrev;        // after a reload: the handoff that just ended
+    var agent = last && last.agent_name;
     var comment = el("textarea", { rows: "2", maxlength: "1000", "aria-label": "Comentario (opcional)",
       placeholder: "Comentario (opcional)" });
     var scores = el("div", { className: "scores", role: "group", "aria-label": "Valoración del 1 al 5" });
     var card = el("div", { className: "csat", id: "ta-csat" }, [
-      el("p", { text: "¿Qué tal te ha atendido " + (agent || "nuestro equipo") + "? Valóralo del 1 (muy mal) al 5 (muy bien)." }),
+      el("p", { text: t("csatAsk", { agent: agent || "nuestro equipo" }) }),
       scores,
       el("div", { className: "scale", "aria-hidden": "true" }, [el("span", { text: "Muy mal" }), el("span", { text: "Muy bien" })]),
       comment
@@ -618,7 +798,7 @@
           else card.removeChild(comment);
           var frame = { type: "csat", score: score };
           if (comment.value.trim()) frame.comment = comment.value.trim();
-          card.appendChild(el("p", { className: "done", text: "Has valorado la atención con un " + score + " de 5." }));
+          card.appendChild(el("p", { className: "done", text: t("csatDone", { score: score }) }));
           sendCsat(frame);
         } }));
     });
@@ -652,12 +832,14 @@
     if (!sendItem(item)) ensureConnected();
   }
 
-  function sendMessage(text, payload) {
+  // replyTo: the id of the message whose button this is (the bridge checks its step)
+  function sendMessage(text, payload, replyTo) {
     text = String(text || "").trim();
     if (!text) return;
     var clientId = newId();
     var frame = { type: "message", text: text, client_id: clientId };
     if (payload) frame.payload = payload;
+    if (payload && replyTo) frame.reply_to = String(replyTo);
     var item = { client_id: clientId, frame: frame, text: text };
     renderLocal(item);
     queueFrame(item);
@@ -686,7 +868,7 @@
     if (!item.text) {
       // nothing to show or edit (an e-mail for contact): drop it and say why
       dropItem(item);
-      addNotice(detail || "No hemos podido enviar tus datos. Inténtalo de nuevo.", "error");
+      addNotice(detail || t("dataNotSent"), "error");
       if (item.frame.type === "contact") {
         state.contactGiven = null;
         save("contact", null);
@@ -716,7 +898,7 @@
       return;
     }
     if (frame.client_id && TRANSIENT[frame.code]) return;   // that one was delivered meanwhile
-    addNotice(frame.detail || "Ha ocurrido un error. Inténtalo de nuevo.", "error");
+    addNotice(frame.detail || t("genericError"), "error");
   }
 
   function onAck(frame) {
@@ -730,13 +912,17 @@
     if (state.sessionId && frame.session_id !== state.sessionId && !frame.resumed) {
       // the old session is gone: start over (pending messages go to the new one)
       Array.prototype.slice.call(log.childNodes).forEach(function (n) { if (n !== intro) log.removeChild(n); });
-      state.byId = {}; state.maxId = 0; state.handoff = null; state.contactGiven = null;
-      save("handoff", null); save("contact", null);
+      state.byId = {}; state.maxId = 0; state.handoff = null; state.contactGiven = null; state.notices = [];
+      save("handoff", null); save("contact", null); save("notices", null);
       Object.keys(state.byClient).forEach(function (k) { delete state.byClient[k]; });
       state.outbox.forEach(function (item) { if (item.text) renderLocal(item); });
       renderStatus();
     }
-    if (!frame.resumed && !state.sessionId) { state.handoff = null; save("handoff", null); }
+    if (!frame.resumed && !state.sessionId) {
+      state.handoff = null; save("handoff", null);
+      state.notices = []; save("notices", null);
+    }
+    if (frame.voice === "tu" || frame.voice === "usted") VOICE = frame.voice;   // texts rendered from now on
     if (frame.resumed) {
       // the bridge re-sends the current handoff state after the history (none: back with the bot)
       state.resumePrev = state.handoff;
@@ -756,6 +942,7 @@
       case "session": onSession(frame); break;
       case "history":
         (frame.messages || []).forEach(function (m) { renderMessage(m, false); });
+        placeNotices();
         state.outbox.forEach(function (item) { if (item.text) renderLocal(item); });
         scrollDown();
         break;
@@ -805,8 +992,7 @@
     delay = Math.round(delay * (0.8 + Math.random() * 0.4));
     state.attempts += 1;
     conn.hidden = false;
-    conn.textContent = "Sin conexión. Reintentando en " + Math.max(1, Math.round(delay / 1000)) +
-      " s… Tus mensajes se enviarán al volver la conexión.";
+    conn.textContent = t("offline", { s: Math.max(1, Math.round(delay / 1000)) });
     state.retryTimer = setTimeout(function () { state.retryTimer = null; connect(); }, delay);
   }
 
@@ -868,9 +1054,9 @@
   function countText(left) {
     if (left > 1) return "Quedan " + left + " caracteres";
     if (left === 1) return "Queda 1 carácter";
-    if (left === 0) return "Has llegado al máximo de " + MAX_CHARS + " caracteres";
-    if (left === -1) return "Sobra 1 carácter: acórtalo para enviarlo";
-    return "Sobran " + (-left) + " caracteres: acórtalo para enviarlo";
+    if (left === 0) return t("countMax", { max: MAX_CHARS });
+    if (left === -1) return t("countOver1");
+    return t("countOver", { n: -left });
   }
 
   // the counter near the limit; maxlength counts UTF-16 units, so it grows by

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional
 import pytest
 from playwright.sync_api import expect
 
-from actions.policy import load_policy
+from actions.policy import StorePolicy, load_policy
 from actions.store.seed import seed_store
 from handoff.bridge import Bridge
 from handoff.server import BridgeServer
@@ -30,9 +30,12 @@ class ThreadedBridge:
     """The stand-in Rasa and a bridge on their own event loop in a thread (sync
     Playwright owns the test thread's loop)."""
 
-    def __init__(self, database_url: str, now: dt.datetime) -> None:
+    def __init__(self, database_url: str, now: dt.datetime, rasa_class: type = FakeRasa,
+                 policy: Optional[StorePolicy] = None) -> None:
         self.database_url = database_url
         self.now = now
+        self.rasa_class = rasa_class
+        self.policy = policy
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="bridge", daemon=True)
         self.server: Optional[BridgeServer] = None
@@ -46,10 +49,10 @@ class ThreadedBridge:
         return self.run(self._start())
 
     async def _start(self) -> str:
-        rasa = self.rasa = await FakeRasa().serve()
+        rasa = self.rasa = await self.rasa_class().serve()
         settings = HandoffSettings(host="127.0.0.1", port=0, rasa_url=rasa.url, rasa_bridge_secret=BRIDGE_SECRET,
                                    rasa_timeout_s=2.0, database_url=self.database_url)
-        self.server = BridgeServer(settings, Bridge(settings, policy=load_policy(), clock=lambda: self.now))
+        self.server = BridgeServer(settings, Bridge(settings, policy=self.policy or load_policy(), clock=lambda: self.now))
         port = await self.server.start()
         return f"http://127.0.0.1:{port}"
 

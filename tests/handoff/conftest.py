@@ -101,7 +101,7 @@ class FakeRasa:
 
     async def webhook(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
-        if refused:
+        if refused is not None:  # a Response is a mapping: an empty one is falsy
             return refused
         body = await request.json()
         self.webhook_calls.append({"sender": body["sender"], "message": body["message"]})
@@ -145,7 +145,7 @@ class FakeRasa:
         refused = self._refused(request)
         body = await request.json() if refused is None else None
         self.api_calls.append({"path": request.path, "auth_ok": refused is None, "body": body})
-        if refused:
+        if refused is not None:  # a Response is a mapping: an empty one is falsy
             return refused
         if self.fail_resume:
             return web.json_response({"error": "processing_failed"}, status=500)
@@ -156,7 +156,7 @@ class FakeRasa:
         refused = self._refused(request)
         body = await request.json() if refused is None else None
         self.api_calls.append({"path": request.path, "auth_ok": refused is None, "body": body})
-        if refused:
+        if refused is not None:  # a Response is a mapping: an empty one is falsy
             return refused
         return web.json_response({"status": "ok"})
 

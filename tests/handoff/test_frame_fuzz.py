@@ -30,7 +30,7 @@ JSON_VALUES = st.recursive(
 )
 TYPES = st.sampled_from(sorted(set(CUSTOMER_FRAMES) | set(AGENT_FRAMES)) + ["volar", ""])
 FIELDS = st.sampled_from(["text", "client_id", "payload", "session_id", "after_id", "score", "comment",
-                          "email", "conversation_id", "to", "resolution", "token", "locale"])
+                          "email", "conversation_id", "to", "resolution", "token", "locale", "reply_to"])
 FRAMES = st.one_of(
     st.builds(lambda kind, extra: {"type": kind, **extra}, TYPES, st.dictionaries(FIELDS, JSON_VALUES, max_size=5)),
     JSON_VALUES,

@@ -4,7 +4,7 @@ loopback) and a bridge started with TELEGRAM_* settings pointing at it.
 The stand-in implements what python-telegram-bot calls: getMe, getUpdates (a
 long poll that answers as soon as updates are queued, confirming the ones below
 ``offset`` like Telegram), sendMessage (optionally 429 with retry_after, or 502
-while ``down``), sendChatAction, answerCallbackQuery, getFile and the file
+while ``down``), sendChatAction, answerCallbackQuery, editMessageReplyMarkup, getFile and the file
 download, setWebhook, deleteWebhook, setMyCommands. Tests wait on its
 ``sent`` list through a condition, never with sleeps.
 
@@ -119,6 +119,18 @@ class FakeBotApi:
                     await self.changed.wait()
         return await asyncio.wait_for(find(), timeout)
 
+    async def wait_calls(self, predicate: Callable[[Dict[str, Any]], bool], count: int = 1,
+                         timeout: float = WAIT_S) -> List[Dict[str, Any]]:
+        """The first ``count`` calls matching (already made or to come)."""
+        async def find() -> List[Dict[str, Any]]:
+            async with self.changed:
+                while True:
+                    found = [c for c in self.calls if predicate(c)]
+                    if len(found) >= count:
+                        return found[:count]
+                    await self.changed.wait()
+        return await asyncio.wait_for(find(), timeout)
+
     def texts(self) -> List[str]:
         return [m["text"] for m in self.sent]
 
@@ -179,7 +191,8 @@ class FakeBotApi:
         message = {"message_id": next(self._ids), "date": int(time.time()),
                    "chat": {"id": chat_id, "type": "private"}, "text": params["text"]}
         async with self.changed:
-            self.sent.append({"chat_id": chat_id, "text": params["text"], "reply_markup": params.get("reply_markup")})
+            self.sent.append({"chat_id": chat_id, "text": params["text"], "reply_markup": params.get("reply_markup"),
+                              "message_id": message["message_id"]})
             self.changed.notify_all()
         return self.ok(message)
 
@@ -187,6 +200,7 @@ class FakeBotApi:
         return self.ok(True)
 
     m_sendChatAction = m_answerCallbackQuery = m_setWebhook = m_deleteWebhook = m_setMyCommands = _true
+    m_editMessageReplyMarkup = _true
 
     async def m_getMyCommands(self, params: Dict[str, Any]) -> web.Response:
         return self.ok([])
@@ -268,11 +282,12 @@ def message_update(chat: Optional[Dict[str, Any]] = None, sender: Optional[Dict[
     return {"update_id": update_id if update_id is not None else next(_update_ids), "message": message}
 
 
-def callback_update(data: str, sender: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def callback_update(data: str, sender: Optional[Dict[str, Any]] = None, message_id: Optional[int] = None) -> Dict[str, Any]:
+    """A button press; ``message_id``: the pressed message (as the stand-in sent it)."""
     sender = sender or user()
     return {"update_id": next(_update_ids), "callback_query": {
         "id": f"cq{next(_message_ids)}", "from": sender, "chat_instance": "ci-1", "data": data,
-        "message": {"message_id": next(_message_ids), "date": int(time.time()),
+        "message": {"message_id": message_id if message_id is not None else next(_message_ids), "date": int(time.time()),
                     "chat": private_chat(sender["id"], sender["first_name"]), "text": "botones"}}}
 
 

@@ -1,0 +1,221 @@
+"""Every text the bridge and its channels write themselves, in tú and usted.
+
+Why one home: the store chooses how it speaks to shoppers (data/store/policy.yml
+``brand_voice``, ``STORE_BRAND_VOICE`` overrides) and the bot's own answers
+follow it (domain.yml condition variants). The bridge's notices, Telegram's
+help and handoff lines and the error details a shopper can read must follow it
+too, so each text lives here once with both variants and ``texts_for(voice)``
+picks the set. The widget has its own strings (handoff/static/widget.js, both
+voices); the bridge tells it the voice when it serves the script and in the
+``session`` frame.
+
+Limits: placeholders use ``str.format`` names ({agent}, {name}, {mb}, ...);
+agent-facing texts (console errors) are not here: agents are staff.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, Mapping, Tuple
+
+VOICES = ("tu", "usted")
+
+# key -> (tú, usted)
+_TEXTS: Mapping[str, Tuple[str, str]] = {
+    # -- bridge (handoff/bridge.py) --
+    "apology": (
+        "Perdona, ahora mismo el asistente no responde. Si quieres, te paso con una persona del equipo.",
+        "Disculpe, ahora mismo el asistente no responde. Si lo desea, le paso con una persona del equipo.",
+    ),
+    "resumed": (
+        "Vuelves a hablar con el asistente virtual. ¿En qué más te puedo ayudar?",
+        "Vuelve a hablar con el asistente virtual. ¿En qué más le puedo ayudar?",
+    ),
+    "agent_lost": (
+        "La persona que te atendía se ha desconectado. Te hemos vuelto a poner el primero de la cola.",
+        "La persona que le atendía se ha desconectado. Le hemos vuelto a poner el primero de la cola.",
+    ),
+    "attachment_kept": (
+        "He guardado tu archivo. Yo no puedo ver imágenes ni documentos, pero si hace falta se lo pasaré "
+        "a una persona del equipo cuando hables con ella.",
+        "He guardado su archivo. Yo no puedo ver imágenes ni documentos, pero si hace falta se lo pasaré "
+        "a una persona del equipo cuando hable con ella.",
+    ),
+    "opening": (
+        "Ahora mismo no hay nadie del equipo conectado. Te responderá una persona {when} a partir de las "
+        "{time} (atendemos {hours}).",
+        "Ahora mismo no hay nadie del equipo conectado. Le responderá una persona {when} a partir de las "
+        "{time} (atendemos {hours}).",
+    ),
+    "opening_ask_email": (
+        " Si quieres, déjanos tu correo electrónico y te escribiremos.",
+        " Si lo desea, déjenos su correo electrónico y le escribiremos.",
+    ),
+    "opening_email_known": (
+        " Ya tenemos tu correo ({email}): si hace falta, te escribiremos ahí.",
+        " Ya tenemos su correo ({email}): si hace falta, le escribiremos ahí.",
+    ),
+    "contact_thanks": (
+        "Gracias. Te escribiremos a ese correo en cuanto alguien del equipo esté disponible.",
+        "Gracias. Le escribiremos a ese correo en cuanto alguien del equipo esté disponible.",
+    ),
+    "csat_thanks": ("¡Gracias por tu valoración!", "¡Gracias por su valoración!"),
+    "step_over": (
+        "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dime qué necesitas y seguimos.",
+        "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dígame qué necesita y seguimos.",
+    ),
+    # error details a shopper can read (handoff/frames.py, handoff/channels/web.py)
+    "error_rate_limited": (
+        "Vas demasiado rápido: espera unos segundos antes de enviar más mensajes.",
+        "Va demasiado rápido: espere unos segundos antes de enviar más mensajes.",
+    ),
+    "error_message_too_long": (
+        "Tu mensaje es demasiado largo (máximo {max} caracteres). Acórtalo o envíalo en varias partes.",
+        "Su mensaje es demasiado largo (máximo {max} caracteres). Acórtelo o envíelo en varias partes.",
+    ),
+    "error_unavailable": (
+        "No hemos podido guardar tu mensaje. Inténtalo de nuevo en un momento.",
+        "No hemos podido guardar su mensaje. Inténtelo de nuevo en un momento.",
+    ),
+    "error_internal_error": (
+        "Algo ha fallado al procesar tu mensaje. Inténtalo de nuevo en un momento.",
+        "Algo ha fallado al procesar su mensaje. Inténtelo de nuevo en un momento.",
+    ),
+    # -- Telegram (handoff/channels/telegram.py) --
+    "tg_help": (
+        "Soy el asistente de la tienda. Puedo ayudarte a:\n"
+        "• saber dónde está tu pedido y cuándo llega\n"
+        "• cancelar un pedido o cambiar la dirección de envío\n"
+        "• pedir una devolución y consultar un reembolso\n"
+        "• resolver dudas sobre pagos, envíos y facturas\n\n"
+        "Comandos: /start para empezar, /ayuda para ver esto, /agente para hablar con una persona.\n"
+        "Si me envías una foto o un documento (un producto dañado, un recibo), se lo pasaré a una "
+        "persona del equipo.",
+        "Soy el asistente de la tienda. Puedo ayudarle a:\n"
+        "• saber dónde está su pedido y cuándo llega\n"
+        "• cancelar un pedido o cambiar la dirección de envío\n"
+        "• pedir una devolución y consultar un reembolso\n"
+        "• resolver dudas sobre pagos, envíos y facturas\n\n"
+        "Comandos: /start para empezar, /ayuda para ver esto, /agente para hablar con una persona.\n"
+        "Si me envía una foto o un documento (un producto dañado, un recibo), se lo pasaré a una "
+        "persona del equipo.",
+    ),
+    "tg_contact_prompt": (
+        "Si ya eres cliente, pulsa «Compartir mi teléfono» y te identificaré sin pedirte el email. Es opcional.",
+        "Si ya es cliente, pulse «Compartir mi teléfono» y le identificaré sin pedirle el email. Es opcional.",
+    ),
+    "tg_contact_not_own": (
+        "Solo puedo identificarte con tu propio número. Usa el botón «Compartir mi teléfono» en lugar de "
+        "reenviar un contacto.",
+        "Solo puedo identificarle con su propio número. Utilice el botón «Compartir mi teléfono» en lugar de "
+        "reenviar un contacto.",
+    ),
+    "tg_contact_verified": (
+        "Gracias, {name}. Ya sé quién eres: para consultar cualquiera de tus pedidos solo necesitaré su número.",
+        "Gracias, {name}. Ya sé quién es: para consultar cualquiera de sus pedidos solo necesitaré el número "
+        "del pedido.",
+    ),
+    "tg_contact_unknown": (
+        "No encuentro ningún cliente con ese teléfono. No pasa nada: cuando haga falta te pediré el número "
+        "de pedido y el email de la compra.",
+        "No encuentro ningún cliente con ese teléfono. No pasa nada: cuando haga falta le pediré el número "
+        "de pedido y el email de la compra.",
+    ),
+    "tg_contact_store_down": (
+        "Ahora mismo no puedo comprobar tu teléfono. Inténtalo de nuevo en unos minutos.",
+        "Ahora mismo no puedo comprobar su teléfono. Inténtelo de nuevo en unos minutos.",
+    ),
+    "tg_group": (
+        "Hola. Solo atiendo conversaciones privadas para proteger tus datos: escríbeme directamente a mí "
+        "y te ayudo.",
+        "Hola. Solo atiendo conversaciones privadas para proteger sus datos: escríbame directamente a mí "
+        "y le ayudo.",
+    ),
+    "tg_unsupported": (
+        "Perdona, no puedo entender ese tipo de mensaje (pegatinas, audios, ubicaciones...). Escríbeme tu "
+        "consulta con palabras, o envíame una foto o un documento si quieres enseñarnos algo.",
+        "Disculpe, no puedo entender ese tipo de mensaje (pegatinas, audios, ubicaciones...). Escríbame su "
+        "consulta con palabras, o envíeme una foto o un documento si desea enseñarnos algo.",
+    ),
+    "tg_unknown_command": ("No conozco ese comando. ", "No conozco ese comando. "),
+    "tg_too_big": (
+        "Ese archivo es demasiado grande: el máximo es {mb} MB. ¿Puedes enviar uno más pequeño?",
+        "Ese archivo es demasiado grande: el máximo es {mb} MB. ¿Puede enviar uno más pequeño?",
+    ),
+    "tg_download_failed": (
+        "No he podido recibir tu archivo. ¿Puedes enviarlo otra vez?",
+        "No he podido recibir su archivo. ¿Puede enviarlo otra vez?",
+    ),
+    "tg_not_processed": (
+        "Perdona, no he podido procesar tu mensaje. ¿Puedes enviarlo otra vez en un momento?",
+        "Disculpe, no he podido procesar su mensaje. ¿Puede enviarlo otra vez en un momento?",
+    ),
+    "tg_button_gone": ("Este botón ya no está disponible.", "Este botón ya no está disponible."),
+    "tg_step_over": ("Ese paso ya ha terminado.", "Ese paso ya ha terminado."),
+    "tg_csat": (
+        "¿Qué tal te hemos atendido? Valóralo del 1 (mal) al 5 (muy bien):",
+        "¿Qué tal le hemos atendido? Valórelo del 1 (mal) al 5 (muy bien):",
+    ),
+    "tg_csat_thanks": ("¡Gracias!", "¡Gracias!"),
+    "tg_csat_not_pending": ("Ya habías valorado esta conversación.", "Ya había valorado esta conversación."),
+    "tg_queued": (
+        "Te he puesto en la cola para hablar con una persona del equipo. Tienes delante {ahead}.",
+        "Le he puesto en la cola para hablar con una persona del equipo. Tiene delante {ahead}.",
+    ),
+    "tg_queued_next": (
+        "Te he puesto en la cola para hablar con una persona del equipo. Eres el siguiente.",
+        "Le he puesto en la cola para hablar con una persona del equipo. Es el siguiente.",
+    ),
+    "tg_queued_wait": (" Espera aproximada: {minutes} min.", " Espera aproximada: {minutes} min."),
+    "tg_assigned": (
+        "{agent} te atiende ahora. Puedes escribirle aquí mismo.",
+        "{agent} le atiende ahora. Puede escribirle aquí mismo.",
+    ),
+    "tg_ended": (
+        "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual.",
+        "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual.",
+    ),
+}
+
+# Tú forms a text in usted must not contain (pronouns, possessives, the verb
+# forms and imperatives these texts use): tests run every usted text through it.
+TU_FORMS = re.compile(
+    r"\b(te|tu|tus|ti|contigo|tuyo|tuya|eres|estás|tienes|quieres|puedes|vuelves|hables|has|habías|vas|"
+    r"necesitas|dime|sabes|escribe|escríbeme|escríbenos|envíame|envíalo|acórtalo|inténtalo|valóralo|pulsa|usa|"
+    r"déjanos|perdona|corrígelo|pregúntame|avisadme)\b",
+    re.IGNORECASE,
+)
+
+
+class Texts:
+    """The texts of one voice: ``texts.get("resumed")`` or ``texts["resumed"]``."""
+
+    def __init__(self, voice: str) -> None:
+        if voice not in VOICES:
+            raise ValueError(f"voice must be one of {VOICES}, not {voice!r}")
+        self.voice = voice
+        index = VOICES.index(voice)
+        self._texts: Dict[str, str] = {key: pair[index] for key, pair in _TEXTS.items()}
+
+    def __getitem__(self, key: str) -> str:
+        return self._texts[key]
+
+    def get(self, key: str, **values: object) -> str:
+        """The text, with its ``{placeholders}`` filled when values are given."""
+        text = self._texts[key]
+        return text.format(**values) if values else text
+
+    def keys(self) -> Tuple[str, ...]:
+        return tuple(self._texts)
+
+
+_CACHE: Dict[str, Texts] = {}
+
+
+def texts_for(voice: str) -> Texts:
+    """The shared ``Texts`` of a voice ("tu" or "usted")."""
+    if voice not in _CACHE:
+        _CACHE[voice] = Texts(voice)
+    return _CACHE[voice]
+
+
+TU = texts_for("tu")

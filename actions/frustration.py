@@ -2,14 +2,14 @@
 hand over to a person with reason ``frustration``."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionReverted, EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.handoff import frustration_of, hand_over
+from actions.handoff import hand_over
 
 
 class ActionAcknowledgeFrustration(Action):
@@ -36,5 +36,4 @@ class ActionHandoffFrustration(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         dispatcher.utter_message(response="utter_frustration_handoff")
-        details: Dict[str, Any] = {"frustration": frustration_of(tracker)["score"]}
-        return hand_over(dispatcher, tracker, "frustration", details, announce=False)
+        return hand_over(dispatcher, tracker, "frustration", announce=False)  # the score is in every payload

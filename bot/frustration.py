@@ -154,6 +154,7 @@ def saturate(total: float) -> float:
 class _Token:
     surface: str  # folded
     lemma: str  # folded
+    text: str = ""  # as written (lower case), for the signal agents read
 
     @property
     def forms(self) -> FrozenSet[str]:
@@ -205,11 +206,13 @@ class FrustrationDetector:
 
     def _tokens(self, text: str) -> List[_Token]:
         # Lower-cased first: in a shouted message every word looks like a proper noun.
-        return [_Token(fold(t.text), fold(t.lemma_ or t.text)) for t in self.nlp(text.lower()) if not t.is_space]
+        return [_Token(fold(t.text), fold(t.lemma_ or t.text), t.text)
+                for t in self.nlp(text.lower()) if not t.is_space]
 
     def _phrases(self, text: str) -> List[Tuple[str, float]]:
-        """The phrases found, each token counted in one phrase only (the
-        longest, then the heaviest: "harta" is both "harto" and "hartar")."""
+        """The phrases found, as the shopper wrote them ("nadie me responde"),
+        each token counted in one phrase only (the longest, then the heaviest:
+        "harta" is both "harto" and "hartar")."""
         if not self._needs_lemmas(fold(text)):
             return []
         tokens = self._tokens(text)
@@ -226,7 +229,7 @@ class FrustrationDetector:
             if span & taken:
                 continue
             taken |= span
-            found.append((phrase.name, phrase.weight))
+            found.append((" ".join(t.text for t in tokens[start:start + len(phrase.words)]), phrase.weight))
         return found
 
     def _negated(self, tokens: Sequence[_Token], start: int) -> bool:

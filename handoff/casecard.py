@@ -74,6 +74,7 @@ async def case_card(
         "intents": context.get("intents") or [],
         "entities": context.get("entities") or {},
         "details": context.get("details") or {},
+        "frustration": context.get("frustration"),
         "customer": context.get("customer"),
         "customer_name": context.get("customer_name"),
         "bot_answers": bot_answers,

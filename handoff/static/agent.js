@@ -35,8 +35,25 @@
     return_ineligible: "Devolución no admitida",
     address_change_after_shipping: "Cambio de dirección tras el envío",
     store_unavailable: "Sistema de pedidos caído",
-    rasa_down: "El asistente no respondía"
+    rasa_down: "El asistente no respondía",
+    frustration: "Cliente muy molesto"
   };
+  // the frustration detector's signals (bot/frustration.py), in words
+  var SIGNALS = { shouting: "mayúsculas", exclamations: "«!!»", question_marks: "«??»",
+                  stretched: "letras repetidas", repeated_message: "repite el mensaje" };
+  function frustrationLine(f) {
+    if (!f || typeof f.max !== "number" || f.max <= 0) return null;
+    var level = f.max >= 0.65 ? "alta" : f.max >= 0.3 ? "media" : "baja";
+    var fmt = function (x) { return Number(x || 0).toFixed(2).replace(".", ","); };
+    var signals = (Array.isArray(f.signals) ? f.signals : []).map(function (s) {
+      s = String(s);
+      if (s.indexOf("lexicon:") === 0) return "«" + s.slice(8) + "»";
+      if (s.indexOf("emoji:") === 0) return s.slice(6);
+      return SIGNALS[s] || s;
+    });
+    return "Frustración " + level + " (último mensaje " + fmt(f.score) + ", máxima " + fmt(f.max) + ")" +
+      (signals.length ? ": " + signals.join(", ") : "");
+  }
   var ORDER_STATUS = {
     pending_payment: "pendiente de pago", processing: "en preparación", shipped: "en camino",
     out_for_delivery: "en reparto", delivered: "entregado", cancelled: "cancelado", returned: "devuelto"
@@ -666,6 +683,7 @@
     body.appendChild(section("Motivo", [
       el("p", { text: reasonLabel(ctx.reason, ctx.reason_text) }),
       ctx.reason ? el("p", { className: "empty", text: "Código: " + ctx.reason }) : null,
+      frustrationLine(ctx.frustration) ? el("p", { className: "frustration", text: frustrationLine(ctx.frustration) }) : null,
       ctx.details && Object.keys(ctx.details).length ? kv(Object.keys(ctx.details).map(function (k) {
         var v = ctx.details[k];
         return [k, typeof v === "object" ? JSON.stringify(v) : v];

@@ -44,7 +44,8 @@ def test_insults_go_to_a_person_with_reason_frustration(shopper: Shopper) -> Non
     replies = shopper.say("sois unos estafadores, os voy a denunciar")
     handed = handoffs(replies)
     assert len(handed) == 1 and handed[0]["reason"] == "frustration"
-    assert handed[0]["frustration"]["score"] >= 0.65 and handed[0]["details"]["frustration"] >= 0.65
+    assert handed[0]["frustration"]["score"] >= 0.65 and handed[0]["frustration"]["max"] >= 0.65
+    assert "lexicon:estafadores" in handed[0]["frustration"]["signals"]
     assert "Siento mucho" in replies[0]["text"]
 
 
@@ -74,6 +75,6 @@ async def test_the_case_card_shows_reason_and_score(stack: Settings, make_agent)
     await nerea.send(type="claim", conversation_id=conversation_id)
     card = await nerea.until("conversation", conversation_id=conversation_id)
     assert card["context"]["reason"] == "frustration"
-    assert card["context"]["details"]["frustration"] >= 0.65
+    assert card["context"]["frustration"]["score"] >= 0.65 and "exclamations" in card["context"]["frustration"]["signals"]
     await customer.socket.close()
     await nerea.socket.close()

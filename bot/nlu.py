@@ -11,6 +11,14 @@ becoming noise features.
 Limits: intents only (entities come from the regex extractor, FAQ answers
 from the ResponseSelector, which keeps using the pipeline's featurizers).
 
+Two more things the classifier does, both cheap (a few sklearn calls):
+- a long message (200+ characters) whose whole text is unclear, small talk or
+  out of scope is classified by its clearest request sentence, if one is
+  clear (0.6);
+- a FAQ message that asks two questions or more gets ``questions``, the FAQ
+  keys in the order asked, from a second linear model over the FAQ examples'
+  response keys (bot/policies.py then answers each).
+
 ``FrustrationScorer`` puts bot/frustration.py's score on every message.
 
 ``FaqResponseSelector`` is Rasa's ResponseSelector that runs only on messages
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 import re
 import unicodedata
@@ -34,7 +42,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.nlu.selectors.response_selector import ResponseSelector
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_RESPONSE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -45,6 +53,12 @@ from bot.frustration import FRUSTRATION, FrustrationDetector, load_lexicon
 
 logger = logging.getLogger(__name__)
 MODEL_FILE = "linear_intent_classifier.joblib"
+FAQ_MODEL_FILE = "linear_faq_keys.joblib"
+QUESTIONS = "questions"  # parse-data key: the FAQ questions of a message, in order
+# Where a message splits into questions: "?", "¿", ";", " y ", " además ", " también ", " e ".
+_QUESTION_BREAK = re.compile(r"[?¿;]+|\b(?:y|e|ademas|además|tambien|también|otra cosa|aparte)\b", re.IGNORECASE)
+# Where a long message splits into sentences.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?¡¿;\n])\s+|\n+")
 
 
 def has_content(text: str) -> bool:
@@ -70,19 +84,27 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"C": 30.0, "max_iter": 3000, "char_ngrams": [1, 5], "word_ngrams": [1, 2],
-                "ranking_length": 10, "random_seed": 42}
+                "ranking_length": 10, "random_seed": 42,
+                # A long message whose whole text is unclear is classified by its
+                # clearest sentence, social intents (greetings, thanks) aside.
+                "long_message_chars": 200, "long_message_confidence": 0.6,
+                "social_intents": ["greet", "thank", "goodbye", "affirm", "deny", "inform", "bot_challenge"],
+                # Two FAQ questions in one message: each with at least this probability.
+                "question_confidence": 0.4, "retrieval_intent": "faq"}
 
     def __init__(
         self,
         config: Dict[Text, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        model: Optional[Dict[str, Any]] = None,
+        model: Optional[Pipeline] = None,
+        faq_model: Optional[Pipeline] = None,
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
+        self._faq_model = faq_model
 
     @classmethod
     def create(
@@ -113,8 +135,70 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if len(set(labels)) < 2:
             raise IntentModelError("need at least two intents to train")
         self._model = self._pipeline().fit(texts, labels)
+        faq = [(example.get(TEXT) or "", example.get(INTENT_RESPONSE_KEY)) for example in training_data.intent_examples
+               if example.get(INTENT) == self.config["retrieval_intent"] and example.get(INTENT_RESPONSE_KEY)]
+        if len({key for _, key in faq}) >= 2:
+            self._faq_model = self._pipeline().fit([t for t, _ in faq], [k for _, k in faq])
         self.persist()
         return self._resource
+
+    def _rank(self, text: str) -> List[Dict[str, Any]]:
+        assert self._model is not None
+        probabilities = self._model.predict_proba([text])[0]
+        order = np.argsort(probabilities)[::-1][: int(self.config["ranking_length"])]
+        names = self._model.classes_
+        return [{"name": str(names[i]), "confidence": float(probabilities[i])} for i in order]
+
+    def _clearest_sentence(self, text: str, whole: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """A long message (a story with the request somewhere inside) by its
+        clearest request sentence, when the whole text is unclear or reads as
+        small talk or out of scope: a long story's chatter must not drown the
+        one sentence that asks something the shop can do."""
+        if len(text) < int(self.config["long_message_chars"]):
+            return whole
+        background = set(self.config["social_intents"]) | {"out_of_scope"}
+        if whole[0]["confidence"] >= float(self.config["long_message_confidence"]) and \
+                whole[0]["name"] not in background:
+            return whole
+        best: Optional[List[Dict[str, Any]]] = None
+        for sentence in _SENTENCE_BREAK.split(text):
+            if not has_content(sentence):
+                continue
+            ranking = self._rank(sentence)
+            if ranking[0]["name"] in background or ranking[0]["confidence"] < float(self.config["long_message_confidence"]):
+                continue
+            if best is None or ranking[0]["confidence"] > best[0]["confidence"]:
+                best = ranking
+        return best or whole
+
+    def questions(self, text: str) -> List[str]:
+        """The FAQ keys a message asks, in the order asked, when it asks two or
+        more ("¿cuánto tarda el envío y cuánto cuesta?"); else []. Each part is
+        scored alone, and the whole message too (the second question often
+        leaves out its subject)."""
+        if self._faq_model is None:
+            return []
+        parts = [p for p in _QUESTION_BREAK.split(text) if p and len(p.split()) >= 2]
+        if len(parts) < 2:
+            return []
+        keys = [str(k) for k in self._faq_model.classes_]
+        faq = self.config["retrieval_intent"]
+        threshold = float(self.config["question_confidence"])
+        best: Dict[str, Tuple[float, int]] = {}
+        for position, part in enumerate(parts):
+            if self._rank(part)[0]["name"] != faq:
+                continue
+            for key, p in zip(keys, self._faq_model.predict_proba([part])[0]):
+                if p >= threshold and p > best.get(key, (0.0, 0))[0]:
+                    best[key] = (float(p), position)
+        if len(best) < 2:
+            whole = sorted(zip(self._faq_model.predict_proba([text])[0], keys), reverse=True)[:2]
+            if whole[1][0] >= threshold * 0.75:
+                for p, key in whole:
+                    best.setdefault(key, (float(p), len(parts)))
+        if len(best) < 2:
+            return []
+        return [key for key, _ in sorted(best.items(), key=lambda item: (item[1][1], -item[1][0]))]
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -125,17 +209,20 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 message.set(INTENT, {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
                 continue
-            probabilities = self._model.predict_proba([text])[0]
-            order = np.argsort(probabilities)[::-1][: int(self.config["ranking_length"])]
-            names = self._model.classes_
-            ranking = [{"name": str(names[i]), "confidence": float(probabilities[i])} for i in order]
+            ranking = self._clearest_sentence(text, self._rank(text))
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set("intent_ranking", ranking, add_to_output=True)
+            if ranking[0]["name"] == self.config["retrieval_intent"]:
+                asked = self.questions(text)
+                if asked:
+                    message.set(QUESTIONS, asked, add_to_output=True)
         return messages
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
             joblib.dump(self._model, Path(directory) / MODEL_FILE)
+            if self._faq_model is not None:
+                joblib.dump(self._faq_model, Path(directory) / FAQ_MODEL_FILE)
 
     @classmethod
     def load(
@@ -149,10 +236,12 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         try:
             with model_storage.read_from(resource) as directory:
                 model = joblib.load(Path(directory) / MODEL_FILE)
+                faq_path = Path(directory) / FAQ_MODEL_FILE
+                faq_model = joblib.load(faq_path) if faq_path.exists() else None
         except (ValueError, OSError) as exc:
             logger.warning("No trained intent model found (%s); intents will fall back.", exc)
-            model = None
-        return cls(config, model_storage, resource, model)
+            model, faq_model = None, None
+        return cls(config, model_storage, resource, model, faq_model)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)

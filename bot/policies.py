@@ -1,4 +1,6 @@
-"""``FrustrationPolicy``: the dialogue's answer to a frustrated shopper.
+"""Two small policies for what rules cannot see in parse data.
+
+``FrustrationPolicy``: the dialogue's answer to a frustrated shopper.
 
 After each shopper message it reads the ``frustration`` score that
 ``bot.nlu.FrustrationScorer`` put in the parse data and asks
@@ -14,6 +16,8 @@ It outranks the RulePolicy (priority 7 against 6, and inside a form too) only
 on the turn's first prediction, and acts at most once per shopper message. Intents whose own
 answer already apologises (``self_apologising_intents``) get no second sorry.
 Not trained: thresholds come from config.yml.
+
+``QuestionsPolicy``: a message with several FAQ questions gets each answer.
 """
 from __future__ import annotations
 
@@ -30,10 +34,12 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.nlu import QUESTIONS
 from bot.frustration import FRUSTRATION, Frustration, Response, Thresholds, conversation_score, decide
 
 APOLOGY_ACTION = "action_acknowledge_frustration"
 HANDOFF_ACTION = "action_handoff_frustration"
+QUESTIONS_ACTION = "action_answer_questions"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
@@ -110,3 +116,53 @@ class FrustrationPolicy(Policy):
 def _is_handoff(event: BotUttered) -> bool:
     custom = (event.data or {}).get("custom")
     return isinstance(custom, dict) and "handoff" in custom
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
+class QuestionsPolicy(Policy):
+    """A message that asks two FAQ questions or more (parse-data ``questions``,
+    outside a form): ``action_answer_questions`` answers each, in order, then
+    the bot listens. Otherwise it abstains and the rules answer as usual.
+
+    Limits: FAQ questions only (a task and a question in one message follow
+    the message's intent); inside a form the form's own handling of a FAQ
+    applies (one answer). Listed after FrustrationPolicy in config.yml, so an
+    apology comes first on a tie.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"priority": 7}
+
+    def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain, **kwargs: Any) -> Resource:
+        return self._resource
+
+    def predict_action_probabilities(
+        self,
+        tracker: DialogueStateTracker,
+        domain: Domain,
+        rule_only_data: Optional[Dict[Text, Any]] = None,
+        **kwargs: Any,
+    ) -> PolicyPrediction:
+        probabilities = self._default_predictions(domain)
+        action = self._action(tracker)
+        if action is None or action not in domain.action_names_or_texts:
+            return self._prediction(probabilities)
+        probabilities[domain.index_for_action(action)] = 1.0
+        return self._prediction(probabilities, is_no_user_prediction=True)
+
+    @staticmethod
+    def _action(tracker: DialogueStateTracker) -> Optional[str]:
+        if tracker.latest_action_name == QUESTIONS_ACTION:
+            return ACTION_LISTEN_NAME
+        if tracker.latest_action_name != ACTION_LISTEN_NAME or tracker.active_loop_name:
+            return None
+        asked = (tracker.latest_message.parse_data or {}).get(QUESTIONS) if tracker.latest_message else None
+        if not isinstance(asked, list) or len(asked) < 2:
+            return None
+        for event in reversed(tracker.events):
+            if isinstance(event, UserUttered):
+                return QUESTIONS_ACTION
+            if isinstance(event, ActionExecuted) and event.action_name == QUESTIONS_ACTION:
+                return None  # answered already (this turn)
+        return QUESTIONS_ACTION

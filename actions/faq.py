@@ -25,6 +25,6 @@ class ActionAnswerQuestions(Action):
         known = [f"utter_{key}" for key in asked if f"utter_{key}" in responses][:MAX_ANSWERS]
         for name in known:
             dispatcher.utter_message(response=name)
-        if not known:  # nothing we can answer after all: the general FAQ answer
-            dispatcher.utter_message(response="utter_faq")
+        if not known:  # keys the domain lacks (a model older than the domain): ask to rephrase
+            dispatcher.utter_message(response="utter_default")
         return []

@@ -91,10 +91,16 @@ class ActionYesNoOutOfContext(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        yes = intent == "affirm"
+        message = tracker.latest_message or {}
+        yes = (message.get("intent") or {}).get("name") == "affirm"
+        # "/deny", "/affirm": a button was pressed (typed words never start so).
+        pressed = str(message.get("text") or "").lstrip().startswith("/")
         turn = previous_bot_turn(tracker)
         buttons = last_buttons(turn)
+        if pressed and not buttons:
+            # A button of an earlier, finished step: it does nothing.
+            dispatcher.utter_message(response="utter_step_over")
+            return []
         if buttons:
             # The previous turn offered something (an offer, a person, a menu).
             offer = offer_yes(buttons) if yes else None

@@ -54,6 +54,13 @@ async def test_no_to_anything_else_is_a_goodbye_and_yes_asks_what(domain) -> Non
 
 
 @pytest.mark.asyncio
+async def test_a_pressed_button_after_a_question_without_buttons_is_stale(domain) -> None:
+    """"/deny" is an old button even if the bot's last words were a question."""
+    dispatcher, _ = await _answer(domain, "deny", "/deny", _turn("¿Te ayudo con algo más?", utter="utter_step_over"))
+    assert responses(dispatcher) == ["utter_step_over"]
+
+
+@pytest.mark.asyncio
 async def test_an_offer_of_a_person_is_accepted_with_its_reason_or_declined(domain, orders) -> None:
     previous = _turn("¿Te paso con ella?", OFFER_PERSON, "utter_verification_locked")
     no, events = await _answer(domain, "deny", "no gracias", previous)

@@ -45,6 +45,12 @@ class InvalidVerificationCorrection(AssistantError):
     response = "utter_invalid_verification_correction"
 
 
+class SameVerificationData(AssistantError):
+    """After a failed try, the shopper wrote the same number and email again."""
+
+    response = "utter_verification_same_data"
+
+
 class VerificationLocked(AssistantError):
     """Too many failed tries in this conversation: offer a person."""
 

@@ -33,6 +33,7 @@ from actions.errors import (
     InvalidOrderNumber,
     InvalidVerificationCorrection,
     OrderNotVerified,
+    SameVerificationData,
     StoreDown,
 )
 from actions.policy import StorePolicy, load_policy
@@ -221,9 +222,12 @@ class OrderFormValidation(FormValidationAction):
             if not order_id and not email:
                 utter_error(dispatcher, InvalidVerificationCorrection())
                 return {"order_id": None, "email": None}
-            return await self._verify(
-                order_id or retry["order_id"], email or retry["email"], dispatcher, tracker
-            )
+            pair = (order_id or retry["order_id"], email or retry["email"])
+            if pair == (retry["order_id"], retry["email"]):
+                # The same data again: no new guess, so no try is counted.
+                utter_error(dispatcher, SameVerificationData())
+                return {"order_id": None, "email": None}
+            return await self._verify(pair[0], pair[1], dispatcher, tracker)
         candidates = tracker.slots_to_validate()
         result: Dict[Text, Any] = {}
         order_id: Optional[str] = None

@@ -333,3 +333,17 @@ async def test_the_tries_left_are_said_in_correct_spanish(
         said += await renderer.texts(dispatcher, voice)
     assert two_left in said[0] and one_left in said[1], said
     assert "1 intentos" not in " ".join(said)
+
+
+@pytest.mark.asyncio
+async def test_the_same_data_again_is_not_counted_as_a_new_try(shop, domain, orders, demo_data) -> None:
+    order = orders.find(status="shipped")
+    wrong = _other_email(order, demo_data)
+    dispatcher, slots = await _validate(
+        domain,
+        slots={"verification_attempts": 1.0, "verification_pending": {"order_id": order["order_id"], "email": wrong}},
+        new_slots={"order_id": order["order_id"]}, text=order["order_id"],
+    )
+    assert responses(dispatcher) == ["utter_verification_same_data"]
+    assert "verification_attempts" not in slots
+    assert slots["order_id"] is None  # the form asks for the correction again

@@ -32,6 +32,24 @@ class OrderNotVerified(AssistantError):
 
     response = "utter_order_not_verified"
 
+    def __init__(self, message: str = "", attempts_left: int = 0, **variables: Any) -> None:
+        super().__init__(message, attempts_left=attempts_left, **variables)
+        if attempts_left == 1:
+            # "te queda 1 intento", not "te quedan 1 intentos"
+            self.response = "utter_order_not_verified_last_try"
+
+
+class InvalidVerificationCorrection(AssistantError):
+    """After a failed try, the answer holds neither an order number nor an email."""
+
+    response = "utter_invalid_verification_correction"
+
+
+class SameVerificationData(AssistantError):
+    """After a failed try, the shopper wrote the same number and email again."""
+
+    response = "utter_verification_same_data"
+
 
 class VerificationLocked(AssistantError):
     """Too many failed tries in this conversation: offer a person."""

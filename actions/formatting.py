@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
+from actions.policy import load_policy
 from actions.store import OrderItem, Refund
 
 WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
@@ -39,11 +40,12 @@ RETURN_REASON_LABELS = {
 }
 
 
-def date_es(value: Union[dt.date, dt.datetime]) -> str:
-    """'jueves 26 de noviembre' (the year only when it is not this year's)."""
+def date_es(value: Union[dt.date, dt.datetime], today: Optional[dt.date] = None) -> str:
+    """'jueves 26 de noviembre' (the year only when it is not the store's
+    current year: ``today`` defaults to the store's today)."""
     day = value.date() if isinstance(value, dt.datetime) else value
     text = f"{WEEKDAYS[day.weekday()]} {day.day} de {MONTHS[day.month - 1]}"
-    if day.year != dt.date.today().year:
+    if day.year != (today or load_policy().today()).year:
         text += f" de {day.year}"
     return text
 
@@ -76,10 +78,11 @@ def refund_line(refund: Refund, currency: str = "€") -> str:
 
 
 def refund_summary(refunds: Iterable[Refund], currency: str = "€") -> str:
-    """One sentence about an order's refunds, for cancelled/returned orders."""
+    """One sentence about an order's refunds, for cancelled/returned orders.
+    Impersonal on purpose: it is read in both brand voices."""
     refunds = list(refunds)
     if not refunds:
-        return "No tiene ningún reembolso pendiente."
+        return "No hay ningún reembolso pendiente."
     return "Reembolsos:\n" + "\n".join(refund_line(r, currency) for r in refunds)
 
 

@@ -1,12 +1,15 @@
 """Where is my order, and my order has not arrived.
 
-Delivery-window rule: a shipped order is overdue when today (store time zone)
-is more than ``overdue_grace_days`` past its expected delivery date. Overdue,
-or marked delivered but not received, goes to a person with that reason.
+Delivery-window rule (``StorePolicy.is_overdue``, the one place it lives): a
+shipped order is overdue when today (store time zone) is more than
+``overdue_grace_days`` past its expected delivery date. Overdue, or marked
+delivered but not received, goes to a person with that reason. The status
+answer of an order in transit past its date says it is late and apologises;
+overdue, it offers what "my order has not arrived" does (a person opens an
+incident with the carrier).
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -41,8 +44,14 @@ def order_variables(order: Order, policy: StorePolicy) -> Dict[str, Any]:
     }
 
 
-def is_overdue(order: Order, policy: StorePolicy, today: dt.date) -> bool:
-    return (today - order.expected_delivery).days > policy.overdue_grace_days
+def status_response(order: Order, policy: StorePolicy) -> str:
+    """The status answer: one per status, except an order in transit past its
+    expected date (late within the grace days, or overdue)."""
+    if order.status in IN_TRANSIT and policy.days_late(order.expected_delivery) > 0:
+        if policy.is_overdue(order.expected_delivery):
+            return "utter_order_status_overdue"
+        return "utter_order_status_late"
+    return f"utter_order_status_{order.status}"
 
 
 class ValidateOrderStatusForm(OrderFormValidation):
@@ -63,9 +72,11 @@ class ActionOrderStatus(Action):
         order, events = await verified_order(dispatcher, tracker)
         if order is None:
             return events
-        dispatcher.utter_message(
-            response=f"utter_order_status_{order.status}", **order_variables(order, load_policy())
-        )
+        policy = load_policy()
+        variables = order_variables(order, policy)
+        variables["days_late"] = policy.days_late(order.expected_delivery)
+        variables["overdue_date"] = date_es(policy.overdue_from(order.expected_delivery))
+        dispatcher.utter_message(response=status_response(order, policy), **variables)
         return events
 
 
@@ -85,7 +96,7 @@ class ActionOrderNotReceived(Action):
             dispatcher.utter_message(response="utter_not_received_not_shipped", **variables)
             return events
         if order.status in IN_TRANSIT:
-            if not is_overdue(order, policy, policy.today()):
+            if not policy.is_overdue(order.expected_delivery):
                 dispatcher.utter_message(response="utter_not_received_in_window", **variables)
                 return events
             dispatcher.utter_message(response="utter_not_received_overdue", **variables)

@@ -29,6 +29,12 @@ class PolicyError(ValueError):
     """The policy file is missing a value or has a wrong one."""
 
 
+def utc_now() -> dt.datetime:
+    """The current moment; the one clock the actions read, so tests can set it
+    (monkeypatch ``actions.policy.utc_now``)."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
 @dataclass(frozen=True)
 class SupportWindow:
     days: Tuple[int, ...]   # 0 = Monday
@@ -60,10 +66,23 @@ class StorePolicy:
 
     def today(self, now: Optional[dt.datetime] = None) -> dt.date:
         """Today in the store's time zone (delivery and return windows count in it)."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or utc_now()
         if now.tzinfo is None:
             now = now.replace(tzinfo=dt.timezone.utc)
         return now.astimezone(self.tz).date()
+
+    def days_late(self, expected: dt.date, today: Optional[dt.date] = None) -> int:
+        """Days since an expected delivery date (0 when it has not passed)."""
+        return max(0, ((today or self.today()) - expected).days)
+
+    def is_overdue(self, expected: dt.date, today: Optional[dt.date] = None) -> bool:
+        """The one delivery-window rule: late by more than ``overdue_grace_days``.
+        Order status and "my order has not arrived" both use it."""
+        return self.days_late(expected, today) > self.overdue_grace_days
+
+    def overdue_from(self, expected: dt.date) -> dt.date:
+        """The first day ``is_overdue`` holds for an expected delivery date."""
+        return expected + dt.timedelta(days=self.overdue_grace_days + 1)
 
     def is_support_open(self, now: Optional[dt.datetime] = None) -> bool:
         """Whether people are answering now (the bridge uses this for offline queueing)."""

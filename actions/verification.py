@@ -7,6 +7,11 @@ An unknown number and a wrong email get the same answer. After
 the shopper is offered a person. Once verified, the email stays known for the
 conversation, so another order of the same customer needs only its number.
 
+A failed try keeps both data (slot ``verification_pending``) and asks the
+shopper to write only the wrong one: what they type (a 6-digit number or an
+email) replaces that datum and the pair is checked again. The bot never says
+which of the two was wrong, since that would tell whether the order exists.
+
 Every form ends the same way: the form's ``required_slots`` returns nothing
 when the shopper stopped, the store is down, or verification is locked, and
 the form's submit action explains which (``verified_order``).
@@ -16,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Text, Tuple
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
@@ -26,7 +31,9 @@ from actions.errors import (
     AssistantError,
     InvalidEmail,
     InvalidOrderNumber,
+    InvalidVerificationCorrection,
     OrderNotVerified,
+    SameVerificationData,
     StoreDown,
 )
 from actions.policy import StorePolicy, load_policy
@@ -62,6 +69,25 @@ def parse_email(value: Any) -> str:
     if not match:
         raise InvalidEmail("no email address")
     return match.group(0).lower()
+
+
+def parse_correction(text: Any) -> Tuple[Optional[str], Optional[str]]:
+    """The order number and/or email a shopper wrote to correct a failed try
+    (None for what is not there). Emails are taken out before looking for the
+    number, so 'juan123456@correo.com' is an email, not order 123456."""
+    text = str(text or "")
+    email_match = EMAIL_RE.search(text)
+    email = email_match.group(0).lower() if email_match else None
+    order_match = ORDER_ID_RE.search(EMAIL_RE.sub(" ", text))
+    return (order_match.group(0) if order_match else None), email
+
+
+def pending_try(tracker: Tracker) -> Optional[Dict[str, str]]:
+    """The number and email of the last failed try, while the shopper corrects one."""
+    value = tracker.get_slot("verification_pending")
+    if isinstance(value, dict) and value.get("order_id") and value.get("email"):
+        return {"order_id": str(value["order_id"]), "email": str(value["email"])}
+    return None
 
 
 def wants_to_stop(tracker: Tracker) -> bool:
@@ -109,7 +135,16 @@ def reset_task_slots() -> List[EventType]:
     return [SlotSet(slot, None) for slot in TASK_SLOTS] + [
         SlotSet("form_stopped", None),
         SlotSet("store_error", None),
+        SlotSet("verification_pending", None),
     ]
+
+
+def turn_owner(tracker: Tracker) -> Optional[str]:
+    """Which validator checks this turn's number and email: the first of the
+    two the message filled. The other returns nothing (rasa-sdk passes it the
+    owner's result), so one message fills both without a second check, a
+    second counted try or a second answer."""
+    return next((name for name in tracker.slots_to_validate() if name in ("order_id", "email")), None)
 
 
 class OrderFormValidation(FormValidationAction):
@@ -161,19 +196,9 @@ class OrderFormValidation(FormValidationAction):
     ) -> Dict[Text, Any]:
         if wants_to_stop(tracker):
             return {"order_id": None, "form_stopped": True}
-        try:
-            order_id = parse_order_id(value)
-        except InvalidOrderNumber as error:
-            utter_error(dispatcher, error)
-            return {"order_id": None}
-        email = tracker.get_slot("email")
-        if email:
-            try:
-                email = parse_email(email)
-            except InvalidEmail:
-                return {"order_id": order_id}
-            return await self._verify(order_id, email, dispatcher, tracker)
-        return {"order_id": order_id}
+        if turn_owner(tracker) != "order_id":
+            return {}
+        return await self._check_turn(dispatcher, tracker)
 
     async def validate_email(
         self,
@@ -184,17 +209,51 @@ class OrderFormValidation(FormValidationAction):
     ) -> Dict[Text, Any]:
         if wants_to_stop(tracker):
             return {"email": None, "form_stopped": True}
-        if value and value == tracker.get_slot("verified_email") and is_verified(tracker):
-            return {"email": value}
+        if turn_owner(tracker) != "email":
+            return {}
+        return await self._check_turn(dispatcher, tracker)
+
+    async def _check_turn(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Dict[Text, Any]:
+        """One verification step from what the shopper's message filled (the
+        number, the email, both, or a correction after a failed try)."""
+        retry = pending_try(tracker)
+        if retry:
+            order_id, email = parse_correction((tracker.latest_message or {}).get("text"))
+            if not order_id and not email:
+                utter_error(dispatcher, InvalidVerificationCorrection())
+                return {"order_id": None, "email": None}
+            pair = (order_id or retry["order_id"], email or retry["email"])
+            if pair == (retry["order_id"], retry["email"]):
+                # The same data again: no new guess, so no try is counted.
+                utter_error(dispatcher, SameVerificationData())
+                return {"order_id": None, "email": None}
+            return await self._verify(pair[0], pair[1], dispatcher, tracker)
+        candidates = tracker.slots_to_validate()
+        result: Dict[Text, Any] = {}
+        order_id: Optional[str] = None
+        email: Optional[str] = None
         try:
-            email = parse_email(value)
+            order_id = parse_order_id(tracker.get_slot("order_id"))
+        except InvalidOrderNumber as error:
+            if "order_id" in candidates:
+                utter_error(dispatcher, error)
+            result["order_id"] = None
+        try:
+            email = parse_email(tracker.get_slot("email"))
         except InvalidEmail as error:
-            utter_error(dispatcher, error)
-            return {"email": None}
-        order_id = tracker.get_slot("order_id")
-        if order_id:
+            if "email" in candidates:
+                utter_error(dispatcher, error)
+                result["email"] = None
+            elif tracker.get_slot("verified_email"):
+                # Verified earlier in this conversation: the email is not asked again.
+                email = str(tracker.get_slot("verified_email"))
+        if order_id and email:
             return await self._verify(order_id, email, dispatcher, tracker)
-        return {"email": email}
+        if order_id:
+            result["order_id"] = order_id
+        if email and "email" in candidates:
+            result["email"] = email
+        return result
 
     async def _verify(
         self,
@@ -207,7 +266,7 @@ class OrderFormValidation(FormValidationAction):
             tracker.get_slot("verified_order_id") == order_id
             and tracker.get_slot("verified_email") == email
         ):
-            return {"order_id": order_id, "email": email}
+            return {"order_id": order_id, "email": email, "verification_pending": None}
         try:
             order = await shared_store().get_order(order_id)
         except StoreUnavailable:
@@ -220,11 +279,19 @@ class OrderFormValidation(FormValidationAction):
                 "verified_email": email,
                 "customer_id": str(order.customer.id),
                 "customer_name": order.customer.name,
+                "verification_pending": None,
             }
         attempts = int(tracker.get_slot("verification_attempts") or 0) + 1
         if attempts < MAX_ATTEMPTS:
             utter_error(dispatcher, OrderNotVerified(attempts_left=MAX_ATTEMPTS - attempts))
-        return {"order_id": None, "email": None, "verification_attempts": float(attempts)}
+        # Both data are kept aside (not as slots, so the form asks again) for the
+        # shopper to correct only the wrong one; the same whichever it was.
+        return {
+            "order_id": None,
+            "email": None,
+            "verification_attempts": float(attempts),
+            "verification_pending": {"order_id": order_id, "email": email},
+        }
 
     def confirmation(self, slot: str, value: Any, tracker: Tracker) -> Dict[Text, Any]:
         """Shared by the yes/no questions of the forms."""
@@ -270,3 +337,20 @@ async def verified_order(
         dispatcher.utter_message(response="utter_verification_locked")
         return None, events + [SlotSet("verified_order_id", None)]
     return order, events
+
+
+class ActionAskOrderId(Action):
+    """The form's question for the order number; after a failed try it asks
+    instead for whichever datum was wrong (without saying which it was)."""
+
+    def name(self) -> Text:
+        return "action_ask_order_id"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        if pending_try(tracker):
+            dispatcher.utter_message(response="utter_ask_verification_correction")
+        else:
+            dispatcher.utter_message(response="utter_ask_order_id")
+        return []

@@ -139,3 +139,41 @@ def verified_slots(order: Dict[str, Any]) -> Dict[str, Any]:
 
 def today() -> dt.date:
     return load_policy().today()
+
+
+class Renderer:
+    """What the shopper reads: the real Rasa NLG over the real domain, with the
+    policy's slots and the given brand voice (response conditions included)."""
+
+    def __init__(self) -> None:
+        from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+        from rasa.shared.core.domain import Domain
+
+        self.domain = Domain.load(str(ROOT / "domain.yml"))
+        self.nlg = TemplatedNaturalLanguageGenerator(self.domain.responses)
+
+    async def texts(self, dispatcher: CollectingDispatcher, voice: str) -> List[str]:
+        """Each message's text and button titles (structured handoff messages skipped)."""
+        from rasa.shared.core.events import SlotSet
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        slots = dict(load_policy().answer_slots(), brand_voice=voice)
+        tracker = DialogueStateTracker.from_events(
+            "render", [SlotSet(k, v) for k, v in slots.items()], slots=self.domain.slots
+        )
+        rendered: List[str] = []
+        for message in dispatcher.messages:
+            if message.get("custom") or not message.get("response"):
+                continue
+            skip = ("response", "template", "text", "buttons", "elements", "image", "attachment", "custom")
+            values = {k: v for k, v in message.items() if v is not None and k not in skip}
+            out = await self.nlg.generate(message["response"], tracker, "collector", **values)
+            assert out is not None, f"{message['response']} is not in the domain"
+            titles = " / ".join(b["title"] for b in out.get("buttons") or [])
+            rendered.append(f"{out.get('text') or ''} [{titles}]")
+        return rendered
+
+
+@pytest.fixture(scope="session")
+def renderer() -> Renderer:
+    return Renderer()

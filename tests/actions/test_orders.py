@@ -1,6 +1,8 @@
 """Order status and 'my order has not arrived', against the real store."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -18,7 +20,9 @@ async def _run(action, domain, order, **kwargs):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("status", ["pending_payment", "processing", "shipped", "out_for_delivery", "delivered", "cancelled", "returned"])
 async def test_status_answer_matches_the_order_in_the_store(shop, domain, orders, status) -> None:
-    order = orders.find(status=status)
+    # in transit: one still within its delivery date (late ones have their own answer)
+    order = next(o for o in orders.all(status=status)
+                 if status not in ("shipped", "out_for_delivery") or o["expected_delivery_in_days"] >= 0)
     dispatcher, _ = await _run(ActionOrderStatus(), domain, order)
     assert responses(dispatcher) == [f"utter_order_status_{status}"]
     message = dispatcher.messages[0]
@@ -82,3 +86,89 @@ def test_policy_tracking_links_use_the_carrier_template() -> None:
     policy = load_policy()
     assert policy.tracking_url("SEUR", "ABC123").endswith("ABC123")
     assert policy.tracking_url("Desconocido", "ABC123") == ""
+
+
+# --- a late order's status (issue 9), on a clock the test sets ---------------
+
+DECEMBER_1 = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def seeded_at() -> dt.datetime:
+    """The demo store seeded "on 1 December" (its dates are relative to this)."""
+    return DECEMBER_1
+
+
+def _set_clock(monkeypatch: pytest.MonkeyPatch, moment: dt.datetime) -> None:
+    monkeypatch.setattr("actions.policy.utc_now", lambda: moment)
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test of this module runs on the seeding day, whatever the real date."""
+    _set_clock(monkeypatch, DECEMBER_1)
+
+
+@pytest.mark.asyncio
+async def test_an_overdue_order_status_apologises_and_offers_the_not_received_flow(
+    shop, domain, orders, renderer, monkeypatch
+) -> None:
+    """Issue 9's case: expected on Friday 20 November, asked on 1 December."""
+    _set_clock(monkeypatch, DECEMBER_1)
+    order = next(o for o in orders.all(status="shipped") if o["expected_delivery_in_days"] == -11)
+    dispatcher, _ = await _run(ActionOrderStatus(), domain, order)
+    assert responses(dispatcher) == ["utter_order_status_overdue"]
+    message = dispatcher.messages[0]
+    assert message["expected_date"] == "viernes 20 de noviembre"
+    assert message["days_late"] == 11
+    [text] = await renderer.texts(dispatcher, "tu")
+    assert "retraso" in text and "Lo siento" in text
+    assert "en camino" not in text and "Entrega prevista" not in text
+    assert order["tracking_number"] in text
+    # What "mi pedido no llega" offers for it: a person who opens an incident.
+    rendered = await renderer.nlg.generate(
+        "utter_order_status_overdue", (await _voice_tracker(renderer, "tu")), "collector",
+        **{k: v for k, v in message.items() if k not in ("response", "template", "text", "buttons")},
+    )
+    assert [b["payload"] for b in rendered["buttons"]] == ["/order_not_received", "/deny"]
+    not_received, _ = await _run(ActionOrderNotReceived(), domain, order)
+    assert responses(not_received)[0] == "utter_not_received_overdue"
+
+
+async def _voice_tracker(renderer, voice: str):
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+    return DialogueStateTracker.from_events("t", [SlotSet("brand_voice", voice)], slots=renderer.domain.slots)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("days_after, response", [
+    (0, "utter_order_status_shipped"),   # due today: on time
+    (1, "utter_order_status_late"),      # late, within the grace days: apology, no person yet
+    (2, "utter_order_status_late"),
+    (3, "utter_order_status_overdue"),   # past the grace days: as "mi pedido no llega"
+])
+async def test_status_and_not_received_agree_on_when_an_order_is_overdue(
+    shop, domain, orders, monkeypatch, days_after: int, response: str
+) -> None:
+    policy = load_policy()
+    assert policy.overdue_grace_days == 2  # the parametrisation above assumes the demo policy
+    order = next(o for o in orders.all(status="shipped") if o["expected_delivery_in_days"] == 0)
+    _set_clock(monkeypatch, DECEMBER_1 + dt.timedelta(days=days_after))
+    status, _ = await _run(ActionOrderStatus(), domain, order)
+    assert responses(status) == [response]
+    not_received, _ = await _run(ActionOrderNotReceived(), domain, order)
+    overdue = response == "utter_order_status_overdue"
+    assert (responses(not_received)[0] == "utter_not_received_overdue") is overdue
+    if response == "utter_order_status_late":
+        # It says from which day to come back: the first overdue day.
+        assert status.messages[0]["overdue_date"] == "viernes 4 de diciembre"
+
+
+@pytest.mark.asyncio
+async def test_the_store_day_is_the_policy_time_zone_day(shop, domain, orders, monkeypatch) -> None:
+    """23:30 UTC on 3 December is already the 4th in Madrid: overdue there."""
+    order = next(o for o in orders.all(status="shipped") if o["expected_delivery_in_days"] == 0)
+    _set_clock(monkeypatch, dt.datetime(2026, 12, 3, 23, 30, tzinfo=dt.timezone.utc))
+    status, _ = await _run(ActionOrderStatus(), domain, order)
+    assert responses(status) == ["utter_order_status_overdue"]

@@ -11,7 +11,7 @@ from actions.errors import InvalidEmail, InvalidOrderNumber
 from actions.orders import ActionOrderStatus, ValidateOrderStatusForm
 from actions.store import use_store
 from actions.store.sql import SqlStore
-from actions.verification import MAX_ATTEMPTS, parse_email, parse_order_id
+from actions.verification import MAX_ATTEMPTS, ActionAskOrderId, parse_correction, parse_email, parse_order_id
 from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
 
 
@@ -180,3 +180,170 @@ async def test_store_down_gets_an_apology_and_the_offer_of_a_person(domain, orde
 def test_confirmation_answers_are_read_as_yes_or_no(text: str, intent: str, expected) -> None:
     from actions.verification import interpret_yes_no
     assert interpret_yes_no(text, make_tracker(intent=intent, text=text)) is expected
+
+
+# --- a failed try re-asks only what was wrong (issue 9) ----------------------
+
+def _other_email(order: Dict[str, Any], demo_data: Dict[str, Any]) -> str:
+    return next(c["email"] for c in demo_data["customers"] if c["email"] != order["email"])
+
+
+def _unknown_number(demo_data: Dict[str, Any]) -> str:
+    known = {o["order_id"] for o in demo_data["orders"]}
+    return next(str(n) for n in range(100000, 999999) if str(n) not in known)
+
+
+@pytest.mark.asyncio
+async def test_a_failed_try_keeps_both_data_and_asks_for_the_wrong_one(shop, domain, orders, demo_data) -> None:
+    order = orders.find(status="shipped")
+    wrong = _other_email(order, demo_data)
+    dispatcher, slots = await _validate(
+        domain, slots={"order_id": order["order_id"]}, new_slots={"email": wrong}, text=wrong
+    )
+    assert responses(dispatcher) == ["utter_order_not_verified"]
+    assert slots["verification_pending"] == {"order_id": order["order_id"], "email": wrong}
+
+    # The form's next question is not "the order number?" but "the wrong one".
+    ask = CollectingDispatcher()
+    await ActionAskOrderId().run(ask, make_tracker(slots={"verification_pending": slots["verification_pending"]}), domain)
+    assert responses(ask) == ["utter_ask_verification_correction"]
+    fresh = CollectingDispatcher()
+    await ActionAskOrderId().run(fresh, make_tracker(), domain)
+    assert responses(fresh) == ["utter_ask_order_id"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("candidates", ["both", "order_id_text", "email_entity"])
+async def test_the_corrected_email_verifies_without_asking_the_number_again(
+    shop, domain, orders, demo_data, candidates: str
+) -> None:
+    """However Rasa fills the slots from "ana@..." (the order number's text
+    mapping, the email entity, or both), the kept number is used with it."""
+    order = orders.find(status="shipped")
+    text = f"perdona, es {order['email']}"
+    new_slots = {
+        "both": {"order_id": text, "email": order["email"]},
+        "order_id_text": {"order_id": text},
+        "email_entity": {"email": order["email"]},
+    }[candidates]
+    dispatcher, slots = await _validate(
+        domain,
+        slots={"verification_attempts": 1.0,
+               "verification_pending": {"order_id": order["order_id"], "email": _other_email(order, demo_data)}},
+        new_slots=new_slots, text=text,
+    )
+    assert dispatcher.messages == []
+    assert slots["verified_order_id"] == order["order_id"]
+    assert slots["verified_email"] == order["email"]
+    assert slots["verification_pending"] is None
+
+
+@pytest.mark.asyncio
+async def test_the_corrected_number_verifies_with_the_kept_email(shop, domain, orders, demo_data) -> None:
+    order = orders.find(status="processing")
+    text = f"uy, el bueno es el {order['order_id']}"
+    dispatcher, slots = await _validate(
+        domain,
+        slots={"verification_attempts": 1.0,
+               "verification_pending": {"order_id": _unknown_number(demo_data), "email": order["email"]}},
+        new_slots={"order_id": order["order_id"]}, text=text,
+    )
+    assert dispatcher.messages == []
+    assert slots["verified_order_id"] == order["order_id"]
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_correction_counts_a_try_and_the_answer_is_still_the_same(shop, domain, orders, demo_data) -> None:
+    order = orders.find(status="delivered")
+    wrong = _other_email(order, demo_data)
+    dispatcher, slots = await _validate(
+        domain,
+        slots={"verification_attempts": 1.0,
+               "verification_pending": {"order_id": order["order_id"], "email": "otra@correo.example"}},
+        new_slots={"email": wrong}, text=wrong,
+    )
+    assert responses(dispatcher) == ["utter_order_not_verified_last_try"]
+    assert dispatcher.messages[0]["attempts_left"] == 1
+    assert slots["verification_attempts"] == 2
+    assert "verified_order_id" not in slots
+
+
+@pytest.mark.asyncio
+async def test_a_correction_with_neither_datum_explains_and_counts_nothing(shop, domain, orders) -> None:
+    order = orders.find(status="shipped")
+    dispatcher, slots = await _validate(
+        domain,
+        slots={"verification_attempts": 1.0,
+               "verification_pending": {"order_id": order["order_id"], "email": "otra@correo.example"}},
+        new_slots={"order_id": "el email estaba mal"}, text="el email estaba mal",
+    )
+    assert responses(dispatcher) == ["utter_invalid_verification_correction"]
+    assert "verification_attempts" not in slots
+
+
+def test_an_email_with_six_digits_is_a_correction_of_the_email_only() -> None:
+    assert parse_correction("juan123456@correo.com") == (None, "juan123456@correo.com")
+    assert parse_correction("es el 482913") == ("482913", None)
+    assert parse_correction("482913 y Ana@Correo.com") == ("482913", "ana@correo.com")
+
+
+@pytest.mark.asyncio
+async def test_number_and_email_in_one_message_get_one_answer(shop, domain, orders, demo_data) -> None:
+    """Both slots are validated in the same turn; the shopper reads the refusal once."""
+    order = orders.find(status="shipped")
+    wrong = _other_email(order, demo_data)
+    dispatcher, slots = await _validate(
+        domain, new_slots={"order_id": order["order_id"], "email": wrong}, text=f"{order['order_id']} {wrong}"
+    )
+    assert responses(dispatcher) == ["utter_order_not_verified"]
+    assert slots["verification_attempts"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_verified_shopper_is_not_asked_for_the_email_again(shop, domain, demo_data) -> None:
+    by_email: Dict[str, list] = {}
+    for o in demo_data["orders"]:
+        by_email.setdefault(o["email"], []).append(o)
+    first, second = next(v for v in by_email.values() if len(v) >= 2)[:2]
+    proved = dict(verified_slots(first), email=None)  # the email slot was emptied meanwhile
+    dispatcher, slots = await _validate(
+        domain, slots=proved, new_slots={"order_id": second["order_id"]}, text=second["order_id"],
+    )
+    assert slots["verified_order_id"] == second["order_id"]
+    assert slots["email"] == first["email"]
+    assert dispatcher.messages == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("voice, two_left, one_left", [
+    ("tu", "te quedan 2 intentos", "te queda 1 intento"),
+    ("usted", "le quedan 2 intentos", "le queda 1 intento"),
+])
+async def test_the_tries_left_are_said_in_correct_spanish(
+    shop, domain, orders, demo_data, renderer, voice: str, two_left: str, one_left: str
+) -> None:
+    order = orders.find(status="shipped")
+    wrong = _other_email(order, demo_data)
+    said = []
+    for attempts in (0.0, 1.0):
+        dispatcher, _ = await _validate(
+            domain, slots={"order_id": order["order_id"], "verification_attempts": attempts},
+            new_slots={"email": wrong}, text=wrong,
+        )
+        said += await renderer.texts(dispatcher, voice)
+    assert two_left in said[0] and one_left in said[1], said
+    assert "1 intentos" not in " ".join(said)
+
+
+@pytest.mark.asyncio
+async def test_the_same_data_again_is_not_counted_as_a_new_try(shop, domain, orders, demo_data) -> None:
+    order = orders.find(status="shipped")
+    wrong = _other_email(order, demo_data)
+    dispatcher, slots = await _validate(
+        domain,
+        slots={"verification_attempts": 1.0, "verification_pending": {"order_id": order["order_id"], "email": wrong}},
+        new_slots={"order_id": order["order_id"]}, text=order["order_id"],
+    )
+    assert responses(dispatcher) == ["utter_verification_same_data"]
+    assert "verification_attempts" not in slots
+    assert slots["order_id"] is None  # the form asks for the correction again

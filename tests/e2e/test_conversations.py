@@ -39,12 +39,11 @@ def test_three_wrong_emails_never_reveal_the_order_and_offer_a_person(
     shopper: Shopper, orders: DemoOrders, demo_data: Dict[str, Any]
 ) -> None:
     order = orders.find(status="shipped")
-    wrong = next(c["email"] for c in demo_data["customers"] if c["email"] != order["email"])
+    wrong = [c["email"] for c in demo_data["customers"] if c["email"] != order["email"]][:3]
     shopper.say("quiero saber dónde está mi pedido")
-    replies = []
-    for _ in range(3):
-        replies += shopper.say(order["order_id"])
-        replies += shopper.say(wrong)
+    replies = shopper.say(order["order_id"])
+    for email in wrong:  # after a failed try only the (wrong) email is written again
+        replies += shopper.say(email)
     text = str(replies)
     assert order["tracking_number"] not in text and order["carrier"] not in text
     last = replies[-1]

@@ -1,0 +1,129 @@
+"""A bare yes or no outside any form: what did the shopper answer?
+
+Why an action: the same "no" means "goodbye" after "¿Algo más?", "no thanks"
+after an offer with buttons, and nothing at all after a finished step (an old
+"No, mantenerlo" button of a cancelled order). Only the bot's previous turn
+tells which, so the answer is read from it; a yes/no that answers nothing
+never closes the conversation and never acts.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.handoff import HANDOFF_REASONS, hand_over
+
+# An offer's "yes" button that starts a flow: the form that flow's rule starts.
+FORM_BY_INTENT = {
+    "order_status": "order_status_form",
+    "order_not_received": "not_received_form",
+    "order_cancel": "cancel_form",
+    "change_address": "address_form",
+    "return_request": "return_form",
+    "refund_status": "refund_form",
+    "invoice_request": "invoice_form",
+}
+NO_PAYLOADS = ("/deny",)
+
+
+def previous_bot_turn(tracker: Tracker) -> List[Dict[str, Any]]:
+    """The bot messages between the shopper's previous message and this one."""
+    turn: List[Dict[str, Any]] = []
+    seen_latest_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_latest_user:
+                break
+            seen_latest_user = True
+        elif event.get("event") == "bot" and seen_latest_user:
+            turn.insert(0, event)
+    return turn
+
+
+def last_buttons(turn: List[Dict[str, Any]]) -> List[str]:
+    """The button payloads of the last message of the previous turn that had any."""
+    for event in reversed(turn):
+        buttons = ((event.get("data") or {}).get("buttons")) or []
+        if buttons:
+            return [str(b.get("payload") or "") for b in buttons]
+    return []
+
+
+def offer_yes(payloads: List[str]) -> Optional[str]:
+    """The payload a typed "sí" stands for: the one button besides "No,
+    gracias" (None when there are several, or it is a plain /affirm)."""
+    yes = [p for p in payloads if p not in NO_PAYLOADS]
+    if len(yes) == 1 and yes[0] != "/affirm":
+        return yes[0]
+    return None
+
+
+def asked_open_question(turn: List[Dict[str, Any]]) -> bool:
+    """The previous turn ended with a question without buttons ("¿Algo más?")."""
+    texts = [str(e.get("text") or "").strip() for e in turn if e.get("text")]
+    return bool(texts) and texts[-1].endswith("?") and not any(
+        (e.get("data") or {}).get("buttons") for e in turn
+    )
+
+
+def split_payload(payload: str) -> tuple[str, Dict[str, Any]]:
+    """'/request_human{"handoff_reason":"x"}' -> ('request_human', {...})."""
+    body = payload.lstrip("/")
+    name, _, entities = body.partition("{")
+    try:
+        values = json.loads("{" + entities) if entities else {}
+    except json.JSONDecodeError:
+        values = {}
+    return name, values if isinstance(values, dict) else {}
+
+
+class ActionYesNoOutOfContext(Action):
+    """affirm/deny with no form active (rules in data/rules/chitchat.yml)."""
+
+    def name(self) -> Text:
+        return "action_yes_no_out_of_context"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        message = tracker.latest_message or {}
+        yes = (message.get("intent") or {}).get("name") == "affirm"
+        # "/deny", "/affirm": a button was pressed (typed words never start so).
+        pressed = str(message.get("text") or "").lstrip().startswith("/")
+        turn = previous_bot_turn(tracker)
+        buttons = last_buttons(turn)
+        if pressed and not buttons:
+            # A button of an earlier, finished step: it does nothing.
+            dispatcher.utter_message(response="utter_step_over")
+            return []
+        if buttons:
+            # The previous turn offered something (an offer, a person, a menu).
+            offer = offer_yes(buttons) if yes else None
+            if offer:
+                return self.accept(offer, dispatcher, tracker)
+            dispatcher.utter_message(response="utter_ask_what_else" if yes else "utter_offer_declined")
+            return []
+        if asked_open_question(turn):
+            dispatcher.utter_message(response="utter_ask_what_else" if yes else "utter_goodbye")
+            return []
+        dispatcher.utter_message(response="utter_step_over")
+        return []
+
+    def accept(self, offer: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+        """A typed "sí" to an offer does what its "yes" button does."""
+        name, values = split_payload(offer)
+        if name == "request_human":
+            reason = values.get("handoff_reason")
+            return hand_over(dispatcher, tracker, reason if reason in HANDOFF_REASONS else "customer_request")
+        if name.startswith("faq/"):
+            dispatcher.utter_message(response=f"utter_{name}")
+            return []
+        if name in FORM_BY_INTENT:
+            return [FollowupAction(FORM_BY_INTENT[name])]
+        dispatcher.utter_message(response="utter_anything_else")
+        return []

@@ -1,0 +1,98 @@
+"""A bare yes/no with no form active is read against the bot's previous turn:
+a finished step's old button does nothing, an offer is accepted or declined,
+"¿Algo más?" + "no" is a goodbye."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import pytest
+from rasa_sdk.events import FollowupAction
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.yes_no import ActionYesNoOutOfContext
+from tests.actions.conftest import make_tracker, responses, verified_slots
+
+
+def _turn(text: str, buttons: Optional[List[Dict[str, str]]] = None, utter: str = "") -> List[Dict[str, Any]]:
+    """The previous exchange: the shopper's message, then the bot's answer."""
+    return [
+        {"event": "user", "text": "antes", "parse_data": {"intent": {"name": "inform"}}},
+        {"event": "action", "name": utter or "action_x"},
+        {"event": "bot", "text": text, "data": {"buttons": buttons or []}, "metadata": {"utter_action": utter}},
+        {"event": "action", "name": "action_listen"},
+    ]
+
+
+async def _answer(domain, intent: str, text: str, previous: List[Dict[str, Any]], slots=None):
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent=intent, text=text, events=previous, slots=slots)
+    events = await ActionYesNoOutOfContext().run(dispatcher, tracker, domain)
+    return dispatcher, events
+
+
+CANCELLED = "Hecho: el pedido 123456 está cancelado. Te devolvemos 20,00 € en tu tarjeta; lo verás como tarde el lunes."
+OFFER_PERSON = [{"title": "Sí, con una persona", "payload": '/request_human{"handoff_reason":"verification_failed"}'},
+                {"title": "No, gracias", "payload": "/deny"}]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("intent, text", [("deny", "/deny"), ("deny", "no"), ("affirm", "/affirm"), ("affirm", "sí")])
+async def test_an_old_button_of_a_finished_step_does_nothing(domain, intent: str, text: str) -> None:
+    dispatcher, events = await _answer(domain, intent, text, _turn(CANCELLED, utter="utter_cancel_done"))
+    assert responses(dispatcher) == ["utter_step_over"]
+    assert events == []
+    assert not any(m.get("custom") for m in dispatcher.messages)
+
+
+@pytest.mark.asyncio
+async def test_no_to_anything_else_is_a_goodbye_and_yes_asks_what(domain) -> None:
+    previous = _turn("¡De nada! ¿Puedo ayudarte en algo más?", utter="utter_thank")
+    bye, _ = await _answer(domain, "deny", "no, nada más", previous)
+    assert responses(bye) == ["utter_goodbye"]
+    more, _ = await _answer(domain, "affirm", "sí", previous)
+    assert responses(more) == ["utter_ask_what_else"]
+
+
+@pytest.mark.asyncio
+async def test_a_pressed_button_after_a_question_without_buttons_is_stale(domain) -> None:
+    """"/deny" is an old button even if the bot's last words were a question."""
+    dispatcher, _ = await _answer(domain, "deny", "/deny", _turn("¿Te ayudo con algo más?", utter="utter_step_over"))
+    assert responses(dispatcher) == ["utter_step_over"]
+
+
+@pytest.mark.asyncio
+async def test_an_offer_of_a_person_is_accepted_with_its_reason_or_declined(domain, orders) -> None:
+    previous = _turn("¿Te paso con ella?", OFFER_PERSON, "utter_verification_locked")
+    no, events = await _answer(domain, "deny", "no gracias", previous)
+    assert responses(no) == ["utter_offer_declined"] and events == []
+    yes, events = await _answer(domain, "affirm", "vale", previous)
+    assert yes.messages[-1]["custom"]["handoff"]["reason"] == "verification_failed"
+
+
+@pytest.mark.asyncio
+async def test_yes_to_a_late_order_offer_runs_the_not_received_flow(domain, orders) -> None:
+    previous = _turn("Tu pedido va con retraso… ¿Te paso con ella?",
+                     [{"title": "Sí, abrir una incidencia", "payload": "/order_not_received"},
+                      {"title": "No, gracias", "payload": "/deny"}], "utter_order_status_overdue")
+    order = orders.find(status="shipped", overdue=True)
+    dispatcher, events = await _answer(domain, "affirm", "sí porfa", previous, slots=verified_slots(order))
+    assert dispatcher.messages == []
+    assert events == [FollowupAction("not_received_form")]
+
+
+@pytest.mark.asyncio
+async def test_yes_to_an_faq_offer_gives_that_answer(domain) -> None:
+    previous = _turn("¿Quieres que te explique cómo?",
+                     [{"title": "Sí, cómo devolverlo", "payload": "/faq/return_policy"},
+                      {"title": "No, gracias", "payload": "/deny"}], "utter_cancel_not_possible_shipped")
+    dispatcher, _ = await _answer(domain, "affirm", "si", previous)
+    assert responses(dispatcher) == ["utter_faq/return_policy"]
+
+
+@pytest.mark.asyncio
+async def test_yes_to_a_menu_does_not_pick_for_the_shopper(domain) -> None:
+    menu = [{"title": "Dónde está mi pedido", "payload": "/order_status"},
+            {"title": "Devolver un producto", "payload": "/return_request"},
+            {"title": "Hablar con una persona", "payload": "/request_human"}]
+    dispatcher, events = await _answer(domain, "affirm", "sí", _turn("Puedo ayudarte con…", menu, "utter_help"))
+    assert responses(dispatcher) == ["utter_ask_what_else"] and events == []

@@ -38,8 +38,13 @@ _WANT_OTHER = re.compile(
     r"\b(la|lo|las|los|me\s+\w+)\s+(quiero|quisiera|prefiero|necesito|mandan|mandais|envian|enviais|podrian mandar|pueden mandar)\s+en\s+"
     r"(talla|color|el|la|una|un|\d{2}\b)"
 )
-# "no quiero cambio, quiero el dinero": a refund, not an exchange.
-_NOT_EXCHANGE = re.compile(r"\b(no|sin)\s+(quiero\s+)?(un\s+|el\s+|ningun\s+)?cambi\w*|\breembols\w*|\bmi dinero\b")
+# "no quiero cambio, quiero mi dinero", "devolverlas, no cambiarlas": a refund.
+_NOT_EXCHANGE = re.compile(
+    r"\bno\s+(quiero\s+|busco\s+)?(un\s+|el\s+|ningun\s+)?cambi\w*|\bsin\s+cambi\w*|"
+    r"\bprefiero\s+(el\s+|un\s+)?reembolso|\bprefiero\s+que\s+me\s+devuelvan|\bquiero\s+(el|mi)\s+dinero\b"
+)
+# "cambié de opinión" is no exchange.
+_CHANGED_MIND = re.compile(r"\bcambi\w*\s+de\s+(opinion|idea|parecer)\b")
 _SIZE_WORD = re.compile(r"\b(?:talla|numero|num|n|tall)\.?\s*(xxs|xs|s|m|l|xl|xxl|\d{2}(?:[.,]5)?)\b")
 _BARE_NUMBER = re.compile(r"\b(?:por|a)\s+(?:una|un|la|el)?\s*(\d{2}(?:[.,]5)?)\b|\b(?:una|un|la|el)\s+(\d{2}(?:[.,]5)?)\b")
 _BARE_LETTER = re.compile(r"\b(?:por|a)\s+(?:una|un|la|el)?\s*(xxs|xs|s|m|l|xl|xxl)\b|\b(?:una|la)\s+(xxs|xs|xl|xxl|m|l)\b")
@@ -64,7 +69,7 @@ def wants_exchange(texts: Iterable[str]) -> bool:
     money back; the last message that says either way wins."""
     decision = False
     for text in texts:
-        folded = fold(text)
+        folded = _CHANGED_MIND.sub(" ", fold(text))
         if _NOT_EXCHANGE.search(folded):
             decision = False
         elif _EXCHANGE.search(folded) or _WANT_OTHER.search(folded):

@@ -65,7 +65,12 @@ def apologise_once(dispatcher: CollectingDispatcher, tracker: Tracker, form: str
     if said_in_form(tracker, form, APOLOGIES.values()):
         return
     problem = problem_of(tracker, form)
-    dispatcher.utter_message(response=APOLOGIES[problem.kind], damage=problem.adjective or "en mal estado")
+    plural = bool(problem.adjective and problem.adjective.endswith("s"))
+    dispatcher.utter_message(
+        response=APOLOGIES[problem.kind],
+        damage=problem.adjective or "en mal estado",
+        arrived="hayan llegado" if plural else "haya llegado",
+    )
 
 
 class _IssueFormValidation(PrefillAfterVerification):

@@ -66,6 +66,10 @@ def test_the_shoppers_words_for_an_exchange() -> None:
     assert wants_exchange(["quiero devolver las zapatillas", "mejor cámbiamelas por la 42"])
     assert not wants_exchange(["quiero devolver la camiseta"])
     assert not wants_exchange(["quiero cambiarlas", "no, mejor no quiero cambio, quiero mi dinero"])
+    assert not wants_exchange(["cambié de opinión, quiero devolver el pedido"])
+    assert not wants_exchange(["quiero devolverlas, no cambiarlas"])
+    assert wants_exchange(["¿en lugar de reembolso me pueden enviar otra talla?"])
+    assert wants_exchange(["mejor no me devuelvan el dinero, quiero cambiarla por la L"])
     assert parse_variant("¿podría cambiarlas por una talla 41?") == "talla 41"
     assert parse_variant("quiero cambiar la talla 38 por la 39") == "talla 39"
     assert parse_variant("me la cambian por una M?") == "talla M"

@@ -56,6 +56,10 @@ async def test_the_first_question_apologises_for_the_problem_once(domain) -> Non
     usted = await rendered(domain, dispatcher.messages[0], "usted")
     assert "Siento mucho que te haya llegado roto" in tu
     assert "Siento mucho que le haya llegado roto" in usted and " te " not in usted
+    plural = make_tracker(text="ME LLEGARON ROTAS LAS GAFAS!!!", events=started("ME LLEGARON ROTAS LAS GAFAS!!!"))
+    dispatcher = CollectingDispatcher()
+    await ActionAskDamagedOrderId().run(dispatcher, plural, domain)
+    assert "Siento mucho que le hayan llegado rotas" in await rendered(domain, dispatcher.messages[0], "usted")
     # Asked again (a wrong number), or the email next: no second apology.
     apologised = started(ANGRY) + [
         {"event": "bot", "text": "Siento mucho…", "metadata": {"utter_action": "utter_issue_apology_broken"}},

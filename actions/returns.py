@@ -32,7 +32,7 @@ from actions.exchanges import (
     wants_exchange,
     with_article,
 )
-from actions.form_prefill import PrefillAfterVerification, form_texts
+from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts
 from actions.formatting import RETURN_REASON_LABELS, items_es, money_es
 from actions.orders import order_variables
 from actions.policy import StorePolicy, load_policy
@@ -115,8 +115,6 @@ def parse_item_choice(value: Any, eligible: Tuple[OrderItem, ...]) -> List[int]:
     if named:
         return named
     raise InvalidReturnItems("no item recognised")
-
-
 
 
 def is_exchange(tracker: Tracker) -> bool:
@@ -211,9 +209,15 @@ class ValidateReturnForm(PrefillAfterVerification):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
         """The size or colour said before it is asked ("cambiarlas por una
-        talla 41"), or the answer to the question whatever its intent."""
+        talla 41"), or the answer to the question whatever its intent. A value
+        left by an earlier, unfinished exchange (a handoff closes a form without
+        this action) is not reused."""
         if tracker.get_slot("exchange_variant"):
-            return {}
+            if _set_in_form(tracker, "exchange_variant"):
+                return {}
+            tracker.slots["exchange_variant"] = None
+            found = next((t for t in reversed(form_texts(tracker, "return_form")) if parse_variant(t)), None)
+            return {"exchange_variant": found}
         if tracker.get_slot("requested_slot") == "exchange_variant":
             text = str((tracker.latest_message or {}).get("text") or "")
             return {"exchange_variant": text} if parse_variant(text) else {}
@@ -227,7 +231,9 @@ class ValidateReturnForm(PrefillAfterVerification):
     ) -> Dict[Text, Any]:
         if wants_to_stop(tracker):
             return {"exchange_variant": None, "form_stopped": True}
-        wanted = parse_variant(str(value or ""))
+        if not value:
+            return {"exchange_variant": None}  # cleared, not answered: nothing to complain about
+        wanted = parse_variant(str(value))
         if wanted is None:
             utter_error(dispatcher, InvalidExchangeVariant())
             return {"exchange_variant": None}
@@ -243,6 +249,10 @@ class ValidateReturnForm(PrefillAfterVerification):
             dispatcher.utter_message(response="utter_exchange_same_variant", wanted_variant=with_article(absolute))
             return {"exchange_variant": None}
         return {"exchange_variant": absolute}
+
+
+def _set_in_form(tracker: Tracker, slot: str) -> bool:
+    return any(e.get("event") == "slot" and e.get("name") == slot for e in events_of_form(tracker, "return_form"))
 
 
 def _chosen_items(order: Order, chosen: Any) -> List[OrderItem]:

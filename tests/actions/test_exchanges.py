@@ -235,3 +235,17 @@ async def test_the_item_questions_speak_in_the_stores_voice(shop, domain, orders
         assert "quiere" in usted and "quieres" in tu and order.items[0].name in usted
     eligible = return_eligibility(order, load_policy()).eligible
     assert len(message["buttons"]) == len(eligible) + (1 if len(eligible) > 1 else 0)
+
+
+@pytest.mark.asyncio
+async def test_a_size_left_by_an_unfinished_exchange_is_not_reused(shop, domain, orders) -> None:
+    order = await returnable(shop, orders)
+    slots = dict(verified_slots({"order_id": order.order_id, "email": order.customer.email}),
+                 exchange_variant="talla 45")  # from an exchange a handoff interrupted
+    text = "quiero un cambio"
+    tracker = make_tracker(slots=slots, intent="return_request", text=text, active_loop="return_form",
+                           events=form_events(text)[:-1] + [{"event": "active_loop", "name": "return_form"}])
+    dispatcher = CollectingDispatcher()
+    filled = slot_events(await ValidateReturnForm().run(dispatcher, tracker, domain))
+    assert filled["exchange_variant"] is None and filled["requested_slot"] == "return_items"
+    assert dispatcher.messages == []

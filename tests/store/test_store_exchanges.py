@@ -113,3 +113,24 @@ async def test_a_database_created_before_exchanges_gets_the_table_and_keeps_its_
     finally:
         old.drop_schema()
         old.dispose()
+
+
+@pytest.mark.asyncio
+async def test_concurrent_conversions_of_one_return_succeed_once(store: SqlStore, demo_data: Data) -> None:
+    """Two conversations (or a double click) convert the same return: one
+    exchange, the other call is told the return has moved on."""
+    import asyncio
+
+    o = _returnable(demo_data)
+    order = await store.get_order(o["order_id"])
+    assert order is not None
+    ids = [order.items[0].id]
+    ret = await store.create_return(o["order_id"], ids, "talla")
+    results = await asyncio.gather(
+        *(store.convert_to_exchange(o["order_id"], ret.return_number, ids, f"talla {40 + n}") for n in range(3)),
+        return_exceptions=True,
+    )
+    kinds = sorted(type(r).__name__ for r in results)
+    assert kinds == ["Return", "ReturnStateChanged", "ReturnStateChanged"], results
+    stored = await store.get_order(o["order_id"])
+    assert stored is not None and len(stored.returns) == 1 and stored.returns[0].is_exchange

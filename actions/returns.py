@@ -356,6 +356,8 @@ class ActionCreateReturn(Action):
             )
         else:
             dispatcher.utter_message(response="utter_return_created", **common)
+            if reason == "talla":
+                dispatcher.utter_message(response="utter_return_offer_exchange")
         return events + [SlotSet("last_return_number", created.return_number)]
 
 

@@ -62,6 +62,7 @@ def test_an_exchange_right_after_a_return_converts_it(shopper: Shopper, orders: 
     created = shopper.texts('/inform{"return_reason":"talla"}')
     number = re.search(r"DEV-\d{6}", created)
     assert number and "creada" in created, created
+    assert "prefieres otra talla" in created  # a wrong size: the exchange is offered
 
     wanted = other_size(order)
     exchange = shopper.texts(f"¿podría cambiarlas por una {wanted}?")

@@ -77,3 +77,10 @@ class InvalidCity(AssistantError):
 
 class InvalidReturnItems(AssistantError):
     response = "utter_invalid_return_items"
+
+
+class InvalidExchangeVariant(AssistantError):
+    """No size or colour recognised in the answer (or a relative one, "una
+    talla más", for an item whose size the shop's data does not say)."""
+
+    response = "utter_invalid_exchange_variant"

@@ -1,5 +1,6 @@
 """Where is my refund: every refund of a verified order with its state and
-the date the money arrives (or arrived)."""
+the date the money arrives (or arrived). An exchange is not a refund: it is
+listed apart, as what it is."""
 from __future__ import annotations
 
 from typing import List, Text
@@ -11,6 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.formatting import refund_line
 from actions.policy import load_policy
+from actions.returns import exchange_lines
 from actions.verification import OrderFormValidation, verified_order
 
 
@@ -29,10 +31,16 @@ class ActionRefundStatus(Action):
         if order is None:
             return events
         policy = load_policy()
+        exchanges = exchange_lines(order)
         if not order.refunds:
-            dispatcher.utter_message(
-                response="utter_refund_none", order_id=order.order_id, refund_days=policy.refund_days
-            )
+            if exchanges:
+                dispatcher.utter_message(
+                    response="utter_refund_none_exchange", order_id=order.order_id, exchanges=exchanges
+                )
+            else:
+                dispatcher.utter_message(
+                    response="utter_refund_none", order_id=order.order_id, refund_days=policy.refund_days
+                )
             return events
         refunds = sorted(order.refunds, key=lambda r: r.created_at)
         dispatcher.utter_message(
@@ -40,4 +48,6 @@ class ActionRefundStatus(Action):
             order_id=order.order_id,
             refunds="\n".join(refund_line(r, policy.currency) for r in refunds),
         )
+        if exchanges:
+            dispatcher.utter_message(response="utter_refund_exchanges", order_id=order.order_id, exchanges=exchanges)
         return events

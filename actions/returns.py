@@ -1,9 +1,15 @@
-"""Returns: who may return what, and creating the return.
+"""Returns and exchanges: who may return what, and creating the record.
 
 Eligibility (``return_eligibility``, also used by the bridge's case card):
 the order must be delivered, the delivery at most ``return_window_days`` ago
 (counted in the store's time zone), and the item not final sale nor already
 in an open or completed return.
+
+An exchange (another size or colour; ``actions.exchanges`` reads it from the
+shopper's words) is a return path of the same form and the same eligibility,
+stored as a return of kind 'exchange' with the wanted variant: no refund.
+An item still in a just-requested return can be exchanged: that return
+becomes (or gives the item to) the exchange instead of "nada que devolver".
 """
 from __future__ import annotations
 
@@ -13,18 +19,26 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.errors import InvalidReturnItems, StoreDown
+from actions.errors import InvalidExchangeVariant, InvalidReturnItems, StoreDown
+from actions.exchanges import (
+    items_named_in,
+    parse_variant,
+    resolve_variant,
+    same_as_current,
+    wants_exchange,
+    with_article,
+)
+from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts
 from actions.formatting import RETURN_REASON_LABELS, items_es, money_es
 from actions.orders import order_variables
 from actions.policy import StorePolicy, load_policy
-from actions.store import Order, OrderItem, StoreUnavailable, shared_store
-from actions.store.errors import UnknownItems
+from actions.store import Order, OrderItem, Return, StoreUnavailable, shared_store
+from actions.store.errors import ReturnStateChanged, UnknownItems
 from actions.verification import (
-    OrderFormValidation,
     current_order,
     utter_error,
     verified_order,
@@ -38,7 +52,7 @@ ALL_WORDS = re.compile(r"\b(todos?|todas?|todo el pedido|ambos|ambas|los dos|las
 class Eligibility:
     """``reason`` is None when something can be returned."""
 
-    reason: Optional[str]          # not_delivered | window_expired | final_sale | closed | None
+    reason: Optional[str]          # not_delivered | window_expired | final_sale | in_return | closed | None
     eligible: Tuple[OrderItem, ...]
     final_sale: Tuple[OrderItem, ...]
     days_since_delivery: Optional[int]
@@ -48,7 +62,17 @@ class Eligibility:
         return self.reason is None
 
 
-def return_eligibility(order: Order, policy: StorePolicy, today: Optional[dt.date] = None) -> Eligibility:
+def convertible_returns(order: Order) -> Tuple[Return, ...]:
+    """Returns an exchange may take items from: still requested (nothing
+    received or refunded yet) and not exchanges already."""
+    return tuple(r for r in order.returns if r.status == "requested" and not r.is_exchange)
+
+
+def return_eligibility(
+    order: Order, policy: StorePolicy, today: Optional[dt.date] = None, for_exchange: bool = False
+) -> Eligibility:
+    """``for_exchange``: items of a still-requested return count as eligible
+    (the exchange converts that return)."""
     today = today or policy.today()
     if order.status in ("cancelled", "returned"):
         return Eligibility("closed", (), (), None)
@@ -59,14 +83,18 @@ def return_eligibility(order: Order, policy: StorePolicy, today: Optional[dt.dat
             if delivered_at.tzinfo else today - delivered_at.date()).days
     if days > policy.return_window_days:
         return Eligibility("window_expired", (), (), days)
+    convertible = {r.return_number for r in convertible_returns(order)} if for_exchange else set()
     returned_ids = {
-        item_id for ret in order.returns if ret.status != "rejected" for item_id in ret.item_ids
+        item_id for ret in order.returns
+        if ret.status != "rejected" and ret.return_number not in convertible for item_id in ret.item_ids
     }
     open_items = [item for item in order.items if item.id not in returned_ids]
     eligible = tuple(item for item in open_items if not item.final_sale)
     final_sale = tuple(item for item in open_items if item.final_sale)
     if not eligible:
-        return Eligibility("final_sale" if final_sale else "closed", (), final_sale, days)
+        if final_sale:
+            return Eligibility("final_sale", (), final_sale, days)
+        return Eligibility("in_return" if order.returns else "closed", (), final_sale, days)
     return Eligibility(None, eligible, final_sale, days)
 
 
@@ -89,10 +117,27 @@ def parse_item_choice(value: Any, eligible: Tuple[OrderItem, ...]) -> List[int]:
     raise InvalidReturnItems("no item recognised")
 
 
-class ValidateReturnForm(OrderFormValidation):
+def is_exchange(tracker: Tracker) -> bool:
+    """This run of return_form is an exchange: the shopper asked for another
+    size or colour (the intent is return_request either way)."""
+    return wants_exchange(form_texts(tracker, "return_form"))
+
+
+def recent_return(order: Order, tracker: Tracker) -> Optional[Return]:
+    """The return this conversation just created, if it can still become an
+    exchange ("¿podría cambiarlas por una talla 41?" right after it)."""
+    number = tracker.get_slot("last_return_number")
+    return next((r for r in convertible_returns(order) if r.return_number == number), None)
+
+
+class ValidateReturnForm(PrefillAfterVerification):
     form = "return_form"
 
     async def task_slots(self, order: Order, tracker: Tracker) -> List[Text]:
+        if is_exchange(tracker):
+            if return_eligibility(order, self.policy, for_exchange=True).ok:
+                return ["return_items", "exchange_variant"]
+            return []
         if return_eligibility(order, self.policy).ok:
             return ["return_items", "return_reason"]
         return []
@@ -102,15 +147,29 @@ class ValidateReturnForm(OrderFormValidation):
     ) -> Dict[Text, Any]:
         """A typed choice ("1", "todos", an item's name) is the answer whatever
         intent the classifier gave it: a bare "1" often reads as chit-chat,
-        which the domain's text mapping rightly ignores."""
+        which the domain's text mapping rightly ignores. For an exchange the
+        items may be known already: the return just created ("cámbialas")
+        or the item named when asking ("cambiar las zapatillas")."""
+        exchange = is_exchange(tracker)
         if tracker.get_slot("requested_slot") != "return_items":
+            if not exchange or tracker.get_slot("return_items"):
+                return {}
+            order = await current_order(tracker)
+            if order is None:
+                return {}
+            eligible = return_eligibility(order, self.policy, for_exchange=True).eligible
+            named = [eligible[i].id for i in items_named_in(" ".join(form_texts(tracker, "return_form")), [i.name for i in eligible])]
+            just_returned = recent_return(order, tracker)
+            chosen = named or (list(just_returned.item_ids) if just_returned else [])
+            if chosen and {i.id for i in eligible} >= set(chosen):
+                return {"return_items": ",".join(str(i) for i in sorted(chosen))}
             return {}
         text = (tracker.latest_message or {}).get("text") or ""
         order = await current_order(tracker)
         if order is None:
             return {}
         try:
-            parse_item_choice(text, return_eligibility(order, self.policy).eligible)
+            parse_item_choice(text, return_eligibility(order, self.policy, for_exchange=exchange).eligible)
         except InvalidReturnItems:
             return {}
         return {"return_items": text}
@@ -126,7 +185,11 @@ class ValidateReturnForm(OrderFormValidation):
             return {"return_items": None, "store_error": True}
         if order is None:
             return {"return_items": None, "store_error": True}
-        eligibility = return_eligibility(order, self.policy)
+        eligibility = return_eligibility(order, self.policy, for_exchange=is_exchange(tracker))
+        eligible_ids = {item.id for item in eligibility.eligible}
+        chosen = [int(i) for i in str(value or "").split(",") if i.strip().isdigit()]
+        if chosen and set(chosen) <= eligible_ids and tracker.get_slot("requested_slot") != "return_items":
+            return {"return_items": ",".join(str(i) for i in chosen)}  # pre-filled ids
         try:
             ids = parse_item_choice(value, eligibility.eligible)
         except InvalidReturnItems as error:
@@ -142,9 +205,63 @@ class ValidateReturnForm(OrderFormValidation):
         text = self.free_text(value)
         return {"return_reason": text}
 
+    async def extract_exchange_variant(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """The size or colour said before it is asked ("cambiarlas por una
+        talla 41"), or the answer to the question whatever its intent. A value
+        left by an earlier, unfinished exchange (a handoff closes a form without
+        this action) is not reused."""
+        if tracker.get_slot("exchange_variant"):
+            if _set_in_form(tracker, "exchange_variant"):
+                return {}
+            tracker.slots["exchange_variant"] = None
+            found = next((t for t in reversed(form_texts(tracker, "return_form")) if parse_variant(t)), None)
+            return {"exchange_variant": found}
+        if tracker.get_slot("requested_slot") == "exchange_variant":
+            text = str((tracker.latest_message or {}).get("text") or "")
+            return {"exchange_variant": text} if parse_variant(text) else {}
+        for text in reversed(form_texts(tracker, "return_form")):
+            if parse_variant(text):
+                return {"exchange_variant": text}
+        return {}
+
+    async def validate_exchange_variant(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        if wants_to_stop(tracker):
+            return {"exchange_variant": None, "form_stopped": True}
+        if not value:
+            return {"exchange_variant": None}  # cleared, not answered: nothing to complain about
+        wanted = parse_variant(str(value))
+        if wanted is None:
+            utter_error(dispatcher, InvalidExchangeVariant())
+            return {"exchange_variant": None}
+        order = await current_order(tracker)
+        chosen = _chosen_items(order, tracker.get_slot("return_items")) if order else []
+        names = [item.name for item in chosen]
+        absolute = resolve_variant(wanted, names)
+        if absolute is None:
+            # "una talla más" of an item whose size we do not know: ask for the size.
+            utter_error(dispatcher, InvalidExchangeVariant())
+            return {"exchange_variant": None}
+        if same_as_current(absolute, names):
+            dispatcher.utter_message(response="utter_exchange_same_variant", wanted_variant=with_article(absolute))
+            return {"exchange_variant": None}
+        return {"exchange_variant": absolute}
+
+
+def _set_in_form(tracker: Tracker, slot: str) -> bool:
+    return any(e.get("event") == "slot" and e.get("name") == slot for e in events_of_form(tracker, "return_form"))
+
+
+def _chosen_items(order: Order, chosen: Any) -> List[OrderItem]:
+    ids = {int(i) for i in str(chosen or "").split(",") if i.strip().isdigit()}
+    return [item for item in order.items if item.id in ids]
+
 
 class ActionAskReturnItems(Action):
-    """Lists the returnable items as numbered buttons (plus 'todos')."""
+    """Lists the returnable (or exchangeable) items as numbered buttons (plus 'todos')."""
 
     def name(self) -> Text:
         return "action_ask_return_items"
@@ -160,7 +277,8 @@ class ActionAskReturnItems(Action):
         if order is None:
             return []
         policy = load_policy()
-        eligibility = return_eligibility(order, policy)
+        exchange = is_exchange(tracker)
+        eligibility = return_eligibility(order, policy, for_exchange=exchange)
         if eligibility.final_sale:
             dispatcher.utter_message(response="utter_return_some_final_sale", items=items_es(eligibility.final_sale))
         buttons = [
@@ -169,15 +287,18 @@ class ActionAskReturnItems(Action):
         ]
         if len(eligibility.eligible) > 1:
             buttons.append({"title": "Todos", "payload": '/inform{"return_item":"todos"}'})
-        usted = tracker.get_slot("brand_voice") == "usted"
-        question = "¿Qué artículos quiere devolver?" if usted else "¿Qué artículos quieres devolver?"
         dispatcher.utter_message(
-            text=f"{question}\n{items_es(eligibility.eligible, numbered=True)}", buttons=buttons
+            response="utter_ask_exchange_items" if exchange else "utter_ask_return_items",
+            items=items_es(eligibility.eligible, numbered=True),
+            buttons=buttons,
         )
         return []
 
 
 class ActionCreateReturn(Action):
+    """Submit of return_form: creates the return, or the exchange (converting
+    the return just created when it holds the same items)."""
+
     def name(self) -> Text:
         return "action_create_return"
 
@@ -186,50 +307,118 @@ class ActionCreateReturn(Action):
     ) -> List[EventType]:
         chosen = tracker.get_slot("return_items")
         reason = tracker.get_slot("return_reason")
+        variant = tracker.get_slot("exchange_variant")
+        exchange = is_exchange(tracker)
         order, events = await verified_order(dispatcher, tracker)
+        events = events + [SlotSet("exchange_variant", None)]
         if order is None:
             return events
         policy = load_policy()
-        eligibility = return_eligibility(order, policy)
+        eligibility = return_eligibility(order, policy, for_exchange=exchange)
         variables: Dict[str, Any] = order_variables(order, policy)
         variables.update(return_window_days=policy.return_window_days)
         if not eligibility.ok:
-            if eligibility.reason == "window_expired":
-                dispatcher.utter_message(
-                    response="utter_return_window_expired",
-                    days_since_delivery=eligibility.days_since_delivery, **variables,
-                )
-            elif eligibility.reason == "final_sale":
-                variables["items"] = items_es(eligibility.final_sale)
-                dispatcher.utter_message(response="utter_return_final_sale", **variables)
-            elif eligibility.reason == "not_delivered":
-                dispatcher.utter_message(response="utter_return_not_delivered", **variables)
-            else:
-                dispatcher.utter_message(response="utter_return_closed", **variables)
+            _utter_ineligible(dispatcher, order, eligibility, variables)
             return events
         eligible_ids = {item.id for item in eligibility.eligible}
         item_ids = [int(i) for i in str(chosen or "").split(",") if i.strip().isdigit()]
-        if not item_ids or not set(item_ids) <= eligible_ids or not reason:
+        if not item_ids or not set(item_ids) <= eligible_ids or not (variant if exchange else reason):
             dispatcher.utter_message(response="utter_form_stopped")
             return events
-        reason_text = RETURN_REASON_LABELS.get(reason, reason)
+        chosen_items = [item for item in order.items if item.id in item_ids]
+        amount = money_es(sum((item.unit_price * item.quantity for item in chosen_items), start=0), policy.currency)
         try:
-            created = await shared_store().create_return(order.order_id, item_ids, reason_text)
-        except UnknownItems:
+            if exchange:
+                created, converted = await _create_exchange(order, item_ids, str(variant))
+            else:
+                created = await shared_store().create_return(
+                    order.order_id, item_ids, RETURN_REASON_LABELS.get(reason, reason)
+                )
+                converted = False
+        except (UnknownItems, ReturnStateChanged):
             dispatcher.utter_message(response="utter_form_stopped")
             return events
         except StoreUnavailable as exc:
             utter_error(dispatcher, StoreDown(str(exc)))
             return events
-        chosen_items = [item for item in order.items if item.id in item_ids]
-        amount = sum((item.unit_price * item.quantity for item in chosen_items), start=0)
-        dispatcher.utter_message(
-            response="utter_return_created",
+        common = dict(
             return_number=created.return_number,
             items=items_es(chosen_items),
             email=order.customer.email,
             return_window_days=policy.return_window_days,
             refund_days=policy.refund_days,
-            amount=money_es(amount, policy.currency),
+            amount=amount,
         )
-        return events
+        if exchange:
+            dispatcher.utter_message(
+                response="utter_exchange_from_return" if converted else "utter_exchange_created",
+                wanted_variant=with_article(str(variant)), **common,
+            )
+        else:
+            dispatcher.utter_message(response="utter_return_created", **common)
+            if reason == "talla":
+                dispatcher.utter_message(response="utter_return_offer_exchange")
+        return events + [SlotSet("last_return_number", created.return_number)]
+
+
+async def _create_exchange(order: Order, item_ids: List[int], variant: str) -> Tuple[Return, bool]:
+    """The exchange record: a requested return holding exactly these items
+    becomes the exchange (same number, same label); items taken from a
+    bigger one move to a new exchange; others get a new one. True when a
+    whole return was converted."""
+    wanted = set(item_ids)
+    for ret in convertible_returns(order):
+        if set(ret.item_ids) == wanted:
+            return await shared_store().convert_to_exchange(order.order_id, ret.return_number, item_ids, variant), True
+    in_returns = {i for r in convertible_returns(order) for i in r.item_ids}
+    if wanted & in_returns:
+        # Split: each return gives up its items; one exchange record per source return.
+        created: Optional[Return] = None
+        for ret in convertible_returns(order):
+            mine = sorted(wanted & set(ret.item_ids))
+            if mine:
+                created = await shared_store().convert_to_exchange(order.order_id, ret.return_number, mine, variant)
+        rest = sorted(wanted - in_returns)
+        if rest:
+            created = await shared_store().create_return(order.order_id, rest, f"cambio por {variant}", variant)
+        assert created is not None
+        return created, False
+    return await shared_store().create_return(order.order_id, item_ids, f"cambio por {variant}", variant), False
+
+
+def _utter_ineligible(
+    dispatcher: CollectingDispatcher, order: Order, eligibility: Eligibility, variables: Dict[str, Any]
+) -> None:
+    if eligibility.reason == "window_expired":
+        dispatcher.utter_message(
+            response="utter_return_window_expired",
+            days_since_delivery=eligibility.days_since_delivery, **variables,
+        )
+    elif eligibility.reason == "final_sale":
+        variables["items"] = items_es(eligibility.final_sale)
+        dispatcher.utter_message(response="utter_return_final_sale", **variables)
+    elif eligibility.reason == "not_delivered":
+        dispatcher.utter_message(response="utter_return_not_delivered", **variables)
+    elif eligibility.reason == "in_return":
+        open_returns = [r for r in order.returns if r.status != "rejected"]
+        variables["returns"] = "\n".join(_return_line(r, order) for r in open_returns)
+        dispatcher.utter_message(response="utter_return_all_in_returns", **variables)
+    else:
+        dispatcher.utter_message(response="utter_return_closed", **variables)
+
+
+RETURN_STATUS_LABELS = {
+    "requested": "solicitado", "received": "recibido", "refunded": "reembolsado", "rejected": "rechazado",
+}
+
+
+def _return_line(ret: Return, order: Order) -> str:
+    """'• DEV-123456 (cambio por la talla 41): Zapatillas … — solicitado'."""
+    names = ", ".join(item.name for item in order.items if item.id in ret.item_ids)
+    kind = f"cambio por {with_article(ret.wanted_variant or '')}" if ret.is_exchange else "devolución"
+    return f"• {ret.return_number} ({kind}): {names} — {RETURN_STATUS_LABELS.get(ret.status, ret.status)}"
+
+
+def exchange_lines(order: Order) -> str:
+    """The order's open exchanges, one line each (for refund status)."""
+    return "\n".join(_return_line(r, order) for r in order.returns if r.is_exchange and r.status != "rejected")

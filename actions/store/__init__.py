@@ -72,9 +72,18 @@ class Store(Protocol):
         longer in allowed_statuses."""
 
     async def create_return(
-        self, order_id: str, item_ids: Sequence[int], reason: str
+        self, order_id: str, item_ids: Sequence[int], reason: str, wanted_variant: Optional[str] = None
     ) -> Return:
-        """Create a return (status 'requested') with its own number DEV-XXXXXX."""
+        """Create a return (status 'requested') with its own number DEV-XXXXXX;
+        with ``wanted_variant`` it is an exchange (kind 'exchange', no refund)."""
+
+    async def convert_to_exchange(
+        self, order_id: str, return_number: str, item_ids: Sequence[int], wanted_variant: str
+    ) -> Return:
+        """Turn these items of a still-requested return into an exchange for
+        ``wanted_variant`` (the whole return keeps its number). Raises
+        ReturnStateChanged when the return has moved on, UnknownItems when an
+        item is not in it."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable if the database cannot be reached."""

@@ -16,3 +16,8 @@ class OrderStateChanged(StoreError):
 
 class UnknownItems(StoreError):
     """Item ids given for a return do not belong to the order."""
+
+
+class ReturnStateChanged(StoreError):
+    """A return can no longer be changed (received, refunded, already an
+    exchange, or not found)."""

@@ -196,6 +196,27 @@ class ReturnRow(Base):
     items: List[OrderItemRow] = relationship(
         "OrderItemRow", secondary=return_items, order_by="OrderItemRow.id"
     )
+    exchange: Optional["ReturnExchangeRow"] = relationship(
+        "ReturnExchangeRow", uselist=False, back_populates="return_", cascade="all, delete-orphan"
+    )
+
+
+class ReturnExchangeRow(Base):
+    """Makes a return an exchange: the items go back and the shop sends
+    ``wanted_variant`` (another size or colour) instead of refunding.
+
+    Why a table of its own and not a column of ``returns``: the schema is
+    created with ``create_all``, which adds missing tables to an existing
+    database but never alters one, so this works on databases created before
+    exchanges existed (SQLite and PostgreSQL alike)."""
+
+    __tablename__ = "return_exchanges"
+
+    return_id = Column(Integer, ForeignKey("returns.id"), primary_key=True)
+    wanted_variant = Column(String(100), nullable=False)
+    created_at = Column(UtcDateTime, nullable=False, default=utcnow)
+
+    return_: ReturnRow = relationship("ReturnRow", back_populates="exchange")
 
 
 class RefundRow(Base):

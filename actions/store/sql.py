@@ -28,13 +28,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 from sqlalchemy.sql import Select
 
-from actions.store.errors import OrderStateChanged, StoreUnavailable, UnknownItems
+from actions.store.errors import OrderStateChanged, ReturnStateChanged, StoreUnavailable, UnknownItems
 from actions.store.models import (
     Base,
     CustomerRow,
     OrderItemRow,
     OrderRow,
     RefundRow,
+    ReturnExchangeRow,
     ReturnRow,
     normalize_phone,
     utcnow,
@@ -281,37 +282,68 @@ class SqlStore:
 
         return await self._run(work)
 
-    async def create_return(self, order_id: str, item_ids: Sequence[int], reason: str) -> Return:
+    async def create_return(
+        self, order_id: str, item_ids: Sequence[int], reason: str, wanted_variant: Optional[str] = None
+    ) -> Return:
         """Data only: eligibility (window, final sale, status) is the actions'
-        business. Raises UnknownItems if ``item_ids`` is empty or any id is not
-        an item of the order (including an unknown order)."""
+        business. With ``wanted_variant`` the return is an exchange (its
+        ``return_exchanges`` row is written in the same transaction). Raises
+        UnknownItems if ``item_ids`` is empty or any id is not an item of the
+        order (including an unknown order)."""
         wanted = sorted(set(int(i) for i in item_ids))
 
         def work(s: Session) -> Return:
-            items = (
-                s.execute(
-                    select(OrderItemRow).where(
-                        OrderItemRow.order_id == order_id, OrderItemRow.id.in_(wanted)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            found = {item.id for item in items}
-            if not wanted or found != set(wanted):
-                missing = sorted(set(wanted) - found)
-                raise UnknownItems(f"items {missing} are not part of order {order_id}")
-            number = _free_return_number(s)
-            row = ReturnRow(
-                return_number=number, order_id=order_id, status="requested", reason=reason, created_at=utcnow()
-            )
-            row.items = list(items)
-            s.add(row)
+            items = _order_items(s, order_id, wanted)
+            row = _new_return(s, order_id, items, reason, wanted_variant)
             s.flush()
             return _return(row)
 
-        # Two concurrent calls could still draw the same free number; the
-        # unique constraint catches it and we retry in a new transaction.
+        return await self._retrying(work)
+
+    async def convert_to_exchange(
+        self, order_id: str, return_number: str, item_ids: Sequence[int], wanted_variant: str
+    ) -> Return:
+        """Turn (part of) a requested return into an exchange for
+        ``wanted_variant``. The whole return: it keeps its number (the label
+        the shopper already has still works). Some of its items: those move to
+        a new exchange record and the rest stays a return. Raises
+        ReturnStateChanged unless the return is still 'requested', is not an
+        exchange already and has no refund; UnknownItems if an item is not in it."""
+        wanted = set(int(i) for i in item_ids)
+
+        def work(s: Session) -> Return:
+            row = s.execute(
+                select(ReturnRow)
+                .where(ReturnRow.return_number == return_number, ReturnRow.order_id == order_id)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if row is None:
+                raise ReturnStateChanged(f"return {return_number} not found in order {order_id}")
+            refunded = s.execute(
+                select(func.count()).select_from(RefundRow).where(RefundRow.return_id == row.id)
+            ).scalar_one()
+            if row.status != "requested" or row.exchange is not None or refunded:
+                raise ReturnStateChanged(f"return {return_number} can no longer become an exchange")
+            current = {item.id for item in row.items}
+            if not wanted or not wanted <= current:
+                raise UnknownItems(f"items {sorted(wanted - current)} are not part of return {return_number}")
+            if wanted == current:
+                row.exchange = ReturnExchangeRow(wanted_variant=wanted_variant, created_at=utcnow())
+                s.flush()
+                return _return(row)
+            moving = [item for item in row.items if item.id in wanted]
+            row.items = [item for item in row.items if item.id not in wanted]
+            created = _new_return(s, order_id, moving, row.reason, wanted_variant)
+            s.flush()
+            return _return(created)
+
+        return await self._retrying(work)
+
+    async def _retrying(self, work: Callable[[Session], T]) -> T:
+        """Two concurrent calls could still draw the same free number (or
+        convert the same return twice); the unique constraints catch it and
+        the work is retried in a new transaction, where its checks see the
+        winner."""
         attempts_left = 3
         while True:
             try:
@@ -332,8 +364,37 @@ def _order_query() -> Select:
         joinedload(OrderRow.shipment),
         selectinload(OrderRow.items),
         selectinload(OrderRow.returns).selectinload(ReturnRow.items),
+        selectinload(OrderRow.returns).joinedload(ReturnRow.exchange),
         selectinload(OrderRow.refunds).joinedload(RefundRow.return_),
     )
+
+
+def _order_items(s: Session, order_id: str, wanted: List[int]) -> List[OrderItemRow]:
+    """The order's items with these ids; UnknownItems unless all are found."""
+    items = (
+        s.execute(select(OrderItemRow).where(OrderItemRow.order_id == order_id, OrderItemRow.id.in_(wanted)))
+        .scalars()
+        .all()
+    )
+    found = {item.id for item in items}
+    if not wanted or found != set(wanted):
+        missing = sorted(set(wanted) - found)
+        raise UnknownItems(f"items {missing} are not part of order {order_id}")
+    return list(items)
+
+
+def _new_return(
+    s: Session, order_id: str, items: List[OrderItemRow], reason: str, wanted_variant: Optional[str]
+) -> ReturnRow:
+    row = ReturnRow(
+        return_number=_free_return_number(s), order_id=order_id, status="requested",
+        reason=reason, created_at=utcnow(),
+    )
+    row.items = list(items)
+    if wanted_variant:
+        row.exchange = ReturnExchangeRow(wanted_variant=wanted_variant, created_at=row.created_at)
+    s.add(row)
+    return row
 
 
 def _lock_order(s: Session, order_id: str, allowed: Tuple[str, ...]) -> OrderRow:
@@ -392,6 +453,8 @@ def _return(row: ReturnRow) -> Return:
         reason=row.reason,
         created_at=row.created_at,
         item_ids=tuple(item.id for item in row.items),
+        kind="exchange" if row.exchange is not None else "return",
+        wanted_variant=row.exchange.wanted_variant if row.exchange is not None else None,
     )
 
 

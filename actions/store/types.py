@@ -66,6 +66,12 @@ class Return:
     reason: str
     created_at: dt.datetime
     item_ids: Tuple[int, ...]
+    kind: str = "return"        # return (refund) | exchange (other size or colour, no refund)
+    wanted_variant: Optional[str] = None  # an exchange's new size or colour, e.g. "talla 41"
+
+    @property
+    def is_exchange(self) -> bool:
+        return self.kind == "exchange"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,185 @@
+"""Exchanges (another size or colour instead of a refund), as plain rules.
+
+Why a module of its own without rasa: the same words decide whether a
+return_request is an exchange and which size or colour is wanted, in the
+form's validation and in its submit action, and they are tested alone.
+
+Limits: sizes are shoe/jean numbers (30-50) and letter sizes XXS-XXL; colours
+are the common ones; "una talla más/menos" is resolved only when the item's
+name carries its current size, as the shop's names do ("… (talla 40)").
+The shop has no stock data here, so nothing in this module promises stock.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable, List, Optional, Sequence
+
+LETTER_SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL")
+# Feminine and plural forms map to the colour's name.
+COLOURS = {
+    "negro": "negro", "negra": "negro", "negros": "negro", "negras": "negro",
+    "blanco": "blanco", "blanca": "blanco", "blancos": "blanco", "blancas": "blanco",
+    "azul marino": "azul marino", "azul": "azul", "azules": "azul", "celeste": "celeste",
+    "gris": "gris", "grises": "gris", "beige": "beige", "verde": "verde", "verdes": "verde",
+    "rojo": "rojo", "roja": "rojo", "rojos": "rojo", "rojas": "rojo",
+    "rosa": "rosa", "rosado": "rosa", "rosada": "rosa", "amarillo": "amarillo", "amarilla": "amarillo",
+    "marron": "marrón", "cafe": "marrón", "morado": "morado", "morada": "morado", "lila": "lila",
+    "naranja": "naranja", "plateado": "plateado", "dorado": "dorado",
+}
+_COLOUR_WORDS = "|".join(sorted((re.escape(c) for c in COLOURS), key=len, reverse=True))
+
+_EXCHANGE = re.compile(
+    r"\b(cambi\w*|canje\w*|intercambi\w*|otra talla|otro (color|numero|tamano|modelo)|"
+    r"un numero mas|un numero menos|una talla (mas|menos))\b"
+)
+# "la quiero en talla M", "¿me lo mandan en negro?"
+_WANT_OTHER = re.compile(
+    r"\b(la|lo|las|los|me\s+\w+)\s+(quiero|quisiera|prefiero|necesito|mandan|mandais|envian|enviais|podrian mandar|pueden mandar)\s+en\s+"
+    r"(talla|color|el|la|una|un|\d{2}\b)"
+)
+# "no quiero cambio, quiero mi dinero", "devolverlas, no cambiarlas": a refund.
+_NOT_EXCHANGE = re.compile(
+    r"\bno\s+(quiero\s+|busco\s+)?(un\s+|el\s+|ningun\s+)?cambi\w*|\bsin\s+cambi\w*|"
+    r"\bprefiero\s+(el\s+|un\s+)?reembolso|\bprefiero\s+que\s+me\s+devuelvan|\bquiero\s+(el|mi)\s+dinero\b"
+)
+# "cambié de opinión" is no exchange.
+_CHANGED_MIND = re.compile(r"\bcambi\w*\s+de\s+(opinion|idea|parecer)\b")
+_SIZE_WORD = re.compile(r"\b(?:talla|numero|num|n|tall)\.?\s*(xxs|xs|s|m|l|xl|xxl|\d{2}(?:[.,]5)?)\b")
+_BARE_NUMBER = re.compile(r"\b(?:por|a)\s+(?:una|un|la|el)?\s*(\d{2}(?:[.,]5)?)\b|\b(?:una|un|la|el)\s+(\d{2}(?:[.,]5)?)\b")
+_BARE_LETTER = re.compile(r"\b(?:por|a)\s+(?:una|un|la|el)?\s*(xxs|xs|s|m|l|xl|xxl)\b|\b(?:una|la)\s+(xxs|xs|xl|xxl|m|l)\b")
+_COLOUR = re.compile(r"\b(" + _COLOUR_WORDS + r")\b")
+_BIGGER = re.compile(r"\b(una talla mas|un numero mas|mas grande|una mas grande|talla superior|talla mayor)\b")
+_SMALLER = re.compile(r"\b(una talla menos|un numero menos|mas pequen\w*|mas chic\w*|talla inferior|talla menor)\b")
+_CURRENT = re.compile(r"\((talla [^)]+|[^)]+)\)\s*$")
+_ORDER_OR_EMAIL = re.compile(r"\S+@\S+|(?<!\d)\d{6,}(?!\d)")
+
+RELATIVE_BIGGER = "una talla más"
+RELATIVE_SMALLER = "una talla menos"
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: how shoppers type (and mistype) it."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+def wants_exchange(texts: Iterable[str]) -> bool:
+    """Whether the shopper asked for another size or colour rather than the
+    money back; the last message that says either way wins."""
+    decision = False
+    for text in texts:
+        folded = _CHANGED_MIND.sub(" ", fold(text))
+        if _NOT_EXCHANGE.search(folded):
+            decision = False
+        elif _EXCHANGE.search(folded) or _WANT_OTHER.search(folded):
+            decision = True
+    return decision
+
+
+def _size(value: str) -> Optional[str]:
+    value = value.replace(",", ".")
+    if value.upper() in LETTER_SIZES:
+        return f"talla {value.upper()}"
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    if 16 <= number <= 52:
+        return f"talla {value}"
+    return None
+
+
+def parse_variant(text: str) -> Optional[str]:
+    """The size or colour wanted in ``text``: 'talla 41', 'talla M', 'color
+    negro', or a relative 'una talla más' / 'una talla menos'; None if none.
+
+    When the text names two ("la 38 por la 39"), the one after the last
+    "por" is the wanted one."""
+    folded = _ORDER_OR_EMAIL.sub(" ", fold(text))
+    parts = folded.rsplit(" por ", 1)
+    for part in ([parts[1], folded] if len(parts) == 2 else [folded]):
+        if _BIGGER.search(part):
+            return RELATIVE_BIGGER
+        if _SMALLER.search(part):
+            return RELATIVE_SMALLER
+        for pattern in (_SIZE_WORD, _BARE_NUMBER, _BARE_LETTER):
+            for match in pattern.finditer(part):
+                value = next(g for g in match.groups() if g)
+                size = _size(value)
+                if size:
+                    return size
+        colour = _COLOUR.search(part)
+        if colour:
+            return f"color {COLOURS[colour.group(1)]}"
+    return None
+
+
+def current_variant(item_name: str) -> Optional[str]:
+    """The variant an item's name carries: 'Zapatillas … (talla 40)' → 'talla 40',
+    'Altavoz … (negro)' → 'color negro'."""
+    match = _CURRENT.search(item_name or "")
+    if not match:
+        return None
+    label = match.group(1).strip()
+    if label.lower().startswith("talla "):
+        return "talla " + label[6:].strip()
+    folded = fold(label)
+    return f"color {COLOURS[folded]}" if folded in COLOURS else None
+
+
+def resolve_variant(wanted: str, item_names: Sequence[str]) -> Optional[str]:
+    """A relative wish ('una talla más') made absolute from the items' current
+    size ('talla 41'); an absolute one is returned as is. None when it cannot
+    be resolved (no or different current sizes, or past the last size)."""
+    if wanted not in (RELATIVE_BIGGER, RELATIVE_SMALLER):
+        return wanted
+    step = 1 if wanted == RELATIVE_BIGGER else -1
+    resolved = set()
+    for name in item_names:
+        current = current_variant(name)
+        if not current or not current.startswith("talla "):
+            return None
+        value = current[6:]
+        if value.upper() in LETTER_SIZES:
+            index = LETTER_SIZES.index(value.upper()) + step
+            if not 0 <= index < len(LETTER_SIZES):
+                return None
+            resolved.add(f"talla {LETTER_SIZES[index]}")
+        elif value.isdigit():
+            # Trousers and belts go in even sizes (38, 40…), shoes one by one.
+            even = re.search(r"vaquer|pantal|cintur", fold(name)) is not None
+            resolved.add(f"talla {int(value) + step * (2 if even else 1)}")
+        else:
+            return None
+    return resolved.pop() if len(resolved) == 1 else None
+
+
+def same_as_current(wanted: str, item_names: Sequence[str]) -> bool:
+    """Every chosen item already is the wanted size or colour."""
+    currents = [current_variant(name) for name in item_names]
+    return bool(currents) and all(c is not None and fold(c) == fold(wanted) for c in currents)
+
+
+def with_article(variant: str) -> str:
+    """'talla 41' → 'la talla 41', 'color negro' → 'el color negro'."""
+    if variant.startswith("talla "):
+        return "la " + variant
+    if variant.startswith("color "):
+        return "el " + variant
+    return variant
+
+
+def items_named_in(text: str, names: Sequence[str]) -> List[int]:
+    """Indexes of the items whose first word ("zapatillas", "altavoz") the text
+    uses (singular or plural); [] when none or when the words are ambiguous."""
+    words = set(re.findall(r"[a-z0-9]+", fold(text)))
+    found = []
+    for index, name in enumerate(names):
+        first = re.findall(r"[a-z0-9]+", fold(name))[:1]
+        if not first or len(first[0]) < 4:
+            continue
+        stem = first[0].rstrip("s")
+        if stem in words or stem + "s" in words or stem + "es" in words:
+            found.append(index)
+    return found

@@ -117,6 +117,27 @@ class ValidateAddressForm(OrderFormValidation):
         slots["address_problem"] = {"response": check.response, "variables": check.variables} if check.response else None
         return slots
 
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        restored: List[EventType] = []
+        verified = tracker.get_slot("verified_order_id")
+        if verified and tracker.get_slot("requested_slot") in ADDRESS_SLOTS and tracker.get_slot("order_id") != verified:
+            # the entity extractor took six digits of the address for an order number
+            tracker.slots["order_id"] = verified
+            restored = [SlotSet("order_id", verified)]
+        return restored + await super().run(dispatcher, tracker, domain)
+
+    async def validate_order_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """Six digits inside an address (a Colombian postal code, a house
+        number) are not another order: the verified one stays."""
+        verified = tracker.get_slot("verified_order_id")
+        if verified and tracker.get_slot("requested_slot") in ADDRESS_SLOTS:
+            return {"order_id": verified}
+        return await super().validate_order_id(value, dispatcher, tracker, domain)
+
     async def validate_new_street(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:

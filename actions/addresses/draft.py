@@ -135,7 +135,7 @@ def check_draft(
     return Check(replace(draft, province=province))
 
 
-def _conflict: AddressDraft, parsed: ParsedAddress, country: str, table: PlaceTable) -> Optional[Check]:
+def _conflict(merged: AddressDraft, stated_region: Optional[str], country: str, table: PlaceTable) -> Optional[Check]:
     """A postal code of one region with a town or region of another: both
     are dropped and the shopper is asked which is right."""
     if not merged.postal_code:

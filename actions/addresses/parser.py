@@ -25,7 +25,7 @@ LEAD_IN = re.compile(
     r"^(?:(?:pues|bueno|vale|ok|okey|s[ií]|ah|eh|mira|perdona?|perd[oó]n)\b[\s,.:]*)*"
     r"(?:(?:(?:la|mi|el|tu|su)\s+)?(?:nueva\s+)?(?:direcci[oó]n|ciudad|localidad|poblaci[oó]n|municipio|pueblo|"
     r"c[oó]digo\s+postal|cp|domicilio)(?:\s+nuev[oa])?\s*(?:(?:es|ser[ií]a|ser[aá]|ahora\s+es|queda)\s+(?:en\s+|de\s+)?|[:=]\s*)"
-    r"|(?:es|ser[ií]a)\s+(?:en\s+)?|en\s+)",
+    r"|(?:es|ser[ií]a)\s+(?:en\s+)?|en\s+)?",
     re.I,
 )
 LIVE_IN = re.compile(r"^(?:vivo|estoy|resido|me mud[eé]|me he mudado|me cambi[eé])\s+(?:en|a)\s+", re.I)

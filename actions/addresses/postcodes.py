@@ -18,7 +18,7 @@ POSTAL_CODES: Dict[str, Tuple[str, str]] = {
     "Italia": (r"\d{5}", "son 5 cifras, por ejemplo 00184"),
     "Alemania": (r"\d{5}", "son 5 cifras, por ejemplo 10115"),
     "México": (r"\d{5}", "son 5 cifras, por ejemplo 06700"),
-    "Argentina": (r"(?:[A-Z]\d{4}[A-Z]{3}|\d{4})", "tiene el formato C1425ABC o 4 cifras"),
+    "Argentina": (r"(?:[A-Z]\d{4}(?:[A-Z]{3})?|\d{4})", "tiene el formato C1425ABC o 4 cifras"),
     "Colombia": (r"\d{6}", "son 6 cifras, por ejemplo 110111"),
     "Chile": (r"\d{7}", "son 7 cifras, por ejemplo 8320000"),
     "Perú": (r"\d{5}", "son 5 cifras, por ejemplo 15074"),
@@ -29,7 +29,7 @@ CP_PREFIX = r"(?:c\.?\s*p\.?|c[oó]d(?:igo|\.)?\s+postal|cod\.?\s*postal|zip)\s*
 # Codes inside a message, per country (digits not glued to other digits).
 IN_TEXT: Dict[str, str] = {
     "Portugal": r"(?<![\d-])\d{4}\s?-\s?\d{3}(?![\d-])|(?<![\d-])\d{4}\s\d{3}(?![\d-])",
-    "Argentina": r"(?<![A-Za-z\d])[A-Za-z]\d{4}[A-Za-z]{3}(?![A-Za-z\d])|(?<![\d/#-])\d{4}(?![\d/-])",
+    "Argentina": r"(?<![A-Za-z\d])[A-Za-z]\d{4}(?:[A-Za-z]{3})?(?![A-Za-z\d])|(?<![\d/#-])\d{4}(?![\d/-])",
     "Colombia": r"(?<![\d-])\d{6}(?![\d-])",
     "Chile": r"(?<![\d-])\d{7}(?![\d-])|(?<![\d-])\d{3}\s\d{4}(?![\d-])",
 }

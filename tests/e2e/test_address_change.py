@@ -1,0 +1,104 @@
+"""Address changes as shoppers write them, on the real stack (Rasa and the
+action server over the seeded store): a town alone, postal code and town in
+one answer, the whole address in one message, and a postal code of another
+province; the store is checked afterwards."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from actions.addresses.postcodes import shipping_zone
+from tests.actions.conftest import DemoOrders
+from tests.e2e.conftest import Shopper
+
+pytestmark = pytest.mark.slow
+
+FALLBACK = "no te he entendido"
+OUT_OF_SCOPE = "Eso no lo sé"
+
+
+@pytest.fixture(scope="module")
+def mainland_orders(demo_data: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Not-yet-shipped orders in mainland Spain, newest first (other e2e
+    tests cancel the first ones of the demo data)."""
+    found = [o for o in DemoOrders(demo_data).all(status="processing")
+             if o["shipping_address"]["country"] == "España"
+             and shipping_zone("España", o["shipping_address"]["postal_code"]) == "mainland"]
+    assert len(found) >= 5
+    return found[::-1]
+
+
+def stored_address(database_url: str, order_id: str) -> Tuple[str, str, str, str]:
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+        return db.execute(
+            "SELECT ship_street, ship_postal_code, ship_city, ship_province FROM orders WHERE order_id = ?",
+            (order_id,),
+        ).fetchone()
+
+
+def start(shopper: Shopper, order: Dict[str, Any]) -> str:
+    shopper.say(f"quiero cambiar la direccion de entrega del pedido {order['order_id']}")
+    asked = shopper.texts(order["email"])
+    assert "nueva calle" in asked, asked
+    return asked
+
+
+def test_a_town_alone_is_taken_as_the_town(shopper: Shopper, mainland_orders, e2e_database_url: str) -> None:
+    order = mainland_orders[0]
+    start(shopper, order)
+    assert "código postal" in shopper.texts("calle sierpes 3, 1º izq")
+    asked = shopper.texts("41004")
+    assert "ciudad" in asked, asked
+    read_back = shopper.texts("Sevilla")
+    assert FALLBACK not in read_back and OUT_OF_SCOPE not in read_back, read_back
+    for line in ("Calle y número: Calle sierpes 3, 1º izq", "Código postal: 41004", "Localidad: Sevilla"):
+        assert line in read_back, read_back
+    assert "Listo" in shopper.texts("sí")
+    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle sierpes 3, 1º izq", "41004", "Sevilla", "Sevilla")
+
+
+def test_postal_code_and_town_in_one_answer(shopper: Shopper, mainland_orders, e2e_database_url: str) -> None:
+    order = mainland_orders[1]
+    start(shopper, order)
+    shopper.say("Calle de Alcalá 100, 2º A")
+    read_back = shopper.texts("28013 Madrid")  # no question about the town: it was given
+    assert "Código postal: 28013" in read_back and "Localidad: Madrid" in read_back, read_back
+    assert "Listo" in shopper.texts("/affirm")
+    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle de Alcalá 100, 2º A", "28013", "Madrid", "Madrid")
+
+
+def test_the_whole_address_in_one_message(shopper: Shopper, mainland_orders, e2e_database_url: str) -> None:
+    order = mainland_orders[2]
+    start(shopper, order)
+    read_back = shopper.texts("Calle Mayor 5, 2ºB, 28013 Madrid")
+    for line in ("Calle y número: Calle Mayor 5, 2ºB", "Código postal: 28013", "Localidad: Madrid", "País: España"):
+        assert line in read_back, read_back
+    assert "Listo" in shopper.texts("si, es correcta")
+    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle Mayor 5, 2ºB", "28013", "Madrid", "Madrid")
+
+
+def test_a_postal_code_of_another_province_is_asked_about(shopper: Shopper, mainland_orders,
+                                                          e2e_database_url: str) -> None:
+    order = mainland_orders[3]
+    start(shopper, order)
+    asked = shopper.texts("Gran Vía 12, 3º, 08001 Madrid")
+    assert "08001 es de Barcelona" in asked and "Madrid" in asked, asked
+    read_back = shopper.texts("28013 Madrid")
+    assert "Calle y número: Gran Vía 12, 3º" in read_back and "Código postal: 28013" in read_back, read_back
+    assert "Listo" in shopper.texts("sí")
+    assert stored_address(e2e_database_url, order["order_id"])[1:] == ("28013", "Madrid", "Madrid")
+
+
+def test_a_question_while_asking_the_town_is_answered_and_the_town_asked_again(shopper: Shopper,
+                                                                                mainland_orders) -> None:
+    order = mainland_orders[4]
+    start(shopper, order)
+    shopper.say("Calle Real 8")
+    shopper.say("28901")
+    answer = shopper.texts("¿cuánto cuesta el envío?")
+    assert "ciudad" in answer, answer  # the form asks again after the answer
+    read_back = shopper.texts("getafe")
+    assert "Localidad: Getafe" in read_back and "Provincia: Madrid" in read_back, read_back
+    assert "no he cambiado nada" in shopper.texts("no")

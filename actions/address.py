@@ -1,7 +1,10 @@
 """Changing the delivery address: only before shipping (policy
-``address_change_statuses``), with street, postal code and city checked, read
-back, and confirmed before the store is changed (atomically re-checking the
-status)."""
+``address_change_statuses``), with street, postal code and city checked
+(actions/addresses: the rules, without Rasa), read back part by part, and
+confirmed before the store is changed (atomically re-checking the status).
+
+The form reads the shopper's raw replies (custom slot mappings): any reply
+may give any part, or the whole address; nothing given is asked again."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -12,8 +15,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
-from actions.addresses.draft import normalize_city, normalize_street
-from actions.addresses.postcodes import normalize_postal_code
+from actions.addresses.parser import address_in_request
+# re-exported: the per-part checks (tests and older callers import them from here)
+from actions.addresses.draft import normalize_city, normalize_street  # noqa: F401
+from actions.addresses.postcodes import normalize_postal_code  # noqa: F401
 from actions.errors import StoreDown
 from actions.orders import order_variables
 from actions.policy import load_policy
@@ -22,6 +27,7 @@ from actions.store.errors import OrderStateChanged
 from actions.verification import (
     OrderFormValidation,
     current_order,
+    is_verified,
     utter_error,
     verified_order,
     wants_to_stop,
@@ -126,7 +132,22 @@ class ValidateAddressForm(OrderFormValidation):
             # the entity extractor took six digits of the address for an order number
             tracker.slots["order_id"] = verified
             restored = [SlotSet("order_id", verified)]
-        return restored + await super().run(dispatcher, tracker, domain)
+        given = tracker.get_slot("address_given")
+        if not is_verified(tracker) and fresh_reply(tracker):
+            # "cambiad la dirección del pedido 845216 a calle Sol 3, 29001 Málaga":
+            # kept until the order is verified, then not asked again
+            found = address_in_request(str((tracker.latest_message or {}).get("text") or ""))
+            if found:
+                given = found
+                restored.append(SlotSet("address_given", found))
+        events = restored + await super().run(dispatcher, tracker, domain)
+        if given and is_verified(tracker) and tracker.get_slot("new_street") is None:
+            order = await current_order(tracker)
+            if order is not None and order.status in self.policy.address_change_statuses:
+                slots = await self._merge("new_street", given, tracker)
+                events += [SlotSet(name, value) for name, value in slots.items()]
+                events.append(SlotSet("address_given", None))
+        return events
 
     async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

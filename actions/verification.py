@@ -43,7 +43,7 @@ MAX_FREE_TEXT = 500
 # later form never reuses an old confirmation.
 TASK_SLOTS = (
     "cancel_confirmed", "new_street", "new_postal_code", "new_city", "new_province",
-    "address_problem", "address_confirmed", "return_items", "return_reason", "issue_description",
+    "address_given", "address_problem", "address_confirmed", "return_items", "return_reason", "issue_description",
 )
 
 

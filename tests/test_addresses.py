@@ -16,6 +16,7 @@ from actions.addresses import (
     normalize_postal_code,
     parse_address,
 )
+from actions.addresses.parser import address_in_request
 from actions.addresses.postcodes import POSTAL_CODES, shipping_zone
 from actions.errors import InvalidPostalCode
 from actions.policy import load_policy
@@ -54,6 +55,10 @@ def test_postal_code_and_town(text: str, postal_code: str, city: Optional[str]) 
     ("Calle Mayor 5, Madrid 28013", "España", "Calle Mayor 5", "28013", "Madrid"),
     ("Calle Alcalá 100 2ºA Madrid", "España", "Calle Alcalá 100 2ºA", None, "Madrid"),
     ("Plaza España s/n, 50001 Zaragoza", "España", "Plaza España s/n", "50001", "Zaragoza"),
+    ("CALLE MAYOR 5 28013 MADRID", "España", "CALLE MAYOR 5", "28013", "Madrid"),
+    ("Calle Sol 3 - 29001 - Málaga", "España", "Calle Sol 3", "29001", "Málaga"),
+    ("la calle es Calle Mayor 12, 3º B", "España", "Calle Mayor 12, 3º B", None, None),
+    ("mi direccion es c/ alcala 100 3ºA 28009 madrid", "España", "c/ alcala 100 3ºA", "28009", "Madrid"),
     ("mi nueva dirección es calle triana 10, 35002 las palmas", "España", "calle triana 10", "35002", "Las Palmas"),
     ("Avenida Insurgentes Sur 1234, Col. Del Valle, 03100 Ciudad de México, CDMX, México", "México",
      "Avenida Insurgentes Sur 1234, Col. Del Valle", "03100", "Ciudad de México"),
@@ -68,7 +73,7 @@ def test_postal_code_and_town(text: str, postal_code: str, city: Optional[str]) 
     ("Hauptstraße 5, 10115 Berlin, Deutschland", "Alemania", "Hauptstraße 5", "10115", "Berlín"),
 ])
 def test_the_whole_address_in_one_message(text: str, country: str, street: str, postal_code: Optional[str],
-                                          city: str) -> None:
+                                          city: Optional[str]) -> None:
     parsed = parse_address(text, country)
     assert (parsed.street, parsed.postal_code, parsed.city) == (street, postal_code, city)
     assert parsed.country in (None, country)
@@ -233,3 +238,15 @@ def test_check_draft_repeats_the_checks_before_storing() -> None:
 ])
 def test_what_reads_as_an_answer_to_the_address_questions(text: str, expecting: str, expected: bool) -> None:
     assert looks_like_answer(text, expecting, "España") is expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cambiar dirección del pedido #845216 a calle Sol 3, 29001 Málaga", "calle Sol 3, 29001 Málaga"),
+    ("envíenlo a la oficina, Paseo de la Castellana 100, 28046 Madrid", "Paseo de la Castellana 100, 28046 Madrid"),
+    ("quiero cambiar la direccion del pedido 845216 a C/ Mayor 5 2B 28013 Madrid por favor", "C/ Mayor 5 2B 28013 Madrid"),
+    ("la dirección correcta es Gran Vía 15, 2ºA, 28013 Madrid, pedido 123456, ana@example.com",
+     "Gran Vía 15, 2ºA, 28013 Madrid"),
+    ("me equivoqué de calle", None), ("quiero cambiar la dirección", None),
+])
+def test_an_address_inside_the_request(text: str, expected: Optional[str]) -> None:
+    assert address_in_request(text) == expected

@@ -14,7 +14,7 @@ MAX_LENGTH = 300
 # Words that start a street (Spain, Latin America, Portugal, France, Italy, Germany).
 STREET_WORDS = re.compile(
     r"(?:^|[\s,(])(?:c/|c\.|calle|cl|cll|avda?\.?|avenida|av\.?|paseo|p[º°]|pso|plaza|pza\.?|pl\.?|ronda|camino|"
-    r"carretera|ctra\.?|traves[ií]a|glorieta|rambla|carrer|r[uú]a|rue|via|viale|corso|piazza|jr\.?|jir[oó]n|"
+    r"carretera|ctra\.?|traves[ií]a|glorieta|rambla|carrer|r[uú]a|rue|gran\s+v[ií]a|v[ií]a|viale|corso|piazza|jr\.?|jir[oó]n|"
     r"carrera|cra\.?|kr|diagonal|transversal|boulevard|bulevar|blvd\.?|urbanizaci[oó]n|urb\.?|pasaje|"
     r"callej[oó]n|calzada|privada|cerrada|manzana|mz\.?|lote|sector|barrio|bº|colonia|col\.|"
     r"\w+(?:stra(?:ss|ß)e|str\.|weg|platz|allee))(?=[\s.,]|$)",
@@ -23,7 +23,7 @@ STREET_WORDS = re.compile(
 # Phrases before the answer itself: "la ciudad es ...", "es en ...", "vivo en ...".
 LEAD_IN = re.compile(
     r"^(?:(?:pues|bueno|vale|ok|okey|s[ií]|ah|eh|mira|perdona?|perd[oó]n)\b[\s,.:]*)*"
-    r"(?:(?:(?:la|mi|el|tu|su)\s+)?(?:nueva\s+)?(?:direcci[oó]n|ciudad|localidad|poblaci[oó]n|municipio|pueblo|"
+    r"(?:(?:(?:la|mi|el|tu|su)\s+)?(?:nueva\s+)?(?:direcci[oó]n|calle|ciudad|localidad|poblaci[oó]n|municipio|pueblo|"
     r"c[oó]digo\s+postal|cp|domicilio)(?:\s+nuev[oa])?\s*(?:(?:es|ser[ií]a|ser[aá]|ahora\s+es|queda)\s+(?:en\s+|de\s+)?|[:=]\s*)"
     r"|(?:es|ser[ií]a)\s+(?:en\s+)?|en\s+)?",
     re.I,
@@ -255,3 +255,22 @@ def looks_like_answer(text: str, expecting: str, country: str, table: Optional[P
     if expecting == "city":
         return is_place_shaped(strip_lead_in(cleaned, table, country))
     return False
+
+
+ORDER_REFERENCE = re.compile(r"(?:\b(?:del?\s+)?(?:mi\s+)?(?:pedido|orden|compra)\s*)?(?:n[º°o]\.?\s*)?#?(?<![\d.,])\d{6}(?![\d.,]?\d)", re.I)
+EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def address_in_request(text: str) -> Optional[str]:
+    """The address inside a request ('cambiad la dirección del pedido
+    845216 a calle Sol 3, 29001 Málaga'): from the street's first word on,
+    without the order number or an email; None when there is no street
+    with its number."""
+    text = clean(EMAIL.sub(" ", ORDER_REFERENCE.sub(" ", str(text or ""))))
+    text = re.sub(r"(?:\s*,\s*)+(?=,|$)", "", text)
+    match = STREET_WORDS.search(text)
+    if not match:
+        return None
+    found = text[match.start():].strip(" ,;:")
+    found = re.sub(r"(?:\s*,\s*|\s+)(?:por favor|porfa|gracias)\b.*$", "", found, flags=re.I).strip(" ,;:")
+    return found if looks_like_street(found) else None

@@ -193,6 +193,24 @@ async def test_coming_back_after_a_question_does_not_take_it_as_the_town(shop, d
 
 
 @pytest.mark.asyncio
+async def test_an_address_in_the_request_is_kept_until_verified_and_not_asked_again(shop, domain, orders) -> None:
+    order = mainland_order(orders)
+    request = f"quiero cambiar la dirección del pedido {order['order_id']} a calle Mayor 5, 2ºB, 28013 Madrid"
+    tracker = make_tracker(slots={"order_id": order["order_id"]}, intent="change_address", text=request,
+                           active_loop="address_form")
+    _, slots = await validate(tracker, domain)
+    assert slots["address_given"] == "calle Mayor 5, 2ºB, 28013 Madrid"
+    # the email verifies the order: the address is read then, all at once
+    tracker = make_tracker(slots={"order_id": order["order_id"], "requested_slot": "email",
+                                  "address_given": slots["address_given"]},
+                           text=order["email"], new_slots={"email": order["email"]}, active_loop="address_form")
+    _, slots = await validate(tracker, domain)
+    assert slots["verified_order_id"] == order["order_id"]
+    assert (slots["new_street"], slots["new_postal_code"], slots["new_city"]) == ("Calle Mayor 5, 2ºB", "28013", "Madrid")
+    assert slots["address_given"] is None
+
+
+@pytest.mark.asyncio
 async def test_a_plain_no_stops_the_form(shop, domain, orders) -> None:
     order = mainland_order(orders)
     _, slots = await validate(asking(order, "new_street", "no", intent="deny"), domain)

@@ -26,7 +26,7 @@ def mainland_orders(demo_data: Dict[str, Any]) -> List[Dict[str, Any]]:
     found = [o for o in DemoOrders(demo_data).all(status="processing")
              if o["shipping_address"]["country"] == "España"
              and shipping_zone("España", o["shipping_address"]["postal_code"]) == "mainland"]
-    assert len(found) >= 5
+    assert len(found) >= 6
     return found[::-1]
 
 
@@ -102,3 +102,15 @@ def test_a_question_while_asking_the_town_is_answered_and_the_town_asked_again(s
     read_back = shopper.texts("getafe")
     assert "Localidad: Getafe" in read_back and "Provincia: Madrid" in read_back, read_back
     assert "no he cambiado nada" in shopper.texts("no")
+
+
+def test_an_address_in_the_request_is_not_asked_again(shopper: Shopper, mainland_orders,
+                                                       e2e_database_url: str) -> None:
+    order = mainland_orders[5]
+    shopper.say(f"me equivoqué de dirección en el pedido {order['order_id']}, es calle Colón 8, 4º, 46004 Valencia")
+    read_back = shopper.texts(order["email"])
+    assert "nueva calle" not in read_back, read_back
+    for line in ("Calle y número: Calle Colón 8, 4º", "Código postal: 46004", "Localidad: Valencia"):
+        assert line in read_back, read_back
+    assert "Listo" in shopper.texts("vale")
+    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle Colón 8, 4º", "46004", "Valencia", "Valencia")

@@ -106,10 +106,10 @@ class ValidateAddressForm(OrderFormValidation):
     async def extract_new_city(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
         return self._reply_for("new_city", tracker, (await self._order_address(tracker)).country)
 
-    async def _merge(self, slot: str, value: Any, tracker: Tracker) -> Dict[Text, Any]:
+    async def _merge(self, slot: str, value: Any, tracker: Tracker, correction: bool = False) -> Dict[Text, Any]:
         """The reply merged into the parts given before (other slots of the
         form keep what they had unless the reply gives them)."""
-        if wants_to_stop(tracker):
+        if not correction and wants_to_stop(tracker):
             return {slot: None, "form_stopped": True}
         current = await self._order_address(tracker)
         before = AddressDraft(**{
@@ -117,7 +117,7 @@ class ValidateAddressForm(OrderFormValidation):
             for name, part in (("new_street", "street"), ("new_postal_code", "postal_code"),
                                ("new_city", "city"), ("new_province", "province"))
         })
-        check = merge_answer(before, str(value or ""), ADDRESS_SLOTS[slot], current.country or "España",
+        check = merge_answer(before, str(value or ""), ADDRESS_SLOTS.get(slot, "correction"), current.country or "España",
                              current.postal_code, current.province or current.city)
         slots: Dict[Text, Any] = dict(check.draft.as_slots())
         slots["address_problem"] = {"response": check.response, "variables": check.variables} if check.response else None
@@ -177,6 +177,14 @@ class ValidateAddressForm(OrderFormValidation):
     async def validate_address_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        """Yes or no; a correction instead ("no, el código postal es 28014",
+        "es en Getafe") is merged and the new address read back again."""
+        if isinstance(value, str) and not value.startswith("/"):
+            country = (await self._order_address(tracker)).country or "España"
+            if looks_like_answer(value, "correction", country):
+                slots = await self._merge("address_confirmed", value, tracker, correction=True)
+                slots["address_confirmed"] = None
+                return slots
         return self.confirmation("address_confirmed", value, tracker)
 
 

@@ -22,7 +22,7 @@ STREET_WORDS = re.compile(
 )
 # Phrases before the answer itself: "la ciudad es ...", "es en ...", "vivo en ...".
 LEAD_IN = re.compile(
-    r"^(?:(?:pues|bueno|vale|ok|okey|s[ií]|ah|eh|mira|perdona?|perd[oó]n)\b[\s,.:]*)*"
+    r"^(?:(?:pues|bueno|vale|ok|okey|s[ií]|no|ah|eh|mira|perdona?|perd[oó]n)\b[\s,.:]*)*"
     r"(?:(?:(?:la|mi|el|tu|su)\s+)?(?:nueva\s+)?(?:direcci[oó]n|calle|ciudad|localidad|poblaci[oó]n|municipio|pueblo|"
     r"c[oó]digo\s+postal|cp|domicilio)(?:\s+nuev[oa])?\s*(?:(?:es|ser[ií]a|ser[aá]|ahora\s+es|queda)\s+(?:en\s+|de\s+)?|[:=]\s*)"
     r"|(?:es|ser[ií]a)\s+(?:en\s+)?|en\s+)?",

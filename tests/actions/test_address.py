@@ -211,6 +211,35 @@ async def test_an_address_in_the_request_is_kept_until_verified_and_not_asked_ag
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("text, intent, expected", [
+    ("no, el código postal es 28014", "deny", ("Calle Mayor 5", "28014", "Madrid", "Madrid")),
+    ("no, es en Getafe, 28901", "deny", ("Calle Mayor 5", "28901", "Getafe", "Madrid")),
+    ("perdona, es Calle Mayor 7, 28013 Madrid", "inform", ("Calle Mayor 7", "28013", "Madrid", "Madrid")),
+])
+async def test_a_correction_at_the_read_back_is_merged_and_read_back_again(shop, domain, orders, text, intent,
+                                                                          expected) -> None:
+    order = mainland_order(orders)
+    tracker = asking(order, "address_confirmed", text, intent=intent, new_street="Calle Mayor 5",
+                     new_postal_code="28013", new_city="Madrid", new_province="Madrid")
+    tracker.events.append({"event": "slot", "name": "address_confirmed", "value": text})
+    _, slots = await validate(tracker, domain)
+    assert slots["address_confirmed"] is None and "form_stopped" not in slots
+    assert (slots["new_street"], slots["new_postal_code"], slots["new_city"], slots["new_province"]) == expected
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text, intent, expected", [("sí", "affirm", True), ("no", "deny", False),
+                                                     ("/affirm", "affirm", True)])
+async def test_yes_and_no_at_the_read_back(shop, domain, orders, text, intent, expected) -> None:
+    order = mainland_order(orders)
+    tracker = asking(order, "address_confirmed", text, intent=intent, new_street="Calle Mayor 5",
+                     new_postal_code="28013", new_city="Madrid")
+    tracker.events.append({"event": "slot", "name": "address_confirmed", "value": text})
+    _, slots = await validate(tracker, domain)
+    assert slots["address_confirmed"] is expected
+
+
+@pytest.mark.asyncio
 async def test_a_plain_no_stops_the_form(shop, domain, orders) -> None:
     order = mainland_order(orders)
     _, slots = await validate(asking(order, "new_street", "no", intent="deny"), domain)

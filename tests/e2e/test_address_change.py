@@ -26,7 +26,7 @@ def mainland_orders(demo_data: Dict[str, Any]) -> List[Dict[str, Any]]:
     found = [o for o in DemoOrders(demo_data).all(status="processing")
              if o["shipping_address"]["country"] == "España"
              and shipping_zone("España", o["shipping_address"]["postal_code"]) == "mainland"]
-    assert len(found) >= 6
+    assert len(found) >= 7
     return found[::-1]
 
 
@@ -114,3 +114,13 @@ def test_an_address_in_the_request_is_not_asked_again(shopper: Shopper, mainland
         assert line in read_back, read_back
     assert "Listo" in shopper.texts("vale")
     assert stored_address(e2e_database_url, order["order_id"]) == ("Calle Colón 8, 4º", "46004", "Valencia", "Valencia")
+
+
+def test_a_correction_at_the_read_back(shopper: Shopper, mainland_orders, e2e_database_url: str) -> None:
+    order = mainland_orders[6]
+    start(shopper, order)
+    assert "Código postal: 28013" in shopper.texts("Calle Mayor 5, 28013 Madrid")
+    read_back = shopper.texts("no, el código postal es 28014")
+    assert "Código postal: 28014" in read_back and "Calle y número: Calle Mayor 5" in read_back, read_back
+    assert "Listo" in shopper.texts("sí")
+    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle Mayor 5", "28014", "Madrid", "Madrid")

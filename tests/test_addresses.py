@@ -203,9 +203,17 @@ def test_another_country_and_another_shipping_zone_go_to_a_person() -> None:
     ("no lo se, 123", "postal_code", "utter_invalid_postal_code"),
     ("Calle Mayor", "street", "utter_invalid_street"),
     ("Sevilla", "street", "utter_invalid_street"),   # the town is kept, the street asked again
+    ("hola", "city", "utter_invalid_city"), ("12", "city", "utter_invalid_city"),
 ])
 def test_what_cannot_be_read_is_explained(text: str, expecting: str, response: str) -> None:
     assert merge(text, expecting).response == response
+
+
+def test_the_other_part_given_instead_is_kept_and_the_asked_one_asked_plainly() -> None:
+    town = merge("Madrid", "postal_code", AddressDraft("Calle Mayor 5"))
+    assert town.response is None and town.draft.city == "Madrid" and town.draft.postal_code is None
+    code = merge("28013", "city", AddressDraft("Calle Mayor 5"))
+    assert code.response is None and code.draft.postal_code == "28013" and code.draft.city is None
 
 
 def test_abroad_the_postal_code_is_checked_against_the_region() -> None:

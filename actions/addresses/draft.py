@@ -75,12 +75,11 @@ def merge_answer(
     if parsed.country and parsed.country != country:
         return Check(draft, "utter_address_other_country", {"country": country, "new_country": parsed.country})
     merged = draft
-    street_problem = False
     if parsed.street:
         try:
             merged = replace(merged, street=normalize_street(parsed.street))
         except InvalidStreet:
-            street_problem = True
+            pass  # asked again below when the street was the question
     if parsed.postal_code:
         merged = replace(merged, postal_code=parsed.postal_code)
     if parsed.city:
@@ -97,12 +96,11 @@ def merge_answer(
     # the part asked for is still missing: say why, then ask it again
     if expecting == "street" and merged.street is None:
         return Check(merged, "utter_invalid_street")
-    if expecting == "postal_code" and merged.postal_code is None and (re.search(r"\d", text) or parsed.empty()):
+    # (a town given for the postal code, or the reverse, is kept and the other asked plainly)
+    if expecting == "postal_code" and merged.postal_code is None and not (parsed.city and not re.search(r"\d", text)):
         return Check(merged, "utter_invalid_postal_code", {"country": country, "postal_code_hint": postal_hint(country)})
-    if expecting == "city" and merged.city is None and parsed.empty():
+    if expecting == "city" and merged.city is None and not parsed.postal_code:
         return Check(merged, "utter_invalid_city")
-    if street_problem and expecting == "street":
-        return Check(merged, "utter_invalid_street")
     return Check(merged)
 
 

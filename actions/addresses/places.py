@@ -116,5 +116,6 @@ class PlaceTable:
 @lru_cache(maxsize=4)
 def load_places(path: Optional[str] = None) -> PlaceTable:
     """The table, read once per process (restart the action server after editing it)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
     with open(path or TABLE_FILE, encoding="utf-8") as handle:
-        return PlaceTable(yaml.safe_load(handle))
+        return PlaceTable(yaml.load(handle, Loader=loader))

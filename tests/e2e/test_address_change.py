@@ -26,7 +26,7 @@ def mainland_orders(demo_data: Dict[str, Any]) -> List[Dict[str, Any]]:
     found = [o for o in DemoOrders(demo_data).all(status="processing")
              if o["shipping_address"]["country"] == "España"
              and shipping_zone("España", o["shipping_address"]["postal_code"]) == "mainland"]
-    assert len(found) >= 7
+    assert len(found) >= 8
     return found[::-1]
 
 
@@ -124,3 +124,30 @@ def test_a_correction_at_the_read_back(shopper: Shopper, mainland_orders, e2e_da
     assert "Código postal: 28014" in read_back and "Calle y número: Calle Mayor 5" in read_back, read_back
     assert "Listo" in shopper.texts("sí")
     assert stored_address(e2e_database_url, order["order_id"]) == ("Calle Mayor 5", "28014", "Madrid", "Madrid")
+
+
+def test_an_address_abroad_with_six_digit_postal_code(shopper: Shopper, demo_data: Dict[str, Any],
+                                                     e2e_database_url: str) -> None:
+    """Colombia's postal codes have six digits, like an order number: the
+    verified order stays, and the code is read as the postal code."""
+    order = next(o for o in demo_data["orders"] if o["status"] == "pending_payment"
+                 and o["shipping_address"]["country"] == "Colombia")
+    start(shopper, order)
+    read_back = shopper.texts("Carrera 43A # 1-50, apto 301, 050021 Medellín")
+    for line in ("Calle y número: Carrera 43A # 1-50, apto 301", "Código postal: 050021", "Localidad: Medellín",
+                 "Provincia: Antioquia", "País: Colombia"):
+        assert line in read_back, read_back
+    assert "Listo" in shopper.texts("si")
+    assert stored_address(e2e_database_url, order["order_id"]) == (
+        "Carrera 43A # 1-50, apto 301", "050021", "Medellín", "Antioquia")
+
+
+def test_a_move_to_the_canary_islands_is_offered_to_a_person(shopper: Shopper, mainland_orders,
+                                                             e2e_database_url: str) -> None:
+    order = mainland_orders[7]
+    start(shopper, order)
+    replies = shopper.say("Calle Triana 10, 35002 Las Palmas de Gran Canaria")
+    body = " ".join(m.get("text", "") for m in replies)
+    assert "35002 es de Las Palmas" in body and "otro precio" in body, body
+    assert any("request_human" in b["payload"] for m in replies for b in m.get("buttons", []))
+    assert stored_address(e2e_database_url, order["order_id"])[1] == order["shipping_address"]["postal_code"]

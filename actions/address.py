@@ -43,6 +43,7 @@ INTERRUPTIONS = frozenset({
     "return_request", "refund_status", "invoice_request", "damaged_or_wrong_item", "payment_problem",
 })
 ADDRESS_SLOTS = {"new_street": "street", "new_postal_code": "postal_code", "new_city": "city"}
+ADDRESS_STEPS = frozenset(ADDRESS_SLOTS) | {"address_confirmed"}
 # Bot actions the form itself runs between the shopper's reply and its validation.
 FORM_STEPS = frozenset({"address_form", "action_listen", "action_extract_slots", "validate_address_form"})
 
@@ -128,15 +129,20 @@ class ValidateAddressForm(OrderFormValidation):
     ) -> List[EventType]:
         restored: List[EventType] = []
         verified = tracker.get_slot("verified_order_id")
-        if verified and tracker.get_slot("requested_slot") in ADDRESS_SLOTS and tracker.get_slot("order_id") != verified:
-            # the entity extractor took six digits of the address for an order number
+        requested = tracker.get_slot("requested_slot")
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if (verified and requested in ADDRESS_STEPS and tracker.get_slot("order_id") != verified
+                and looks_like_answer(text, ADDRESS_SLOTS.get(requested, "correction"),
+                                      (await self._order_address(tracker)).country)):
+            # the entity extractor took six digits of the address (a Colombian
+            # postal code) for an order number: the verified order stays
             tracker.slots["order_id"] = verified
             restored = [SlotSet("order_id", verified)]
         given = tracker.get_slot("address_given")
         if not is_verified(tracker) and fresh_reply(tracker):
             # "cambiad la dirección del pedido 845216 a calle Sol 3, 29001 Málaga":
             # kept until the order is verified, then not asked again
-            found = address_in_request(str((tracker.latest_message or {}).get("text") or ""))
+            found = address_in_request(text)
             if found:
                 given = found
                 restored.append(SlotSet("address_given", found))
@@ -155,8 +161,8 @@ class ValidateAddressForm(OrderFormValidation):
         """Six digits inside an address (a Colombian postal code, a house
         number) are not another order: the verified one stays."""
         verified = tracker.get_slot("verified_order_id")
-        if verified and tracker.get_slot("requested_slot") in ADDRESS_SLOTS:
-            return {"order_id": verified}
+        if verified and tracker.get_slot("order_id") == verified and tracker.get_slot("requested_slot") in ADDRESS_STEPS:
+            return {"order_id": verified}  # restored by run()
         return await super().validate_order_id(value, dispatcher, tracker, domain)
 
     async def validate_new_street(

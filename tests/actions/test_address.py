@@ -167,6 +167,14 @@ async def test_six_digits_of_a_postal_code_are_not_taken_for_another_order(shop,
                            new_slots={"order_id": "110231"}, active_loop="address_form")
     _, slots = await validate(tracker, domain)
     assert slots["order_id"] == order["order_id"] and slots["new_postal_code"] == "110231"
+    # the same at the read-back, with a corrected postal code
+    tracker = make_tracker(slots=dict(verified_slots(order), requested_slot="address_confirmed",
+                                      new_street="Calle 72 # 10-34", new_postal_code="110231", new_city="Bogotá"),
+                           text="no, el codigo postal es 110221", intent="deny",
+                           new_slots={"order_id": "110221", "address_confirmed": "no, el codigo postal es 110221"},
+                           active_loop="address_form")
+    _, slots = await validate(tracker, domain)
+    assert slots["order_id"] == order["order_id"] and slots["new_postal_code"] == "110221"
 
 
 @pytest.mark.asyncio

@@ -57,6 +57,12 @@ def address_text(street: str, postal_code: str, city: str, country: str, provinc
     return "\n".join(lines)
 
 
+def address_line(street: str, postal_code: str, city: str, country: str, province: str = "") -> str:
+    """The stored address as it goes on a parcel (the answer once changed)."""
+    place = f"{postal_code} {city}" + (f" ({province})" if province and province != city else "")
+    return f"{street}\n{place}, {country}"
+
+
 def fresh_reply(tracker: Tracker) -> bool:
     """True when the form runs right after the shopper's reply (not when it
     comes back after answering a question in the middle)."""
@@ -296,6 +302,6 @@ class ActionChangeAddress(Action):
         dispatcher.utter_message(
             response="utter_address_changed",
             order_id=order.order_id,
-            new_address=address_text(street, postal_code, city, current.country, address.province),
+            new_address=address_line(street, postal_code, city, current.country, address.province),
         )
         return events

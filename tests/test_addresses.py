@@ -137,8 +137,8 @@ def test_all_52_spanish_prefixes_are_in_the_table() -> None:
 
 def test_shipping_zones_follow_the_islands_rules() -> None:
     assert shipping_zone("España", "28013") == "mainland"
-    assert {shipping_zone("España", c) for c in ("07001", "35001", "38001")} == {"islands"}
-    assert {shipping_zone("España", c) for c in ("51001", "52001")} == {"ceuta_melilla"}
+    # policy.yml: Baleares, Canarias, Ceuta and Melilla share the islands' price and time
+    assert {shipping_zone("España", c) for c in ("07001", "35001", "38001", "51001", "52001")} == {"islands"}
     assert shipping_zone("México", "06700") == "international"
 
 

@@ -122,8 +122,8 @@ def check_draft(
     if not draft.postal_code:
         return Check(draft)
     region = table.region_of(country, draft.postal_code)
-    zone = shipping_zone(country, draft.postal_code)
-    if current_postal_code and zone != shipping_zone(country, current_postal_code):
+    zone = shipping_zone(country, draft.postal_code, table)
+    if current_postal_code and zone != shipping_zone(country, current_postal_code, table):
         return Check(replace(draft, postal_code=None, city=None, province=None), "utter_address_zone_change", {
             "postal_code": draft.postal_code, "postal_region": region.name if region else draft.postal_code,
             "current_region": current_region or country,

@@ -35,7 +35,7 @@ class Region:
     country: str
     name: str
     prefixes: Tuple[str, ...]
-    zone: str = "main"
+    zone: str = "mainland"
 
     def owns(self, postal_code: str) -> bool:
         code = postal_code.upper()
@@ -72,7 +72,7 @@ class PlaceTable:
                 self._country_names[fold(alias)] = name
             for row in spec.get("regions") or ():
                 region = Region(country=name, name=row["name"], prefixes=tuple(str(p).upper() for p in row["prefixes"]),
-                                zone=row.get("zone", "main"))
+                                zone=row.get("zone", "mainland"))
                 country.regions.append(region)
                 for town in row.get("cities") or ():
                     country.places.setdefault(fold(town), Place(town, region, True))

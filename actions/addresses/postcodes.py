@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
+from actions.addresses.places import PlaceTable, load_places
 from actions.errors import InvalidPostalCode
 
 # Format per destination country: (pattern, hint for the shopper). The
@@ -34,8 +35,6 @@ IN_TEXT: Dict[str, str] = {
     "Chile": r"(?<![\d-])\d{7}(?![\d-])|(?<![\d-])\d{3}\s\d{4}(?![\d-])",
 }
 FIVE_DIGITS = r"(?<![\d/#-])\d{5}(?![\d/-])"
-# Spain's shipping zones other than the mainland (policy.yml: islands_*).
-SPAIN_ZONES = {"07": "islands", "35": "islands", "38": "islands", "51": "ceuta_melilla", "52": "ceuta_melilla"}
 
 
 def postal_hint(country: str) -> str:
@@ -94,9 +93,11 @@ def find_postal_code(text: str, country: str) -> Optional[FoundCode]:
     return candidates[-1] if candidates else None
 
 
-def shipping_zone(country: str, postal_code: str) -> str:
-    """'mainland', 'islands' (Baleares, Canarias), 'ceuta_melilla' or
-    'international': the zone whose shipping rules apply (policy.yml)."""
+def shipping_zone(country: str, postal_code: str, table: Optional[PlaceTable] = None) -> str:
+    """'mainland', 'islands' (policy.yml islands_*: Baleares, Canarias, Ceuta
+    and Melilla, the regions with ``zone: islands`` in postal_regions.yml) or
+    'international': the zone whose shipping price and time apply."""
     if country != "España":
         return "international"
-    return SPAIN_ZONES.get(postal_code[:2], "mainland")
+    region = (table or load_places()).region_of(country, postal_code)
+    return region.zone if region is not None else "mainland"

@@ -275,6 +275,7 @@ async def test_confirmed_new_address_is_stored(shop, domain, orders) -> None:
     dispatcher = CollectingDispatcher()
     await ActionChangeAddress().run(dispatcher, make_tracker(slots=slots), domain)
     assert responses(dispatcher) == ["utter_address_changed"]
+    assert dispatcher.messages[0]["new_address"] == "Calle de Alcalá 100, 2º A\n28009 Madrid, España"
     stored = await shop.get_order(order["order_id"])
     assert stored.shipping_address.street == "Calle de Alcalá 100, 2º A"
     assert stored.shipping_address.postal_code == "28009"

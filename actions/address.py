@@ -16,6 +16,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
 from actions.addresses.parser import address_in_request
+from actions.addresses.places import fold
 # re-exported: the per-part checks (tests and older callers import them from here)
 from actions.addresses.draft import normalize_city, normalize_street  # noqa: F401
 from actions.addresses.postcodes import normalize_postal_code  # noqa: F401
@@ -286,8 +287,10 @@ class ActionChangeAddress(Action):
         if check.response:
             dispatcher.utter_message(response="utter_address_not_changed", **variables)
             return events
-        address = Address(street=street, postal_code=postal_code, city=city,
-                          province=check.draft.province or "", country=current.country)
+        # no region table for the country (Chile): the same town keeps its province
+        province = check.draft.province or (current.province if fold(current.city) == fold(city) else "")
+        address = Address(street=street, postal_code=postal_code, city=city, province=province,
+                          country=current.country)
         try:
             await shared_store().update_shipping_address(order.order_id, address, policy.address_change_statuses)
         except OrderStateChanged:

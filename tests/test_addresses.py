@@ -192,6 +192,9 @@ def test_another_country_and_another_shipping_zone_go_to_a_person() -> None:
     assert other.draft == AddressDraft()
     islands = merge("Calle Triana 10, 35002 Las Palmas de Gran Canaria", "street")
     assert islands.response == "utter_address_zone_change" and islands.variables["postal_region"] == "Las Palmas"
+    assert islands.variables["current_region"] == "la península"
+    back = merge("Calle Mayor 5, 28013 Madrid", "street", current="07001", region="Illes Balears")
+    assert back.response == "utter_address_zone_change" and back.variables["current_region"] == "Illes Balears"
     assert islands.draft.street == "Calle Triana 10" and islands.draft.postal_code is None
     # within the islands' zone, Palma to Ibiza, the change is made
     same_zone = merge("Carrer de Sant Jaume 4, 07800 Eivissa", "street", current="07001", region="Illes Balears")

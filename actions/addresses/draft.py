@@ -123,10 +123,11 @@ def check_draft(
         return Check(draft)
     region = table.region_of(country, draft.postal_code)
     zone = shipping_zone(country, draft.postal_code, table)
-    if current_postal_code and zone != shipping_zone(country, current_postal_code, table):
+    current_zone = shipping_zone(country, current_postal_code, table) if current_postal_code else zone
+    if zone != current_zone:
         return Check(replace(draft, postal_code=None, city=None, province=None), "utter_address_zone_change", {
             "postal_code": draft.postal_code, "postal_region": region.name if region else draft.postal_code,
-            "current_region": current_region or country,
+            "current_region": "la península" if current_zone == "mainland" else (current_region or country),
         })
     stated = table.place(country, stated_region) if stated_region else None
     province = region.name if region else (stated.region.name if stated else stated_region or draft.province)

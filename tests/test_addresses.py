@@ -206,7 +206,7 @@ def test_another_country_and_another_shipping_zone_go_to_a_person() -> None:
     ("no lo se, 123", "postal_code", "utter_invalid_postal_code"),
     ("Calle Mayor", "street", "utter_invalid_street"),
     ("Sevilla", "street", "utter_invalid_street"),   # the town is kept, the street asked again
-    ("hola", "city", "utter_invalid_city"), ("12", "city", "utter_invalid_city"),
+    ("hola", "city", "utter_invalid_city"), ("12", "city", "utter_invalid_city"), ("España", "city", "utter_invalid_city"),
 ])
 def test_what_cannot_be_read_is_explained(text: str, expecting: str, response: str) -> None:
     assert merge(text, expecting).response == response
@@ -261,3 +261,13 @@ def test_what_reads_as_an_answer_to_the_address_questions(text: str, expecting: 
 ])
 def test_an_address_inside_the_request(text: str, expected: Optional[str]) -> None:
     assert address_in_request(text) == expected
+
+
+def test_the_rules_import_neither_rasa_nor_rasa_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, actions.addresses; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rasa', 'rasa_sdk')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

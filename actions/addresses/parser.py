@@ -183,6 +183,8 @@ def parse_address(text: str, country: str, table: Optional[PlaceTable] = None) -
     if not text:
         return ParsedAddress()
     text = strip_lead_in(text, table, country)
+    if table.country(text) and not table.place(country, text, fuzzy=False):
+        return ParsedAddress(country=table.country(text))  # "España" alone is no town
     text, named_country = detect_country(text, table, country)
     parsed = ParsedAddress(country=named_country)
     home = named_country or country

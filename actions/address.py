@@ -1,18 +1,26 @@
 """Changing the delivery address: only before shipping (policy
-``address_change_statuses``), with street, postal code and city checked, read
-back, and confirmed before the store is changed (atomically re-checking the
-status)."""
+``address_change_statuses``), with street, postal code and city checked
+(actions/addresses: the rules, without Rasa), read back part by part, and
+confirmed before the store is changed (atomically re-checking the status).
+
+The form reads the shopper's raw replies (custom slot mappings): any reply
+may give any part, or the whole address; nothing given is asked again."""
 from __future__ import annotations
 
-import re
-from typing import Any, Dict, List, Text, Tuple
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.errors import InvalidCity, InvalidPostalCode, InvalidStreet, StoreDown
+from actions.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
+from actions.addresses.parser import address_in_request
+from actions.addresses.places import fold
+# re-exported: the per-part checks (tests and older callers import them from here)
+from actions.addresses.draft import normalize_city, normalize_street  # noqa: F401
+from actions.addresses.postcodes import normalize_postal_code  # noqa: F401
+from actions.errors import StoreDown
 from actions.orders import order_variables
 from actions.policy import load_policy
 from actions.store import Address, Order, StoreUnavailable, shared_store
@@ -20,54 +28,60 @@ from actions.store.errors import OrderStateChanged
 from actions.verification import (
     OrderFormValidation,
     current_order,
+    is_verified,
     utter_error,
     verified_order,
     wants_to_stop,
 )
 
-# Postal code format per destination country: (pattern, hint for the shopper).
-POSTAL_CODES: Dict[str, Tuple[str, str]] = {
-    "España": (r"(?:0[1-9]|[1-4]\d|5[0-2])\d{3}", "son 5 cifras y empiezan por 01 a 52, por ejemplo 28013"),
-    "Portugal": (r"\d{4}-\d{3}", "tiene el formato 1000-205"),
-    "México": (r"\d{5}", "son 5 cifras, por ejemplo 06700"),
-    "Argentina": (r"(?:[A-Z]\d{4}[A-Z]{3}|\d{4})", "tiene el formato C1425ABC o 4 cifras"),
-    "Colombia": (r"\d{6}", "son 6 cifras, por ejemplo 110111"),
-    "Chile": (r"\d{7}", "son 7 cifras, por ejemplo 8320000"),
-    "Perú": (r"\d{5}", "son 5 cifras, por ejemplo 15074"),
-}
-DEFAULT_POSTAL = (r"[A-Z0-9][A-Z0-9 -]{2,9}", "escríbelo tal como aparece en tu dirección")
+# Intents that may interrupt the form (a question, a person, a goodbye): a
+# reply classified so is still taken as the answer when it reads as one
+# (a postal code, a known town, a street with its number; for the town, a
+# town-shaped answer), so "Sevilla" taken for out_of_scope does not matter.
+INTERRUPTIONS = frozenset({
+    "faq", "request_human", "complaint", "greet", "goodbye", "thank", "bot_challenge", "help",
+    "out_of_scope", "nlu_fallback", "order_status", "order_not_received", "order_cancel",
+    "return_request", "refund_status", "invoice_request", "damaged_or_wrong_item", "payment_problem",
+})
+ADDRESS_SLOTS = {"new_street": "street", "new_postal_code": "postal_code", "new_city": "city"}
+ADDRESS_STEPS = frozenset(ADDRESS_SLOTS) | {"address_confirmed"}
+# Bot actions the form itself runs between the shopper's reply and its validation.
+FORM_STEPS = frozenset({"address_form", "action_listen", "action_extract_slots", "validate_address_form"})
 
 
-def normalize_postal_code(value: Any, country: str) -> str:
-    text = re.sub(r"^(?:c\.?\s*p\.?|código postal|codigo postal|cp)[:\s]*", "", str(value or "").strip(), flags=re.I)
-    text = text.upper().strip()
-    pattern, hint = POSTAL_CODES.get(country, DEFAULT_POSTAL)
-    match = re.fullmatch(pattern, text.replace(" ", "") if country != "Portugal" else text)
-    if not match:
-        raise InvalidPostalCode("bad postal code", country=country, postal_code_hint=hint)
-    return match.group(0)
+def address_text(street: str, postal_code: str, city: str, country: str, province: str = "") -> str:
+    """The read-back: each part on its line, so a wrong one shows."""
+    lines = [f"Calle y número: {street}", f"Código postal: {postal_code}", f"Localidad: {city}"]
+    if province and province != city:
+        lines.append(f"Provincia: {province}")
+    lines.append(f"País: {country}")
+    return "\n".join(lines)
 
 
-def normalize_street(value: Any) -> str:
-    text = " ".join(str(value or "").split())[:200]
-    has_number = bool(re.search(r"\d|s/n", text, re.I))
-    if len(text) < 5 or not re.search(r"[^\W\d_]{2,}", text) or not has_number:
-        raise InvalidStreet("street without name or number")
-    return text
+def address_line(street: str, postal_code: str, city: str, country: str, province: str = "") -> str:
+    """The stored address as it goes on a parcel (the answer once changed)."""
+    place = f"{postal_code} {city}" + (f" ({province})" if province and province != city else "")
+    return f"{street}\n{place}, {country}"
 
 
-def normalize_city(value: Any) -> str:
-    text = " ".join(str(value or "").split())[:80]
-    if len(text) < 2 or re.search(r"\d", text) or not re.search(r"[^\W\d_]{2,}", text):
-        raise InvalidCity("not a city")
-    return text[:1].upper() + text[1:]
-
-
-def address_text(street: str, postal_code: str, city: str, country: str) -> str:
-    return f"{street}\n{postal_code} {city} ({country})"
+def fresh_reply(tracker: Tracker) -> bool:
+    """True when the form runs right after the shopper's reply (not when it
+    comes back after answering a question in the middle)."""
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            return True
+        if kind in ("bot", "action_execution_rejected"):
+            return False
+        if kind == "action" and event.get("name") not in FORM_STEPS:
+            return False
+    return False
 
 
 class ValidateAddressForm(OrderFormValidation):
+    """Reads the raw text of each reply to the address questions: one
+    message may give any part, or all of them (actions/addresses)."""
+
     form = "address_form"
 
     async def task_slots(self, order: Order, tracker: Tracker) -> List[Text]:
@@ -75,48 +89,149 @@ class ValidateAddressForm(OrderFormValidation):
             return ["new_street", "new_postal_code", "new_city", "address_confirmed"]
         return []
 
-    async def _country(self, tracker: Tracker) -> str:
+    async def _order_address(self, tracker: Tracker) -> Address:
         order = await current_order(tracker)
-        return order.shipping_address.country if order else "España"
+        return order.shipping_address if order else Address(street="", postal_code="", city="")
+
+    def _reply_for(self, slot: str, tracker: Tracker, country: str) -> Dict[Text, Any]:
+        if tracker.get_slot("requested_slot") != slot or not fresh_reply(tracker):
+            return {}
+        message = tracker.latest_message or {}
+        text = str(message.get("text") or "")
+        if not text.strip() or text.startswith("/"):
+            return {}
+        intent = (message.get("intent") or {}).get("name")
+        if intent in INTERRUPTIONS and not looks_like_answer(text, ADDRESS_SLOTS[slot], country):
+            return {}
+        return {slot: text}
+
+    async def extract_new_street(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return self._reply_for("new_street", tracker, (await self._order_address(tracker)).country)
+
+    async def extract_new_postal_code(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return self._reply_for("new_postal_code", tracker, (await self._order_address(tracker)).country)
+
+    async def extract_new_city(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> Dict[Text, Any]:
+        return self._reply_for("new_city", tracker, (await self._order_address(tracker)).country)
+
+    async def _merge(self, slot: str, value: Any, tracker: Tracker, correction: bool = False) -> Dict[Text, Any]:
+        """The reply merged into the parts given before (other slots of the
+        form keep what they had unless the reply gives them)."""
+        if not correction and wants_to_stop(tracker):
+            return {slot: None, "form_stopped": True}
+        current = await self._order_address(tracker)
+        before = AddressDraft(**{
+            part: (tracker.get_slot(name) if name != slot else None)
+            for name, part in (("new_street", "street"), ("new_postal_code", "postal_code"),
+                               ("new_city", "city"), ("new_province", "province"))
+        })
+        check = merge_answer(before, str(value or ""), ADDRESS_SLOTS.get(slot, "correction"), current.country or "España",
+                             current.postal_code, current.province or current.city)
+        slots: Dict[Text, Any] = dict(check.draft.as_slots())
+        slots["address_problem"] = {"response": check.response, "variables": check.variables} if check.response else None
+        return slots
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        restored: List[EventType] = []
+        verified = tracker.get_slot("verified_order_id")
+        requested = tracker.get_slot("requested_slot")
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if (verified and requested in ADDRESS_STEPS and tracker.get_slot("order_id") != verified
+                and looks_like_answer(text, ADDRESS_SLOTS.get(requested, "correction"),
+                                      (await self._order_address(tracker)).country)):
+            # the entity extractor took six digits of the address (a Colombian
+            # postal code) for an order number: the verified order stays
+            tracker.slots["order_id"] = verified
+            restored = [SlotSet("order_id", verified)]
+        given = tracker.get_slot("address_given")
+        if not is_verified(tracker) and fresh_reply(tracker):
+            # "cambiad la dirección del pedido 845216 a calle Sol 3, 29001 Málaga":
+            # kept until the order is verified, then not asked again
+            found = address_in_request(text)
+            if found:
+                given = found
+                restored.append(SlotSet("address_given", found))
+        events = restored + await super().run(dispatcher, tracker, domain)
+        if given and is_verified(tracker) and tracker.get_slot("new_street") is None:
+            order = await current_order(tracker)
+            if order is not None and order.status in self.policy.address_change_statuses:
+                slots = await self._merge("new_street", given, tracker)
+                events += [SlotSet(name, value) for name, value in slots.items()]
+                events.append(SlotSet("address_given", None))
+        return events
+
+    async def validate_order_id(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """Six digits inside an address (a Colombian postal code, a house
+        number) are not another order: the verified one stays."""
+        verified = tracker.get_slot("verified_order_id")
+        if verified and tracker.get_slot("order_id") == verified and tracker.get_slot("requested_slot") in ADDRESS_STEPS:
+            return {"order_id": verified}  # restored by run()
+        return await super().validate_order_id(value, dispatcher, tracker, domain)
 
     async def validate_new_street(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        if wants_to_stop(tracker):
-            return {"new_street": None, "form_stopped": True}
-        try:
-            return {"new_street": normalize_street(value)}
-        except InvalidStreet as error:
-            utter_error(dispatcher, error)
-            return {"new_street": None}
+        return await self._merge("new_street", value, tracker)
 
     async def validate_new_postal_code(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        if wants_to_stop(tracker):
-            return {"new_postal_code": None, "form_stopped": True}
-        try:
-            return {"new_postal_code": normalize_postal_code(value, await self._country(tracker))}
-        except InvalidPostalCode as error:
-            utter_error(dispatcher, error)
-            return {"new_postal_code": None}
+        return await self._merge("new_postal_code", value, tracker)
 
     async def validate_new_city(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        if wants_to_stop(tracker):
-            return {"new_city": None, "form_stopped": True}
-        try:
-            return {"new_city": normalize_city(value)}
-        except InvalidCity as error:
-            utter_error(dispatcher, error)
-            return {"new_city": None}
-
+        return await self._merge("new_city", value, tracker)
 
     async def validate_address_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
+        """Yes or no; a correction instead ("no, el código postal es 28014",
+        "es en Getafe") is merged and the new address read back again."""
+        if isinstance(value, str) and not value.startswith("/"):
+            country = (await self._order_address(tracker)).country or "España"
+            if looks_like_answer(value, "correction", country):
+                slots = await self._merge("address_confirmed", value, tracker, correction=True)
+                slots["address_confirmed"] = None
+                return slots
         return self.confirmation("address_confirmed", value, tracker)
+
+
+class AskAddressPart(Action):
+    """Asks for a missing part; when the last reply had a problem (a postal
+    code of another province, another country, a different shipping zone,
+    a part it could not read) says that instead, as the question."""
+
+    slot = ""
+
+    def name(self) -> Text:
+        return f"action_ask_{self.slot}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        problem = tracker.get_slot("address_problem")
+        if isinstance(problem, dict) and problem.get("response"):
+            dispatcher.utter_message(response=problem["response"], **(problem.get("variables") or {}))
+            return [SlotSet("address_problem", None)]
+        dispatcher.utter_message(response=f"utter_ask_{self.slot}", order_id=tracker.get_slot("verified_order_id"))
+        return []
+
+
+class ActionAskNewStreet(AskAddressPart):
+    slot = "new_street"
+
+
+class ActionAskNewPostalCode(AskAddressPart):
+    slot = "new_postal_code"
+
+
+class ActionAskNewCity(AskAddressPart):
+    slot = "new_city"
 
 
 class ActionAskAddressConfirmed(Action):
@@ -133,7 +248,7 @@ class ActionAskAddressConfirmed(Action):
             order_id=tracker.get_slot("verified_order_id"),
             new_address=address_text(
                 tracker.get_slot("new_street"), tracker.get_slot("new_postal_code"),
-                tracker.get_slot("new_city"), country,
+                tracker.get_slot("new_city"), country, tracker.get_slot("new_province") or "",
             ),
         )
         return []
@@ -147,7 +262,8 @@ class ActionChangeAddress(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         confirmed = tracker.get_slot("address_confirmed")
-        street, postal_code, city = (tracker.get_slot(s) for s in ("new_street", "new_postal_code", "new_city"))
+        street, postal_code, city, province = (
+            tracker.get_slot(s) for s in ("new_street", "new_postal_code", "new_city", "new_province"))
         order, events = await verified_order(dispatcher, tracker)
         if order is None:
             return events
@@ -165,8 +281,16 @@ class ActionChangeAddress(Action):
             dispatcher.utter_message(response="utter_address_not_changed", **variables)
             return events
         current = order.shipping_address
-        address = Address(street=street, postal_code=postal_code, city=city,
-                          province=current.province if current.city == city else "", country=current.country)
+        # the same checks as while asking, on the values about to be stored
+        check = check_draft(AddressDraft(street, postal_code, city, province), current.country,
+                            current.postal_code, current.province or current.city)
+        if check.response:
+            dispatcher.utter_message(response="utter_address_not_changed", **variables)
+            return events
+        # no region table for the country (Chile): the same town keeps its province
+        province = check.draft.province or (current.province if fold(current.city) == fold(city) else "")
+        address = Address(street=street, postal_code=postal_code, city=city, province=province,
+                          country=current.country)
         try:
             await shared_store().update_shipping_address(order.order_id, address, policy.address_change_statuses)
         except OrderStateChanged:
@@ -181,6 +305,6 @@ class ActionChangeAddress(Action):
         dispatcher.utter_message(
             response="utter_address_changed",
             order_id=order.order_id,
-            new_address=address_text(street, postal_code, city, current.country),
+            new_address=address_line(street, postal_code, city, current.country, address.province),
         )
         return events

@@ -34,6 +34,7 @@ HANDOFF_REASONS = {
     "payment_problem": "Problema con el pago",
     "return_ineligible": "Devolución no admitida por las reglas",
     "address_change_after_shipping": "Cambio de dirección con el pedido ya enviado",
+    "address_change_zone": "Cambio de dirección a otro país o zona de envío (otro precio y plazo)",
     "store_unavailable": "El sistema de pedidos no respondía",
     "frustration": "Cliente muy molesto (detectado en sus mensajes)",
 }

@@ -49,8 +49,8 @@ MAX_FREE_TEXT = 500
 # Slots each form fills after verification; reset whenever a task ends so a
 # later form never reuses an old confirmation.
 TASK_SLOTS = (
-    "cancel_confirmed", "new_street", "new_postal_code", "new_city",
-    "address_confirmed", "return_items", "return_reason", "issue_description",
+    "cancel_confirmed", "new_street", "new_postal_code", "new_city", "new_province",
+    "address_given", "address_problem", "address_confirmed", "return_items", "return_reason", "issue_description",
 )
 
 

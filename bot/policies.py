@@ -42,8 +42,36 @@ HANDOFF_ACTION = "action_handoff_frustration"
 QUESTIONS_ACTION = "action_answer_questions"
 
 
+class _OneActionPolicy(Policy):
+    """A policy that either abstains or names one action with certainty.
+
+    Its prediction is marked as not based on the user's input, as the
+    RulePolicy marks a form's: otherwise a form would overrule it. Not
+    trained (``train`` keeps nothing)."""
+
+    def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain, **kwargs: Any) -> Resource:
+        return self._resource
+
+    def predict_action_probabilities(
+        self,
+        tracker: DialogueStateTracker,
+        domain: Domain,
+        rule_only_data: Optional[Dict[Text, Any]] = None,
+        **kwargs: Any,
+    ) -> PolicyPrediction:
+        probabilities = self._default_predictions(domain)
+        action = self._action(tracker)
+        if action is None or action not in domain.action_names_or_texts:
+            return self._prediction(probabilities)
+        probabilities[domain.index_for_action(action)] = 1.0
+        return self._prediction(probabilities, is_no_user_prediction=True)
+
+    def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
+        raise NotImplementedError
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
-class FrustrationPolicy(Policy):
+class FrustrationPolicy(_OneActionPolicy):
     """Apologise first, or hand over, from the frustration scores."""
 
     @staticmethod
@@ -64,25 +92,6 @@ class FrustrationPolicy(Policy):
         self.thresholds = Thresholds(float(config["apologise_at"]), float(config["escalate_at"]),
                                      float(config["repeated_message"]))
         self.self_apologising = frozenset(config["self_apologising_intents"] or ())
-
-    def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain, **kwargs: Any) -> Resource:
-        return self._resource
-
-    def predict_action_probabilities(
-        self,
-        tracker: DialogueStateTracker,
-        domain: Domain,
-        rule_only_data: Optional[Dict[Text, Any]] = None,
-        **kwargs: Any,
-    ) -> PolicyPrediction:
-        probabilities = self._default_predictions(domain)
-        action = self._action(tracker)
-        if action is None or action not in domain.action_names_or_texts:
-            return self._prediction(probabilities)
-        probabilities[domain.index_for_action(action)] = 1.0
-        # Marked as not based on the user's input, like the RulePolicy's form
-        # predictions, which would otherwise overrule it inside a form.
-        return self._prediction(probabilities, is_no_user_prediction=True)
 
     def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
         if tracker.latest_action_name == HANDOFF_ACTION:
@@ -119,7 +128,7 @@ def _is_handoff(event: BotUttered) -> bool:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True)
-class QuestionsPolicy(Policy):
+class QuestionsPolicy(_OneActionPolicy):
     """A message that asks two FAQ questions or more (parse-data ``questions``,
     outside a form): ``action_answer_questions`` answers each, in order, then
     the bot listens. Otherwise it abstains and the rules answer as usual.
@@ -134,25 +143,7 @@ class QuestionsPolicy(Policy):
     def get_default_config() -> Dict[Text, Any]:
         return {"priority": 7}
 
-    def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain, **kwargs: Any) -> Resource:
-        return self._resource
-
-    def predict_action_probabilities(
-        self,
-        tracker: DialogueStateTracker,
-        domain: Domain,
-        rule_only_data: Optional[Dict[Text, Any]] = None,
-        **kwargs: Any,
-    ) -> PolicyPrediction:
-        probabilities = self._default_predictions(domain)
-        action = self._action(tracker)
-        if action is None or action not in domain.action_names_or_texts:
-            return self._prediction(probabilities)
-        probabilities[domain.index_for_action(action)] = 1.0
-        return self._prediction(probabilities, is_no_user_prediction=True)
-
-    @staticmethod
-    def _action(tracker: DialogueStateTracker) -> Optional[str]:
+    def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
         if tracker.latest_action_name == QUESTIONS_ACTION:
             return ACTION_LISTEN_NAME
         if tracker.latest_action_name != ACTION_LISTEN_NAME or tracker.active_loop_name:

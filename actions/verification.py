@@ -50,7 +50,8 @@ MAX_FREE_TEXT = 500
 # later form never reuses an old confirmation.
 TASK_SLOTS = (
     "cancel_confirmed", "new_street", "new_postal_code", "new_city", "new_province",
-    "address_given", "address_problem", "address_confirmed", "return_items", "return_reason", "issue_description",
+    "address_given", "address_problem", "address_confirmed", "return_items", "return_reason", "exchange_variant",
+    "issue_description",
 )
 
 

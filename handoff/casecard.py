@@ -42,7 +42,8 @@ def order_summary(order: Order, policy: StorePolicy) -> Dict[str, Any]:
             "days_since_delivery": eligibility.days_since_delivery,
             "eligible_items": [i.id for i in eligibility.eligible],
         },
-        "returns": [{"return_number": r.return_number, "status": r.status} for r in order.returns],
+        "returns": [{"return_number": r.return_number, "status": r.status, "kind": r.kind,
+                     "wanted_variant": r.wanted_variant} for r in order.returns],
         "refunds": [{"amount": str(r.amount), "status": r.status} for r in order.refunds],
     }
 

@@ -36,7 +36,8 @@
     address_change_after_shipping: "Cambio de dirección tras el envío",
     store_unavailable: "Sistema de pedidos caído",
     rasa_down: "El asistente no respondía",
-    frustration: "Cliente muy molesto"
+    frustration: "Cliente muy molesto",
+    address_change_zone: "Cambio de dirección a otra zona de envío"
   };
   // the frustration detector's signals (bot/frustration.py), in words
   var SIGNALS = { shouting: "mayúsculas", exclamations: "«!!»", question_marks: "«??»",
@@ -58,6 +59,11 @@
     pending_payment: "pendiente de pago", processing: "en preparación", shipped: "en camino",
     out_for_delivery: "en reparto", delivered: "entregado", cancelled: "cancelado", returned: "devuelto"
   };
+  var RETURN_STATUS = { requested: "solicitada", received: "recibida", refunded: "reembolsada", rejected: "rechazada" };
+  function returnLine(r) {
+    var what = r.kind === "exchange" ? "cambio" + (r.wanted_variant ? " por " + r.wanted_variant : "") : "devolución";
+    return r.return_number + " (" + what + ", " + (RETURN_STATUS[r.status] || r.status) + ")";
+  }
   var RETURN_REASONS = {
     closed: "pedido cerrado (cancelado o ya devuelto)", not_delivered: "aún no entregado",
     window_expired: "fuera del plazo de devolución", final_sale: "artículos de oferta final"
@@ -764,7 +770,7 @@
           item.final_sale ? el("span", { className: "pill warn", text: "oferta final", style: "margin-left:4px" }) : null]);
       })),
       el("p", null, [el("span", { className: "pill " + (ret.eligible ? "ok" : "bad"), text: ret.eligible ? "Devolución: sí" : "Devolución: no" }), " ", retText]),
-      (order.returns || []).length ? el("p", { text: "Devoluciones: " + order.returns.map(function (r) { return r.return_number + " (" + r.status + ")"; }).join(", ") }) : null,
+      (order.returns || []).length ? el("p", { text: "Devoluciones y cambios: " + order.returns.map(returnLine).join(", ") }) : null,
       (order.refunds || []).length ? el("p", { text: "Reembolsos: " + order.refunds.map(function (r) { return money(r.amount) + " (" + r.status + ")"; }).join(", ") }) : null
     ]);
   }

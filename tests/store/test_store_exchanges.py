@@ -134,3 +134,20 @@ async def test_concurrent_conversions_of_one_return_succeed_once(store: SqlStore
     assert kinds == ["Return", "ReturnStateChanged", "ReturnStateChanged"], results
     stored = await store.get_order(o["order_id"])
     assert stored is not None and len(stored.returns) == 1 and stored.returns[0].is_exchange
+
+
+@pytest.mark.asyncio
+async def test_the_case_card_tells_an_exchange_from_a_return(store: SqlStore, demo_data: Data) -> None:
+    from actions.policy import load_policy
+    from handoff.casecard import order_summary
+
+    o = _returnable(demo_data)
+    order = await store.get_order(o["order_id"])
+    assert order is not None
+    await store.create_return(o["order_id"], [order.items[0].id], "cambio de talla", wanted_variant="talla 41")
+    await store.create_return(o["order_id"], [order.items[1].id], "ya no lo quiero")
+    stored = await store.get_order(o["order_id"])
+    assert stored is not None
+    summary = order_summary(stored, load_policy())
+    assert [(r["kind"], r["wanted_variant"], r["status"]) for r in summary["returns"]] == [
+        ("exchange", "talla 41", "requested"), ("return", None, "requested")]

@@ -155,18 +155,20 @@ class _Token:
     surface: str  # folded
     lemma: str  # folded
     text: str = ""  # as written (lower case), for the signal agents read
+    forms: FrozenSet[str] = frozenset()  # what a phrase word may equal (see _forms)
 
-    @property
-    def forms(self) -> FrozenSet[str]:
-        """Lemma, surface, and the surface without plural or feminine ending:
-        the lemmatizer leaves some adjectives as written ("hartas", "furiosa")."""
-        forms = {self.lemma, self.surface}
-        for word in (self.surface, self.lemma):
-            for singular in (re.sub(r"s$", "", word), re.sub(r"(?<=[^aeiou])es$", "", word)):
-                forms.add(singular)
-                if singular.endswith("a") and len(singular) > 3:
-                    forms.add(singular[:-1] + "o")
-        return frozenset(forms)
+
+def _forms(surface: str, lemma: str) -> FrozenSet[str]:
+    """Lemma, surface, and the surface without plural or feminine ending:
+    the lemmatizer leaves some adjectives as written ("hartas", "furiosa")."""
+    forms = {lemma, surface}
+    for word in (surface, lemma):
+        for singular in (word[:-1] if word.endswith("s") else word,
+                         word[:-2] if word.endswith("es") and len(word) > 2 and word[-3] not in "aeiou" else word):
+            forms.add(singular)
+            if singular.endswith("a") and len(singular) > 3:
+                forms.add(singular[:-1] + "o")
+    return frozenset(forms)
 
 
 class FrustrationDetector:
@@ -206,8 +208,12 @@ class FrustrationDetector:
 
     def _tokens(self, text: str) -> List[_Token]:
         # Lower-cased first: in a shouted message every word looks like a proper noun.
-        return [_Token(fold(t.text), fold(t.lemma_ or t.text), t.text)
-                for t in self.nlp(text.lower()) if not t.is_space]
+        tokens = []
+        for t in self.nlp(text.lower()):
+            if not t.is_space:
+                surface, lemma = fold(t.text), fold(t.lemma_ or t.text)
+                tokens.append(_Token(surface, lemma, t.text, _forms(surface, lemma)))
+        return tokens
 
     def _phrases(self, text: str) -> List[Tuple[str, float]]:
         """The phrases found, as the shopper wrote them ("nadie me responde"),
@@ -216,8 +222,11 @@ class FrustrationDetector:
         if not self._needs_lemmas(fold(text)):
             return []
         tokens = self._tokens(text)
+        present = set().union(*(t.forms for t in tokens)) if tokens else set()
         candidates: List[Tuple[Tuple[int, float], int, Phrase]] = []
         for phrase in self.lexicon.phrases:
+            if not all(w == WILDCARD or w in present for w in phrase.words):
+                continue  # a word of it is nowhere in the message
             start = _match(phrase.words, tokens)
             if start is None or (phrase.negatable and self._negated(tokens, start)):
                 continue

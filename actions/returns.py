@@ -318,7 +318,7 @@ class ActionCreateReturn(Action):
         variables: Dict[str, Any] = order_variables(order, policy)
         variables.update(return_window_days=policy.return_window_days)
         if not eligibility.ok:
-            _utter_ineligible(dispatcher, order, eligibility, variables)
+            _utter_ineligible(dispatcher, order, eligibility, variables, exchange)
             return events
         eligible_ids = {item.id for item in eligibility.eligible}
         item_ids = [int(i) for i in str(chosen or "").split(",") if i.strip().isdigit()]
@@ -387,16 +387,19 @@ async def _create_exchange(order: Order, item_ids: List[int], variant: str) -> T
 
 
 def _utter_ineligible(
-    dispatcher: CollectingDispatcher, order: Order, eligibility: Eligibility, variables: Dict[str, Any]
+    dispatcher: CollectingDispatcher, order: Order, eligibility: Eligibility, variables: Dict[str, Any],
+    exchange: bool = False,
 ) -> None:
+    """Why nothing can be returned (or, for an exchange, exchanged)."""
     if eligibility.reason == "window_expired":
         dispatcher.utter_message(
-            response="utter_return_window_expired",
+            response="utter_exchange_window_expired" if exchange else "utter_return_window_expired",
             days_since_delivery=eligibility.days_since_delivery, **variables,
         )
     elif eligibility.reason == "final_sale":
         variables["items"] = items_es(eligibility.final_sale)
-        dispatcher.utter_message(response="utter_return_final_sale", **variables)
+        dispatcher.utter_message(response="utter_exchange_final_sale" if exchange else "utter_return_final_sale",
+                                 **variables)
     elif eligibility.reason == "not_delivered":
         dispatcher.utter_message(response="utter_return_not_delivered", **variables)
     elif eligibility.reason == "in_return":

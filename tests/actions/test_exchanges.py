@@ -196,8 +196,8 @@ async def test_an_exchange_right_after_a_return_converts_it(shop, domain, orders
 async def test_exchanges_follow_the_return_window_and_final_sale(shop, domain, orders) -> None:
     policy = load_policy()
     cases = [
-        (orders.find(status="delivered", min_delivered_days=policy.return_window_days + 2), "utter_return_window_expired"),
-        (orders.find(status="delivered", final_sale="all", max_delivered_days=20), "utter_return_final_sale"),
+        (orders.find(status="delivered", min_delivered_days=policy.return_window_days + 2), "utter_exchange_window_expired"),
+        (orders.find(status="delivered", final_sale="all", max_delivered_days=20), "utter_exchange_final_sale"),
         (orders.find(status="shipped"), "utter_return_not_delivered"),
     ]
     text = "quiero cambiarlo por una talla 42"
@@ -206,6 +206,8 @@ async def test_exchanges_follow_the_return_window_and_final_sale(shop, domain, o
         dispatcher = CollectingDispatcher()
         await ActionCreateReturn().run(dispatcher, make_tracker(slots=slots, text=text, events=form_events(text)), domain)
         assert responses(dispatcher) == [expected], demo["order_id"]
+        said = await rendered(domain, dispatcher.messages[0], "tu")
+        assert "devolver" not in said.replace("plazo de devolución", ""), said  # it was an exchange
         stored = await shop.get_order(demo["order_id"])
         assert not any(r.is_exchange for r in stored.returns)
 

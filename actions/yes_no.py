@@ -95,6 +95,10 @@ class ActionYesNoOutOfContext(Action):
         yes = (message.get("intent") or {}).get("name") == "affirm"
         # "/deny", "/affirm": a button was pressed (typed words never start so).
         pressed = str(message.get("text") or "").lstrip().startswith("/")
+        if yes and not pressed and not any(ch.isalpha() for ch in str(message.get("text") or "")):
+            # "👍", "👌": an acknowledgement, not a "yes" to an offer (never calls a person).
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
         turn = previous_bot_turn(tracker)
         buttons = last_buttons(turn)
         if pressed and not buttons:

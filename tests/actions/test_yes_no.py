@@ -96,3 +96,16 @@ async def test_yes_to_a_menu_does_not_pick_for_the_shopper(domain) -> None:
             {"title": "Hablar con una persona", "payload": "/request_human"}]
     dispatcher, events = await _answer(domain, "affirm", "sí", _turn("Puedo ayudarte con…", menu, "utter_help"))
     assert responses(dispatcher) == ["utter_ask_what_else"] and events == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["👍", "👌", "👍👍"])
+async def test_a_thumbs_up_is_an_acknowledgement_never_a_yes_to_a_person(domain, text: str) -> None:
+    """After the out-of-scope answer's "Hablar con una persona" button, a 👍 used
+    to queue the shopper for a person; after a FAQ it said "ese paso ha terminado"."""
+    person = [{"title": "Hablar con una persona", "payload": "/request_human"}]
+    for previous in (_turn("Eso no lo sé: …", buttons=person, utter="utter_out_of_scope"),
+                     _turn("El envío tarda de 2 a 4 días laborables.", utter="utter_faq")):
+        dispatcher, events = await _answer(domain, "affirm", text, previous)
+        assert responses(dispatcher) == ["utter_anything_else"]
+        assert events == [] and not any(m.get("custom") for m in dispatcher.messages)

@@ -21,7 +21,7 @@ import logging
 import re
 import socket
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import parse_qs, quote, urlsplit
 
 import websockets
@@ -66,11 +66,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _canned_replies(path: Path = CANNED_REPLIES) -> HTTPResponse:
-    """The agents' canned replies (handoff/canned_replies.yml) as JSON."""
+def _canned_replies(values: Dict[str, Any], path: Path = CANNED_REPLIES) -> HTTPResponse:
+    """The agents' canned replies (handoff/canned_replies.yml) as JSON, in the
+    store's voice (``values["brand_voice"]``), ``{{key}}`` filled from the
+    policy's answer values (an unknown key stays visible)."""
+
+    def filled(text: str) -> str:
+        return POLICY_PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+    usted = values.get("brand_voice") == "usted"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        replies = [{"title": str(r["title"]), "text": str(r["text"])} for r in raw.get("replies") or []]
+        replies = [{"title": str(r["title"]), "text": filled(str(r.get("usted") if usted and r.get("usted") else r["text"]))}
+                   for r in raw.get("replies") or []]
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         logger.error("canned_replies_unreadable", extra={"error": type(exc).__name__})
         replies = []
@@ -186,7 +194,7 @@ class BridgeServer:
                 return (http.HTTPStatus.SERVICE_UNAVAILABLE, [("Content-Type", "text/plain; charset=utf-8"),
                         ("Retry-After", "5")], "Base de datos no disponible; inténtalo de nuevo.\n".encode("utf-8"))
         if route == "/canned-replies.json":
-            return await asyncio.to_thread(_canned_replies)
+            return await asyncio.to_thread(_canned_replies, self.bridge.policy.answer_slots())
         if route in STATIC_ROUTES:
             name, content_type = STATIC_ROUTES[route]
             try:

@@ -5,6 +5,7 @@ messages, error details) uses tú, and the ``session`` frame names the voice
 the Rasa tests, and are left out here (the stand-in Rasa speaks tú)."""
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -123,3 +124,35 @@ async def test_rate_limit_and_a_verified_shoppers_opening_in_usted(start_bridge,
         await client.send({"type": "typing"})
     await client.wait_type("error", code="rate_limited")
     assert_usted(shopper_texts(client.seen))
+
+
+@pytest.mark.asyncio
+async def test_the_agents_canned_replies_speak_the_store_voice_and_quote_the_policy(
+        start_bridge, policy: StorePolicy) -> None:
+    """They go to the shopper as the agent's words: usted when the store says so,
+    and the refund time the bot quotes (they said "entre 5 y 10 días hábiles")."""
+    import asyncio
+    import urllib.request
+
+    server = await start_bridge()
+
+    def fetch() -> bytes:  # in a thread: the bridge serves on this test's event loop
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/canned-replies.json", timeout=5) as response:
+            return response.read()
+
+    replies = json.loads((await asyncio.to_thread(fetch)).decode("utf-8"))["replies"]
+    assert len(replies) >= 8
+    for reply in replies:
+        assert not TU_FORMS.search(reply["text"]), reply
+        assert "{{" not in reply["text"] and "hábiles" not in reply["text"], reply
+    refund = next(r["text"] for r in replies if r["title"] == "Reembolso en curso")
+    assert f"{policy.refund_days} días" in refund
+
+
+def test_the_canned_replies_in_tu() -> None:
+    from handoff.server import _canned_replies
+
+    values = {**load_policy().answer_slots(), "brand_voice": "tu"}
+    _, _, body = _canned_replies(values)
+    texts = [r["text"] for r in json.loads(body.decode("utf-8"))["replies"]]
+    assert any(TU_FORMS.search(t) for t in texts) and not any("{{" in t for t in texts)

@@ -42,3 +42,9 @@ def test_a_payment_follow_up_and_emoji_answers(shopper: Shopper) -> None:
     follow_up = shopper.texts("y con bizum?")
     assert "Bizum" in follow_up and FALLBACK not in follow_up
     assert FALLBACK not in shopper.texts("👍")
+
+
+def test_shipping_to_a_country_the_store_does_not_serve_is_not_a_yes(shopper: Shopper) -> None:
+    """"¿hacen envíos a Uruguay?" got "Sí, enviamos a Portugal, …" (Uruguay is not on the list)."""
+    body = shopper.texts("hacen envios a uruguay?")
+    assert not body.startswith("Sí") and "no podemos enviar" in body and "Uruguay" not in body, body

@@ -18,7 +18,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import pytest_asyncio
@@ -196,6 +196,18 @@ def any_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
 @pytest.fixture(scope="session")
 def policy() -> StorePolicy:
     return load_policy()
+
+
+@pytest.fixture
+def usted_policy(monkeypatch: pytest.MonkeyPatch) -> Iterator[StorePolicy]:
+    """The store policy with its voice set to usted the documented way
+    (STORE_BRAND_VOICE); a module makes it its ``policy`` to run the bridge so."""
+    monkeypatch.setenv("STORE_BRAND_VOICE", "usted")
+    load_policy.cache_clear()
+    try:
+        yield load_policy()
+    finally:
+        load_policy.cache_clear()
 
 
 BridgeFactory = Callable[..., Awaitable[BridgeServer]]

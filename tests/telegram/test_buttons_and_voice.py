@@ -6,13 +6,14 @@ never sent to Rasa, told in a system message). And every text the channel
 writes follows the store's voice (usted here)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Set
+from typing import Any, Dict, List, Set
 
 import pytest
 
 from actions.policy import StorePolicy, load_policy
 
 from handoff.texts import TU_FORMS, texts_for
+from tests.handoff.conftest import usted_policy  # noqa: F401  (fixture used by name)
 from tests.handoff.conftest import VERIFIED_EMAIL, FakeRasa, agent_client, new_agent
 from tests.telegram.conftest import PNG_BYTES, FakeBotApi, callback_update, inline_buttons, message_update, user
 
@@ -84,13 +85,9 @@ async def test_pressed_and_superseded_keyboards_go_and_old_presses_do_nothing(
 
 
 @pytest.fixture
-def policy(monkeypatch: pytest.MonkeyPatch) -> Iterator[StorePolicy]:
-    monkeypatch.setenv("STORE_BRAND_VOICE", "usted")
-    load_policy.cache_clear()
-    try:
-        yield load_policy()
-    finally:
-        load_policy.cache_clear()
+def policy(usted_policy: StorePolicy) -> StorePolicy:
+    """This module runs the bridge in usted."""
+    return usted_policy
 
 
 def rasa_said(fake_rasa: FakeRasa) -> Set[str]:

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Set
 
 import pytest
 
-from actions.policy import StorePolicy, load_policy
+from actions.policy import StorePolicy
 
 from handoff.texts import TU_FORMS, texts_for
 from tests.handoff.conftest import usted_policy  # noqa: F401  (fixture used by name)

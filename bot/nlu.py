@@ -73,6 +73,31 @@ def normalize(text: str) -> str:
     return re.sub(r"\d", "0", plain)
 
 
+class Normalizer:
+    """``normalize`` plus placeholders: every element of a lookup table of the
+    training data becomes one shared token ("mi pedido de Amazon no llega" →
+    "mi pedido de otraempresa no llega").
+
+    Why: a name the model never saw (another shop, a phone company) then still
+    carries the table's meaning. A class, not a closure, so the fitted
+    pipeline pickles. Limits: whole words only, after normalisation.
+    """
+
+    def __init__(self, placeholders: Optional[Dict[str, List[str]]] = None) -> None:
+        self.patterns: List[Tuple["re.Pattern[str]", str]] = []
+        for token, elements in (placeholders or {}).items():
+            words = sorted({normalize(e).strip() for e in elements if e.strip()}, key=len, reverse=True)
+            if words:
+                alternatives = "|".join(re.escape(w) for w in words)
+                self.patterns.append((re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)"), f" {token} "))
+
+    def __call__(self, text: str) -> str:
+        text = normalize(text)
+        for pattern, token in self.patterns:
+            text = pattern.sub(token, text)
+        return text
+
+
 class IntentModelError(Exception):
     """The classifier cannot be trained or loaded."""
 
@@ -90,7 +115,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 "long_message_chars": 200, "long_message_confidence": 0.6,
                 "social_intents": ["greet", "thank", "goodbye", "affirm", "deny", "inform", "bot_challenge"],
                 # Two FAQ questions in one message: each with at least this probability.
-                "question_confidence": 0.4, "retrieval_intent": "faq"}
+                "question_confidence": 0.4, "retrieval_intent": "faq",
+                # Lookup tables of the training data whose elements become one token.
+                "lookup_placeholders": {"other_company": "otraempresa"}}
 
     def __init__(
         self,
@@ -116,13 +143,14 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     ) -> "LinearIntentClassifier":
         return cls(config, model_storage, resource)
 
-    def _pipeline(self) -> Pipeline:
+    def _pipeline(self, normalizer: Optional[Normalizer] = None) -> Pipeline:
         char_min, char_max = self.config["char_ngrams"]
         word_min, word_max = self.config["word_ngrams"]
+        preprocessor = normalizer or Normalizer()
         features = FeatureUnion([
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(char_min, char_max),
-                                      preprocessor=normalize, sublinear_tf=True)),
-            ("words", TfidfVectorizer(ngram_range=(word_min, word_max), preprocessor=normalize,
+                                      preprocessor=preprocessor, sublinear_tf=True)),
+            ("words", TfidfVectorizer(ngram_range=(word_min, word_max), preprocessor=preprocessor,
                                       sublinear_tf=True)),
         ])
         classifier = LogisticRegression(C=float(self.config["C"]), max_iter=int(self.config["max_iter"]),
@@ -134,13 +162,27 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         labels = [example.get(INTENT) for example in training_data.intent_examples]
         if len(set(labels)) < 2:
             raise IntentModelError("need at least two intents to train")
-        self._model = self._pipeline().fit(texts, labels)
+        normalizer = self.normalizer(training_data)
+        self._model = self._pipeline(normalizer).fit(texts, labels)
         faq = [(example.get(TEXT) or "", example.get(INTENT_RESPONSE_KEY)) for example in training_data.intent_examples
                if example.get(INTENT) == self.config["retrieval_intent"] and example.get(INTENT_RESPONSE_KEY)]
         if len({key for _, key in faq}) >= 2:
-            self._faq_model = self._pipeline().fit([t for t, _ in faq], [k for _, k in faq])
+            self._faq_model = self._pipeline(normalizer).fit([t for t, _ in faq], [k for _, k in faq])
         self.persist()
         return self._resource
+
+    def normalizer(self, training_data: TrainingData) -> Normalizer:
+        """The placeholders of ``lookup_placeholders`` from the training data's lookup tables."""
+        wanted: Dict[str, str] = dict(self.config["lookup_placeholders"] or {})
+        tables = {table.get("name"): table.get("elements") for table in training_data.lookup_tables}
+        placeholders: Dict[str, List[str]] = {}
+        for name, token in wanted.items():
+            elements = tables.get(name)
+            if isinstance(elements, list):
+                placeholders[token] = [str(e) for e in elements]
+            else:
+                logger.debug("lookup table %s not in the training data: no placeholder", name)
+        return Normalizer(placeholders)
 
     def _rank(self, text: str) -> List[Dict[str, Any]]:
         assert self._model is not None

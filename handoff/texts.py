@@ -226,6 +226,17 @@ TU_FORMS = re.compile(
 )
 
 
+# An amount and its currency ("69,00 €", "€ 5", "12 euros"): the space between
+# them becomes a no-break space, so a chat never shows "69,00" and "€" on two
+# lines (the widget applies the same rule to what it renders).
+_AMOUNT = re.compile(r"(\d)[ \u202f](€|EUR\b|euros?\b|\$|USD\b)|(€|\$)[ \u202f](\d)")
+
+
+def keep_amounts(text: str) -> str:
+    """``text`` with every amount kept on one line (no-break spaces)."""
+    return _AMOUNT.sub(lambda m: f"{m[1]}\u00a0{m[2]}" if m[1] else f"{m[3]}\u00a0{m[4]}", text)
+
+
 class Texts:
     """The texts of one voice: ``texts.get("resumed")`` or ``texts["resumed"]``."""
 

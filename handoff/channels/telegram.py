@@ -86,7 +86,7 @@ from handoff.bridge import LEAVE_QUEUE, Bridge, Frame
 from handoff.frames import FrameError, MAX_TEXT, clean_text
 from handoff.settings import HandoffSettings
 from handoff.storage import Attachment, StorageError, utcnow
-from handoff.texts import TU, Texts
+from handoff.texts import TU, Texts, keep_amounts
 
 logger = logging.getLogger(__name__)
 
@@ -876,7 +876,7 @@ class TelegramChannel:
             return
         kind = frame.get("type")
         if kind == "message":
-            text = str(frame.get("text") or "")
+            text = keep_amounts(str(frame.get("text") or ""))  # "69,00 €" never splits on a phone
             if frame.get("sender") == "agent" and frame.get("agent_name"):
                 text = f"{frame['agent_name']}: {text}"
             buttons = frame.get("buttons") or []

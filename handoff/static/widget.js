@@ -303,6 +303,7 @@
     ".notice{align-self:center;text-align:center;font-size:13px;color:var(--muted);background:#fff;",
     "border:1px solid #e3e7eb;border-radius:999px;padding:5px 12px;max-width:95%}",
     ".notice.system{border-radius:12px;white-space:pre-wrap}",
+    ".notice.system .chips{justify-content:center}",
     ".notice.error{color:#8a1c1c;background:#fdeeee;border-color:#f3c4c4}",
     ".notice.joined{color:var(--brand-dark);border-color:#bcdcdf;background:#eef6f6;font-weight:600}",
     ".chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}",
@@ -324,7 +325,7 @@
     ".score:disabled{cursor:default}",
     ".scale{display:flex;justify-content:space-between;font-size:12px;color:var(--muted);margin-top:4px}",
     ".csat textarea{width:100%;margin-top:8px;border:1px solid #b9c4cc;border-radius:8px;padding:6px 8px;font:inherit;font-size:14px;resize:vertical}",
-    ".composer{display:flex;gap:8px;padding:10px 12px;border-top:1px solid #e3e7eb;background:#fff}",
+    ".composer{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #e3e7eb;background:#fff}",
     ".composer textarea{flex:1;resize:none;border:1px solid #b9c4cc;border-radius:10px;padding:9px 10px;font:inherit;",
     "max-height:120px;min-height:40px}",
     ".send,.btn{border:0;border-radius:10px;background:var(--brand);color:#fff;font:600 14px/1 inherit;",
@@ -337,7 +338,8 @@
     ".foot{font-size:11px;color:var(--muted);text-align:center;padding:0 0 8px;background:#fff}",
     // a phone: the chat takes the whole screen (dvh: the visible height, without the browser's bars)
     "@media (max-width:480px){.panel{top:0;right:0;bottom:0;left:0;width:100%;max-width:none;height:100%;",
-    "height:100dvh;max-height:none;border-radius:0;box-shadow:none}.launcher{right:16px;bottom:16px}",
+    "height:100dvh;max-height:none;border-radius:0;box-shadow:none;padding-bottom:env(safe-area-inset-bottom)}",
+    ".launcher{right:16px;bottom:16px}",
     ".icon-btn{width:44px;height:44px}.composer textarea{font-size:16px}.send{min-height:44px}.chip{padding:8px 14px}",
     ".leave span{display:none}.leave{justify-content:flex-end}}",
     // keyboard hints mean nothing on a touch screen

@@ -6,12 +6,13 @@ bridge sends Rasa nothing (handoff/state.py), so the bridge itself must notice
 
 Three answers:
 - ``LEAVE``: a clear request to leave the queue ("ya no hace falta",
-  "cancela la espera", "mejor sigo con el bot", "ya lo he solucionado"); the
-  message must be short, so a message that also asks for something ("ya no
-  hace falta el cambio, quiero la devolución") still reaches the agent;
+  "cancela la espera", "mejor sigo con el bot", "ya lo he solucionado"), with
+  nothing but politeness around it ("…, gracias");
 - ``ASK``: a bare word that may mean the queue or something else ("cancelar"
-  could be the order, "adiós" may be leaving the chat): the bridge asks, with
-  buttons, whether to stop waiting;
+  could be the order, "adiós" may be leaving the chat), or a leave phrase
+  with more in a short message ("ya no hace falta el reembolso"): the bridge
+  asks, with buttons, whether to stop waiting (the message reaches the agents
+  all the same); a long message is for the agents only;
 - ``None``: anything else, for the agent as before.
 
 Limits: Spanish only, by phrase; a negation just before a phrase ("no, sí
@@ -63,13 +64,27 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9ñ ]+", " ", plain).split())
 
 
+# Words that may come with a request to leave without changing it ("ya no
+# hace falta, gracias", "cancela la espera por favor").
+_FILLER = frozenset(
+    "gracias muchas mil vale ok okey bueno pues nada ya eh hola adios hasta luego pronto saludos "
+    "perdon perdona perdone disculpa disculpe por favor de todas formas todos modos al final igualmente "
+    "bien genial perfecto quiero prefiero mejor si la el esta lo he y".split())
+
+
 def queue_exit(text: str) -> Optional[str]:
-    """``LEAVE``, ``ASK`` or None for a text a queued shopper wrote."""
+    """``LEAVE``, ``ASK`` or None for a text a queued shopper wrote. A leave
+    phrase with more than politeness around it ("ya no hace falta el
+    reembolso") is asked about, not acted on."""
     words = normalise(text)
     if not words:
         return None
     if _ASK.match(words):
         return ASK
-    if len(words.split()) <= MAX_WORDS and _LEAVE.search(words):
-        return LEAVE
-    return None
+    if len(words.split()) > MAX_WORDS:
+        return None
+    found = _LEAVE.search(words)
+    if found is None:
+        return None
+    rest = (words[:found.start()] + " " + words[found.end():]).split()
+    return LEAVE if all(word in _FILLER for word in rest) else ASK

@@ -186,7 +186,8 @@ def test_clear_requests_to_leave(text: str) -> None:
     assert queue_exit(text) == LEAVE
 
 
-@pytest.mark.parametrize("text", ["cancelar", "Cancelar.", "cancela", "déjalo", "olvídalo", "adiós", "me voy"])
+@pytest.mark.parametrize("text", ["cancelar", "Cancelar.", "cancela", "déjalo", "olvídalo", "adiós", "me voy",
+                                  "ya no hace falta el reembolso", "ya no hace falta, lo he encontrado en mi correo"])
 def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
     assert queue_exit(text) == ASK
 

@@ -199,3 +199,34 @@ def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
 ])
 def test_anything_else_is_for_the_agent(text: str) -> None:
     assert queue_exit(text) is None
+
+
+@pytest.mark.asyncio
+async def test_an_episodes_table_from_before_gets_its_outcome_columns(start_bridge, any_db_url: str) -> None:
+    """An existing deployment's handoff_episodes lacks ``outcome``/``ended_at``:
+    the start adds them, old rows keep NULL, and leaving records the outcome
+    (SQLite and PostgreSQL)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(any_db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS handoff_csat"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS handoff_episodes"))
+        key = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
+        conn.execute(sa.text(
+            f"CREATE TABLE handoff_episodes (id {key}, conversation_id VARCHAR(40) NOT NULL, "
+            "reason VARCHAR(64) NOT NULL, offline BOOLEAN NOT NULL, queued_at TIMESTAMP NOT NULL, "
+            "assigned_at TIMESTAMP, first_reply_at TIMESTAMP, closed_at TIMESTAMP, agent_id VARCHAR(32), "
+            "resolution VARCHAR(20))"))
+    try:
+        server = await start_bridge(database_url=any_db_url)
+        with engine.begin() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("handoff_episodes")}
+        assert {"outcome", "ended_at"} <= columns
+        client, session, _ = await queued_customer(server)
+        await client.send({**LEAVE_PRESS, "client_id": "l1"})
+        await client.wait_type("handoff", state="ended")
+        [episode] = await server.bridge.storage.episodes(session["conversation_id"])
+        assert episode["outcome"] == "withdrawn" and episode["ended_at"] is not None
+    finally:
+        engine.dispose()

@@ -984,6 +984,7 @@
     }
     item.refused = { code: String(frame.code || "refused"), detail: detail };
     delete item.sentAt;
+    if (item.frame.payload === "/leave_queue") { state.leaving = false; renderStatus(); }   // may be pressed again
     save("outbox", state.outbox);
     if (!state.byClient[item.client_id]) renderLocal(item);
     else renderRefused(item, live);

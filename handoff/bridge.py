@@ -47,6 +47,7 @@ from handoff.casecard import case_card
 from handoff.frames import MESSAGE_ID, FrameError
 from handoff.metrics import Metrics
 from handoff.queue import estimate_wait_s, mean_handling_s, queue_frame
+from handoff.queue_exit import ASK, LEAVE, queue_exit
 from handoff.rasa import RasaClient, RasaUnavailable
 from handoff.settings import HandoffSettings
 from handoff.state import (
@@ -79,6 +80,10 @@ Socket = WebSocketCommonProtocol
 CustomerSink = Callable[[str, Frame], Awaitable[None]]
 
 REQUEST_HUMAN = "/request_human"
+# The bridge's own payloads (never sent to Rasa): leave the queue / stay in it.
+LEAVE_QUEUE = "/leave_queue"
+KEEP_WAITING = "/keep_waiting"
+BRIDGE_PAYLOADS = (LEAVE_QUEUE, KEEP_WAITING)
 # The tú texts under their old names (the voice-aware ones: ``Bridge.texts``).
 APOLOGY = TU["apology"]
 HUMAN_BUTTON = {"title": "Hablar con una persona", "payload": REQUEST_HUMAN}
@@ -316,6 +321,8 @@ class Bridge:
                         "at": _iso(message.created_at)}
         if message.sender == "agent":
             frame["agent_name"] = agent_name or ""
+        if isinstance(message.data.get("csat_score"), int):
+            frame["csat_score"] = message.data["csat_score"]
         return frame
 
     async def _deliver(
@@ -387,8 +394,19 @@ class Bridge:
             await self.send(ws, {"type": "handoff", "state": "assigned",
                                  "agent_name": names.get(conversation.agent_id or "", "")})
         if conversation.csat_episode_id is not None:
-            await self.send(ws, {"type": "csat_request"})
+            await self.send(ws, await self._csat_request(conversation))
         return {str(m.id) for m in history}
+
+    async def _csat_request(self, conversation: Conversation) -> Frame:
+        """The rating request of the handoff that waits for one, naming its
+        agent (so a reload, or another browser, asks about the right person)."""
+        frame: Frame = {"type": "csat_request"}
+        episode = next((e for e in await self.storage.episodes(conversation.id)
+                        if e["id"] == conversation.csat_episode_id), None)
+        if episode is not None and episode.get("agent_id"):
+            names = await self.storage.agent_names([episode["agent_id"]])
+            frame["agent_name"] = names.get(episode["agent_id"], "")
+        return frame
 
     async def button_live(self, conversation_id: str, reply_to: str) -> bool:
         """Whether the buttons of message ``reply_to`` still belong to the
@@ -440,11 +458,54 @@ class Bridge:
             if route is Route.RASA:
                 await self._bot_turn(conversation, message)
             elif route is Route.QUEUE:
-                await self.storage.set_preview(conversation_id, text)
-                await self.broadcast_queue()
+                await self._queued_message(conversation, message, payload)
             else:
                 await self.to_agent(conversation.agent_id or "", self._agent_message_frame(message))
+                if payload == LEAVE_QUEUE:  # pressed as the agent claimed: the claim won
+                    names = await self.storage.agent_names([conversation.agent_id or ""])
+                    await self._deliver(conversation_id, "system", self.texts.get(
+                        "queue_exit_too_late", agent=names.get(conversation.agent_id or "") or "Una persona del equipo"))
             return not stale
+
+    async def _queued_message(self, conversation: Conversation, message: StoredMessage, payload: Optional[str]) -> None:
+        """A queued customer's message (caller holds the lock): for the agents
+        (queue preview, history at claim), unless it asks to stop waiting. The
+        "Volver al asistente" button, or a clear text ("ya no hace falta"),
+        leaves the queue; a word that may mean it ("cancelar") is asked about,
+        with buttons; "Seguir esperando" keeps the place."""
+        exit_kind = None if payload else queue_exit(message.text)
+        if payload == LEAVE_QUEUE or exit_kind == LEAVE:
+            await self._withdraw(conversation, "button" if payload == LEAVE_QUEUE else "text")
+            return
+        if payload == KEEP_WAITING:
+            await self._deliver(conversation.id, "system", self.texts["queue_kept"])
+            await self.to_customer(conversation.id, await self._queued_status(conversation))
+            return
+        await self.storage.set_preview(conversation.id, message.text)
+        await self.broadcast_queue()
+        if exit_kind == ASK:
+            await self._deliver(conversation.id, "system", self.texts["queue_exit_ask"], {"buttons": [
+                {"title": self.texts["btn_leave_queue"], "payload": LEAVE_QUEUE},
+                {"title": self.texts["btn_keep_waiting"], "payload": KEEP_WAITING}]})
+
+    async def _withdraw(self, conversation: Conversation, how: str) -> None:
+        """queued → bot (caller holds the lock): the episode ends ``withdrawn``,
+        the agents' queue loses it, the customer gets ``handoff`` ended with
+        ``outcome: withdrawn`` and the bot's line (a stored ``withdraw`` turn,
+        finished once like a close's; no rating: nobody attended them)."""
+        try:
+            conversation = await self.storage.withdraw(conversation.id, self.clock())
+        except TransitionError:  # claimed meanwhile (another process): the message went to the queue
+            logger.info("queue_leave_too_late", extra={"conversation_id": conversation.id})
+            return
+        self.metrics.queue_left.labels(how).inc()
+        logger.info("queue_left", extra={"conversation_id": conversation.id, "how": how})
+        self.crash_point("withdraw_stored")
+        await self.to_customer(conversation.id, {"type": "handoff", "state": "ended", "outcome": "withdrawn"})
+        await self.broadcast_queue()
+        for turn in await self.storage.pending_turns(conversation.id):
+            if turn.kind == "withdraw":
+                await self._resume(conversation, turn)
 
     async def customer_attachments(
         self, conversation_id: str, caption: str, attachments: Sequence[Attachment], client_id: Optional[str]
@@ -546,6 +607,13 @@ class Bridge:
         the bot's messages are stored under ids derived from the message, so
         none is stored or shown twice. Rasa failing (or answering nothing)
         gets the apology and the offer of a person: never silence."""
+        if message.data.get("payload") in BRIDGE_PAYLOADS:
+            # "Volver al asistente" / "Seguir esperando" once the queue is left: never sent to Rasa
+            await self._deliver(conversation.id, "system", self.texts["queue_not_queued"],
+                                client_id=f"turn:{message.id}:bridge", resend=replay, finishes=message.id)
+            if replay:
+                await self.storage.finish_message_turn(message.id)
+            return
         if message.data.get("stale_button"):
             # a button of a finished step: stored, never sent to Rasa, answered once
             await self._deliver(conversation.id, "system", self.texts["step_over"],
@@ -683,7 +751,8 @@ class Bridge:
             self.metrics.csat.observe(score)
             logger.info("csat_stored", extra={"conversation_id": conversation_id, "score": score,
                                               "agent_id": stored["agent_id"], "reason": stored["reason"]})
-            await self._deliver(conversation_id, "system", self.texts["csat_thanks"])
+            # the score rides on the thanks, so a history (a reload) shows the rating as given
+            await self._deliver(conversation_id, "system", self.texts["csat_thanks"], {"csat_score": score})
 
     async def customer_typing(self, conversation_id: str) -> None:
         conversation = await self.storage.get_conversation(conversation_id)
@@ -920,29 +989,35 @@ class Bridge:
                                                       "agent_id": agent.id, "resolution": resolution})
             self.crash_point("close_stored")
             await self.to_agent(agent.id, {"type": "closed", "conversation_id": conversation_id, "resolution": resolution})
-            await self.to_customer(conversation_id, {"type": "handoff", "state": "ended"})
+            await self.to_customer(conversation_id, {"type": "handoff", "state": "ended", "outcome": "closed"})
             for turn in await self.storage.pending_turns(conversation_id):
                 if turn.kind == "resume":
                     await self._resume(conversation, turn)
 
     async def _resume(self, conversation: Conversation, turn: Turn, replay: bool = False) -> None:
-        """After a close (caller holds the lock): the bot says it is back (Rasa's
-        response, in the store's voice; the bridge's own line if Rasa cannot),
-        then the CSAT request; the turn is finished. Rasa never pauses a
-        conversation (the bridge's state machine alone decides who talks), so
-        a failed resume leaves nothing silent."""
+        """After a close or the queue left (caller holds the lock): the bot says
+        it is back (Rasa's response, in the store's voice; the bridge's own
+        line if Rasa cannot), then, after a close only, the CSAT request; the
+        turn is finished. Rasa never pauses a conversation (the bridge's state
+        machine alone decides who talks), so a failed resume leaves nothing
+        silent."""
+        left = turn.kind == "withdraw"
+        action = self.settings.queue_left_action if left else self.settings.resume_action
         try:
-            replies = await self.rasa.resume(conversation.id, self.settings.resume_action)
+            replies = await self.rasa.resume(conversation.id, action)
         except RasaUnavailable as exc:
             logger.warning("rasa_resume_failed", extra={"conversation_id": conversation.id, "error": str(exc)})
             replies = []
         self.crash_point("close_resumed")
         if any(r.get("text") for r in replies):
             await self._relay_bot(conversation, replies, None, f"resume:{turn.id}", replay)
+        elif left:  # a way back to a person, should the shopper change their mind
+            await self._deliver(conversation.id, "system", self.texts["queue_left"], {"buttons": [HUMAN_BUTTON]},
+                                client_id=f"resume:{turn.id}:0", resend=replay)
         else:
             await self._deliver(conversation.id, "system", self.texts["resumed"], client_id=f"resume:{turn.id}:0", resend=replay)
-        if conversation.csat_episode_id is not None:
-            await self.to_customer(conversation.id, {"type": "csat_request"})
+        if conversation.csat_episode_id is not None and not left:
+            await self.to_customer(conversation.id, await self._csat_request(conversation))
         await self.storage.finish_turn(turn.id)
 
     # -- recovery --------------------------------------------------------

@@ -26,6 +26,8 @@ class Metrics:
             buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
         self.rasa_errors = Counter("handoff_rasa_errors", "Failed or timed-out Rasa calls", registry=r)
         self.csat = Histogram("handoff_csat_score", "Customer satisfaction (1-5)", buckets=(1, 2, 3, 4, 5), registry=r)
+        self.queue_left = Counter("handoff_queue_left", "Handoffs the customer left before a claim, by how",
+                                  ["how"], registry=r)
         self.bad_frames = Counter("handoff_bad_frames", "Frames refused, by error code", ["code"], registry=r)
 
     def exposition(self) -> bytes:

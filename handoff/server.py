@@ -38,6 +38,7 @@ from handoff.frames import HARD_MAX_FRAME_BYTES
 from handoff.metrics import CONTENT_TYPE_LATEST
 from handoff.settings import STATIC_DIR, HandoffSettings
 from handoff.storage import StorageError
+from handoff.texts import Texts
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ STATIC_ROUTES: Dict[str, Tuple[str, str]] = {
 CANNED_REPLIES = Path(__file__).resolve().parent / "canned_replies.yml"
 # The demo shop page quotes the store policy: {{key}} is one of its answer values.
 POLICY_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+TEXT_PLACEHOLDER = re.compile(r"\{\{t:(\w+)\}\}")
 WS_ROUTES = ("/ws/chat", "/ws/agent")
 ATTACHMENT_ROUTE = re.compile(r"^/attachments/(a_[0-9a-f]{24})$")
 # Shown inline in the console; anything else is a download (never rendered as HTML).
@@ -86,13 +88,19 @@ def _canned_replies(values: Dict[str, Any], path: Path = CANNED_REPLIES) -> HTTP
             json.dumps({"replies": replies}, ensure_ascii=False).encode("utf-8"))
 
 
-def fill_policy(page: bytes, values: Dict[str, str]) -> bytes:
+def fill_policy(page: bytes, values: Dict[str, str], texts: Optional[Texts] = None) -> bytes:
     """``{{key}}`` in a page becomes the policy value the bot's answers quote
-    (HTML-escaped), so the demo shop never contradicts the bot. An unknown key
-    stays as written (visible, and caught by tests/handoff/test_chat.py)."""
+    (HTML-escaped), so the demo shop never contradicts the bot; ``{{t:key}}``
+    the shopper text of handoff/texts.py in the store's voice (``texts``), so
+    the page speaks as the bot does. An unknown key stays as written (visible,
+    and caught by tests/handoff/test_chat.py)."""
+    known = set(texts.keys()) if texts is not None else set()
+    page_text = TEXT_PLACEHOLDER.sub(
+        lambda m: html.escape(texts[m.group(1)]) if texts is not None and m.group(1) in known else m.group(0),
+        page.decode("utf-8"))
     return POLICY_PLACEHOLDER.sub(
         lambda m: html.escape(values[m.group(1)]) if m.group(1) in values else m.group(0),
-        page.decode("utf-8")).encode("utf-8")
+        page_text).encode("utf-8")
 
 
 VOICE_PLACEHOLDER = b'"__TIENDA_BRAND_VOICE__"'
@@ -203,7 +211,7 @@ class BridgeServer:
                 logger.error("static_file_missing", extra={"file": name, "error": type(exc).__name__})
                 return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
             if name == "index.html":
-                body = fill_policy(body, self.bridge.policy.answer_slots())
+                body = fill_policy(body, self.bridge.policy.answer_slots(), self.bridge.texts)
             elif name == "widget.js":
                 body = fill_voice(body, self.bridge.texts.voice)
             return (http.HTTPStatus.OK, [("Content-Type", content_type), ("X-Content-Type-Options", "nosniff")], body)

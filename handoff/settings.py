@@ -96,6 +96,7 @@ class HandoffSettings:
     rate_window_s: float = 10.0
     database_url: str = field(default_factory=default_database_url)
     resume_action: str = "utter_handoff_resumed"
+    queue_left_action: str = "utter_queue_left"  # the bot's line when the customer leaves the queue
     default_handling_s: int = 300
     log_level: str = "INFO"
     # Attachments (photos, documents) shown to agents at /attachments/<id>.
@@ -141,6 +142,7 @@ class HandoffSettings:
             rate_window_s=_number(env, "HANDOFF_RATE_WINDOW_S", 10.0, 0.1),
             database_url=env.get("DATABASE_URL", "").strip() or default_database_url(),
             resume_action=env.get("HANDOFF_RESUME_ACTION", "").strip() or "utter_handoff_resumed",
+            queue_left_action=env.get("HANDOFF_QUEUE_LEFT_ACTION", "").strip() or "utter_queue_left",
             default_handling_s=_int(env, "HANDOFF_DEFAULT_HANDLING_S", 300, 1),
             log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
             attachment_secret=env.get("HANDOFF_ATTACHMENT_SECRET", "").strip(),

@@ -7,7 +7,8 @@ transitions as a database check-and-set. Pure functions, no I/O.
 
 States: ``bot`` (Rasa answers), ``queued`` (waiting for a person; nothing
 from Rasa reaches the customer), ``agent`` (one agent owns it). Closing goes
-back to ``bot``; a pending CSAT is a flag on the conversation, not a state,
+back to ``bot``, and so does the customer leaving the queue (``withdraw``,
+only before a claim); a pending CSAT is a flag on the conversation, not a state,
 because the customer may keep talking to the bot meanwhile.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Event(str, enum.Enum):
     TRANSFER_TO_AGENT = "transfer_to_agent"
     AGENT_LOST = "agent_lost"            # the agent's grace period ran out
     CLOSE = "close"                      # the agent closes: back to the bot
+    WITHDRAW = "withdraw"                # the customer leaves the queue before a claim: back to the bot
 
 
 class Route(str, enum.Enum):
@@ -46,6 +48,8 @@ TRANSITIONS: Dict[Tuple[State, Event], State] = {
     (State.AGENT, Event.TRANSFER_TO_AGENT): State.AGENT,
     (State.AGENT, Event.AGENT_LOST): State.QUEUED,
     (State.AGENT, Event.CLOSE): State.BOT,
+    # only while queued: once an agent has claimed, the agent ends it (close)
+    (State.QUEUED, Event.WITHDRAW): State.BOT,
 }
 
 # Events that need the conversation's current agent (checked by storage too).

@@ -54,9 +54,11 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    inspect,
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -126,7 +128,15 @@ episodes_table = Table(
     Column("closed_at", DateTime(timezone=True), nullable=True, index=True),
     Column("agent_id", String(32), nullable=True),
     Column("resolution", String(20), nullable=True),
+    # how the episode ended (reports count them): ``closed`` by an agent, or
+    # ``withdrawn`` by the customer leaving the queue before a claim (then
+    # ``closed_at`` and ``resolution`` stay NULL: nobody handled it); NULL while open
+    Column("outcome", String(20), nullable=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
 )
+# Columns added after the table first shipped: create_schema adds them to an
+# existing table (``create_all`` never alters one).
+ADDED_COLUMNS = {"handoff_episodes": (("outcome", "VARCHAR(20)"), ("ended_at", "TIMESTAMP WITH TIME ZONE"))}
 
 csat_table = Table(
     "handoff_csat",
@@ -177,7 +187,7 @@ turns_table = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False, index=True),
-    Column("kind", String(10), nullable=False),          # message | resume
+    Column("kind", String(10), nullable=False),          # message | resume | withdraw
     Column("message_id", Integer, nullable=True, unique=True),  # the customer message to answer
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -264,7 +274,7 @@ class Turn:
 
     id: int
     conversation_id: str
-    kind: str                  # message | resume
+    kind: str                  # message | resume (after a close) | withdraw (the queue left)
     message_id: Optional[int]
 
 
@@ -441,6 +451,13 @@ class Storage:
     @threaded
     def _create_tables(self, conn: Connection) -> None:
         metadata.create_all(conn)
+        for table, columns in ADDED_COLUMNS.items():
+            present = {c["name"] for c in inspect(conn).get_columns(table)}
+            for name, kind in columns:
+                if name not in present:
+                    if self._sqlite:
+                        kind = kind.replace(" WITH TIME ZONE", "")
+                    conn.execute(sql_text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in one transaction in the storage's worker thread;
@@ -862,8 +879,33 @@ class Storage:
                                    "message_id": None, "created_at": now})
         if before.episode_id is not None:
             conn.execute(update(episodes_table).where(episodes_table.c.id == before.episode_id)
-                         .values(closed_at=now, resolution=resolution, agent_id=agent_id))
+                         .values(closed_at=now, resolution=resolution, agent_id=agent_id,
+                                 outcome="closed", ended_at=now))
         return conversation
+
+    @threaded
+    def withdraw(self, conn: Connection, conversation_id: str, now: dt.datetime) -> Conversation:
+        """queued → bot: the customer left the queue before any claim. The
+        episode ends with outcome ``withdrawn`` (no CSAT: nobody attended
+        them) and a ``withdraw`` turn is owed (the bot's line), in one
+        transaction. InvalidTransition unless queued (an agent claimed first)."""
+        before = self._get(conn, conversation_id)
+        conversation = self._cas(conn, conversation_id, Event.WITHDRAW, agent_id=None, queue_rank=None,
+                                 episode_id=None)
+        conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "withdraw",
+                                   "message_id": None, "created_at": now})
+        if before.episode_id is not None:
+            conn.execute(update(episodes_table).where(episodes_table.c.id == before.episode_id)
+                         .values(outcome="withdrawn", ended_at=now))
+        return conversation
+
+    @threaded
+    def episodes(self, conn: Connection, conversation_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Handoff episodes as rows, oldest first (reports, tests)."""
+        query = select(episodes_table).order_by(episodes_table.c.id)
+        if conversation_id is not None:
+            query = query.where(episodes_table.c.conversation_id == conversation_id)
+        return [dict(r._mapping) for r in conn.execute(query).all()]
 
     @threaded
     def recent_handling_times(self, conn: Connection, limit: int = 20) -> List[float]:

@@ -42,9 +42,9 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     ),
     "opening": (
         "Ahora mismo no hay nadie del equipo conectado. Te responderá una persona {when} a partir de las "
-        "{time} (atendemos {hours}).",
+        "{time}. Atendemos {hours}.",
         "Ahora mismo no hay nadie del equipo conectado. Le responderá una persona {when} a partir de las "
-        "{time} (atendemos {hours}).",
+        "{time}. Atendemos {hours}.",
     ),
     "opening_ask_email": (
         " Si quieres, déjanos tu correo electrónico y te escribiremos.",
@@ -62,6 +62,42 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     "step_over": (
         "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dime qué necesitas y seguimos.",
         "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dígame qué necesita y seguimos.",
+    ),
+    # leaving the queue (Bridge._queue_exit)
+    "queue_left": (
+        "De acuerdo, he cancelado la espera: nadie del equipo te escribirá por esto. Sigues conmigo, el "
+        "asistente virtual. ¿En qué te puedo ayudar?",
+        "De acuerdo, he cancelado la espera: nadie del equipo le escribirá por esto. Sigue conmigo, el "
+        "asistente virtual. ¿En qué le puedo ayudar?",
+    ),
+    "queue_exit_ask": (
+        "¿Quieres dejar de esperar y volver al asistente virtual? Si prefieres seguir en la cola, no pierdes "
+        "tu turno.",
+        "¿Desea dejar de esperar y volver al asistente virtual? Si prefiere seguir en la cola, no pierde "
+        "su turno.",
+    ),
+    "queue_kept": (
+        "Perfecto, sigues en la cola. Te avisaré en cuanto una persona del equipo se una.",
+        "Perfecto, sigue en la cola. Le avisaré en cuanto una persona del equipo se una.",
+    ),
+    "queue_exit_too_late": (
+        "{agent} ya te está atendiendo. Si ya no lo necesitas, díselo aquí mismo.",
+        "{agent} ya le está atendiendo. Si ya no lo necesita, dígaselo aquí mismo.",
+    ),
+    "queue_not_queued": (
+        "Ya no estás en la cola: sigues hablando con el asistente virtual. Dime qué necesitas.",
+        "Ya no está en la cola: sigue hablando con el asistente virtual. Dígame qué necesita.",
+    ),
+    "btn_leave_queue": ("Volver al asistente", "Volver al asistente"),
+    "btn_keep_waiting": ("Seguir esperando", "Seguir esperando"),
+    # the demo shop page (handoff/static/index.html, ``{{t:key}}``)
+    "page_help": (
+        "Nuestro asistente te ayuda al momento; si lo prefieres, te pasa con una persona.",
+        "Nuestro asistente le ayuda al momento; si lo prefiere, le pasa con una persona.",
+    ),
+    "page_returns": (
+        "Desde la entrega, sin preguntas (salvo ofertas finales).",
+        "Desde la entrega, sin preguntas (salvo ofertas finales).",
     ),
     # error details a shopper can read (handoff/frames.py, handoff/channels/web.py)
     "error_rate_limited": (
@@ -170,6 +206,10 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "{agent} te atiende ahora. Puedes escribirle aquí mismo.",
         "{agent} le atiende ahora. Puede escribirle aquí mismo.",
     ),
+    "tg_queue_left": (
+        "Has salido de la cola. Sigo yo, el asistente virtual.",
+        "Ha salido de la cola. Sigo yo, el asistente virtual.",
+    ),
     "tg_ended": (
         "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual.",
         "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual.",
@@ -181,9 +221,20 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
 TU_FORMS = re.compile(
     r"\b(te|tu|tus|ti|contigo|tuyo|tuya|eres|estás|tienes|quieres|puedes|vuelves|hables|has|habías|vas|"
     r"necesitas|dime|sabes|escribe|escríbeme|escríbenos|envíame|envíalo|acórtalo|inténtalo|valóralo|pulsa|usa|"
-    r"déjanos|perdona|corrígelo|pregúntame|avisadme)\b",
+    r"déjanos|perdona|corrígelo|pregúntame|avisadme|prefieres|sigues|pierdes|díselo|escribirte|atenderte)\b",
     re.IGNORECASE,
 )
+
+
+# An amount and its currency ("69,00 €", "€ 5", "12 euros"): the space between
+# them becomes a no-break space, so a chat never shows "69,00" and "€" on two
+# lines (the widget applies the same rule to what it renders).
+_AMOUNT = re.compile(r"(\d)[ \u202f](€|EUR\b|euros?\b|\$|USD\b)|(€|\$)[ \u202f](\d)")
+
+
+def keep_amounts(text: str) -> str:
+    """``text`` with every amount kept on one line (no-break spaces)."""
+    return _AMOUNT.sub(lambda m: f"{m[1]}\u00a0{m[2]}" if m[1] else f"{m[3]}\u00a0{m[4]}", text)
 
 
 class Texts:

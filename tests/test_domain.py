@@ -63,6 +63,6 @@ def test_responses_named_in_actions_exist_and_all_responses_are_used() -> None:
     unused = sorted(
         n for n in RESPONSES
         if n not in named and n not in data and n not in asked and not n.startswith("utter_faq/")
-        and n not in ("utter_handoff_resumed", "utter_bad_input", "utter_message_too_long")
+        and n not in ("utter_handoff_resumed", "utter_queue_left", "utter_bad_input", "utter_message_too_long")
     )
     assert not unused, f"responses nobody uses: {unused}"

@@ -82,11 +82,11 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.warnings import PTBDeprecationWarning
 
 from actions.store import StoreError
-from handoff.bridge import Bridge, Frame
+from handoff.bridge import LEAVE_QUEUE, Bridge, Frame
 from handoff.frames import FrameError, MAX_TEXT, clean_text
 from handoff.settings import HandoffSettings
 from handoff.storage import Attachment, StorageError, utcnow
-from handoff.texts import TU, Texts
+from handoff.texts import TU, Texts, keep_amounts
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 TELEGRAM_TEXT_LIMIT = 4096
 CALLBACK_PREFIX = "b:"
 CSAT_PREFIX = "csat:"
+LEAVE_CALLBACK = "q:leave"  # "Volver al asistente" under the queued notice
 UPDATES_KEPT = dt.timedelta(days=7)
 BUTTONS_KEPT = dt.timedelta(days=30)
 MAX_BACKOFF_S = 300.0
@@ -303,9 +304,12 @@ class TelegramStore:
             return (row.conversation_id, row.title, row.payload, row.message_id) if row else None
         return await self.storage.run(work)
 
-    async def live_keyboards(self, chat_id: int, before_row: Optional[int] = None) -> List[Tuple[int, int]]:
+    async def live_keyboards(self, chat_id: int, before_row: Optional[int] = None,
+                             leave: bool = False) -> List[Tuple[int, int]]:
         """(outbox row id, Telegram message id) of the chat's sent messages whose
-        bot buttons are still shown (not the CSAT row), older than ``before_row``."""
+        bot buttons are still shown (not the CSAT row), older than ``before_row``;
+        with ``leave``, those of the queued notice's "Volver al asistente"
+        instead (they stay while queued, whatever the customer writes)."""
         def work(conn: Connection) -> List[Tuple[int, int]]:
             query = select(outbox_table.c.id, outbox_table.c.body, outbox_table.c.telegram_message_id).where(and_(
                 outbox_table.c.chat_id == chat_id, outbox_table.c.status == "sent",
@@ -315,7 +319,8 @@ class TelegramStore:
             out = []
             for row in conn.execute(query.order_by(outbox_table.c.id)).all():
                 body = json.loads(row.body)
-                if body.get("inline") and not body.get("row") and not body.get("cleared"):
+                if (body.get("inline") and not body.get("row") and not body.get("cleared")
+                        and bool(body.get("leave")) == leave):
                     out.append((int(row.id), int(row.telegram_message_id)))
             return out
         return await self.storage.run(work)
@@ -729,6 +734,13 @@ class TelegramChannel:
         conversation_id = await self._conversation(chat, query.from_user)
         data = clean_text(query.data or "")
         client_id = f"tg:{update.update_id}"
+        if data == LEAVE_CALLBACK:
+            # the bridge decides (queued: back to the bot; claimed meanwhile: the agent is told)
+            await self._answer(query.id, None)
+            await self._clear_keyboards(chat.id, leave=True)
+            await self.bridge.customer_message(conversation_id, None, self.texts["btn_leave_queue"], LEAVE_QUEUE,
+                                               client_id)
+            return
         if data.startswith(CSAT_PREFIX) and data[len(CSAT_PREFIX):] in ("1", "2", "3", "4", "5"):
             try:
                 await self.bridge.customer_csat(conversation_id, int(data[len(CSAT_PREFIX):]), None)
@@ -751,12 +763,13 @@ class TelegramChannel:
         await self.bridge.customer_message(conversation_id, None, title, payload, client_id, reply_to)
 
     async def _clear_keyboards(self, chat_id: int, before_row: Optional[int] = None,
-                               also: Optional[int] = None) -> None:
+                               also: Optional[int] = None, leave: bool = False) -> None:
         """Remove the inline keyboards of finished steps (a button pressed, the
         customer wrote, or a newer message brought its own buttons): Telegram
-        keeps showing them otherwise. Best effort: a keyboard that cannot be
-        edited stays, and the bridge still refuses its presses."""
-        targets = await self.db.live_keyboards(chat_id, before_row)
+        keeps showing them otherwise. With ``leave``: the "Volver al
+        asistente" keyboards (the queue is over). Best effort: a keyboard that
+        cannot be edited stays, and the bridge still refuses its presses."""
+        targets = await self.db.live_keyboards(chat_id, before_row, leave)
         if also is not None and also not in {m for _, m in targets}:
             targets.append((0, also))
         for row_id, message_id in targets:
@@ -863,7 +876,7 @@ class TelegramChannel:
             return
         kind = frame.get("type")
         if kind == "message":
-            text = str(frame.get("text") or "")
+            text = keep_amounts(str(frame.get("text") or ""))  # "69,00 €" never splits on a phone
             if frame.get("sender") == "agent" and frame.get("agent_name"):
                 text = f"{frame['agent_name']}: {text}"
             buttons = frame.get("buttons") or []
@@ -883,12 +896,17 @@ class TelegramChannel:
         state = str(frame.get("state"))
         before = await self.db.swap_announced(chat_id, state)
         if state == "queued" and before != "queued":
-            await self._send(chat_id, conversation_id, _queued_text(frame, self.texts))
+            # a way back to the bot while nobody has claimed it (not offered once claimed)
+            await self._send(chat_id, conversation_id, _queued_text(frame, self.texts),
+                             inline=[(self.texts["btn_leave_queue"], LEAVE_CALLBACK)], leave=True)
         elif state == "assigned":
+            await self._clear_keyboards(chat_id, leave=True)
             await self._send(chat_id, conversation_id, self.texts.get(
                 "tg_assigned", agent=frame.get("agent_name") or "Una persona del equipo"))
         elif state == "ended":
-            await self._send(chat_id, conversation_id, self.texts["tg_ended"])
+            await self._clear_keyboards(chat_id, leave=True)
+            withdrawn = frame.get("outcome") == "withdrawn"
+            await self._send(chat_id, conversation_id, self.texts["tg_queue_left" if withdrawn else "tg_ended"])
 
     async def _typing(self, chat_id: int) -> None:
         try:
@@ -898,12 +916,15 @@ class TelegramChannel:
 
     async def _send(self, chat_id: int, conversation_id: Optional[str], text: str, *,
                     inline: Sequence[Tuple[str, str]] = (), row: bool = False, contact: bool = False,
-                    remove_keyboard: bool = False, source_key: Optional[str] = None) -> None:
-        """Queue a message in the outbox (stored first), then wake the sender."""
+                    remove_keyboard: bool = False, source_key: Optional[str] = None, leave: bool = False) -> None:
+        """Queue a message in the outbox (stored first), then wake the sender.
+        ``leave``: the keyboard is the queued notice's (see ``live_keyboards``)."""
         body: Dict[str, Any] = {"text": text[:TELEGRAM_TEXT_LIMIT] or "…"}
         if inline:
             body["inline"] = [list(b) for b in inline]
             body["row"] = row
+            if leave:
+                body["leave"] = True
         elif contact:
             body["contact"] = True
         elif remove_keyboard:

@@ -28,7 +28,15 @@
  * - handoff notices are kept in localStorage with their place in the history,
  *   so a reload shows them again, once;
  * - texts follow the store's voice (tú/usted): both sets are here, the bridge
- *   names the store's when it serves this file and in the session frame.
+ *   names the store's when it serves this file and in the session frame;
+ * - while queued (not claimed) the status offers "Volver al asistente": a
+ *   message with the bridge's payload /leave_queue; the bridge decides;
+ * - what the server's history says wins over localStorage after a reload: a
+ *   stored customer message is "Enviado ✓", a thanks with csat_score is a
+ *   rating given (never asked again); a rating sent but not confirmed is kept
+ *   and sent again when the server asks for it;
+ * - on a phone (≤480 px) the panel is full-screen; touch screens get no
+ *   keyboard hint; an amount and its currency ("69,00 €") never split.
  */
 (function () {
   "use strict";
@@ -85,7 +93,11 @@
       emailKnown: " Te escribiremos a tu correo si hace falta.",
       soon: "Enseguida te atiende alguien.",
       serving: "{agent} te está atendiendo",
-      writeHere: "Escribe aquí y te responderá en esta conversación."
+      writeHere: "Escribe aquí y te responderá en esta conversación.",
+      leaveQueue: "Volver al asistente",
+      leaveQueueHint: "¿Ya no lo necesitas? Puedes volver al asistente sin esperar.",
+      leftQueue: "Has salido de la cola. Sigues con el asistente virtual.",
+      footKeys: "Enter envía · Mayús+Enter nueva línea · Esc cierra"
     },
     usted: {
       tooLong: "Su mensaje es demasiado largo (máximo {max} caracteres). Acórtelo o envíelo en varias partes.",
@@ -112,7 +124,11 @@
       emailKnown: " Le escribiremos a su correo si hace falta.",
       soon: "Enseguida le atiende alguien.",
       serving: "{agent} le está atendiendo",
-      writeHere: "Escriba aquí y le responderá en esta conversación."
+      writeHere: "Escriba aquí y le responderá en esta conversación.",
+      leaveQueue: "Volver al asistente",
+      leaveQueueHint: "¿Ya no lo necesita? Puede volver al asistente sin esperar.",
+      leftQueue: "Ha salido de la cola. Sigue con el asistente virtual.",
+      footKeys: "Enter envía · Mayús+Enter nueva línea · Esc cierra"
     }
   };
   // t("inQueue", {n: 2}): the text in the store's voice, placeholders filled
@@ -187,6 +203,16 @@
     }).slice(-MAX_NOTICES);
   }
 
+  // a rating sent but not confirmed, as stored: {frame: {type, score, comment?},
+  // after: the highest message id when it was sent, agent: whom it rates}
+  function loadCsatGiven() {
+    var given = load("csat", null);
+    if (!given || typeof given !== "object" || !given.frame || typeof given.frame.score !== "number" ||
+        typeof given.after !== "number") return null;
+    given.frame.type = "csat";
+    return given;
+  }
+
   // length as the server counts it: code points, not UTF-16 units
   function codePoints(text) {
     var pairs = text.match(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g);
@@ -248,6 +274,12 @@
     ".contact{margin-top:8px;display:flex;gap:6px;flex-wrap:wrap}",
     ".contact label{width:100%;font-size:13px;color:var(--muted)}",
     ".contact input{flex:1;min-width:0;padding:8px 10px;border:1px solid #b9c4cc;border-radius:8px;font:inherit}",
+    ".leave{margin-top:8px;display:flex;align-items:center;gap:6px 10px;flex-wrap:wrap;font-size:13px;color:var(--muted)}",
+    ".leave span{flex:1 1 180px}",
+    ".btn.secondary{background:#fff;color:var(--brand);border:1px solid var(--brand);min-height:36px}",
+    ".btn.secondary:hover:not(:disabled){background:var(--brand);color:#fff}",
+    ".btn:disabled{opacity:.6;cursor:default}",
+    ".money{white-space:nowrap}",
     ".log{flex:1;overflow-y:auto;padding:16px;background:var(--bg);display:flex;flex-direction:column;gap:10px}",
     ".intro{color:var(--muted);font-size:14px;background:#fff;border-radius:12px;padding:12px 14px;border:1px solid #e3e7eb}",
     ".intro strong{color:var(--ink)}",
@@ -271,6 +303,7 @@
     ".notice{align-self:center;text-align:center;font-size:13px;color:var(--muted);background:#fff;",
     "border:1px solid #e3e7eb;border-radius:999px;padding:5px 12px;max-width:95%}",
     ".notice.system{border-radius:12px;white-space:pre-wrap}",
+    ".notice.system .chips{justify-content:center}",
     ".notice.error{color:#8a1c1c;background:#fdeeee;border-color:#f3c4c4}",
     ".notice.joined{color:var(--brand-dark);border-color:#bcdcdf;background:#eef6f6;font-weight:600}",
     ".chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}",
@@ -284,6 +317,7 @@
     ".csat{align-self:stretch;background:#fff;border:1px solid #e1e6ea;border-radius:12px;padding:12px}",
     ".csat p{margin:0 0 8px}",
     ".csat p.done{margin:10px 0 0;font-weight:600;color:var(--brand-dark)}",
+    ".csat p.done:first-child{margin:0}",
     ".scores{display:flex;gap:6px}",
     ".score{flex:1;border:1px solid #b9c4cc;background:#fff;border-radius:10px;padding:8px 0;font:600 16px/1 inherit;",
     "font-family:inherit;cursor:pointer;color:var(--ink)}",
@@ -291,7 +325,7 @@
     ".score:disabled{cursor:default}",
     ".scale{display:flex;justify-content:space-between;font-size:12px;color:var(--muted);margin-top:4px}",
     ".csat textarea{width:100%;margin-top:8px;border:1px solid #b9c4cc;border-radius:8px;padding:6px 8px;font:inherit;font-size:14px;resize:vertical}",
-    ".composer{display:flex;gap:8px;padding:10px 12px;border-top:1px solid #e3e7eb;background:#fff}",
+    ".composer{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #e3e7eb;background:#fff}",
     ".composer textarea{flex:1;resize:none;border:1px solid #b9c4cc;border-radius:10px;padding:9px 10px;font:inherit;",
     "max-height:120px;min-height:40px}",
     ".send,.btn{border:0;border-radius:10px;background:var(--brand);color:#fff;font:600 14px/1 inherit;",
@@ -302,7 +336,14 @@
     ".count.over{color:#8a1c1c;font-weight:600}",
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}",
     ".foot{font-size:11px;color:var(--muted);text-align:center;padding:0 0 8px;background:#fff}",
-    "@media (max-width:480px){.panel{right:8px;bottom:8px;height:calc(100vh - 16px)}}"
+    // a phone: the chat takes the whole screen (dvh: the visible height, without the browser's bars)
+    "@media (max-width:480px){.panel{top:0;right:0;bottom:0;left:0;width:100%;max-width:none;height:100%;",
+    "height:100dvh;max-height:none;border-radius:0;box-shadow:none;padding-bottom:env(safe-area-inset-bottom)}",
+    ".launcher{right:16px;bottom:16px}",
+    ".icon-btn{width:44px;height:44px}.composer textarea{font-size:16px}.send{min-height:44px}.chip{padding:8px 14px}",
+    ".leave span{display:none}.leave{justify-content:flex-end}}",
+    // keyboard hints mean nothing on a touch screen
+    "@media (hover:none) and (pointer:coarse){.foot{display:none}}"
   ].join("\n");
 
   // -- state --
@@ -326,6 +367,8 @@
     csatCard: null,
     pendingCsat: null,
     csatSent: false,
+    csatGiven: loadCsatGiven(),          // a rating sent, not yet confirmed by the server (kept over a reload)
+    leaving: false,                      // "Volver al asistente" pressed, the bridge has not answered yet
     resumePrev: null,
     countTimer: null,
     countSpoken: ""
@@ -356,6 +399,12 @@
   statusBox.appendChild(statusSub);
   var contactBox = buildContact();
   statusBox.appendChild(contactBox);
+  // queued (not yet claimed): the shopper may stop waiting; the bridge decides (docs/protocol.md)
+  var leaveHint = el("span", { text: t("leaveQueueHint") });
+  var leaveBtn = el("button", { className: "btn secondary", type: "button", text: t("leaveQueue"),
+    onclick: function () { leaveQueue(); } });
+  var leaveBox = el("div", { className: "leave", hidden: true }, [leaveHint, leaveBtn]);
+  statusBox.appendChild(leaveBox);
 
   var intro = el("div", { className: "intro" }, [
     el("strong", { text: "¡Hola! Soy el asistente virtual de Tienda Aurora." }),
@@ -375,7 +424,7 @@
   var typing = el("div", { className: "typing", role: "status", "aria-live": "polite" });
   var input = el("textarea", {
     id: "ta-input", rows: "1", placeholder: t("placeholder"), "aria-label": t("placeholder").replace("…", ""),
-    maxlength: String(MAX_CHARS), autocomplete: "off", "aria-describedby": "ta-count"
+    maxlength: String(MAX_CHARS), autocomplete: "off", "aria-describedby": "ta-count", enterkeyhint: "send"
   });
   var sendBtn = el("button", { className: "send", type: "submit", text: "Enviar" });
   var composer = el("form", { className: "composer", "aria-label": "Enviar un mensaje" }, [input, sendBtn]);
@@ -395,7 +444,7 @@
       closeBtn
     ]),
     conn, statusBox, log, typing, composer, counter, countLive, announcer,
-    el("div", { className: "foot", text: "Enter envía · Mayús+Enter nueva línea · Esc cierra" })
+    el("div", { className: "foot", text: t("footKeys") })
   ]);
 
   var root = el("div", { className: "root" }, [launcher, panel]);
@@ -527,9 +576,17 @@
     if (last < text.length) out.appendChild(document.createTextNode(text.slice(last)));
     return out;
   }
+  // "69,00 €" never splits across lines: the space before (or after) the
+  // currency becomes a no-break space, whoever wrote the text
+  var AMOUNT_RE = /(\d)[ \u202F](€|EUR\b|euros?\b|\$|USD\b)|(€|\$)[ \u202F](\d)/g;
+  function keepAmounts(text) {
+    return text.replace(AMOUNT_RE, function (m, d, cur, cur2, d2) {
+      return cur ? d + "\u00A0" + cur : cur2 + "\u00A0" + d2;
+    });
+  }
   function textNode(tag, className, text) {
     var node = el(tag, { className: className });
-    node.appendChild(linkified(String(text || "")));
+    node.appendChild(linkified(keepAmounts(String(text || ""))));
     return node;
   }
 
@@ -537,6 +594,7 @@
   // the shopper has not written or pressed since (the bridge keeps the same
   // rule, Bridge.button_live, and refuses a press it would not accept) --
   var STEP_OVER_LABEL = "Opciones (este paso ya ha terminado)";
+  var DELIVERED = " · Enviado ✓";
   function retireChips(group) {
     var groups = group ? [group] : Array.prototype.slice.call(log.querySelectorAll(".chips[data-step]"));
     groups.forEach(function (chips) {
@@ -591,9 +649,11 @@
         el("div", { className: "who", text: senderLabel(frame) }),
         sender === "customer" ? el("div", { className: "bubble", text: frame.text || "" })
           : textNode("div", "bubble", frame.text),
-        el("div", { className: "meta", text: timeOf(frame.at) })
+        // a customer message the server sends (history, another tab) is stored: delivered
+        el("div", { className: "meta", text: timeOf(frame.at) + (sender === "customer" && id ? DELIVERED : "") })
       ]);
     }
+    if (frame.sender === "system" && typeof frame.csat_score === "number") renderCsatGiven(frame.csat_score, id);
     var buttons = Array.isArray(frame.buttons) ? frame.buttons : [];
     // a shopper's message, or newer buttons, end the step of the older buttons
     if (frame.sender === "customer" || buttons.length) retireChips(null);
@@ -706,7 +766,7 @@
     var refusal = node.querySelector(".refusal");
     if (refusal) node.removeChild(refusal);
     var meta = node.querySelector(".meta");
-    if (meta) meta.textContent = timeOf(null) + " · Enviado ✓";
+    if (meta) meta.textContent = timeOf(null) + DELIVERED;
     if (id) { node.setAttribute("data-id", String(id)); trackId(id, node); }
   }
 
@@ -728,6 +788,10 @@
     }
     statusBox.hidden = false;
     contactBox.hidden = true;
+    leaveBox.hidden = h.state !== "queued";
+    leaveHint.textContent = t("leaveQueueHint");
+    leaveBtn.textContent = t("leaveQueue");
+    leaveBtn.disabled = !!state.leaving;
     if (h.state === "queued") {
       subtitle.textContent = "Esperando a una persona del equipo";
       statusMain.textContent = "";
@@ -764,21 +828,61 @@
       addHandoffNotice(t("queued"));
     } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
       addHandoffNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined");
+    } else if (frame.state === "ended" && frame.outcome === "withdrawn") {
+      addHandoffNotice(t("leftQueue"));
     } else if (frame.state === "ended" && prev && prev.state !== "ended") {
       addHandoffNotice("La conversación con " + (prev.agent_name || "el equipo") + " ha terminado.");
     }
+    state.leaving = false;
     state.handoff = { state: frame.state, position: frame.position, estimated_wait_s: frame.estimated_wait_s,
       offline: !!frame.offline, contact_known: !!frame.contact_known,
       agent_name: frame.agent_name || (prev && prev.agent_name) || "" };
     save("handoff", state.handoff);
     renderStatus();
+    scrollDown();                         // the status box took room from the log: keep the latest in view
   }
 
-  function showCsat() {
+  // "Volver al asistente": a message with the bridge's own payload, through the
+  // outbox like any other (acknowledged, sent again after a drop, stored once)
+  function leaveQueue() {
+    state.leaving = true;
+    leaveBtn.disabled = true;
+    sendMessage(t("leaveQueue"), "/leave_queue");
+  }
+
+  // a rating the server confirmed (the thanks message carries its score): shown
+  // as given, also from the history after a reload, never asked again
+  function renderCsatGiven(score, id) {
+    if (state.csatGiven && parseInt(id, 10) > state.csatGiven.after) {   // ours is confirmed
+      state.csatGiven = null;
+      save("csat", null);
+    }
+    var card = state.csatCard;
+    if (card && card.parentNode && card.getAttribute("data-done") && !card.getAttribute("data-confirmed")) {
+      card.setAttribute("data-confirmed", "1");           // the card just answered says it already
+      return;
+    }
+    card = el("div", { className: "csat", "data-done": "1", "data-confirmed": "1" }, [
+      el("p", { className: "done", text: t("csatDone", { score: score }) })]);
+    appendLog(card);
+  }
+
+  function showCsat(frame) {
     if (state.csatSent) return;           // ours is on its way (a resend crossed it)
     if (state.csatCard && state.csatCard.parentNode && !state.csatCard.getAttribute("data-done")) return;
     var last = state.handoff || state.resumePrev;        // after a reload: the handoff that just ended
-    var agent = last && last.agent_name;
+    var agent = (frame && frame.agent_name) || (last && last.agent_name);
+    var given = state.csatGiven;
+    if (given && (!frame || !frame.agent_name || given.agent === frame.agent_name)) {
+      // answered before a reload, not stored yet: sent again, not asked again
+      var done = el("div", { className: "csat", id: "ta-csat", "data-done": "1" }, [
+        el("p", { className: "done", text: t("csatDone", { score: given.frame.score }) })]);
+      state.csatCard = done;
+      appendLog(done);
+      scrollDown();
+      sendCsat(given.frame, given.agent);
+      return;
+    }
     var comment = el("textarea", { rows: "2", maxlength: "1000", "aria-label": "Comentario (opcional)",
       placeholder: "Comentario (opcional)" });
     var scores = el("div", { className: "scores", role: "group", "aria-label": "Valoración del 1 al 5" });
@@ -799,7 +903,7 @@
           var frame = { type: "csat", score: score };
           if (comment.value.trim()) frame.comment = comment.value.trim();
           card.appendChild(el("p", { className: "done", text: t("csatDone", { score: score }) }));
-          sendCsat(frame);
+          sendCsat(frame, agent || "");
         } }));
     });
     state.csatCard = card;
@@ -845,8 +949,10 @@
     queueFrame(item);
   }
 
-  function sendCsat(frame) {
+  function sendCsat(frame, agent) {
     state.csatSent = true;
+    state.csatGiven = { frame: frame, after: state.maxId, agent: agent || "" };
+    save("csat", state.csatGiven);
     if (!send(frame)) { state.pendingCsat = frame; ensureConnected(); }
   }
 
@@ -878,13 +984,14 @@
     }
     item.refused = { code: String(frame.code || "refused"), detail: detail };
     delete item.sentAt;
+    if (item.frame.payload === "/leave_queue") { state.leaving = false; renderStatus(); }   // may be pressed again
     save("outbox", state.outbox);
     if (!state.byClient[item.client_id]) renderLocal(item);
     else renderRefused(item, live);
   }
 
   function onError(frame) {
-    if (frame.code === "no_csat_pending") return;
+    if (frame.code === "no_csat_pending") { state.csatGiven = null; save("csat", null); return; }
     var item = typeof frame.client_id === "string" ? findItem(frame.client_id) : null;
     if (item && TRANSIENT[frame.code]) {
       // sent again with the same client_id by the resend timer (stored once)
@@ -914,6 +1021,7 @@
       Array.prototype.slice.call(log.childNodes).forEach(function (n) { if (n !== intro) log.removeChild(n); });
       state.byId = {}; state.maxId = 0; state.handoff = null; state.contactGiven = null; state.notices = [];
       save("handoff", null); save("contact", null); save("notices", null);
+      state.csatGiven = null; save("csat", null);
       Object.keys(state.byClient).forEach(function (k) { delete state.byClient[k]; });
       state.outbox.forEach(function (item) { if (item.text) renderLocal(item); });
       renderStatus();
@@ -950,7 +1058,7 @@
       case "ack": onAck(frame); break;
       case "handoff": onHandoff(frame); break;
       case "typing": showTyping(frame.sender); break;
-      case "csat_request": showCsat(); break;
+      case "csat_request": showCsat(frame); break;
       case "error": onError(frame); break;
       default: break;
     }

@@ -36,6 +36,7 @@ from handoff.storage import Storage
 BRIDGE_SECRET = "test-secret-for-the-stand-in-rasa"
 FRAME_TIMEOUT_S = 5.0
 VERIFIED_EMAIL = "luis.prieto@correo.example"
+QUEUE_LEFT_LINE = "De acuerdo, he cancelado la espera. ¿En qué te puedo ayudar?"  # the stand-in's utter_queue_left
 # Monday 12:00 in Madrid (support open) and Sunday 12:00 (closed).
 OPEN_TIME = dt.datetime(2025, 11, 24, 11, 0, tzinfo=dt.timezone.utc)
 CLOSED_TIME = dt.datetime(2025, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
@@ -149,6 +150,10 @@ class FakeRasa:
             return refused
         if self.fail_resume:
             return web.json_response({"error": "processing_failed"}, status=500)
+        if body.get("action") == "utter_queue_left":  # the shopper left the queue
+            return web.json_response({"messages": [
+                {"recipient_id": body["sender"], "text": QUEUE_LEFT_LINE,
+                 "buttons": [{"title": "Hablar con una persona", "payload": "/request_human"}]}]})
         return web.json_response({"messages": [
             {"recipient_id": body["sender"], "text": "Vuelves a estar conmigo, el asistente virtual."}]})
 

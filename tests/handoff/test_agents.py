@@ -185,7 +185,7 @@ async def test_close_resumes_rasa_through_its_channel_and_stores_csat(start_brid
     cust, agent, cid, agent_id = await _assigned(server)
     await agent.send({"type": "close", "conversation_id": cid, "resolution": "resolved"})
     await agent.wait_type("closed", conversation_id=cid)
-    assert await cust.wait_type("handoff") == {"type": "handoff", "state": "ended"}
+    assert await cust.wait_type("handoff") == {"type": "handoff", "state": "ended", "outcome": "closed"}
     resumed = await cust.wait_type("message")
     assert resumed["sender"] == "bot" and resumed["text"].startswith("Vuelves a estar conmigo")
     await cust.wait_type("csat_request")
@@ -198,6 +198,8 @@ async def test_close_resumes_rasa_through_its_channel_and_stores_csat(start_brid
     rows = await server.bridge.storage.csat_rows()
     assert [(r["score"], r["comment"], r["agent_id"], r["reason"]) for r in rows] == [
         (5, "Muy bien", agent_id, "customer_request")]
+    [episode] = await server.bridge.storage.episodes(cid)
+    assert episode["outcome"] == "closed" and episode["ended_at"] is not None and episode["closed_at"] is not None
     await cust.send({"type": "csat", "score": 4})
     assert (await cust.wait_type("error"))["code"] == "no_csat_pending"
     await cust.send({"type": "message", "text": "hola otra vez"})  # back with the bot

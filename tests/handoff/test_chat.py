@@ -223,7 +223,8 @@ async def test_http_routes_on_the_same_port(start_bridge) -> None:
     page = (await asyncio.to_thread(http_get, server.port, "/"))[1].decode()
     slots = server.bridge.policy.answer_slots()
     assert "{{" not in page  # every placeholder of the demo shop is a policy value
-    assert f"a partir de {slots['free_shipping_threshold']} {slots['currency']}" in page
+    assert f"a partir de {slots['free_shipping_threshold']}&nbsp;{slots['currency']}" in page  # never split
+    assert "te ayuda al momento" in page  # the page speaks the store's voice (tú here)
     assert slots["support_hours_text"] in page
     status, body, content_type = await asyncio.to_thread(http_get, server.port, "/metrics")
     text = body.decode()

@@ -23,6 +23,7 @@ from handoff.state import (
     (State.AGENT, Event.TRANSFER_TO_AGENT, State.AGENT),
     (State.AGENT, Event.AGENT_LOST, State.QUEUED),
     (State.AGENT, Event.CLOSE, State.BOT),
+    (State.QUEUED, Event.WITHDRAW, State.BOT),
 ])
 def test_allowed_transitions(state: State, event: Event, target: State) -> None:
     assert next_state(state, event) is target
@@ -72,3 +73,11 @@ def test_system_messages_always_and_unknown_senders_never() -> None:
     for state in State:
         assert may_deliver(state, "system")
         assert not may_deliver(state, "note")
+
+
+@pytest.mark.parametrize("state", [State.BOT, State.AGENT])
+def test_leaving_the_queue_only_while_queued(state: State) -> None:
+    """Once an agent has claimed the conversation the customer cannot withdraw
+    (the agent closes it); with the bot there is nothing to leave."""
+    with pytest.raises(InvalidTransition):
+        next_state(state, Event.WITHDRAW)

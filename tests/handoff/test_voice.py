@@ -151,3 +151,26 @@ def test_the_canned_replies_in_tu() -> None:
     _, _, body = _canned_replies(values)
     texts = [r["text"] for r in json.loads(body.decode("utf-8"))["replies"]]
     assert any(TU_FORMS.search(t) for t in texts) and not any("{{" in t for t in texts)
+
+
+@pytest.mark.asyncio
+async def test_the_demo_shop_page_speaks_usted_too(start_bridge) -> None:
+    """The page that hosts the widget (`make run`'s shop) said "te ayuda... si lo
+    prefieres" to a store in usted: every visible text of it follows the voice."""
+    import asyncio
+    import html
+    import re
+    import urllib.request
+
+    server = await start_bridge()
+
+    def fetch() -> str:  # in a thread: the bridge serves on this test's event loop
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/", timeout=5) as response:
+            return response.read().decode("utf-8")
+
+    page = await asyncio.to_thread(fetch)
+    assert "{{" not in page
+    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    visible = [html.unescape(t).strip() for t in re.split(r"<[^>]+>", body)]
+    assert_usted([t for t in visible if t])
+    assert texts_for("usted")["page_help"] in html.unescape(page)

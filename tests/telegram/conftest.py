@@ -46,6 +46,8 @@ class TelegramRasa(FakeRasa):
     """The handoff stand-in Rasa plus a button with a long payload."""
 
     async def replies(self, sender: str, text: str) -> List[Dict[str, Any]]:
+        if text == "precio":
+            return [{"recipient_id": sender, "text": "El jersey cuesta 69,00 € y el envío 4,95 €."}]
         if text == "largo":
             return [{"recipient_id": sender, "text": "Elige:", "buttons": [
                 {"title": "Confirmar", "payload": LONG_PAYLOAD}]}]

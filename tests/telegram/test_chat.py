@@ -58,3 +58,11 @@ async def test_help_and_unsupported_types(start_telegram, bot_api: FakeBotApi, f
     await bot_api.push(message_update(location={"latitude": 40.41, "longitude": -3.70}))
     await bot_api.wait_text(UNSUPPORTED_TEXT)
     assert fake_rasa.webhook_calls == []
+
+
+@pytest.mark.asyncio
+async def test_an_amount_and_its_currency_stay_on_one_line(start_telegram, bot_api: FakeBotApi) -> None:
+    """On a phone "69,00" and "€" must not land on two lines: no-break spaces."""
+    await start_telegram()
+    await bot_api.push(message_update(text="precio"))
+    await bot_api.wait_text("El jersey cuesta 69,00\u00a0€ y el envío 4,95\u00a0€.")

@@ -2,7 +2,7 @@
 CSAT, attachments and the phone-share verification."""
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 import pytest
@@ -144,3 +144,63 @@ async def test_own_contact_verifies_a_forwarded_one_does_not(start_telegram, bot
     context = card["context"]
     assert context["customer"]["verified_by"] == "telegram_phone" and context["customer"]["name"] == customer.name
     assert context["orders"] and "orders_error" not in context
+
+
+@pytest.mark.asyncio
+async def test_a_queued_customer_goes_back_to_the_bot_with_the_button(
+        start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
+    from tests.handoff.conftest import QUEUE_LEFT_LINE
+
+    server = await start_telegram()
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    cid = await queued_on_telegram(server, bot_api, fake_rasa)
+    queued = await bot_api.wait_sent(lambda m: m["text"].startswith("Te he puesto en la cola"))
+    [leave] = inline_buttons(queued)
+    assert leave["text"] == "Volver al asistente"
+    await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"])
+
+    await bot_api.push(callback_update(leave["callback_data"], message_id=queued["message_id"]))
+    await bot_api.wait_text(server.bridge.texts["tg_queue_left"])
+    line = await bot_api.wait_text(QUEUE_LEFT_LINE)
+    assert [b["text"] for b in inline_buttons(line)] == ["Hablar con una persona"]
+    await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"] == [])
+    # the queued notice loses its button; no rating is asked
+    await bot_api.wait_calls(lambda c: c["method"] == "editMessageReplyMarkup"
+                             and c["params"]["message_id"] == queued["message_id"])
+    assert CSAT_TEXT not in bot_api.texts()
+    [episode] = await server.bridge.storage.episodes(cid)
+    assert episode["outcome"] == "withdrawn"
+    # the bot answers again
+    await bot_api.push(message_update(text="hola"))
+    await bot_api.wait_text("Eco: hola")
+
+
+@pytest.mark.asyncio
+async def test_a_text_leaves_the_queue_and_the_button_goes_once_claimed(
+        start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
+    server = await start_telegram()
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    await queued_on_telegram(server, bot_api, fake_rasa)
+    await bot_api.push(message_update(text="mejor sigo con el bot"))
+    await bot_api.wait_text(server.bridge.texts["tg_queue_left"])
+
+    def notices() -> List[Dict[str, Any]]:
+        return [m for m in bot_api.sent if m["text"].startswith("Te he puesto en la cola")]
+
+    await bot_api.push(message_update(text="/agente"))            # again, and this time claimed
+    await bot_api.wait_sent(lambda _: len(notices()) >= 2)
+    queued = notices()[-1]
+    cid = fake_rasa.webhook_calls[-1]["sender"]
+    await agent.send({"type": "claim", "conversation_id": cid})
+    await agent.wait_type("conversation")
+    await bot_api.wait_text(ASSIGNED_TEXT.format(agent="Ana"))
+    await bot_api.wait_calls(lambda c: c["method"] == "editMessageReplyMarkup"
+                             and c["params"]["message_id"] == queued["message_id"])
+    # a press of the old button now: for the agent, and the customer is told who attends them
+    [leave] = inline_buttons(queued)
+    await bot_api.push(callback_update(leave["callback_data"], message_id=queued["message_id"]))
+    assert (await agent.wait_type("message", sender="customer"))["text"] == "Volver al asistente"
+    await bot_api.wait_text(server.bridge.texts.get("queue_exit_too_late", agent="Ana"))
+    assert (await server.bridge.storage.get_conversation(cid)).state.value == "agent"

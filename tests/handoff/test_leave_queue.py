@@ -1,0 +1,232 @@
+"""A queued shopper goes back to the bot (issue: "ya no hace falta" got
+nothing useful): the "Volver al asistente" button (payload ``/leave_queue``)
+or a clear text leaves the queue, a word that may mean it ("cancelar") is
+asked about, and once an agent has claimed the conversation it cannot be left.
+The bridge's state machine decides; the agents' queue loses the entry; Rasa is
+resumed with ``utter_queue_left`` (no rating: nobody attended the shopper); the
+episode ends with outcome ``withdrawn``. Real WebSocket clients, stand-in Rasa."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import pytest
+
+from handoff.queue_exit import ASK, LEAVE, queue_exit
+from handoff.storage import Storage
+from handoff.texts import texts_for
+from tests.handoff.conftest import QUEUE_LEFT_LINE, FakeRasa, agent_client, customer, new_agent, queued_customer
+
+TU = texts_for("tu")
+LEAVE_PRESS = {"type": "message", "text": "Volver al asistente", "payload": "/leave_queue"}
+
+
+def frames_of(frames: List[Dict[str, Any]], kind: str) -> List[Dict[str, Any]]:
+    return [f for f in frames if f.get("type") == kind]
+
+
+@pytest.mark.asyncio
+async def test_the_button_takes_a_queued_shopper_back_to_the_bot(start_bridge, fake_rasa: FakeRasa) -> None:
+    server = await start_bridge()
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    client, session, _ = await queued_customer(server)
+    cid = session["conversation_id"]
+    await agent.wait_for(lambda f: f["type"] == "queue" and [c["conversation_id"] for c in f["conversations"]] == [cid])
+
+    await client.send({**LEAVE_PRESS, "client_id": "l1"})
+    await client.wait_type("ack", client_id="l1")
+    assert await client.wait_type("handoff") == {"type": "handoff", "state": "ended", "outcome": "withdrawn"}
+    line = await client.wait_type("message", sender="bot")
+    assert line["text"] == QUEUE_LEFT_LINE and line["buttons"][0]["payload"] == "/request_human"
+    # the agents' queue updates at once
+    await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"] == [])
+    # Rasa resumed with the queue-left line, the press never reached it as a turn
+    assert fake_rasa.api_calls[-1]["body"] == {"sender": cid, "action": "utter_queue_left"}
+    assert "/leave_queue" not in [c["message"] for c in fake_rasa.webhook_calls]
+    # back with the bot: no rating request, the next message is Rasa's again
+    await client.send({"type": "message", "text": "hola otra vez"})
+    assert (await client.wait_type("message", sender="bot"))["text"] == "Eco: hola otra vez"
+    assert not frames_of(client.seen, "csat_request")
+    await client.send({"type": "csat", "score": 5})
+    assert (await client.wait_type("error"))["code"] == "no_csat_pending"
+    # nobody can claim it any more
+    await agent.send({"type": "claim", "conversation_id": cid})
+    assert (await agent.wait_type("error"))["code"] == "already_claimed"
+
+    # recorded for reports: the episode ended as withdrawn, never handled
+    [episode] = await server.bridge.storage.episodes(cid)
+    assert episode["outcome"] == "withdrawn" and episode["ended_at"] is not None
+    assert episode["closed_at"] is None and episode["resolution"] is None and episode["assigned_at"] is None
+    assert b'handoff_queue_left_total{how="button"} 1.0' in server.bridge.metrics.exposition()
+    assert await server.bridge.storage.pending_turns(cid) == []
+    # a resumed session shows the bot state (no queued frame)
+    again, _ = await customer(server, session["session_id"])
+    history = await again.wait_type("history")
+    assert "Volver al asistente" in [m["text"] for m in history["messages"] if m["sender"] == "customer"]
+    assert not [f for f in await again.barrier() if f.get("type") in ("handoff", "csat_request")]
+
+
+@pytest.mark.asyncio
+async def test_clear_text_leaves_a_doubtful_word_is_asked_and_the_rest_reaches_the_agent(
+        start_bridge, fake_rasa: FakeRasa) -> None:
+    server = await start_bridge()
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    client, session, _ = await queued_customer(server)
+    cid = session["conversation_id"]
+
+    # a request for the agent, even with "cancelar" in it, stays a request for the agent
+    await client.send({"type": "message", "text": "quiero cancelar el pedido 101490", "client_id": "t1"})
+    await client.wait_type("ack", client_id="t1")
+    await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"]
+                         and f["conversations"][0]["preview"] == "quiero cancelar el pedido 101490")
+    # "cancelar" alone may be the order or the wait: asked, with buttons, still queued
+    await client.send({"type": "message", "text": "Cancelar", "client_id": "t2"})
+    ask = await client.wait_type("message", sender="system")
+    assert ask["text"] == TU["queue_exit_ask"]
+    assert [b["payload"] for b in ask["buttons"]] == ["/leave_queue", "/keep_waiting"]
+    await client.send({"type": "message", "text": "Seguir esperando", "payload": "/keep_waiting",
+                       "reply_to": ask["id"], "client_id": "t3"})
+    kept = await client.wait_type("message", sender="system")
+    assert kept["text"] == TU["queue_kept"]
+    assert (await client.wait_type("handoff"))["state"] == "queued"
+    assert (await server.bridge.storage.get_conversation(cid)).state.value == "queued"
+
+    await client.send({"type": "message", "text": "Ya no hace falta, gracias", "client_id": "t4"})
+    assert (await client.wait_type("handoff"))["outcome"] == "withdrawn"
+    await client.wait_type("message", sender="bot", text=QUEUE_LEFT_LINE)
+    await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"] == [])
+    assert b'handoff_queue_left_total{how="text"} 1.0' in server.bridge.metrics.exposition()
+    # none of it went to Rasa
+    assert [c["message"] for c in fake_rasa.webhook_calls] == ["agente"]
+
+
+@pytest.mark.asyncio
+async def test_once_an_agent_has_claimed_the_queue_cannot_be_left(start_bridge, fake_rasa: FakeRasa) -> None:
+    server = await start_bridge()
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    client, session, _ = await queued_customer(server)
+    cid = session["conversation_id"]
+    await agent.send({"type": "claim", "conversation_id": cid})
+    await agent.wait_type("conversation")
+    await client.wait_type("handoff", state="assigned")
+
+    # a press that crossed the claim: the agent sees it, the shopper is told who attends them
+    await client.send({**LEAVE_PRESS, "client_id": "l1"})
+    line = await agent.wait_type("message", sender="customer")
+    assert line["text"] == "Volver al asistente"
+    told = await client.wait_type("message", sender="system")
+    assert told["text"] == TU.get("queue_exit_too_late", agent="Ana")
+    # a clear text is for the agent too: the agent ends it (close)
+    await client.send({"type": "message", "text": "ya no hace falta", "client_id": "l2"})
+    assert (await agent.wait_type("message", sender="customer"))["text"] == "ya no hace falta"
+    conversation = await server.bridge.storage.get_conversation(cid)
+    assert conversation.state.value == "agent"
+    assert not [f for f in await client.barrier() if f.get("type") == "handoff"]
+    [episode] = await server.bridge.storage.episodes(cid)
+    assert episode["outcome"] is None
+    assert fake_rasa.api_calls == []
+
+
+@pytest.mark.asyncio
+async def test_a_late_press_with_the_bot_never_reaches_rasa(start_bridge, fake_rasa: FakeRasa) -> None:
+    server = await start_bridge()
+    client, _ = await customer(server)
+    await client.send({**LEAVE_PRESS, "client_id": "l1"})
+    answer = await client.wait_type("message", sender="system")
+    assert answer["text"] == TU["queue_not_queued"]
+    await client.send({"type": "message", "text": "Seguir esperando", "payload": "/keep_waiting", "client_id": "l2"})
+    assert (await client.wait_type("message", sender="system"))["text"] == TU["queue_not_queued"]
+    assert fake_rasa.webhook_calls == []
+    assert await server.bridge.storage.pending_turns() == []
+
+
+@pytest.mark.asyncio
+async def test_rasa_down_when_leaving_the_bridges_own_line_with_the_way_back(start_bridge, fake_rasa: FakeRasa) -> None:
+    server = await start_bridge()
+    client, _, _ = await queued_customer(server)
+    fake_rasa.fail_resume = True
+    await client.send({**LEAVE_PRESS, "client_id": "l1"})
+    line = await client.wait_type("message", sender="system")
+    assert line["text"] == TU["queue_left"]
+    assert line["buttons"] == [{"title": "Hablar con una persona", "payload": "/request_human"}]
+    # the way back works: queued again, a new episode
+    fake_rasa.fail_resume = False
+    await client.send({"type": "message", "text": "agente", "client_id": "a2"})
+    assert (await client.wait_type("handoff"))["state"] == "queued"
+
+
+@pytest.mark.asyncio
+async def test_a_bridge_that_died_after_storing_the_leave_finishes_it_at_start(
+        start_bridge, fake_rasa: FakeRasa, db_url: str) -> None:
+    """The withdraw turn is stored with the state change: the next process owes
+    the bot's line and gives it once."""
+    server = await start_bridge()
+    client, session, _ = await queued_customer(server)
+    cid = session["conversation_id"]
+    storage = Storage(db_url)  # as the dead process would have: state changed, turn owed, nothing sent
+    try:
+        await storage.withdraw(cid, server.bridge.clock())
+    finally:
+        storage.dispose()
+    assert [t.kind for t in await server.bridge.storage.pending_turns(cid)] == ["withdraw"]
+    assert await server.bridge.recover() == 1
+    await client.wait_type("message", sender="bot", text=QUEUE_LEFT_LINE)
+    assert await server.bridge.recover() == 0
+    assert not frames_of(client.seen, "csat_request")
+
+
+@pytest.mark.parametrize("text", [
+    "ya no hace falta", "Ya no hace falta, gracias!", "cancela la espera", "cancelar la espera por favor",
+    "mejor sigo con el bot", "prefiero seguir con el asistente", "ya lo he solucionado", "no quiero esperar",
+    "quiero volver al asistente", "sácame de la cola", "ya no lo necesito", "Volver al asistente",
+])
+def test_clear_requests_to_leave(text: str) -> None:
+    assert queue_exit(text) == LEAVE
+
+
+@pytest.mark.parametrize("text", ["cancelar", "Cancelar.", "cancela", "déjalo", "olvídalo", "adiós", "me voy",
+                                  "ya no hace falta el reembolso", "ya no hace falta, lo he encontrado en mi correo"])
+def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
+    assert queue_exit(text) == ASK
+
+
+@pytest.mark.parametrize("text", [
+    "quiero cancelar el pedido 101490", "hola", "¿cuánto falta?", "mi pedido no llega",
+    "ya no hace falta que me devolváis el dinero, prefiero cambiarlo por otra talla más grande", "no", "gracias",
+    "hace falta que me llaméis",
+])
+def test_anything_else_is_for_the_agent(text: str) -> None:
+    assert queue_exit(text) is None
+
+
+@pytest.mark.asyncio
+async def test_an_episodes_table_from_before_gets_its_outcome_columns(start_bridge, any_db_url: str) -> None:
+    """An existing deployment's handoff_episodes lacks ``outcome``/``ended_at``:
+    the start adds them, old rows keep NULL, and leaving records the outcome
+    (SQLite and PostgreSQL)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(any_db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS handoff_csat"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS handoff_episodes"))
+        key = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
+        conn.execute(sa.text(
+            f"CREATE TABLE handoff_episodes (id {key}, conversation_id VARCHAR(40) NOT NULL, "
+            "reason VARCHAR(64) NOT NULL, offline BOOLEAN NOT NULL, queued_at TIMESTAMP NOT NULL, "
+            "assigned_at TIMESTAMP, first_reply_at TIMESTAMP, closed_at TIMESTAMP, agent_id VARCHAR(32), "
+            "resolution VARCHAR(20))"))
+    try:
+        server = await start_bridge(database_url=any_db_url)
+        with engine.begin() as conn:
+            columns = {c["name"] for c in sa.inspect(conn).get_columns("handoff_episodes")}
+        assert {"outcome", "ended_at"} <= columns
+        client, session, _ = await queued_customer(server)
+        await client.send({**LEAVE_PRESS, "client_id": "l1"})
+        await client.wait_type("handoff", state="ended")
+        [episode] = await server.bridge.storage.episodes(session["conversation_id"])
+        assert episode["outcome"] == "withdrawn" and episode["ended_at"] is not None
+    finally:
+        engine.dispose()

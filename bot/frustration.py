@@ -49,7 +49,7 @@ WILDCARD = "*"
 # Words too common to be the one a phrase's stem check looks for.
 COMMON_WORDS = frozenset(
     "de el la lo los las un una uno mi tu su me te se os nos que ya no ni y o es ser estar esta "
-    "hacer hace querer devolver cuanto cuando otro todo siempre tener mas muy por para con sin "
+    "hacer hace querer devolver cuanto cuantos cuantas cuando otro todo siempre tener mas muy por para con sin "
     "hijo madre persona alguien gracias comprar justo cancelar ayudar ir van".split())
 # How the summed weights become a score: 1 - exp(-K * total). 0.6 (one strong
 # word) is about 0.5; two strong signals pass 0.7.

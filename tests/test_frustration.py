@@ -51,6 +51,19 @@ def test_lemmas_catch_inflected_words(detector: FrustrationDetector) -> None:
     assert detector.score("NADIE ME RESPONDE").score >= ANNOYED  # shouted: lemmatized lower-cased
 
 
+@pytest.mark.parametrize("text", [
+    "esto ya empieza a cansar", "me estoy empezando a mosquear", "uf, qué lento va todo",
+    "no es la primera vez que me pasa con ustedes", "sigo esperando respuesta",
+    "ya no sé cuántas veces lo he preguntado",  # its "no" is part of the annoyance
+    "me prometieron el reembolso hace días y aún nada", "esto no me sirve de nada",
+    "pues nada, aquí seguimos esperando 😒", "qué poca seriedad",
+])
+def test_mild_annoyance_gets_an_apology(detector: FrustrationDetector, text: str) -> None:
+    """Worn patience, promises not kept, an answer that did not help: sorry
+    first (these were scored 0 before the lexicon's mild-annoyance entries)."""
+    assert ANNOYED <= detector.score(text).score < HIGH
+
+
 def test_a_negation_cancels_the_word_after_it(detector: FrustrationDetector) -> None:
     assert detector.score("no estoy enfadado, solo pregunto").score == 0.0
     assert detector.score("estoy enfadado").score >= ANNOYED

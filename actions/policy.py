@@ -75,6 +75,11 @@ class StorePolicy:
         """Days since an expected delivery date (0 when it has not passed)."""
         return max(0, ((today or self.today()) - expected).days)
 
+    def is_late(self, expected: dt.date, today: Optional[dt.date] = None) -> bool:
+        """A date the store promised (a delivery, a refund) has passed: the bot
+        no longer says it as a promise but that it is late (``days_late``)."""
+        return self.days_late(expected, today) > 0
+
     def is_overdue(self, expected: dt.date, today: Optional[dt.date] = None) -> bool:
         """The one delivery-window rule: late by more than ``overdue_grace_days``.
         Order status and "my order has not arrived" both use it."""

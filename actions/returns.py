@@ -34,7 +34,7 @@ from actions.exchanges import (
 )
 from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts
 from actions.formatting import RETURN_REASON_LABELS, items_es, money_es
-from actions.orders import order_variables
+from actions.orders import apologise_for_late_refunds, order_variables
 from actions.policy import StorePolicy, load_policy
 from actions.store import Order, OrderItem, Return, StoreUnavailable, shared_store
 from actions.store.errors import ReturnStateChanged, UnknownItems
@@ -408,6 +408,7 @@ def _utter_ineligible(
         dispatcher.utter_message(response="utter_return_all_in_returns", **variables)
     else:
         dispatcher.utter_message(response="utter_return_closed", **variables)
+        apologise_for_late_refunds(dispatcher, order, load_policy())
 
 
 RETURN_STATUS_LABELS = {

@@ -348,6 +348,8 @@ class ActionCreateReturn(Action):
             return_window_days=policy.return_window_days,
             refund_days=policy.refund_days,
             amount=amount,
+            # where the parcel is handed in follows the country it was shipped to
+            dropoff=policy.return_dropoff_for(order.shipping_address.country),
         )
         if exchange:
             dispatcher.utter_message(

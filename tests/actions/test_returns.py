@@ -129,3 +129,46 @@ async def test_a_typed_number_is_the_item_choice_whatever_the_intent(shop, domai
     other = make_tracker(slots=slots, intent="faq", text="¿cuánto cuesta el envío?", active_loop="return_form")
     events = await ValidateReturnForm().run(CollectingDispatcher(), other, domain)
     assert "return_items" not in slot_events(events)
+
+
+# --- where the parcel is handed in follows the order's country ---------------
+
+def _returnable_in(demo_data, abroad: bool):
+    policy = load_policy()
+    return next(
+        o for o in demo_data["orders"]
+        if o["status"] == "delivered" and not o.get("returns") and 1 <= o.get("delivered_days_ago", 99) <= 20
+        and not any(i["final_sale"] for i in o["items"])
+        and (o["shipping_address"]["country"] != "España") == abroad
+        and o["shipping_address"]["country"] not in policy.return_dropoff
+    ) if abroad else next(
+        o for o in demo_data["orders"]
+        if o["status"] == "delivered" and not o.get("returns") and 1 <= o.get("delivered_days_ago", 99) <= 20
+        and not any(i["final_sale"] for i in o["items"]) and o["shipping_address"]["country"] == "España"
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("abroad", [False, True])
+@pytest.mark.parametrize("exchange", [False, True])
+async def test_return_instructions_follow_the_shipping_country(
+    shop, domain, demo_data, renderer, abroad: bool, exchange: bool
+) -> None:
+    """An order shipped to Colombia was told to take the parcel to a Spanish
+    Correos office; the drop-off is the policy's (return_dropoff) for the country."""
+    demo = _returnable_in(demo_data, abroad)
+    order = await shop.get_order(demo["order_id"])
+    chosen = order.items[0]
+    text = "quiero cambiarlo por otra talla" if exchange else "quiero devolverlo"
+    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado",
+                 exchange_variant="color negro" if exchange else None)
+    dispatcher = CollectingDispatcher()
+    events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": "return_request"}}},
+              {"event": "active_loop", "name": "return_form"}]
+    await ActionCreateReturn().run(dispatcher, make_tracker(slots=slots, text=text, events=events), domain)
+    assert responses(dispatcher)[0] == ("utter_exchange_created" if exchange else "utter_return_created")
+    expected = load_policy().return_dropoff_for(demo["shipping_address"]["country"])
+    for voice in ("tu", "usted"):
+        said = (await renderer.texts(dispatcher, voice))[0]
+        assert expected in said, said
+        assert ("Correos" in said) == (not abroad), said

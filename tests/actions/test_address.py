@@ -392,3 +392,17 @@ async def test_a_shopper_verified_before_gets_the_read_back_at_once(shop, domain
     _, slots = await validate(tracker, domain)
     assert slots["verified_order_id"] == order["order_id"]
     assert next_question(dict(before, order_id=order["order_id"]), slots) == "address_confirmed"
+
+
+@pytest.mark.asyncio
+async def test_a_contradiction_in_the_request_is_asked_about_once_verified(shop, domain, orders) -> None:
+    order = mainland_order(orders)
+    request = f"quiero cambiar la dirección del pedido {order['order_id']} a Calle Mayor 5, 08001 Madrid"
+    dispatcher, before, slots = await _request_then_email(order, request, domain)
+    assert slots["verified_order_id"] == order["order_id"]
+    assert slots["new_street"] == "Calle Mayor 5" and slots["new_postal_code"] is None
+    assert slots["address_problem"]["response"] == "utter_address_postal_conflict"
+    assert next_question(before, slots) == "new_postal_code"
+    ask = CollectingDispatcher()
+    await ActionAskNewPostalCode().run(ask, make_tracker(slots=dict(verified_slots(order), **slots)), domain)
+    assert responses(ask) == ["utter_address_postal_conflict"]

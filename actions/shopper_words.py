@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
-from actions.exchanges import fold
+from actions.exchanges import COLOURS, fold
 
 # Words of item names that tell nothing apart.
 _FILLER = frozenset("de del la el los las con para y en sin talla pack outlet".split())
@@ -23,8 +23,11 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 def _forms(word: str) -> Set[str]:
-    """A word and its singulars: 'zapatillas' → zapatilla, 'auriculares' → auricular."""
+    """A word, its singulars and its colour: 'zapatillas' → zapatilla,
+    'auriculares' → auricular, 'negras' → negro."""
     forms = {word}
+    if word in COLOURS:
+        forms.add(fold(COLOURS[word]))  # 'negra' is the item '(negro)'
     if word.endswith("es") and len(word) > 4:
         forms.add(word[:-2])
     if word.endswith("s") and len(word) > 3:

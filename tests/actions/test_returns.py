@@ -242,6 +242,11 @@ def test_items_are_taken_from_the_words_only_when_unambiguous() -> None:
     assert items_mentioned(["devolver el pedido 123456, mi email es gorra.fan@correo.example"], names) is None
     assert items_mentioned(["los pantalones"], ["Pantalón chino (talla 44)", "Cinturón de piel (talla 42)"]) == [0]
     assert items_mentioned(["los auriculares"], ["Zapatillas urbanas (talla 40)", "Auriculares Bluetooth (blanco)"]) == [1]
+    jackets = ["Chaqueta vaquera (talla M)", "Bolso bandolera de piel (negro)", "Bolso bandolera de piel (blanco)"]
+    assert items_mentioned(["el bolso blanco"], jackets) == [2]
+    assert items_mentioned(["devuelvo la bandolera negra"], jackets) is None  # 'bandolera' is no item's first word
+    assert items_mentioned(["el bolso, el negro"], jackets) == [1]
+    assert items_mentioned(["la gorra negra"], ["Gorra de béisbol (negro)", "Gorra de béisbol (blanco)"]) == [0]
 
 
 def test_the_return_reason_from_the_shoppers_words() -> None:

@@ -286,6 +286,8 @@ def test_the_rules_import_neither_rasa_nor_rasa_sdk() -> None:
      "Avda. de América 10, 28028 Madrid"),
     ("quiero cambiar la dirección del pedido 963515", None),
     ("me mudo la semana que viene, ¿puedo cambiar la dirección del pedido 603815?", None),
+    ("quiero cambiar la dirección del pedido 963515, es urgente, me mudo el día 5", None),
+    ("cambiad la dirección del pedido 963515 a casa de mi madre en el 3º", None),
 ])
 def test_an_address_inside_the_request_as_shoppers_write_it(text: str, expected: Optional[str]) -> None:
     assert address_in_request(text) == expected

@@ -292,8 +292,9 @@ def address_in_request(text: str) -> Optional[str]:
             return None
         found = text[with_digits[-1].end():]
     found = TRAILING_CLAUSE.sub("", found.strip(" ,;:")).strip(" ,;:.")
-    if looks_like_street(found):
-        return found
-    if not match and re.search(r"(?<![\d.,])[A-Za-z]?\d{4,7}[A-Za-z]{0,3}\b", found) and re.search(r"[^\W\d_]{3,}", found):
-        return found  # a postal code and a town, the street to be asked
-    return None
+    if match:
+        return found if looks_like_street(found) else None
+    # without a street word only with a postal code ("me mudo el día 5" is no address)
+    if not re.search(r"(?<![\d.,])[A-Za-z]?\d{4,7}[A-Za-z]{0,3}\b", found) or not re.search(r"[^\W\d_]{3,}", found):
+        return None
+    return found  # a street with its number, or a postal code and a town (the street is asked)

@@ -157,7 +157,9 @@ class ValidateAddressForm(OrderFormValidation):
         if given and is_verified(tracker) and tracker.get_slot("new_street") is None:
             order = await current_order(tracker)
             if order is not None and order.status in self.policy.address_change_statuses:
-                slots = await self._merge("new_street", given, tracker)
+                # merged as a whole ("address_given" expects no one part): a part
+                # it lacks ("28013 Madrid" has no street) is asked plainly after
+                slots = await self._merge("address_given", given, tracker)
                 events += [SlotSet(name, value) for name, value in slots.items()]
                 events.append(SlotSet("address_given", None))
         return events

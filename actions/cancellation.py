@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.formatting import date_es, money_es
-from actions.orders import order_variables
+from actions.orders import apologise_for_late_refunds, order_variables
 from actions.policy import load_policy
 from actions.store import Order, StoreUnavailable, shared_store
 from actions.store.errors import OrderStateChanged
@@ -78,6 +78,7 @@ class ActionCancelOrder(Action):
             return events
         if order.status not in policy.cancellable_statuses:
             dispatcher.utter_message(response="utter_cancel_not_possible_closed", **variables)
+            apologise_for_late_refunds(dispatcher, order, policy)
             return events
         if confirmed is not True:
             dispatcher.utter_message(response="utter_cancel_kept", **variables)

@@ -168,18 +168,3 @@ def with_article(variant: str) -> str:
     if variant.startswith("color "):
         return "el " + variant
     return variant
-
-
-def items_named_in(text: str, names: Sequence[str]) -> List[int]:
-    """Indexes of the items whose first word ("zapatillas", "altavoz") the text
-    uses (singular or plural); [] when none or when the words are ambiguous."""
-    words = set(re.findall(r"[a-z0-9]+", fold(text)))
-    found = []
-    for index, name in enumerate(names):
-        first = re.findall(r"[a-z0-9]+", fold(name))[:1]
-        if not first or len(first[0]) < 4:
-            continue
-        stem = first[0].rstrip("s")
-        if stem in words or stem + "s" in words or stem + "es" in words:
-            found.append(index)
-    return found

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Iterable, Optional, Union
 
 from actions.policy import load_policy
+from actions.promises import refund_is_late
 from actions.store import OrderItem, Refund
 
 WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
@@ -70,11 +71,16 @@ def items_es(items: Iterable[OrderItem], numbered: bool = False) -> str:
 
 
 def refund_line(refund: Refund, currency: str = "€") -> str:
+    """One refund with its date: paid on, due by, or (its date past) late
+    since; never a past date as a promise (``actions.promises``)."""
     label = REFUND_STATUS_LABELS.get(refund.status, refund.status)
     origin = f" (devolución {refund.return_number})" if refund.return_number else ""
+    head = f"• {money_es(refund.amount, currency)}{origin}: {label}"
     if refund.status == "completed" and refund.completed_at is not None:
-        return f"• {money_es(refund.amount, currency)}{origin}: {label}, abonado el {date_es(refund.completed_at)}"
-    return f"• {money_es(refund.amount, currency)}{origin}: {label}, llegará como tarde el {date_es(refund.expected_at)}"
+        return f"{head}, abonado el {date_es(refund.completed_at)}"
+    if refund_is_late(refund, load_policy()):
+        return f"{head}, con retraso: tenía que haber llegado el {date_es(refund.expected_at)}"
+    return f"{head}, llegará como tarde el {date_es(refund.expected_at)}"
 
 
 def refund_summary(refunds: Iterable[Refund], currency: str = "€") -> str:

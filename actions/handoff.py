@@ -29,6 +29,8 @@ HANDOFF_REASONS = {
     "fallback": "El asistente no entendió dos veces seguidas",
     "verification_failed": "No pudo verificar el pedido tras varios intentos",
     "order_overdue": "Pedido retrasado: pasó la fecha de entrega",
+    "order_late_not_shipped": "Pedido sin enviar y ya pasada la fecha de entrega",
+    "refund_late": "Reembolso retrasado: pasó la fecha en que debía llegar",
     "delivered_not_received": "Marcado como entregado pero el cliente no lo recibió",
     "damaged_or_wrong_item": "Producto dañado, equivocado o incompleto",
     "payment_problem": "Problema con el pago",

@@ -20,11 +20,9 @@ from rasa_sdk.types import DomainDict
 from actions.formatting import date_es, items_es, refund_summary, status_label
 from actions.handoff import hand_over
 from actions.policy import StorePolicy, load_policy
+from actions.promises import IN_TRANSIT, NOT_SHIPPED, ON_TIME, OVERDUE, delivery_state, late_refunds
 from actions.store import Order
 from actions.verification import OrderFormValidation, verified_order
-
-IN_TRANSIT = ("shipped", "out_for_delivery")
-NOT_SHIPPED = ("pending_payment", "processing")
 
 
 def order_variables(order: Order, policy: StorePolicy) -> Dict[str, Any]:
@@ -41,17 +39,28 @@ def order_variables(order: Order, policy: StorePolicy) -> Dict[str, Any]:
         "tracking_url": policy.tracking_url(shipment.carrier, shipment.tracking_number) if shipment else "",
         "delivered_date": date_es(shipment.delivered_at) if shipment and shipment.delivered_at else "",
         "refund_summary": refund_summary(order.refunds, policy.currency),
+        "days_late": policy.days_late(order.expected_delivery),
+        "overdue_date": date_es(policy.overdue_from(order.expected_delivery)),
     }
 
 
 def status_response(order: Order, policy: StorePolicy) -> str:
-    """The status answer: one per status, except an order in transit past its
-    expected date (late within the grace days, or overdue)."""
-    if order.status in IN_TRANSIT and policy.days_late(order.expected_delivery) > 0:
-        if policy.is_overdue(order.expected_delivery):
-            return "utter_order_status_overdue"
-        return "utter_order_status_late"
+    """The status answer: one per status, except an order past its expected
+    date: in transit late within the grace days, or overdue; in preparation,
+    late (a pending payment's answer shows no date: it waits for the payment)."""
+    state = delivery_state(order, policy)
+    if state != ON_TIME and order.status in IN_TRANSIT:
+        return "utter_order_status_overdue" if state == OVERDUE else "utter_order_status_late"
+    if state != ON_TIME and order.status == "processing":
+        return "utter_order_status_processing_late"
     return f"utter_order_status_{order.status}"
+
+
+def apologise_for_late_refunds(dispatcher: CollectingDispatcher, order: Order, policy: StorePolicy) -> None:
+    """After an answer that listed the order's refunds: when one is past its
+    date, one apology and the offer of a person (the lines say which is late)."""
+    if late_refunds(order.refunds, policy):
+        dispatcher.utter_message(response="utter_refund_late", order_id=order.order_id)
 
 
 class ValidateOrderStatusForm(OrderFormValidation):
@@ -74,9 +83,9 @@ class ActionOrderStatus(Action):
             return events
         policy = load_policy()
         variables = order_variables(order, policy)
-        variables["days_late"] = policy.days_late(order.expected_delivery)
-        variables["overdue_date"] = date_es(policy.overdue_from(order.expected_delivery))
         dispatcher.utter_message(response=status_response(order, policy), **variables)
+        if order.status in ("cancelled", "returned"):
+            apologise_for_late_refunds(dispatcher, order, policy)
         return events
 
 
@@ -92,12 +101,24 @@ class ActionOrderNotReceived(Action):
             return events
         policy = load_policy()
         variables = order_variables(order, policy)
+        state = delivery_state(order, policy)
         if order.status in NOT_SHIPPED:
-            dispatcher.utter_message(response="utter_not_received_not_shipped", **variables)
-            return events
+            if state == ON_TIME:
+                dispatcher.utter_message(response="utter_not_received_not_shipped", **variables)
+                return events
+            dispatcher.utter_message(response="utter_not_received_not_shipped_late", **variables)
+            return hand_over(
+                dispatcher, tracker, "order_late_not_shipped",
+                {"order_id": order.order_id, "status": order.status,
+                 "expected_delivery": order.expected_delivery.isoformat()},
+                announce=False,
+            )
         if order.status in IN_TRANSIT:
-            if not policy.is_overdue(order.expected_delivery):
+            if state == ON_TIME:
                 dispatcher.utter_message(response="utter_not_received_in_window", **variables)
+                return events
+            if state != OVERDUE:
+                dispatcher.utter_message(response="utter_not_received_late", **variables)
                 return events
             dispatcher.utter_message(response="utter_not_received_overdue", **variables)
             return hand_over(
@@ -114,4 +135,5 @@ class ActionOrderNotReceived(Action):
                 announce=False,
             )
         dispatcher.utter_message(response="utter_not_received_closed", **variables)
+        apologise_for_late_refunds(dispatcher, order, policy)
         return events

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_FILE = ROOT / "data" / "store" / "policy.yml"
 BRAND_VOICES = ("tu", "usted")
+# The return_dropoff entry for the countries served without an entry of their own.
+INTERNATIONAL_DROPOFF = "internacional"
 
 
 class PolicyError(ValueError):
@@ -59,6 +62,7 @@ class StorePolicy:
     cancellable_statuses: Tuple[str, ...]
     address_change_statuses: Tuple[str, ...]
     overdue_grace_days: int
+    return_dropoff: Mapping[str, str]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -75,6 +79,11 @@ class StorePolicy:
         """Days since an expected delivery date (0 when it has not passed)."""
         return max(0, ((today or self.today()) - expected).days)
 
+    def is_late(self, expected: dt.date, today: Optional[dt.date] = None) -> bool:
+        """A date the store promised (a delivery, a refund) has passed: the bot
+        no longer says it as a promise but that it is late (``days_late``)."""
+        return self.days_late(expected, today) > 0
+
     def is_overdue(self, expected: dt.date, today: Optional[dt.date] = None) -> bool:
         """The one delivery-window rule: late by more than ``overdue_grace_days``.
         Order status and "my order has not arrived" both use it."""
@@ -83,6 +92,16 @@ class StorePolicy:
     def overdue_from(self, expected: dt.date) -> dt.date:
         """The first day ``is_overdue`` holds for an expected delivery date."""
         return expected + dt.timedelta(days=self.overdue_grace_days + 1)
+
+    def return_dropoff_for(self, country: str) -> str:
+        """Where a return or exchange parcel is handed in, for an order shipped
+        to ``country`` (policy ``return_dropoff``: one entry per country, the
+        ``internacional`` entry for the other countries served)."""
+        wanted = _fold(country or "España")
+        for name, text in self.return_dropoff.items():
+            if _fold(name) == wanted:
+                return text
+        return self.return_dropoff[INTERNATIONAL_DROPOFF]
 
     def is_support_open(self, now: Optional[dt.datetime] = None) -> bool:
         """Whether people are answering now (the bridge uses this for offline queueing)."""
@@ -134,6 +153,12 @@ class StorePolicy:
         slots["payment_methods"] = _join_es(self.raw["payment_methods"])
         slots["brand_voice"] = self.brand_voice
         return slots
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents ('México' and 'mexico' are one country)."""
+    decomposed = unicodedata.normalize("NFKD", str(text))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).strip().lower()
 
 
 def _display(value: Any) -> str:
@@ -188,7 +213,11 @@ def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> S
             cancellable_statuses=tuple(raw["cancellable_statuses"]),
             address_change_statuses=tuple(raw["address_change_statuses"]),
             overdue_grace_days=int(raw["overdue_grace_days"]),
+            return_dropoff={str(k): str(v) for k, v in dict(raw["return_dropoff"]).items()},
         )
+        for needed in ("España", INTERNATIONAL_DROPOFF):
+            if not any(_fold(k) == _fold(needed) for k in policy.return_dropoff):
+                raise PolicyError(f"return_dropoff lacks {needed!r}")
         policy.answer_slots()  # every value an answer quotes is there (else KeyError below)
         return policy
     except KeyError as exc:

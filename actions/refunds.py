@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.formatting import refund_line
+from actions.orders import apologise_for_late_refunds
 from actions.policy import load_policy
 from actions.returns import exchange_lines
 from actions.verification import OrderFormValidation, verified_order
@@ -48,6 +49,7 @@ class ActionRefundStatus(Action):
             order_id=order.order_id,
             refunds="\n".join(refund_line(r, policy.currency) for r in refunds),
         )
+        apologise_for_late_refunds(dispatcher, order, policy)
         if exchanges:
             dispatcher.utter_message(response="utter_refund_exchanges", order_id=order.order_id, exchanges=exchanges)
         return events

@@ -25,7 +25,6 @@ from rasa_sdk.types import DomainDict
 
 from actions.errors import InvalidExchangeVariant, InvalidReturnItems, StoreDown
 from actions.exchanges import (
-    items_named_in,
     parse_variant,
     resolve_variant,
     same_as_current,
@@ -34,7 +33,8 @@ from actions.exchanges import (
 )
 from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts
 from actions.formatting import RETURN_REASON_LABELS, items_es, money_es
-from actions.orders import order_variables
+from actions.shopper_words import items_mentioned, reason_in
+from actions.orders import apologise_for_late_refunds, order_variables
 from actions.policy import StorePolicy, load_policy
 from actions.store import Order, OrderItem, Return, StoreUnavailable, shared_store
 from actions.store.errors import ReturnStateChanged, UnknownItems
@@ -152,15 +152,19 @@ class ValidateReturnForm(PrefillAfterVerification):
         or the item named when asking ("cambiar las zapatillas")."""
         exchange = is_exchange(tracker)
         if tracker.get_slot("requested_slot") != "return_items":
-            if not exchange or tracker.get_slot("return_items"):
+            if tracker.get_slot("return_items"):
                 return {}
             order = await current_order(tracker)
             if order is None:
                 return {}
-            eligible = return_eligibility(order, self.policy, for_exchange=True).eligible
-            named = [eligible[i].id for i in items_named_in(" ".join(form_texts(tracker, "return_form")), [i.name for i in eligible])]
-            just_returned = recent_return(order, tracker)
-            chosen = named or (list(just_returned.item_ids) if just_returned else [])
+            eligible = return_eligibility(order, self.policy, for_exchange=exchange).eligible
+            # named among all the order's items, so "las zapatillas de trail" (final
+            # sale) is never taken for the other, returnable pair
+            named = items_mentioned(form_texts(tracker, "return_form"), [i.name for i in order.items]) or []
+            chosen = [order.items[i].id for i in named]
+            if not chosen and exchange:
+                just_returned = recent_return(order, tracker)
+                chosen = list(just_returned.item_ids) if just_returned else []
             if chosen and {i.id for i in eligible} >= set(chosen):
                 return {"return_items": ",".join(str(i) for i in sorted(chosen))}
             return {}
@@ -196,6 +200,15 @@ class ValidateReturnForm(PrefillAfterVerification):
             utter_error(dispatcher, error)
             return {"return_items": None}
         return {"return_items": ",".join(str(i) for i in ids)}
+
+    async def extract_return_reason(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """The reason said before it is asked ("… porque me quedan pequeñas")."""
+        if tracker.get_slot("return_reason") or tracker.get_slot("requested_slot") == "return_reason":
+            return {}
+        reason = reason_in(form_texts(tracker, "return_form"))
+        return {"return_reason": reason} if reason else {}
 
     async def validate_return_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -348,6 +361,8 @@ class ActionCreateReturn(Action):
             return_window_days=policy.return_window_days,
             refund_days=policy.refund_days,
             amount=amount,
+            # where the parcel is handed in follows the country it was shipped to
+            dropoff=policy.return_dropoff_for(order.shipping_address.country),
         )
         if exchange:
             dispatcher.utter_message(
@@ -408,6 +423,7 @@ def _utter_ineligible(
         dispatcher.utter_message(response="utter_return_all_in_returns", **variables)
     else:
         dispatcher.utter_message(response="utter_return_closed", **variables)
+        apologise_for_late_refunds(dispatcher, order, load_policy())
 
 
 RETURN_STATUS_LABELS = {

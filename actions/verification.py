@@ -3,9 +3,16 @@
 Rule: nothing about an order (not even that it exists) is shown or changed
 until the shopper has given its number AND the email it was bought with.
 An unknown number and a wrong email get the same answer. After
-``MAX_ATTEMPTS`` failed tries the conversation is locked for verification and
-the shopper is offered a person. Once verified, the email stays known for the
-conversation, so another order of the same customer needs only its number.
+``MAX_ATTEMPTS`` failed tries the conversation is locked for verification:
+the shopper is told so plainly (no more tries here, why) and offered a
+person. Once verified, the email stays known for the conversation, so
+another order of the same customer needs only its number.
+
+A verified shopper whose proven email does not go with a number is no
+stranger guessing: nothing can be unlocked with an email already proven, so
+the miss is not counted as a try; they are told that none of the orders of
+their email has that number (the same words whether the number does not
+exist or is someone else's, and never which orders the email has).
 
 A failed try keeps both data (slot ``verification_pending``) and asks the
 shopper to write only the wrong one: what they type (a 6-digit number or an
@@ -35,6 +42,7 @@ from actions.errors import (
     OrderNotVerified,
     SameVerificationData,
     StoreDown,
+    VerificationLocked,
 )
 from actions.policy import StorePolicy, load_policy
 from actions.store import Order, StoreUnavailable, shared_store
@@ -128,6 +136,11 @@ def is_verified(tracker: Tracker) -> bool:
     )
 
 
+def is_locked(tracker: Tracker) -> bool:
+    """Too many failed tries in this conversation: no more verification."""
+    return (tracker.get_slot("verification_attempts") or 0) >= MAX_ATTEMPTS
+
+
 def utter_error(dispatcher: CollectingDispatcher, error: AssistantError) -> None:
     dispatcher.utter_message(response=error.response, **error.variables)
 
@@ -172,11 +185,7 @@ class OrderFormValidation(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[Text]:
-        if (
-            tracker.get_slot("form_stopped")
-            or tracker.get_slot("store_error")
-            or (tracker.get_slot("verification_attempts") or 0) >= MAX_ATTEMPTS
-        ):
+        if tracker.get_slot("form_stopped") or tracker.get_slot("store_error") or is_locked(tracker):
             return []
         if not is_verified(tracker):
             return ["order_id", "email"]
@@ -282,6 +291,12 @@ class OrderFormValidation(FormValidationAction):
                 "customer_name": order.customer.name,
                 "verification_pending": None,
             }
+        if email == tracker.get_slot("verified_email"):
+            # The email is proven in this conversation: only the number is
+            # wrong, and guessing numbers with it can only ever find the
+            # shopper's own orders. Not a try; the email is kept.
+            dispatcher.utter_message(response="utter_order_not_in_account", order_id=order_id)
+            return {"order_id": None, "email": email, "verification_pending": None}
         attempts = int(tracker.get_slot("verification_attempts") or 0) + 1
         if attempts < MAX_ATTEMPTS:
             utter_error(dispatcher, OrderNotVerified(attempts_left=MAX_ATTEMPTS - attempts))
@@ -326,7 +341,10 @@ async def verified_order(
         utter_error(dispatcher, StoreDown())
         return None, events
     if not is_verified(tracker):
-        dispatcher.utter_message(response="utter_verification_locked")
+        if is_locked(tracker):
+            utter_error(dispatcher, VerificationLocked(max_attempts=MAX_ATTEMPTS))
+        else:
+            dispatcher.utter_message(response="utter_verification_failed")
         return None, events
     try:
         order = await shared_store().get_order(tracker.get_slot("verified_order_id"))
@@ -335,7 +353,7 @@ async def verified_order(
         return None, events
     if order is None or order.customer.email.lower() != tracker.get_slot("verified_email"):
         # The order vanished or changed hands since verification: start over.
-        dispatcher.utter_message(response="utter_verification_locked")
+        dispatcher.utter_message(response="utter_verification_failed")
         return None, events + [SlotSet("verified_order_id", None)]
     return order, events
 

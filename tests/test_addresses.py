@@ -271,3 +271,23 @@ def test_the_rules_import_neither_rasa_nor_rasa_sdk() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rasa', 'rasa_sdk')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("text, expected", [
+    # no street word: from what introduces the address
+    ("quiero cambiar la dirección del pedido 963515 a Mayor 5, 28013 Madrid", "Mayor 5, 28013 Madrid"),
+    ("quiero cambiar la dirección del pedido 963515 a Alcalá 100, 28009 Madrid, es urgente", "Alcalá 100, 28009 Madrid"),
+    # only the postal code and the town: kept, the street is asked
+    ("quiero cambiar la dirección del pedido 963515 a 28013 Madrid", "28013 Madrid"),
+    # a sentence after the address is no part of it
+    ("quiero cambiar la dirección del pedido 963515 a Calle Mayor 5, 28013 Madrid. Mi email es ana@correo.example",
+     "Calle Mayor 5, 28013 Madrid"),
+    ("cambiad la dirección del pedido 963515 a Avda. de América 10, 28028 Madrid. Gracias",
+     "Avda. de América 10, 28028 Madrid"),
+    ("quiero cambiar la dirección del pedido 963515", None),
+    ("me mudo la semana que viene, ¿puedo cambiar la dirección del pedido 603815?", None),
+    ("quiero cambiar la dirección del pedido 963515, es urgente, me mudo el día 5", None),
+    ("cambiad la dirección del pedido 963515 a casa de mi madre en el 3º", None),
+])
+def test_an_address_inside_the_request_as_shoppers_write_it(text: str, expected: Optional[str]) -> None:
+    assert address_in_request(text) == expected

@@ -59,3 +59,26 @@ def test_brand_voice_override_and_bad_values(monkeypatch: pytest.MonkeyPatch) ->
         assert load_policy().answer_slots()["brand_voice"] == "usted"
     finally:
         load_policy.cache_clear()
+
+
+def test_return_dropoff_per_country_with_a_default_for_the_others() -> None:
+    policy = parse_policy(RAW)
+    assert "Correos" in policy.return_dropoff_for("España")
+    assert policy.return_dropoff_for("mexico") == policy.return_dropoff_for("México") == RAW["return_dropoff"]["internacional"]
+    assert policy.return_dropoff_for("Portugal") == RAW["return_dropoff"]["Portugal"]
+    for country in RAW["international_countries"]:
+        assert "Correos" not in policy.return_dropoff_for(country) or "Portugal" in policy.return_dropoff_for(country)
+    broken = dict(RAW, return_dropoff={"España": "cualquier oficina de Correos"})
+    with pytest.raises(PolicyError, match="internacional"):
+        parse_policy(broken)
+
+
+@pytest.mark.parametrize("module", ["actions.policy", "actions.promises", "actions.shopper_words"])
+def test_the_core_rules_import_neither_rasa_nor_rasa_sdk(module: str) -> None:
+    import subprocess
+    import sys
+
+    code = (f"import sys, {module}; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rasa', 'rasa_sdk')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"

@@ -263,16 +263,38 @@ ORDER_REFERENCE = re.compile(r"(?:\b(?:del?\s+)?(?:mi\s+)?(?:pedido|orden|compra
 EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
+# What introduces the address in a request without a street word ("… del
+# pedido 845216 a Alcalá 100, 28009 Madrid", "… es 28013 Madrid").
+ADDRESS_LEAD = re.compile(r"(?:\s(?:a|en|es|por|hacia)\s+|:\s*)(?=\S)", re.I)
+# A sentence after the address that is no part of it ("… 28013 Madrid. Mi email es …").
+TRAILING_CLAUSE = re.compile(
+    r"[.!?;]\s+(?:mi|mis|su|sus|tu|tus|el|gracias|muchas|por\s+favor|un\s+saludo|saludos|email|correo|porque|pero|"
+    r"ya|os|les|me|te|y\s+mi|es\s+urgente)\b.*$|(?:\s*,\s*|\s+)(?:por favor|porfa|gracias|es urgente|urgente)\b.*$",
+    re.I,
+)
+
+
 def address_in_request(text: str) -> Optional[str]:
     """The address inside a request ('cambiad la dirección del pedido
-    845216 a calle Sol 3, 29001 Málaga'): from the street's first word on,
-    without the order number or an email; None when there is no street
-    with its number."""
+    845216 a calle Sol 3, 29001 Málaga'): from the street's first word on (or,
+    without one, from what introduces it: 'a Alcalá 100, 28009 Madrid',
+    'a 28013 Madrid'), without the order number, an email or a sentence after
+    it; None when it holds no street with its number and no postal code."""
     text = clean(EMAIL.sub(" ", ORDER_REFERENCE.sub(" ", str(text or ""))))
     text = re.sub(r"(?:\s*,\s*)+(?=,|$)", "", text)
     match = STREET_WORDS.search(text)
-    if not match:
+    if match:
+        found = text[match.start():]
+    else:
+        leads = list(ADDRESS_LEAD.finditer(text))
+        with_digits = [m for m in leads if re.search(r"\d", text[m.end():])]
+        if not with_digits:
+            return None
+        found = text[with_digits[-1].end():]
+    found = TRAILING_CLAUSE.sub("", found.strip(" ,;:")).strip(" ,;:.")
+    if match:
+        return found if looks_like_street(found) else None
+    # without a street word only with a postal code ("me mudo el día 5" is no address)
+    if not re.search(r"(?<![\d.,])[A-Za-z]?\d{4,7}[A-Za-z]{0,3}\b", found) or not re.search(r"[^\W\d_]{3,}", found):
         return None
-    found = text[match.start():].strip(" ,;:")
-    found = re.sub(r"(?:\s*,\s*|\s+)(?:por favor|porfa|gracias)\b.*$", "", found, flags=re.I).strip(" ,;:")
-    return found if looks_like_street(found) else None
+    return found  # a street with its number, or a postal code and a town (the street is asked)

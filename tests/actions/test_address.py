@@ -314,3 +314,95 @@ async def test_shipped_order_address_cannot_change(shop, domain, orders) -> None
     dispatcher = CollectingDispatcher()
     await ActionChangeAddress().run(dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_address_change_not_possible"]
+
+
+# --- the address of the opening request, read once the order is verified -----
+
+FORM_SLOTS = ("order_id", "email", "new_street", "new_postal_code", "new_city", "address_confirmed")
+
+
+def next_question(before, events) -> str:
+    """What the form asks next: the slot the validation names, else (Rasa's
+    own choice when every slot is required) the first one still empty."""
+    if "requested_slot" in events:
+        return events["requested_slot"]
+    merged = {**before, **events}
+    return next(slot for slot in FORM_SLOTS if merged.get(slot) is None)
+
+
+async def _request_then_email(order, request, domain):
+    """The request, then the email that verifies the order; the second turn's slots."""
+    _, first = await validate(make_tracker(slots={"order_id": order["order_id"]}, intent="change_address",
+                                           text=request, active_loop="address_form"), domain)
+    assert first["requested_slot"] == "email"
+    before = {"order_id": order["order_id"], "requested_slot": "email", "address_given": first.get("address_given")}
+    tracker = make_tracker(slots=before, text=order["email"], new_slots={"email": order["email"]},
+                           active_loop="address_form")
+    dispatcher, slots = await validate(tracker, domain)
+    return dispatcher, dict(before, email=order["email"]), slots
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("address, expected, asked", [
+    ("a Calle Mayor 5, 28013 Madrid", ("Calle Mayor 5", "28013", "Madrid"), "address_confirmed"),
+    ("a Mayor 5, 28013 Madrid", ("Mayor 5", "28013", "Madrid"), "address_confirmed"),
+    ("a 28013 Madrid", (None, "28013", "Madrid"), "new_street"),       # only the street is asked
+    ("a Calle Mayor 5, Madrid", ("Calle Mayor 5", None, "Madrid"), "new_postal_code"),
+])
+async def test_the_address_of_the_request_asks_only_what_it_lacks(
+    shop, domain, orders, address: str, expected, asked: str
+) -> None:
+    """'quiero cambiar la dirección del pedido N a Calle Mayor 5, 28013 Madrid'
+    then asked for the street: on the turn that verifies the order, the parts
+    the request gave are kept and only a missing one is asked."""
+    order = mainland_order(orders)
+    request = f"quiero cambiar la dirección del pedido {order['order_id']} {address}"
+    dispatcher, before, slots = await _request_then_email(order, request, domain)
+    assert slots["verified_order_id"] == order["order_id"]
+    assert (slots.get("new_street"), slots.get("new_postal_code"), slots.get("new_city")) == expected
+    assert not slots.get("address_problem")
+    assert next_question(before, slots) == asked
+    assert responses(dispatcher) == []
+
+
+@pytest.mark.asyncio
+async def test_the_address_and_the_email_in_one_request_go_straight_to_the_read_back(shop, domain, orders) -> None:
+    """'… a Calle Mayor 5, 28013 Madrid. Mi email es …' asked '¿En qué ciudad?'
+    (the sentence with the email was read as the town)."""
+    order = mainland_order(orders)
+    request = (f"quiero cambiar la dirección del pedido {order['order_id']} a Calle Mayor 5, 28013 Madrid. "
+               f"Mi email es {order['email']}")
+    before = {"order_id": order["order_id"], "email": order["email"]}
+    tracker = make_tracker(slots={}, new_slots=before, intent="change_address", text=request,
+                           active_loop="address_form")
+    _, slots = await validate(tracker, domain)
+    assert slots["verified_order_id"] == order["order_id"]
+    assert (slots["new_street"], slots["new_postal_code"], slots["new_city"]) == ("Calle Mayor 5", "28013", "Madrid")
+    assert next_question(before, slots) == "address_confirmed"
+
+
+@pytest.mark.asyncio
+async def test_a_shopper_verified_before_gets_the_read_back_at_once(shop, domain, orders, demo_data) -> None:
+    order = mainland_order(orders)
+    other = next(o for o in demo_data["orders"] if o["email"] == order["email"] and o["order_id"] != order["order_id"])
+    request = f"quiero cambiar la dirección del pedido {order['order_id']} a Calle Mayor 5, 28013 Madrid"
+    before = dict(verified_slots(other))
+    tracker = make_tracker(slots=before, new_slots={"order_id": order["order_id"]}, intent="change_address",
+                           text=request, active_loop="address_form")
+    _, slots = await validate(tracker, domain)
+    assert slots["verified_order_id"] == order["order_id"]
+    assert next_question(dict(before, order_id=order["order_id"]), slots) == "address_confirmed"
+
+
+@pytest.mark.asyncio
+async def test_a_contradiction_in_the_request_is_asked_about_once_verified(shop, domain, orders) -> None:
+    order = mainland_order(orders)
+    request = f"quiero cambiar la dirección del pedido {order['order_id']} a Calle Mayor 5, 08001 Madrid"
+    dispatcher, before, slots = await _request_then_email(order, request, domain)
+    assert slots["verified_order_id"] == order["order_id"]
+    assert slots["new_street"] == "Calle Mayor 5" and slots["new_postal_code"] is None
+    assert slots["address_problem"]["response"] == "utter_address_postal_conflict"
+    assert next_question(before, slots) == "new_postal_code"
+    ask = CollectingDispatcher()
+    await ActionAskNewPostalCode().run(ask, make_tracker(slots=dict(verified_slots(order), **slots)), domain)
+    assert responses(ask) == ["utter_address_postal_conflict"]

@@ -145,7 +145,9 @@ async def test_the_exchange_record_and_its_instructions(shop, domain, orders) ->
     assert slot_events(events)["last_return_number"] == exchange.return_number
     tu, usted = await rendered(domain, message, "tu"), await rendered(domain, message, "usted")
     for text in (tu, usted):
-        assert exchange.return_number in text and wanted in text and "Correos" in text
+        # where to hand it in follows the order's country (an Argentinian order: not Correos)
+        dropoff = load_policy().return_dropoff_for(order.shipping_address.country)
+        assert exchange.return_number in text and wanted in text and dropoff in text
         assert "sujeto a disponibilidad" in text  # no stock promise the shop cannot keep
     assert "imprime" in tu and "imprima" in usted
     assert not any(word in usted for word in TU_WORDS), usted

@@ -42,7 +42,7 @@ async def test_nothing_is_shown_without_verification(shop, domain, orders) -> No
     # The number and email are known but were never verified together.
     tracker = make_tracker(slots={"order_id": order["order_id"], "email": order["email"]})
     await ActionOrderStatus().run(dispatcher, tracker, domain)
-    assert responses(dispatcher) == ["utter_verification_locked"]
+    assert responses(dispatcher) == ["utter_verification_failed"]  # not locked: no tries were made
     assert order["tracking_number"] not in str(dispatcher.messages)
 
 

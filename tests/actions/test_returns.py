@@ -129,3 +129,131 @@ async def test_a_typed_number_is_the_item_choice_whatever_the_intent(shop, domai
     other = make_tracker(slots=slots, intent="faq", text="¿cuánto cuesta el envío?", active_loop="return_form")
     events = await ValidateReturnForm().run(CollectingDispatcher(), other, domain)
     assert "return_items" not in slot_events(events)
+
+
+# --- where the parcel is handed in follows the order's country ---------------
+
+def _returnable_in(demo_data, abroad: bool):
+    policy = load_policy()
+    return next(
+        o for o in demo_data["orders"]
+        if o["status"] == "delivered" and not o.get("returns") and 1 <= o.get("delivered_days_ago", 99) <= 20
+        and not any(i["final_sale"] for i in o["items"])
+        and (o["shipping_address"]["country"] != "España") == abroad
+        and o["shipping_address"]["country"] not in policy.return_dropoff
+    ) if abroad else next(
+        o for o in demo_data["orders"]
+        if o["status"] == "delivered" and not o.get("returns") and 1 <= o.get("delivered_days_ago", 99) <= 20
+        and not any(i["final_sale"] for i in o["items"]) and o["shipping_address"]["country"] == "España"
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("abroad", [False, True])
+@pytest.mark.parametrize("exchange", [False, True])
+async def test_return_instructions_follow_the_shipping_country(
+    shop, domain, demo_data, renderer, abroad: bool, exchange: bool
+) -> None:
+    """An order shipped to Colombia was told to take the parcel to a Spanish
+    Correos office; the drop-off is the policy's (return_dropoff) for the country."""
+    demo = _returnable_in(demo_data, abroad)
+    order = await shop.get_order(demo["order_id"])
+    chosen = order.items[0]
+    text = "quiero cambiarlo por otra talla" if exchange else "quiero devolverlo"
+    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado",
+                 exchange_variant="color negro" if exchange else None)
+    dispatcher = CollectingDispatcher()
+    events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": "return_request"}}},
+              {"event": "active_loop", "name": "return_form"}]
+    await ActionCreateReturn().run(dispatcher, make_tracker(slots=slots, text=text, events=events), domain)
+    assert responses(dispatcher)[0] == ("utter_exchange_created" if exchange else "utter_return_created")
+    expected = load_policy().return_dropoff_for(demo["shipping_address"]["country"])
+    for voice in ("tu", "usted"):
+        said = (await renderer.texts(dispatcher, voice))[0]
+        assert expected in said, said
+        assert ("Correos" in said) == (not abroad), said
+
+
+# --- what the shopper already said is not asked again ------------------------
+
+def _form_events(*texts: str):
+    first, *rest = texts
+    events = [{"event": "user", "text": first, "parse_data": {"intent": {"name": "return_request"}, "text": first}},
+              {"event": "action", "name": "return_form"},
+              {"event": "active_loop", "name": "return_form"}]
+    for text in rest:
+        events.append({"event": "user", "text": text, "parse_data": {"intent": {"name": "inform"}, "text": text}})
+    return events
+
+
+def _named_returnable(demo_data):
+    """A returnable order with two items or more whose first item's kind is its own."""
+    for o in demo_data["orders"]:
+        heads = [i["name"].split()[0].lower() for i in o["items"]]
+        if (o["status"] == "delivered" and not o.get("returns") and 1 <= o.get("delivered_days_ago", 99) <= 20
+                and not any(i["final_sale"] for i in o["items"]) and len(heads) >= 2 and heads.count(heads[0]) == 1):
+            return o
+    raise AssertionError("no such demo order")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("where", ["opening", "later"])
+async def test_the_item_and_reason_named_before_are_not_asked(shop, domain, demo_data, where: str) -> None:
+    """'quiero devolver las zapatillas del pedido N porque me quedan pequeñas'
+    was answered with '¿Qué artículos quieres devolver?'. On the turn that
+    verifies the order, what was said is taken, and nothing is left to ask."""
+    demo = _named_returnable(demo_data)
+    order = await shop.get_order(demo["order_id"])
+    kind = order.items[0].name.split()[0].lower()
+    if where == "opening":
+        texts = (f"quiero devolver {kind} del pedido {demo['order_id']} porque me quedan pequeños", demo["email"])
+    else:
+        texts = (f"quiero hacer una devolución del pedido {demo['order_id']}",
+                 f"es {kind}, me quedan pequeños", demo["email"])
+    tracker = make_tracker(slots={"order_id": demo["order_id"]}, new_slots={"email": demo["email"]},
+                           text=demo["email"], events=_form_events(*texts)[:-1], active_loop="return_form")
+    dispatcher = CollectingDispatcher()
+    filled = slot_events(await ValidateReturnForm().run(dispatcher, tracker, domain))
+    assert filled["verified_order_id"] == demo["order_id"]
+    assert filled["return_items"] == str(order.items[0].id)
+    assert filled["return_reason"] == "talla"
+    assert filled["requested_slot"] is None  # nothing left to ask
+    assert responses(dispatcher) == []
+
+
+@pytest.mark.asyncio
+async def test_a_request_without_the_item_still_asks_which(shop, domain, demo_data) -> None:
+    demo = _named_returnable(demo_data)
+    texts = (f"quiero devolver algo del pedido {demo['order_id']}", demo["email"])
+    tracker = make_tracker(slots={"order_id": demo["order_id"]}, new_slots={"email": demo["email"]},
+                           text=demo["email"], events=_form_events(*texts)[:-1], active_loop="return_form")
+    filled = slot_events(await ValidateReturnForm().run(CollectingDispatcher(), tracker, domain))
+    assert filled["requested_slot"] == "return_items"
+
+
+def test_items_are_taken_from_the_words_only_when_unambiguous() -> None:
+    from actions.shopper_words import items_mentioned
+    names = ["Zapatillas urbanas de piel (talla 38)", "Zapatillas running Brisa (talla 36)", "Gorra de béisbol (blanco)"]
+    assert items_mentioned(["quiero devolver la gorra"], names) == [2]
+    assert items_mentioned(["quiero devolver las zapatillas"], names) is None  # which pair? asked
+    assert items_mentioned(["las zapatillas running"], names) == [1]
+    assert items_mentioned(["las zapatillas de la talla 38"], names) == [0]
+    assert items_mentioned(["las dos zapatillas y la gorra"], names) == [0, 1, 2]
+    assert items_mentioned(["devolver el pedido 123456, mi email es gorra.fan@correo.example"], names) is None
+    assert items_mentioned(["los pantalones"], ["Pantalón chino (talla 44)", "Cinturón de piel (talla 42)"]) == [0]
+    assert items_mentioned(["los auriculares"], ["Zapatillas urbanas (talla 40)", "Auriculares Bluetooth (blanco)"]) == [1]
+    jackets = ["Chaqueta vaquera (talla M)", "Bolso bandolera de piel (negro)", "Bolso bandolera de piel (blanco)"]
+    assert items_mentioned(["el bolso blanco"], jackets) == [2]
+    assert items_mentioned(["devuelvo la bandolera negra"], jackets) is None  # 'bandolera' is no item's first word
+    assert items_mentioned(["el bolso, el negro"], jackets) == [1]
+    assert items_mentioned(["la gorra negra"], ["Gorra de béisbol (negro)", "Gorra de béisbol (blanco)"]) == [0]
+
+
+def test_the_return_reason_from_the_shoppers_words() -> None:
+    from actions.shopper_words import reason_in
+    assert reason_in(["quiero devolverlas, me quedan pequeñas"]) == "talla"
+    assert reason_in(["no me quedan bien"]) == "talla"
+    assert reason_in(["no es lo que esperaba"]) == "no_esperado"
+    assert reason_in(["ya no lo necesito"]) == "ya_no_lo_quiero"
+    assert reason_in(["llegó tarde para el cumpleaños"]) == "tarde"
+    assert reason_in(["quiero devolver las zapatillas"]) is None

@@ -98,11 +98,13 @@ async def test_third_failure_locks_and_the_form_stops_asking(shop, domain, order
     assert slots.get("requested_slot", "missing") is None  # the form ends
     assert responses(dispatcher) == []
 
-    # The submit action then offers a person and reveals nothing of the order.
+    # The submit action then says plainly that it is locked, offers a person
+    # and reveals nothing of the order.
     status = CollectingDispatcher()
     tracker = make_tracker(slots={"verification_attempts": float(MAX_ATTEMPTS)})
     await ActionOrderStatus().run(status, tracker, domain)
     assert responses(status) == ["utter_verification_locked"]
+    assert status.messages[0]["max_attempts"] == MAX_ATTEMPTS
     assert order["order_id"] not in str(status.messages)
 
 
@@ -127,7 +129,8 @@ async def test_someone_elses_order_is_refused_even_after_verifying_your_own(shop
     dispatcher, slots = await _validate(
         domain, slots=verified_slots(mine), new_slots={"order_id": theirs["order_id"]}
     )
-    assert responses(dispatcher) == ["utter_order_not_verified"]
+    # refused: with the proven email, as "none of your orders" (not counted as a guess)
+    assert responses(dispatcher) == ["utter_order_not_in_account"]
     assert slots["order_id"] is None
     assert slots.get("verified_order_id") != theirs["order_id"]
 
@@ -347,3 +350,87 @@ async def test_the_same_data_again_is_not_counted_as_a_new_try(shop, domain, ord
     assert responses(dispatcher) == ["utter_verification_same_data"]
     assert "verification_attempts" not in slots
     assert slots["order_id"] is None  # the form asks for the correction again
+
+
+# --- a verified shopper's proven email with a wrong number -------------------
+
+def _two_orders_of_one_customer(demo_data: Dict[str, Any]):
+    by_email: Dict[str, list] = {}
+    for o in demo_data["orders"]:
+        by_email.setdefault(o["email"], []).append(o)
+    return next(v for v in by_email.values() if len(v) >= 2)[:2]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("number", ["unknown", "someone_elses"])
+@pytest.mark.parametrize("email_written", [False, True])
+async def test_a_verified_shopper_with_a_wrong_number_is_not_counted_as_a_guess(
+    shop, domain, orders, demo_data, number: str, email_written: bool
+) -> None:
+    """The email is proven; only the number is wrong. Guessing numbers with a
+    proven email can only find the shopper's own orders, so it is not a try:
+    the shopper is told none of their email's orders has that number (the
+    same words for an unknown number and someone else's), and never locked."""
+    mine, _ = _two_orders_of_one_customer(demo_data)
+    wrong = (_unknown_number(demo_data) if number == "unknown"
+             else next(o["order_id"] for o in demo_data["orders"] if o["email"] != mine["email"]))
+    slots = dict(verified_slots(mine), verification_attempts=float(MAX_ATTEMPTS - 1))
+    new_slots = {"order_id": wrong, **({"email": mine["email"]} if email_written else {})}
+    dispatcher, events = await _validate(domain, slots=slots, new_slots=new_slots,
+                                         text=f"y el pedido {wrong}" + (f" con {mine['email']}" if email_written else ""))
+    assert responses(dispatcher) == ["utter_order_not_in_account"]
+    assert dispatcher.messages[0]["order_id"] == wrong
+    assert "verification_attempts" not in events  # not a try: the lock is not reached
+    assert events["order_id"] is None and events["email"] == mine["email"]  # only the number is asked again
+    assert not events.get("verification_pending")
+    assert events.get("verified_order_id") in (None, mine["order_id"])
+    assert "requested_slot" not in events or events["requested_slot"] == "order_id"
+
+
+@pytest.mark.asyncio
+async def test_the_own_email_miss_reads_the_same_for_an_unknown_and_someone_elses_number(
+    shop, domain, demo_data, renderer
+) -> None:
+    mine, _ = _two_orders_of_one_customer(demo_data)
+    said = {}
+    for kind, wrong in (("unknown", _unknown_number(demo_data)),
+                        ("theirs", next(o["order_id"] for o in demo_data["orders"] if o["email"] != mine["email"]))):
+        dispatcher, _ = await _validate(domain, slots=verified_slots(mine), new_slots={"order_id": wrong}, text=wrong)
+        said[kind] = [t.replace(wrong, "N") for t in await renderer.texts(dispatcher, "tu")]
+        usted = await renderer.texts(dispatcher, "usted")
+        assert "su email" in usted[0] and "tu email" in said[kind][0]
+    assert said["unknown"] == said["theirs"]
+
+
+@pytest.mark.asyncio
+async def test_a_verified_shopper_trying_another_email_still_counts(shop, domain, demo_data) -> None:
+    """A new, unproven email with the number is a real try."""
+    mine, _ = _two_orders_of_one_customer(demo_data)
+    other = next(o for o in demo_data["orders"] if o["email"] != mine["email"])
+    dispatcher, events = await _validate(
+        domain, slots=verified_slots(mine),
+        new_slots={"order_id": other["order_id"], "email": "otra.persona@correo.example"},
+        text=f"{other['order_id']} otra.persona@correo.example",
+    )
+    assert responses(dispatcher) == ["utter_order_not_verified"]
+    assert events["verification_attempts"] == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("voice, offer", [("tu", "¿Te paso con ella?"), ("usted", "¿Le paso con ella?")])
+async def test_the_lock_is_said_plainly_once_with_the_offer_of_a_person(
+    shop, domain, orders, demo_data, renderer, voice: str, offer: str
+) -> None:
+    order = orders.find(status="processing")
+    said = CollectingDispatcher()
+    validation, _ = await _validate(
+        domain, slots={"order_id": order["order_id"], "verification_attempts": float(MAX_ATTEMPTS - 1)},
+        new_slots={"email": _other_email(order, demo_data)},
+    )
+    said.messages.extend(validation.messages)
+    await ActionOrderStatus().run(said, make_tracker(slots={"verification_attempts": float(MAX_ATTEMPTS)}), domain)
+    texts = await renderer.texts(said, voice)
+    assert len(texts) == 1, texts  # one message, not the refusal and then the lock
+    assert "no puedo comprobar más pedidos en esta conversación" in texts[0]
+    assert f"{MAX_ATTEMPTS} intentos" in texts[0] and offer in texts[0] and "Sí, con una persona" in texts[0]
+    assert order["order_id"] not in texts[0]

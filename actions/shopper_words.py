@@ -1,0 +1,110 @@
+"""What a shopper already said that answers a form's question before it is
+asked: the item(s) of the order they named, and why they return them.
+Plain rules (no rasa, no rasa_sdk), used by the return form.
+
+Why: "quiero devolver las zapatillas del pedido 100234 porque me quedan
+pequeñas" must not be answered with "¿Qué artículos quieres devolver?" and
+"¿Por qué lo devuelves?". An item is taken only when the words match the
+order's items unambiguously (two pairs of "zapatillas" and no word telling
+which: the question is asked).
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Set
+
+from actions.exchanges import COLOURS, fold
+
+# Words of item names that tell nothing apart.
+_FILLER = frozenset("de del la el los las con para y en sin talla pack outlet".split())
+_BOTH = re.compile(r"\b(los dos|las dos|ambos|ambas|todos|todas|las tres|los tres)\b")
+_ORDER_OR_EMAIL = re.compile(r"\S+@\S+|(?<!\d)\d{6,}(?!\d)")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _forms(word: str) -> Set[str]:
+    """A word, its singulars and its colour: 'zapatillas' → zapatilla,
+    'auriculares' → auricular, 'negras' → negro."""
+    forms = {word}
+    if word in COLOURS:
+        forms.add(fold(COLOURS[word]))  # 'negra' is the item '(negro)'
+    if word.endswith("es") and len(word) > 4:
+        forms.add(word[:-2])
+    if word.endswith("s") and len(word) > 3:
+        forms.add(word[:-1])
+    return forms
+
+
+def _words(text: str) -> Set[str]:
+    found: Set[str] = set()
+    for word in _WORD.findall(fold(_ORDER_OR_EMAIL.sub(" ", text))):
+        found |= _forms(word)
+    return found
+
+
+def _tokens(name: str) -> List[str]:
+    return [w for w in _WORD.findall(fold(name)) if w not in _FILLER]
+
+
+def items_mentioned(texts: Iterable[str], names: Sequence[str]) -> Optional[List[int]]:
+    """Indexes of the items (by ``names``) the shopper named in ``texts``, or
+    None when no item is named or the words fit several items of the same
+    kind without telling which ("las zapatillas" of an order with two pairs;
+    "las dos zapatillas" takes both)."""
+    joined = " ".join(texts)
+    said = _words(joined)
+    groups: Dict[str, List[int]] = {}
+    for index, name in enumerate(names):
+        tokens = _tokens(name)
+        if not tokens or len(tokens[0]) < 4 or not (_forms(tokens[0]) & said):
+            continue
+        head = min(_forms(tokens[0]), key=len)
+        groups.setdefault(head, []).append(index)
+    if not groups:
+        return None
+    chosen: List[int] = []
+    for head, indexes in groups.items():
+        if len(indexes) == 1:
+            chosen += indexes
+            continue
+        token_sets = {i: {f for t in _tokens(names[i])[1:] for f in _forms(t)} for i in indexes}
+        shared = set.intersection(*token_sets.values())
+        told = [i for i in indexes if (token_sets[i] - shared) & said]
+        if told:
+            chosen += told
+        elif _BOTH.search(fold(joined)):
+            chosen += indexes
+        else:
+            return None
+    return sorted(set(chosen))
+
+
+# Why an item goes back, in the return form's reason keys (formatting.RETURN_REASON_LABELS).
+_REASONS = (
+    ("talla", re.compile(
+        r"\b(me|le|nos)\s+(queda|quedan|quedaba|quedaban|viene|vienen|va|van)\s+(muy\s+|un poco\s+|algo\s+|demasiado\s+)?"
+        r"(pequen|grand|chic|estrech|apretad|ancho|ancha|holgad|larg|cort|justo|justa|mal)\w*"
+        r"|\bno\s+(me|le)\s+(queda|quedan|vale|valen|entra|entran|cabe|caben)\b"
+        r"|\b(no\s+(es|era)\s+mi\s+talla|talla\s+(equivocada|incorrecta|erronea|pequena|grande)|me\s+equivoque\s+de\s+talla)")),
+    ("no_esperado", re.compile(
+        r"\bno\s+(es|era|son|eran)\s+(lo\s+que|como)\s+(esperaba|pensaba|imaginaba|en\s+las\s+fotos|en\s+la\s+foto)"
+        r"|\bno\s+me\s+(gusta|gustan|convence|convencen)\b|\bno\s+se\s+parece\b")),
+    ("ya_no_lo_quiero", re.compile(
+        r"\bya\s+no\s+(lo|la|los|las)\s+(quiero|necesito)\b|\bya\s+no\s+me\s+hace\s+falta\b"
+        r"|\bcambie\s+de\s+(opinion|idea)\b|\bme\s+(he\s+)?arrepenti\w*")),
+    ("tarde", re.compile(r"\b(llego|llegaron|ha\s+llegado|han\s+llegado)\s+(muy\s+|demasiado\s+)?(tarde|con\s+retraso)\b")),
+)
+
+
+def reason_in(texts: Iterable[str]) -> Optional[str]:
+    """The return reason the shopper gave ('talla', 'no_esperado',
+    'ya_no_lo_quiero', 'tarde'), the latest message first; None if none."""
+    for text in reversed(list(texts)):
+        folded = fold(text)
+        for key, pattern in _REASONS:
+            if pattern.search(folded):
+                return key
+    return None
+
+
+__all__ = ["items_mentioned", "reason_in"]

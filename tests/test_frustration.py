@@ -64,6 +64,19 @@ def test_mild_annoyance_gets_an_apology(detector: FrustrationDetector, text: str
     assert ANNOYED <= detector.score(text).score < HIGH
 
 
+@pytest.mark.parametrize("text", [
+    "hola, donde esta mi pedido??", "me pueden decir cuanto tarda el envio??", "hola??",
+    "Quiero devolver la chaqueta impermeable, no me convenció",
+])
+def test_a_doubled_question_mark_or_a_return_reason_is_no_apology(detector: FrustrationDetector, text: str) -> None:
+    """A tester got "Perdona las molestias…" for these first, polite messages."""
+    assert detector.score(text).score < ANNOYED
+
+
+def test_three_question_marks_with_a_repeat_are_annoyance(detector: FrustrationDetector) -> None:
+    assert detector.score("ya les escribí ayer, alguien me puede decir algo???").score >= ANNOYED
+
+
 def test_a_negation_cancels_the_word_after_it(detector: FrustrationDetector) -> None:
     assert detector.score("no estoy enfadado, solo pregunto").score == 0.0
     assert detector.score("estoy enfadado").score >= ANNOYED

@@ -63,6 +63,7 @@ class StorePolicy:
     address_change_statuses: Tuple[str, ...]
     overdue_grace_days: int
     return_dropoff: Mapping[str, str]
+    online_only: bool = False  # no physical shop: the out-of-scope answer to "¿tienen tienda física?" says so
 
     @property
     def tz(self) -> ZoneInfo:
@@ -214,6 +215,7 @@ def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> S
             address_change_statuses=tuple(raw["address_change_statuses"]),
             overdue_grace_days=int(raw["overdue_grace_days"]),
             return_dropoff={str(k): str(v) for k, v in dict(raw["return_dropoff"]).items()},
+            online_only=bool(raw.get("online_only", False)),
         )
         for needed in ("España", INTERNATIONAL_DROPOFF):
             if not any(_fold(k) == _fold(needed) for k in policy.return_dropoff):

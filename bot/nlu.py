@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "linear_intent_classifier.joblib"
 FAQ_MODEL_FILE = "linear_faq_keys.joblib"
 QUESTIONS = "questions"  # parse-data key: the FAQ questions of a message, in order
+MENTIONS = "mentions"  # parse-data key: lookup-table names in the message ({"other_company": ["Movistar"]})
 # Where a message splits into questions: "?", "¿", ";", " y ", " además ", " también ", " e ".
 _QUESTION_BREAK = re.compile(r"[?¿;]+|\b(?:y|e|ademas|además|tambien|también|otra cosa|aparte)\b", re.IGNORECASE)
 # Where a long message splits into sentences.
@@ -83,9 +84,14 @@ class Normalizer:
     pipeline pickles. Limits: whole words only, after normalisation.
     """
 
-    def __init__(self, placeholders: Optional[Dict[str, List[str]]] = None) -> None:
+    def __init__(self, placeholders: Optional[Dict[str, List[str]]] = None,
+                 tables: Optional[Dict[str, str]] = None) -> None:
         self.patterns: List[Tuple["re.Pattern[str]", str]] = []
+        self.tables: Dict[str, str] = dict(tables or {})  # token -> lookup table name
+        self.spellings: Dict[str, str] = {}  # normalised element -> as the table writes it
         for token, elements in (placeholders or {}).items():
+            for element in elements:
+                self.spellings.setdefault(normalize(element).strip(), element.strip())
             words = sorted({normalize(e).strip() for e in elements if e.strip()}, key=len, reverse=True)
             if words:
                 alternatives = "|".join(re.escape(w) for w in words)
@@ -96,6 +102,17 @@ class Normalizer:
         for pattern, token in self.patterns:
             text = pattern.sub(token, text)
         return text
+
+    def mentions(self, text: str) -> Dict[str, List[str]]:
+        """The lookup tables' elements the text names, by table, as the table
+        spells them ({"other_company": ["Movistar"]}); for the answers."""
+        found: Dict[str, List[str]] = {}
+        folded = normalize(text)
+        for pattern, token in self.patterns:
+            names = [self.spellings.get(m.group(0), m.group(0)) for m in pattern.finditer(folded)]
+            if names:
+                found[self.tables.get(token.strip(), token.strip())] = list(dict.fromkeys(names))
+        return found
 
 
 class IntentModelError(Exception):
@@ -182,7 +199,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 placeholders[token] = [str(e) for e in elements]
             else:
                 logger.debug("lookup table %s not in the training data: no placeholder", name)
-        return Normalizer(placeholders)
+        return Normalizer(placeholders, {token: name for name, token in wanted.items()})
 
     def _rank(self, text: str) -> List[Dict[str, Any]]:
         assert self._model is not None
@@ -253,12 +270,20 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 continue
             ranking = self._clearest_sentence(text, self._rank(text))
             message.set(INTENT, ranking[0], add_to_output=True)
+            mentions = self._mentions(text)
+            if mentions:
+                message.set(MENTIONS, mentions, add_to_output=True)
             message.set("intent_ranking", ranking, add_to_output=True)
             if ranking[0]["name"] == self.config["retrieval_intent"]:
                 asked = self.questions(text)
                 if asked:
                     message.set(QUESTIONS, asked, add_to_output=True)
         return messages
+
+    def _mentions(self, text: str) -> Dict[str, List[str]]:
+        assert self._model is not None
+        normalizer = self._model.named_steps["features"].transformer_list[0][1].preprocessor
+        return normalizer.mentions(text) if isinstance(normalizer, Normalizer) and hasattr(normalizer, "tables") else {}
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:

@@ -74,3 +74,15 @@ def test_the_placeholders_survive_persist_and_load(tmp_path: Path) -> None:
     trained.train(_training_data(table))
     loaded = LinearIntentClassifier.load({}, storage, Resource("intents"), execution_context=None)  # type: ignore[arg-type]
     assert _intent(loaded, "mi pedido de Walmart no llega") == "out_of_scope"
+
+
+def test_the_company_named_is_in_the_parse_data_as_the_table_spells_it(tmp_path: Path) -> None:
+    """For the answer ("Eso es cosa de Movistar…"): parse-data ``mentions``."""
+    table = [{"name": "other_company", "elements": ["Amazon", "Shein", "El Corte Inglés"]}]
+    classifier = _trained(tmp_path, table)
+    message = Message.build(text="mi pedido de el corte ingles no llega")
+    classifier.process([message])
+    assert message.get("mentions") == {"other_company": ["El Corte Inglés"]}
+    plain = Message.build(text="mi pedido no llega")
+    classifier.process([plain])
+    assert plain.get("mentions") is None

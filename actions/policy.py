@@ -147,7 +147,7 @@ class StorePolicy:
             "international_delivery_days_max", "international_shipping_cost", "islands_shipping_cost",
             "islands_free_shipping_threshold", "islands_delivery_days_min", "islands_delivery_days_max", "refund_days",
             "warranty_years", "support_hours_text", "contact_email", "contact_phone",
-            "contact_whatsapp", "discount_codes_text", "installments_text",
+            "contact_whatsapp", "discount_codes_text", "installments_text", "customs_text",
         )
         slots: Dict[str, Any] = {key: _display(self.raw[key]) for key in keys}
         slots["international_countries"] = _join_es(self.raw["international_countries"])

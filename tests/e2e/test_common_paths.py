@@ -40,6 +40,7 @@ def test_out_of_scope_gets_the_honest_answer_for_its_kind(shopper: Shopper, text
     ("cuanto cuesta el envio a Argentina?", "El envío internacional cuesta"),
     ("puedo pagar a plazos?", "No ofrecemos pago a plazos"),
     ("gracias, nada mas. chau!", "Hasta pronto"),
+    ("y se paga aduana?", "aranceles e impuestos de importación"),  # got the payment methods
 ])
 def test_the_in_scope_questions_that_went_wrong(shopper: Shopper, text: str, expected: str) -> None:
     body = shopper.texts(text)

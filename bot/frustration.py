@@ -255,7 +255,7 @@ class FrustrationDetector:
             found.append(("shouting", weights.get("shouting", 0.0)))
         if "!!" in text or "¡¡" in text:
             found.append(("exclamations", weights.get("exclamations", 0.0)))
-        if "???" in text or "¿¿¿" in text:
+        if "???" in text or "¿¿¿" in text or ("¿¿" in text and "??" in text):  # tripled, or doubled both ends
             found.append(("question_marks", weights.get("question_marks_many", weights.get("question_marks", 0.0))))
         elif "??" in text or "¿¿" in text:
             found.append(("question_marks", weights.get("question_marks", 0.0)))

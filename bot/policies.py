@@ -77,7 +77,10 @@ class FrustrationPolicy(_OneActionPolicy):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"priority": 7, "apologise_at": 0.3, "escalate_at": 0.65, "repeated_message": 0.3,
-                "self_apologising_intents": []}
+                "self_apologising_intents": [],
+                # Their own flow verifies the order and then hands over: a frustrated
+                # shopper is not handed over before it, so the agent gets the verified order.
+                "own_handoff_intents": []}
 
     def __init__(
         self,
@@ -92,6 +95,7 @@ class FrustrationPolicy(_OneActionPolicy):
         self.thresholds = Thresholds(float(config["apologise_at"]), float(config["escalate_at"]),
                                      float(config["repeated_message"]))
         self.self_apologising = frozenset(config["self_apologising_intents"] or ())
+        self.own_handoff = frozenset(config["own_handoff_intents"] or ())
 
     def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
         if tracker.latest_action_name == HANDOFF_ACTION:
@@ -114,9 +118,11 @@ class FrustrationPolicy(_OneActionPolicy):
         scores[-1] = conversation_score(Frustration(scores[-1]), messages[-1].text or "",
                                         [m.text or "" for m in messages[:-1]], self.thresholds.repeated_message)
         response = decide(scores, self.thresholds)
+        intent = (messages[-1].intent or {}).get("name")
+        if response is Response.ESCALATE and intent in self.own_handoff:
+            response = Response.APOLOGISE  # its flow reaches a person, with the order verified
         if response is Response.ESCALATE:
             return HANDOFF_ACTION
-        intent = (messages[-1].intent or {}).get("name")
         if response is Response.APOLOGISE and intent not in self.self_apologising:
             return APOLOGY_ACTION
         return None

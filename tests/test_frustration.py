@@ -150,7 +150,8 @@ def domain() -> Domain:
 @pytest.fixture
 def policy(tmp_path: Path) -> FrustrationPolicy:
     storage = LocalModelStorage(tmp_path)
-    config = {"self_apologising_intents": ["damaged_or_wrong_item"]}
+    config = {"self_apologising_intents": ["damaged_or_wrong_item"],
+              "own_handoff_intents": ["damaged_or_wrong_item", "payment_problem"]}
     return FrustrationPolicy.create({**FrustrationPolicy.get_default_config(), **config}, storage,
                                     Resource("frustration_policy"), ExecutionContext(None))
 
@@ -194,6 +195,15 @@ def test_policy_is_quiet_for_calm_messages_and_self_apologising_intents(
         policy: FrustrationPolicy, domain: Domain) -> None:
     assert predicted(policy, domain, said("¿cuánto tarda?", 0.0)) is None
     assert predicted(policy, domain, said("me llego roto 😡", 0.45, "damaged_or_wrong_item")) is None
+
+
+def test_an_angry_report_whose_flow_hands_over_is_verified_first(policy: FrustrationPolicy, domain: Domain) -> None:
+    """A tester's "me ha llegado el altavoz roto 😡😡 esto es una vergüenza"
+    was handed over at once, unverified: the agent saw no order."""
+    assert predicted(policy, domain, said("altavoz roto 😡😡 una vergüenza", 0.8, "damaged_or_wrong_item")) is None
+    assert predicted(policy, domain, said("me cobraron dos veces, sois unos ladrones", 0.8,
+                                          "payment_problem")) == APOLOGY_ACTION
+    assert predicted(policy, domain, said("sois unos estafadores", 0.8, "complaint")) == HANDOFF_ACTION
 
 
 def test_a_handoff_starts_the_count_afresh(policy: FrustrationPolicy, domain: Domain) -> None:

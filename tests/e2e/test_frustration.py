@@ -49,6 +49,13 @@ def test_insults_go_to_a_person_with_reason_frustration(shopper: Shopper) -> Non
     assert "Siento mucho" in replies[0]["text"]
 
 
+def test_an_angry_damage_report_is_verified_before_a_person_takes_it(shopper: Shopper) -> None:
+    """Its own flow ends with a person; handed over at once, the agent saw no order."""
+    replies = shopper.say("me ha llegado el altavoz roto 😡😡 esto es una vergüenza")
+    assert not handoffs(replies), replies
+    assert "número de pedido" in " ".join(m.get("text", "") for m in replies).lower(), replies
+
+
 def test_still_frustrated_after_the_apology_goes_to_a_person(shopper: Shopper) -> None:
     assert handoffs(shopper.say("¿¿dónde está mi pedido??")) == []
     replies = shopper.say("ya te lo dije, es el 123456!!")

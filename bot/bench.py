@@ -320,6 +320,9 @@ FRUSTRATION_SETS = (
     (ROOT / "tests" / "nlu" / "frustration_blind.yml",
      "written blind by someone who never saw the lexicon; the lexicon was extended after its first "
      "scoring (first round: apology recall 0.49, escalation recall 0.28), so optimistic now"),
+    (ROOT / "tests" / "nlu" / "frustration_mild.yml",
+     "mild annoyance, written by the team as a development set: the lexicon's mild-annoyance entries "
+     "were written from it (optimistic)"),
     (ROOT / "tests" / "nlu" / "frustration_blind2.yml",
      "written blind, scored without looking at its misses: **the held-out figure**"),
 )
@@ -473,6 +476,8 @@ def write_docs(section: str, begin: str = MARK_BEGIN, end: str = MARK_END, path:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="latency only")
+    parser.add_argument("--no-latency", action="store_true",
+                        help="skip the latency runs (quality figures only; the docs section then has no latency)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated pipelines to cross-validate (default all: {', '.join(VARIANTS)}); "
@@ -500,7 +505,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             lines += [
                 f"### NLU: {args.folds}-fold cross-validation ({len(predictions['config.yml'])} examples)", "",
                 "Intent macro-F1 with predictions under the fallback threshold "
-                f"({threshold}) counted as wrong. Target: 0.93.", "",
+                f"({threshold}) counted as wrong. Target: 0.95 (issue 9).", "",
                 *[f"- **{v}** ({variants[v]}): {scores[v]['macro avg']:.3f}, {seconds[v]:.0f} s for all folds"
                   for v in variants],
                 "", f1_table(scores), "",
@@ -517,19 +522,23 @@ def main(argv: Optional[List[str]] = None) -> int:
             lines += traffic_lines(run_traffic(ROOT / "models" / "assistant.tar.gz"))
         print("Scoring the frustration detector...", flush=True)
         lines += run_frustration()
-        print("Measuring reply latency...", flush=True)
-        results, memory = run_latency(tmp)
-    lines += [
-        "### Reply latency of the bridge channel (Rasa's input for the bridge)", "",
-        "Scripted conversations (FAQ questions, an order-status flow with its action-server "
-        "calls, thanks and goodbyes); each sender waits for its reply before the next message.", "",
-        "| concurrent senders | replies | p50 (ms) | p99 (ms) | replies/s |",
-        "| --- | --- | --- | --- | --- |",
-        *[f"| {r['senders']} | {r['replies']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['per_s']:.1f} |" for r in results],
-        "", f"Rasa server resident memory after the runs: **{memory:.0f} MB**.",
-        "", "Targets: p50 ≤ 20 ms one at a time with the frustration detector on (it is in config.yml); "
-        "≥ 40 replies/s with 20 senders.",
-    ]
+        if args.no_latency:
+            results, memory = [], 0.0
+        else:
+            print("Measuring reply latency...", flush=True)
+            results, memory = run_latency(tmp)
+    if results:
+        lines += [
+            "### Reply latency of the bridge channel (Rasa's input for the bridge)", "",
+            "Scripted conversations (FAQ questions, an order-status flow with its action-server "
+            "calls, thanks and goodbyes); each sender waits for its reply before the next message.", "",
+            "| concurrent senders | replies | p50 (ms) | p99 (ms) | replies/s |",
+            "| --- | --- | --- | --- | --- |",
+            *[f"| {r['senders']} | {r['replies']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['per_s']:.1f} |" for r in results],
+            "", f"Rasa server resident memory after the runs: **{memory:.0f} MB**.",
+            "", "Targets: p50 ≤ 20 ms one at a time with the frustration detector on (it is in config.yml); "
+            "≥ 40 replies/s with 20 senders.",
+        ]
     section = "\n".join(lines)
     print(section)
     write_docs(section)

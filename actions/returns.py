@@ -32,7 +32,7 @@ from actions.exchanges import (
     with_article,
 )
 from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts
-from actions.formatting import RETURN_REASON_LABELS, items_es, money_es
+from actions.formatting import RETURN_REASON_LABELS, date_es, items_es, money_es
 from actions.shopper_words import items_mentioned, reason_in
 from actions.orders import apologise_for_late_refunds, order_variables
 from actions.policy import StorePolicy, load_policy
@@ -79,9 +79,8 @@ def return_eligibility(
     delivered_at = order.shipment.delivered_at if order.shipment else None
     if order.status != "delivered" or delivered_at is None:
         return Eligibility("not_delivered", (), (), None)
-    days = (today - delivered_at.astimezone(policy.tz).date()
-            if delivered_at.tzinfo else today - delivered_at.date()).days
-    if days > policy.return_window_days:
+    days = (today - delivered_day(order, policy)).days
+    if policy.return_days_left(delivered_day(order, policy), today) < 0:
         return Eligibility("window_expired", (), (), days)
     convertible = {r.return_number for r in convertible_returns(order)} if for_exchange else set()
     returned_ids = {
@@ -96,6 +95,22 @@ def return_eligibility(
             return Eligibility("final_sale", (), final_sale, days)
         return Eligibility("in_return" if order.returns else "closed", (), final_sale, days)
     return Eligibility(None, eligible, final_sale, days)
+
+
+def delivered_day(order: Order, policy: StorePolicy) -> dt.date:
+    """The store day an order was delivered (it must have been)."""
+    delivered_at = order.shipment.delivered_at  # type: ignore[union-attr]
+    return delivered_at.astimezone(policy.tz).date() if delivered_at.tzinfo else delivered_at.date()
+
+
+def deadline_variables(order: Order, policy: StorePolicy, quantity: int) -> Dict[str, str]:
+    """How the return instructions say the deadline: 'el jueves 3 de
+    diciembre' (the last day to hand the parcel in, from the delivery date)
+    and 'el artículo' / 'los artículos' for what goes in the parcel."""
+    return {
+        "return_deadline": date_es(policy.return_deadline(delivered_day(order, policy))),
+        "the_items": "el artículo" if quantity == 1 else "los artículos",
+    }
 
 
 def parse_item_choice(value: Any, eligible: Tuple[OrderItem, ...]) -> List[int]:
@@ -363,6 +378,7 @@ class ActionCreateReturn(Action):
             amount=amount,
             # where the parcel is handed in follows the country it was shipped to
             dropoff=policy.return_dropoff_for(order.shipping_address.country),
+            **deadline_variables(order, policy, sum(item.quantity for item in chosen_items)),
         )
         if exchange:
             dispatcher.utter_message(

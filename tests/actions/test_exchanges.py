@@ -149,6 +149,8 @@ async def test_the_exchange_record_and_its_instructions(shop, domain, orders) ->
         dropoff = load_policy().return_dropoff_for(order.shipping_address.country)
         assert exchange.return_number in text and wanted in text and dropoff in text
         assert "sujeto a disponibilidad" in text  # no stock promise the shop cannot keep
+        # the last day counted from the delivery, not the whole window from today
+        assert f"como tarde el {message['return_deadline']}" in text and "próximos" not in text, text
     assert "imprime" in tu and "imprima" in usted
     assert not any(word in usted for word in TU_WORDS), usted
 

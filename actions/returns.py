@@ -432,7 +432,13 @@ def _utter_ineligible(
         dispatcher.utter_message(response="utter_exchange_final_sale" if exchange else "utter_return_final_sale",
                                  **variables)
     elif eligibility.reason == "not_delivered":
-        dispatcher.utter_message(response="utter_return_not_delivered", **variables)
+        if exchange:
+            # another size before it ships: what can be done (cancel and order again, or exchange once delivered)
+            unshipped = order.status in load_policy().cancellable_statuses
+            dispatcher.utter_message(
+                response="utter_exchange_not_shipped" if unshipped else "utter_exchange_not_delivered", **variables)
+        else:
+            dispatcher.utter_message(response="utter_return_not_delivered", **variables)
     elif eligibility.reason == "in_return":
         open_returns = [r for r in order.returns if r.status != "rejected"]
         variables["returns"] = "\n".join(_return_line(r, order) for r in open_returns)

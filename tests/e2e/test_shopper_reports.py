@@ -84,6 +84,10 @@ def test_the_lock_is_said_plainly_with_the_offer_of_a_person(
     # a new question is met with the same plain words, not a silent refusal
     again = shopper.texts(f"¿y el pedido {order['order_id']}?")
     assert "no puedo comprobar más pedidos" in again and order["items"][0]["name"] not in again
+    # the right email after the lock: the lock again, not "no te he entendido"
+    email = shopper.say(order["email"])
+    assert "no puedo comprobar más pedidos" in _text(email) and "no te he entendido" not in _text(email), email
+    assert '/request_human{"handoff_reason":"verification_failed"}' in _buttons(email)
 
 
 def test_a_return_abroad_named_in_one_message_is_created_with_the_countrys_drop_off(

@@ -53,10 +53,10 @@ def test_a_town_alone_is_taken_as_the_town(shopper: Shopper, mainland_orders, e2
     assert "ciudad" in asked, asked
     read_back = shopper.texts("Sevilla")
     assert FALLBACK not in read_back and OUT_OF_SCOPE not in read_back, read_back
-    for line in ("Calle y número: Calle sierpes 3, 1º izq", "Código postal: 41004", "Localidad: Sevilla"):
+    for line in ("Calle y número: Calle Sierpes 3, 1º izq", "Código postal: 41004", "Localidad: Sevilla"):
         assert line in read_back, read_back
     assert "Listo" in shopper.texts("sí")
-    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle sierpes 3, 1º izq", "41004", "Sevilla", "Sevilla")
+    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle Sierpes 3, 1º izq", "41004", "Sevilla", "Sevilla")
 
 
 def test_postal_code_and_town_in_one_answer(shopper: Shopper, mainland_orders, e2e_database_url: str) -> None:

@@ -151,7 +151,8 @@ class ValidateReturnForm(PrefillAfterVerification):
     async def task_slots(self, order: Order, tracker: Tracker) -> List[Text]:
         if is_exchange(tracker):
             if return_eligibility(order, self.policy, for_exchange=True).ok:
-                return ["return_items", "exchange_variant"]
+                # the summary (items and size or colour, inferred or said) is confirmed before the record
+                return ["return_items", "exchange_variant", "exchange_confirmed"]
             return []
         if return_eligibility(order, self.policy).ok:
             return ["return_items", "return_reason"]
@@ -279,6 +280,20 @@ class ValidateReturnForm(PrefillAfterVerification):
         return {"exchange_variant": absolute}
 
 
+    async def validate_exchange_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """Yes or no to the summary; another size or colour instead ("mejor
+        la 43") replaces the wanted one and the summary is shown again."""
+        if isinstance(value, str) and not value.startswith("/") and parse_variant(value):
+            order = await current_order(tracker)
+            names = [item.name for item in _chosen_items(order, tracker.get_slot("return_items"))] if order else []
+            absolute = resolve_variant(parse_variant(value) or "", names)
+            if absolute and absolute != tracker.get_slot("exchange_variant") and not same_as_current(absolute, names):
+                return {"exchange_variant": absolute, "exchange_confirmed": None}
+        return self.confirmation("exchange_confirmed", value, tracker)
+
+
 def _set_in_form(tracker: Tracker, slot: str) -> bool:
     return any(e.get("event") == "slot" and e.get("name") == slot for e in events_of_form(tracker, "return_form"))
 
@@ -323,6 +338,26 @@ class ActionAskReturnItems(Action):
         return []
 
 
+class ActionAskExchangeConfirmed(Action):
+    """The exchange's summary (order, items, wanted size or colour) and the yes/no."""
+
+    def name(self) -> Text:
+        return "action_ask_exchange_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        order = await current_order(tracker)
+        chosen = _chosen_items(order, tracker.get_slot("return_items")) if order else []
+        dispatcher.utter_message(
+            response="utter_confirm_exchange",
+            order_id=tracker.get_slot("verified_order_id"),
+            items=items_es(chosen),
+            wanted_variant=with_article(str(tracker.get_slot("exchange_variant") or "")),
+        )
+        return []
+
+
 class ActionCreateReturn(Action):
     """Submit of return_form: creates the return, or the exchange (converting
     the return just created when it holds the same items)."""
@@ -352,6 +387,9 @@ class ActionCreateReturn(Action):
         item_ids = [int(i) for i in str(chosen or "").split(",") if i.strip().isdigit()]
         if not item_ids or not set(item_ids) <= eligible_ids or not (variant if exchange else reason):
             dispatcher.utter_message(response="utter_form_stopped")
+            return events
+        if exchange and tracker.get_slot("exchange_confirmed") is not True:
+            dispatcher.utter_message(response="utter_exchange_kept", order_id=order.order_id)
             return events
         chosen_items = [item for item in order.items if item.id in item_ids]
         amount = money_es(sum((item.unit_price * item.quantity for item in chosen_items), start=0), policy.currency)

@@ -161,7 +161,7 @@ async def test_return_instructions_follow_the_shipping_country(
     chosen = order.items[0]
     text = "quiero cambiarlo por otra talla" if exchange else "quiero devolverlo"
     slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado",
-                 exchange_variant="color negro" if exchange else None)
+                 exchange_variant="color negro" if exchange else None, exchange_confirmed=exchange or None)
     dispatcher = CollectingDispatcher()
     events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": "return_request"}}},
               {"event": "active_loop", "name": "return_form"}]

@@ -134,9 +134,12 @@ def leaving_message(tracker: Tracker) -> Optional[str]:
     message = tracker.latest_message or {}
     text = str(message.get("text") or "")
     intent = (message.get("intent") or {}).get("name")
+    confirming = str(tracker.get_slot("requested_slot") or "").endswith("_confirmed")
+    if confirming and YES_RE.search(text):
+        return None  # "sí, gracias, adiós": the yes is acted on
     if says_goodbye(text, intent):
         return "goodbye"
-    if lets_it_go(text) and not str(tracker.get_slot("requested_slot") or "").endswith("_confirmed"):
+    if lets_it_go(text) and not confirming:
         return "let_go"
     return None
 

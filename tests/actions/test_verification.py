@@ -463,3 +463,15 @@ async def test_a_goodbye_or_let_go_inside_the_form_ends_it_without_asking_again(
 async def test_plain_thanks_inside_the_form_is_no_goodbye(shop, domain, text: str, intent: str) -> None:
     _, slots = await _validate(domain, slots={"requested_slot": "order_id"}, intent=intent, text=text)
     assert not slots.get("form_stopped")
+
+
+@pytest.mark.asyncio
+async def test_a_yes_with_a_goodbye_to_a_confirmation_is_a_yes(shop, domain) -> None:
+    """'sí, gracias, adiós' to '¿Confirmas la cancelación?' cancels; it does not drop the form."""
+    from actions.verification import leaving_message
+
+    for text, intent, expected in (("sí, gracias, adiós", "goodbye", None), ("vale, chao", "goodbye", None),
+                                   ("no, gracias, adiós", "goodbye", "goodbye"), ("déjalo", "deny", None)):
+        tracker = make_tracker(slots={"requested_slot": "cancel_confirmed"}, intent=intent, text=text,
+                               active_loop="cancel_form")
+        assert leaving_message(tracker) == expected, text

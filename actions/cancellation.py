@@ -15,7 +15,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.formatting import date_es, money_es
 from actions.orders import apologise_for_late_refunds, order_variables
-from actions.policy import load_policy
+from actions.policy import StorePolicy, load_policy
+from actions.promises import ON_TIME, delivery_state
 from actions.store import Order, StoreUnavailable, shared_store
 from actions.store.errors import OrderStateChanged
 from actions.verification import (
@@ -25,6 +26,15 @@ from actions.verification import (
     verified_order,
 )
 from actions.errors import StoreDown
+
+
+def shipped_refusal(order: Order, policy: StorePolicy) -> str:
+    """The refusal for an order that has left the warehouse: past its
+    delivery date (``actions.promises``) it says so, apologises and offers
+    the not-received path or a person, not only "return it when it comes"."""
+    if delivery_state(order, policy) != ON_TIME:
+        return "utter_cancel_not_possible_shipped_late"
+    return "utter_cancel_not_possible_shipped"
 
 
 class ValidateCancelForm(OrderFormValidation):
@@ -71,7 +81,7 @@ class ActionCancelOrder(Action):
         variables: Dict[str, Any] = order_variables(order, policy)
         variables["return_window_days"] = policy.return_window_days
         if order.status in ("shipped", "out_for_delivery"):
-            dispatcher.utter_message(response="utter_cancel_not_possible_shipped", **variables)
+            dispatcher.utter_message(response=shipped_refusal(order, policy), **variables)
             return events
         if order.status == "delivered":
             dispatcher.utter_message(response="utter_cancel_not_possible_delivered", **variables)
@@ -93,7 +103,9 @@ class ActionCancelOrder(Action):
             if fresh is not None:
                 variables = order_variables(fresh, policy)
                 variables["return_window_days"] = policy.return_window_days
-            dispatcher.utter_message(response="utter_cancel_not_possible_shipped", **variables)
+            dispatcher.utter_message(
+                response=shipped_refusal(fresh, policy) if fresh else "utter_cancel_not_possible_shipped",
+                **variables)
             return events
         except StoreUnavailable as exc:
             utter_error(dispatcher, StoreDown(str(exc)))

@@ -21,7 +21,8 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.verification import is_verified, reset_task_slots
+from actions.errors import VerificationLocked
+from actions.verification import MAX_ATTEMPTS, is_locked, is_verified, parse_correction, reset_task_slots, utter_error
 
 HANDOFF_REASONS = {
     "customer_request": "El cliente pide hablar con una persona",
@@ -153,6 +154,10 @@ class ActionFallback(Action):
             for event in tracker.events
             if event.get("event") == "user"
         ]
+        if is_locked(tracker) and any(parse_correction((tracker.latest_message or {}).get("text"))):
+            # Another try after the lock: the lock, plainly, with the offer of a person.
+            utter_error(dispatcher, VerificationLocked(max_attempts=MAX_ATTEMPTS))
+            return []
         if len(user_intents) >= 2 and user_intents[-2] == "nlu_fallback":
             return hand_over(dispatcher, tracker, "fallback")
         dispatcher.utter_message(response="utter_default")

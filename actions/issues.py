@@ -23,7 +23,7 @@ from actions.form_prefill import PrefillAfterVerification, form_texts, said_in_f
 from actions.handoff import hand_over
 from actions.issue_text import Problem, read_problem
 from actions.store import Order
-from actions.verification import MAX_FREE_TEXT, is_verified, reset_task_slots, wants_to_stop
+from actions.verification import MAX_FREE_TEXT, is_verified, reset_task_slots, utter_stopped, wants_to_stop
 
 REASON_BY_FORM = {"damaged_form": "damaged_or_wrong_item", "payment_form": "payment_problem"}
 APOLOGIES = {
@@ -155,7 +155,7 @@ class ActionReportIssue(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         if tracker.get_slot("form_stopped"):
-            dispatcher.utter_message(response="utter_form_stopped")
+            utter_stopped(dispatcher, tracker)
             return reset_task_slots()
         form = current_form(tracker)
         apologise_once(dispatcher, tracker, form)

@@ -94,6 +94,16 @@ class StorePolicy:
         """The first day ``is_overdue`` holds for an expected delivery date."""
         return expected + dt.timedelta(days=self.overdue_grace_days + 1)
 
+    def return_deadline(self, delivered: dt.date) -> dt.date:
+        """The last day a return or exchange of an order delivered on
+        ``delivered`` (store day) may be handed in: the whole window counts
+        from the delivery, not from the day the shopper asks."""
+        return delivered + dt.timedelta(days=self.return_window_days)
+
+    def return_days_left(self, delivered: dt.date, today: Optional[dt.date] = None) -> int:
+        """Days from today to ``return_deadline`` (0 on the last day; negative when past)."""
+        return (self.return_deadline(delivered) - (today or self.today())).days
+
     def return_dropoff_for(self, country: str) -> str:
         """Where a return or exchange parcel is handed in, for an order shipped
         to ``country`` (policy ``return_dropoff``: one entry per country, the

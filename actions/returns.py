@@ -32,7 +32,7 @@ from actions.exchanges import (
     with_article,
 )
 from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts
-from actions.formatting import RETURN_REASON_LABELS, items_es, money_es
+from actions.formatting import RETURN_REASON_LABELS, date_es, items_es, money_es
 from actions.shopper_words import items_mentioned, reason_in
 from actions.orders import apologise_for_late_refunds, order_variables
 from actions.policy import StorePolicy, load_policy
@@ -79,9 +79,8 @@ def return_eligibility(
     delivered_at = order.shipment.delivered_at if order.shipment else None
     if order.status != "delivered" or delivered_at is None:
         return Eligibility("not_delivered", (), (), None)
-    days = (today - delivered_at.astimezone(policy.tz).date()
-            if delivered_at.tzinfo else today - delivered_at.date()).days
-    if days > policy.return_window_days:
+    days = (today - delivered_day(order, policy)).days
+    if policy.return_days_left(delivered_day(order, policy), today) < 0:
         return Eligibility("window_expired", (), (), days)
     convertible = {r.return_number for r in convertible_returns(order)} if for_exchange else set()
     returned_ids = {
@@ -96,6 +95,22 @@ def return_eligibility(
             return Eligibility("final_sale", (), final_sale, days)
         return Eligibility("in_return" if order.returns else "closed", (), final_sale, days)
     return Eligibility(None, eligible, final_sale, days)
+
+
+def delivered_day(order: Order, policy: StorePolicy) -> dt.date:
+    """The store day an order was delivered (it must have been)."""
+    delivered_at = order.shipment.delivered_at  # type: ignore[union-attr]
+    return delivered_at.astimezone(policy.tz).date() if delivered_at.tzinfo else delivered_at.date()
+
+
+def deadline_variables(order: Order, policy: StorePolicy, quantity: int) -> Dict[str, str]:
+    """How the return instructions say the deadline: 'el jueves 3 de
+    diciembre' (the last day to hand the parcel in, from the delivery date)
+    and 'el artículo' / 'los artículos' for what goes in the parcel."""
+    return {
+        "return_deadline": date_es(policy.return_deadline(delivered_day(order, policy))),
+        "the_items": "el artículo" if quantity == 1 else "los artículos",
+    }
 
 
 def parse_item_choice(value: Any, eligible: Tuple[OrderItem, ...]) -> List[int]:
@@ -136,7 +151,8 @@ class ValidateReturnForm(PrefillAfterVerification):
     async def task_slots(self, order: Order, tracker: Tracker) -> List[Text]:
         if is_exchange(tracker):
             if return_eligibility(order, self.policy, for_exchange=True).ok:
-                return ["return_items", "exchange_variant"]
+                # the summary (items and size or colour, inferred or said) is confirmed before the record
+                return ["return_items", "exchange_variant", "exchange_confirmed"]
             return []
         if return_eligibility(order, self.policy).ok:
             return ["return_items", "return_reason"]
@@ -264,6 +280,20 @@ class ValidateReturnForm(PrefillAfterVerification):
         return {"exchange_variant": absolute}
 
 
+    async def validate_exchange_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """Yes or no to the summary; another size or colour instead ("mejor
+        la 43") replaces the wanted one and the summary is shown again."""
+        if isinstance(value, str) and not value.startswith("/") and parse_variant(value):
+            order = await current_order(tracker)
+            names = [item.name for item in _chosen_items(order, tracker.get_slot("return_items"))] if order else []
+            absolute = resolve_variant(parse_variant(value) or "", names)
+            if absolute and absolute != tracker.get_slot("exchange_variant") and not same_as_current(absolute, names):
+                return {"exchange_variant": absolute, "exchange_confirmed": None}
+        return self.confirmation("exchange_confirmed", value, tracker)
+
+
 def _set_in_form(tracker: Tracker, slot: str) -> bool:
     return any(e.get("event") == "slot" and e.get("name") == slot for e in events_of_form(tracker, "return_form"))
 
@@ -308,6 +338,26 @@ class ActionAskReturnItems(Action):
         return []
 
 
+class ActionAskExchangeConfirmed(Action):
+    """The exchange's summary (order, items, wanted size or colour) and the yes/no."""
+
+    def name(self) -> Text:
+        return "action_ask_exchange_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        order = await current_order(tracker)
+        chosen = _chosen_items(order, tracker.get_slot("return_items")) if order else []
+        dispatcher.utter_message(
+            response="utter_confirm_exchange",
+            order_id=tracker.get_slot("verified_order_id"),
+            items=items_es(chosen),
+            wanted_variant=with_article(str(tracker.get_slot("exchange_variant") or "")),
+        )
+        return []
+
+
 class ActionCreateReturn(Action):
     """Submit of return_form: creates the return, or the exchange (converting
     the return just created when it holds the same items)."""
@@ -338,6 +388,9 @@ class ActionCreateReturn(Action):
         if not item_ids or not set(item_ids) <= eligible_ids or not (variant if exchange else reason):
             dispatcher.utter_message(response="utter_form_stopped")
             return events
+        if exchange and tracker.get_slot("exchange_confirmed") is not True:
+            dispatcher.utter_message(response="utter_exchange_kept", order_id=order.order_id)
+            return events
         chosen_items = [item for item in order.items if item.id in item_ids]
         amount = money_es(sum((item.unit_price * item.quantity for item in chosen_items), start=0), policy.currency)
         try:
@@ -363,6 +416,7 @@ class ActionCreateReturn(Action):
             amount=amount,
             # where the parcel is handed in follows the country it was shipped to
             dropoff=policy.return_dropoff_for(order.shipping_address.country),
+            **deadline_variables(order, policy, sum(item.quantity for item in chosen_items)),
         )
         if exchange:
             dispatcher.utter_message(
@@ -416,7 +470,13 @@ def _utter_ineligible(
         dispatcher.utter_message(response="utter_exchange_final_sale" if exchange else "utter_return_final_sale",
                                  **variables)
     elif eligibility.reason == "not_delivered":
-        dispatcher.utter_message(response="utter_return_not_delivered", **variables)
+        if exchange:
+            # another size before it ships: what can be done (cancel and order again, or exchange once delivered)
+            unshipped = order.status in load_policy().cancellable_statuses
+            dispatcher.utter_message(
+                response="utter_exchange_not_shipped" if unshipped else "utter_exchange_not_delivered", **variables)
+        else:
+            dispatcher.utter_message(response="utter_return_not_delivered", **variables)
     elif eligibility.reason == "in_return":
         open_returns = [r for r in order.returns if r.status != "rejected"]
         variables["returns"] = "\n".join(_return_line(r, order) for r in open_returns)

@@ -108,3 +108,37 @@ def reason_in(texts: Iterable[str]) -> Optional[str]:
 
 
 __all__ = ["items_mentioned", "reason_in"]
+
+
+
+# A goodbye, or thanks on the way out ("ok gracias chao", "vale gracias, eso es todo").
+_LEAVE_WORDS = re.compile(
+    r"\b(chao|chau|adios|agur|hasta luego|hasta pronto|hasta otra|hasta manana|nos vemos|bye|"
+    r"eso es todo|nada mas|ya esta todo)\b"
+)
+# The whole message lets the task go ("déjalo", "olvídalo", "ya no hace falta").
+_LET_GO = re.compile(
+    r"^(?:(?:ok|vale|bueno|pues|no|nada|mejor|gracias|ya)\W+)*"
+    r"(dejalo|dejelo|dejalo estar|olvidalo|olvidelo|olvidate|olvidese|da igual|no importa|"
+    r"ya no hace falta|no hace falta|dejemoslo|lo dejamos|dejalo asi)"
+    r"(?:\W+(?:gracias|vale|ok|pues|ya|mejor|de momento|por ahora|entonces))*\W*$"
+)
+_DATA = re.compile(r"\d|@")
+
+
+def says_goodbye(text: str, intent: Optional[str]) -> bool:
+    """The shopper leaves: a goodbye, or thanks with a goodbye ("ok gracias
+    chao"). Plain thanks ("gracias") is no goodbye, and a message that also
+    gives a number or an email is an answer."""
+    folded = " ".join(fold(text).split())
+    if _DATA.search(folded):
+        return False
+    return intent == "goodbye" or (
+        intent in ("thank", "affirm", "deny", "nlu_fallback") and bool(_LEAVE_WORDS.search(folded))
+    )
+
+
+def lets_it_go(text: str) -> bool:
+    """The whole message drops what was being asked: 'déjalo', 'olvídalo,
+    gracias', 'ya no hace falta'."""
+    return bool(_LET_GO.match(" ".join(fold(text).split())))

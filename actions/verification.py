@@ -45,6 +45,7 @@ from actions.errors import (
     VerificationLocked,
 )
 from actions.policy import StorePolicy, load_policy
+from actions.shopper_words import lets_it_go, says_goodbye
 from actions.store import Order, StoreUnavailable, shared_store
 
 MAX_ATTEMPTS = 3
@@ -59,6 +60,7 @@ MAX_FREE_TEXT = 500
 TASK_SLOTS = (
     "cancel_confirmed", "new_street", "new_postal_code", "new_city", "new_province",
     "address_given", "address_problem", "address_confirmed", "return_items", "return_reason", "exchange_variant",
+    "exchange_confirmed",
     "issue_description",
 )
 
@@ -125,6 +127,29 @@ def interpret_yes_no(value: Any, tracker: Tracker) -> Optional[bool]:
     return None
 
 
+def leaving_message(tracker: Tracker) -> Optional[str]:
+    """'goodbye' when the shopper's message takes leave, 'let_go' when it
+    drops the task ('déjalo'); None otherwise. A 'déjalo' answering a yes/no
+    question is that question's no (``interpret_yes_no``), not this."""
+    message = tracker.latest_message or {}
+    text = str(message.get("text") or "")
+    intent = (message.get("intent") or {}).get("name")
+    confirming = str(tracker.get_slot("requested_slot") or "").endswith("_confirmed")
+    if confirming and YES_RE.search(text):
+        return None  # "sí, gracias, adiós": the yes is acted on
+    if says_goodbye(text, intent):
+        return "goodbye"
+    if lets_it_go(text) and not confirming:
+        return "let_go"
+    return None
+
+
+def utter_stopped(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """A stopped form's last words: a goodbye when the shopper took leave."""
+    left = leaving_message(tracker) == "goodbye"
+    dispatcher.utter_message(response="utter_form_left" if left else "utter_form_stopped")
+
+
 def is_verified(tracker: Tracker) -> bool:
     order_id = tracker.get_slot("order_id")
     email = tracker.get_slot("email")
@@ -177,6 +202,18 @@ class OrderFormValidation(FormValidationAction):
     async def task_slots(self, order: Order, tracker: Tracker) -> List[Text]:
         """Slots to ask once the order is verified; [] ends the form."""
         return []
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """A goodbye or a 'déjalo' inside the form ends it (its submit action
+        says so) instead of being answered and the question asked again."""
+        if leaving_message(tracker):
+            stopped = [SlotSet("form_stopped", True)]
+            tracker.add_slots(stopped)
+            next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
+            return stopped + ([next_slot] if next_slot else [])
+        return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(
         self,
@@ -335,7 +372,7 @@ async def verified_order(
     The events returned reset the form's task slots in every case."""
     events = reset_task_slots()
     if tracker.get_slot("form_stopped"):
-        dispatcher.utter_message(response="utter_form_stopped")
+        utter_stopped(dispatcher, tracker)
         return None, events
     if tracker.get_slot("store_error"):
         utter_error(dispatcher, StoreDown())

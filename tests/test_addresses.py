@@ -155,10 +155,10 @@ def test_the_whole_address_fills_every_part_with_the_province() -> None:
 
 def test_what_was_given_is_kept_and_the_rest_merged() -> None:
     first = merge("calle sierpes 3, 1º", "street", current="41002", region="Sevilla")
-    assert first.draft.street == "Calle sierpes 3, 1º" and first.draft.postal_code is None
+    assert first.draft.street == "Calle Sierpes 3, 1º" and first.draft.postal_code is None
     second = merge("41004 sevilla", "postal_code", first.draft, current="41002", region="Sevilla")
     assert second.response is None
-    assert second.draft == AddressDraft("Calle sierpes 3, 1º", "41004", "Sevilla", "Sevilla")
+    assert second.draft == AddressDraft("Calle Sierpes 3, 1º", "41004", "Sevilla", "Sevilla")
 
 
 def test_an_unknown_town_takes_the_province_of_its_postal_code() -> None:
@@ -205,7 +205,6 @@ def test_another_country_and_another_shipping_zone_go_to_a_person() -> None:
     ("99999", "postal_code", "utter_invalid_postal_code"),
     ("no lo se, 123", "postal_code", "utter_invalid_postal_code"),
     ("Calle Mayor", "street", "utter_invalid_street"),
-    ("Sevilla", "street", "utter_invalid_street"),   # the town is kept, the street asked again
     ("hola", "city", "utter_invalid_city"), ("12", "city", "utter_invalid_city"), ("España", "city", "utter_invalid_city"),
 ])
 def test_what_cannot_be_read_is_explained(text: str, expecting: str, response: str) -> None:
@@ -291,3 +290,25 @@ def test_the_rules_import_neither_rasa_nor_rasa_sdk() -> None:
 ])
 def test_an_address_inside_the_request_as_shoppers_write_it(text: str, expected: Optional[str]) -> None:
     assert address_in_request(text) == expected
+
+
+@pytest.mark.parametrize("text, place", [("a huesca", "Huesca"), ("Sevilla", "Sevilla"), ("28013 Madrid", "28013 Madrid")])
+def test_a_town_given_for_the_street_is_noted_and_said_and_the_street_asked_plainly(text: str, place: str) -> None:
+    """Tester's report: 'a huesca' got 'Necesito la calle … ¿Me la escribes de
+    nuevo?', keeping Huesca without saying so, as if it were a mistake."""
+    check = merge(text, "street")
+    assert check.response == "utter_ask_street_after_place" and check.variables == {"place": place}
+    assert check.draft.street is None and place.endswith(check.draft.city or "")
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("Calle del coso 45", "Calle del Coso 45"),
+    ("calle de alcalá 120, 4º izquierda", "Calle de Alcalá 120, 4º izquierda"),
+    ("avenida de la constitución 14", "Avenida de la Constitución 14"),
+    ("c/ mayor 12, 3º b", "C/ Mayor 12, 3º b"),
+    ("Calle MAYOR 5", "Calle MAYOR 5"),
+])
+def test_the_streets_name_gets_capitals_and_the_shoppers_own_are_kept(typed: str, stored: str) -> None:
+    from actions.addresses.draft import normalize_street
+
+    assert normalize_street(typed) == stored

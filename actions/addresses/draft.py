@@ -17,13 +17,33 @@ MAX_STREET = 200
 MAX_CITY = 80
 
 
+# Small words of street names that stay in lower case ("Calle del Coso").
+_PARTICLES = frozenset("de del la las los el y e a al en".split())
+
+
+def _capitalise_name(name: str) -> str:
+    """The words of a street's name with a capital first letter, particles
+    (but the first word) and what the shopper wrote in capitals kept as they are."""
+    words = name.split(" ")
+    out = []
+    for index, word in enumerate(words):
+        if word and word[0].islower() and (index == 0 or word not in _PARTICLES):
+            word = word[:1].upper() + word[1:]
+        out.append(word)
+    return " ".join(out)
+
+
 def normalize_street(value: Any) -> str:
-    """A street line with a name and a number (or 's/n'); ``InvalidStreet`` otherwise."""
+    """A street line with a name and a number (or 's/n'); ``InvalidStreet``
+    otherwise. The name before the number is capitalised word by word ('calle
+    del coso 45' → 'Calle del Coso 45'); floor and door after it are kept."""
     text = " ".join(str(value or "").split())[:MAX_STREET].strip(" ,;")
     has_number = bool(re.search(r"\d|s/n", text, re.I))
     if len(text) < 5 or not re.search(r"[^\W\d_]{2,}", text) or not has_number:
         raise InvalidStreet("street without name or number")
-    return text[:1].upper() + text[1:]
+    number = re.search(r"\d|s/n", text, re.I)
+    assert number is not None
+    return _capitalise_name(text[:number.start()]) + text[number.start():]
 
 
 def normalize_city(value: Any) -> str:
@@ -95,6 +115,11 @@ def merge_answer(
     merged = checked.draft
     # the part asked for is still missing: say why, then ask it again
     if expecting == "street" and merged.street is None:
+        kept = " ".join(part for part, new in ((merged.postal_code, parsed.postal_code), (merged.city, parsed.city))
+                        if part and new)
+        if kept:
+            # "a huesca": the town is noted and said so; only the street is asked, no "de nuevo"
+            return Check(merged, "utter_ask_street_after_place", {"place": kept})
         return Check(merged, "utter_invalid_street")
     # (a town given for the postal code, or the reverse, is kept and the other asked plainly)
     if expecting == "postal_code" and merged.postal_code is None and not (parsed.city and not re.search(r"\d", text)):

@@ -414,7 +414,10 @@ class _Gen:
         elif case.endswith("out_for_delivery"):
             shipped = r(1, 4)
             placed = shipped + r(0, 2)
-            expected = r(0, 1)
+            # Out for delivery means it arrives today: never another expected day.
+            # (The draw stays so the rest of the seeded data is unchanged.)
+            r(0, 1)
+            expected = 0
             status = "out_for_delivery"
         elif case.startswith("cancelled_refund"):
             placed = r(2, 6) if case.endswith("pending") else r(15, 70)

@@ -51,7 +51,7 @@ async def test_a_no_keeps_the_order(shop, domain, orders) -> None:
     ("cancelled", "utter_cancel_not_possible_closed"),
 ])
 async def test_shipped_orders_are_offered_the_return_path_instead(shop, domain, orders, status, answer) -> None:
-    order = orders.find(status=status)
+    order = orders.find(status=status, **({"overdue": False} if status == "shipped" else {}))
     dispatcher, _ = await _cancel(domain, order, True)
     assert responses(dispatcher) == [answer]
     assert (await shop.get_order(order["order_id"])).status == status
@@ -66,3 +66,24 @@ async def test_confirmation_is_asked_only_for_cancellable_orders(shop, domain, o
         tracker = make_tracker(slots=verified_slots(order), active_loop="cancel_form")
         slots = await form.required_slots(form.domain_slots(domain), dispatcher, tracker, domain)
         assert slots == ["order_id", "email"] + expected
+
+
+@pytest.mark.asyncio
+async def test_a_late_shipped_order_refusal_says_the_delay_and_offers_the_not_received_path(
+    shop, domain, orders
+) -> None:
+    """Tester's report: an order 11 days late was told only 'cuando lo recibas
+    puedes devolverlo', as if it were on its way on time."""
+    from tests.actions.test_exchanges import rendered
+
+    order = orders.find(status="shipped", overdue=True)
+    dispatcher, _ = await _cancel(domain, order, True)
+    assert responses(dispatcher) == ["utter_cancel_not_possible_shipped_late"]
+    for variation in domain["responses"]["utter_cancel_not_possible_shipped_late"]:
+        payloads = " ".join(b["payload"] for b in variation["buttons"])
+        assert "/order_not_received" in payloads and '"handoff_reason":"order_overdue"' in payloads
+    for voice in ("tu", "usted"):
+        text = await rendered(domain, dispatcher.messages[0], voice)
+        assert "retraso" in text and dispatcher.messages[0]["expected_date"] in text, text
+        assert text.count("Lo siento") == 1, text
+    assert (await shop.get_order(order["order_id"])).status == "shipped"

@@ -12,7 +12,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.exchanges import current_variant, parse_variant, resolve_variant, wants_exchange
 from actions.policy import load_policy
 from actions.refunds import ActionRefundStatus
-from actions.returns import ActionAskReturnItems, ActionCreateReturn, ValidateReturnForm, return_eligibility
+from actions.returns import (
+    ActionAskExchangeConfirmed,
+    ActionAskReturnItems,
+    ActionCreateReturn,
+    ValidateReturnForm,
+    return_eligibility,
+)
 from actions.store import Order, OrderItem
 from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
 
@@ -92,7 +98,7 @@ async def test_a_direct_exchange_takes_item_and_size_from_the_first_message(shop
     events = await ValidateReturnForm().run(CollectingDispatcher(), tracker, domain)
     filled = slot_events(events)
     assert filled["return_items"] == str(item.id) and filled["exchange_variant"] == wanted
-    assert filled["requested_slot"] is None  # nothing left to ask
+    assert filled["requested_slot"] == "exchange_confirmed"  # only the yes to the summary is left
     assert "return_reason" not in filled
 
 
@@ -132,7 +138,7 @@ async def test_the_exchange_record_and_its_instructions(shop, domain, orders) ->
     wanted = other_size(item)
     text = f"quiero cambiarlo por la {wanted}"
     slots = dict(verified_slots({"order_id": order.order_id, "email": order.customer.email}),
-                 return_items=str(item.id), exchange_variant=wanted)
+                 return_items=str(item.id), exchange_variant=wanted, exchange_confirmed=True)
     dispatcher = CollectingDispatcher()
     events = await ActionCreateReturn().run(
         dispatcher, make_tracker(slots=slots, text=text, events=form_events(text)), domain)
@@ -149,6 +155,8 @@ async def test_the_exchange_record_and_its_instructions(shop, domain, orders) ->
         dropoff = load_policy().return_dropoff_for(order.shipping_address.country)
         assert exchange.return_number in text and wanted in text and dropoff in text
         assert "sujeto a disponibilidad" in text  # no stock promise the shop cannot keep
+        # the last day counted from the delivery, not the whole window from today
+        assert f"como tarde el {message['return_deadline']}" in text and "próximos" not in text, text
     assert "imprime" in tu and "imprima" in usted
     assert not any(word in usted for word in TU_WORDS), usted
 
@@ -174,10 +182,11 @@ async def test_an_exchange_right_after_a_return_converts_it(shop, domain, orders
                            events=form_events(text)[:-1] + [{"event": "active_loop", "name": "return_form"}])
     filled = slot_events(await ValidateReturnForm().run(CollectingDispatcher(), tracker, domain))
     assert filled["return_items"] == str(item.id) and filled["exchange_variant"] == wanted
-    assert filled["requested_slot"] is None
+    assert filled["requested_slot"] == "exchange_confirmed"
 
     dispatcher = CollectingDispatcher()
-    submit = make_tracker(slots=dict(after, **{k: filled[k] for k in ("return_items", "exchange_variant")}),
+    submit = make_tracker(slots=dict(after, exchange_confirmed=True,
+                                     **{k: filled[k] for k in ("return_items", "exchange_variant")}),
                           text=text, events=form_events(text))
     await ActionCreateReturn().run(dispatcher, submit, domain)
     assert responses(dispatcher) == ["utter_exchange_from_return"]
@@ -200,11 +209,13 @@ async def test_exchanges_follow_the_return_window_and_final_sale(shop, domain, o
     cases = [
         (orders.find(status="delivered", min_delivered_days=policy.return_window_days + 2), "utter_exchange_window_expired"),
         (orders.find(status="delivered", final_sale="all", max_delivered_days=20), "utter_exchange_final_sale"),
-        (orders.find(status="shipped"), "utter_return_not_delivered"),
+        (orders.find(status="shipped"), "utter_exchange_not_delivered"),
+        # another size before it ships: cancel and order again, or exchange once delivered
+        (orders.find(status="processing"), "utter_exchange_not_shipped"),
     ]
     text = "quiero cambiarlo por una talla 42"
     for demo, expected in cases:
-        slots = dict(verified_slots(demo), return_items="1", exchange_variant="talla 42")
+        slots = dict(verified_slots(demo), return_items="1", exchange_variant="talla 42", exchange_confirmed=True)
         dispatcher = CollectingDispatcher()
         await ActionCreateReturn().run(dispatcher, make_tracker(slots=slots, text=text, events=form_events(text)), domain)
         assert responses(dispatcher) == [expected], demo["order_id"]
@@ -254,3 +265,61 @@ async def test_a_size_left_by_an_unfinished_exchange_is_not_reused(shop, domain,
     filled = slot_events(await ValidateReturnForm().run(dispatcher, tracker, domain))
     assert filled["exchange_variant"] is None and filled["requested_slot"] == "return_items"
     assert dispatcher.messages == []
+
+
+@pytest.mark.asyncio
+async def test_an_inferred_size_is_summarised_and_confirmed_before_the_exchange_is_created(
+    shop, domain, orders
+) -> None:
+    """Tester's report: 'me quedan chicas, ¿las puedo cambiar por una talla más?'
+    created the exchange for the size 41 at once. Now the summary is asked
+    about; a no creates nothing, another size shows the summary again."""
+    order = await next_size_order(shop, orders)
+    item = next(i for i in order.items if (current_variant(i.name) or "").startswith("talla "))
+    text = "me quedan chicas, ¿las puedo cambiar por una talla más?"
+    base = dict(verified_slots({"order_id": order.order_id, "email": order.customer.email}),
+                return_items=str(item.id))
+    tracker = make_tracker(slots=base, intent="return_request", text=text, active_loop="return_form",
+                           events=form_events(text)[:-1] + [{"event": "active_loop", "name": "return_form"}])
+    filled = slot_events(await ValidateReturnForm().run(CollectingDispatcher(), tracker, domain))
+    wanted = filled["exchange_variant"]
+    assert wanted.startswith("talla ") and filled["requested_slot"] == "exchange_confirmed"
+
+    asked = dict(base, exchange_variant=wanted, requested_slot="exchange_confirmed")
+    dispatcher = CollectingDispatcher()
+    await ActionAskExchangeConfirmed().run(dispatcher, make_tracker(slots=asked), domain)
+    assert responses(dispatcher) == ["utter_confirm_exchange"]
+    for voice in ("tu", "usted"):
+        summary = await rendered(domain, dispatcher.messages[0], voice)
+        assert item.name in summary and wanted in summary and order.order_id in summary, summary
+
+    # another size instead of yes: it replaces the inferred one, the summary is asked again
+    other = "talla 38" if wanted != "talla 38" else "talla 39"
+    step = make_tracker(slots=asked, text=f"mejor la {other[6:]}", active_loop="return_form",
+                        new_slots={"exchange_confirmed": f"mejor la {other[6:]}"}, events=form_events(text))
+    got = slot_events(await ValidateReturnForm().run(CollectingDispatcher(), step, domain))
+    assert got["exchange_variant"] == other and got["exchange_confirmed"] is None
+    assert got["requested_slot"] == "exchange_confirmed"
+
+    for answer, intent, confirmed in (("no", "deny", False), ("sí", "affirm", True)):
+        step = make_tracker(slots=asked, intent=intent, text=answer, active_loop="return_form",
+                            new_slots={"exchange_confirmed": answer}, events=form_events(text))
+        got = slot_events(await ValidateReturnForm().run(CollectingDispatcher(), step, domain))
+        assert got["exchange_confirmed"] is confirmed, answer
+
+    # a no: nothing is created
+    dispatcher = CollectingDispatcher()
+    await ActionCreateReturn().run(
+        dispatcher, make_tracker(slots=dict(asked, exchange_confirmed=False), text="no", events=form_events(text)),
+        domain)
+    assert responses(dispatcher) == ["utter_exchange_kept"]
+    assert (await shop.get_order(order.order_id)).returns == order.returns
+
+
+async def next_size_order(shop: Any, orders: Any) -> Order:
+    """A returnable order with an item whose name carries a numeric size."""
+    for demo in orders.all(status="delivered", final_sale="none", max_delivered_days=20, has_returns=False):
+        order = await shop.get_order(demo["order_id"])
+        if order and any(resolve_variant("una talla más", [i.name]) for i in order.items):
+            return order
+    raise AssertionError("no demo order with a sized item")

@@ -76,3 +76,25 @@ async def test_damaged_item_hands_over_with_the_description(shop, domain, orders
     assert handoff["reason"] == "damaged_or_wrong_item"
     assert handoff["details"]["description"] == "la taza llegó rota"
     assert handoff["details"]["order_id"] == order["order_id"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["ana.garcia@correo.example", "es el 482913", "482913 ana.garcia@correo.example"])
+async def test_another_try_after_the_lock_gets_the_lock_not_the_fallback(domain, text: str) -> None:
+    """Tester's report: after three failed tries, the right email got 'no te he entendido'."""
+    from actions.verification import MAX_ATTEMPTS
+
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(slots={"verification_attempts": float(MAX_ATTEMPTS)}, intent="inform", text=text,
+                           events=[_user("nlu_fallback", 0.2)])
+    events = await ActionFallback().run(dispatcher, tracker, domain)
+    assert [m.get("response") for m in dispatcher.messages] == ["utter_verification_locked"]
+    assert dispatcher.messages[0]["max_attempts"] == MAX_ATTEMPTS
+    assert events == []  # no handoff without the shopper's yes
+
+
+@pytest.mark.asyncio
+async def test_order_data_without_a_lock_is_the_usual_fallback(domain) -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionFallback().run(dispatcher, make_tracker(intent="inform", text="ana@correo.example"), domain)
+    assert [m.get("response") for m in dispatcher.messages] == ["utter_default"]

@@ -172,3 +172,17 @@ async def test_the_store_day_is_the_policy_time_zone_day(shop, domain, orders, m
     _set_clock(monkeypatch, dt.datetime(2026, 12, 3, 23, 30, tzinfo=dt.timezone.utc))
     status, _ = await _run(ActionOrderStatus(), domain, order)
     assert responses(status) == ["utter_order_status_overdue"]
+
+
+@pytest.mark.asyncio
+async def test_an_order_out_for_delivery_is_expected_today_without_another_date(shop, domain, orders) -> None:
+    """Tester's report: '¡… está en reparto hoy! … Entrega prevista: miércoles 2
+    de diciembre' (tomorrow). Out for delivery arrives today, and says no other date."""
+    from tests.actions.test_exchanges import rendered
+
+    for order in orders.all(status="out_for_delivery"):
+        dispatcher, _ = await _run(ActionOrderStatus(), domain, order)
+        assert responses(dispatcher) == ["utter_order_status_out_for_delivery"]
+        for voice in ("tu", "usted"):
+            text = await rendered(domain, dispatcher.messages[0], voice)
+            assert "Entrega prevista: hoy." in text and dispatcher.messages[0]["expected_date"] not in text, text

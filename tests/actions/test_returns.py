@@ -161,7 +161,7 @@ async def test_return_instructions_follow_the_shipping_country(
     chosen = order.items[0]
     text = "quiero cambiarlo por otra talla" if exchange else "quiero devolverlo"
     slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado",
-                 exchange_variant="color negro" if exchange else None)
+                 exchange_variant="color negro" if exchange else None, exchange_confirmed=exchange or None)
     dispatcher = CollectingDispatcher()
     events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": "return_request"}}},
               {"event": "active_loop", "name": "return_form"}]
@@ -257,3 +257,40 @@ def test_the_return_reason_from_the_shoppers_words() -> None:
     assert reason_in(["ya no lo necesito"]) == "ya_no_lo_quiero"
     assert reason_in(["llegó tarde para el cumpleaños"]) == "tarde"
     assert reason_in(["quiero devolver las zapatillas"]) is None
+
+
+def test_the_return_deadline_counts_from_the_delivery() -> None:
+    """Tester's report: an order delivered 29 days ago was told it had 30 more days."""
+    import datetime as dt
+
+    policy = load_policy()
+    delivered = dt.date(2026, 11, 2)
+    assert policy.return_deadline(delivered) == delivered + dt.timedelta(days=policy.return_window_days)
+    assert policy.return_days_left(delivered, today=delivered + dt.timedelta(days=29)) == \
+        policy.return_window_days - 29
+
+
+@pytest.mark.asyncio
+async def test_return_instructions_give_the_last_day_from_the_delivery(shop, domain, orders) -> None:
+    """'déjalo … en los próximos 30 días' counted the whole window from today;
+    the instructions now give the last day, and 'el artículo' for one item."""
+    from actions.formatting import date_es
+    from actions.returns import delivered_day
+    from tests.actions.test_exchanges import rendered
+
+    candidates = orders.all(status="delivered", final_sale="none", has_returns=False,
+                            max_delivered_days=load_policy().return_window_days - 2)
+    demo = max(candidates, key=lambda o: o["delivered_days_ago"])
+    assert demo["delivered_days_ago"] >= 5
+    order = await shop.get_order(demo["order_id"])
+    chosen = next(item for item in order.items if item.quantity == 1)
+    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado")
+    dispatcher = CollectingDispatcher()
+    await ActionCreateReturn().run(dispatcher, make_tracker(slots=slots), domain)
+    policy = load_policy()
+    deadline = date_es(policy.return_deadline(delivered_day(order, policy)))
+    for voice in ("tu", "usted"):
+        text = await rendered(domain, dispatcher.messages[0], voice)
+        assert f"como tarde el {deadline}" in text, text
+        assert "próximos" not in text and f"{policy.return_window_days} días" not in text, text
+        assert " el artículo " in text and "los artículos" not in text, text

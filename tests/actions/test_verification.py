@@ -434,3 +434,44 @@ async def test_the_lock_is_said_plainly_once_with_the_offer_of_a_person(
     assert "no puedo comprobar más pedidos en esta conversación" in texts[0]
     assert f"{MAX_ATTEMPTS} intentos" in texts[0] and offer in texts[0] and "Sí, con una persona" in texts[0]
     assert order["order_id"] not in texts[0]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text, intent, last_words", [
+    ("ok gracias chao", "goodbye", "utter_form_left"),
+    ("vale gracias, hasta luego", "thank", "utter_form_left"),
+    ("olvídalo", "deny", "utter_form_stopped"),
+    ("déjalo, gracias", "inform", "utter_form_stopped"),
+])
+async def test_a_goodbye_or_let_go_inside_the_form_ends_it_without_asking_again(
+    shop, domain, text: str, intent: str, last_words: str
+) -> None:
+    """Tester's report: 'ok gracias chao' while the number was asked got
+    '¡Hasta pronto!' and then '¿Me dices el número de pedido?' again."""
+    dispatcher, slots = await _validate(domain, slots={"requested_slot": "order_id"}, intent=intent, text=text)
+    assert slots["form_stopped"] is True and slots["requested_slot"] is None
+    assert dispatcher.messages == []
+    status = CollectingDispatcher()
+    tracker = make_tracker(slots={"form_stopped": True}, intent=intent, text=text)
+    await ActionOrderStatus().run(status, tracker, domain)
+    assert responses(status) == [last_words]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text, intent", [("gracias", "thank"), ("ok gracias", "thank"),
+                                          ("déjalo en la portería", "inform"), ("482913 gracias, adiós", "thank")])
+async def test_plain_thanks_inside_the_form_is_no_goodbye(shop, domain, text: str, intent: str) -> None:
+    _, slots = await _validate(domain, slots={"requested_slot": "order_id"}, intent=intent, text=text)
+    assert not slots.get("form_stopped")
+
+
+@pytest.mark.asyncio
+async def test_a_yes_with_a_goodbye_to_a_confirmation_is_a_yes(shop, domain) -> None:
+    """'sí, gracias, adiós' to '¿Confirmas la cancelación?' cancels; it does not drop the form."""
+    from actions.verification import leaving_message
+
+    for text, intent, expected in (("sí, gracias, adiós", "goodbye", None), ("vale, chao", "goodbye", None),
+                                   ("no, gracias, adiós", "goodbye", "goodbye"), ("déjalo", "deny", None)):
+        tracker = make_tracker(slots={"requested_slot": "cancel_confirmed"}, intent=intent, text=text,
+                               active_loop="cancel_form")
+        assert leaving_message(tracker) == expected, text

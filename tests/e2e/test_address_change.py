@@ -53,10 +53,10 @@ def test_a_town_alone_is_taken_as_the_town(shopper: Shopper, mainland_orders, e2
     assert "ciudad" in asked, asked
     read_back = shopper.texts("Sevilla")
     assert FALLBACK not in read_back and OUT_OF_SCOPE not in read_back, read_back
-    for line in ("Calle y número: Calle sierpes 3, 1º izq", "Código postal: 41004", "Localidad: Sevilla"):
+    for line in ("Calle y número: Calle Sierpes 3, 1º izq", "Código postal: 41004", "Localidad: Sevilla"):
         assert line in read_back, read_back
     assert "Listo" in shopper.texts("sí")
-    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle sierpes 3, 1º izq", "41004", "Sevilla", "Sevilla")
+    assert stored_address(e2e_database_url, order["order_id"]) == ("Calle Sierpes 3, 1º izq", "41004", "Sevilla", "Sevilla")
 
 
 def test_postal_code_and_town_in_one_answer(shopper: Shopper, mainland_orders, e2e_database_url: str) -> None:
@@ -151,3 +151,38 @@ def test_a_move_to_the_canary_islands_is_offered_to_a_person(shopper: Shopper, m
     assert "35002 es de Las Palmas" in body and "otro precio" in body, body
     assert any("request_human" in b["payload"] for m in replies for b in m.get("buttons", []))
     assert stored_address(e2e_database_url, order["order_id"])[1] == order["shipping_address"]["postal_code"]
+
+
+def test_a_request_with_email_and_the_new_address_in_one_message_reads_it_back(
+    shopper: Shopper, mainland_orders, e2e_database_url: str
+) -> None:
+    """Tester's report: a polite request with the number, the email and the new
+    address in one message ('Buenas tardes, necesito modificar …') got the fallback."""
+    order = mainland_orders[8]
+    read_back = shopper.texts(
+        f"Buenas tardes, necesito modificar la dirección de mi pedido {order['order_id']}, mi correo es "
+        f"{order['email']}. La nueva es Calle de Alcalá 120, 4º izquierda, 28009 Madrid")
+    assert FALLBACK not in read_back and OUT_OF_SCOPE not in read_back, read_back
+    for line in ("Calle y número: Calle de Alcalá 120, 4º izquierda", "Código postal: 28009", "Localidad: Madrid"):
+        assert line in read_back, read_back
+    assert "Listo" in shopper.texts("sí")
+    assert stored_address(e2e_database_url, order["order_id"])[:3] == (
+        "Calle de Alcalá 120, 4º izquierda", "28009", "Madrid")
+
+
+def test_a_town_for_the_street_is_said_back_and_the_street_gets_its_capitals(
+    shopper: Shopper, mainland_orders, e2e_database_url: str
+) -> None:
+    """Tester's report: 'a huesca' got '… ¿Me la escribes de nuevo?' and the
+    street was stored as 'Calle del coso 45'."""
+    order = mainland_orders[7]
+    start(shopper, order)
+    noted = shopper.texts("a huesca")
+    assert "Apunto Huesca" in noted and "de nuevo" not in noted, noted
+    asked = shopper.texts("calle del coso 45")
+    assert "código postal" in asked, asked
+    read_back = shopper.texts("22001")
+    for line in ("Calle y número: Calle del Coso 45", "Código postal: 22001", "Localidad: Huesca"):
+        assert line in read_back, read_back
+    assert "Listo" in shopper.texts("sí")
+    assert stored_address(e2e_database_url, order["order_id"])[:3] == ("Calle del Coso 45", "22001", "Huesca")

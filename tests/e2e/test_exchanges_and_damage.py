@@ -65,8 +65,11 @@ def test_an_exchange_right_after_a_return_converts_it(shopper: Shopper, orders: 
     assert "prefieres otra talla" in created  # a wrong size: the exchange is offered
 
     wanted = other_size(order)
-    exchange = shopper.texts(f"¿podría cambiarlas por una {wanted}?")
-    assert "nada que devolver" not in exchange and "reembolso pendiente" not in exchange, exchange
+    summary = shopper.texts(f"¿podría cambiarlas por una {wanted}?")
+    assert "nada que devolver" not in summary and "reembolso pendiente" not in summary, summary
+    assert "Te resumo el cambio" in summary and wanted in summary and "¿Lo hago?" in summary, summary
+    assert stored_returns(e2e_database_url, order["order_id"]) == [(number.group(0), "requested", None)]
+    exchange = shopper.texts("sí")
     assert number.group(0) in exchange and "pasa a ser un cambio" in exchange and wanted in exchange, exchange
     assert "disponibilidad" in exchange  # no stock promise the shop cannot keep
     assert stored_returns(e2e_database_url, order["order_id"]) == [(number.group(0), "requested", wanted)]
@@ -85,7 +88,10 @@ def test_a_direct_exchange_in_the_usted_voice(shopper: Shopper, orders: DemoOrde
     asked = shopper.texts("1")
     assert "¿Por qué talla o color lo quiere cambiar?" in asked, asked
     wanted = other_size(order)
-    created = shopper.texts(f"la {wanted.split()[1]}")
+    summary = shopper.texts(f"la {wanted.split()[1]}")
+    assert "Le resumo el cambio" in summary and wanted in summary, summary
+    assert stored_returns(e2e_database_url, order["order_id"]) == []
+    created = shopper.texts("sí, hágalo")
     number = re.search(r"DEV-\d{6}", created)
     assert number and "Cambio" in created and wanted in created and "imprima" in created, created
     assert not re.search(r"\b(te|tu|quieres|imprime)\b", created), created

@@ -84,6 +84,10 @@ def test_the_lock_is_said_plainly_with_the_offer_of_a_person(
     # a new question is met with the same plain words, not a silent refusal
     again = shopper.texts(f"¿y el pedido {order['order_id']}?")
     assert "no puedo comprobar más pedidos" in again and order["items"][0]["name"] not in again
+    # the right email after the lock: the lock again, not "no te he entendido"
+    email = shopper.say(order["email"])
+    assert "no puedo comprobar más pedidos" in _text(email) and "no te he entendido" not in _text(email), email
+    assert '/request_human{"handoff_reason":"verification_failed"}' in _buttons(email)
 
 
 def test_a_return_abroad_named_in_one_message_is_created_with_the_countrys_drop_off(
@@ -165,3 +169,61 @@ def test_the_address_and_the_email_in_the_request_go_straight_to_the_read_back(
     for line in ("Calle y número: Calle Mayor 5", "Código postal: 28013", "Localidad: Madrid"):
         assert line in answer, answer
     assert "no he cambiado nada" in shopper.texts("no")
+
+
+def test_a_goodbye_inside_the_order_form_ends_it(shopper: Shopper) -> None:
+    """'ok gracias chao' while the number was asked: a goodbye, not the question again."""
+    asked = shopper.texts("¿dónde está mi pedido?")
+    assert "número de pedido" in asked, asked
+    bye = shopper.texts("ok gracias chao")
+    assert "Hasta pronto" in bye and "número de pedido" not in bye, bye
+    assert not (shopper.tracker().get("active_loop") or {}).get("name")
+
+
+def test_an_exchange_for_one_size_more_is_summarised_before_it_is_created(
+    shopper: Shopper, orders: DemoOrders, e2e_database_url: str
+) -> None:
+    """'me quedan chicas, ¿las puedo cambiar por una talla más?' created the
+    exchange for the inferred size at once."""
+    from actions.exchanges import resolve_variant
+    from tests.e2e.test_exchanges_and_damage import sized_orders, stored_returns
+
+    order = sized_orders(orders)[2]
+    name = order["items"][0]["name"].split()[0].lower()
+    shopper.say(f"{name} del pedido {order['order_id']}: me quedan chicas, ¿las puedo cambiar por una talla más?")
+    summary = shopper.texts(order["email"])
+    if "¿Qué artículo" in summary:
+        summary = shopper.texts("1")
+    wanted = resolve_variant("una talla más", [order["items"][0]["name"]])
+    assert wanted
+    assert "Te resumo el cambio" in summary and wanted in summary and "¿Lo hago?" in summary, summary
+    assert stored_returns(e2e_database_url, order["order_id"]) == []
+    created = shopper.texts("sí")
+    assert re.search(r"DEV-\d{6}", created) and "como tarde el" in created, created
+    assert [r[2] for r in stored_returns(e2e_database_url, order["order_id"])] == [wanted]
+
+
+def test_another_size_before_shipping_says_what_can_be_done(shopper: Shopper, demo_data: Dict[str, Any]) -> None:
+    """'puedo cambiar la talla del pedido N antes de que lo envíen? <email>' got the fallback."""
+    order = next(o for o in demo_data["orders"] if o["order_id"] == "982417")  # processing, never cancelled here
+    assert order["status"] == "processing"
+    replies = shopper.say(f"puedo cambiar la talla del pedido {order['order_id']} antes de que lo envíen? {order['email']}")
+    text = _text(replies)
+    assert "no te he entendido" not in text and "todavía no ha salido" in text and "cancelarlo" in text, text
+    assert "/order_cancel" in _buttons(replies)
+
+
+def test_cancelling_an_overdue_order_that_has_shipped_says_the_delay(shopper: Shopper, orders: DemoOrders) -> None:
+    order = orders.all(status="shipped", overdue=True)[-1]
+    shopper.say(f"quiero cancelar el pedido {order['order_id']}")
+    replies = shopper.say(order["email"])
+    text = _text(replies)
+    assert "ya no se puede cancelar" in text and "retraso" in text and text.count("Lo siento") == 1, text
+    assert "/order_not_received" in _buttons(replies)
+
+
+def test_an_order_out_for_delivery_is_expected_today(shopper: Shopper, orders: DemoOrders) -> None:
+    order = orders.all(status="out_for_delivery")[-1]
+    shopper.say(f"¿dónde está mi pedido {order['order_id']}?")
+    text = shopper.texts(order["email"])
+    assert "en reparto hoy" in text and "Entrega prevista: hoy." in text, text

@@ -69,6 +69,9 @@ def test_orders_are_consistent(demo_data: Data) -> None:
         if shipped:
             assert TRACKING[o["carrier"]].match(o["tracking_number"]), o["tracking_number"]
             assert o["placed_days_ago"] >= o["shipped_days_ago"]
+        if o["status"] == "out_for_delivery":
+            # out for delivery is today's delivery: "en reparto hoy … prevista mañana" contradicts itself
+            assert o["expected_delivery_in_days"] == 0, o["order_id"]
         assert ("delivered_days_ago" in o) == (o["status"] in ("delivered", "returned"))
         if "delivered_days_ago" in o:
             assert o["shipped_days_ago"] >= o["delivered_days_ago"] >= 1

@@ -181,13 +181,17 @@ async def test_a_bridge_that_died_after_storing_the_leave_finishes_it_at_start(
     "ya no hace falta", "Ya no hace falta, gracias!", "cancela la espera", "cancelar la espera por favor",
     "mejor sigo con el bot", "prefiero seguir con el asistente", "ya lo he solucionado", "no quiero esperar",
     "quiero volver al asistente", "sácame de la cola", "ya no lo necesito", "Volver al asistente",
+    # two brush-offs together, or a plain "it's sorted" (the tester's "olvidalo, ya esta" got nothing)
+    "olvidalo, ya esta", "Olvídalo, ya está.", "déjalo, no importa", "ya lo solucioné", "ya lo solucione, gracias",
+    "ya no importa", "ya da igual", "nada, olvídalo", "ya no hace falta, olvídalo", "cancela, ya no hace falta",
 ])
 def test_clear_requests_to_leave(text: str) -> None:
     assert queue_exit(text) == LEAVE
 
 
 @pytest.mark.parametrize("text", ["cancelar", "Cancelar.", "cancela", "déjalo", "olvídalo", "adiós", "me voy",
-                                  "ya no hace falta el reembolso", "ya no hace falta, lo he encontrado en mi correo"])
+                                  "ya no hace falta el reembolso", "ya no hace falta, lo he encontrado en mi correo",
+                                  "ya está", "Ya está.", "ya no", "no importa", "cancela por favor", "déjalo, gracias"])
 def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
     assert queue_exit(text) == ASK
 
@@ -195,7 +199,8 @@ def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "quiero cancelar el pedido 101490", "hola", "¿cuánto falta?", "mi pedido no llega",
     "ya no hace falta que me devolváis el dinero, prefiero cambiarlo por otra talla más grande", "no", "gracias",
-    "hace falta que me llaméis",
+    "hace falta que me llaméis", "necesito hablar con una persona YA", "ya está, te he mandado la foto",
+    "cancelar el pedido ya", "no importa el color, quiero la talla M",
 ])
 def test_anything_else_is_for_the_agent(text: str) -> None:
     assert queue_exit(text) is None

@@ -169,6 +169,7 @@ class Bridge:
         self._locks: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._queue_lock = asyncio.Lock()
         self._last_status: Dict[str, Tuple[int, int]] = {}
+        self._acked: Dict[str, Tuple[dt.datetime, int]] = {}  # queued conversation -> (last ack, its position)
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
         self._recovery: Optional[asyncio.Task] = None
@@ -487,6 +488,26 @@ class Bridge:
             await self._deliver(conversation.id, "system", self.texts["queue_exit_ask"], {"buttons": [
                 {"title": self.texts["btn_leave_queue"], "payload": LEAVE_QUEUE},
                 {"title": self.texts["btn_keep_waiting"], "payload": KEEP_WAITING}]})
+        else:
+            await self._queue_ack(conversation)
+
+    async def _queue_ack(self, conversation: Conversation) -> None:
+        """Tell a queued shopper who wrote that the team will read it, and
+        their place (caller holds the lock): the first time, then only after
+        HANDOFF_QUEUE_ACK_INTERVAL_S or when the position changed, so a
+        shopper who writes five lines gets one answer, not five."""
+        status = await self._queued_status(conversation)
+        position = int(status["position"])
+        now = self.clock()
+        last = self._acked.get(conversation.id)
+        if last is not None and last[1] == position and \
+                (now - last[0]).total_seconds() < self.settings.queue_ack_interval_s:
+            return
+        self._acked[conversation.id] = (now, position)
+        text = self.texts.get("queue_ack", position=position)
+        if not status["offline"] and status["estimated_wait_s"]:
+            text += self.texts.get("queue_ack_wait", minutes=max(1, round(status["estimated_wait_s"] / 60)))
+        await self._deliver(conversation.id, "system", text)
 
     async def _withdraw(self, conversation: Conversation, how: str) -> None:
         """queued → bot (caller holds the lock): the episode ends ``withdrawn``,
@@ -529,6 +550,7 @@ class Bridge:
             elif route is Route.QUEUE:
                 await self.storage.set_preview(conversation_id, text)
                 await self.broadcast_queue()
+                await self._queue_ack(conversation)
             else:
                 await self._deliver(conversation_id, "system", self.texts["attachment_kept"], {"buttons": [HUMAN_BUTTON]})
             return message
@@ -804,6 +826,8 @@ class Bridge:
                     await self.to_customer(conversation.id, status)
             for gone in set(self._last_status) - {c.id for c in queued}:
                 del self._last_status[gone]
+            for gone in set(self._acked) - {c.id for c in queued}:
+                del self._acked[gone]
 
     # -- agents ----------------------------------------------------------
 

@@ -88,6 +88,14 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Ya no estás en la cola: sigues hablando con el asistente virtual. Dime qué necesitas.",
         "Ya no está en la cola: sigue hablando con el asistente virtual. Dígame qué necesita.",
     ),
+    # a queued shopper wrote (Bridge._queue_ack): once, then after a while or a new position
+    "queue_ack": (
+        "He pasado tu mensaje al equipo: lo leerá la persona que te atienda. Sigues en la cola, en la "
+        "posición {position}.",
+        "He pasado su mensaje al equipo: lo leerá la persona que le atienda. Sigue en la cola, en la "
+        "posición {position}.",
+    ),
+    "queue_ack_wait": (" Espera aproximada: {minutes} min.", " Espera aproximada: {minutes} min."),
     "btn_leave_queue": ("Volver al asistente", "Volver al asistente"),
     "btn_keep_waiting": ("Seguir esperando", "Seguir esperando"),
     # the demo shop page (handoff/static/index.html, ``{{t:key}}``)

@@ -80,6 +80,8 @@ async def test_clear_text_leaves_a_doubtful_word_is_asked_and_the_rest_reaches_t
     await client.wait_type("ack", client_id="t1")
     await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"]
                          and f["conversations"][0]["preview"] == "quiero cancelar el pedido 101490")
+    told = await client.wait_type("message", sender="system")  # passed to the team, and the place
+    assert told["text"].startswith(TU.get("queue_ack", position=1))
     # "cancelar" alone may be the order or the wait: asked, with buttons, still queued
     await client.send({"type": "message", "text": "Cancelar", "client_id": "t2"})
     ask = await client.wait_type("message", sender="system")
@@ -235,3 +237,42 @@ async def test_an_episodes_table_from_before_gets_its_outcome_columns(start_brid
         assert episode["outcome"] == "withdrawn" and episode["ended_at"] is not None
     finally:
         engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_queued_shopper_who_writes_is_told_once_that_the_team_has_it(
+        start_bridge, fake_rasa: FakeRasa) -> None:
+    """Tester: "necesito hablar con una persona YA" while queued got silence.
+    The first message gets a short acknowledgement with the place in the
+    queue; more messages get none until the interval passes or the place
+    changes."""
+    import datetime as dt
+
+    server = await start_bridge()
+    client, _, _ = await queued_customer(server)
+    await client.send({"type": "message", "text": "necesito hablar con una persona YA", "client_id": "w1"})
+    ack = await client.wait_type("message", sender="system")
+    assert ack["text"].startswith(TU.get("queue_ack", position=1))
+    assert "Espera aproximada" in ack["text"]
+    for n in range(2, 5):
+        await client.send({"type": "message", "text": f"hola?? {n}", "client_id": f"w{n}"})
+        await client.wait_type("ack", client_id=f"w{n}")
+    assert not [f for f in await client.barrier() if f.get("type") == "message"]
+    # after the interval: told again
+    later = server.bridge.clock() + dt.timedelta(seconds=server.bridge.settings.queue_ack_interval_s + 1)
+    server.bridge.clock = lambda: later
+    await client.send({"type": "message", "text": "sigo aquí", "client_id": "w9"})
+    again = await client.wait_type("message", sender="system")
+    assert again["text"].startswith(TU.get("queue_ack", position=1))
+
+
+@pytest.mark.asyncio
+async def test_the_queued_acknowledgement_follows_the_voice(start_bridge, fake_rasa: FakeRasa, usted_policy) -> None:
+    server = await start_bridge()
+    server.bridge.policy = usted_policy
+    client, _, _ = await queued_customer(server)
+    await client.send({"type": "message", "text": "¿hay alguien?", "client_id": "w1"})
+    ack = await client.wait_type("message", sender="system")
+    usted = texts_for("usted")
+    assert ack["text"].startswith(usted.get("queue_ack", position=1))
+    assert not usted.get("queue_ack", position=1).startswith(TU.get("queue_ack", position=1))

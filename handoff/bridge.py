@@ -400,13 +400,18 @@ class Bridge:
 
     async def _csat_request(self, conversation: Conversation) -> Frame:
         """The rating request of the handoff that waits for one, naming its
-        agent (so a reload, or another browser, asks about the right person)."""
+        agent (so a reload, or another browser, asks about the right person),
+        with the question's ``text`` (handoff/texts.py: one wording for every
+        channel)."""
         frame: Frame = {"type": "csat_request"}
         episode = next((e for e in await self.storage.episodes(conversation.id)
                         if e["id"] == conversation.csat_episode_id), None)
         if episode is not None and episode.get("agent_id"):
             names = await self.storage.agent_names([episode["agent_id"]])
             frame["agent_name"] = names.get(episode["agent_id"], "")
+        # the question itself, so the widget and Telegram ask it in the same words
+        frame["text"] = (self.texts.get("csat_ask", agent=frame["agent_name"]) if frame.get("agent_name")
+                         else self.texts["csat_ask_team"])
         return frame
 
     async def button_live(self, conversation_id: str, reply_to: str) -> bool:

@@ -58,6 +58,15 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Gracias. Te escribiremos a ese correo en cuanto alguien del equipo esté disponible.",
         "Gracias. Le escribiremos a ese correo en cuanto alguien del equipo esté disponible.",
     ),
+    # the rating request, the same on every channel (the ``text`` of ``csat_request``)
+    "csat_ask": (
+        "¿Qué tal te ha atendido {agent}? Valóralo del 1 (muy mal) al 5 (muy bien).",
+        "¿Qué tal le ha atendido {agent}? Valórelo del 1 (muy mal) al 5 (muy bien).",
+    ),
+    "csat_ask_team": (
+        "¿Qué tal te hemos atendido? Valóralo del 1 (muy mal) al 5 (muy bien).",
+        "¿Qué tal le hemos atendido? Valórelo del 1 (muy mal) al 5 (muy bien).",
+    ),
     "csat_thanks": ("¡Gracias por tu valoración!", "¡Gracias por su valoración!"),
     "step_over": (
         "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dime qué necesitas y seguimos.",
@@ -195,10 +204,6 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     ),
     "tg_button_gone": ("Este botón ya no está disponible.", "Este botón ya no está disponible."),
     "tg_step_over": ("Ese paso ya ha terminado.", "Ese paso ya ha terminado."),
-    "tg_csat": (
-        "¿Qué tal te hemos atendido? Valóralo del 1 (mal) al 5 (muy bien):",
-        "¿Qué tal le hemos atendido? Valórelo del 1 (mal) al 5 (muy bien):",
-    ),
     "tg_csat_thanks": ("¡Gracias!", "¡Gracias!"),
     "tg_csat_not_pending": ("Ya habías valorado esta conversación.", "Ya había valorado esta conversación."),
     "tg_queued": (
@@ -213,14 +218,6 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     "tg_assigned": (
         "{agent} te atiende ahora. Puedes escribirle aquí mismo.",
         "{agent} le atiende ahora. Puede escribirle aquí mismo.",
-    ),
-    "tg_queue_left": (
-        "Has salido de la cola. Sigo yo, el asistente virtual.",
-        "Ha salido de la cola. Sigo yo, el asistente virtual.",
-    ),
-    "tg_ended": (
-        "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual.",
-        "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual.",
     ),
 }
 

@@ -123,8 +123,10 @@ def test_a_queued_shopper_goes_back_to_the_assistant(bridge: ThreadedBridge, bro
         assert len(queue_ids(bridge)) == 1
 
         leave.click()
-        expect(log).to_contain_text("Has salido de la cola. Sigues con el asistente virtual.")
         expect(log).to_contain_text(QUEUE_LEFT_LINE)
+        # one line says it (the tester saw a notice and the bot's line saying the same)
+        expect(log.locator(".msg, .notice").filter(has_text="he cancelado la espera")).to_have_count(1)
+        expect(log.locator(".notice").filter(has_text="Has salido de la cola")).to_have_count(0)
         expect(status).to_be_hidden()
         expect(page.locator("#ta-sub")).to_have_text("Te responde el asistente virtual")
         assert queue_ids(bridge) == []
@@ -143,7 +145,7 @@ def test_a_queued_shopper_goes_back_to_the_assistant(bridge: ThreadedBridge, bro
         page.reload()
         expect(status).to_contain_text("Ana te está atendiendo")
         expect(page.locator(".status").get_by_role("button", name="Volver al asistente")).to_be_hidden()
-        expect(log.locator(".notice").filter(has_text="Has salido de la cola")).to_have_count(1)
+        expect(log.locator(".msg").filter(has_text="he cancelado la espera")).to_have_count(1)
         assert errors == []
     finally:
         context.close()
@@ -351,7 +353,9 @@ def test_leaving_the_queue_with_the_real_bot(stack: Any, browser: Any, tmp_path:
         send(page, "quiero hablar con una persona")
         expect(status.get_by_role("button", name="Volver al asistente")).to_be_visible(timeout=RASA_TIMEOUT_MS)
         status.get_by_role("button", name="Volver al asistente").click()
-        expect(log.locator(".notice").filter(has_text="Has salido de la cola")).to_have_count(2)
+        expect(log.locator(".msg.bot").filter(has_text="he cancelado la espera")).to_have_count(2,
+                                                                                           timeout=RASA_TIMEOUT_MS)
+        expect(log.locator(".notice").filter(has_text="Has salido de la cola")).to_have_count(0)
         assert errors == []
     finally:
         context.close()

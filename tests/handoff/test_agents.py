@@ -188,7 +188,9 @@ async def test_close_resumes_rasa_through_its_channel_and_stores_csat(start_brid
     assert await cust.wait_type("handoff") == {"type": "handoff", "state": "ended", "outcome": "closed"}
     resumed = await cust.wait_type("message")
     assert resumed["sender"] == "bot" and resumed["text"].startswith("Vuelves a estar conmigo")
-    await cust.wait_type("csat_request")
+    request = await cust.wait_type("csat_request")
+    # the question itself, in one wording for the widget and Telegram (handoff/texts.py)
+    assert request["text"] == "¿Qué tal te ha atendido Ana? Valóralo del 1 (muy mal) al 5 (muy bien)."
     assert fake_rasa.api_calls == [{"path": "/webhooks/bridge/resume", "auth_ok": True,
                                     "body": {"sender": cid, "action": "utter_handoff_resumed"}}]
     await cust.send({"type": "csat", "score": 7})

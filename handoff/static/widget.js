@@ -72,6 +72,7 @@
       tooLong: "Tu mensaje es demasiado largo (máximo {max} caracteres). Acórtalo o envíalo en varias partes.",
       launcher: "¿Te ayudamos?",
       subtitleBot: "Te responde el asistente virtual",
+      subtitleAgent: "Te responde una persona del equipo",
       introBody: "Pregúntame por tus pedidos, envíos, devoluciones o reembolsos. Si lo prefieres, te paso con una persona del equipo.",
       placeholder: "Escribe tu mensaje…",
       contactLabel: "Déjanos tu correo y te escribiremos:",
@@ -101,6 +102,7 @@
       tooLong: "Su mensaje es demasiado largo (máximo {max} caracteres). Acórtelo o envíelo en varias partes.",
       launcher: "¿Le ayudamos?",
       subtitleBot: "Le responde el asistente virtual",
+      subtitleAgent: "Le responde una persona del equipo",
       introBody: "Pregúnteme por sus pedidos, envíos, devoluciones o reembolsos. Si lo prefiere, le paso con una persona del equipo.",
       placeholder: "Escriba su mensaje…",
       contactLabel: "Déjenos su correo y le escribiremos:",
@@ -809,7 +811,8 @@
       }
     } else if (h.state === "assigned") {
       var agent = h.agent_name || "Una persona del equipo";
-      subtitle.textContent = t("serving", { agent: agent });
+      // the name once: in the status bar (a phone showed it in the header too)
+      subtitle.textContent = t("subtitleAgent");
       statusMain.textContent = "";
       statusMain.appendChild(el("strong", { text: t("serving", { agent: agent }) }));
       statusSub.textContent = t("writeHere");

@@ -205,6 +205,17 @@ def test_on_a_phone_the_chat_is_full_screen_without_key_hints_and_amounts_stay_w
         expect(page.locator("#ta-log")).to_contain_text("Perfecto, sigues en la cola.")
         expect(page.locator(".status")).to_contain_text("posición 1")
         expect(asked.get_by_role("button", name="Volver al asistente")).to_be_disabled()
+        send(page, "necesito hablar con una persona YA")    # told the team has it, and the place
+        expect(page.locator("#ta-log")).to_contain_text("He pasado tu mensaje al equipo")
+        page.screenshot(path=str(shots / "phone-3c-queued-acknowledged.png"))
+        claim(bridge, "Marta")
+        expect(page.locator(".status")).to_contain_text("Marta te está atendiendo")
+        # once, not in the header as well
+        expect(page.locator("#ta-sub")).to_have_text("Te responde una persona del equipo")
+        assert page.locator("#tienda-aurora-chat").evaluate(
+            "host => host.shadowRoot.querySelector('[role=dialog]').innerText.split('Marta te está atendiendo').length"
+        ) == 2
+        page.screenshot(path=str(shots / "phone-3d-assigned.png"))
         page.get_by_role("button", name="Cerrar el chat").click()
         expect(page.get_by_role("button", name="Abrir el chat de ayuda")).to_be_visible()
         page.screenshot(path=str(shots / "phone-4-closed.png"))

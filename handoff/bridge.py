@@ -781,6 +781,22 @@ class Bridge:
             # the score rides on the thanks, so a history (a reload) shows the rating as given
             await self._deliver(conversation_id, "system", self.texts["csat_thanks"], {"csat_score": score})
 
+    async def message_received(self, conversation_id: str, message_id: str) -> None:
+        """The shopper's side really has an agent's message (the widget showed
+        it: ``received``; Telegram accepted it for the chat): its author's
+        console marks it "entregado" (``delivered``). Until then the console
+        says "enviado" (the ``ack``: stored and sent, maybe to a socket nobody
+        reads any more). Another conversation's id, or not an agent's message,
+        is ignored."""
+        try:
+            message = await self.storage.get_message(int(message_id))
+        except (NotFound, ValueError):
+            return
+        if message.conversation_id != conversation_id or message.sender != "agent" or not message.agent_id:
+            return
+        await self.to_agent(message.agent_id, {"type": "delivered", "conversation_id": conversation_id,
+                                               "id": str(message.id)})
+
     async def customer_typing(self, conversation_id: str) -> None:
         conversation = await self.storage.get_conversation(conversation_id)
         if conversation.state is State.AGENT and conversation.agent_id:

@@ -994,6 +994,12 @@ class TelegramChannel:
                 await self.db.sent(row["id"], sent.message_id)
             except StorageError as exc:  # sent but not marked: a restart would send it again
                 logger.error("telegram_outbox_mark_failed", extra={"outbox_id": row["id"], "error": str(exc)})
+            key = row.get("source_key") or ""
+            if key.startswith("m:") and row.get("conversation_id"):  # Telegram has it for the chat: "entregado"
+                try:
+                    await self.bridge.message_received(row["conversation_id"], key[2:])
+                except StorageError as exc:
+                    logger.warning("telegram_delivered_unmarked", extra={"outbox_id": row["id"], "error": str(exc)})
 
     async def _reschedule(self, row: Dict[str, Any], attempts: int, delay: float, error: str, give_up: bool) -> None:
         if give_up:

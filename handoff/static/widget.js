@@ -669,6 +669,8 @@
       node.appendChild(chips);
     }
     if (id) { node.setAttribute("data-id", id); trackId(id, node); }
+    // an agent's message really reached this page: the agent's console says "entregado"
+    if (id && frame.sender === "agent") send({ type: "received", id: id });
     appendLog(node);
     if (frame.sender === "bot" || frame.sender === "agent") hideTyping();
     if (live && !state.open && frame.sender !== "customer") { state.unread += 1; renderBadge(); }

@@ -50,6 +50,8 @@ async def test_agente_to_an_agent_and_back_with_csat(start_telegram, bot_api: Fa
     await agent.wait_type("note")
     await agent.send({"type": "message", "conversation_id": cid, "text": "Hola, soy Ana. ¿En qué te ayudo?"})
     await bot_api.wait_text("Ana: Hola, soy Ana. ¿En qué te ayudo?")
+    # Telegram accepted it for the chat: the console may say "entregado"
+    assert (await agent.wait_type("delivered"))["conversation_id"] == cid
     assert not [t for t in bot_api.texts() if "NOTA INTERNA" in t]  # the outbox keeps order: a note would be earlier
 
     await bot_api.push(message_update(text="Mi paquete no llega"))

@@ -129,7 +129,8 @@ episodes_table = Table(
     Column("agent_id", String(32), nullable=True),
     Column("resolution", String(20), nullable=True),
     # how the episode ended (reports count them): ``closed`` by an agent, or
-    # ``withdrawn`` by the customer leaving the queue before a claim (then
+    # ``withdrawn`` by the customer leaving the queue before a claim, or
+    # ``abandoned`` when their web page was gone too long while queued (then
     # ``closed_at`` and ``resolution`` stay NULL: nobody handled it); NULL while open
     Column("outcome", String(20), nullable=True),
     Column("ended_at", DateTime(timezone=True), nullable=True),
@@ -884,19 +885,25 @@ class Storage:
         return conversation
 
     @threaded
-    def withdraw(self, conn: Connection, conversation_id: str, now: dt.datetime) -> Conversation:
+    def withdraw(self, conn: Connection, conversation_id: str, now: dt.datetime,
+                 outcome: str = "withdrawn") -> Conversation:
         """queued → bot: the customer left the queue before any claim. The
-        episode ends with outcome ``withdrawn`` (no CSAT: nobody attended
-        them) and a ``withdraw`` turn is owed (the bot's line), in one
-        transaction. InvalidTransition unless queued (an agent claimed first)."""
+        episode ends with ``outcome`` (no CSAT: nobody attended them):
+        ``withdrawn`` (they asked; a ``withdraw`` turn is owed, the bot's line,
+        in the same transaction) or ``abandoned`` (their page was gone too
+        long: no turn, nobody is there to answer). InvalidTransition unless
+        queued (an agent claimed first)."""
+        if outcome not in ("withdrawn", "abandoned"):
+            raise ValueError(f"outcome must be withdrawn or abandoned, not {outcome!r}")
         before = self._get(conn, conversation_id)
         conversation = self._cas(conn, conversation_id, Event.WITHDRAW, agent_id=None, queue_rank=None,
                                  episode_id=None)
-        conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "withdraw",
-                                   "message_id": None, "created_at": now})
+        if outcome == "withdrawn":
+            conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "withdraw",
+                                       "message_id": None, "created_at": now})
         if before.episode_id is not None:
             conn.execute(update(episodes_table).where(episodes_table.c.id == before.episode_id)
-                         .values(outcome="withdrawn", ended_at=now))
+                         .values(outcome=outcome, ended_at=now))
         return conversation
 
     @threaded

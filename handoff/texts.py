@@ -105,6 +105,13 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "posición {position}.",
     ),
     "queue_ack_wait": (" Espera aproximada: {minutes} min.", " Espera aproximada: {minutes} min."),
+    # a web shopper whose page was gone too long while queued (Bridge.abandon_idle): read on return
+    "queue_abandoned": (
+        "Como cerraste el chat mientras esperabas, hemos terminado la espera y ya no estás en la cola. "
+        "Sigues conmigo, el asistente virtual. Si aún necesitas a una persona del equipo, pulsa el botón.",
+        "Como cerró el chat mientras esperaba, hemos terminado la espera y ya no está en la cola. "
+        "Sigue conmigo, el asistente virtual. Si aún necesita a una persona del equipo, pulse el botón.",
+    ),
     "btn_leave_queue": ("Volver al asistente", "Volver al asistente"),
     "btn_keep_waiting": ("Seguir esperando", "Seguir esperando"),
     # the demo shop page (handoff/static/index.html, ``{{t:key}}``)

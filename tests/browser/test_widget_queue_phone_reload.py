@@ -370,3 +370,50 @@ def test_leaving_the_queue_with_the_real_bot(stack: Any, browser: Any, tmp_path:
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_phone_shopper_who_closed_the_chat_while_queued_reads_that_the_wait_ended(
+        bridge: ThreadedBridge, browser: Any, tmp_path: Path) -> None:
+    """Tester: queued web chats whose shopper had left stayed queued forever.
+    After HANDOFF_QUEUE_ABANDON_AFTER_S without the shopper's page the wait
+    ends (outcome ``abandoned``); back on the page, the shopper reads it and can
+    ask for a person again."""
+    import datetime as dt
+
+    expect.set_options(timeout=10_000)
+    shots = shots_dir(tmp_path)
+    errors: List[str] = []
+    context = browser.new_context(**PHONE_CONTEXT, locale="es-ES")
+    try:
+        page = open_widget(bridge, context, errors)
+        send(page, "agente")
+        expect(page.locator(".status")).to_contain_text("posición 1")
+        state = context.storage_state()
+        page.close()                                     # the browser goes: no socket any more
+    finally:
+        context.close()
+    assert bridge.server is not None
+    core = bridge.server.bridge
+    later = core.clock() + dt.timedelta(seconds=core.settings.queue_abandon_after_s + 61)
+    core.clock = lambda: later
+    assert bridge.run(core.abandon_idle()) == 1
+    assert queue_ids(bridge) == []
+
+    context = browser.new_context(**PHONE_CONTEXT, locale="es-ES", storage_state=state)
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
+        expect(page.get_by_role("dialog")).to_be_visible()  # the chat was open: it opens again
+        log = page.locator("#ta-log")
+        told = log.locator(".notice.system").filter(has_text="hemos terminado la espera")
+        expect(told).to_have_count(1)
+        expect(page.locator(".status")).to_be_hidden()
+        expect(page.locator("#ta-sub")).to_have_text("Te responde el asistente virtual")
+        page.screenshot(path=str(shots / "phone-5-abandoned-back.png"))
+        told.get_by_role("button", name="Hablar con una persona").click()
+        expect(page.locator(".status")).to_contain_text("posición 1")
+        assert len(queue_ids(bridge)) == 1
+        assert errors == []
+    finally:
+        context.close()

@@ -276,3 +276,74 @@ async def test_the_queued_acknowledgement_follows_the_voice(start_bridge, fake_r
     usted = texts_for("usted")
     assert ack["text"].startswith(usted.get("queue_ack", position=1))
     assert not usted.get("queue_ack", position=1).startswith(TU.get("queue_ack", position=1))
+
+
+@pytest.mark.asyncio
+async def test_a_web_shopper_gone_too_long_leaves_the_queue_as_abandoned(
+        start_bridge, fake_rasa: FakeRasa) -> None:
+    """Tester: chats whose shopper left stayed queued forever, and new shoppers
+    saw "posición 6". Positions count only shoppers still there; after
+    HANDOFF_QUEUE_ABANDON_AFTER_S without a socket the conversation leaves the
+    queue (outcome ``abandoned``), and a returning shopper reads that the wait
+    ended and can ask for a person again."""
+    import datetime as dt
+
+    from handoff.bridge import LIVE_GRACE_S
+
+    server = await start_bridge()
+    bridge = server.bridge
+    start = bridge.clock()
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    gone, gone_session, _ = await queued_customer(server)
+    waiting, waiting_session, handoff = await queued_customer(server)
+    assert handoff["position"] == 2
+    gid = gone_session["conversation_id"]
+    await gone.close()
+    await agent.wait_for(lambda f: f["type"] == "queue" and len(f["conversations"]) == 2)
+
+    # a minute without a socket: no longer ahead of anyone
+    bridge.clock = lambda: start + dt.timedelta(seconds=LIVE_GRACE_S + 1)
+    assert await bridge.abandon_idle() == 0
+    assert (await waiting.wait_type("handoff", state="queued"))["position"] == 1
+
+    # past the limit: out of the queue, as abandoned
+    bridge.clock = lambda: start + dt.timedelta(seconds=bridge.settings.queue_abandon_after_s + 1)
+    assert await bridge.abandon_idle() == 1
+    await agent.wait_for(lambda f: f["type"] == "queue" and [c["conversation_id"] for c in f["conversations"]]
+                         == [waiting_session["conversation_id"]])
+    [episode] = await bridge.storage.episodes(gid)
+    assert episode["outcome"] == "abandoned" and episode["ended_at"] is not None and episode["closed_at"] is None
+    assert (await bridge.storage.get_conversation(gid)).state.value == "bot"
+    assert b'handoff_queue_left_total{how="abandoned"} 1.0' in bridge.metrics.exposition()
+    assert await bridge.abandon_idle() == 0
+
+    # the shopper comes back: told, not queued, and a person is one press away
+    back, _ = await customer(server, gone_session["session_id"])
+    history = await back.wait_type("history")
+    told = [m for m in history["messages"] if m["sender"] == "system"][-1]
+    assert told["text"] == TU["queue_abandoned"]
+    assert [b["payload"] for b in told["buttons"]] == ["/request_human"]
+    assert not [f for f in await back.barrier() if f.get("type") == "handoff"]
+    await back.send({"type": "message", "text": "Hablar con una persona", "payload": "/request_human",
+                     "reply_to": told["id"], "client_id": "again"})
+    assert (await back.wait_type("handoff", state="queued"))["position"] == 2
+
+
+@pytest.mark.asyncio
+async def test_telegram_chats_are_never_abandoned(start_bridge, fake_rasa: FakeRasa) -> None:
+    """A Telegram shopper gets the reply in the chat whenever it comes: no socket to lose."""
+    import datetime as dt
+
+    from handoff.bridge import RASA_DOWN_CONTEXT
+
+    server = await start_bridge()
+    bridge = server.bridge
+    conversation, _ = await bridge.open_session(None, "telegram")
+    async with bridge.lock(conversation.id):
+        await bridge._enqueue(conversation, "customer_request", RASA_DOWN_CONTEXT, "hola")
+    later = bridge.clock() + dt.timedelta(seconds=bridge.settings.queue_abandon_after_s * 10)
+    assert await bridge.abandon_idle() == 0
+    bridge.clock = lambda: later
+    assert await bridge.abandon_idle() == 0
+    assert [c.id for c in await bridge.storage.queue()] == [conversation.id]

@@ -1144,12 +1144,12 @@ class Bridge:
             replies = []
         self.crash_point("close_resumed")
         if any(r.get("text") for r in replies):
-            await self._relay_bot(conversation, replies, None, f"resume:{turn.id}", replay)
+            await self._relay_bot(conversation, replies, None, f"resume:{turn.key}", replay)
         elif left:  # a way back to a person, should the shopper change their mind
             await self._deliver(conversation.id, "system", self.texts["queue_left"], {"buttons": [HUMAN_BUTTON]},
-                                client_id=f"resume:{turn.id}:0", resend=replay)
+                                client_id=f"resume:{turn.key}:0", resend=replay)
         else:
-            await self._deliver(conversation.id, "system", self.texts["resumed"], client_id=f"resume:{turn.id}:0", resend=replay)
+            await self._deliver(conversation.id, "system", self.texts["resumed"], client_id=f"resume:{turn.key}:0", resend=replay)
         if conversation.csat_episode_id is not None and not left:
             await self.to_customer(conversation.id, await self._csat_request(conversation))
         await self.storage.finish_turn(turn.id)

@@ -191,6 +191,9 @@ turns_table = Table(
     Column("kind", String(10), nullable=False),          # message | resume | withdraw
     Column("message_id", Integer, nullable=True, unique=True),  # the customer message to answer
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # never an id twice (SQLite would give a finished turn's id to the next one,
+    # and the bot's line of that turn is stored under it): see Turn.key for older tables
+    sqlite_autoincrement=True,
 )
 
 
@@ -277,6 +280,15 @@ class Turn:
     conversation_id: str
     kind: str                  # message | resume (after a close) | withdraw (the queue left)
     message_id: Optional[int]
+    created_at: Optional[dt.datetime] = None
+
+    @property
+    def key(self) -> str:
+        """A name for what this turn stores, unique even where the database
+        gives a finished turn's id to a new one (SQLite reuses the highest
+        rowid once it is deleted): the id and the creation time."""
+        stamp = int(self.created_at.timestamp() * 1000) if self.created_at else 0
+        return f"{self.id}.{stamp}"
 
 
 @dataclass(frozen=True)
@@ -737,13 +749,14 @@ class Storage:
         query = select(turns_table).order_by(turns_table.c.id)
         if conversation_id is not None:
             query = query.where(turns_table.c.conversation_id == conversation_id)
-        return [Turn(r.id, r.conversation_id, r.kind, r.message_id) for r in conn.execute(query).all()]
+        return [Turn(r.id, r.conversation_id, r.kind, r.message_id, _utc(r.created_at))
+                for r in conn.execute(query).all()]
 
     @threaded
     def message_turn(self, conn: Connection, message_id: int) -> Optional[Turn]:
         """The pending turn of a customer message (a resend finds it), or None."""
         row = conn.execute(select(turns_table).where(turns_table.c.message_id == message_id)).first()
-        return Turn(row.id, row.conversation_id, row.kind, row.message_id) if row else None
+        return Turn(row.id, row.conversation_id, row.kind, row.message_id, _utc(row.created_at)) if row else None
 
     @threaded
     def get_message(self, conn: Connection, message_id: int) -> StoredMessage:

@@ -323,7 +323,8 @@ def test_the_shop_page_and_the_way_out_of_the_queue_speak_usted(usted_bridge: Th
         page.screenshot(path=str(shots / "usted-1-phone-queued-leave.png"))
         status.get_by_role("button", name="Volver al asistente").click()
         log = page.locator("#ta-log")
-        expect(log).to_contain_text("Ha salido de la cola. Sigue con el asistente virtual.")
+        expect(log).to_contain_text(QUEUE_LEFT_LINE)      # the one line for leaving (the bot's)
+        expect(log.locator(".notice").filter(has_text="Ha salido de la cola")).to_have_count(0)
         widget_text = page.evaluate("""() => document.getElementById('tienda-aurora-chat').shadowRoot
             .querySelector('.panel').innerText""")
         lines = "\n".join(line for line in widget_text.split("\n") if QUEUE_LEFT_LINE not in line

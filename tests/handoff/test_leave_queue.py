@@ -347,3 +347,19 @@ async def test_telegram_chats_are_never_abandoned(start_bridge, fake_rasa: FakeR
     bridge.clock = lambda: later
     assert await bridge.abandon_idle() == 0
     assert [c.id for c in await bridge.storage.queue()] == [conversation.id]
+
+
+@pytest.mark.asyncio
+async def test_leaving_twice_gets_the_bots_line_twice(start_bridge, fake_rasa: FakeRasa) -> None:
+    """Found with the real bot: the second time a shopper left the queue the
+    bot's line never came (the finished turn's id was given to the new turn,
+    and its line was taken for one already stored)."""
+    server = await start_bridge()
+    client, _, _ = await queued_customer(server)
+    await client.send({**LEAVE_PRESS, "client_id": "l1"})
+    first = await client.wait_type("message", sender="bot", text=QUEUE_LEFT_LINE)
+    await client.send({"type": "message", "text": "agente", "client_id": "a2"})
+    await client.wait_type("handoff", state="queued")
+    await client.send({**LEAVE_PRESS, "client_id": "l2"})
+    second = await client.wait_type("message", sender="bot", text=QUEUE_LEFT_LINE)
+    assert second["id"] != first["id"]

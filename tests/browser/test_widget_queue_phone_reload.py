@@ -12,6 +12,7 @@ Screenshots go to $BROWSER_SCREENSHOTS (or tmp_path), desktop and phone.
 Synchronisation is Playwright's auto-waiting, never sleeps."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -395,6 +396,12 @@ def test_a_phone_shopper_who_closed_the_chat_while_queued_reads_that_the_wait_en
         context.close()
     assert bridge.server is not None
     core = bridge.server.bridge
+
+    async def socket_gone() -> None:                     # the bridge has seen the page go
+        while core.customers:
+            await asyncio.sleep(0.05)
+
+    bridge.run(asyncio.wait_for(socket_gone(), 10))
     later = core.clock() + dt.timedelta(seconds=core.settings.queue_abandon_after_s + 61)
     core.clock = lambda: later
     assert bridge.run(core.abandon_idle()) == 1
@@ -413,6 +420,7 @@ def test_a_phone_shopper_who_closed_the_chat_while_queued_reads_that_the_wait_en
         expect(page.locator("#ta-sub")).to_have_text("Te responde el asistente virtual")
         page.screenshot(path=str(shots / "phone-5-abandoned-back.png"))
         told.get_by_role("button", name="Hablar con una persona").click()
+        expect(page.locator(".status")).to_be_visible()   # (a hidden status box keeps its old text)
         expect(page.locator(".status")).to_contain_text("posición 1")
         assert len(queue_ids(bridge)) == 1
         assert errors == []

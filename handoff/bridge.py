@@ -92,6 +92,8 @@ RASA_DOWN_CONTEXT = {"reason": "rasa_down", "reason_text": "El asistente no resp
 RESUMED_TEXT = TU["resumed"]
 CRASH_EXIT_CODE = 70
 RECOVERY_WAIT_S = 120.0  # how long owed turns wait for Rasa after a start
+LIVE_GRACE_S = 60.0      # a web shopper without a socket this long no longer counts in positions
+ABANDON_SWEEP_S = 30.0   # how often abandoned queued conversations are looked for
 AGENT_LOST_TEXT = TU["agent_lost"]
 ATTACHMENT_KEPT_TEXT = TU["attachment_kept"]
 STEP_OVER_TEXT = TU["step_over"]
@@ -169,6 +171,11 @@ class Bridge:
         self._locks: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._queue_lock = asyncio.Lock()
         self._last_status: Dict[str, Tuple[int, int]] = {}
+        self._acked: Dict[str, Tuple[dt.datetime, int]] = {}  # queued conversation -> (last ack, its position)
+        # web conversations without a customer socket -> since when (this process's view)
+        self._gone_since: Dict[str, dt.datetime] = {}
+        self._live_ids: Set[str] = set()  # queued conversations counted in positions, as last broadcast
+        self._sweeper: Optional[asyncio.Task] = None
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
         self._recovery: Optional[asyncio.Task] = None
@@ -192,8 +199,14 @@ class Bridge:
         for agent_id in await self.storage.agents_with_conversations():
             self._schedule_grace(agent_id)
         self.metrics.queue_length.set(len(await self.storage.queue()))
+        if self.settings.queue_abandon_after_s > 0:
+            self._sweeper = asyncio.create_task(self._sweep_abandoned())
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         if self._recovery is not None:
             self._recovery.cancel()
             await asyncio.gather(self._recovery, return_exceptions=True)
@@ -365,6 +378,7 @@ class Bridge:
     def attach_customer(self, conversation_id: str, ws: Socket) -> None:
         """Live frames wait until :meth:`release_customer` (see :meth:`_hold`)."""
         self.customers[conversation_id].add(ws)
+        self._gone_since.pop(conversation_id, None)
         self._hold(ws)
 
     async def release_customer(self, ws: Socket, already_sent: Set[str]) -> None:
@@ -377,6 +391,7 @@ class Bridge:
             sockets.discard(ws)
             if not sockets:
                 del self.customers[conversation_id]
+                self._gone_since[conversation_id] = self.clock()
 
     async def resend_state(self, conversation_id: str, ws: Socket, after_id: int = 0) -> Set[str]:
         """After a reconnection: the history the customer may have missed, then
@@ -399,13 +414,18 @@ class Bridge:
 
     async def _csat_request(self, conversation: Conversation) -> Frame:
         """The rating request of the handoff that waits for one, naming its
-        agent (so a reload, or another browser, asks about the right person)."""
+        agent (so a reload, or another browser, asks about the right person),
+        with the question's ``text`` (handoff/texts.py: one wording for every
+        channel)."""
         frame: Frame = {"type": "csat_request"}
         episode = next((e for e in await self.storage.episodes(conversation.id)
                         if e["id"] == conversation.csat_episode_id), None)
         if episode is not None and episode.get("agent_id"):
             names = await self.storage.agent_names([episode["agent_id"]])
             frame["agent_name"] = names.get(episode["agent_id"], "")
+        # the question itself, so the widget and Telegram ask it in the same words
+        frame["text"] = (self.texts.get("csat_ask", agent=frame["agent_name"]) if frame.get("agent_name")
+                         else self.texts["csat_ask_team"])
         return frame
 
     async def button_live(self, conversation_id: str, reply_to: str) -> bool:
@@ -487,6 +507,26 @@ class Bridge:
             await self._deliver(conversation.id, "system", self.texts["queue_exit_ask"], {"buttons": [
                 {"title": self.texts["btn_leave_queue"], "payload": LEAVE_QUEUE},
                 {"title": self.texts["btn_keep_waiting"], "payload": KEEP_WAITING}]})
+        else:
+            await self._queue_ack(conversation)
+
+    async def _queue_ack(self, conversation: Conversation) -> None:
+        """Tell a queued shopper who wrote that the team will read it, and
+        their place (caller holds the lock): the first time, then only after
+        HANDOFF_QUEUE_ACK_INTERVAL_S or when the position changed, so a
+        shopper who writes five lines gets one answer, not five."""
+        status = await self._queued_status(conversation)
+        position = int(status["position"])
+        now = self.clock()
+        last = self._acked.get(conversation.id)
+        if last is not None and last[1] == position and \
+                (now - last[0]).total_seconds() < self.settings.queue_ack_interval_s:
+            return
+        self._acked[conversation.id] = (now, position)
+        text = self.texts.get("queue_ack", position=position)
+        if not status["offline"] and status["estimated_wait_s"]:
+            text += self.texts.get("queue_ack_wait", minutes=max(1, round(status["estimated_wait_s"] / 60)))
+        await self._deliver(conversation.id, "system", text)
 
     async def _withdraw(self, conversation: Conversation, how: str) -> None:
         """queued → bot (caller holds the lock): the episode ends ``withdrawn``,
@@ -506,6 +546,64 @@ class Bridge:
         for turn in await self.storage.pending_turns(conversation.id):
             if turn.kind == "withdraw":
                 await self._resume(conversation, turn)
+
+    # -- abandoned web conversations ------------------------------------
+
+    def _customer_live(self, conversation: Conversation, now: dt.datetime) -> bool:
+        """Whether a queued shopper counts as waiting: Telegram always (the
+        reply reaches the chat later anyway); web while a socket is open or
+        for LIVE_GRACE_S after the last one closed (a reload, a tunnel)."""
+        if conversation.channel != "web" or self.customers.get(conversation.id):
+            return True
+        since = self._gone_since.setdefault(conversation.id, now)  # never seen by this process: from now
+        return (now - since).total_seconds() < LIVE_GRACE_S
+
+    async def _sweep_abandoned(self) -> None:
+        """Every ``ABANDON_SWEEP_S`` (shorter for a short setting): abandon
+        what waited too long without its shopper, and re-send positions when
+        who counts as waiting changed."""
+        period = max(1.0, min(ABANDON_SWEEP_S, self.settings.queue_abandon_after_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.abandon_idle()
+            except StorageError as exc:
+                logger.error("abandon_sweep_failed", extra={"error": str(exc)})
+
+    async def abandon_idle(self) -> int:
+        """Queued web conversations with no customer socket for
+        HANDOFF_QUEUE_ABANDON_AFTER_S leave the queue: outcome ``abandoned``,
+        the agents' queue loses them, and a system line (with "Hablar con una
+        persona") waits in the history for the shopper's return. Returns how
+        many; positions are re-sent if the live set changed."""
+        limit = self.settings.queue_abandon_after_s
+        done = 0
+        now = self.clock()
+        for conversation in await self.storage.queue():
+            if limit <= 0 or self._customer_live(conversation, now):
+                continue
+            if (now - self._gone_since[conversation.id]).total_seconds() < limit:
+                continue
+            async with self.lock(conversation.id):
+                if self.customers.get(conversation.id):
+                    continue  # back meanwhile
+                try:
+                    await self.storage.withdraw(conversation.id, now, outcome="abandoned")
+                except TransitionError:
+                    continue  # claimed or left meanwhile
+                self.metrics.queue_left.labels("abandoned").inc()
+                logger.info("queue_abandoned", extra={"conversation_id": conversation.id,
+                                                      "gone_s": int((now - self._gone_since[conversation.id]).total_seconds())})
+                await self.to_customer(conversation.id, {"type": "handoff", "state": "ended", "outcome": "abandoned"})
+                await self._deliver(conversation.id, "system", self.texts["queue_abandoned"], {"buttons": [HUMAN_BUTTON]})
+                done += 1
+        queued = await self.storage.queue()
+        waiting = {c.id for c in queued}
+        for gone in [cid for cid in self._gone_since if cid not in waiting]:
+            del self._gone_since[gone]  # counted again from the next time it is queued without a socket
+        if done or {c.id for c in queued if self._customer_live(c, now)} != self._live_ids:
+            await self.broadcast_queue()
+        return done
 
     async def customer_attachments(
         self, conversation_id: str, caption: str, attachments: Sequence[Attachment], client_id: Optional[str]
@@ -529,6 +627,7 @@ class Bridge:
             elif route is Route.QUEUE:
                 await self.storage.set_preview(conversation_id, text)
                 await self.broadcast_queue()
+                await self._queue_ack(conversation)
             else:
                 await self._deliver(conversation_id, "system", self.texts["attachment_kept"], {"buttons": [HUMAN_BUTTON]})
             return message
@@ -754,6 +853,22 @@ class Bridge:
             # the score rides on the thanks, so a history (a reload) shows the rating as given
             await self._deliver(conversation_id, "system", self.texts["csat_thanks"], {"csat_score": score})
 
+    async def message_received(self, conversation_id: str, message_id: str) -> None:
+        """The shopper's side really has an agent's message (the widget showed
+        it: ``received``; Telegram accepted it for the chat): its author's
+        console marks it "entregado" (``delivered``). Until then the console
+        says "enviado" (the ``ack``: stored and sent, maybe to a socket nobody
+        reads any more). Another conversation's id, or not an agent's message,
+        is ignored."""
+        try:
+            message = await self.storage.get_message(int(message_id))
+        except (NotFound, ValueError):
+            return
+        if message.conversation_id != conversation_id or message.sender != "agent" or not message.agent_id:
+            return
+        await self.to_agent(message.agent_id, {"type": "delivered", "conversation_id": conversation_id,
+                                               "id": str(message.id)})
+
     async def customer_typing(self, conversation_id: str) -> None:
         conversation = await self.storage.get_conversation(conversation_id)
         if conversation.state is State.AGENT and conversation.agent_id:
@@ -764,10 +879,24 @@ class Bridge:
 
     async def _queued_status(self, conversation: Conversation, queued: Optional[List[Conversation]] = None) -> Frame:
         queued = queued if queued is not None else await self.storage.queue()
-        ids = [c.id for c in queued]
-        position = ids.index(conversation.id) + 1 if conversation.id in ids else len(ids) + 1
+        position = self._positions(queued).get(conversation.id)
+        if position is None:
+            position = len([c for c in queued if self._customer_live(c, self.clock())]) + 1
         handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
         return self._status_frame(conversation, position, handling)
+
+    def _positions(self, queued: Sequence[Conversation]) -> Dict[str, int]:
+        """Each queued conversation's place, counting ahead of it only the
+        shoppers still waiting (``_customer_live``): a web chat left open
+        nowhere does not push new shoppers back."""
+        now = self.clock()
+        ahead = 0
+        places: Dict[str, int] = {}
+        for conversation in queued:
+            places[conversation.id] = ahead + 1
+            if self._customer_live(conversation, now):
+                ahead += 1
+        return places
 
     def _status_frame(self, conversation: Conversation, position: int, handling_s: float) -> Frame:
         now = self.clock()
@@ -796,14 +925,19 @@ class Bridge:
             for agent_id in list(self.agents):
                 await self.to_agent(agent_id, frame)
             handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
-            for position, conversation in enumerate(queued, start=1):
-                status = self._status_frame(conversation, position, handling)
+            places = self._positions(queued)
+            now = self.clock()
+            self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
+            for conversation in queued:
+                status = self._status_frame(conversation, places[conversation.id], handling)
                 key = (status["position"], status["estimated_wait_s"])
                 if self._last_status.get(conversation.id) != key:
                     self._last_status[conversation.id] = key
                     await self.to_customer(conversation.id, status)
             for gone in set(self._last_status) - {c.id for c in queued}:
                 del self._last_status[gone]
+            for gone in set(self._acked) - {c.id for c in queued}:
+                del self._acked[gone]
 
     # -- agents ----------------------------------------------------------
 
@@ -1010,12 +1144,12 @@ class Bridge:
             replies = []
         self.crash_point("close_resumed")
         if any(r.get("text") for r in replies):
-            await self._relay_bot(conversation, replies, None, f"resume:{turn.id}", replay)
+            await self._relay_bot(conversation, replies, None, f"resume:{turn.key}", replay)
         elif left:  # a way back to a person, should the shopper change their mind
             await self._deliver(conversation.id, "system", self.texts["queue_left"], {"buttons": [HUMAN_BUTTON]},
-                                client_id=f"resume:{turn.id}:0", resend=replay)
+                                client_id=f"resume:{turn.key}:0", resend=replay)
         else:
-            await self._deliver(conversation.id, "system", self.texts["resumed"], client_id=f"resume:{turn.id}:0", resend=replay)
+            await self._deliver(conversation.id, "system", self.texts["resumed"], client_id=f"resume:{turn.key}:0", resend=replay)
         if conversation.csat_episode_id is not None and not left:
             await self.to_customer(conversation.id, await self._csat_request(conversation))
         await self.storage.finish_turn(turn.id)

@@ -60,6 +60,7 @@ CUSTOMER_FRAMES: Schema = {
     "typing": {},
     "csat": {"score": ((int,), True, 0), "comment": (_OPT_S, False, 1000)},
     "contact": {"email": (_S, True, 254), "client_id": (_OPT_S, False, ID)},
+    "received": {"id": (_S, True, 20)},   # the widget has shown an agent's message
 }
 
 AGENT_FRAMES: Schema = {
@@ -156,6 +157,8 @@ def parse(raw: Union[str, bytes], schema: Schema, max_bytes: int) -> Dict[str, A
         raise FrameError("invalid_field", "El campo «after_id» no tiene un valor válido.")
     if frame["type"] == "message" and frame.get("reply_to") is not None and not MESSAGE_ID.match(frame["reply_to"]):
         raise FrameError("invalid_field", "El campo «reply_to» no tiene un valor válido.", client_id)
+    if frame["type"] == "received" and not MESSAGE_ID.match(frame["id"]):
+        raise FrameError("invalid_field", "El campo «id» no tiene un valor válido.")
     if frame["type"] == "csat" and not 1 <= frame["score"] <= 5:
         raise FrameError("invalid_field", "La valoración debe ser un número del 1 al 5.")
     if frame["type"] == "contact" and not EMAIL.match(frame["email"].strip()):

@@ -6,10 +6,12 @@ bridge sends Rasa nothing (handoff/state.py), so the bridge itself must notice
 
 Three answers:
 - ``LEAVE``: a clear request to leave the queue ("ya no hace falta",
-  "cancela la espera", "mejor sigo con el bot", "ya lo he solucionado"), with
-  nothing but politeness around it ("…, gracias");
+  "cancela la espera", "mejor sigo con el bot", "ya lo solucioné", "ya no
+  importa"), or two brush-offs together ("olvídalo, ya está", "déjalo, no
+  importa"), with nothing but politeness around it ("…, gracias");
 - ``ASK``: a bare word that may mean the queue or something else ("cancelar"
-  could be the order, "adiós" may be leaving the chat), or a leave phrase
+  could be the order, "adiós" may be leaving the chat, "ya está", "no
+  importa", "ya no" alone), or a leave phrase
   with more in a short message ("ya no hace falta el reembolso"): the bridge
   asks, with buttons, whether to stop waiting (the message reaches the agents
   all the same); a long message is for the agents only;
@@ -48,8 +50,17 @@ _LEAVE_PATTERNS = [
     r"\bprefiero (?:seguir con |hablar con )?" + _BOT + r"\b",
     r"\bme (?:apano|arreglo|vale) con " + _BOT + r"\b",
     r"\bno necesito (?:a )?(?:nadie|una persona|un agente|hablar con nadie)\b",
+    r"\bya no (?:me )?importa\b",
+    r"\bya (?:me )?da igual\b",
+    r"\bya (?:me )?(?:he|lo he) apanado\b",
 ]
 _LEAVE = re.compile("|".join(_LEAVE_PATTERNS))
+# Brush-offs: alone each may mean the queue or something else ("cancela" the
+# order? "ya está" the photo is sent?), so it is asked about; two together
+# ("olvídalo, ya está", "déjalo, no importa") only mean "stop waiting".
+_DISMISS = re.compile(
+    r"\b(?:olvidalo|olvidelo|olvidadlo|dejalo|dejelo|dejadlo|cancela|cancelalo|cancelelo|cancelar|"
+    r"no importa|da igual|ya esta|ya no|nada)\b")
 # The whole message is one of these: it may mean the queue, or not.
 _ASK = re.compile(
     r"^(?:cancel(?:a|ar|o|alo|adlo)|dejalo|dejelo|olvidalo|olvidelo|da igual|me voy|adios|"
@@ -84,7 +95,10 @@ def queue_exit(text: str) -> Optional[str]:
     if len(words.split()) > MAX_WORDS:
         return None
     found = _LEAVE.search(words)
-    if found is None:
-        return None
-    rest = (words[:found.start()] + " " + words[found.end():]).split()
-    return LEAVE if all(word in _FILLER for word in rest) else ASK
+    if found is not None:
+        rest = _DISMISS.sub(" ", words[:found.start()] + " " + words[found.end():]).split()
+        return LEAVE if all(word in _FILLER for word in rest) else ASK
+    dismissals = _DISMISS.findall(words)
+    if dismissals and all(word in _FILLER for word in _DISMISS.sub(" ", words).split()):
+        return LEAVE if len(set(dismissals)) >= 2 else ASK
+    return None

@@ -48,6 +48,9 @@ STATIC_ROUTES: Dict[str, Tuple[str, str]] = {
     "/agent": ("agent.html", "text/html; charset=utf-8"),
     "/agent.js": ("agent.js", "application/javascript; charset=utf-8"),
     "/agent.css": ("agent.css", "text/css; charset=utf-8"),
+    # the pages name it (<link rel="icon">); /favicon.ico for browsers that ask anyway
+    "/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 CANNED_REPLIES = Path(__file__).resolve().parent / "canned_replies.yml"
 # The demo shop page quotes the store policy: {{key}} is one of its answer values.

@@ -98,6 +98,12 @@ class HandoffSettings:
     resume_action: str = "utter_handoff_resumed"
     queue_left_action: str = "utter_queue_left"  # the bot's line when the customer leaves the queue
     default_handling_s: int = 300
+    # a queued shopper who writes is told their message reached the team: once,
+    # then again only after this many seconds or when their position changed
+    queue_ack_interval_s: float = 300.0
+    # a queued web conversation without a shopper's socket this long leaves the
+    # queue as ``abandoned`` (0: never); Telegram conversations are never abandoned
+    queue_abandon_after_s: float = 900.0
     log_level: str = "INFO"
     # Attachments (photos, documents) shown to agents at /attachments/<id>.
     attachment_secret: str = field(default="", repr=False)  # "" : a random one per run
@@ -144,6 +150,8 @@ class HandoffSettings:
             resume_action=env.get("HANDOFF_RESUME_ACTION", "").strip() or "utter_handoff_resumed",
             queue_left_action=env.get("HANDOFF_QUEUE_LEFT_ACTION", "").strip() or "utter_queue_left",
             default_handling_s=_int(env, "HANDOFF_DEFAULT_HANDLING_S", 300, 1),
+            queue_ack_interval_s=_number(env, "HANDOFF_QUEUE_ACK_INTERVAL_S", 300.0),
+            queue_abandon_after_s=_number(env, "HANDOFF_QUEUE_ABANDON_AFTER_S", 900.0),
             log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
             attachment_secret=env.get("HANDOFF_ATTACHMENT_SECRET", "").strip(),
             attachment_url_ttl_s=_int(env, "HANDOFF_ATTACHMENT_URL_TTL_S", 3600, 30),

@@ -129,7 +129,8 @@ episodes_table = Table(
     Column("agent_id", String(32), nullable=True),
     Column("resolution", String(20), nullable=True),
     # how the episode ended (reports count them): ``closed`` by an agent, or
-    # ``withdrawn`` by the customer leaving the queue before a claim (then
+    # ``withdrawn`` by the customer leaving the queue before a claim, or
+    # ``abandoned`` when their web page was gone too long while queued (then
     # ``closed_at`` and ``resolution`` stay NULL: nobody handled it); NULL while open
     Column("outcome", String(20), nullable=True),
     Column("ended_at", DateTime(timezone=True), nullable=True),
@@ -190,6 +191,9 @@ turns_table = Table(
     Column("kind", String(10), nullable=False),          # message | resume | withdraw
     Column("message_id", Integer, nullable=True, unique=True),  # the customer message to answer
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # never an id twice (SQLite would give a finished turn's id to the next one,
+    # and the bot's line of that turn is stored under it): see Turn.key for older tables
+    sqlite_autoincrement=True,
 )
 
 
@@ -276,6 +280,15 @@ class Turn:
     conversation_id: str
     kind: str                  # message | resume (after a close) | withdraw (the queue left)
     message_id: Optional[int]
+    created_at: Optional[dt.datetime] = None
+
+    @property
+    def key(self) -> str:
+        """A name for what this turn stores, unique even where the database
+        gives a finished turn's id to a new one (SQLite reuses the highest
+        rowid once it is deleted): the id and the creation time."""
+        stamp = int(self.created_at.timestamp() * 1000) if self.created_at else 0
+        return f"{self.id}.{stamp}"
 
 
 @dataclass(frozen=True)
@@ -736,13 +749,14 @@ class Storage:
         query = select(turns_table).order_by(turns_table.c.id)
         if conversation_id is not None:
             query = query.where(turns_table.c.conversation_id == conversation_id)
-        return [Turn(r.id, r.conversation_id, r.kind, r.message_id) for r in conn.execute(query).all()]
+        return [Turn(r.id, r.conversation_id, r.kind, r.message_id, _utc(r.created_at))
+                for r in conn.execute(query).all()]
 
     @threaded
     def message_turn(self, conn: Connection, message_id: int) -> Optional[Turn]:
         """The pending turn of a customer message (a resend finds it), or None."""
         row = conn.execute(select(turns_table).where(turns_table.c.message_id == message_id)).first()
-        return Turn(row.id, row.conversation_id, row.kind, row.message_id) if row else None
+        return Turn(row.id, row.conversation_id, row.kind, row.message_id, _utc(row.created_at)) if row else None
 
     @threaded
     def get_message(self, conn: Connection, message_id: int) -> StoredMessage:
@@ -884,19 +898,25 @@ class Storage:
         return conversation
 
     @threaded
-    def withdraw(self, conn: Connection, conversation_id: str, now: dt.datetime) -> Conversation:
+    def withdraw(self, conn: Connection, conversation_id: str, now: dt.datetime,
+                 outcome: str = "withdrawn") -> Conversation:
         """queued → bot: the customer left the queue before any claim. The
-        episode ends with outcome ``withdrawn`` (no CSAT: nobody attended
-        them) and a ``withdraw`` turn is owed (the bot's line), in one
-        transaction. InvalidTransition unless queued (an agent claimed first)."""
+        episode ends with ``outcome`` (no CSAT: nobody attended them):
+        ``withdrawn`` (they asked; a ``withdraw`` turn is owed, the bot's line,
+        in the same transaction) or ``abandoned`` (their page was gone too
+        long: no turn, nobody is there to answer). InvalidTransition unless
+        queued (an agent claimed first)."""
+        if outcome not in ("withdrawn", "abandoned"):
+            raise ValueError(f"outcome must be withdrawn or abandoned, not {outcome!r}")
         before = self._get(conn, conversation_id)
         conversation = self._cas(conn, conversation_id, Event.WITHDRAW, agent_id=None, queue_rank=None,
                                  episode_id=None)
-        conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "withdraw",
-                                   "message_id": None, "created_at": now})
+        if outcome == "withdrawn":
+            conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "withdraw",
+                                       "message_id": None, "created_at": now})
         if before.episode_id is not None:
             conn.execute(update(episodes_table).where(episodes_table.c.id == before.episode_id)
-                         .values(outcome="withdrawn", ended_at=now))
+                         .values(outcome=outcome, ended_at=now))
         return conversation
 
     @threaded

@@ -58,6 +58,15 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Gracias. Te escribiremos a ese correo en cuanto alguien del equipo esté disponible.",
         "Gracias. Le escribiremos a ese correo en cuanto alguien del equipo esté disponible.",
     ),
+    # the rating request, the same on every channel (the ``text`` of ``csat_request``)
+    "csat_ask": (
+        "¿Qué tal te ha atendido {agent}? Valóralo del 1 (muy mal) al 5 (muy bien).",
+        "¿Qué tal le ha atendido {agent}? Valórelo del 1 (muy mal) al 5 (muy bien).",
+    ),
+    "csat_ask_team": (
+        "¿Qué tal te hemos atendido? Valóralo del 1 (muy mal) al 5 (muy bien).",
+        "¿Qué tal le hemos atendido? Valórelo del 1 (muy mal) al 5 (muy bien).",
+    ),
     "csat_thanks": ("¡Gracias por tu valoración!", "¡Gracias por su valoración!"),
     "step_over": (
         "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dime qué necesitas y seguimos.",
@@ -87,6 +96,21 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     "queue_not_queued": (
         "Ya no estás en la cola: sigues hablando con el asistente virtual. Dime qué necesitas.",
         "Ya no está en la cola: sigue hablando con el asistente virtual. Dígame qué necesita.",
+    ),
+    # a queued shopper wrote (Bridge._queue_ack): once, then after a while or a new position
+    "queue_ack": (
+        "He pasado tu mensaje al equipo: lo leerá la persona que te atienda. Sigues en la cola, en la "
+        "posición {position}.",
+        "He pasado su mensaje al equipo: lo leerá la persona que le atienda. Sigue en la cola, en la "
+        "posición {position}.",
+    ),
+    "queue_ack_wait": (" Espera aproximada: {minutes} min.", " Espera aproximada: {minutes} min."),
+    # a web shopper whose page was gone too long while queued (Bridge.abandon_idle): read on return
+    "queue_abandoned": (
+        "Como cerraste el chat mientras esperabas, hemos terminado la espera y ya no estás en la cola. "
+        "Sigues conmigo, el asistente virtual. Si aún necesitas a una persona del equipo, pulsa el botón.",
+        "Como cerró el chat mientras esperaba, hemos terminado la espera y ya no está en la cola. "
+        "Sigue conmigo, el asistente virtual. Si aún necesita a una persona del equipo, pulse el botón.",
     ),
     "btn_leave_queue": ("Volver al asistente", "Volver al asistente"),
     "btn_keep_waiting": ("Seguir esperando", "Seguir esperando"),
@@ -187,10 +211,6 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     ),
     "tg_button_gone": ("Este botón ya no está disponible.", "Este botón ya no está disponible."),
     "tg_step_over": ("Ese paso ya ha terminado.", "Ese paso ya ha terminado."),
-    "tg_csat": (
-        "¿Qué tal te hemos atendido? Valóralo del 1 (mal) al 5 (muy bien):",
-        "¿Qué tal le hemos atendido? Valórelo del 1 (mal) al 5 (muy bien):",
-    ),
     "tg_csat_thanks": ("¡Gracias!", "¡Gracias!"),
     "tg_csat_not_pending": ("Ya habías valorado esta conversación.", "Ya había valorado esta conversación."),
     "tg_queued": (
@@ -205,14 +225,6 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     "tg_assigned": (
         "{agent} te atiende ahora. Puedes escribirle aquí mismo.",
         "{agent} le atiende ahora. Puede escribirle aquí mismo.",
-    ),
-    "tg_queue_left": (
-        "Has salido de la cola. Sigo yo, el asistente virtual.",
-        "Ha salido de la cola. Sigo yo, el asistente virtual.",
-    ),
-    "tg_ended": (
-        "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual.",
-        "La persona del equipo ha terminado la conversación. Sigo yo, el asistente virtual.",
     ),
 }
 

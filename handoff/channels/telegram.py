@@ -121,13 +121,12 @@ DOWNLOAD_FAILED = TU["tg_download_failed"]
 NOT_PROCESSED = TU["tg_not_processed"]
 BUTTON_GONE = TU["tg_button_gone"]
 STEP_OVER = TU["tg_step_over"]
-CSAT_TEXT = TU["tg_csat"]
+CSAT_TEXT = TU["csat_ask_team"]  # the bridge's csat_request names the agent: TU.get("csat_ask", agent=...)
 CSAT_THANKS = TU["tg_csat_thanks"]
 CSAT_NOT_PENDING = TU["tg_csat_not_pending"]
 QUEUED_TEXT = TU["tg_queued"]
 QUEUED_WAIT = TU["tg_queued_wait"]
 ASSIGNED_TEXT = TU["tg_assigned"]
-ENDED_TEXT = TU["tg_ended"]
 
 
 class TelegramChannelError(Exception):
@@ -886,7 +885,8 @@ class TelegramChannel:
             await self._on_handoff(chat_id, conversation_id, frame)
         elif kind == "csat_request":
             inline = [(str(n), f"{CSAT_PREFIX}{n}") for n in range(1, 6)]
-            await self._send(chat_id, conversation_id, self.texts["tg_csat"], inline=inline, row=True)
+            text = str(frame.get("text") or self.texts["csat_ask_team"])  # the bridge's words, as the widget's
+            await self._send(chat_id, conversation_id, text, inline=inline, row=True)
         elif kind == "typing" and self.ready.is_set():
             self._background(self._typing(chat_id))
 
@@ -904,9 +904,9 @@ class TelegramChannel:
             await self._send(chat_id, conversation_id, self.texts.get(
                 "tg_assigned", agent=frame.get("agent_name") or "Una persona del equipo"))
         elif state == "ended":
+            # no line of its own: the bot's line that follows ("Vuelves a estar
+            # conmigo…", "De acuerdo, he cancelado la espera…") says it once
             await self._clear_keyboards(chat_id, leave=True)
-            withdrawn = frame.get("outcome") == "withdrawn"
-            await self._send(chat_id, conversation_id, self.texts["tg_queue_left" if withdrawn else "tg_ended"])
 
     async def _typing(self, chat_id: int) -> None:
         try:
@@ -994,6 +994,12 @@ class TelegramChannel:
                 await self.db.sent(row["id"], sent.message_id)
             except StorageError as exc:  # sent but not marked: a restart would send it again
                 logger.error("telegram_outbox_mark_failed", extra={"outbox_id": row["id"], "error": str(exc)})
+            key = row.get("source_key") or ""
+            if key.startswith("m:") and row.get("conversation_id"):  # Telegram has it for the chat: "entregado"
+                try:
+                    await self.bridge.message_received(row["conversation_id"], key[2:])
+                except StorageError as exc:
+                    logger.warning("telegram_delivered_unmarked", extra={"outbox_id": row["id"], "error": str(exc)})
 
     async def _reschedule(self, row: Dict[str, Any], attempts: int, delay: float, error: str, give_up: bool) -> None:
         if give_up:

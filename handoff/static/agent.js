@@ -285,6 +285,7 @@
       case "message": onCustomerMessage(frame); break;
       case "note": onNote(frame); break;
       case "ack": onAck(frame); break;
+      case "delivered": onDelivered(frame); break;
       case "typing": onTyping(frame); break;
       case "released": onReleased(frame); break;
       case "closed": onClosed(frame); break;
@@ -527,9 +528,22 @@
         return;
       }
       pending.node.classList.remove("pending");
-      pending.node.querySelector(".at").textContent = timeOf(null) + " · entregado ✓";
+      // stored and sent: "entregado" only once the shopper's side confirms it (``delivered``)
+      var delivered = key && conv.delivered && conv.delivered[key];
+      pending.node.querySelector(".at").textContent = timeOf(null) + (delivered ? " · entregado ✓✓" : " · enviado ✓");
       if (key) { pending.node.setAttribute("data-id", key); conv.history[key] = pending.node; }
     });
+  }
+
+  function onDelivered(frame) {
+    var conv = state.convs[frame.conversation_id];
+    if (!conv) return;
+    var key = String(frame.id);
+    conv.delivered = conv.delivered || {};
+    conv.delivered[key] = true;            // the ack may come later: it reads this
+    var node = conv.history[key];
+    var at = node && node.querySelector(".at");
+    if (at && /enviado/.test(at.textContent)) at.textContent = at.textContent.replace(/enviado ✓/, "entregado ✓✓");
   }
 
   function onTyping(frame) {

@@ -72,13 +72,13 @@
       tooLong: "Tu mensaje es demasiado largo (máximo {max} caracteres). Acórtalo o envíalo en varias partes.",
       launcher: "¿Te ayudamos?",
       subtitleBot: "Te responde el asistente virtual",
+      subtitleAgent: "Te responde una persona del equipo",
       introBody: "Pregúntame por tus pedidos, envíos, devoluciones o reembolsos. Si lo prefieres, te paso con una persona del equipo.",
       placeholder: "Escribe tu mensaje…",
       contactLabel: "Déjanos tu correo y te escribiremos:",
       contactButton: "Avisadme",
       you: "Tú",
       queued: "Te hemos puesto en la cola para hablar con una persona del equipo.",
-      csatAsk: "¿Qué tal te ha atendido {agent}? Valóralo del 1 (muy mal) al 5 (muy bien).",
       csatDone: "Has valorado la atención con un {score} de 5.",
       dataNotSent: "No hemos podido enviar tus datos. Inténtalo de nuevo.",
       genericError: "Ha ocurrido un error. Inténtalo de nuevo.",
@@ -96,20 +96,19 @@
       writeHere: "Escribe aquí y te responderá en esta conversación.",
       leaveQueue: "Volver al asistente",
       leaveQueueHint: "¿Ya no lo necesitas? Puedes volver al asistente sin esperar.",
-      leftQueue: "Has salido de la cola. Sigues con el asistente virtual.",
       footKeys: "Enter envía · Mayús+Enter nueva línea · Esc cierra"
     },
     usted: {
       tooLong: "Su mensaje es demasiado largo (máximo {max} caracteres). Acórtelo o envíelo en varias partes.",
       launcher: "¿Le ayudamos?",
       subtitleBot: "Le responde el asistente virtual",
+      subtitleAgent: "Le responde una persona del equipo",
       introBody: "Pregúnteme por sus pedidos, envíos, devoluciones o reembolsos. Si lo prefiere, le paso con una persona del equipo.",
       placeholder: "Escriba su mensaje…",
       contactLabel: "Déjenos su correo y le escribiremos:",
       contactButton: "Avísenme",
       you: "Usted",
       queued: "Le hemos puesto en la cola para hablar con una persona del equipo.",
-      csatAsk: "¿Qué tal le ha atendido {agent}? Valórelo del 1 (muy mal) al 5 (muy bien).",
       csatDone: "Ha valorado la atención con un {score} de 5.",
       dataNotSent: "No hemos podido enviar sus datos. Inténtelo de nuevo.",
       genericError: "Ha ocurrido un error. Inténtelo de nuevo.",
@@ -127,7 +126,6 @@
       writeHere: "Escriba aquí y le responderá en esta conversación.",
       leaveQueue: "Volver al asistente",
       leaveQueueHint: "¿Ya no lo necesita? Puede volver al asistente sin esperar.",
-      leftQueue: "Ha salido de la cola. Sigue con el asistente virtual.",
       footKeys: "Enter envía · Mayús+Enter nueva línea · Esc cierra"
     }
   };
@@ -671,6 +669,8 @@
       node.appendChild(chips);
     }
     if (id) { node.setAttribute("data-id", id); trackId(id, node); }
+    // an agent's message really reached this page: the agent's console says "entregado"
+    if (id && frame.sender === "agent") send({ type: "received", id: id });
     appendLog(node);
     if (frame.sender === "bot" || frame.sender === "agent") hideTyping();
     if (live && !state.open && frame.sender !== "customer") { state.unread += 1; renderBadge(); }
@@ -813,7 +813,8 @@
       }
     } else if (h.state === "assigned") {
       var agent = h.agent_name || "Una persona del equipo";
-      subtitle.textContent = t("serving", { agent: agent });
+      // the name once: in the status bar (a phone showed it in the header too)
+      subtitle.textContent = t("subtitleAgent");
       statusMain.textContent = "";
       statusMain.appendChild(el("strong", { text: t("serving", { agent: agent }) }));
       statusSub.textContent = t("writeHere");
@@ -828,8 +829,8 @@
       addHandoffNotice(t("queued"));
     } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
       addHandoffNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined");
-    } else if (frame.state === "ended" && frame.outcome === "withdrawn") {
-      addHandoffNotice(t("leftQueue"));
+    } else if (frame.state === "ended" && (frame.outcome === "withdrawn" || frame.outcome === "abandoned")) {
+      // left the queue (withdrawn, abandoned): the bridge's own line that follows says it, once
     } else if (frame.state === "ended" && prev && prev.state !== "ended") {
       addHandoffNotice("La conversación con " + (prev.agent_name || "el equipo") + " ha terminado.");
     }
@@ -887,7 +888,8 @@
       placeholder: "Comentario (opcional)" });
     var scores = el("div", { className: "scores", role: "group", "aria-label": "Valoración del 1 al 5" });
     var card = el("div", { className: "csat", id: "ta-csat" }, [
-      el("p", { text: t("csatAsk", { agent: agent || "nuestro equipo" }) }),
+      // the question comes from the bridge (handoff/texts.py), the same words as on Telegram
+      el("p", { text: (frame && frame.text) || "" }),
       scores,
       el("div", { className: "scale", "aria-hidden": "true" }, [el("span", { text: "Muy mal" }), el("span", { text: "Muy bien" })]),
       comment

@@ -149,6 +149,8 @@ def test_shopper_and_agent_talk_through_widget_and_console(
         expect(log).to_contain_text("Marta se ha unido a la conversación")
         expect(log).to_contain_text(reply)
         expect(shop.locator(".status")).to_contain_text("Marta te está atendiendo")
+        # "entregado" once the widget confirmed it showed the reply (before: "enviado", stored and sent)
+        expect(transcript.locator(".line.agent").filter(has_text=reply).locator(".at")).to_contain_text("entregado ✓✓")
 
         # the shopper's script arrives at the console as text
         box.fill(XSS)
@@ -178,6 +180,8 @@ def test_shopper_and_agent_talk_through_widget_and_console(
         shop.reload()
         expect(log).to_contain_text(reply)
         expect(shop.locator(".status")).to_contain_text("Marta te está atendiendo")
+        # "entregado" once the widget confirmed it showed the reply (before: "enviado", stored and sent)
+        expect(transcript.locator(".line.agent").filter(has_text=reply).locator(".at")).to_contain_text("entregado ✓✓")
         expect(log.locator(".msg.agent").filter(has_text=reply)).to_have_count(1)
         assert expect_no_duplicates(shop) == before
 

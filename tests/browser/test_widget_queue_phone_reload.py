@@ -12,6 +12,7 @@ Screenshots go to $BROWSER_SCREENSHOTS (or tmp_path), desktop and phone.
 Synchronisation is Playwright's auto-waiting, never sleeps."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -123,8 +124,10 @@ def test_a_queued_shopper_goes_back_to_the_assistant(bridge: ThreadedBridge, bro
         assert len(queue_ids(bridge)) == 1
 
         leave.click()
-        expect(log).to_contain_text("Has salido de la cola. Sigues con el asistente virtual.")
         expect(log).to_contain_text(QUEUE_LEFT_LINE)
+        # one line says it (the tester saw a notice and the bot's line saying the same)
+        expect(log.locator(".msg, .notice").filter(has_text="he cancelado la espera")).to_have_count(1)
+        expect(log.locator(".notice").filter(has_text="Has salido de la cola")).to_have_count(0)
         expect(status).to_be_hidden()
         expect(page.locator("#ta-sub")).to_have_text("Te responde el asistente virtual")
         assert queue_ids(bridge) == []
@@ -143,7 +146,7 @@ def test_a_queued_shopper_goes_back_to_the_assistant(bridge: ThreadedBridge, bro
         page.reload()
         expect(status).to_contain_text("Ana te está atendiendo")
         expect(page.locator(".status").get_by_role("button", name="Volver al asistente")).to_be_hidden()
-        expect(log.locator(".notice").filter(has_text="Has salido de la cola")).to_have_count(1)
+        expect(log.locator(".msg").filter(has_text="he cancelado la espera")).to_have_count(1)
         assert errors == []
     finally:
         context.close()
@@ -203,6 +206,17 @@ def test_on_a_phone_the_chat_is_full_screen_without_key_hints_and_amounts_stay_w
         expect(page.locator("#ta-log")).to_contain_text("Perfecto, sigues en la cola.")
         expect(page.locator(".status")).to_contain_text("posición 1")
         expect(asked.get_by_role("button", name="Volver al asistente")).to_be_disabled()
+        send(page, "necesito hablar con una persona YA")    # told the team has it, and the place
+        expect(page.locator("#ta-log")).to_contain_text("He pasado tu mensaje al equipo")
+        page.screenshot(path=str(shots / "phone-3c-queued-acknowledged.png"))
+        claim(bridge, "Marta")
+        expect(page.locator(".status")).to_contain_text("Marta te está atendiendo")
+        # once, not in the header as well
+        expect(page.locator("#ta-sub")).to_have_text("Te responde una persona del equipo")
+        assert page.locator("#tienda-aurora-chat").evaluate(
+            "host => host.shadowRoot.querySelector('[role=dialog]').innerText.split('Marta te está atendiendo').length"
+        ) == 2
+        page.screenshot(path=str(shots / "phone-3d-assigned.png"))
         page.get_by_role("button", name="Cerrar el chat").click()
         expect(page.get_by_role("button", name="Abrir el chat de ayuda")).to_be_visible()
         page.screenshot(path=str(shots / "phone-4-closed.png"))
@@ -310,7 +324,8 @@ def test_the_shop_page_and_the_way_out_of_the_queue_speak_usted(usted_bridge: Th
         page.screenshot(path=str(shots / "usted-1-phone-queued-leave.png"))
         status.get_by_role("button", name="Volver al asistente").click()
         log = page.locator("#ta-log")
-        expect(log).to_contain_text("Ha salido de la cola. Sigue con el asistente virtual.")
+        expect(log).to_contain_text(QUEUE_LEFT_LINE)      # the one line for leaving (the bot's)
+        expect(log.locator(".notice").filter(has_text="Ha salido de la cola")).to_have_count(0)
         widget_text = page.evaluate("""() => document.getElementById('tienda-aurora-chat').shadowRoot
             .querySelector('.panel').innerText""")
         lines = "\n".join(line for line in widget_text.split("\n") if QUEUE_LEFT_LINE not in line
@@ -351,7 +366,63 @@ def test_leaving_the_queue_with_the_real_bot(stack: Any, browser: Any, tmp_path:
         send(page, "quiero hablar con una persona")
         expect(status.get_by_role("button", name="Volver al asistente")).to_be_visible(timeout=RASA_TIMEOUT_MS)
         status.get_by_role("button", name="Volver al asistente").click()
-        expect(log.locator(".notice").filter(has_text="Has salido de la cola")).to_have_count(2)
+        expect(log.locator(".msg.bot").filter(has_text="he cancelado la espera")).to_have_count(2,
+                                                                                           timeout=RASA_TIMEOUT_MS)
+        expect(log.locator(".notice").filter(has_text="Has salido de la cola")).to_have_count(0)
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_phone_shopper_who_closed_the_chat_while_queued_reads_that_the_wait_ended(
+        bridge: ThreadedBridge, browser: Any, tmp_path: Path) -> None:
+    """Tester: queued web chats whose shopper had left stayed queued forever.
+    After HANDOFF_QUEUE_ABANDON_AFTER_S without the shopper's page the wait
+    ends (outcome ``abandoned``); back on the page, the shopper reads it and can
+    ask for a person again."""
+    import datetime as dt
+
+    expect.set_options(timeout=10_000)
+    shots = shots_dir(tmp_path)
+    errors: List[str] = []
+    context = browser.new_context(**PHONE_CONTEXT, locale="es-ES")
+    try:
+        page = open_widget(bridge, context, errors)
+        send(page, "agente")
+        expect(page.locator(".status")).to_contain_text("posición 1")
+        state = context.storage_state()
+        page.close()                                     # the browser goes: no socket any more
+    finally:
+        context.close()
+    assert bridge.server is not None
+    core = bridge.server.bridge
+
+    async def socket_gone() -> None:                     # the bridge has seen the page go
+        while core.customers:
+            await asyncio.sleep(0.05)
+
+    bridge.run(asyncio.wait_for(socket_gone(), 10))
+    later = core.clock() + dt.timedelta(seconds=core.settings.queue_abandon_after_s + 61)
+    core.clock = lambda: later
+    assert bridge.run(core.abandon_idle()) == 1
+    assert queue_ids(bridge) == []
+
+    context = browser.new_context(**PHONE_CONTEXT, locale="es-ES", storage_state=state)
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
+        expect(page.get_by_role("dialog")).to_be_visible()  # the chat was open: it opens again
+        log = page.locator("#ta-log")
+        told = log.locator(".notice.system").filter(has_text="hemos terminado la espera")
+        expect(told).to_have_count(1)
+        expect(page.locator(".status")).to_be_hidden()
+        expect(page.locator("#ta-sub")).to_have_text("Te responde el asistente virtual")
+        page.screenshot(path=str(shots / "phone-5-abandoned-back.png"))
+        told.get_by_role("button", name="Hablar con una persona").click()
+        expect(page.locator(".status")).to_be_visible()   # (a hidden status box keeps its old text)
+        expect(page.locator(".status")).to_contain_text("posición 1")
+        assert len(queue_ids(bridge)) == 1
         assert errors == []
     finally:
         context.close()

@@ -188,7 +188,9 @@ async def test_close_resumes_rasa_through_its_channel_and_stores_csat(start_brid
     assert await cust.wait_type("handoff") == {"type": "handoff", "state": "ended", "outcome": "closed"}
     resumed = await cust.wait_type("message")
     assert resumed["sender"] == "bot" and resumed["text"].startswith("Vuelves a estar conmigo")
-    await cust.wait_type("csat_request")
+    request = await cust.wait_type("csat_request")
+    # the question itself, in one wording for the widget and Telegram (handoff/texts.py)
+    assert request["text"] == "¿Qué tal te ha atendido Ana? Valóralo del 1 (muy mal) al 5 (muy bien)."
     assert fake_rasa.api_calls == [{"path": "/webhooks/bridge/resume", "auth_ok": True,
                                     "body": {"sender": cid, "action": "utter_handoff_resumed"}}]
     await cust.send({"type": "csat", "score": 7})
@@ -266,3 +268,31 @@ async def test_a_customer_message_during_the_agents_reconnection_comes_after_the
     late = await again.wait_type("message", conversation_id=cid)
     assert late["text"] == "¿sigues ahí?"
     assert [f for f in again.seen if f.get("type") == "message"] == [late]
+
+
+@pytest.mark.asyncio
+async def test_delivered_means_the_shoppers_page_has_it_not_just_stored(start_bridge) -> None:
+    """Tester: a reply to a shopper whose browser had closed showed "entregado".
+    The ``ack`` says stored (the console: "enviado"); ``delivered`` comes only
+    when the widget confirms it showed the message (``received``)."""
+    server = await start_bridge()
+    cust, agent, cid, _ = await _assigned(server)
+    await agent.send({"type": "message", "conversation_id": cid, "text": "¿Sigues ahí?", "client_id": "a1"})
+    ack = await agent.wait_type("ack", client_id="a1")
+    line = await cust.wait_type("message", sender="agent")
+    assert line["id"] == ack["id"]
+    assert not [f for f in await agent.barrier() if f.get("type") == "delivered"]   # stored and sent, not confirmed
+    await cust.send({"type": "received", "id": line["id"]})
+    assert await agent.wait_type("delivered") == {"type": "delivered", "conversation_id": cid, "id": line["id"]}
+
+    # the shopper's page is gone: stored, acknowledged, never "delivered"
+    await cust.close()
+    await agent.send({"type": "message", "conversation_id": cid, "text": "Te escribo luego", "client_id": "a2"})
+    await agent.wait_type("ack", client_id="a2")
+    assert not [f for f in await agent.barrier() if f.get("type") == "delivered"]
+    # a confirmation for a message of another conversation, or not an agent's, is ignored
+    other, _ = await customer(server)
+    await other.send({"type": "received", "id": line["id"]})
+    await other.send({"type": "received", "id": "abc"})
+    assert (await other.wait_type("error"))["code"] == "invalid_field"
+    assert not [f for f in await agent.barrier() if f.get("type") == "delivered"]

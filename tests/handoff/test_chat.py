@@ -233,6 +233,11 @@ async def test_http_routes_on_the_same_port(start_bridge) -> None:
     assert "handoff_rasa_latency_seconds_count 1.0" in text
     assert "handoff_queue_length 0.0" in text
     assert (await asyncio.to_thread(http_get, server.port, "/nada"))[0] == 404
+    # every page asked for /favicon.ico and got 404 (a console error): an icon, named by the pages too
+    for path in ("/favicon.ico", "/favicon.svg"):
+        status, body, content_type = await asyncio.to_thread(http_get, server.port, path)
+        assert status == 200 and content_type == "image/svg+xml" and body.startswith(b"<svg")
+    assert 'rel="icon" href="/favicon.svg"' in page
 
 
 @pytest.mark.asyncio

@@ -80,6 +80,8 @@ async def test_clear_text_leaves_a_doubtful_word_is_asked_and_the_rest_reaches_t
     await client.wait_type("ack", client_id="t1")
     await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"]
                          and f["conversations"][0]["preview"] == "quiero cancelar el pedido 101490")
+    told = await client.wait_type("message", sender="system")  # passed to the team, and the place
+    assert told["text"].startswith(TU.get("queue_ack", position=1))
     # "cancelar" alone may be the order or the wait: asked, with buttons, still queued
     await client.send({"type": "message", "text": "Cancelar", "client_id": "t2"})
     ask = await client.wait_type("message", sender="system")
@@ -181,13 +183,17 @@ async def test_a_bridge_that_died_after_storing_the_leave_finishes_it_at_start(
     "ya no hace falta", "Ya no hace falta, gracias!", "cancela la espera", "cancelar la espera por favor",
     "mejor sigo con el bot", "prefiero seguir con el asistente", "ya lo he solucionado", "no quiero esperar",
     "quiero volver al asistente", "sácame de la cola", "ya no lo necesito", "Volver al asistente",
+    # two brush-offs together, or a plain "it's sorted" (the tester's "olvidalo, ya esta" got nothing)
+    "olvidalo, ya esta", "Olvídalo, ya está.", "déjalo, no importa", "ya lo solucioné", "ya lo solucione, gracias",
+    "ya no importa", "ya da igual", "nada, olvídalo", "ya no hace falta, olvídalo", "cancela, ya no hace falta",
 ])
 def test_clear_requests_to_leave(text: str) -> None:
     assert queue_exit(text) == LEAVE
 
 
 @pytest.mark.parametrize("text", ["cancelar", "Cancelar.", "cancela", "déjalo", "olvídalo", "adiós", "me voy",
-                                  "ya no hace falta el reembolso", "ya no hace falta, lo he encontrado en mi correo"])
+                                  "ya no hace falta el reembolso", "ya no hace falta, lo he encontrado en mi correo",
+                                  "ya está", "Ya está.", "ya no", "no importa", "cancela por favor", "déjalo, gracias"])
 def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
     assert queue_exit(text) == ASK
 
@@ -195,7 +201,8 @@ def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "quiero cancelar el pedido 101490", "hola", "¿cuánto falta?", "mi pedido no llega",
     "ya no hace falta que me devolváis el dinero, prefiero cambiarlo por otra talla más grande", "no", "gracias",
-    "hace falta que me llaméis",
+    "hace falta que me llaméis", "necesito hablar con una persona YA", "ya está, te he mandado la foto",
+    "cancelar el pedido ya", "no importa el color, quiero la talla M",
 ])
 def test_anything_else_is_for_the_agent(text: str) -> None:
     assert queue_exit(text) is None
@@ -230,3 +237,129 @@ async def test_an_episodes_table_from_before_gets_its_outcome_columns(start_brid
         assert episode["outcome"] == "withdrawn" and episode["ended_at"] is not None
     finally:
         engine.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_queued_shopper_who_writes_is_told_once_that_the_team_has_it(
+        start_bridge, fake_rasa: FakeRasa) -> None:
+    """Tester: "necesito hablar con una persona YA" while queued got silence.
+    The first message gets a short acknowledgement with the place in the
+    queue; more messages get none until the interval passes or the place
+    changes."""
+    import datetime as dt
+
+    server = await start_bridge()
+    client, _, _ = await queued_customer(server)
+    await client.send({"type": "message", "text": "necesito hablar con una persona YA", "client_id": "w1"})
+    ack = await client.wait_type("message", sender="system")
+    assert ack["text"].startswith(TU.get("queue_ack", position=1))
+    assert "Espera aproximada" in ack["text"]
+    for n in range(2, 5):
+        await client.send({"type": "message", "text": f"hola?? {n}", "client_id": f"w{n}"})
+        await client.wait_type("ack", client_id=f"w{n}")
+    assert not [f for f in await client.barrier() if f.get("type") == "message"]
+    # after the interval: told again
+    later = server.bridge.clock() + dt.timedelta(seconds=server.bridge.settings.queue_ack_interval_s + 1)
+    server.bridge.clock = lambda: later
+    await client.send({"type": "message", "text": "sigo aquí", "client_id": "w9"})
+    again = await client.wait_type("message", sender="system")
+    assert again["text"].startswith(TU.get("queue_ack", position=1))
+
+
+@pytest.mark.asyncio
+async def test_the_queued_acknowledgement_follows_the_voice(start_bridge, fake_rasa: FakeRasa, usted_policy) -> None:
+    server = await start_bridge()
+    server.bridge.policy = usted_policy
+    client, _, _ = await queued_customer(server)
+    await client.send({"type": "message", "text": "¿hay alguien?", "client_id": "w1"})
+    ack = await client.wait_type("message", sender="system")
+    usted = texts_for("usted")
+    assert ack["text"].startswith(usted.get("queue_ack", position=1))
+    assert not usted.get("queue_ack", position=1).startswith(TU.get("queue_ack", position=1))
+
+
+@pytest.mark.asyncio
+async def test_a_web_shopper_gone_too_long_leaves_the_queue_as_abandoned(
+        start_bridge, fake_rasa: FakeRasa) -> None:
+    """Tester: chats whose shopper left stayed queued forever, and new shoppers
+    saw "posición 6". Positions count only shoppers still there; after
+    HANDOFF_QUEUE_ABANDON_AFTER_S without a socket the conversation leaves the
+    queue (outcome ``abandoned``), and a returning shopper reads that the wait
+    ended and can ask for a person again."""
+    import datetime as dt
+
+    from handoff.bridge import LIVE_GRACE_S
+
+    server = await start_bridge()
+    bridge = server.bridge
+    start = bridge.clock()
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    gone, gone_session, _ = await queued_customer(server)
+    waiting, waiting_session, handoff = await queued_customer(server)
+    assert handoff["position"] == 2
+    gid = gone_session["conversation_id"]
+    await gone.close()
+    await agent.wait_for(lambda f: f["type"] == "queue" and len(f["conversations"]) == 2)
+
+    # a minute without a socket: no longer ahead of anyone
+    bridge.clock = lambda: start + dt.timedelta(seconds=LIVE_GRACE_S + 1)
+    assert await bridge.abandon_idle() == 0
+    assert (await waiting.wait_type("handoff", state="queued"))["position"] == 1
+
+    # past the limit: out of the queue, as abandoned
+    bridge.clock = lambda: start + dt.timedelta(seconds=bridge.settings.queue_abandon_after_s + 1)
+    assert await bridge.abandon_idle() == 1
+    await agent.wait_for(lambda f: f["type"] == "queue" and [c["conversation_id"] for c in f["conversations"]]
+                         == [waiting_session["conversation_id"]])
+    [episode] = await bridge.storage.episodes(gid)
+    assert episode["outcome"] == "abandoned" and episode["ended_at"] is not None and episode["closed_at"] is None
+    assert (await bridge.storage.get_conversation(gid)).state.value == "bot"
+    assert b'handoff_queue_left_total{how="abandoned"} 1.0' in bridge.metrics.exposition()
+    assert await bridge.abandon_idle() == 0
+
+    # the shopper comes back: told, not queued, and a person is one press away
+    back, _ = await customer(server, gone_session["session_id"])
+    history = await back.wait_type("history")
+    told = [m for m in history["messages"] if m["sender"] == "system"][-1]
+    assert told["text"] == TU["queue_abandoned"]
+    assert [b["payload"] for b in told["buttons"]] == ["/request_human"]
+    assert not [f for f in await back.barrier() if f.get("type") == "handoff"]
+    await back.send({"type": "message", "text": "Hablar con una persona", "payload": "/request_human",
+                     "reply_to": told["id"], "client_id": "again"})
+    assert (await back.wait_type("handoff", state="queued"))["position"] == 2
+
+
+@pytest.mark.asyncio
+async def test_telegram_chats_are_never_abandoned(start_bridge, fake_rasa: FakeRasa) -> None:
+    """A Telegram shopper gets the reply in the chat whenever it comes: no socket to lose."""
+    import datetime as dt
+
+    from handoff.bridge import RASA_DOWN_CONTEXT
+
+    server = await start_bridge()
+    bridge = server.bridge
+    conversation, _ = await bridge.open_session(None, "telegram")
+    async with bridge.lock(conversation.id):
+        await bridge._enqueue(conversation, "customer_request", RASA_DOWN_CONTEXT, "hola")
+    later = bridge.clock() + dt.timedelta(seconds=bridge.settings.queue_abandon_after_s * 10)
+    assert await bridge.abandon_idle() == 0
+    bridge.clock = lambda: later
+    assert await bridge.abandon_idle() == 0
+    assert [c.id for c in await bridge.storage.queue()] == [conversation.id]
+
+
+@pytest.mark.asyncio
+async def test_leaving_twice_gets_the_bots_line_twice(start_bridge, fake_rasa: FakeRasa) -> None:
+    """Found with the real bot: the second time a shopper left the queue the
+    bot's line never came (the finished turn's id was given to the new turn,
+    and its line was taken for one already stored)."""
+    server = await start_bridge()
+    client, _, _ = await queued_customer(server)
+    await client.send({**LEAVE_PRESS, "client_id": "l1"})
+    first = await client.wait_type("message", sender="bot", text=QUEUE_LEFT_LINE)
+    await client.send({"type": "message", "text": "agente", "client_id": "a2"})
+    await client.wait_type("handoff", state="queued")
+    await client.send({**LEAVE_PRESS, "client_id": "l2"})
+    second = await client.wait_type("message", sender="bot", text=QUEUE_LEFT_LINE)
+    assert second["id"] != first["id"]

@@ -30,6 +30,8 @@ def shopper_texts(frames: List[Dict[str, Any]]) -> List[str]:
             out.append(frame["text"])
         elif frame.get("type") == "error":
             out.append(frame["detail"])
+        elif frame.get("type") == "csat_request":
+            out.append(frame["text"])
     return out
 
 

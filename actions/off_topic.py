@@ -31,7 +31,8 @@ _PHYSICAL = re.compile(
     r"tienen tienda|teneis tienda|tienes tienda|hay (alguna )?tienda|(una|alguna) tienda en|"
     r"ir a (ver|probar)|probarme|pasar(me)? por (la|su|vuestra) tienda)")
 _BUSINESS = re.compile(
-    r"\b(trabaj(o|ar) (con|en|para) (ustedes|vosotros|la tienda)|empleo|vacante|curriculum|cv\b|contrat|becari|"
+    r"\b(trabaj(o|ar) (con|en|para) (ustedes|vosotros|la tienda)|busc(o|a|an|ais|ando) (trabajo|personal|gente|empleados)|"
+    r"ofertas? de trabajo|empleo|vacante|curriculum|cv\b|contrat|becari|"
     r"practicas|proveedor|distribuidor|mayorista|al por mayor|franquicia|afiliad|colabora|patrocin|influencer|"
     r"prensa|periodista|inversor|socio)")
 _PRODUCT = re.compile(

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
@@ -361,6 +362,11 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
+def share_text(value: float) -> str:
+    """A precision or recall for the table; "–" where no message makes it defined."""
+    return "–" if math.isnan(value) else f"{value:.2f}"
+
+
 def run_frustration() -> List[str]:
     """The detector on the labelled set, and the time it adds per message on
     every message the benches send (labelled set, traffic set, scripts)."""
@@ -386,8 +392,9 @@ def run_frustration() -> List[str]:
         texts += [t for t, _ in labelled]
         r = frustration_scores([(level, detector.score(text).score) for text, level in labelled],
                                thresholds.apologise, thresholds.escalate)
-        lines.append(f"| {path.name} | {r['messages']} | {r['apology_precision']:.2f} | {r['apology_recall']:.2f} | "
-                     f"{r['escalation_precision']:.2f} | {r['escalation_recall']:.2f} |")
+        cells = " | ".join(share_text(r[k]) for k in ("apology_precision", "apology_recall",
+                                                       "escalation_precision", "escalation_recall"))
+        lines.append(f"| {path.name} | {r['messages']} | {cells} |")
         notes.append(f"- {path.name}: {how}; {r['calm_apologised']} calm messages apologised to, "
                      f"{r['angry_not_escalated']} angry ones not escalated on their own.")
     typical = [t for t, _ in load_traffic()] + [

@@ -69,3 +69,9 @@ def test_frustration_scores_count_apologies_and_escalations() -> None:
     assert result["escalation_precision"] == 1.0 and result["escalation_recall"] == 0.5
     assert result["calm_apologised"] == 1 and result["angry_not_escalated"] == 1
     assert result["by_level"] == {"calm": 2, "annoyed": 2, "angry": 2}
+
+
+def test_an_undefined_share_is_a_dash_not_nan() -> None:
+    from bot.bench import share_text
+    assert share_text(float("nan")) == "–"
+    assert share_text(0.5) == "0.50"

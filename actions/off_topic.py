@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Optional, Sequence
+from typing import Sequence
 
 PHYSICAL_STORE = "physical_store"
 PRODUCT = "product"
@@ -61,8 +61,4 @@ def off_topic_kind(text: str, companies: Sequence[str] = ()) -> str:
     return GENERAL
 
 
-def first_company(companies: Sequence[str]) -> Optional[str]:
-    return companies[0] if companies else None
-
-
-__all__ = ["BUSINESS", "GENERAL", "OTHER_COMPANY", "PHYSICAL_STORE", "PRODUCT", "first_company", "off_topic_kind"]
+__all__ = ["BUSINESS", "GENERAL", "OTHER_COMPANY", "PHYSICAL_STORE", "PRODUCT", "off_topic_kind"]

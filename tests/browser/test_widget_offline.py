@@ -5,14 +5,15 @@ offers to leave an e-mail. Also: bot buttons as chips, keyboard use."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import re
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from actions.policy import StorePolicy, load_policy
 from actions.store.seed import seed_store
@@ -70,12 +71,36 @@ class ThreadedBridge:
             self.thread.join(10)
 
 
-@pytest.fixture
-def closed_bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
+def start_bridge(tmp_path: Path, now: dt.datetime, rasa_class: type = FakeRasa,
+                 voice: Optional[str] = None) -> ThreadedBridge:
+    """A seeded SQLite store and a started ``ThreadedBridge`` (``base_url`` set);
+    ``voice`` overrides the policy's tú/usted."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     seed_store(url)
-    bridge = ThreadedBridge(url, CLOSED_TIME)
+    policy = dataclasses.replace(load_policy(), brand_voice=voice) if voice else None
+    bridge = ThreadedBridge(url, now, rasa_class, policy)
     bridge.base_url = bridge.start()  # type: ignore[attr-defined]
+    return bridge
+
+
+def open_widget(bridge: ThreadedBridge, context: Any, errors: List[str]) -> Page:
+    """The demo shop page with the chat open; page errors go to ``errors``."""
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Abrir el chat de ayuda").click()
+    return page
+
+
+def send(page: Page, text: str) -> None:
+    box = page.locator("#ta-input")
+    box.fill(text)
+    box.press("Enter")
+
+
+@pytest.fixture
+def closed_bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
+    bridge = start_bridge(tmp_path, CLOSED_TIME)
     try:
         yield bridge
     finally:

@@ -13,19 +13,16 @@ Synchronisation is Playwright's auto-waiting, never sleeps."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from actions.policy import load_policy
-from actions.store.seed import seed_store
 from handoff.agents import add_agent
 from handoff.texts import TU_FORMS
 from tests.browser.test_widget_and_console import shots_dir
-from tests.browser.test_widget_offline import ThreadedBridge
+from tests.browser.test_widget_offline import ThreadedBridge, open_widget, send, start_bridge
 from tests.browser.test_widget_outbox import PHONE, PHONE_CONTEXT
 from tests.handoff.conftest import CLOSED_TIME, OPEN_TIME, QUEUE_LEFT_LINE, FakeRasa
 
@@ -45,17 +42,9 @@ class PriceRasa(FakeRasa):
         return await super().replies(sender, text)
 
 
-def start(tmp_path: Path, now: Any, voice: str = "tu") -> ThreadedBridge:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    seed_store(url)
-    bridge = ThreadedBridge(url, now, PriceRasa, dataclasses.replace(load_policy(), brand_voice=voice))
-    bridge.base_url = bridge.start()  # type: ignore[attr-defined]
-    return bridge
-
-
 @pytest.fixture
 def bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
-    running = start(tmp_path, OPEN_TIME)
+    running = start_bridge(tmp_path, OPEN_TIME, PriceRasa, "tu")
     try:
         yield running
     finally:
@@ -64,25 +53,11 @@ def bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
 
 @pytest.fixture
 def usted_bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
-    running = start(tmp_path, CLOSED_TIME, "usted")
+    running = start_bridge(tmp_path, CLOSED_TIME, PriceRasa, "usted")
     try:
         yield running
     finally:
         running.stop()
-
-
-def open_widget(bridge: ThreadedBridge, context: Any, errors: List[str]) -> Page:
-    page = context.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Abrir el chat de ayuda").click()
-    return page
-
-
-def send(page: Page, text: str) -> None:
-    box = page.locator("#ta-input")
-    box.fill(text)
-    box.press("Enter")
 
 
 def claim(bridge: ThreadedBridge, name: str) -> Any:

@@ -8,7 +8,6 @@ Screenshots go to $BROWSER_SCREENSHOTS (or tmp_path): desktop and the 390 px
 phone. Synchronisation is Playwright's auto-waiting, never sleeps."""
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -16,13 +15,11 @@ from typing import Any, Dict, Iterator, List
 import pytest
 from playwright.sync_api import Page, expect
 
-from actions.policy import load_policy
-from actions.store.seed import seed_store
 from handoff.agents import add_agent
 from handoff.storage import Storage
 from handoff.texts import TU_FORMS
 from tests.browser.test_widget_and_console import shots_dir
-from tests.browser.test_widget_offline import ThreadedBridge
+from tests.browser.test_widget_offline import ThreadedBridge, open_widget, send, start_bridge
 from tests.browser.test_widget_outbox import PHONE_CONTEXT
 from tests.handoff.conftest import CLOSED_TIME, OPEN_TIME, VERIFIED_EMAIL, FakeRasa, handoff_payload
 
@@ -60,18 +57,9 @@ class ShopRasa(FakeRasa):
         return await super().resume(request)
 
 
-def start(tmp_path: Path, now: Any, voice: str = "tu") -> ThreadedBridge:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    seed_store(url)
-    policy = dataclasses.replace(load_policy(), brand_voice=voice)
-    bridge = ThreadedBridge(url, now, ShopRasa, policy)
-    bridge.base_url = bridge.start()  # type: ignore[attr-defined]
-    return bridge
-
-
 @pytest.fixture
 def open_bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
-    bridge = start(tmp_path, OPEN_TIME)
+    bridge = start_bridge(tmp_path, OPEN_TIME, ShopRasa, "tu")
     try:
         yield bridge
     finally:
@@ -80,7 +68,7 @@ def open_bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
 
 @pytest.fixture
 def usted_bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
-    bridge = start(tmp_path, CLOSED_TIME, "usted")
+    bridge = start_bridge(tmp_path, CLOSED_TIME, ShopRasa, "usted")
     try:
         yield bridge
     finally:
@@ -105,22 +93,8 @@ def agent_claims_and_closes(bridge: ThreadedBridge, name: str, page: Page) -> No
     expect(page.locator(".csat")).to_be_visible()
 
 
-def send(page: Page, text: str) -> None:
-    box = page.locator("#ta-input")
-    box.fill(text)
-    box.press("Enter")
-
-
 def notices(page: Page) -> List[str]:
     return page.locator("#ta-log .notice:not(.system)").all_inner_texts()
-
-
-def open_widget(bridge: ThreadedBridge, context: Any, errors: List[str]) -> Page:
-    page = context.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Abrir el chat de ayuda").click()
-    return page
 
 
 def test_buttons_of_a_finished_step_are_disabled_also_after_a_reload(open_bridge: ThreadedBridge, browser: Any,

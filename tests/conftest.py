@@ -134,6 +134,15 @@ def demo_data() -> Dict[str, Any]:
     return load_demo_data()
 
 
+def two_orders_of_one_customer(demo_data: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """The first two orders of the first demo customer who has two or more."""
+    by_email: Dict[str, list] = {}
+    for order in demo_data["orders"]:
+        by_email.setdefault(order["email"], []).append(order)
+    first, second = next(v for v in by_email.values() if len(v) >= 2)[:2]
+    return first, second
+
+
 # -- the real stack (action server, Rasa server, bridge), one per session ------
 
 

@@ -13,6 +13,7 @@ from actions.store import use_store
 from actions.store.sql import SqlStore
 from actions.verification import MAX_ATTEMPTS, ActionAskOrderId, parse_correction, parse_email, parse_order_id
 from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
+from tests.conftest import two_orders_of_one_customer
 
 
 @pytest.mark.parametrize(
@@ -110,10 +111,7 @@ async def test_third_failure_locks_and_the_form_stops_asking(shop, domain, order
 
 @pytest.mark.asyncio
 async def test_a_verified_customer_needs_only_the_number_of_another_order(shop, domain, demo_data) -> None:
-    by_email: Dict[str, list] = {}
-    for o in demo_data["orders"]:
-        by_email.setdefault(o["email"], []).append(o)
-    first, second = next(v for v in by_email.values() if len(v) >= 2)[:2]
+    first, second = two_orders_of_one_customer(demo_data)
     dispatcher, slots = await _validate(
         domain, slots=verified_slots(first), new_slots={"order_id": second["order_id"]},
         text=f"y el {second['order_id']}?",
@@ -304,10 +302,7 @@ async def test_number_and_email_in_one_message_get_one_answer(shop, domain, orde
 
 @pytest.mark.asyncio
 async def test_a_verified_shopper_is_not_asked_for_the_email_again(shop, domain, demo_data) -> None:
-    by_email: Dict[str, list] = {}
-    for o in demo_data["orders"]:
-        by_email.setdefault(o["email"], []).append(o)
-    first, second = next(v for v in by_email.values() if len(v) >= 2)[:2]
+    first, second = two_orders_of_one_customer(demo_data)
     proved = dict(verified_slots(first), email=None)  # the email slot was emptied meanwhile
     dispatcher, slots = await _validate(
         domain, slots=proved, new_slots={"order_id": second["order_id"]}, text=second["order_id"],
@@ -354,13 +349,6 @@ async def test_the_same_data_again_is_not_counted_as_a_new_try(shop, domain, ord
 
 # --- a verified shopper's proven email with a wrong number -------------------
 
-def _two_orders_of_one_customer(demo_data: Dict[str, Any]):
-    by_email: Dict[str, list] = {}
-    for o in demo_data["orders"]:
-        by_email.setdefault(o["email"], []).append(o)
-    return next(v for v in by_email.values() if len(v) >= 2)[:2]
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("number", ["unknown", "someone_elses"])
 @pytest.mark.parametrize("email_written", [False, True])
@@ -371,7 +359,7 @@ async def test_a_verified_shopper_with_a_wrong_number_is_not_counted_as_a_guess(
     proven email can only find the shopper's own orders, so it is not a try:
     the shopper is told none of their email's orders has that number (the
     same words for an unknown number and someone else's), and never locked."""
-    mine, _ = _two_orders_of_one_customer(demo_data)
+    mine, _ = two_orders_of_one_customer(demo_data)
     wrong = (_unknown_number(demo_data) if number == "unknown"
              else next(o["order_id"] for o in demo_data["orders"] if o["email"] != mine["email"]))
     slots = dict(verified_slots(mine), verification_attempts=float(MAX_ATTEMPTS - 1))
@@ -391,7 +379,7 @@ async def test_a_verified_shopper_with_a_wrong_number_is_not_counted_as_a_guess(
 async def test_the_own_email_miss_reads_the_same_for_an_unknown_and_someone_elses_number(
     shop, domain, demo_data, renderer
 ) -> None:
-    mine, _ = _two_orders_of_one_customer(demo_data)
+    mine, _ = two_orders_of_one_customer(demo_data)
     said = {}
     for kind, wrong in (("unknown", _unknown_number(demo_data)),
                         ("theirs", next(o["order_id"] for o in demo_data["orders"] if o["email"] != mine["email"]))):
@@ -405,7 +393,7 @@ async def test_the_own_email_miss_reads_the_same_for_an_unknown_and_someone_else
 @pytest.mark.asyncio
 async def test_a_verified_shopper_trying_another_email_still_counts(shop, domain, demo_data) -> None:
     """A new, unproven email with the number is a real try."""
-    mine, _ = _two_orders_of_one_customer(demo_data)
+    mine, _ = two_orders_of_one_customer(demo_data)
     other = next(o for o in demo_data["orders"] if o["email"] != mine["email"])
     dispatcher, events = await _validate(
         domain, slots=verified_slots(mine),

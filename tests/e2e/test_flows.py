@@ -11,6 +11,7 @@ import pytest
 
 from tests.actions.conftest import DemoOrders
 from tests.e2e.conftest import Shopper
+from tests.conftest import two_orders_of_one_customer
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +63,7 @@ def test_a_wrong_number_then_the_right_one_keeps_the_email(
 def test_a_verified_shopper_is_not_asked_for_the_email_again(
     shopper: Shopper, demo_data: Dict[str, Any]
 ) -> None:
-    by_email: Dict[str, list] = {}
-    for o in demo_data["orders"]:
-        by_email.setdefault(o["email"], []).append(o)
-    first, second = next(v for v in by_email.values() if len(v) >= 2)[:2]
+    first, second = two_orders_of_one_customer(demo_data)
     shopper.say(f"dónde está mi pedido {first['order_id']}")
     assert first["order_id"] in shopper.texts(first["email"])
     answer = shopper.texts(f"y el pedido {second['order_id']}?")

@@ -15,6 +15,7 @@ from actions.exchanges import current_variant
 from actions.policy import load_policy
 from tests.actions.conftest import DemoOrders
 from tests.e2e.conftest import Shopper
+from tests.conftest import two_orders_of_one_customer
 
 pytestmark = pytest.mark.slow
 
@@ -53,10 +54,7 @@ def test_a_refund_past_its_date_is_late_not_promised(shopper: Shopper, demo_data
 def test_a_verified_shopper_mistyping_another_number_is_never_locked(
     shopper: Shopper, demo_data: Dict[str, Any]
 ) -> None:
-    by_email: Dict[str, list] = {}
-    for o in demo_data["orders"]:
-        by_email.setdefault(o["email"], []).append(o)
-    first, second = next(v for v in by_email.values() if len(v) >= 2)[:2]
+    first, second = two_orders_of_one_customer(demo_data)
     shopper.say(f"dónde está mi pedido {first['order_id']}")
     assert first["order_id"] in shopper.texts(first["email"])
     for wrong in _unknown_numbers(demo_data, 4):  # more than the tries a stranger has

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 from handoff.texts import texts_for
 from tests.actions.conftest import DemoOrders
 from tests.browser.test_widget_and_console import RASA_TIMEOUT_MS, shots_dir
+from tests.browser.test_widget_offline import open_widget
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +50,7 @@ def test_a_cancelled_orders_keep_button_is_disabled_and_harmless(stack: Any, dem
     context = browser.new_context(viewport={"width": 1280, "height": 820}, locale="es-ES")
     errors: List[str] = []
     try:
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(stack.handoff_url + "/")
-        page.get_by_role("button", name="Abrir el chat de ayuda").click()
+        page = open_widget(stack.handoff_url, context, errors)
         box = page.get_by_role("textbox", name="Escribe tu mensaje")
         log = page.locator("#ta-log")
         box.fill(f"quiero cancelar el pedido {order['order_id']}")

@@ -83,11 +83,12 @@ def start_bridge(tmp_path: Path, now: dt.datetime, rasa_class: type = FakeRasa,
     return bridge
 
 
-def open_widget(bridge: ThreadedBridge, context: Any, errors: List[str]) -> Page:
-    """The demo shop page with the chat open; page errors go to ``errors``."""
+def open_widget(base_url: str, context: Any, errors: List[str]) -> Page:
+    """The demo shop page at ``base_url`` (a ThreadedBridge's or the real
+    stack's) with the chat open; page errors go to ``errors``."""
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
+    page.goto(base_url + "/")
     page.get_by_role("button", name="Abrir el chat de ayuda").click()
     return page
 

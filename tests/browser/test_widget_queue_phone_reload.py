@@ -88,7 +88,7 @@ def test_a_queued_shopper_goes_back_to_the_assistant(bridge: ThreadedBridge, bro
     context = browser.new_context(**DESKTOP, locale="es-ES")
     errors: List[str] = []
     try:
-        page = open_widget(bridge, context, errors)
+        page = open_widget(bridge.base_url, context, errors)  # type: ignore[attr-defined]
         log = page.locator("#ta-log")
         status = page.locator(".status")
         send(page, "agente")
@@ -201,7 +201,7 @@ def test_on_a_phone_the_chat_is_full_screen_without_key_hints_and_amounts_stay_w
 
     desktop = browser.new_context(**DESKTOP, locale="es-ES")
     try:
-        page = open_widget(bridge, desktop, errors)
+        page = open_widget(bridge.base_url, desktop, errors)  # type: ignore[attr-defined]
         expect(page.locator(".foot")).to_be_visible()       # a keyboard: the hint stays
         box = page.get_by_role("dialog").bounding_box()
         assert box is not None and box["width"] == 380
@@ -216,7 +216,7 @@ def test_delivery_marks_and_the_rating_come_back_after_a_reload(bridge: Threaded
     context = browser.new_context(**DESKTOP, locale="es-ES")
     errors: List[str] = []
     try:
-        page = open_widget(bridge, context, errors)
+        page = open_widget(bridge.base_url, context, errors)  # type: ignore[attr-defined]
         log = page.locator("#ta-log")
         send(page, "hola")
         expect(log).to_contain_text("Eco: hola")
@@ -322,10 +322,7 @@ def test_leaving_the_queue_with_the_real_bot(stack: Any, browser: Any, tmp_path:
     context = browser.new_context(**DESKTOP, locale="es-ES")
     errors: List[str] = []
     try:
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(stack.handoff_url + "/")
-        page.get_by_role("button", name="Abrir el chat de ayuda").click()
+        page = open_widget(stack.handoff_url, context, errors)
         log = page.locator("#ta-log")
         status = page.locator(".status")
         send(page, "quiero hablar con una persona")
@@ -362,7 +359,7 @@ def test_a_phone_shopper_who_closed_the_chat_while_queued_reads_that_the_wait_en
     errors: List[str] = []
     context = browser.new_context(**PHONE_CONTEXT, locale="es-ES")
     try:
-        page = open_widget(bridge, context, errors)
+        page = open_widget(bridge.base_url, context, errors)  # type: ignore[attr-defined]
         send(page, "agente")
         expect(page.locator(".status")).to_contain_text("posición 1")
         state = context.storage_state()

@@ -104,7 +104,7 @@ def test_buttons_of_a_finished_step_are_disabled_also_after_a_reload(open_bridge
     context = browser.new_context(viewport={"width": 1280, "height": 820}, locale="es-ES")
     errors: List[str] = []
     try:
-        page = open_widget(open_bridge, context, errors)
+        page = open_widget(open_bridge.base_url, context, errors)  # type: ignore[attr-defined]
         log = page.locator("#ta-log")
         # pressing one disables the message's buttons, visibly and for screen readers
         send(page, "cancelar")
@@ -155,7 +155,7 @@ def test_links_in_bot_messages_are_links_and_hostile_text_stays_text(open_bridge
     context = browser.new_context(**PHONE_CONTEXT, locale="es-ES")
     errors: List[str] = []
     try:
-        page = open_widget(open_bridge, context, errors)
+        page = open_widget(open_bridge.base_url, context, errors)  # type: ignore[attr-defined]
         log = page.locator("#ta-log")
         send(page, "enlace")
         tracking = log.get_by_role("link", name=TRACKING)
@@ -191,7 +191,7 @@ def test_handoff_notices_survive_a_reload_once_and_in_place(open_bridge: Threade
     context = browser.new_context(viewport={"width": 1280, "height": 820}, locale="es-ES")
     errors: List[str] = []
     try:
-        page = open_widget(open_bridge, context, errors)
+        page = open_widget(open_bridge.base_url, context, errors)  # type: ignore[attr-defined]
         log = page.locator("#ta-log")
         send(page, "agente")
         expect(log).to_contain_text("Te hemos puesto en la cola para hablar con una persona del equipo.")

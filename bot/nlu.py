@@ -90,11 +90,13 @@ class Normalizer:
         self.tables: Dict[str, str] = dict(tables or {})  # token -> lookup table name
         self.spellings: Dict[str, str] = {}  # normalised element -> as the table writes it
         for token, elements in (placeholders or {}).items():
+            spelled: Dict[str, str] = {}
             for element in elements:
-                self.spellings.setdefault(normalize(element).strip(), element.strip())
-            words = sorted({normalize(e).strip() for e in elements if e.strip()}, key=len, reverse=True)
-            if words:
-                alternatives = "|".join(re.escape(w) for w in words)
+                if element.strip():
+                    spelled.setdefault(normalize(element).strip(), element.strip())
+            self.spellings.update(spelled)
+            if spelled:
+                alternatives = "|".join(re.escape(w) for w in sorted(spelled, key=len, reverse=True))
                 self.patterns.append((re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)"), f" {token} "))
 
     def __call__(self, text: str) -> str:

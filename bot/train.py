@@ -1,4 +1,5 @@
-"""Train the model when (and only when) config, domain or training data changed.
+"""Train the model when (and only when) config, domain, training data or the
+code of our own trained components (bot/nlu.py, bot/policies.py) changed.
 
 Why a content hash and not file times: a fresh clone gives every file a new
 time, and an edit made while training runs must still trigger the next
@@ -18,10 +19,12 @@ from bot.settings import ROOT
 
 MODEL_NAME = "assistant"
 DATA_DIRS = ("data/nlu", "data/rules", "data/stories")
+# Our pipeline components: what they fit (e.g. the lookup placeholders) is in the model.
+COMPONENT_CODE = ("bot/nlu.py", "bot/policies.py")
 
 
 def training_inputs(root: Path = ROOT) -> List[Path]:
-    files = [root / "config.yml", root / "domain.yml"]
+    files = [root / "config.yml", root / "domain.yml", *(root / name for name in COMPONENT_CODE)]
     for folder in DATA_DIRS:
         files += sorted((root / folder).rglob("*.yml"))
     return files

@@ -33,16 +33,29 @@ def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) ->
 
 
 def test_training_hash_follows_content_not_file_times(tmp_path: Path) -> None:
-    for rel in ("config.yml", "domain.yml", "data/nlu/a.yml", "data/rules/r.yml", "data/stories/s.yml"):
+    for rel in ("config.yml", "domain.yml", "bot/nlu.py", "bot/policies.py", "data/nlu/a.yml", "data/rules/r.yml",
+                "data/stories/s.yml"):
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"# {rel}\n")
     files = training_inputs(tmp_path)
-    assert len(files) == 5
+    assert len(files) == 7
     before = inputs_hash(files, tmp_path)
     (tmp_path / "data/nlu/a.yml").touch()
     assert inputs_hash(files, tmp_path) == before
     (tmp_path / "data/nlu/a.yml").write_text("# changed\n")
+    assert inputs_hash(files, tmp_path) != before
+
+
+def test_a_change_to_our_trained_components_retrains(tmp_path: Path) -> None:
+    """The classifier's code decides what is fitted (its lookup placeholders):
+    an edit to it must not leave an older model in place."""
+    for rel in ("config.yml", "domain.yml", "bot/nlu.py", "bot/policies.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(f"# {rel}\n")
+    files = training_inputs(tmp_path)
+    before = inputs_hash(files, tmp_path)
+    (tmp_path / "bot/nlu.py").write_text("# a new feature\n")
     assert inputs_hash(files, tmp_path) != before
 
 

@@ -270,7 +270,7 @@ class ActionChangeAddress(Action):
         if order is None:
             return events
         policy = load_policy()
-        variables = order_variables(order, policy)
+        variables = order_variables(order, policy, tracker)
         if order.status not in policy.address_change_statuses:
             response = (
                 "utter_address_change_closed"
@@ -298,7 +298,7 @@ class ActionChangeAddress(Action):
         except OrderStateChanged:
             fresh = await shared_store().get_order(order.order_id)
             dispatcher.utter_message(
-                response="utter_address_change_not_possible", **order_variables(fresh or order, policy)
+                response="utter_address_change_not_possible", **order_variables(fresh or order, policy, tracker)
             )
             return events
         except StoreUnavailable as exc:

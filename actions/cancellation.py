@@ -78,7 +78,7 @@ class ActionCancelOrder(Action):
         if order is None:
             return events
         policy = load_policy()
-        variables: Dict[str, Any] = order_variables(order, policy)
+        variables: Dict[str, Any] = order_variables(order, policy, tracker)
         variables["return_window_days"] = policy.return_window_days
         if order.status in ("shipped", "out_for_delivery"):
             dispatcher.utter_message(response=shipped_refusal(order, policy), **variables)
@@ -88,7 +88,7 @@ class ActionCancelOrder(Action):
             return events
         if order.status not in policy.cancellable_statuses:
             dispatcher.utter_message(response="utter_cancel_not_possible_closed", **variables)
-            apologise_for_late_refunds(dispatcher, order, policy)
+            apologise_for_late_refunds(dispatcher, order, policy, tracker)
             return events
         if confirmed is not True:
             dispatcher.utter_message(response="utter_cancel_kept", **variables)
@@ -101,7 +101,7 @@ class ActionCancelOrder(Action):
             # It shipped meanwhile: answer from the fresh state.
             fresh = await shared_store().get_order(order.order_id)
             if fresh is not None:
-                variables = order_variables(fresh, policy)
+                variables = order_variables(fresh, policy, tracker)
                 variables["return_window_days"] = policy.return_window_days
             dispatcher.utter_message(
                 response=shipped_refusal(fresh, policy) if fresh else "utter_cancel_not_possible_shipped",

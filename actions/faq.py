@@ -1,7 +1,9 @@
 """FAQ answers that need a look at the message: several FAQ questions in one
 message ("¿cuánto tarda el envío y cuánto cuesta?") get each answer, in the
 order asked (bot/nlu.py finds the questions, parse-data ``questions``;
-bot/policies.py calls this action for them); an out-of-scope question gets
+bot/policies.py calls this action for them); a shipping question that names
+where to ("¿cuánto cuesta el envío a Sevilla?") gets that place's price and
+time (actions/shipping.py); an out-of-scope question gets
 the honest answer worded for its kind (actions/off_topic.py)."""
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.off_topic import BUSINESS, GENERAL, OTHER_COMPANY, PHYSICAL_STORE, PRODUCT, off_topic_kind
 from actions.policy import load_policy
+from actions.shipping import RESPONSES as SHIPPING_RESPONSES, SHIPPING_KEYS, destination_in, destination_variables
 
 MAX_ANSWERS = 3  # more than this in one message reads as a wall of text
 OUT_OF_SCOPE_RESPONSES = {PRODUCT: "utter_out_of_scope_product", BUSINESS: "utter_out_of_scope_business",
@@ -28,13 +31,30 @@ class ActionAnswerQuestions(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         responses = (domain or {}).get("responses") or {}
-        asked = [str(k) for k in (tracker.latest_message or {}).get("questions") or []]
-        known = [f"utter_{key}" for key in asked if f"utter_{key}" in responses][:MAX_ANSWERS]
-        for name in known:
-            dispatcher.utter_message(response=name)
+        message = tracker.latest_message or {}
+        asked = [str(k) for k in message.get("questions") or []] or [selected_faq_key(message)]
+        known = [key for key in asked if f"utter_{key}" in responses][:MAX_ANSWERS]
+        destination = destination_in(str(message.get("text") or "")) if set(known) & set(SHIPPING_KEYS) else None
+        said_destination = False
+        for key in known:
+            if destination is not None and key in SHIPPING_KEYS:
+                # "¿cuánto cuesta y cuánto tarda el envío a Sevilla?": one answer for that place says both
+                if not said_destination:
+                    dispatcher.utter_message(response=SHIPPING_RESPONSES[destination.zone],
+                                             **destination_variables(destination, load_policy().raw["customs_text"]))
+                    said_destination = True
+                continue
+            dispatcher.utter_message(response=f"utter_{key}")
         if not known:  # keys the domain lacks (a model older than the domain): ask to rephrase
             dispatcher.utter_message(response="utter_default")
         return []
+
+
+def selected_faq_key(message: dict) -> str:
+    """The ResponseSelector's answer to a one-question FAQ ('faq/shipping_cost')."""
+    selectors = message.get("response_selector") or {}
+    chosen = selectors.get("faq") or selectors.get("default") or {}
+    return str((chosen.get("response") or {}).get("intent_response_key") or "")
 
 
 class ActionOutOfScope(Action):

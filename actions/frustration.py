@@ -2,7 +2,7 @@
 hand over to a person with reason ``frustration``."""
 from __future__ import annotations
 
-from typing import List, Text
+from typing import List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionReverted, EventType
@@ -10,6 +10,36 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import hand_over
+
+
+SORRY = "Lo siento mucho. "
+
+
+def apologised_in_this_flow(tracker: Tracker) -> bool:
+    """Whether the frustration apology was said since the message that started
+    the current flow (the last form started, else this turn), so an answer that
+    carries its own apology (a late order) does not say sorry twice."""
+    events = list(tracker.events)
+    start = 0
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event.get("event") == "active_loop" and event.get("name"):
+            start = index
+            break
+    else:
+        users = [i for i, e in enumerate(events) if e.get("event") == "user"]
+        start = users[-1] if users else 0
+    firsts = [i for i in range(start, -1, -1) if events[i].get("event") == "user"]
+    start = firsts[0] if firsts else start
+    return any(
+        e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == "utter_frustration_apology"
+        for e in events[start:]
+    )
+
+
+def sorry(tracker: Optional[Tracker]) -> str:
+    """The {sorry} of an answer that apologises: empty when already said."""
+    return "" if tracker is not None and apologised_in_this_flow(tracker) else SORRY
 
 
 class ActionAcknowledgeFrustration(Action):

@@ -10,7 +10,7 @@ incident with the carrier).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.formatting import date_es, items_es, refund_summary, status_label
+from actions.frustration import sorry
 from actions.handoff import hand_over
 from actions.policy import StorePolicy, load_policy
 from actions.promises import IN_TRANSIT, NOT_SHIPPED, ON_TIME, OVERDUE, delivery_state, late_refunds
@@ -25,10 +26,12 @@ from actions.store import Order
 from actions.verification import OrderFormValidation, verified_order
 
 
-def order_variables(order: Order, policy: StorePolicy) -> Dict[str, Any]:
-    """Everything the order answers may show, rendered in Spanish."""
+def order_variables(order: Order, policy: StorePolicy, tracker: Optional[Tracker] = None) -> Dict[str, Any]:
+    """Everything the order answers may show, rendered in Spanish. With the
+    tracker, ``sorry`` is empty when this flow already apologised."""
     shipment = order.shipment
     return {
+        "sorry": sorry(tracker),
         "order_id": order.order_id,
         "status_label": status_label(order.status),
         "expected_date": date_es(order.expected_delivery),
@@ -56,11 +59,13 @@ def status_response(order: Order, policy: StorePolicy) -> str:
     return f"utter_order_status_{order.status}"
 
 
-def apologise_for_late_refunds(dispatcher: CollectingDispatcher, order: Order, policy: StorePolicy) -> None:
+def apologise_for_late_refunds(
+    dispatcher: CollectingDispatcher, order: Order, policy: StorePolicy, tracker: Optional[Tracker] = None
+) -> None:
     """After an answer that listed the order's refunds: when one is past its
     date, one apology and the offer of a person (the lines say which is late)."""
     if late_refunds(order.refunds, policy):
-        dispatcher.utter_message(response="utter_refund_late", order_id=order.order_id)
+        dispatcher.utter_message(response="utter_refund_late", order_id=order.order_id, sorry=sorry(tracker))
 
 
 class ValidateOrderStatusForm(OrderFormValidation):
@@ -82,10 +87,10 @@ class ActionOrderStatus(Action):
         if order is None:
             return events
         policy = load_policy()
-        variables = order_variables(order, policy)
+        variables = order_variables(order, policy, tracker)
         dispatcher.utter_message(response=status_response(order, policy), **variables)
         if order.status in ("cancelled", "returned"):
-            apologise_for_late_refunds(dispatcher, order, policy)
+            apologise_for_late_refunds(dispatcher, order, policy, tracker)
         return events
 
 
@@ -100,7 +105,7 @@ class ActionOrderNotReceived(Action):
         if order is None:
             return events
         policy = load_policy()
-        variables = order_variables(order, policy)
+        variables = order_variables(order, policy, tracker)
         state = delivery_state(order, policy)
         if order.status in NOT_SHIPPED:
             if state == ON_TIME:
@@ -135,5 +140,5 @@ class ActionOrderNotReceived(Action):
                 announce=False,
             )
         dispatcher.utter_message(response="utter_not_received_closed", **variables)
-        apologise_for_late_refunds(dispatcher, order, policy)
+        apologise_for_late_refunds(dispatcher, order, policy, tracker)
         return events

@@ -49,7 +49,7 @@ class ActionRefundStatus(Action):
             order_id=order.order_id,
             refunds="\n".join(refund_line(r, policy.currency) for r in refunds),
         )
-        apologise_for_late_refunds(dispatcher, order, policy)
+        apologise_for_late_refunds(dispatcher, order, policy, tracker)
         if exchanges:
             dispatcher.utter_message(response="utter_refund_exchanges", order_id=order.order_id, exchanges=exchanges)
         return events

@@ -155,7 +155,8 @@ class ValidateReturnForm(PrefillAfterVerification):
                 return ["return_items", "exchange_variant", "exchange_confirmed"]
             return []
         if return_eligibility(order, self.policy).ok:
-            return ["return_items", "return_reason"]
+            # the summary (items and amount) is confirmed before the record, as for an exchange
+            return ["return_items", "return_reason", "return_confirmed"]
         return []
 
     async def extract_return_items(
@@ -293,6 +294,12 @@ class ValidateReturnForm(PrefillAfterVerification):
                 return {"exchange_variant": absolute, "exchange_confirmed": None}
         return self.confirmation("exchange_confirmed", value, tracker)
 
+    async def validate_return_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """Yes or no to the return's summary (a "no" keeps the order as it is)."""
+        return self.confirmation("return_confirmed", value, tracker)
+
 
 def _set_in_form(tracker: Tracker, slot: str) -> bool:
     return any(e.get("event") == "slot" and e.get("name") == slot for e in events_of_form(tracker, "return_form"))
@@ -358,6 +365,27 @@ class ActionAskExchangeConfirmed(Action):
         return []
 
 
+class ActionAskReturnConfirmed(Action):
+    """The return's summary (order, items, the amount refunded) and the yes/no."""
+
+    def name(self) -> Text:
+        return "action_ask_return_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        order = await current_order(tracker)
+        chosen = _chosen_items(order, tracker.get_slot("return_items")) if order else []
+        amount = money_es(sum((i.unit_price * i.quantity for i in chosen), start=0), load_policy().currency)
+        dispatcher.utter_message(
+            response="utter_confirm_return",
+            order_id=tracker.get_slot("verified_order_id"),
+            items=items_es(chosen),
+            amount=amount,
+        )
+        return []
+
+
 class ActionCreateReturn(Action):
     """Submit of return_form: creates the return, or the exchange (converting
     the return just created when it holds the same items)."""
@@ -378,10 +406,10 @@ class ActionCreateReturn(Action):
             return events
         policy = load_policy()
         eligibility = return_eligibility(order, policy, for_exchange=exchange)
-        variables: Dict[str, Any] = order_variables(order, policy)
+        variables: Dict[str, Any] = order_variables(order, policy, tracker)
         variables.update(return_window_days=policy.return_window_days)
         if not eligibility.ok:
-            _utter_ineligible(dispatcher, order, eligibility, variables, exchange)
+            _utter_ineligible(dispatcher, order, eligibility, variables, exchange, tracker)
             return events
         eligible_ids = {item.id for item in eligibility.eligible}
         item_ids = [int(i) for i in str(chosen or "").split(",") if i.strip().isdigit()]
@@ -390,6 +418,9 @@ class ActionCreateReturn(Action):
             return events
         if exchange and tracker.get_slot("exchange_confirmed") is not True:
             dispatcher.utter_message(response="utter_exchange_kept", order_id=order.order_id)
+            return events
+        if not exchange and tracker.get_slot("return_confirmed") is not True:
+            dispatcher.utter_message(response="utter_return_kept", order_id=order.order_id)
             return events
         chosen_items = [item for item in order.items if item.id in item_ids]
         amount = money_es(sum((item.unit_price * item.quantity for item in chosen_items), start=0), policy.currency)
@@ -457,7 +488,7 @@ async def _create_exchange(order: Order, item_ids: List[int], variant: str) -> T
 
 def _utter_ineligible(
     dispatcher: CollectingDispatcher, order: Order, eligibility: Eligibility, variables: Dict[str, Any],
-    exchange: bool = False,
+    exchange: bool = False, tracker: Optional[Tracker] = None,
 ) -> None:
     """Why nothing can be returned (or, for an exchange, exchanged)."""
     if eligibility.reason == "window_expired":
@@ -483,7 +514,7 @@ def _utter_ineligible(
         dispatcher.utter_message(response="utter_return_all_in_returns", **variables)
     else:
         dispatcher.utter_message(response="utter_return_closed", **variables)
-        apologise_for_late_refunds(dispatcher, order, load_policy())
+        apologise_for_late_refunds(dispatcher, order, load_policy(), tracker)
 
 
 RETURN_STATUS_LABELS = {

@@ -60,7 +60,7 @@ MAX_FREE_TEXT = 500
 TASK_SLOTS = (
     "cancel_confirmed", "new_street", "new_postal_code", "new_city", "new_province",
     "address_given", "address_problem", "address_confirmed", "return_items", "return_reason", "exchange_variant",
-    "exchange_confirmed",
+    "exchange_confirmed", "return_confirmed",
     "issue_description",
 )
 

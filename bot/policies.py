@@ -17,7 +17,9 @@ on the turn's first prediction, and acts at most once per shopper message. Inten
 answer already apologises (``self_apologising_intents``) get no second sorry.
 Not trained: thresholds come from config.yml.
 
-``QuestionsPolicy``: a message with several FAQ questions gets each answer.
+``QuestionsPolicy``: a message with several FAQ questions gets each answer,
+and a shipping question goes to the same action, which names the destination
+when the message has one ("¿cuánto cuesta el envío a Sevilla?").
 """
 from __future__ import annotations
 
@@ -147,15 +149,19 @@ class QuestionsPolicy(_OneActionPolicy):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"priority": 7}
+        # one-question FAQs the action answers too (it may name a destination)
+        return {"priority": 7, "destination_keys": ["faq/shipping_cost", "faq/shipping_time",
+                                                    "faq/international_shipping"]}
 
     def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
         if tracker.latest_action_name == QUESTIONS_ACTION:
             return ACTION_LISTEN_NAME
         if tracker.latest_action_name != ACTION_LISTEN_NAME or tracker.active_loop_name:
             return None
-        asked = (tracker.latest_message.parse_data or {}).get(QUESTIONS) if tracker.latest_message else None
-        if not isinstance(asked, list) or len(asked) < 2:
+        parse_data = (tracker.latest_message.parse_data or {}) if tracker.latest_message else {}
+        asked = parse_data.get(QUESTIONS)
+        several = isinstance(asked, list) and len(asked) >= 2
+        if not several and not self._is_destination_question(parse_data):
             return None
         for event in reversed(tracker.events):
             if isinstance(event, UserUttered):
@@ -163,3 +169,10 @@ class QuestionsPolicy(_OneActionPolicy):
             if isinstance(event, ActionExecuted) and event.action_name == QUESTIONS_ACTION:
                 return None  # answered already (this turn)
         return QUESTIONS_ACTION
+
+    def _is_destination_question(self, parse_data: Dict[str, Any]) -> bool:
+        if (parse_data.get("intent") or {}).get("name") != "faq":
+            return False
+        chosen = (parse_data.get("response_selector") or {}).get("faq") or {}
+        key = (chosen.get("response") or {}).get("intent_response_key")
+        return key in self.config["destination_keys"]

@@ -56,3 +56,19 @@ def test_one_question_or_a_form_is_left_to_the_rules(policy: QuestionsPolicy, do
     assert predicted(policy, domain, asked("faq/shipping_time")) is None
     in_form = [ActiveLoop("order_status_form")] + asked("faq/shipping_time", "faq/shipping_cost")
     assert predicted(policy, domain, in_form) is None
+
+
+def selected(key: str) -> List[Event]:
+    parse = {"intent": {"name": "faq", "confidence": 1.0}, "entities": [], "text": "x",
+             "response_selector": {"faq": {"response": {"intent_response_key": key}}}}
+    return [UserUttered("x", parse["intent"], parse_data=parse)]
+
+
+def test_a_single_shipping_question_goes_to_the_action_that_can_name_the_place(
+    policy: QuestionsPolicy, domain: Domain
+) -> None:
+    """'¿cuánto cuesta el envío a Sevilla?' got the whole table without Sevilla."""
+    for key in ("faq/shipping_cost", "faq/shipping_time", "faq/international_shipping"):
+        assert predicted(policy, domain, selected(key)) == QUESTIONS_ACTION, key
+    assert predicted(policy, domain, selected("faq/payment_methods")) is None
+    assert predicted(policy, domain, [ActiveLoop("return_form")] + selected("faq/shipping_cost")) is None

@@ -169,7 +169,7 @@ async def test_an_exchange_right_after_a_return_converts_it(shop, domain, orders
     base = verified_slots({"order_id": order.order_id, "email": order.customer.email})
     dispatcher = CollectingDispatcher()
     events = await ActionCreateReturn().run(
-        dispatcher, make_tracker(slots=dict(base, return_items=str(item.id), return_reason="talla"),
+        dispatcher, make_tracker(slots=dict(base, return_items=str(item.id), return_reason="talla", return_confirmed=True),
                                  events=form_events("quiero devolver algo")), domain)
     number = slot_events(events)["last_return_number"]
     # A wrong size: the exchange is offered instead of the refund.
@@ -231,7 +231,7 @@ async def test_a_second_return_of_the_same_items_says_they_are_in_a_return(shop,
     base = verified_slots({"order_id": order.order_id, "email": order.customer.email})
     await shop.create_return(order.order_id, [i.id for i in order.items], "ya no lo quiero")
     dispatcher = CollectingDispatcher()
-    await ActionCreateReturn().run(dispatcher, make_tracker(slots=dict(base, return_items="1", return_reason="talla")), domain)
+    await ActionCreateReturn().run(dispatcher, make_tracker(slots=dict(base, return_items="1", return_reason="talla", return_confirmed=True)), domain)
     assert responses(dispatcher) == ["utter_return_all_in_returns"]
     usted = await rendered(domain, dispatcher.messages[0], "usted")
     assert "nada que devolver" not in usted and "dígame" in usted

@@ -186,3 +186,38 @@ async def test_an_order_out_for_delivery_is_expected_today_without_another_date(
         for voice in ("tu", "usted"):
             text = await rendered(domain, dispatcher.messages[0], voice)
             assert "Entrega prevista: hoy." in text and dispatcher.messages[0]["expected_date"] not in text, text
+
+
+def _apology_events(angry: str) -> list:
+    """An angry message answered with the frustration apology, then its flow."""
+    return [
+        {"event": "user", "text": angry, "parse_data": {"intent": {"name": "order_status"}, "text": angry}},
+        {"event": "bot", "text": "Perdona las molestias…", "metadata": {"utter_action": "utter_frustration_apology"}},
+        {"event": "action", "name": "order_status_form"},
+        {"event": "active_loop", "name": "order_status_form"},
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_late_answer_does_not_apologise_twice_in_one_flow(shop, domain, orders, renderer) -> None:
+    """Walkthrough: '¡¡mi pedido no llega!!' got the frustration apology and
+    then '… Lo siento mucho.' in the overdue answer of the same flow. Said
+    once per flow; a later flow that is late again apologises again."""
+    order = next(o for o in orders.all(status="shipped") if o["expected_delivery_in_days"] == -11)
+    angry = f"¡¡¿dónde está mi pedido {order['order_id']}?!! llevo semanas esperando"
+    for action in (ActionOrderStatus(), ActionOrderNotReceived()):
+        plain, _ = await _run(action, domain, order)
+        [first, *_] = await renderer.texts(plain, "tu")
+        assert "Lo siento mucho" in first, first
+        after_apology, _ = await _run(action, domain, order, events=_apology_events(angry))
+        [text, *_] = await renderer.texts(after_apology, "tu")
+        assert "Lo siento" not in text and "llegado el" in text and "{sorry}" not in text, text
+        earlier_flow = _apology_events(angry) + [
+            {"event": "active_loop", "name": None},
+            {"event": "user", "text": "¿y el otro pedido?", "parse_data": {"intent": {"name": "order_status"}}},
+            {"event": "action", "name": "order_status_form"},
+            {"event": "active_loop", "name": "order_status_form"},
+        ]
+        later, _ = await _run(action, domain, order, events=earlier_flow)
+        [again, *_] = await renderer.texts(later, "usted")
+        assert "Lo siento mucho" in again and "Su pedido" in again, again

@@ -7,6 +7,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.errors import InvalidReturnItems
 from actions.policy import load_policy
 from actions.returns import (
+    ActionAskReturnConfirmed,
     ActionAskReturnItems,
     ActionCreateReturn,
     ValidateReturnForm,
@@ -70,7 +71,7 @@ async def test_return_is_created_with_its_number_and_instructions(shop, domain, 
     demo = orders.find(status="delivered", final_sale="none", max_delivered_days=20, has_returns=False)
     order = await shop.get_order(demo["order_id"])
     chosen = order.items[0]
-    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado")
+    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado", return_confirmed=True)
     dispatcher = CollectingDispatcher()
     await ActionCreateReturn().run(dispatcher, make_tracker(slots=slots), domain)
     assert responses(dispatcher) == ["utter_return_created"]  # no exchange offered: the size was fine
@@ -160,7 +161,7 @@ async def test_return_instructions_follow_the_shipping_country(
     order = await shop.get_order(demo["order_id"])
     chosen = order.items[0]
     text = "quiero cambiarlo por otra talla" if exchange else "quiero devolverlo"
-    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado",
+    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado", return_confirmed=True,
                  exchange_variant="color negro" if exchange else None, exchange_confirmed=exchange or None)
     dispatcher = CollectingDispatcher()
     events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": "return_request"}}},
@@ -217,7 +218,7 @@ async def test_the_item_and_reason_named_before_are_not_asked(shop, domain, demo
     assert filled["verified_order_id"] == demo["order_id"]
     assert filled["return_items"] == str(order.items[0].id)
     assert filled["return_reason"] == "talla"
-    assert filled["requested_slot"] is None  # nothing left to ask
+    assert filled["requested_slot"] == "return_confirmed"  # only the yes to the summary is left
     assert responses(dispatcher) == []
 
 
@@ -284,7 +285,7 @@ async def test_return_instructions_give_the_last_day_from_the_delivery(shop, dom
     assert demo["delivered_days_ago"] >= 5
     order = await shop.get_order(demo["order_id"])
     chosen = next(item for item in order.items if item.quantity == 1)
-    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado")
+    slots = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado", return_confirmed=True)
     dispatcher = CollectingDispatcher()
     await ActionCreateReturn().run(dispatcher, make_tracker(slots=slots), domain)
     policy = load_policy()
@@ -294,3 +295,38 @@ async def test_return_instructions_give_the_last_day_from_the_delivery(shop, dom
         assert f"como tarde el {deadline}" in text, text
         assert "próximos" not in text and f"{policy.return_window_days} días" not in text, text
         assert " el artículo " in text and "los artículos" not in text, text
+
+
+@pytest.mark.asyncio
+async def test_a_return_is_summarised_and_created_only_after_a_yes(shop, domain, orders) -> None:
+    from tests.actions.test_exchanges import rendered
+    """Issue 9 walkthrough: a plain return was created the moment the reason
+    was given (an exchange asked first). Now both show a summary, with the
+    amount, and wait for the yes; a "no" creates nothing."""
+    demo = orders.find(status="delivered", final_sale="none", max_delivered_days=20, has_returns=False)
+    order = await shop.get_order(demo["order_id"])
+    chosen = order.items[0]
+    asked = dict(verified_slots(demo), return_items=str(chosen.id), return_reason="no_esperado",
+                 requested_slot="return_confirmed")
+    dispatcher = CollectingDispatcher()
+    await ActionAskReturnConfirmed().run(dispatcher, make_tracker(slots=asked), domain)
+    assert responses(dispatcher) == ["utter_confirm_return"]
+    for voice, ask in (("tu", "te devolvemos"), ("usted", "le devolvemos")):
+        text = await rendered(domain, dispatcher.messages[0], voice)
+        assert chosen.name in text and demo["order_id"] in text and ask in text and "¿La creo?" in text, text
+        assert "€" in text, text
+
+    for answer, intent, confirmed in (("sí", "affirm", True), ("no", "deny", False), ("vale, hazla", "affirm", True)):
+        got = slot_events(await ValidateReturnForm().run(
+            CollectingDispatcher(), make_tracker(slots=asked, new_slots={"return_confirmed": answer}, text=answer,
+                                                 intent=intent, active_loop="return_form",
+                                                 events=_form_events("quiero devolverlo")), domain))
+        assert got["return_confirmed"] is confirmed, answer
+
+    refused = CollectingDispatcher()
+    await ActionCreateReturn().run(refused, make_tracker(slots=dict(asked, return_confirmed=False)), domain)
+    assert responses(refused) == ["utter_return_kept"]
+    unconfirmed = CollectingDispatcher()
+    await ActionCreateReturn().run(unconfirmed, make_tracker(slots=dict(asked, return_confirmed=None)), domain)
+    assert responses(unconfirmed) == ["utter_return_kept"]
+    assert (await shop.get_order(demo["order_id"])).returns == ()

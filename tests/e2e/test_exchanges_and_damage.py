@@ -59,7 +59,10 @@ def test_an_exchange_right_after_a_return_converts_it(shopper: Shopper, orders: 
     shopper.say(f"quiero devolver un artículo del pedido {order['order_id']}")
     assert "¿Qué artículos quieres devolver?" in shopper.texts(order["email"])
     shopper.say("1")
-    created = shopper.texts('/inform{"return_reason":"talla"}')
+    summary = shopper.texts('/inform{"return_reason":"talla"}')
+    assert "Te resumo la devolución" in summary and "¿La creo?" in summary, summary
+    assert stored_returns(e2e_database_url, order["order_id"]) == []
+    created = shopper.texts("/affirm")
     number = re.search(r"DEV-\d{6}", created)
     assert number and "creada" in created, created
     assert "prefieres otra talla" in created  # a wrong size: the exchange is offered

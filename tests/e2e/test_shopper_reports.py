@@ -102,9 +102,12 @@ def test_a_return_abroad_named_in_one_message_is_created_with_the_countrys_drop_
     order = candidates[-1]
     kind = order["items"][0]["name"].split()[0].lower()
     shopper.say(f"quiero devolver {kind} del pedido {order['order_id']} porque no es lo que esperaba")
-    created = shopper.texts(order["email"])
+    summary = shopper.texts(order["email"])
+    assert "¿Qué artículos" not in summary and "¿Por qué lo devuelves" not in summary
+    assert "Te resumo la devolución" in summary and order["items"][0]["name"] in summary, summary
+    assert "Devolución DEV-" not in summary  # nothing created before the yes
+    created = shopper.texts("sí, adelante")
     assert "Devolución DEV-" in created, created
-    assert "¿Qué artículos" not in created and "¿Por qué lo devuelves" not in created
     assert order["items"][0]["name"] in created
     assert load_policy().return_dropoff_for(order["shipping_address"]["country"]) in created
     assert "Correos" not in created

@@ -404,6 +404,8 @@ class Bridge:
             self.customer_frame(m, names.get(m.agent_id or "")) for m in history]})
         if conversation.state is State.QUEUED:
             await self.send(ws, await self._queued_status(conversation))
+            if conversation.id not in self._live_ids:
+                await self.broadcast_queue()  # back: agents' queue no longer says "ha cerrado el chat"
         elif conversation.state is State.AGENT:
             names = await self.storage.agent_names([conversation.agent_id or ""])
             await self.send(ws, {"type": "handoff", "state": "assigned",
@@ -866,6 +868,8 @@ class Bridge:
             return
         if message.conversation_id != conversation_id or message.sender != "agent" or not message.agent_id:
             return
+        # stored, so a console opened later shows the mark too
+        await self.storage.mark_delivered(message.id, self.clock())
         await self.to_agent(message.agent_id, {"type": "delivered", "conversation_id": conversation_id,
                                                "id": str(message.id)})
 
@@ -906,13 +910,19 @@ class Bridge:
                 "estimated_wait_s": wait, "offline": conversation.offline,
                 "contact_known": self.known_email(conversation) is not None}
 
-    @staticmethod
-    def _queue_frame(queued: List[Conversation]) -> Frame:
+    def _queue_frame(self, queued: List[Conversation]) -> Frame:
         """The queue frame plus ``customer_name`` (the name the channel knows,
-        unverified: Telegram's first name)."""
+        unverified: Telegram's first name) and whether the shopper is still
+        there (``present``; a web page closed past the grace: ``gone_since``),
+        so agents take those who wait first and know a reply may go unread."""
         frame = queue_frame(queued)
+        now = self.clock()
         for entry, conversation in zip(frame["conversations"], queued):
             entry["customer_name"] = conversation.context.get("customer_name")
+            present = self._customer_live(conversation, now)
+            entry["present"] = present
+            if not present:
+                entry["gone_since"] = _iso(self._gone_since[conversation.id])
         return frame
 
     async def broadcast_queue(self) -> None:
@@ -1011,6 +1021,8 @@ class Bridge:
             line: Frame = {"id": str(m.id), "sender": m.sender, "text": m.text, "at": _iso(m.created_at)}
             if m.agent_id:
                 line["agent_name"] = names.get(m.agent_id, "")
+            if m.delivered_at:
+                line["delivered_at"] = _iso(m.delivered_at)
             attachments = self._attachment_frames(m)
             if attachments:
                 line["attachments"] = attachments

@@ -112,6 +112,8 @@ messages_table = Table(
     Column("agent_id", String(32), nullable=True),
     Column("client_id", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # an agent's message the shopper's side confirmed (widget showed it, Telegram took it)
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("conversation_id", "client_id", name="uq_handoff_messages_client_id"),
 )
 
@@ -137,7 +139,8 @@ episodes_table = Table(
 )
 # Columns added after the table first shipped: create_schema adds them to an
 # existing table (``create_all`` never alters one).
-ADDED_COLUMNS = {"handoff_episodes": (("outcome", "VARCHAR(20)"), ("ended_at", "TIMESTAMP WITH TIME ZONE"))}
+ADDED_COLUMNS = {"handoff_episodes": (("outcome", "VARCHAR(20)"), ("ended_at", "TIMESTAMP WITH TIME ZONE")),
+                 "handoff_messages": (("delivered_at", "TIMESTAMP WITH TIME ZONE"),)}
 
 csat_table = Table(
     "handoff_csat",
@@ -270,6 +273,7 @@ class StoredMessage:
     agent_id: Optional[str]
     client_id: Optional[str]
     created_at: dt.datetime
+    delivered_at: Optional[dt.datetime] = None
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,7 @@ def _message(row: Row) -> StoredMessage:
         agent_id=row.agent_id,
         client_id=row.client_id,
         created_at=_utc(row.created_at) or utcnow(),
+        delivered_at=_utc(row.delivered_at),
     )
 
 
@@ -764,6 +769,17 @@ class Storage:
         if row is None:
             raise NotFound(f"message {message_id} not found")
         return _message(row)
+
+    @threaded
+    def mark_delivered(self, conn: Connection, message_id: int, now: dt.datetime) -> bool:
+        """Stores that the shopper's side has this message; False when it was
+        marked already (a history shown again confirms it again)."""
+        done = conn.execute(
+            update(messages_table)
+            .where(and_(messages_table.c.id == message_id, messages_table.c.delivered_at.is_(None)))
+            .values(delivered_at=now)
+        )
+        return done.rowcount == 1
 
     @per_message
     def _add_agent_reply(

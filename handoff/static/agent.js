@@ -356,6 +356,11 @@
           channelBadge(entry.channel),
           customer ? el("span", { className: "pill ok", text: "Verificado: " + customer }) : el("span", { className: "pill", text: "Sin verificar" }),
           entry.offline ? el("span", { className: "pill warn", text: "Fuera de horario" }) : null,
+          // a web shopper whose page closed (past a short grace): the reply waits for their return
+          entry.present === false ? el("span", { className: "pill warn q-gone",
+            title: "El cliente cerró el chat" + (entry.gone_since ? " a las " + timeOf(entry.gone_since) : "") +
+              ": verá la respuesta cuando vuelva (o por email si lo dejó).",
+            text: "Ha cerrado el chat" }) : null,
           entry.contact_email ? el("span", { className: "pill", text: "✉ " + entry.contact_email }) : null
         ]),
         entry.customer_name ? el("p", { className: "q-name" }, [
@@ -480,12 +485,19 @@
       el("span", { className: "who", text: who }),
       atts && PLACEHOLDERS[line.text] ? null : el("div", { className: "text", text: line.text || "" }),
       atts,
-      el("span", { className: "at", text: timeOf(line.at) })
+      el("span", { className: "at", text: timeOf(line.at) + deliveryMark(conv, line, id) })
     ]);
     if (id) { item.setAttribute("data-id", id); conv.history[id] = item; }
     conv.list.appendChild(item);
     if (conv.id === state.activeId) scrollDown();
     return item;
+  }
+
+  // an agent's stored message: "entregado" when the shopper's side confirmed it
+  // (stored ``delivered_at``, or a ``delivered`` frame seen), else "enviado"
+  function deliveryMark(conv, line, id) {
+    if (line.sender !== "agent" || !id) return "";
+    return line.delivered_at || (conv.delivered && conv.delivered[id]) ? " · entregado ✓✓" : " · enviado ✓";
   }
 
   function addEvent(conv, text) {

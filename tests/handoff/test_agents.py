@@ -296,3 +296,31 @@ async def test_delivered_means_the_shoppers_page_has_it_not_just_stored(start_br
     await other.send({"type": "received", "id": "abc"})
     assert (await other.wait_type("error"))["code"] == "invalid_field"
     assert not [f for f in await agent.barrier() if f.get("type") == "delivered"]
+
+
+@pytest.mark.asyncio
+async def test_a_reloaded_console_keeps_the_delivery_marks(start_bridge) -> None:
+    """Walkthrough: after a reload the console showed every reply without
+    "entregado". The confirmation is stored; the ``conversation`` frame's
+    history carries ``delivered_at`` on the confirmed line only."""
+    server = await start_bridge()
+    cust, session, _ = await queued_customer(server)
+    cid = session["conversation_id"]
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    await agent.send({"type": "claim", "conversation_id": cid})
+    await agent.wait_type("conversation")
+    await agent.send({"type": "message", "conversation_id": cid, "text": "¿Sigues ahí?", "client_id": "a1"})
+    shown = await cust.wait_type("message", sender="agent")
+    await cust.send({"type": "received", "id": shown["id"]})
+    await agent.wait_type("delivered")
+    await cust.close()
+    await agent.send({"type": "message", "conversation_id": cid, "text": "Te escribo luego", "client_id": "a2"})
+    unseen = await agent.wait_type("ack", client_id="a2")
+
+    again = await agent_client(server, token)
+    card = await again.wait_type("conversation", conversation_id=cid)
+    lines = {line["id"]: line for line in card["history"]}
+    assert lines[shown["id"]].get("delivered_at"), lines[shown["id"]]
+    assert "delivered_at" not in lines[unseen["id"]]
+    assert all("delivered_at" not in line for line in card["history"] if line["sender"] != "agent")

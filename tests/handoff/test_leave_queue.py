@@ -363,3 +363,35 @@ async def test_leaving_twice_gets_the_bots_line_twice(start_bridge, fake_rasa: F
     await client.send({**LEAVE_PRESS, "client_id": "l2"})
     second = await client.wait_type("message", sender="bot", text=QUEUE_LEFT_LINE)
     assert second["id"] != first["id"]
+
+
+@pytest.mark.asyncio
+async def test_the_agents_queue_says_which_shoppers_have_closed_the_chat(start_bridge) -> None:
+    """Walkthrough: a shopper who closed the tab looked like everyone else in
+    the queue until abandoned. Past the grace, the queue frame marks them
+    (``present: false``, ``gone_since``); back again, present."""
+    import datetime as dt
+
+    from handoff.bridge import LIVE_GRACE_S
+
+    server = await start_bridge()
+    bridge = server.bridge
+    start = bridge.clock()
+    _, token = await new_agent(server, "Ana")
+    agent = await agent_client(server, token)
+    gone, gone_session, _ = await queued_customer(server)
+    _, waiting_session, _ = await queued_customer(server)
+    gid, wid = gone_session["conversation_id"], waiting_session["conversation_id"]
+    await gone.close()
+    first = await agent.wait_for(lambda f: f["type"] == "queue" and len(f["conversations"]) == 2)
+    assert all(c["present"] for c in first["conversations"])  # a reload is not leaving
+
+    bridge.clock = lambda: start + dt.timedelta(seconds=LIVE_GRACE_S + 1)
+    await bridge.abandon_idle()
+    marked = await agent.wait_for(lambda f: f["type"] == "queue" and any(not c["present"] for c in f["conversations"]))
+    entries = {c["conversation_id"]: c for c in marked["conversations"]}
+    assert entries[gid]["present"] is False and entries[gid]["gone_since"]
+    assert entries[wid]["present"] is True and "gone_since" not in entries[wid]
+
+    await customer(server, gone_session["session_id"])
+    await agent.wait_for(lambda f: f["type"] == "queue" and all(c["present"] for c in f["conversations"]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from actions.addresses.places import PlaceTable, fold, load_places
 
@@ -22,6 +22,12 @@ SHIPPING_KEYS = ("faq/shipping_cost", "faq/shipping_time", "faq/international_sh
 # Countries inside the EU customs union: no import duties on delivery.
 EU_COUNTRIES = frozenset({"España", "Portugal", "Francia", "Italia", "Alemania"})
 _PREPOSITIONS = frozenset({"a", "al", "para", "hasta", "hacia", "en"})
+_CONNECTORS = frozenset({"y", "e", "o", "u", "ni"})
+# Names of a zone that are no one province of the table ("Canarias" would be
+# read as Cantabria by the typo tolerance).
+_ARCHIPELAGOS = {"canarias": "Canarias", "islas canarias": "Canarias", "las canarias": "Canarias",
+                 "las islas canarias": "Canarias"}
+_ARTICLES = frozenset({"el", "la", "los", "las", "de", "del"})
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _NOT_A_DESTINATION = frozenset(fold(w) for w in (
     "casa", "domicilio", "mi", "tu", "su", "la", "el", "los", "las", "un", "una", "otro", "otra", "cuanto",
@@ -46,7 +52,7 @@ class Destination:
     @property
     def local_tax_applies(self) -> bool:
         """Canarias, Ceuta and Melilla: IGIC or IPSI may be charged on delivery."""
-        return self.zone == "islands" and self.region != "Illes Balears"
+        return self.zone == "islands" and self.region != "Illes Balears"  # Canarias, Ceuta, Melilla
 
 
 RESPONSES = {"mainland": "utter_shipping_to_mainland", "islands": "utter_shipping_to_islands",
@@ -59,30 +65,64 @@ def destination_variables(destination: Destination, customs_text: str) -> dict:
     if destination.customs_apply:
         extra = f" {customs_text.rstrip('.')}."
     elif destination.local_tax_applies:
-        extra = " Allí la aduana puede cobrar el IGIC o el IPSI al recibir el paquete."
+        extra = " En Canarias, Ceuta y Melilla la aduana puede cobrar el IGIC o el IPSI al recibir el paquete."
     return {"destination": destination.name, "destination_note": extra}
 
 
 def destination_in(text: str, table: Optional[PlaceTable] = None) -> Optional[Destination]:
-    """The first town, province, island or served country named after a
-    preposition; None when there is none the table knows."""
+    """The places named after a preposition, and after "y"/"o" right behind
+    one ("a Baleares y Canarias"), as one destination when they share a
+    zone; None when there is none the table knows, or they are of different
+    zones (the general answer covers both)."""
     table = table or load_places()
     words = _WORD.findall(text or "")
-    for start, word in enumerate(words):
-        if word.lower() not in _PREPOSITIONS:
-            continue
-        for size in range(min(4, len(words) - start - 1), 0, -1):
-            phrase = " ".join(words[start + 1:start + 1 + size])
-            if fold(phrase) in _NOT_A_DESTINATION:
+    found: List[Destination] = []
+    start = 0
+    after_place = False
+    while start < len(words):
+        word = words[start].lower()
+        if word in _PREPOSITIONS or (after_place and word in _CONNECTORS):
+            hit = _place_at(words, start + 1, table)
+            if hit is not None:
+                destination, size = hit
+                found.append(destination)
+                start += 1 + size
+                after_place = True
                 continue
-            country = table.country(phrase)
-            if country and country != HOME:
-                return Destination(country, country, "international")
-            place = table.place(HOME, phrase, fuzzy=len(fold(phrase)) >= 5)
-            if place is not None:
-                # a town by its name; a province or island as the shopper wrote it ("Tenerife")
-                name = place.name if place.is_town else _title(phrase)
-                return Destination(name, HOME, place.region.zone, place.region.name)
+        after_place = False
+        start += 1
+    if not found or len({d.zone for d in found}) > 1:
+        return None
+    if len(found) == 1:
+        return found[0]
+    names = [d.name for d in found]
+    joined = ", ".join(names[:-1]) + " y " + names[-1]
+    local_tax = next((d for d in found if d.local_tax_applies), None)
+    customs = next((d for d in found if d.customs_apply), None)
+    first = local_tax or customs or found[0]
+    return Destination(joined, first.country, first.zone, first.region)
+
+
+def _place_at(words: List[str], at: int, table: PlaceTable) -> Optional[Tuple[Destination, int]]:
+    """The longest known place starting at ``words[at]`` (up to 4 words, never
+    ending in a connector or article), with its length in words."""
+    for size in range(min(4, len(words) - at), 0, -1):
+        chunk = words[at:at + size]
+        if chunk[-1].lower() in _CONNECTORS | _ARTICLES:
+            continue
+        phrase = " ".join(chunk)
+        if fold(phrase) in _NOT_A_DESTINATION:
+            continue
+        if fold(phrase) in _ARCHIPELAGOS:  # two provinces, one shipping zone
+            return Destination(_ARCHIPELAGOS[fold(phrase)], HOME, "islands", _ARCHIPELAGOS[fold(phrase)]), size
+        country = table.country(phrase)
+        if country and country != HOME:
+            return Destination(country, country, "international"), size
+        place = table.place(HOME, phrase, fuzzy=len(fold(phrase)) >= 5)
+        if place is not None:
+            # a town by its name; a province or island as the shopper wrote it ("Tenerife")
+            name = place.name if place.is_town else _title(phrase)
+            return Destination(name, HOME, place.region.zone, place.region.name), size
     return None
 
 

@@ -24,6 +24,9 @@ from tests.actions.conftest import make_tracker, responses
     ("cuánto cuesta enviar a las palmas", "Las Palmas", "islands"),
     ("¿y para Tenerife?", "Tenerife", "islands"),
     ("envian a argentina?", "Argentina", "international"),
+    ("¿cuánto cuesta el envío a Baleares y Canarias?", "Baleares y Canarias", "islands"),  # not Cantabria
+    ("envío a las islas canarias", "Canarias", "islands"),
+    ("a portugal y francia", "Portugal y Francia", "international"),
     ("hacen envios a mexico", "México", "international"),
 ])
 def test_the_destination_named(text: str, name: str, zone: str) -> None:
@@ -34,6 +37,7 @@ def test_the_destination_named(text: str, name: str, zone: str) -> None:
 @pytest.mark.parametrize("text", [
     "¿cuánto cuesta el envío?", "envio a mi casa", "cuanto tarda en llegar", "envío a la oficina",
     "envío gratis a partir de cuánto", "¿envían a Japón?",
+    "envio a sevilla y a tenerife",  # two zones: the general answer has both
 ])
 def test_no_destination(text: str) -> None:
     assert destination_in(text) is None

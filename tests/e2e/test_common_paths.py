@@ -37,7 +37,9 @@ def test_out_of_scope_gets_the_honest_answer_for_its_kind(shopper: Shopper, text
 
 @pytest.mark.parametrize("text, expected", [
     ("cuantos dias tengo para regresar un producto?", "días desde la entrega para devolver"),
-    ("cuanto cuesta el envio a Argentina?", "El envío internacional cuesta"),
+    ("cuanto cuesta el envio a Argentina?", "Sí, enviamos a Argentina: el envío cuesta 14,95"),
+    ("cuanto cuesta el envio a sevilla?", "A Sevilla el envío estándar cuesta"),  # walkthrough: Sevilla unnamed
+    ("¿cuánto tarda en llegar a Tenerife?", "A Tenerife el envío cuesta"),
     ("puedo pagar a plazos?", "No ofrecemos pago a plazos"),
     ("gracias, nada mas. chau!", "Hasta pronto"),
     ("y se paga aduana?", "aranceles e impuestos de importación"),  # got the payment methods

@@ -9,6 +9,7 @@ never closes the conversation and never acts.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -29,6 +30,9 @@ FORM_BY_INTENT = {
     "invoice_request": "invoice_form",
 }
 NO_PAYLOADS = ("/deny",)
+# A message that starts as an answer ("no, gracias, ¿vale?", "sí, claro, ¿cuándo llega?")
+# is one, whatever follows.
+YES_NO_OPENING = re.compile(r"^\W*(s[ií]+|no+|vale|ok|claro|de acuerdo|nop|gracias)\b", re.I)
 
 
 def previous_bot_turn(tracker: Tracker) -> List[Dict[str, Any]]:
@@ -71,6 +75,16 @@ def asked_open_question(turn: List[Dict[str, Any]]) -> bool:
     )
 
 
+def is_question_of_its_own(text: str) -> bool:
+    """A question with content that merely ends in a tag ("y eso ya pasó,
+    ¿no?", "lo enviasteis ayer, ¿verdad?"): read as deny/affirm by the model,
+    but it answers no offer. A bare "¿no?" or "sí, ¿verdad?" is still a yes/no."""
+    if "?" not in text:
+        return False
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    return len(words) >= 4 and not YES_NO_OPENING.match(text)
+
+
 def split_payload(payload: str) -> tuple[str, Dict[str, Any]]:
     """'/request_human{"handoff_reason":"x"}' -> ('request_human', {...})."""
     body = payload.lstrip("/")
@@ -98,6 +112,10 @@ class ActionYesNoOutOfContext(Action):
         if yes and not pressed and not any(ch.isalpha() for ch in str(message.get("text") or "")):
             # "👍", "👌": an acknowledgement, not a "yes" to an offer (never calls a person).
             dispatcher.utter_message(response="utter_anything_else")
+            return []
+        if not pressed and is_question_of_its_own(str(message.get("text") or "")):
+            # "y eso ya pasó, no?": a question that ends in "no?", not a no to anything
+            dispatcher.utter_message(response="utter_default")
             return []
         turn = previous_bot_turn(tracker)
         buttons = last_buttons(turn)

@@ -109,3 +109,21 @@ async def test_a_thumbs_up_is_an_acknowledgement_never_a_yes_to_a_person(domain,
         dispatcher, events = await _answer(domain, "affirm", text, previous)
         assert responses(dispatcher) == ["utter_anything_else"]
         assert events == [] and not any(m.get("custom") for m in dispatcher.messages)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("intent, text", [("deny", "y eso ya paso, no?"), ("affirm", "lo enviasteis ayer, ¿verdad?"),
+                                          ("deny", "pero eso ya lo hicimos, ¿no?")])
+async def test_a_question_that_ends_in_a_tag_is_not_a_yes_or_no(domain, intent: str, text: str) -> None:
+    """Walkthrough: "y eso ya paso, no?" got "Ese paso ya ha terminado, así
+    que no he hecho nada" (read as a no to a finished step) or a declined offer."""
+    for previous in (_turn(CANCELLED, utter="utter_cancel_done"), _turn("¿Te paso con ella?", OFFER_PERSON)):
+        dispatcher, events = await _answer(domain, intent, text, previous)
+        assert responses(dispatcher) == ["utter_default"] and events == [], text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["¿no?", "no, gracias, ¿vale?", "no, ¿verdad?"])
+async def test_a_short_or_answer_first_tag_is_still_the_answer(domain, text: str) -> None:
+    dispatcher, _ = await _answer(domain, "deny", text, _turn("¿Te paso con ella?", OFFER_PERSON))
+    assert responses(dispatcher) == ["utter_offer_declined"], text

@@ -13,6 +13,7 @@ from actions.handoff import hand_over
 
 
 SORRY = "Lo siento mucho. "
+RESPONSE_NAME_KEY = "utter_action"  # the key under which Rasa's bot events name their response
 
 
 def apologised_in_this_flow(tracker: Tracker) -> bool:
@@ -31,10 +32,12 @@ def apologised_in_this_flow(tracker: Tracker) -> bool:
         start = users[-1] if users else 0
     firsts = [i for i in range(start, -1, -1) if events[i].get("event") == "user"]
     start = firsts[0] if firsts else start
-    return any(
-        e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == "utter_frustration_apology"
-        for e in events[start:]
-    )
+    return any(e.get("event") == "bot" and _response_of(e) == "utter_frustration_apology" for e in events[start:])
+
+
+def _response_of(bot_event: dict) -> object:
+    """The response a bot event rendered (Rasa puts its name in the metadata)."""
+    return (bot_event.get("metadata") or {}).get(RESPONSE_NAME_KEY)
 
 
 def sorry(tracker: Optional[Tracker]) -> str:

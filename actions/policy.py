@@ -180,13 +180,17 @@ class StorePolicy:
 
     def first_response_due(self, queued_at: dt.datetime) -> dt.datetime:
         """When a person must have answered a shopper queued at ``queued_at``:
-        ``first_response_target_minutes`` of support time later (the SLA and
-        the shopper's promise; a queue change never moves it)."""
-        return self.add_support_time(queued_at, minutes=self.first_response_target_minutes)
+        ``first_response_target_minutes`` of support time later, rounded up
+        to the whole minute (the promise is said in minutes: "antes de las
+        10:38" is never earlier than the deadline). The SLA and the shopper's
+        promise; it depends on ``queued_at`` only, so a queue change never
+        moves it."""
+        return _ceil_minute(self.add_support_time(queued_at, minutes=self.first_response_target_minutes))
 
     def breach_new_promise(self, now: dt.datetime) -> dt.datetime:
-        """The new promise said with the apology for a missed one."""
-        return self.add_support_time(now, minutes=self.breach_new_promise_minutes)
+        """The new promise said with the apology for a missed one
+        (``breach_new_promise_minutes`` of support time, whole minute)."""
+        return _ceil_minute(self.add_support_time(now, minutes=self.breach_new_promise_minutes))
 
     def tracking_url(self, carrier: str, tracking_number: str) -> str:
         template = self.tracking_urls.get(carrier)
@@ -213,6 +217,11 @@ class StorePolicy:
         slots["payment_methods"] = _join_es(self.raw["payment_methods"])
         slots["brand_voice"] = self.brand_voice
         return slots
+
+
+def _ceil_minute(value: dt.datetime) -> dt.datetime:
+    whole = value.replace(second=0, microsecond=0)
+    return whole if whole == value else whole + dt.timedelta(minutes=1)
 
 
 def _fold(text: str) -> str:

@@ -251,3 +251,11 @@ def test_the_target_must_be_in_the_file() -> None:
         parse_policy({k: v for k, v in RAW.items() if k != "first_response_target_minutes"})
     default = parse_policy({k: v for k, v in RAW.items() if k != "breach_new_promise_minutes"})
     assert default.breach_new_promise_minutes == RAW["first_response_target_minutes"]
+
+
+def test_the_first_response_due_is_whole_minutes_of_support_time() -> None:
+    policy = _split_hours_policy(first_response_target_minutes=30, breach_new_promise_minutes=15)
+    assert policy.first_response_due(_madrid(2025, 11, 24, 10, 7, 23)) == _madrid(2025, 11, 24, 10, 38)
+    assert policy.first_response_due(_madrid(2025, 11, 24, 10, 7)) == _madrid(2025, 11, 24, 10, 37)
+    assert policy.first_response_due(_madrid(2025, 11, 24, 18, 50)) == _madrid(2025, 11, 25, 9, 20)
+    assert policy.breach_new_promise(_madrid(2025, 11, 24, 13, 55, 1)) == _madrid(2025, 11, 24, 16, 11)

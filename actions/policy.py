@@ -15,7 +15,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from zoneinfo import ZoneInfo
@@ -89,16 +89,12 @@ class StorePolicy:
     # after a missed promise, the new one: this much support time from the apology
     breach_new_promise_minutes: int = 60
 
-    @cached_property
+    @property
     def schedule(self) -> SupportSchedule:
         """Support hours less holidays, for the support-time functions
-        (actions/support_time.py)."""
-        return SupportSchedule(
-            tz=self.tz,
-            weekly=support_time.build_weekly([(w.days, w.open_minute, w.close_minute) for w in self.support_hours]),
-            holidays=frozenset(self.holidays),
-            yearly_holidays=frozenset(self.yearly_holidays),
-        )
+        (actions/support_time.py); cached outside the instance, so its
+        ``__dict__`` stays its fields (``StorePolicy(**policy.__dict__)``)."""
+        return _schedule(self.timezone, self.support_hours, self.holidays, self.yearly_holidays)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -217,6 +213,17 @@ class StorePolicy:
         slots["payment_methods"] = _join_es(self.raw["payment_methods"])
         slots["brand_voice"] = self.brand_voice
         return slots
+
+
+@lru_cache(maxsize=16)
+def _schedule(timezone: str, windows: Tuple[SupportWindow, ...], holidays: Tuple[dt.date, ...],
+              yearly: Tuple[Tuple[int, int], ...]) -> SupportSchedule:
+    return SupportSchedule(
+        tz=ZoneInfo(timezone),
+        weekly=support_time.build_weekly([(w.days, w.open_minute, w.close_minute) for w in windows]),
+        holidays=frozenset(holidays),
+        yearly_holidays=frozenset(yearly),
+    )
 
 
 def _ceil_minute(value: dt.datetime) -> dt.datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +21,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 import yaml
+
+from actions import support_time
+from actions.support_time import SupportSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_FILE = ROOT / "data" / "store" / "policy.yml"
@@ -40,9 +44,22 @@ def utc_now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class SupportWindow:
+    """One interval of support on some weekdays (several per day are several
+    windows). ``close`` "24:00" is midnight at the end of the day:
+    ``close`` is then 00:00 and ``to_midnight`` True."""
+
     days: Tuple[int, ...]   # 0 = Monday
     open: dt.time
     close: dt.time
+    to_midnight: bool = False
+
+    @property
+    def open_minute(self) -> int:
+        return self.open.hour * 60 + self.open.minute
+
+    @property
+    def close_minute(self) -> int:
+        return support_time.MINUTES_PER_DAY if self.to_midnight else self.close.hour * 60 + self.close.minute
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,20 @@ class StorePolicy:
     overdue_grace_days: int
     return_dropoff: Mapping[str, str]
     online_only: bool = False  # no physical shop: the out-of-scope answer to "¿tienen tienda física?" says so
+    # dates without support (support_hours do not apply); yearly ones as (month, day)
+    holidays: Tuple[dt.date, ...] = ()
+    yearly_holidays: Tuple[Tuple[int, int], ...] = ()
+    # the first-response promise, counted in support time only (the SLA)
+    first_response_target_minutes: int = 60
+    # after a missed promise, the new one: this much support time from the apology
+    breach_new_promise_minutes: int = 60
+
+    @property
+    def schedule(self) -> SupportSchedule:
+        """Support hours less holidays, for the support-time functions
+        (actions/support_time.py); cached outside the instance, so its
+        ``__dict__`` stays its fields (``StorePolicy(**policy.__dict__)``)."""
+        return _schedule(self.timezone, self.support_hours, self.holidays, self.yearly_holidays)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -114,30 +145,48 @@ class StorePolicy:
                 return text
         return self.return_dropoff[INTERNATIONAL_DROPOFF]
 
+    def is_holiday(self, day: dt.date) -> bool:
+        """A date (in the store's time zone) on which support hours do not apply."""
+        return self.schedule.is_holiday(day)
+
     def is_support_open(self, now: Optional[dt.datetime] = None) -> bool:
         """Whether people are answering now (the bridge uses this for offline queueing)."""
-        now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.tz)
-        return any(
-            now.weekday() in w.days and w.open <= now.time() < w.close
-            for w in self.support_hours
-        )
+        return support_time.is_open(self.schedule, now or utc_now())
 
     def next_support_opening(self, now: Optional[dt.datetime] = None) -> dt.datetime:
-        """The next moment support opens (now, if open); searched over 8 days."""
-        now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(self.tz)
-        if self.is_support_open(now):
-            return now
-        for offset in range(0, 8):
-            day = now.date() + dt.timedelta(days=offset)
-            openings = sorted(
-                dt.datetime.combine(day, w.open, tzinfo=self.tz)
-                for w in self.support_hours
-                if day.weekday() in w.days
-            )
-            for opening in openings:
-                if opening > now:
-                    return opening
-        raise PolicyError("support_hours has no opening in the next week")
+        """The next moment support opens (now, if open), in the store's time zone."""
+        now = now or utc_now()
+        try:
+            return support_time.next_opening(self.schedule, now).astimezone(self.tz)
+        except support_time.NoSupportTime as exc:
+            raise PolicyError(str(exc)) from exc
+
+    def add_support_time(self, start: dt.datetime, minutes: float = 0, seconds: float = 0) -> dt.datetime:
+        """``start`` plus that much support time (nights, weekends, holidays
+        skipped), in the store's time zone; see actions/support_time.py."""
+        try:
+            end = support_time.add_support_seconds(self.schedule, start, minutes * 60 + seconds)
+        except support_time.NoSupportTime as exc:
+            raise PolicyError(str(exc)) from exc
+        return end.astimezone(self.tz)
+
+    def support_seconds_between(self, start: dt.datetime, end: dt.datetime) -> float:
+        """Seconds of support time from ``start`` to ``end`` (0 if not after)."""
+        return support_time.support_seconds_between(self.schedule, start, end)
+
+    def first_response_due(self, queued_at: dt.datetime) -> dt.datetime:
+        """When a person must have answered a shopper queued at ``queued_at``:
+        ``first_response_target_minutes`` of support time later, rounded up
+        to the whole minute (the promise is said in minutes: "antes de las
+        10:38" is never earlier than the deadline). The SLA and the shopper's
+        promise; it depends on ``queued_at`` only, so a queue change never
+        moves it."""
+        return _ceil_minute(self.add_support_time(queued_at, minutes=self.first_response_target_minutes))
+
+    def breach_new_promise(self, now: dt.datetime) -> dt.datetime:
+        """The new promise said with the apology for a missed one
+        (``breach_new_promise_minutes`` of support time, whole minute)."""
+        return _ceil_minute(self.add_support_time(now, minutes=self.breach_new_promise_minutes))
 
     def tracking_url(self, carrier: str, tracking_number: str) -> str:
         template = self.tracking_urls.get(carrier)
@@ -166,6 +215,22 @@ class StorePolicy:
         return slots
 
 
+@lru_cache(maxsize=16)
+def _schedule(timezone: str, windows: Tuple[SupportWindow, ...], holidays: Tuple[dt.date, ...],
+              yearly: Tuple[Tuple[int, int], ...]) -> SupportSchedule:
+    return SupportSchedule(
+        tz=ZoneInfo(timezone),
+        weekly=support_time.build_weekly([(w.days, w.open_minute, w.close_minute) for w in windows]),
+        holidays=frozenset(holidays),
+        yearly_holidays=frozenset(yearly),
+    )
+
+
+def _ceil_minute(value: dt.datetime) -> dt.datetime:
+    whole = value.replace(second=0, microsecond=0)
+    return whole if whole == value else whole + dt.timedelta(minutes=1)
+
+
 def _fold(text: str) -> str:
     """Lower case without accents ('México' and 'mexico' are one country)."""
     decomposed = unicodedata.normalize("NFKD", str(text))
@@ -190,11 +255,99 @@ def _join_es(items: List[str]) -> str:
     return ", ".join(items[:-1]) + " y " + items[-1]
 
 
-def _parse_time(value: str) -> dt.time:
+_HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")
+_INTERVAL = re.compile(r"^\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
+_MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
+
+
+def _parse_time(value: Any, closing: bool = False) -> Tuple[dt.time, bool]:
+    """"HH:MM" → (time, to_midnight); "24:00" only as a closing time."""
+    match = _HHMM.match(str(value).strip())
+    if not match or (match[1] == "24" and (match[2] != "00" or not closing)):
+        raise PolicyError(f"support_hours: {value!r} is not a time HH:MM" + (" (or 24:00)" if closing else ""))
+    if match[1] == "24":
+        return dt.time(0, 0), True
+    return dt.time(int(match[1]), int(match[2])), False
+
+
+def _parse_support_hours(raw: Any) -> Tuple[SupportWindow, ...]:
+    """Entries ``{days, open, close}`` or ``{days, hours: ["09:00-14:00",
+    "16:00-19:00"]}`` (several intervals a day); days 0 (Monday) to 6; each
+    interval opens before it closes; intervals of one day may not overlap."""
+    if not isinstance(raw, list) or not raw:
+        raise PolicyError("support_hours must be a non-empty list of {days, open, close} or {days, hours}")
+    windows: List[SupportWindow] = []
+    for n, entry in enumerate(raw, 1):
+        if not isinstance(entry, Mapping) or "days" not in entry:
+            raise PolicyError(f"support_hours entry {n} needs days and open/close or hours")
+        days = entry["days"]
+        if not isinstance(days, list) or not days or any(
+                isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in days):
+            raise PolicyError(f"support_hours entry {n}: days must be a list of 0 (Monday) to 6 (Sunday), not {days!r}")
+        if "hours" in entry:
+            if not isinstance(entry["hours"], list) or not entry["hours"]:
+                raise PolicyError(f"support_hours entry {n}: hours must be a list like [\"09:00-14:00\", \"16:00-19:00\"]")
+            pairs = []
+            for interval in entry["hours"]:
+                match = _INTERVAL.match(str(interval))
+                if not match:
+                    raise PolicyError(f"support_hours entry {n}: {interval!r} is not an interval HH:MM-HH:MM")
+                pairs.append((match[1], match[2]))
+        elif "open" in entry and "close" in entry:
+            pairs = [(entry["open"], entry["close"])]
+        else:
+            raise PolicyError(f"support_hours entry {n} needs open and close, or hours")
+        for opening, closing in pairs:
+            open_time, _ = _parse_time(opening)
+            close_time, to_midnight = _parse_time(closing, closing=True)
+            window = SupportWindow(tuple(days), open_time, close_time, to_midnight)
+            if window.close_minute <= window.open_minute:
+                raise PolicyError(f"support_hours entry {n}: {opening}-{closing} does not open before it closes "
+                                  "(an interval past midnight is two: ...-24:00 and 00:00-...)")
+            windows.append(window)
     try:
-        return dt.time.fromisoformat(str(value))
+        support_time.build_weekly([(w.days, w.open_minute, w.close_minute) for w in windows])
     except ValueError as exc:
-        raise PolicyError(f"support_hours: {value!r} is not HH:MM") from exc
+        raise PolicyError(str(exc)) from exc
+    return tuple(windows)
+
+
+def _parse_holidays(raw: Any) -> Tuple[Tuple[dt.date, ...], Tuple[Tuple[int, int], ...]]:
+    """``holidays``: dates ``YYYY-MM-DD`` (one day) or ``MM-DD`` (every year),
+    or ``{date, name}`` mappings; no support on them."""
+    if raw is None:
+        return (), ()
+    if not isinstance(raw, list):
+        raise PolicyError("holidays must be a list of dates (YYYY-MM-DD, or MM-DD for every year)")
+    dates: List[dt.date] = []
+    yearly: List[Tuple[int, int]] = []
+    for item in raw:
+        value = item.get("date") if isinstance(item, Mapping) else item
+        if isinstance(value, dt.datetime) or not isinstance(value, (dt.date, str)):
+            raise PolicyError(f"holidays: {value!r} is not a date (YYYY-MM-DD, or MM-DD for every year)")
+        if isinstance(value, dt.date):
+            dates.append(value)
+            continue
+        text = value.strip()
+        try:
+            match = _MONTH_DAY.match(text)
+            if match:
+                dt.date(2000, int(match[1]), int(match[2]))  # a leap year: 02-29 is valid
+                yearly.append((int(match[1]), int(match[2])))
+            else:
+                dates.append(dt.date.fromisoformat(text))
+        except ValueError as exc:
+            raise PolicyError(f"holidays: {value!r} is not a date (YYYY-MM-DD, or MM-DD for every year)") from exc
+    return tuple(sorted(set(dates))), tuple(sorted(set(yearly)))
+
+
+def _positive_minutes(raw: Mapping[str, Any], key: str, default: Optional[int] = None) -> int:
+    value = raw.get(key, default)
+    if value is None:
+        raise PolicyError(f"the policy file lacks {key!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 7 * 24 * 60:
+        raise PolicyError(f"{key} must be a whole number of minutes from 1 to 10080, not {value!r}")
+    return value
 
 
 def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> StorePolicy:
@@ -203,11 +356,14 @@ def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> S
         voice = (brand_voice or str(raw["brand_voice"])).strip().lower().replace("ú", "u")
         if voice not in BRAND_VOICES:
             raise PolicyError(f"brand_voice must be one of {BRAND_VOICES}, not {voice!r}")
-        windows = tuple(
-            SupportWindow(tuple(int(d) for d in w["days"]), _parse_time(w["open"]), _parse_time(w["close"]))
-            for w in raw["support_hours"]
-        )
-        ZoneInfo(str(raw["timezone"]))
+        windows = _parse_support_hours(raw["support_hours"])
+        tz_name = str(raw["timezone"])
+        try:
+            ZoneInfo(tz_name)
+        except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise PolicyError(f"timezone: {tz_name!r} is not an IANA time zone (e.g. Europe/Madrid)") from exc
+        holidays, yearly_holidays = _parse_holidays(raw.get("holidays"))
+        target = _positive_minutes(raw, "first_response_target_minutes")
         policy = StorePolicy(
             raw=dict(raw),
             store_name=str(raw["store_name"]),
@@ -226,11 +382,19 @@ def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> S
             overdue_grace_days=int(raw["overdue_grace_days"]),
             return_dropoff={str(k): str(v) for k, v in dict(raw["return_dropoff"]).items()},
             online_only=bool(raw.get("online_only", False)),
+            holidays=holidays,
+            yearly_holidays=yearly_holidays,
+            first_response_target_minutes=target,
+            breach_new_promise_minutes=_positive_minutes(raw, "breach_new_promise_minutes", target),
         )
         for needed in ("España", INTERNATIONAL_DROPOFF):
             if not any(_fold(k) == _fold(needed) for k in policy.return_dropoff):
                 raise PolicyError(f"return_dropoff lacks {needed!r}")
         policy.answer_slots()  # every value an answer quotes is there (else KeyError below)
+        try:  # some support time in the coming year (holidays cannot cover every day)
+            support_time.next_opening(policy.schedule, utc_now())
+        except support_time.NoSupportTime as exc:
+            raise PolicyError(f"support_hours and holidays leave no support time: {exc}") from exc
         return policy
     except KeyError as exc:
         raise PolicyError(f"the policy file lacks {exc.args[0]!r}") from exc

@@ -49,6 +49,7 @@ from handoff.metrics import Metrics
 from handoff.queue import estimate_wait_s, mean_handling_s, queue_frame
 from handoff.queue_exit import ASK, LEAVE, queue_exit
 from handoff.rasa import RasaClient, RasaUnavailable
+from handoff.sla import SLA_DATA_KEY, Promise, iso, promise_for, sla_client_id, when_es
 from handoff.settings import HandoffSettings
 from handoff.state import (
     AlreadyHandedOff,
@@ -94,6 +95,7 @@ CRASH_EXIT_CODE = 70
 RECOVERY_WAIT_S = 120.0  # how long owed turns wait for Rasa after a start
 LIVE_GRACE_S = 60.0      # a web shopper without a socket this long no longer counts in positions
 ABANDON_SWEEP_S = 30.0   # how often abandoned queued conversations are looked for
+SLA_SWEEP_S = 30.0       # how often missed first-response promises are looked for
 AGENT_LOST_TEXT = TU["agent_lost"]
 ATTACHMENT_KEPT_TEXT = TU["attachment_kept"]
 STEP_OVER_TEXT = TU["step_over"]
@@ -170,12 +172,13 @@ class Bridge:
         self.agents: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
         self._locks: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._queue_lock = asyncio.Lock()
-        self._last_status: Dict[str, Tuple[int, int]] = {}
+        self._last_status: Dict[str, Tuple[int, int, Optional[str]]] = {}
         self._acked: Dict[str, Tuple[dt.datetime, int]] = {}  # queued conversation -> (last ack, its position)
         # web conversations without a customer socket -> since when (this process's view)
         self._gone_since: Dict[str, dt.datetime] = {}
         self._live_ids: Set[str] = set()  # queued conversations counted in positions, as last broadcast
         self._sweeper: Optional[asyncio.Task] = None
+        self._sla_sweeper: Optional[asyncio.Task] = None
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
         self._recovery: Optional[asyncio.Task] = None
@@ -201,12 +204,14 @@ class Bridge:
         self.metrics.queue_length.set(len(await self.storage.queue()))
         if self.settings.queue_abandon_after_s > 0:
             self._sweeper = asyncio.create_task(self._sweep_abandoned())
+        self._sla_sweeper = asyncio.create_task(self._sweep_sla())
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        for task in (self._sweeper, self._sla_sweeper):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._sweeper = self._sla_sweeper = None
         if self._recovery is not None:
             self._recovery.cancel()
             await asyncio.gather(self._recovery, return_exceptions=True)
@@ -535,12 +540,16 @@ class Bridge:
         the agents' queue loses it, the customer gets ``handoff`` ended with
         ``outcome: withdrawn`` and the bot's line (a stored ``withdraw`` turn,
         finished once like a close's; no rating: nobody attended them)."""
+        episode = await self.storage.episode(conversation.episode_id) if conversation.episode_id is not None else None
+        now = self.clock()
         try:
-            conversation = await self.storage.withdraw(conversation.id, self.clock())
+            conversation = await self.storage.withdraw(conversation.id, now)
         except TransitionError:  # claimed meanwhile (another process): the message went to the queue
             logger.info("queue_leave_too_late", extra={"conversation_id": conversation.id})
             return
         self.metrics.queue_left.labels(how).inc()
+        if episode is not None and episode.get("assigned_at") is None:
+            self._observe_wait(episode, "withdrawn", now)
         logger.info("queue_left", extra={"conversation_id": conversation.id, "how": how})
         self.crash_point("withdraw_stored")
         await self.to_customer(conversation.id, {"type": "handoff", "state": "ended", "outcome": "withdrawn"})
@@ -589,11 +598,14 @@ class Bridge:
             async with self.lock(conversation.id):
                 if self.customers.get(conversation.id):
                     continue  # back meanwhile
+                episode = await self.storage.episode(conversation.episode_id) if conversation.episode_id else None
                 try:
                     await self.storage.withdraw(conversation.id, now, outcome="abandoned")
                 except TransitionError:
                     continue  # claimed or left meanwhile
                 self.metrics.queue_left.labels("abandoned").inc()
+                if episode is not None and episode.get("assigned_at") is None:
+                    self._observe_wait(episode, "abandoned", now)
                 logger.info("queue_abandoned", extra={"conversation_id": conversation.id,
                                                       "gone_s": int((now - self._gone_since[conversation.id]).total_seconds())})
                 await self.to_customer(conversation.id, {"type": "handoff", "state": "ended", "outcome": "abandoned"})
@@ -606,6 +618,86 @@ class Bridge:
         if done or {c.id for c in queued if self._customer_live(c, now)} != self._live_ids:
             await self.broadcast_queue()
         return done
+
+    # -- the first-response promise (SLA) --------------------------------
+
+    def _observe_wait(self, episode: Dict[str, Any], outcome: str, now: dt.datetime) -> None:
+        """``handoff_queue_wait_seconds{outcome}``: an episode's wait from its
+        queueing to its first claim (``claimed``) or to leaving unclaimed
+        (``withdrawn``, ``abandoned``); wall-clock seconds."""
+        queued_at = episode.get("queued_at")
+        if not isinstance(queued_at, dt.datetime):
+            return
+        if queued_at.tzinfo is None:  # SQLite gives naive UTC
+            queued_at = queued_at.replace(tzinfo=dt.timezone.utc)
+        self.metrics.queue_wait.labels(outcome).observe(max(0.0, (now - queued_at).total_seconds()))
+
+    async def _sweep_sla(self) -> None:
+        """Every ``SLA_SWEEP_S``: apologise for the promises that passed."""
+        while True:
+            await asyncio.sleep(SLA_SWEEP_S)
+            try:
+                await self.sla_sweep()
+            except StorageError as exc:
+                logger.error("sla_sweep_failed", extra={"error": str(exc)})
+
+    async def sla_sweep(self) -> int:
+        """Open handoff episodes nobody has answered (queued, or claimed
+        without a reply) whose current promise has passed: the shopper gets
+        one apology with a new time (a ``system`` message storing the new
+        promise, client id ``sla:<episode>:<n>``: stored once, so a restart or
+        a second sweep does not repeat it), the queued frame then carries the
+        new ``respond_by``, and agents get the queue with the breach marked.
+        ``handoff_sla_breaches_total`` counts each episode once. Returns how
+        many apologies were sent."""
+        now = self.clock()
+        promises = await self._promises()
+        done = 0
+        for conversation_id, promise in promises.items():
+            if not promise.missed(now):
+                continue
+            async with self.lock(conversation_id):
+                fresh = (await self._promises([conversation_id])).get(conversation_id)
+                if fresh is None or fresh.episode_id != promise.episode_id or not fresh.missed(now):
+                    continue  # answered, left or apologised for meanwhile
+                if await self._apologise_for_delay(conversation_id, fresh, now):
+                    done += 1
+        still = await self._promises()
+        self.metrics.sla_breached_waiting.set(sum(1 for p in still.values() if p.breached(now)))
+        if done:
+            await self.broadcast_queue()
+        return done
+
+    async def _apologise_for_delay(self, conversation_id: str, promise: Promise, now: dt.datetime) -> bool:
+        """One stored apology for a missed promise, with the new time (caller
+        holds the lock); whether it was stored now (not by an earlier run)."""
+        conversation = await self.storage.get_conversation(conversation_id)
+        breach = promise.breaches + 1
+        new = self.policy.breach_new_promise(now)
+        when = when_es(new, now, self.policy.tz)
+        if conversation.state is State.AGENT:
+            names = await self.storage.agent_names([conversation.agent_id or ""])
+            text = self.texts.get("sla_missed_assigned", when=when,
+                                  agent=names.get(conversation.agent_id or "") or "Una persona del equipo")
+        else:
+            text = self.texts.get("sla_missed_queued", when=when,
+                                  missed=when_es(promise.respond_by, now, self.policy.tz))
+        data = {SLA_DATA_KEY: {"episode_id": promise.episode_id, "breach": breach,
+                               "missed": iso(promise.respond_by), "respond_by": iso(new)}}
+        message, created = await self.storage.add_message(
+            conversation_id, "system", text, data, None, sla_client_id(promise.episode_id, breach))
+        await self._send_stored(message, created)
+        if conversation.state is State.AGENT and conversation.agent_id:
+            # the agent holding it sees the breach and the new promise at once
+            renewed = Promise(promise.episode_id, promise.due, new, breach)
+            await self.to_agent(conversation.agent_id, {"type": "sla", "conversation_id": conversation_id,
+                                                        **self._sla_fields(renewed)})
+        if created:
+            if breach == 1:
+                self.metrics.sla_breaches.inc()
+            logger.info("sla_missed", extra={"conversation_id": conversation_id, "episode_id": promise.episode_id,
+                                             "breach": breach, "state": conversation.state.value})
+        return created
 
     async def customer_attachments(
         self, conversation_id: str, caption: str, attachments: Sequence[Attachment], client_id: Optional[str]
@@ -887,7 +979,21 @@ class Bridge:
         if position is None:
             position = len([c for c in queued if self._customer_live(c, self.clock())]) + 1
         handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
-        return self._status_frame(conversation, position, handling)
+        promises = await self._promises([conversation.id])
+        return self._status_frame(conversation, position, handling, promises.get(conversation.id))
+
+    async def _promises(self, conversation_ids: Optional[List[str]] = None) -> Dict[str, Promise]:
+        """The first-response promise of each unanswered open episode (queued,
+        or claimed without a reply), by conversation (handoff/sla.py); read
+        from the episodes and the stored apologies, never from memory."""
+        rows = await self.storage.unanswered_episodes(conversation_ids)
+        return {cid: promise_for(self.policy, row["episode_id"], row["queued_at"], row["apologies"])
+                for cid, row in rows.items()}
+
+    def _promise_text(self, promise: Optional[Promise], now: dt.datetime) -> Optional[str]:
+        if promise is None:
+            return None
+        return self.texts.get("promise", when=when_es(promise.respond_by, now, self.policy.tz))
 
     def _positions(self, queued: Sequence[Conversation]) -> Dict[str, int]:
         """Each queued conversation's place, counting ahead of it only the
@@ -902,27 +1008,40 @@ class Bridge:
                 ahead += 1
         return places
 
-    def _status_frame(self, conversation: Conversation, position: int, handling_s: float) -> Frame:
+    def _status_frame(self, conversation: Conversation, position: int, handling_s: float,
+                      promise: Optional[Promise] = None) -> Frame:
+        """The queued ``handoff`` frame; ``respond_by`` is the promise (ISO,
+        UTC; null once an agent answered in this handoff) and ``promise_text``
+        says it in the store's voice and time zone ("Te respondemos antes de
+        las 10:30."), the same words on every channel."""
         now = self.clock()
         opening = None if self.policy.is_support_open(now) else self.policy.next_support_opening(now)
         wait = estimate_wait_s(position, handling_s, len(self.agents), now, opening)
         return {"type": "handoff", "state": "queued", "position": position,
                 "estimated_wait_s": wait, "offline": conversation.offline,
-                "contact_known": self.known_email(conversation) is not None}
+                "contact_known": self.known_email(conversation) is not None,
+                "respond_by": iso(promise.respond_by) if promise else None,
+                "promise_text": self._promise_text(promise, now)}
 
-    def _queue_frame(self, queued: List[Conversation]) -> Frame:
+    def _queue_frame(self, queued: List[Conversation], promises: Optional[Dict[str, Promise]] = None) -> Frame:
         """The queue frame plus ``customer_name`` (the name the channel knows,
-        unverified: Telegram's first name) and whether the shopper is still
+        unverified: Telegram's first name), whether the shopper is still
         there (``present``; a web page closed past the grace: ``gone_since``),
-        so agents take those who wait first and know a reply may go unread."""
+        so agents take those who wait first and know a reply may go unread,
+        and the first-response SLA: ``respond_by`` (the deadline),
+        ``respond_in_s`` (seconds left when sent; negative: late),
+        ``breached`` and ``promised_by`` (what the shopper was last promised:
+        the deadline, or the new time of the apology once it passed)."""
         frame = queue_frame(queued)
         now = self.clock()
+        promises = promises or {}
         for entry, conversation in zip(frame["conversations"], queued):
             entry["customer_name"] = conversation.context.get("customer_name")
             present = self._customer_live(conversation, now)
             entry["present"] = present
             if not present:
                 entry["gone_since"] = _iso(self._gone_since[conversation.id])
+            entry.update(self._sla_fields(promises.get(conversation.id)))
         return frame
 
     async def broadcast_queue(self) -> None:
@@ -931,7 +1050,8 @@ class Bridge:
         async with self._queue_lock:
             queued = await self.storage.queue()
             self.metrics.queue_length.set(len(queued))
-            frame = self._queue_frame(queued)
+            promises = await self._promises([c.id for c in queued])
+            frame = self._queue_frame(queued, promises)
             for agent_id in list(self.agents):
                 await self.to_agent(agent_id, frame)
             handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
@@ -939,8 +1059,8 @@ class Bridge:
             now = self.clock()
             self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
             for conversation in queued:
-                status = self._status_frame(conversation, places[conversation.id], handling)
-                key = (status["position"], status["estimated_wait_s"])
+                status = self._status_frame(conversation, places[conversation.id], handling, promises.get(conversation.id))
+                key = (status["position"], status["estimated_wait_s"], status["respond_by"])
                 if self._last_status.get(conversation.id) != key:
                     self._last_status[conversation.id] = key
                     await self.to_customer(conversation.id, status)
@@ -968,7 +1088,8 @@ class Bridge:
         sent: Set[str] = set()
         try:
             await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name}})
-            await self.send(ws, self._queue_frame(await self.storage.queue()))
+            queued = await self.storage.queue()
+            await self.send(ws, self._queue_frame(queued, await self._promises([c.id for c in queued])))
             for conversation in await self.storage.conversations_of_agent(agent.id):
                 card = await self._conversation_frame(conversation)
                 sent.update(line["id"] for line in card["history"])
@@ -1027,10 +1148,22 @@ class Bridge:
             if attachments:
                 line["attachments"] = attachments
             lines.append(line)
-        return {"type": "conversation", "conversation_id": conversation.id, "channel": conversation.channel,
-                "waiting_since": _iso(conversation.queued_at), "contact_email": conversation.contact_email,
-                "customer_name": conversation.context.get("customer_name"),
-                "history": lines, "context": context}
+        frame: Frame = {"type": "conversation", "conversation_id": conversation.id, "channel": conversation.channel,
+                        "waiting_since": _iso(conversation.queued_at), "contact_email": conversation.contact_email,
+                        "customer_name": conversation.context.get("customer_name"),
+                        "history": lines, "context": context}
+        promise = (await self._promises([conversation.id])).get(conversation.id)
+        frame.update(self._sla_fields(promise))
+        return frame
+
+    def _sla_fields(self, promise: Optional[Promise]) -> Frame:
+        """The first-response SLA as agents see it (queue entries, the
+        conversation frame, ``sla``): all null/false once a person answered."""
+        now = self.clock()
+        return {"respond_by": iso(promise.due) if promise else None,
+                "respond_in_s": int((promise.due - now).total_seconds()) if promise else None,
+                "breached": bool(promise and promise.breached(now)),
+                "promised_by": iso(promise.respond_by) if promise else None}
 
     async def _get(self, conversation_id: str) -> Conversation:
         try:
@@ -1046,13 +1179,17 @@ class Bridge:
 
     async def claim(self, agent: Agent, conversation_id: str) -> None:
         async with self.lock(conversation_id):
-            await self._get(conversation_id)
+            before = await self._get(conversation_id)
+            episode = await self.storage.episode(before.episode_id) if before.episode_id is not None else None
+            now = self.clock()
             try:
-                conversation = await self.storage.claim(conversation_id, agent.id, self.clock())
+                conversation = await self.storage.claim(conversation_id, agent.id, now)
             except TransitionError as exc:
                 raise FrameError("already_claimed",
                                  "Otra persona ya atiende esta conversación o ya no está en cola "
                                  "(already claimed).") from exc
+            if episode is not None and episode.get("assigned_at") is None:  # the first claim ends the wait
+                self._observe_wait(episode, "claimed", now)
             logger.info("conversation_claimed", extra={"conversation_id": conversation_id, "agent_id": agent.id})
             self.crash_point("claim_stored")
             await self.to_agent(agent.id, await self._conversation_frame(conversation))

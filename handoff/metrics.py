@@ -28,6 +28,16 @@ class Metrics:
         self.csat = Histogram("handoff_csat_score", "Customer satisfaction (1-5)", buckets=(1, 2, 3, 4, 5), registry=r)
         self.queue_left = Counter("handoff_queue_left", "Handoffs the customer left before a claim, by how",
                                   ["how"], registry=r)
+        self.sla_breaches = Counter(
+            "handoff_sla_breaches", "Handoff episodes whose first-response promise passed without an agent reply "
+            "(counted once per episode, when the shopper is told)", registry=r)
+        self.sla_breached_waiting = Gauge(
+            "handoff_sla_breached_waiting", "Conversations still unanswered past their first-response promise "
+            "(queued or claimed), as of the latest SLA sweep", registry=r)
+        self.queue_wait = Histogram(
+            "handoff_queue_wait_seconds", "From queueing to the first claim, or to leaving the queue unclaimed, "
+            "by outcome", ["outcome"],
+            buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200), registry=r)
         self.bad_frames = Counter("handoff_bad_frames", "Frames refused, by error code", ["code"], registry=r)
 
     def exposition(self) -> bytes:

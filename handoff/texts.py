@@ -97,6 +97,19 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Ya no estás en la cola: sigues hablando con el asistente virtual. Dime qué necesitas.",
         "Ya no está en la cola: sigue hablando con el asistente virtual. Dígame qué necesita.",
     ),
+    # the promise of a queued shopper (the queued handoff frame's ``promise_text``; handoff/sla.py)
+    "promise": ("Te respondemos {when}.", "Le respondemos {when}."),
+    # the promise passed with nobody answering (Bridge.sla_sweep): one apology and a new time
+    "sla_missed_queued": (
+        "Perdona la espera: no hemos llegado a responderte {missed}, como te dijimos. Sigues en la cola "
+        "y te respondemos {when}.",
+        "Disculpe la espera: no hemos llegado a responderle {missed}, como le dijimos. Sigue en la cola "
+        "y le respondemos {when}.",
+    ),
+    "sla_missed_assigned": (
+        "Perdona la espera: {agent} ya tiene tu conversación y te responde {when}.",
+        "Disculpe la espera: {agent} ya tiene su conversación y le responde {when}.",
+    ),
     # a queued shopper wrote (Bridge._queue_ack): once, then after a while or a new position
     "queue_ack": (
         "He pasado tu mensaje al equipo: lo leerá la persona que te atienda. Sigues en la cola, en la "

@@ -418,6 +418,8 @@ def _queued_text(frame: Frame, texts: Texts = TU) -> str:
     minutes = _minutes(frame.get("estimated_wait_s"))
     if minutes is not None and not frame.get("offline"):
         text += texts.get("tg_queued_wait", minutes=minutes)
+    if frame.get("promise_text"):  # "Te respondemos antes de las 10:30." (the bridge's words, as the widget's)
+        text += " " + str(frame["promise_text"])
     return text
 
 

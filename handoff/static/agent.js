@@ -117,6 +117,38 @@
     var mm = (h ? String(m).padStart(2, "0") : String(m)) + ":" + String(sec).padStart(2, "0");
     return h ? h + ":" + mm : mm;
   }
+  // -- the first-response SLA (the shopper's promise; docs/protocol.md) --
+  // ``respond_in_s`` is the seconds left when the bridge sent the frame: the
+  // countdown runs from its arrival, so a console whose clock is off still
+  // counts right. Past zero it says how late it is, and the row is marked.
+  function slaDue(frame) {
+    return frame && typeof frame.respond_in_s === "number" ? Date.now() + frame.respond_in_s * 1000 : null;
+  }
+  function slaText(dueAt) {
+    var left = Math.round((dueAt - Date.now()) / 1000);
+    if (left > 0) return "Responder en " + clockOf(left);
+    return "SLA vencido hace " + clockOf(-left);
+  }
+  function clockOf(seconds) {
+    var s = Math.max(0, seconds);
+    if (s >= 86400) return Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    if (h) return h + " h " + String(m).padStart(2, "0") + " min";
+    return m + ":" + String(sec).padStart(2, "0");
+  }
+  function slaTitle(frame) {
+    var title = "Primera respuesta prometida antes de las " + timeOf(frame.respond_by);
+    if (frame.promised_by && frame.promised_by !== frame.respond_by) {
+      title += "; vencido: al cliente se le pidió disculpas y se le prometió antes de las " + timeOf(frame.promised_by);
+    }
+    return title;
+  }
+  function slaBadge(frame, dueAt) {
+    if (dueAt === null) return null;
+    var late = dueAt <= Date.now() || !!frame.breached;
+    return el("span", { className: "sla" + (late ? " breached" : ""), "data-due": String(dueAt),
+      role: "timer", title: slaTitle(frame), text: slaText(dueAt) });
+  }
   function reasonLabel(reason, reasonText) {
     return reasonText || REASONS[reason] || reason || "Sin motivo";
   }
@@ -289,6 +321,7 @@
       case "typing": onTyping(frame); break;
       case "released": onReleased(frame); break;
       case "closed": onClosed(frame); break;
+      case "sla": onSla(frame); break;
       case "error": onError(frame); break;
       default: break;
     }
@@ -319,6 +352,7 @@
       if (!state.knownQueue[entry.conversation_id]) fresh += 1;
     });
     state.knownQueue = ids;
+    entries.forEach(function (entry) { entry.dueAt = slaDue(entry); });
     state.queue = entries;
     if (fresh) {
       state.unseen += fresh;
@@ -346,12 +380,14 @@
             showAlert("Sin conexión: no se ha podido atender la conversación.");
           }
         } });
-      list.appendChild(el("li", { className: "q-item", "data-conversation-id": entry.conversation_id }, [
+      var late = entry.dueAt !== null && (entry.breached || entry.dueAt <= Date.now());
+      list.appendChild(el("li", { className: "q-item" + (late ? " breached" : ""), "data-conversation-id": entry.conversation_id }, [
         el("div", { className: "q-top" }, [
           el("span", { className: "q-reason", text: reasonLabel(entry.reason, entry.reason_text) }),
           el("span", { className: "q-wait", "data-since": entry.waiting_since || "", title: "Tiempo en cola",
             text: duration(entry.waiting_since) })
         ]),
+        slaBadge(entry, entry.dueAt),
         el("div", { className: "q-meta" }, [
           channelBadge(entry.channel),
           customer ? el("span", { className: "pill ok", text: "Verificado: " + customer }) : el("span", { className: "pill", text: "Sin verificar" }),
@@ -377,6 +413,15 @@
     Array.prototype.forEach.call(document.querySelectorAll("[data-since]"), function (node) {
       var since = node.getAttribute("data-since");
       if (since) node.textContent = duration(since);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-due]"), function (node) {
+      var dueAt = Number(node.getAttribute("data-due"));
+      node.textContent = slaText(dueAt);
+      if (dueAt <= Date.now() && !node.classList.contains("breached")) {
+        node.classList.add("breached");
+        var item = node.closest(".q-item");
+        if (item) item.classList.add("breached");
+      }
     });
     var now = Date.now();
     var conv = state.convs[state.activeId];
@@ -417,6 +462,7 @@
     conv.contact_email = frame.contact_email || null;
     conv.context = frame.context || {};
     conv.customer_name = frame.customer_name || conv.context.customer_name || null;
+    conv.sla = frame.respond_by ? { frame: frame, dueAt: slaDue(frame) } : null;  // unanswered: its deadline
     if (reopened) addEvent(conv, "Conversación asignada a ti de nuevo");
     (frame.history || []).forEach(function (line) { addLine(conv, line); });
     var claimed = state.pendingClaim[conv.id];
@@ -540,6 +586,7 @@
         return;
       }
       pending.node.classList.remove("pending");
+      if (conv.sla) { conv.sla = null; if (id === state.activeId) renderConv(); }  // answered: promise kept (or late)
       // stored and sent: "entregado" only once the shopper's side confirms it (``delivered``)
       var delivered = key && conv.delivered && conv.delivered[key];
       pending.node.querySelector(".at").textContent = timeOf(null) + (delivered ? " · entregado ✓✓" : " · enviado ✓");
@@ -669,6 +716,18 @@
     });
   }
 
+  function open_(conv) { return conv.status === "open"; }
+
+  // the shopper was told sorry for the wait (a missed promise): the deadline is marked
+  function onSla(frame) {
+    var conv = state.convs[frame.conversation_id];
+    if (!conv) return;
+    conv.sla = frame.respond_by ? { frame: frame, dueAt: slaDue(frame) } : null;
+    if (frame.breached) addEvent(conv, "Plazo de primera respuesta vencido: el cliente ha recibido una disculpa " +
+      "y la promesa de respuesta antes de las " + timeOf(frame.promised_by));
+    if (conv.id === state.activeId) renderConv();
+  }
+
   function renderConv() {
     var conv = state.convs[state.activeId];
     $("empty-state").hidden = !!conv;
@@ -680,6 +739,11 @@
     if (conv.status === "closed") sub += " · CERRADA";
     if (conv.status === "released") sub += " · TRANSFERIDA";
     $("conv-sub").textContent = sub;
+    var slaBox = $("conv-sla");
+    clear(slaBox);
+    var badge = conv.sla && open_(conv) ? slaBadge(conv.sla.frame, conv.sla.dueAt) : null;
+    if (badge) slaBox.appendChild(badge);
+    slaBox.hidden = !badge;
     var open = conv.status === "open";
     ["transfer-form", "close-form", "composer"].forEach(function (formId) {
       var form = $(formId);

@@ -797,9 +797,10 @@
       statusMain.textContent = "";
       statusMain.appendChild(el("strong", { text: t("inQueue", { n: h.position || 1 }) }));
       var wait = waitText(h.estimated_wait_s);
+      // the promise, in the bridge's words ("Te respondemos antes de las 10:30."): the same on every channel
+      var promise = h.promise_text ? " " + h.promise_text : "";
       if (h.offline) {
-        statusSub.textContent = "Ahora no hay nadie del equipo conectado." +
-          (wait ? " Tiempo estimado: " + wait + "." : "");
+        statusSub.textContent = "Ahora no hay nadie del equipo conectado." + promise;
         if (state.contactGiven) {
           statusSub.textContent += t("writeTo", { email: state.contactGiven });
         } else if (h.contact_known) {
@@ -809,7 +810,8 @@
           contactBox.hidden = false;
         }
       } else {
-        statusSub.textContent = wait ? "Espera estimada: " + wait + "." : t("soon");
+        statusSub.textContent = (h.promise_text ? h.promise_text + " " : "") +
+          (wait ? "Espera estimada: " + wait + "." : t("soon"));
       }
     } else if (h.state === "assigned") {
       var agent = h.agent_name || "Una persona del equipo";
@@ -826,7 +828,7 @@
     state.resumePrev = null;
     if (frame.state !== "ended") state.csatSent = false;   // a new handoff, a new rating later
     if (frame.state === "queued" && (!prev || prev.state !== "queued")) {
-      addHandoffNotice(t("queued"));
+      addHandoffNotice(t("queued") + (frame.promise_text ? " " + frame.promise_text : ""));
     } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
       addHandoffNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined");
     } else if (frame.state === "ended" && (frame.outcome === "withdrawn" || frame.outcome === "abandoned")) {
@@ -837,6 +839,7 @@
     state.leaving = false;
     state.handoff = { state: frame.state, position: frame.position, estimated_wait_s: frame.estimated_wait_s,
       offline: !!frame.offline, contact_known: !!frame.contact_known,
+      respond_by: frame.respond_by || null, promise_text: frame.promise_text || "",
       agent_name: frame.agent_name || (prev && prev.agent_name) || "" };
     save("handoff", state.handoff);
     renderStatus();

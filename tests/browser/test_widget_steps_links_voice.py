@@ -198,7 +198,11 @@ def test_handoff_notices_survive_a_reload_once_and_in_place(open_bridge: Threade
         agent_claims_and_closes(open_bridge, "Ana", page)
         expect(log).to_contain_text("La conversación con Ana ha terminado.")
         before = notices(page)
-        assert before == ["Te hemos puesto en la cola para hablar con una persona del equipo.",
+        # the queue notice says the promise (the bridge's promise_text: queued at 12:00 + the target)
+        due = open_bridge.server.bridge.policy.first_response_due(open_bridge.now)  # type: ignore[union-attr]
+        due_local = due.astimezone(open_bridge.server.bridge.policy.tz)  # type: ignore[union-attr]
+        assert before == ["Te hemos puesto en la cola para hablar con una persona del equipo. "
+                          f"Te respondemos antes de las {due_local.hour}:{due_local.minute:02d}.",
                           "Ana se ha unido a la conversación", "La conversación con Ana ha terminado."]
         expect(page.locator(".csat")).to_contain_text("¿Qué tal te ha atendido Ana?")
         for _ in range(2):

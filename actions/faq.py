@@ -7,6 +7,7 @@ time (actions/shipping.py); an out-of-scope question gets
 the honest answer worded for its kind (actions/off_topic.py)."""
 from __future__ import annotations
 
+import re
 from typing import List, Text
 
 from rasa_sdk import Action, Tracker
@@ -18,6 +19,9 @@ from actions.off_topic import BUSINESS, GENERAL, OTHER_COMPANY, PHYSICAL_STORE, 
 from actions.policy import load_policy
 from actions.shipping import RESPONSES as SHIPPING_RESPONSES, SHIPPING_KEYS, destination_in, destination_variables
 
+# "¿puedo pagar a plazos?": the answer to that comes before the list of methods.
+INSTALMENTS = re.compile(r"\b(plazos?|cuotas?|financia\w*|aplaza\w*|meses sin intereses|fraccion\w*|klarna|"
+                         r"pago aplazado|a meses)\b", re.I)
 MAX_ANSWERS = 3  # more than this in one message reads as a wall of text
 OUT_OF_SCOPE_RESPONSES = {PRODUCT: "utter_out_of_scope_product", BUSINESS: "utter_out_of_scope_business",
                           GENERAL: "utter_out_of_scope"}
@@ -43,6 +47,9 @@ class ActionAnswerQuestions(Action):
                     dispatcher.utter_message(response=SHIPPING_RESPONSES[destination.zone],
                                              **destination_variables(destination, load_policy().raw["customs_text"]))
                     said_destination = True
+                continue
+            if key == "faq/payment_methods" and INSTALMENTS.search(str(message.get("text") or "")):
+                dispatcher.utter_message(response="utter_payment_instalments")  # the "no" first
                 continue
             dispatcher.utter_message(response=f"utter_{key}")
         if not known:  # keys the domain lacks (a model older than the domain): ask to rephrase

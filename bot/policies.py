@@ -14,12 +14,15 @@ After each shopper message it reads the ``frustration`` score that
 
 It outranks the RulePolicy (priority 7 against 6, and inside a form too) only
 on the turn's first prediction, and acts at most once per shopper message. Intents whose own
-answer already apologises (``self_apologising_intents``) get no second sorry.
+answer already apologises (``self_apologising_intents``) get no second sorry,
+and a mild one is not said before a person is called (``no_apology_intents``:
+"¿me pasas con alguien de verdad?"); high frustration still escalates.
 Not trained: thresholds come from config.yml.
 
 ``QuestionsPolicy``: a message with several FAQ questions gets each answer,
-and a shipping question goes to the same action, which names the destination
-when the message has one ("¿cuánto cuesta el envío a Sevilla?").
+and a shipping or payment question goes to the same action, which answers
+what the words ask: the destination named ("¿cuánto cuesta el envío a
+Sevilla?"), instalments ("¿puedo pagar a plazos?": the "no" first).
 """
 from __future__ import annotations
 
@@ -80,6 +83,8 @@ class FrustrationPolicy(_OneActionPolicy):
     def get_default_config() -> Dict[Text, Any]:
         return {"priority": 7, "apologise_at": 0.3, "escalate_at": 0.65, "repeated_message": 0.3,
                 "self_apologising_intents": [],
+                # a person is called anyway: a mild sorry first reads as a script
+                "no_apology_intents": [],
                 # Their own flow verifies the order and then hands over: a frustrated
                 # shopper is not handed over before it, so the agent gets the verified order.
                 "own_handoff_intents": []}
@@ -97,6 +102,7 @@ class FrustrationPolicy(_OneActionPolicy):
         self.thresholds = Thresholds(float(config["apologise_at"]), float(config["escalate_at"]),
                                      float(config["repeated_message"]))
         self.self_apologising = frozenset(config["self_apologising_intents"] or ())
+        self.no_apology = frozenset(config["no_apology_intents"] or ())
         self.own_handoff = frozenset(config["own_handoff_intents"] or ())
 
     def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
@@ -125,7 +131,7 @@ class FrustrationPolicy(_OneActionPolicy):
             response = Response.APOLOGISE  # its flow reaches a person, with the order verified
         if response is Response.ESCALATE:
             return HANDOFF_ACTION
-        if response is Response.APOLOGISE and intent not in self.self_apologising:
+        if response is Response.APOLOGISE and intent not in self.self_apologising | self.no_apology:
             return APOLOGY_ACTION
         return None
 
@@ -149,9 +155,10 @@ class QuestionsPolicy(_OneActionPolicy):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        # one-question FAQs the action answers too (it may name a destination)
-        return {"priority": 7, "destination_keys": ["faq/shipping_cost", "faq/shipping_time",
-                                                    "faq/international_shipping"]}
+        # one-question FAQs the action answers too, as their words ask: a destination
+        # named ("¿… el envío a Sevilla?"), instalments asked ("¿puedo pagar a plazos?")
+        return {"priority": 7, "worded_keys": ["faq/shipping_cost", "faq/shipping_time",
+                                               "faq/international_shipping", "faq/payment_methods"]}
 
     def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
         if tracker.latest_action_name == QUESTIONS_ACTION:
@@ -161,7 +168,7 @@ class QuestionsPolicy(_OneActionPolicy):
         parse_data = (tracker.latest_message.parse_data or {}) if tracker.latest_message else {}
         asked = parse_data.get(QUESTIONS)
         several = isinstance(asked, list) and len(asked) >= 2
-        if not several and not self._is_destination_question(parse_data):
+        if not several and not self._is_worded_question(parse_data):
             return None
         for event in reversed(tracker.events):
             if isinstance(event, UserUttered):
@@ -170,9 +177,9 @@ class QuestionsPolicy(_OneActionPolicy):
                 return None  # answered already (this turn)
         return QUESTIONS_ACTION
 
-    def _is_destination_question(self, parse_data: Dict[str, Any]) -> bool:
+    def _is_worded_question(self, parse_data: Dict[str, Any]) -> bool:
         if (parse_data.get("intent") or {}).get("name") != "faq":
             return False
         chosen = (parse_data.get("response_selector") or {}).get("faq") or {}
         key = (chosen.get("response") or {}).get("intent_response_key")
-        return key in self.config["destination_keys"]
+        return key in self.config["worded_keys"]

@@ -150,7 +150,7 @@ def domain() -> Domain:
 @pytest.fixture
 def policy(tmp_path: Path) -> FrustrationPolicy:
     storage = LocalModelStorage(tmp_path)
-    config = {"self_apologising_intents": ["damaged_or_wrong_item"],
+    config = {"self_apologising_intents": ["damaged_or_wrong_item"], "no_apology_intents": ["request_human"],
               "own_handoff_intents": ["damaged_or_wrong_item", "payment_problem"]}
     return FrustrationPolicy.create({**FrustrationPolicy.get_default_config(), **config}, storage,
                                     Resource("frustration_policy"), ExecutionContext(None))
@@ -211,3 +211,19 @@ def test_a_handoff_starts_the_count_afresh(policy: FrustrationPolicy, domain: Do
                                            BotUttered(None, {"custom": {"handoff": {"reason": "x"}}}),
                                            ActionExecuted("action_listen")]
     assert predicted(policy, domain, handed + said("otra cosa, ¿tienen bizum??", 0.35)) == APOLOGY_ACTION
+
+
+def test_a_request_for_a_person_gets_no_mild_apology(policy: FrustrationPolicy, domain: Domain) -> None:
+    """Walkthrough: "me pasas con alguien de verdad? un humano porfa" got
+    "Perdona las molestias: entiendo que es frustrante" before the handoff."""
+    assert predicted(policy, domain, said("me pasas con alguien de verdad? un humano porfa", 0.3,
+                                          "request_human")) is None
+    assert predicted(policy, domain, said("PÁSAME CON UNA PERSONA YA, ES LA TERCERA VEZ!!!", 0.8,
+                                          "request_human")) == HANDOFF_ACTION
+
+
+def test_the_config_names_a_request_for_a_person_among_the_no_apology_intents() -> None:
+    import yaml
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    [frustration] = [p for p in config["policies"] if p["name"].endswith("FrustrationPolicy")]
+    assert "request_human" in frustration["no_apology_intents"]

@@ -70,5 +70,9 @@ def test_a_single_shipping_question_goes_to_the_action_that_can_name_the_place(
     """'¿cuánto cuesta el envío a Sevilla?' got the whole table without Sevilla."""
     for key in ("faq/shipping_cost", "faq/shipping_time", "faq/international_shipping"):
         assert predicted(policy, domain, selected(key)) == QUESTIONS_ACTION, key
-    assert predicted(policy, domain, selected("faq/payment_methods")) is None
+    assert predicted(policy, domain, selected("faq/warranty")) is None
     assert predicted(policy, domain, [ActiveLoop("return_form")] + selected("faq/shipping_cost")) is None
+
+
+def test_a_payment_question_goes_to_the_action_that_reads_instalments(policy: QuestionsPolicy, domain: Domain) -> None:
+    assert predicted(policy, domain, selected("faq/payment_methods")) == QUESTIONS_ACTION

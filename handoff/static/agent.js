@@ -256,6 +256,7 @@
       if (state.ws !== ws) return;
       state.ws = null;
       state.me = null;
+      if (Object.keys(state.pendingClaim).length) { state.pendingClaim = {}; renderQueue(); }
       if (event.code === 4401) { signOut("Token no válido. Comprueba que lo has copiado entero."); return; }
       if (state.signingOut) return;
       if (event.code === 4429) {            // throttled: too many failed logins from this address
@@ -362,24 +363,64 @@
     renderQueue();
   }
 
+  // -- keyboard focus across a re-render: lists are rebuilt from scratch, so the
+  // focused control is remembered by its conversation id (and which control it
+  // was) and focused again in the new list; focus outside the list (the reply
+  // box) is never touched --
+  function focusInside(list) {
+    var active = document.activeElement;
+    if (!active || active === list || !list.contains(active)) return null;
+    var item = active.closest("[data-conversation-id]");
+    return {
+      id: item ? item.getAttribute("data-conversation-id") : null,
+      control: active.getAttribute("data-control") || "",
+      index: item ? Array.prototype.indexOf.call(list.children, item.closest("#" + list.id + " > li")) : -1
+    };
+  }
+  function restoreFocus(list, kept, fallback) {
+    if (!kept) return;
+    var items = Array.prototype.filter.call(list.children, function (li) { return li.tagName === "LI"; });
+    var same = items.filter(function (li) {
+      return li.getAttribute("data-conversation-id") === kept.id || !!li.querySelector('[data-conversation-id="' + kept.id + '"]');
+    })[0];
+    var control = function (li) {
+      return (kept.control && li.querySelector('[data-control="' + kept.control + '"]')) || li.querySelector("button, a[href]");
+    };
+    // gone (claimed by someone else): the entry now in its place, else the last one, else the heading
+    var target = same ? control(same) : items.length ? control(items[Math.min(Math.max(kept.index, 0), items.length - 1)]) : null;
+    (target || fallback).focus({ preventScroll: !!same });
+  }
+
+  function setClaimPending(button, reason, pending) {
+    button.textContent = pending ? "Atendiendo…" : "Atender";
+    button.setAttribute("aria-label", (pending ? "Atendiendo… " : "Atender: ") + reason);
+    // aria-disabled, not disabled: a focused button keeps keyboard focus while it waits
+    if (pending) button.setAttribute("aria-disabled", "true"); else button.removeAttribute("aria-disabled");
+  }
+
   function renderQueue() {
     var list = $("queue");
+    var kept = focusInside(list);
     clear(list);
     $("queue-count").textContent = String(state.queue.length);
     $("queue-empty").hidden = state.queue.length > 0;
     state.queue.forEach(function (entry) {
       var customer = entry.customer && (entry.customer.name || entry.customer.email);
-      var claimBtn = el("button", { type: "button", className: "primary", text: "Atender",
-        "aria-label": "Atender: " + reasonLabel(entry.reason, entry.reason_text),
+      var id = entry.conversation_id;
+      var reason = reasonLabel(entry.reason, entry.reason_text);
+      var claimBtn = el("button", { type: "button", className: "primary claim", "data-control": "claim",
         onclick: function () {
-          claimBtn.disabled = true;
-          state.pendingClaim[entry.conversation_id] = true;
+          if (state.pendingClaim[id]) return;          // pressed already: waiting for the bridge's answer
+          state.pendingClaim[id] = true;
+          setClaimPending(claimBtn, reason, true);
           seenAll();
-          if (!send({ type: "claim", conversation_id: entry.conversation_id })) {
-            claimBtn.disabled = false;
+          if (!send({ type: "claim", conversation_id: id })) {
+            delete state.pendingClaim[id];
+            setClaimPending(claimBtn, reason, false);
             showAlert("Sin conexión: no se ha podido atender la conversación.");
           }
         } });
+      setClaimPending(claimBtn, reason, !!state.pendingClaim[id]);
       var late = entry.dueAt !== null && (entry.breached || entry.dueAt <= Date.now());
       list.appendChild(el("li", { className: "q-item" + (late ? " breached" : ""), "data-conversation-id": entry.conversation_id }, [
         el("div", { className: "q-top" }, [
@@ -407,6 +448,7 @@
         claimBtn
       ]));
     });
+    restoreFocus(list, kept, $("queue-title"));
   }
 
   function tick() {
@@ -436,10 +478,11 @@
       conv = state.convs[id] = {
         id: id, channel: "web", status: "open", history: {}, pending: {}, unread: 0, typingUntil: 0,
         draft: "", context: {}, waiting_since: null, contact_email: null, customer_name: null,
-        list: el("ol", { className: "transcript", role: "log", "aria-live": "polite", "aria-relevant": "additions",
-          "aria-label": "Transcripción", hidden: true, "data-conversation-id": id })
+        list: el("ol", { className: "transcript", "data-conversation-id": id })
       };
-      $("transcripts").appendChild(conv.list);
+      conv.log = el("div", { className: "transcript-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
+        "aria-label": "Mensajes de la conversación", hidden: true }, [conv.list]);
+      $("transcripts").appendChild(conv.log);
       state.order.push(id);
     }
     return conv;
@@ -662,12 +705,12 @@
   // -- selection and rendering --
   function select(id, focusComposer) {
     var previous = state.convs[state.activeId];
-    if (previous) { previous.draft = $("composer-text").value; previous.list.hidden = true; }
+    if (previous) { previous.draft = $("composer-text").value; previous.log.hidden = true; }
     state.activeId = id;
     var conv = state.convs[id];
     if (!conv) return;
     conv.unread = 0;
-    conv.list.hidden = false;
+    conv.log.hidden = false;
     $("composer-text").value = conv.draft || "";
     $("conv-error").textContent = "";
     renderTabs();
@@ -679,7 +722,7 @@
   function removeConv(id) {
     var conv = state.convs[id];
     if (!conv) return;
-    conv.list.parentNode && conv.list.parentNode.removeChild(conv.list);
+    conv.log.parentNode && conv.log.parentNode.removeChild(conv.log);
     delete state.convs[id];
     state.order = state.order.filter(function (x) { return x !== id; });
     if (state.activeId === id) {
@@ -693,6 +736,7 @@
 
   function renderTabs() {
     var list = $("tabs");
+    var kept = focusInside(list);
     clear(list);
     $("tabs-empty").hidden = state.order.length > 0;
     state.order.forEach(function (id) {
@@ -700,20 +744,21 @@
       var status = conv.status === "open" ? reasonLabel(conv.context.reason, conv.context.reason_text)
         : conv.status === "closed" ? "Cerrada" : "Transferida";
       var tab = el("button", { type: "button", className: "tab", "aria-current": id === state.activeId ? "true" : "false",
-        "data-conversation-id": id, onclick: function () { select(id, true); } }, [
+        "data-conversation-id": id, "data-control": "tab", onclick: function () { select(id, true); } }, [
         el("span", { className: "t-name" }, [
           el("span", { text: convName(conv) }),
           conv.unread ? el("span", { className: "unread", text: String(conv.unread), "aria-label": conv.unread + " sin leer" }) : null
         ]),
         el("span", { className: "t-sub", text: channelLabel(conv.channel) + " · " + status })
       ]);
-      var item = el("li", null, [tab]);
+      var item = el("li", { "data-conversation-id": id }, [tab]);
       if (conv.status !== "open") {
-        item.appendChild(el("button", { type: "button", className: "ghost-dark", text: "Quitar de la lista",
+        item.appendChild(el("button", { type: "button", className: "ghost-dark", text: "Quitar de la lista", "data-control": "remove",
           style: "margin-top:4px;font-size:12px", onclick: function () { removeConv(id); } }));
       }
       list.appendChild(item);
     });
+    restoreFocus(list, kept, $("mine-title"));
   }
 
   function open_(conv) { return conv.status === "open"; }

@@ -380,7 +380,8 @@
 
   var badge = el("span", { className: "badge", hidden: true, "aria-hidden": "true" });
   var launcher = el("button", {
-    className: "launcher", type: "button", "aria-label": "Abrir el chat de ayuda",
+    // its name starts with the words it shows ("¿Te ayudamos?"): voice control users say what they see
+    className: "launcher", type: "button", "aria-label": t("launcher") + " Abrir el chat de ayuda",
     "aria-expanded": "false", "aria-controls": "ta-panel"
   });
   launcher.appendChild(svgChat());
@@ -511,7 +512,7 @@
     badge.hidden = state.unread === 0;
     badge.textContent = String(state.unread);
     launcher.setAttribute("aria-label", state.unread
-      ? "Abrir el chat de ayuda (" + state.unread + " mensajes nuevos)" : "Abrir el chat de ayuda");
+      ? t("launcher") + " Abrir el chat de ayuda (" + state.unread + " mensajes nuevos)" : t("launcher") + " Abrir el chat de ayuda");
   }
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }

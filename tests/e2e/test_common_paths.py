@@ -41,12 +41,16 @@ def test_out_of_scope_gets_the_honest_answer_for_its_kind(shopper: Shopper, text
     ("cuanto cuesta el envio a sevilla?", "A Sevilla el envío estándar cuesta"),  # walkthrough: Sevilla unnamed
     ("¿cuánto tarda en llegar a Tenerife?", "A Tenerife el envío cuesta"),
     ("puedo pagar a plazos?", "No ofrecemos pago a plazos"),
+    ("me podeis llamar? mi numero es 612345678", "llamarnos al"),  # walkthrough: got the fallback
+    ("a que hora atienden por telefono?", "por teléfono al"),     # walkthrough: hours without the number
     ("gracias, nada mas. chau!", "Hasta pronto"),
     ("y se paga aduana?", "aranceles e impuestos de importación"),  # got the payment methods
 ])
 def test_the_in_scope_questions_that_went_wrong(shopper: Shopper, text: str, expected: str) -> None:
     body = shopper.texts(text)
     assert expected in body and FALLBACK not in body, body
+    if "plazos" in text:
+        assert body.startswith("No ofrecemos pago a plazos"), body  # the answer first, then the methods
 
 
 def test_a_payment_follow_up_and_emoji_answers(shopper: Shopper) -> None:

@@ -134,9 +134,11 @@ def seeded_at() -> dt.datetime:
 
 @pytest.fixture
 def store(database_url: str, seeded_at: dt.datetime) -> Iterator[SqlStore]:
-    """A SqlStore seeded with the demo data; tables are recreated per test."""
+    """A SqlStore seeded with the demo data; the store's tables are emptied
+    and seeded again per test (the PostgreSQL database is the session's)."""
     sql_store = SqlStore(database_url)
-    sql_store.drop_schema()
+    sql_store.create_schema()
+    sql_store.empty_tables()
     seed_store(sql_store, now=seeded_at)
     yield sql_store
     sql_store.dispose()

@@ -1,4 +1,4 @@
-# make run   — set up, seed the demo store, train if needed, start the stack
+# make run   — set up, migrate and seed the demo store, train if needed, start the stack
 # make test  — set up, train if needed, run every test
 SHELL := /bin/bash
 .DEFAULT_GOAL := run
@@ -14,9 +14,9 @@ export PYTHONWARNINGS := ignore
 PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: run setup train seed shell test bench validate clean agent browser
+.PHONY: run setup migrate train seed shell test bench validate clean agent browser
 
-setup: $(STAMP)
+setup: $(STAMP) migrate
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (rasa 3.6 needs it). Install python3.10 or set PYTHON310=/path/to/python3.10"; exit 1; }
@@ -30,13 +30,18 @@ $(STAMP): pyproject.toml constraints.txt
 train: $(STAMP)
 	$(PY) -m bot.train
 
-seed: $(STAMP)
+# The database's schema to the newest revision of migrations/ (DATABASE_URL,
+# default var/store.db); the seed and the bridge's start run it too.
+migrate: $(STAMP)
+	$(PY) -m migrations
+
+seed: migrate
 	$(PY) -m actions.store.seed
 
-run: train seed
+run: migrate train seed
 	$(PY) -m bot run
 
-shell: train seed
+shell: migrate train seed
 	$(PY) -m bot shell
 
 # make agent NAME=Marta — creates a console agent and prints its token.

@@ -195,7 +195,7 @@ class Bridge:
     # -- life cycle ------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the tables, open the Rasa client, and start the grace timers
+        """Migrate the database, open the Rasa client, and start the grace timers
         of agents who own conversations (after a restart nobody is connected)."""
         await self.storage.create_schema()
         await self.rasa.start()

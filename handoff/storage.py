@@ -54,15 +54,14 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    inspect,
     select,
     update,
 )
-from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from actions.store.sql import create_sql_engine, make_sqlite_folder
+import migrations
+from actions.store.sql import create_sql_engine
 from handoff.state import AGENT_EVENTS, Event, State, StateConflict, next_state
 
 T = TypeVar("T")
@@ -137,10 +136,6 @@ episodes_table = Table(
     Column("outcome", String(20), nullable=True),
     Column("ended_at", DateTime(timezone=True), nullable=True),
 )
-# Columns added after the table first shipped: create_schema adds them to an
-# existing table (``create_all`` never alters one).
-ADDED_COLUMNS = {"handoff_episodes": (("outcome", "VARCHAR(20)"), ("ended_at", "TIMESTAMP WITH TIME ZONE")),
-                 "handoff_messages": (("delivered_at", "TIMESTAMP WITH TIME ZONE"),)}
 
 csat_table = Table(
     "handoff_csat",
@@ -462,20 +457,12 @@ class Storage:
                 self._engine = None
 
     async def create_schema(self) -> None:
-        """Create missing tables (and a SQLite file's folder)."""
-        make_sqlite_folder(self.database_url)
-        await self._create_tables()
-
-    @threaded
-    def _create_tables(self, conn: Connection) -> None:
-        metadata.create_all(conn)
-        for table, columns in ADDED_COLUMNS.items():
-            present = {c["name"] for c in inspect(conn).get_columns(table)}
-            for name, kind in columns:
-                if name not in present:
-                    if self._sqlite:
-                        kind = kind.replace(" WITH TIME ZONE", "")
-                    conn.execute(sql_text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+        """Bring the database's schema (the bridge's tables and the store's) to
+        the newest migration, on its own connection: ``migrations.upgrade``."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, migrations.upgrade, self.database_url)
+        except OperationalError as exc:
+            raise StorageUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in one transaction in the storage's worker thread;

@@ -1,7 +1,10 @@
 """Fixtures shared by the whole test suite.
 
 ``database_url`` runs a test on SQLite (a file in tmp_path) and on PostgreSQL
-(one throw-away database per session). PostgreSQL tests are skipped when the
+(one throw-away database per session); ``empty_database_url`` gives a test a
+database of its own without any schema (a fresh PostgreSQL one per test).
+Schemas are made by ``migrations.upgrade`` (through ``seed_store`` or the
+bridge's start), never by ``create_all``. PostgreSQL tests are skipped when the
 server is unreachable, unless REQUIRE_POSTGRES=1 (then they fail).
 TEST_POSTGRES_URL overrides the server (default
 postgresql://postgres@127.0.0.1:5432/).
@@ -112,6 +115,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return str(request.getfixturevalue("postgres_database_url"))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A database of this test's own with nothing in it (no schema): SQLite
+    (a file in tmp_path) and PostgreSQL (dropped after the test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with _pg_database() as url:
+        yield url
+
+
 @pytest.fixture
 def seeded_at() -> dt.datetime:
     """The "now" the store fixture seeds with, to check relative dates."""
@@ -120,9 +134,11 @@ def seeded_at() -> dt.datetime:
 
 @pytest.fixture
 def store(database_url: str, seeded_at: dt.datetime) -> Iterator[SqlStore]:
-    """A SqlStore seeded with the demo data; tables are recreated per test."""
+    """A SqlStore seeded with the demo data; the store's tables are emptied
+    and seeded again per test (the PostgreSQL database is the session's)."""
     sql_store = SqlStore(database_url)
-    sql_store.drop_schema()
+    sql_store.create_schema()
+    sql_store.empty_tables()
     seed_store(sql_store, now=seeded_at)
     yield sql_store
     sql_store.dispose()

@@ -1,7 +1,9 @@
 """SQLAlchemy 1.4 tables of the SQL store (SQLite or PostgreSQL).
 
-Why a separate module: only ``sql.py`` and ``seed.py`` import it; the rest of
-the project sees the frozen dataclasses of ``types.py``.
+Why a separate module: only ``sql.py`` and ``seed.py`` import it (and
+migrations/, to compare); the rest of the project sees the frozen dataclasses
+of ``types.py``. The tables are made by migrations/ (a model change needs a
+revision: tests/migrations checks that they agree).
 
 Limits: datetimes are stored as naive UTC (portable across SQLite and
 PostgreSQL) and come back timezone-aware in UTC through ``UtcDateTime``.
@@ -205,10 +207,10 @@ class ReturnExchangeRow(Base):
     """Makes a return an exchange: the items go back and the shop sends
     ``wanted_variant`` (another size or colour) instead of refunding.
 
-    Why a table of its own and not a column of ``returns``: the schema is
-    created with ``create_all``, which adds missing tables to an existing
-    database but never alters one, so this works on databases created before
-    exchanges existed (SQLite and PostgreSQL alike)."""
+    Why a table of its own and not a column of ``returns``: when it came, the
+    schema was made with ``create_all``, which adds missing tables to an
+    existing database but never alters one. The schema is now the migrations'
+    (migrations/): a change of these models needs a revision there."""
 
     __tablename__ = "return_exchanges"
 

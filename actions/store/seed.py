@@ -6,7 +6,8 @@ meaningful whenever it is seeded.
 
 Limits: idempotent by key only. Customers are matched by e-mail and orders by
 order_id; an existing row is never updated, so re-seeding on a later day
-keeps the older dates (use ``--reset`` to start over).
+keeps the older dates (use ``--reset`` to start over: it empties the store's
+tables, never drops them; the schema is the migrations').
 
 CLI: ``python -m actions.store.seed [--database-url URL] [--reset]``.
 """
@@ -66,7 +67,8 @@ def seed_store(
     path: str = DEMO_PATH,
     now: Optional[dt.datetime] = None,
 ) -> SeedResult:
-    """Create the schema and insert the missing customers and orders. Blocking.
+    """Migrate the database (``migrations.upgrade``) and insert the missing
+    customers and orders. Blocking.
 
     A URL gets its own short-lived SqlStore; a SqlStore passed in stays open.
     """
@@ -191,14 +193,15 @@ def _return_row(
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m actions.store.seed", description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else SQLite in var/store.db")
-    parser.add_argument("--reset", action="store_true", help="drop and recreate the store's tables first")
+    parser.add_argument("--reset", action="store_true", help="empty the store's tables first (the bridge's are kept)")
     parser.add_argument("--path", default=DEMO_PATH, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     url = args.database_url or default_database_url()
     store = SqlStore(url)
     try:
         if args.reset:
-            store.drop_schema()
+            store.create_schema()
+            store.empty_tables()
         result = seed_store(store, args.path)
     except StoreUnavailable as exc:
         print(f"Cannot seed {mask_url(url)}: {exc}", file=sys.stderr)

@@ -100,7 +100,7 @@ def create_sql_engine(database_url: str, connect_timeout: float) -> Engine:
 
 
 def make_sqlite_folder(database_url: str) -> None:
-    """Create a SQLite file's folder (when creating the schema, never on reads)."""
+    """Create a SQLite file's folder (when migrating, never on reads)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         os.makedirs(os.path.dirname(os.path.abspath(url.database)), exist_ok=True)
@@ -159,14 +159,29 @@ class SqlStore:
         return await asyncio.to_thread(self.run_in_transaction, work)
 
     def create_schema(self) -> None:
-        """Create missing tables (and the SQLite file's folder). Blocking."""
-        make_sqlite_folder(self.database_url)
-        self.run_in_transaction(lambda s: Base.metadata.create_all(s.connection()))
+        """Bring the whole database's schema to the newest migration (and make
+        the SQLite file's folder): ``migrations.upgrade``. Blocking."""
+        import migrations  # not at import time: the action server never migrates
 
-    def drop_schema(self) -> None:
-        """Drop the store's tables (used by ``seed --reset`` and tests). Blocking."""
-        make_sqlite_folder(self.database_url)
-        self.run_in_transaction(lambda s: Base.metadata.drop_all(s.connection()))
+        try:
+            migrations.upgrade(self.database_url)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
+
+    def empty_tables(self) -> None:
+        """Delete every row of the store's tables, keeping the schema (which is
+        the migrations'): ``seed --reset`` and tests. On PostgreSQL the ids
+        start again at 1, as they do on SQLite. Blocking."""
+        tables = list(reversed(Base.metadata.sorted_tables))
+
+        def work(s: Session) -> None:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY"))
+            else:
+                for table in tables:
+                    s.execute(table.delete())
+
+        self.run_in_transaction(work)
 
     def dispose(self) -> None:
         """Close pooled connections; the store can still be used afterwards."""

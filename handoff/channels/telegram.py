@@ -57,11 +57,9 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    inspect,
     select,
     update,
 )
-from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from telegram import (
@@ -141,7 +139,7 @@ class AttachmentRefused(TelegramChannelError):
         self.text = text
 
 
-# -- the channel's tables (same database, created at start) ----------------
+# -- the channel's tables (same database; made by migrations/) --------------
 
 metadata = MetaData()
 
@@ -204,16 +202,6 @@ class TelegramStore:
 
     def __init__(self, bridge: Bridge) -> None:
         self.storage = bridge.storage
-
-    async def create_schema(self) -> None:
-        """Create missing tables, and add columns newer than an existing table
-        (``create_all`` never alters a table)."""
-        def work(conn: Connection) -> None:
-            metadata.create_all(conn)
-            columns = {c["name"] for c in inspect(conn).get_columns(buttons_table.name)}
-            if "message_id" not in columns:
-                conn.execute(sql_text(f"ALTER TABLE {buttons_table.name} ADD COLUMN message_id VARCHAR(20)"))
-        await self.storage.run(work)
 
     # chats
     async def chats(self) -> Dict[str, int]:
@@ -484,12 +472,11 @@ class TelegramChannel:
     # -- life cycle --------------------------------------------------------
 
     async def start(self) -> None:
-        """Tables, the webhook port (bound now: a taken port stops the start),
+        """Old rows pruned, the webhook port (bound now: a taken port stops the start),
         then connect to Telegram in the background (an outage never blocks)."""
         for noisy in ("httpx", "httpcore"):  # their INFO lines carry the URL, and so the token
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        await self.db.create_schema()
-        await self.db.prune()
+        await self.db.prune()  # the tables are there: Bridge.start migrated the database
         self._chat_of = await self.db.chats()
         self._conversation_of = {chat: cid for cid, chat in self._chat_of.items()}
         self.bridge.add_customer_sink(self._on_frame)

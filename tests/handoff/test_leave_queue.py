@@ -210,13 +210,14 @@ def test_anything_else_is_for_the_agent(text: str) -> None:
 
 @pytest.mark.asyncio
 async def test_an_episodes_table_from_before_gets_its_outcome_columns(start_bridge, any_db_url: str) -> None:
-    """An existing deployment's handoff_episodes lacks ``outcome``/``ended_at``:
-    the start adds them, old rows keep NULL, and leaving records the outcome
-    (SQLite and PostgreSQL)."""
+    """A deployment from before (no Alembic yet) whose handoff_episodes lacks
+    ``outcome``/``ended_at``: the start's migration adds them, old rows keep
+    NULL, and leaving records the outcome (SQLite and PostgreSQL)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(any_db_url)
     with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE alembic_version"))
         conn.execute(sa.text("DROP TABLE IF EXISTS handoff_csat"))
         conn.execute(sa.text("DROP TABLE IF EXISTS handoff_episodes"))
         key = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"

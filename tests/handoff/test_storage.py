@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
 from handoff.agents import add_agent, authenticate
@@ -20,15 +20,21 @@ async def storage(database_url: str):
     store = Storage(database_url)
     await store.create_schema()
     yield store
-    await asyncio.to_thread(_drop, store)
+    await asyncio.to_thread(_empty, store)
     store.dispose()
 
 
-def _drop(store: Storage) -> None:
+def _empty(store: Storage) -> None:
+    """Delete the bridge's rows (the PostgreSQL database is the session's; its
+    schema is the migrations', kept), ids starting again at 1."""
     from handoff.storage import metadata
 
     with store.engine.begin() as conn:
-        metadata.drop_all(conn)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(t.name for t in metadata.sorted_tables) + " RESTART IDENTITY"))
+        else:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
 
 
 NOW = dt.datetime(2025, 11, 24, 11, 0, tzinfo=dt.timezone.utc)

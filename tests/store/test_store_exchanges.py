@@ -8,10 +8,9 @@ import datetime as dt
 from typing import Any, Dict
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from actions.store.errors import ReturnStateChanged, UnknownItems
-from actions.store.models import Base
 from actions.store.seed import seed_store
 from actions.store.sql import SqlStore
 
@@ -96,22 +95,27 @@ async def test_only_a_requested_return_of_these_items_can_be_converted(store: Sq
 
 @pytest.mark.asyncio
 async def test_a_database_created_before_exchanges_gets_the_table_and_keeps_its_returns(
-    database_url: str, demo_data: Data
+    empty_database_url: str, demo_data: Data
 ) -> None:
-    """create_all adds the new table to an old schema (it never alters one)."""
-    old = SqlStore(database_url)
-    old.drop_schema()
-    old.run_in_transaction(lambda s: Base.metadata.create_all(
-        s.connection(), tables=[t for t in Base.metadata.sorted_tables if t.name != "return_exchanges"]))
-    seed_store(old, now=dt.datetime.now(dt.timezone.utc))  # create_schema inside adds the missing table
+    """A seeded store as a main before exchanges (and before Alembic) left it:
+    no return_exchanges, no alembic_version. The seed's migration adds the
+    table; the returns stay returns, and exchanges can be made."""
+    old = SqlStore(empty_database_url)
     try:
+        seed_store(old)
+        old.run_in_transaction(lambda s: [s.execute(text(f"DROP TABLE {t}"))
+                                          for t in ("return_exchanges", "alembic_version")])
+        seed_store(old, now=dt.datetime.now(dt.timezone.utc))  # migrates first
         tables = old.run_in_transaction(lambda s: inspect(s.connection()).get_table_names())
         assert "return_exchanges" in tables
         o = next(x for x in demo_data["orders"] if x.get("returns"))
         order = await old.get_order(o["order_id"])
-        assert order is not None and all(r.kind == "return" for r in order.returns)
+        assert order is not None and order.returns and all(r.kind == "return" for r in order.returns)
+        fresh = _returnable(demo_data)
+        item = (await old.get_order(fresh["order_id"])).items[0]
+        exchange = await old.create_return(fresh["order_id"], [item.id], "talla pequeña", wanted_variant="talla M")
+        assert exchange.kind == "exchange" and exchange.wanted_variant == "talla M"
     finally:
-        old.drop_schema()
         old.dispose()
 
 

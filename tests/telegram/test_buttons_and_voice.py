@@ -163,12 +163,15 @@ async def test_every_channel_text_in_usted(start_telegram, bot_api: FakeBotApi, 
 
 async def test_a_buttons_table_from_before_gets_its_message_column(start_telegram, bot_api: FakeBotApi,
                                                                     any_db_url: str) -> None:
-    """An existing deployment's table lacks ``message_id``: the start adds it, and
-    its old buttons (no message id) still act as before (SQLite and PostgreSQL)."""
+    """A deployment from before (no Alembic yet) whose table lacks ``message_id``:
+    the start's migration adds it, and its old buttons (no message id) still
+    act as before (SQLite and PostgreSQL)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(any_db_url)
     with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+        conn.execute(sa.text("DROP TABLE handoff_telegram_buttons"))
         conn.execute(sa.text("CREATE TABLE handoff_telegram_buttons (id VARCHAR(16) PRIMARY KEY, "
                              "conversation_id VARCHAR(40) NOT NULL, title TEXT NOT NULL, payload TEXT NOT NULL, "
                              "created_at TIMESTAMP NOT NULL)"))

@@ -77,6 +77,8 @@ agents_table = Table(
     Column("token_salt", LargeBinary(32), nullable=False),
     Column("token_hash", LargeBinary(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # agent | supervisor (reports: ../shared/design/reports.md)
+    Column("role", String(12), nullable=False, server_default="agent"),
 )
 
 conversations_table = Table(
@@ -98,6 +100,10 @@ conversations_table = Table(
     Column("csat_episode_id", Integer, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # the store customer this conversation's shopper proved to be, and how
+    # (order_email | telegram_phone | shop_identity): links conversations across channels
+    Column("customer_id", String(64), nullable=True, index=True),
+    Column("customer_linked_by", String(20), nullable=True),
 )
 
 messages_table = Table(
@@ -110,7 +116,7 @@ messages_table = Table(
     Column("data", Text, nullable=True),           # JSON: buttons, payload
     Column("agent_id", String(32), nullable=True),
     Column("client_id", String(64), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     # an agent's message the shopper's side confirmed (widget showed it, Telegram took it)
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("conversation_id", "client_id", name="uq_handoff_messages_client_id"),
@@ -123,7 +129,7 @@ episodes_table = Table(
     Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False, index=True),
     Column("reason", String(64), nullable=False),
     Column("offline", Boolean, nullable=False, default=False),
-    Column("queued_at", DateTime(timezone=True), nullable=False),
+    Column("queued_at", DateTime(timezone=True), nullable=False, index=True),
     Column("assigned_at", DateTime(timezone=True), nullable=True),
     Column("first_reply_at", DateTime(timezone=True), nullable=True),
     Column("closed_at", DateTime(timezone=True), nullable=True, index=True),
@@ -135,6 +141,39 @@ episodes_table = Table(
     # ``closed_at`` and ``resolution`` stay NULL: nobody handled it); NULL while open
     Column("outcome", String(20), nullable=True),
     Column("ended_at", DateTime(timezone=True), nullable=True),
+)
+
+# Who held each handoff and how it passed on: the reports' "several agents
+# handled" and transfers (the episode's agent_id is the last holder).
+assignments_table = Table(
+    "handoff_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("episode_id", Integer, ForeignKey("handoff_episodes.id"), nullable=False, index=True),
+    Column("agent_id", String(32), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("started_by", String(12), nullable=False),   # claim | transfer
+    Column("ended_by", String(12), nullable=True),      # transfer | requeue | lost | close
+)
+
+labels_table = Table(
+    "handoff_labels",
+    metadata,
+    Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), primary_key=True),
+    Column("label", String(32), primary_key=True, index=True),
+    Column("added_by", String(32), nullable=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+nps_table = Table(
+    "handoff_nps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False),
+    Column("episode_id", Integer, ForeignKey("handoff_episodes.id"), nullable=False, unique=True),
+    Column("score", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 csat_table = Table(

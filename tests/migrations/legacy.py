@@ -27,6 +27,9 @@ LATER_TABLES = ("return_exchanges", "handoff_turns", "handoff_attachments", "han
 LATER_COLUMNS = {"handoff_episodes": ("outcome", "ended_at"),
                  "handoff_messages": ("delivered_at",),
                  "handoff_telegram_buttons": ("message_id",)}
+# Columns later revisions add to main's tables, with what an old row reads in them.
+REVISION_COLUMNS = {"handoff_agents": {"role": "agent"},
+                    "handoff_conversations": {"customer_id": None, "customer_linked_by": None}}
 STORE_TABLES = ("customers", "orders", "order_items", "shipments", "returns", "return_items",
                 "return_exchanges", "refunds")
 

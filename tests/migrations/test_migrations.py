@@ -20,6 +20,7 @@ from bot.settings import ROOT
 from tests.migrations.legacy import (
     LATER_COLUMNS,
     LATER_TABLES,
+    REVISION_COLUMNS,
     STORE_TABLES,
     column_names,
     create_main_schema,
@@ -77,9 +78,10 @@ def test_a_database_made_by_main_before_alembic_upgrades_keeping_every_row(
     for table, columns in before_columns.items():
         assert after_columns[table][:len(columns)] == columns
         added = [c for c in after_columns[table] if c not in columns]
-        assert added == [c for c in LATER_COLUMNS.get(table, ()) if c in added]
-        if added:  # old rows read NULL in the columns the upgrade added
-            assert read_rows(url, {table: added})[table] == [(None,) * len(added)] * 2
+        later = REVISION_COLUMNS.get(table, {})
+        assert added == [c for c in (*LATER_COLUMNS.get(table, ()), *later) if c in added]
+        if added:  # old rows read NULL in the columns the upgrade added (or a later revision's default)
+            assert read_rows(url, {table: added})[table] == [tuple(later.get(c) for c in added)] * 2
     created = read_rows(url, {t: [] for t in ALL_TABLES - set(before_columns)})
     assert all(rows == [] for rows in created.values())
     assert schema_diff(url) == []

@@ -7,13 +7,15 @@ The form reads the shopper's raw replies (custom slot mappings): any reply
 may give any part, or the whole address; nothing given is asked again."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+import re
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import turns
 from actions.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
 from actions.addresses.parser import address_in_request
 from actions.addresses.places import fold
@@ -22,12 +24,14 @@ from actions.addresses.draft import normalize_city, normalize_street  # noqa: F4
 from actions.addresses.postcodes import normalize_postal_code  # noqa: F401
 from actions.errors import StoreDown
 from actions.orders import order_variables
+from actions.shopper_words import drops_the_change
 from actions.policy import load_policy
 from actions.store import Address, Order, StoreUnavailable, shared_store
 from actions.store.errors import OrderStateChanged
 from actions.verification import (
     OrderFormValidation,
     current_order,
+    interpret_yes_no,
     is_verified,
     utter_error,
     verified_order,
@@ -40,13 +44,20 @@ from actions.verification import (
 # town-shaped answer), so "Sevilla" taken for out_of_scope does not matter.
 INTERRUPTIONS = frozenset({
     "faq", "request_human", "complaint", "greet", "goodbye", "thank", "bot_challenge", "help",
-    "out_of_scope", "nlu_fallback", "order_status", "order_not_received", "order_cancel",
+    "out_of_scope", "nlu_fallback", "change_address", "order_status", "order_not_received", "order_cancel",
     "return_request", "refund_status", "invoice_request", "damaged_or_wrong_item", "payment_problem",
 })
 ADDRESS_SLOTS = {"new_street": "street", "new_postal_code": "postal_code", "new_city": "city"}
 ADDRESS_STEPS = frozenset(ADDRESS_SLOTS) | {"address_confirmed"}
-# Bot actions the form itself runs between the shopper's reply and its validation.
-FORM_STEPS = frozenset({"address_form", "action_listen", "action_extract_slots", "validate_address_form"})
+# What the shopper may choose at "¿Qué dato corrijo?" (button entity or words).
+FIX_PARTS = {"street": "new_street", "postal_code": "new_postal_code", "city": "new_city"}
+FIX_QUESTIONS = {"street": "utter_ask_fixed_street", "postal_code": "utter_ask_fixed_postal_code",
+                 "city": "utter_ask_fixed_city"}
+FIX_WORDS = (
+    ("postal_code", re.compile(r"\b(c[oó]digo|postal|cp|c\.p\.)", re.I)),
+    ("city", re.compile(r"\b(localidad|ciudad|poblaci[oó]n|pueblo|municipio)\b", re.I)),
+    ("street", re.compile(r"\b(calle|n[uú]mero|piso|puerta|portal|direcci[oó]n)\b", re.I)),
+)
 
 
 def address_text(street: str, postal_code: str, city: str, country: str, province: str = "") -> str:
@@ -65,17 +76,9 @@ def address_line(street: str, postal_code: str, city: str, country: str, provinc
 
 
 def fresh_reply(tracker: Tracker) -> bool:
-    """True when the form runs right after the shopper's reply (not when it
-    comes back after answering a question in the middle)."""
-    for event in reversed(tracker.events):
-        kind = event.get("event")
-        if kind == "user":
-            return True
-        if kind in ("bot", "action_execution_rejected"):
-            return False
-        if kind == "action" and event.get("name") not in FORM_STEPS:
-            return False
-    return False
+    """True when the form runs right after the shopper's reply (a reverted
+    frustration apology in between does not count)."""
+    return turns.fresh_reply(tracker, "address_form")
 
 
 class ValidateAddressForm(OrderFormValidation):
@@ -125,7 +128,11 @@ class ValidateAddressForm(OrderFormValidation):
             for name, part in (("new_street", "street"), ("new_postal_code", "postal_code"),
                                ("new_city", "city"), ("new_province", "province"))
         })
-        check = merge_answer(before, str(value or ""), ADDRESS_SLOTS.get(slot, "correction"), current.country or "España",
+        text = str(value or "")
+        found = address_in_request(text)
+        if found and fold(text).find(fold(found)[:12]) > 0:
+            text = found  # "no, quiero cambiarla a Avda. Sol 3, …": only the address is read
+        check = merge_answer(before, text, ADDRESS_SLOTS.get(slot, "correction"), current.country or "España",
                              current.postal_code, current.province or current.city)
         slots: Dict[Text, Any] = dict(check.draft.as_slots())
         slots["address_problem"] = {"response": check.response, "variables": check.variables} if check.response else None
@@ -146,9 +153,10 @@ class ValidateAddressForm(OrderFormValidation):
             tracker.slots["order_id"] = verified
             restored = [SlotSet("order_id", verified)]
         given = tracker.get_slot("address_given")
-        if not is_verified(tracker) and fresh_reply(tracker):
+        if fresh_reply(tracker) and (not is_verified(tracker) or not turns.active_before_message(tracker, self.form)):
             # "cambiad la dirección del pedido 845216 a calle Sol 3, 29001 Málaga":
-            # kept until the order is verified, then not asked again
+            # kept until the order is verified (or at once when it already is),
+            # then not asked again
             found = address_in_request(text)
             if found:
                 given = found
@@ -163,6 +171,19 @@ class ValidateAddressForm(OrderFormValidation):
                 events += [SlotSet(name, value) for name, value in slots.items()]
                 events.append(SlotSet("address_given", None))
         return events
+
+    async def answers_question(self, tracker: Tracker) -> bool:
+        """An address part (or the whole address) answers the address
+        questions whatever the intent; the request itself again ("cambiar
+        dirección pedido …") is a new run, which reads the address it holds."""
+        if await super().answers_question(tracker):
+            return True
+        requested = tracker.get_slot("requested_slot")
+        if requested not in ADDRESS_STEPS or turns.requested_form(tracker) == self.form:
+            return False
+        text = str((tracker.latest_message or {}).get("text") or "")
+        country = (await self._order_address(tracker)).country or "España"
+        return looks_like_answer(text, ADDRESS_SLOTS.get(requested, "correction"), country)
 
     async def validate_order_id(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -189,18 +210,54 @@ class ValidateAddressForm(OrderFormValidation):
     ) -> Dict[Text, Any]:
         return await self._merge("new_city", value, tracker)
 
+    async def extract_address_confirmed(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """After "¿Qué dato corrijo?" the reply ("la calle", a button, a
+        corrected part) is the answer whatever the intent."""
+        if tracker.get_slot("requested_slot") != "address_confirmed" or not tracker.get_slot("address_fix"):
+            return {}
+        text = str((tracker.latest_message or {}).get("text") or "")
+        return {"address_confirmed": text} if text.strip() and fresh_reply(tracker) else {}
+
     async def validate_address_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:
-        """Yes or no; a correction instead ("no, el código postal es 28014",
-        "es en Getafe") is merged and the new address read back again."""
-        if isinstance(value, str) and not value.startswith("/"):
+        """Yes to the read-back changes it; a correction instead ("no, el
+        código postal es 28014", a whole new address) is merged and read back
+        again; a plain no asks which part to correct, and the part chosen is
+        asked again. Only "déjalo" / "no quiero cambiarla" ends it unchanged."""
+        text = str(value or "")
+        if drops_the_change(text):
+            return {"address_confirmed": False, "address_fix": None}
+        part = self._part_to_fix(text, tracker)
+        if part:
+            return {"address_confirmed": None, "address_fix": None, FIX_PARTS[part]: None,
+                    "address_problem": {"response": FIX_QUESTIONS[part], "variables": {}}}
+        if text and not text.startswith("/"):
             country = (await self._order_address(tracker)).country or "España"
-            if looks_like_answer(value, "correction", country):
-                slots = await self._merge("address_confirmed", value, tracker, correction=True)
-                slots["address_confirmed"] = None
-                return slots
-        return self.confirmation("address_confirmed", value, tracker)
+            if looks_like_answer(text, "correction", country):
+                slots = await self._merge("address_confirmed", text, tracker, correction=True)
+                return dict(slots, address_confirmed=None, address_fix=None)
+        answer = interpret_yes_no(value, tracker)
+        if tracker.get_slot("address_fix"):
+            # a yes reads the address back again; anything else asks the part again
+            return {"address_confirmed": None, "address_fix": None if answer else True}
+        if answer is False:
+            return {"address_confirmed": None, "address_fix": True}
+        return {"address_confirmed": answer}
+
+    @staticmethod
+    def _part_to_fix(text: str, tracker: Tracker) -> Optional[str]:
+        """The part named after "¿Qué dato corrijo?" (button or words)."""
+        if not tracker.get_slot("address_fix"):
+            return None
+        chosen = next(tracker.get_latest_entity_values("address_part"), None)
+        if chosen in FIX_PARTS:
+            return str(chosen)
+        if re.search(r"\d", text):
+            return None  # a corrected part itself ("Calle Mayor 7"), merged instead
+        return next((part for part, words in FIX_WORDS if words.search(text)), None)
 
 
 class AskAddressPart(Action):
@@ -243,6 +300,9 @@ class ActionAskAddressConfirmed(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
+        if tracker.get_slot("address_fix"):
+            dispatcher.utter_message(response="utter_ask_address_fix")
+            return []
         order = await current_order(tracker)
         country = order.shipping_address.country if order else "España"
         dispatcher.utter_message(

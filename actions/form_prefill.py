@@ -10,33 +10,15 @@ validation run once more, so only what is missing is asked.
 """
 from __future__ import annotations
 
-from typing import Any, Collection, Dict, List, Text
+from typing import Collection, List, Text
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.turns import events_of_form
 from actions.verification import OrderFormValidation, is_verified
-
-
-def events_of_form(tracker: Tracker, form: str) -> List[Dict[str, Any]]:
-    """The events of the current run of ``form``, from the shopper's message
-    that started it. Without an activation in the events (the form's very
-    first call), only the latest message."""
-    events = list(tracker.events)
-    start = None
-    for index in range(len(events) - 1, -1, -1):
-        event = events[index]
-        if event.get("event") == "active_loop" and event.get("name") == form:
-            start = index
-        elif start is not None and event.get("event") == "active_loop" and event.get("name") != form:
-            break
-    if start is None:
-        latest = tracker.latest_message or {}
-        return [{"event": "user", "text": latest.get("text") or "", "parse_data": latest}]
-    trigger = next((i for i in range(start - 1, -1, -1) if events[i].get("event") == "user"), start)
-    return events[trigger:]
 
 
 def form_texts(tracker: Tracker, form: str) -> List[str]:
@@ -64,8 +46,11 @@ class PrefillAfterVerification(OrderFormValidation):
         events = await super().run(dispatcher, tracker, domain)
         if was_verified or not is_verified(tracker):
             return events
-        # ``tracker`` now holds this run's slots (rasa_sdk adds them as it goes).
-        again = await super().run(dispatcher, tracker, domain)
+        if any(e.get("event") == "followup" for e in events):
+            return events  # a new request: another form takes over
+        # ``tracker`` now holds this run's slots (rasa_sdk adds them as it goes);
+        # the checks of the first pass (stale slots, a new request) are not repeated.
+        again = await super(OrderFormValidation, self).run(dispatcher, tracker, domain)
         kept = [e for e in events if not (e.get("event") == "slot" and e.get("name") == "requested_slot")]
         return kept + again
 

@@ -77,6 +77,11 @@ class _IssueFormValidation(PrefillAfterVerification):
     async def task_slots(self, order: Order, tracker: Tracker) -> List[Text]:
         return ["issue_description"]
 
+    async def answers_question(self, tracker: Tracker) -> bool:
+        """What happened is free text: it often names another task ("llegó
+        roto y quiero el dinero"), so it is taken as the description."""
+        return tracker.get_slot("requested_slot") == "issue_description" or await super().answers_question(tracker)
+
     async def extract_issue_description(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:

@@ -159,6 +159,28 @@ class ValidateReturnForm(PrefillAfterVerification):
             return ["return_items", "return_reason", "return_confirmed"]
         return []
 
+    async def answers_question(self, tracker: Tracker) -> bool:
+        """A size or colour, an item of the order, or the reason (free text)
+        answers this form's questions whatever the intent."""
+        if await super().answers_question(tracker):
+            return True
+        requested = tracker.get_slot("requested_slot")
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if requested == "return_reason":
+            return True
+        if requested in ("exchange_variant", "exchange_confirmed"):
+            return parse_variant(text) is not None
+        if requested == "return_items":
+            order = await current_order(tracker)
+            if order is None:
+                return False
+            try:
+                parse_item_choice(text, return_eligibility(order, self.policy, for_exchange=is_exchange(tracker)).eligible)
+                return True
+            except InvalidReturnItems:
+                return items_mentioned([text], [item.name for item in order.items]) is not None
+        return False
+
     async def extract_return_items(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[Text, Any]:

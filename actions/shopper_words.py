@@ -142,3 +142,21 @@ def lets_it_go(text: str) -> bool:
     """The whole message drops what was being asked: 'déjalo', 'olvídalo,
     gracias', 'ya no hace falta'."""
     return bool(_LET_GO.match(" ".join(fold(text).split())))
+
+
+# The shopper drops the change being confirmed: "no quiero cambiarla", "déjala
+# como está", "mejor no" (a plain "no" to a read-back asks what to correct).
+_DROP_CHANGE = re.compile(
+    r"^(?:(?:no|vale|bueno|pues|gracias|ya)\W+)*(?:"
+    r"(?:ya\s+)?no\s+(?:lo\s+|la\s+)?quiero(?:\s+(?:cambiar\w*|modificar\w*|nada|hacerlo|el\s+cambio))?(?:\s+nada)?"
+    r"|no\s+(?:la|lo)\s+cambi\w+|no\s+cambi(?:es|e|eis|en)\s+nada|mejor\s+no|mejor\s+lo\s+dejamos"
+    r"|dej\w*\s+(?:la|lo)?\s*(?:como\s+est[aá]|asi)|mant\w*\s+la\s+(?:direccion\s+)?(?:original|de\s+antes|actual)"
+    r")(?:\W+(?:gracias|vale|ok|pues|ya|mejor|de momento|por ahora|entonces))*\W*$"
+)
+
+
+def drops_the_change(text: str) -> bool:
+    """The whole message ends the change asked about: 'déjalo', 'olvídalo',
+    'no quiero cambiarla', 'mejor no', 'déjala como está'."""
+    folded = " ".join(fold(text).split())
+    return lets_it_go(text) or bool(_DROP_CHANGE.match(folded))

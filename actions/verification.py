@@ -29,7 +29,7 @@ import re
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -47,6 +47,7 @@ from actions.errors import (
 from actions.policy import StorePolicy, load_policy
 from actions.shopper_words import lets_it_go, says_goodbye
 from actions.store import Order, StoreUnavailable, shared_store
+from actions.turns import active_before_message, events_of_form, fresh_reply, requested_form
 
 MAX_ATTEMPTS = 3
 # 6 digits that are not part of a longer number (postal codes have 5, phones 9).
@@ -59,7 +60,7 @@ MAX_FREE_TEXT = 500
 # later form never reuses an old confirmation.
 TASK_SLOTS = (
     "cancel_confirmed", "new_street", "new_postal_code", "new_city", "new_province",
-    "address_given", "address_problem", "address_confirmed", "return_items", "return_reason", "exchange_variant",
+    "address_given", "address_problem", "address_fix", "address_confirmed", "return_items", "return_reason", "exchange_variant",
     "exchange_confirmed", "return_confirmed",
     "issue_description",
 )
@@ -206,14 +207,57 @@ class OrderFormValidation(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        """A goodbye or a 'déjalo' inside the form ends it (its submit action
-        says so) instead of being answered and the question asked again."""
+        """Task slots left by an earlier run are dropped; a new request ends
+        this run and starts its own form; a goodbye or a 'déjalo' ends it (its
+        submit action says so) instead of the question being asked again."""
+        cleared = self.clear_stale_slots(tracker)
+        target = await self.switch_target(tracker)
+        if target:
+            return reset_task_slots() + [SlotSet("requested_slot", None), FollowupAction(target)]
         if leaving_message(tracker):
             stopped = [SlotSet("form_stopped", True)]
             tracker.add_slots(stopped)
             next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
-            return stopped + ([next_slot] if next_slot else [])
-        return await super().run(dispatcher, tracker, domain)
+            return cleared + stopped + ([next_slot] if next_slot else [])
+        return cleared + await super().run(dispatcher, tracker, domain)
+
+    def clear_stale_slots(self, tracker: Tracker) -> List[EventType]:
+        """Task slots with a value not set in this run of the form (a run that
+        ended without its submit action: another form took over) are
+        cleared, so the new run asks them instead of reusing them."""
+        run = events_of_form(tracker, self.form)
+        if not any(e.get("event") == "active_loop" and e.get("name") == self.form for e in run):
+            return []  # no activation in the events: nothing tells which run set them
+        events = list(tracker.events)
+        before = events[:len(events) - len(run)]
+        set_before = {e.get("name") for e in before if e.get("event") == "slot"}
+        set_in_run = {e.get("name") for e in run if e.get("event") == "slot"}
+        stale = [s for s in TASK_SLOTS
+                 if tracker.get_slot(s) is not None and s in set_before and s not in set_in_run]
+        tracker.slots.update({s: None for s in stale})
+        return [SlotSet(s, None) for s in stale]
+
+    async def switch_target(self, tracker: Tracker) -> Optional[str]:
+        """The form to switch to when the shopper's reply is a new request: a
+        task intent with good confidence that does not answer the question
+        asked; the same task asked again restarts this form once past
+        verification (nothing of the old run is kept)."""
+        target = requested_form(tracker)
+        if target is None or not fresh_reply(tracker, self.form) or not active_before_message(tracker, self.form):
+            return None
+        if target == self.form and tracker.get_slot("requested_slot") in (None, "order_id", "email"):
+            return None
+        if await self.answers_question(tracker):
+            return None
+        return target
+
+    async def answers_question(self, tracker: Tracker) -> bool:
+        """Whether the latest message answers the slot asked (so a task intent
+        in it is no new request): a yes or no to a confirmation. Forms add
+        their own answers (an address, a size, an item)."""
+        requested = str(tracker.get_slot("requested_slot") or "")
+        text = str((tracker.latest_message or {}).get("text") or "")
+        return requested.endswith("_confirmed") and interpret_yes_no(text, tracker) is not None
 
     async def required_slots(
         self,

@@ -13,7 +13,8 @@ Limits: one message at a time (repetition across messages and "rising" are
 the policy's, bot/policies.py); irony and politeness-wrapped anger are missed;
 spaCy runs only when a word of the message has the stem of a lexicon
 phrase's key word (its first 4 letters), which keeps the common short question at a few
-microseconds. Imports neither rasa nor rasa_sdk.
+microseconds. An address written in the message is left out first
+(actions.addresses.parser.without_address). Imports neither rasa nor rasa_sdk.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
+
+from actions.addresses.parser import without_address  # a plain package: no rasa, no rasa_sdk
 
 FRUSTRATION = "frustration"  # the parse-data key
 LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "frustration" / "lexicon.yml"
@@ -191,6 +194,10 @@ class FrustrationDetector:
         self.nlp("hola")
 
     def score(self, text: str) -> Frustration:
+        """Words and shape of what the shopper said besides an address
+        written in it (a street named "de la Paciencia", "AVDA." in capitals
+        and "1ºA" say nothing about their mood)."""
+        text = without_address(text)
         signals: List[str] = []
         total = 0.0
         for name, weight in self._phrases(text):
@@ -295,12 +302,21 @@ class Thresholds:
 def conversation_score(latest: Frustration, latest_text: str, earlier_texts: Sequence[str],
                        repeated_weight: float) -> float:
     """The latest message's score, raised when it repeats one of the last
-    three messages (the bot's answer did not help)."""
-    key = " ".join(_TOKEN.findall(fold(latest_text)))
-    repeated = len(key) >= 4 and key in {" ".join(_TOKEN.findall(fold(t))) for t in earlier_texts[-3:]}
+    three messages (the bot's answer did not help). Data sent again (an
+    address, an order number, an email) is an answer, not a sign of it."""
+    key = _repeat_key(latest_text)
+    repeated = len(key) >= 4 and key in {_repeat_key(t) for t in earlier_texts[-3:]}
     if not repeated:
         return latest.score
     return 1.0 - (1.0 - latest.score) * math.exp(-SATURATION * repeated_weight)
+
+
+_DATA = re.compile(r"\S+@\S+|\d+")
+
+
+def _repeat_key(text: str) -> str:
+    """The words of a message, without its address, emails and numbers."""
+    return " ".join(_TOKEN.findall(fold(_DATA.sub(" ", without_address(text)))))
 
 
 def decide(scores: Sequence[float], thresholds: Thresholds = Thresholds()) -> Response:

@@ -312,3 +312,30 @@ def test_the_streets_name_gets_capitals_and_the_shoppers_own_are_kept(typed: str
     from actions.addresses.draft import normalize_street
 
     assert normalize_street(typed) == stored
+
+
+@pytest.mark.parametrize("text, street", [
+    ("Avda. de la Constitución 5, 1ºA, 41004 Sevilla", "Avda. de la Constitución 5, 1ºA"),
+    ("Avd. de la Constitución 5, 41004 Sevilla", "Avd. de la Constitución 5"),
+    ("Av. de la Constitución 5, 41004 Sevilla", "Av. de la Constitución 5"),
+    ("C/ Sierpes 3, 41004 Sevilla", "C/ Sierpes 3"), ("Cl. Sierpes 3, 41004 Sevilla", "Cl. Sierpes 3"),
+    ("Pza. Nueva 2, 41001 Sevilla", "Pza. Nueva 2"), ("Plza. Nueva 2, 41001 Sevilla", "Plza. Nueva 2"),
+    ("Pl. Nueva 2, 41001 Sevilla", "Pl. Nueva 2"), ("Ctra. de Carmona 12, 41008 Sevilla", "Ctra. de Carmona 12"),
+    ("Pº de Colón 5, 41001 Sevilla", "Pº de Colón 5"), ("Pso. de Colón 5, 41001 Sevilla", "Pso. de Colón 5"),
+    ("Ronda de Triana 3, 41010 Sevilla", "Ronda de Triana 3"),
+    ("Travesía del Horno 4, 2ºA, 41004 Sevilla", "Travesía del Horno 4, 2ºA"),
+    ("Trav. del Horno 4, 41004 Sevilla", "Trav. del Horno 4"), ("Urb. Los Pinos 12, 41010 Sevilla", "Urb. Los Pinos 12"),
+    ("Camino Viejo 3, 41010 Sevilla", "Camino Viejo 3"), ("Gta. de Bilbao 1, 28004 Madrid", "Gta. de Bilbao 1"),
+    ("Rbla. de Catalunya 10, 08007 Barcelona", "Rbla. de Catalunya 10"),
+])
+def test_street_type_abbreviations_are_read_everywhere(text: str, street: str) -> None:
+    """Walkthrough: 'Avda. …' went wrong where 'Calle …' worked. Each street
+    type, abbreviated, is a street in an answer, in the request, and for
+    the frustration detector (which leaves the address out)."""
+    from actions.addresses.parser import without_address
+
+    parsed = parse_address(text, "España")
+    assert parsed.street == street and parsed.postal_code and parsed.city, parsed
+    assert looks_like_answer(street, "street", "España")
+    assert address_in_request(f"quiero cambiar la dirección del pedido 863086 a {text}") == text
+    assert without_address(text) == ""

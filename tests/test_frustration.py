@@ -227,3 +227,26 @@ def test_the_config_names_a_request_for_a_person_among_the_no_apology_intents() 
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
     [frustration] = [p for p in config["policies"] if p["name"].endswith("FrustrationPolicy")]
     assert "request_human" in frustration["no_apology_intents"]
+
+
+@pytest.mark.parametrize("text", [
+    "Avda. de la Constitución 5, 1ºA, 41004 Sevilla", "AVDA. DE LA CONSTITUCIÓN 5, 1ºA, 41004 SEVILLA",
+    "Calle Denuncia 4, 28013 Madrid", "Camino de la Paciencia 4, bajo A", "Avenida del Consumo 12",
+    "C/ MAYOR 5, 2º IZQUIERDA, 28013 MADRID", "Pza. del Horror 1",
+])
+def test_an_address_is_no_sign_of_frustration(detector: FrustrationDetector, text: str) -> None:
+    """Walkthrough: an address answer got the frustration apology. Street
+    names, abbreviations and capitals of an address say nothing of a mood."""
+    assert detector.score(text).score < ANNOYED, detector.score(text)
+
+
+def test_what_is_said_besides_the_address_still_counts(detector: FrustrationDetector) -> None:
+    found = detector.score("Calle Denuncia 4, 28013 Madrid, y os voy a denunciar")
+    assert found.score >= HIGH and "lexicon:denunciar" in found.signals
+
+
+def test_an_address_or_a_number_sent_again_is_an_answer_not_a_repeat() -> None:
+    address = "Avda. de la Constitución 5, 1ºA, 41004 Sevilla"
+    assert conversation_score(Frustration(0.0), address, ["no", address], 0.3) < ANNOYED
+    assert conversation_score(Frustration(0.0), "482913", ["482913"], 0.3) < ANNOYED
+    assert conversation_score(Frustration(0.0), "¿dónde está mi pedido?", ["¿dónde está mi pedido?"], 0.3) >= ANNOYED

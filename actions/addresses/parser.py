@@ -13,8 +13,9 @@ from actions.addresses.postcodes import find_postal_code
 MAX_LENGTH = 300
 # Words that start a street (Spain, Latin America, Portugal, France, Italy, Germany).
 STREET_WORDS = re.compile(
-    r"(?:^|[\s,(])(?:c/|c\.|calle|cl|cll|avda?\.?|avenida|av\.?|paseo|p[º°]|pso|plaza|pza\.?|pl\.?|ronda|camino|"
-    r"carretera|ctra\.?|traves[ií]a|glorieta|rambla|carrer|r[uú]a|rue|gran\s+v[ií]a|v[ií]a|viale|corso|piazza|jr\.?|jir[oó]n|"
+    r"(?:^|[\s,(])(?:c/|c\.|calle|cl|cll|avda?\.?|avnda\.?|avenida|av\.?|paseo|p[º°]|pso|ps\.|plaza|pza\.?|plza\.?|pl\.?|"
+    r"ronda|rda\.|camino|cmno\.?|cno\.|carretera|ctra\.?|crta\.?|traves[ií]a|trav\.?|trva\.|glorieta|gta\.|rambla|rbla\.?|"
+    r"carrer|r[uú]a|rue|gran\s+v[ií]a|v[ií]a|viale|corso|piazza|jr\.?|jir[oó]n|pje\.|"
     r"carrera|cra\.?|kr|diagonal|transversal|boulevard|bulevar|blvd\.?|urbanizaci[oó]n|urb\.?|pasaje|"
     r"callej[oó]n|calzada|privada|cerrada|manzana|mz\.?|lote|sector|barrio|bº|colonia|col\.|"
     r"\w+(?:stra(?:ss|ß)e|str\.|weg|platz|allee))(?=[\s.,]|$)",
@@ -298,3 +299,47 @@ def address_in_request(text: str) -> Optional[str]:
     if not re.search(r"(?<![\d.,])[A-Za-z]?\d{4,7}[A-Za-z]{0,3}\b", found) or not re.search(r"[^\W\d_]{3,}", found):
         return None
     return found  # a street with its number, or a postal code and a town (the street is asked)
+
+
+# A floor, door or staircase after the street's number ("1ºA", "2º izquierda", "bajo B", "puerta 3").
+_FLOOR = (r"(?:\d{1,2}\s*[ºª°](?:\s*[a-z]\b)?|\d{1,2}\s*[a-z]\b|bajo(?:\s+[a-z]\b)?|entresuelo|[aá]tico|"
+          r"izq(?:uierda|da)?\.?|dcha\.?|derecha|centro|"
+          r"(?:piso|puerta|pta\.?|esc(?:alera)?\.?|portal|bloque|planta|casa|depto\.?|dpto\.?|letra)\s*\w{1,3}\b)")
+_STREET_SPAN = re.compile(
+    STREET_WORDS.pattern + r"[\s.,]*[^\d!?¡¿\n]{0,60}?(?:\d+[a-zºª°]?\b|\bs/?n\b)(?:\s*[,-]?\s*" + _FLOOR + r")*",
+    re.I,
+)
+_POSTAL_PART = re.compile(r"^(?:c\.?\s?p\.?:?\s*)?[a-z]?\d{4,5}(?:-\d{3})?[a-z]{0,3}\b(.*)$", re.I)
+_FLOOR_PART = re.compile(r"^(?:" + _FLOOR + r"\s*)+$", re.I)
+
+
+def without_address(text: str, country: str = "España", table: Optional[PlaceTable] = None) -> str:
+    """``text`` without the address written in it: each street with its
+    number and floor ("Avda. de la Constitución 5, 1ºA"), a postal code with
+    its town ("41004 Sevilla"), a floor or a known place alone. What is left
+    is what the shopper said besides the address (read for frustration, so
+    "Calle de la Paciencia 4" or "AVDA. …" in capitals is no sign of it)."""
+    text = str(text or "")
+    masked = _STREET_SPAN.sub(" , ", text)
+    found = masked != text
+    parts = re.split(r"([,;\n])", masked)
+    kept: List[str] = []
+    for part in parts:
+        stripped = part.strip(" .")
+        postal = _POSTAL_PART.match(stripped)
+        if postal and (not postal.group(1).strip() or is_place_shaped(postal.group(1).strip(" ,.()"))):
+            found = True
+            continue
+        if stripped and _FLOOR_PART.match(stripped) and found:
+            continue
+        kept.append(part)
+    if not found:
+        return text
+    table = table or load_places()
+    rest = []
+    for part in kept:
+        stripped = part.strip(" .()")
+        if stripped and (table.place(country, stripped, fuzzy=False) or table.country(stripped)):
+            continue
+        rest.append(part)
+    return re.sub(r"(?:\s*[,;]\s*)+", ", ", "".join(rest)).strip(" ,;")

@@ -236,8 +236,8 @@ async def test_a_correction_at_the_read_back_is_merged_and_read_back_again(shop,
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("text, intent, expected", [("sí", "affirm", True), ("no", "deny", False),
-                                                     ("/affirm", "affirm", True)])
+@pytest.mark.parametrize("text, intent, expected", [("sí", "affirm", True), ("/affirm", "affirm", True),
+                                                     ("déjalo", "deny", False), ("no quiero cambiarla", "deny", False)])
 async def test_yes_and_no_at_the_read_back(shop, domain, orders, text, intent, expected) -> None:
     order = mainland_order(orders)
     tracker = asking(order, "address_confirmed", text, intent=intent, new_street="Calle Mayor 5",

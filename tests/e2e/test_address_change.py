@@ -101,7 +101,8 @@ def test_a_question_while_asking_the_town_is_answered_and_the_town_asked_again(s
     assert "ciudad" in answer, answer  # the form asks again after the answer
     read_back = shopper.texts("getafe")
     assert "Localidad: Getafe" in read_back and "Provincia: Madrid" in read_back, read_back
-    assert "no he cambiado nada" in shopper.texts("no")
+    assert "¿Qué dato corrijo" in shopper.texts("no")  # a plain no asks what to correct
+    assert "no he cambiado nada" in shopper.texts("déjalo")
 
 
 def test_an_address_in_the_request_is_not_asked_again(shopper: Shopper, mainland_orders,

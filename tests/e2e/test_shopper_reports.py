@@ -157,7 +157,8 @@ def test_the_address_of_the_request_as_shoppers_write_it(
     assert "¿Y el código postal?" not in answer and "¿En qué ciudad" not in answer, answer
     for line in (f"Calle y número: {expected_street}", "Código postal: 28013", "Localidad: Madrid"):
         assert line in answer, answer
-    assert "no he cambiado nada" in shopper.texts("no")
+    assert "¿Qué dato corrijo" in shopper.texts("no")  # a plain no asks what to correct
+    assert "no he cambiado nada" in shopper.texts("déjalo")
 
 
 def test_the_address_and_the_email_in_the_request_go_straight_to_the_read_back(
@@ -169,7 +170,8 @@ def test_the_address_and_the_email_in_the_request_go_straight_to_the_read_back(
     assert "¿En qué ciudad" not in answer, answer
     for line in ("Calle y número: Calle Mayor 5", "Código postal: 28013", "Localidad: Madrid"):
         assert line in answer, answer
-    assert "no he cambiado nada" in shopper.texts("no")
+    assert "¿Qué dato corrijo" in shopper.texts("no")  # a plain no asks what to correct
+    assert "no he cambiado nada" in shopper.texts("déjalo")
 
 
 def test_a_goodbye_inside_the_order_form_ends_it(shopper: Shopper) -> None:

@@ -72,7 +72,7 @@ from handoff.storage import (
     Turn,
     utcnow,
 )
-from handoff.texts import TU, Texts, texts_for
+from handoff.texts import TU, Texts, texts_for, wait_text
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,14 @@ def _last_shown(state: State, replies: Sequence[Dict[str, Any]]) -> Optional[int
         elif may_deliver(state, "bot") and any(_reply_content(reply)):
             last = n
     return last
+
+
+def in_words(message: StoredMessage) -> bool:
+    """Whether a customer message is something the shopper wrote: not a
+    button press (a payload), not a command ("/agente"), not a refused press.
+    Only such texts become the agents' queue ``preview``."""
+    return (message.sender == "customer" and not message.data.get("payload")
+            and not message.data.get("stale_button") and not message.text.lstrip().startswith("/"))
 
 
 def mask_email(email: str) -> str:
@@ -404,20 +412,44 @@ class Bridge:
         CSAT request. Returns the ids of the messages sent."""
         conversation = await self.storage.get_conversation(conversation_id)
         history = await self.storage.history(conversation_id, after_id=after_id)
-        names = await self.storage.agent_names(sorted({m.agent_id for m in history if m.agent_id}))
+        events = await self.storage.events(conversation_id, after_id=after_id)
+        names = await self.storage.agent_names(sorted({m.agent_id for m in [*history, *events] if m.agent_id}))
         await self.send(ws, {"type": "history", "messages": [
-            self.customer_frame(m, names.get(m.agent_id or "")) for m in history]})
+            self.customer_frame(m, names.get(m.agent_id or "")) for m in history],
+            "events": [self._event_frame(e, names.get(e.agent_id or "")) for e in events]})
         if conversation.state is State.QUEUED:
             await self.send(ws, await self._queued_status(conversation))
             if conversation.id not in self._live_ids:
                 await self.broadcast_queue()  # back: agents' queue no longer says "ha cerrado el chat"
         elif conversation.state is State.AGENT:
             names = await self.storage.agent_names([conversation.agent_id or ""])
-            await self.send(ws, {"type": "handoff", "state": "assigned",
-                                 "agent_name": names.get(conversation.agent_id or "", "")})
+            await self.send(ws, await self._handoff_frame(conversation.id, {
+                "type": "handoff", "state": "assigned", "agent_name": names.get(conversation.agent_id or "", "")}))
         if conversation.csat_episode_id is not None:
             await self.send(ws, await self._csat_request(conversation))
         return {str(m.id) for m in history}
+
+    @staticmethod
+    def _event_frame(event: StoredMessage, agent_name: Optional[str]) -> Frame:
+        """A handoff state change as the ``history`` frame's ``events`` carry it:
+        its ``id`` places it among the messages (a notice goes before the first
+        message with a larger id), ``text`` is the notice the shopper was shown."""
+        frame: Frame = {"id": str(event.id), "state": event.data.get("state"), "text": event.text,
+                        "at": _iso(event.created_at)}
+        if event.data.get("outcome"):
+            frame["outcome"] = event.data["outcome"]
+        if event.agent_id:
+            frame["agent_name"] = agent_name or ""
+        return frame
+
+    async def _handoff_frame(self, conversation_id: str, frame: Frame) -> Frame:
+        """A ``handoff`` frame with ``event_id``, the id of the state change it
+        tells (the latest one): a client that has shown that notice (live, or
+        from a history's ``events``) shows it once."""
+        latest = (await self.storage.latest_events([conversation_id])).get(conversation_id)
+        if latest is not None:
+            frame["event_id"] = str(latest)
+        return frame
 
     async def _csat_request(self, conversation: Conversation) -> Frame:
         """The rating request of the handoff that waits for one, naming its
@@ -508,8 +540,9 @@ class Bridge:
             await self._deliver(conversation.id, "system", self.texts["queue_kept"])
             await self.to_customer(conversation.id, await self._queued_status(conversation))
             return
-        await self.storage.set_preview(conversation.id, message.text)
-        await self.broadcast_queue()
+        if in_words(message):  # a command or a button's title is no preview
+            await self.storage.set_preview(conversation.id, message.text)
+            await self.broadcast_queue()
         if exit_kind == ASK:
             await self._deliver(conversation.id, "system", self.texts["queue_exit_ask"], {"buttons": [
                 {"title": self.texts["btn_leave_queue"], "payload": LEAVE_QUEUE},
@@ -532,7 +565,7 @@ class Bridge:
         self._acked[conversation.id] = (now, position)
         text = self.texts.get("queue_ack", position=position)
         if not status["offline"] and status["estimated_wait_s"]:
-            text += self.texts.get("queue_ack_wait", minutes=max(1, round(status["estimated_wait_s"] / 60)))
+            text += self.texts.get("queue_ack_wait", wait=wait_text(status["estimated_wait_s"]))
         await self._deliver(conversation.id, "system", text)
 
     async def _withdraw(self, conversation: Conversation, how: str) -> None:
@@ -552,7 +585,8 @@ class Bridge:
             self._observe_wait(episode, "withdrawn", now)
         logger.info("queue_left", extra={"conversation_id": conversation.id, "how": how})
         self.crash_point("withdraw_stored")
-        await self.to_customer(conversation.id, {"type": "handoff", "state": "ended", "outcome": "withdrawn"})
+        await self.to_customer(conversation.id, await self._handoff_frame(
+            conversation.id, {"type": "handoff", "state": "ended", "outcome": "withdrawn"}))
         await self.broadcast_queue()
         for turn in await self.storage.pending_turns(conversation.id):
             if turn.kind == "withdraw":
@@ -608,7 +642,8 @@ class Bridge:
                     self._observe_wait(episode, "abandoned", now)
                 logger.info("queue_abandoned", extra={"conversation_id": conversation.id,
                                                       "gone_s": int((now - self._gone_since[conversation.id]).total_seconds())})
-                await self.to_customer(conversation.id, {"type": "handoff", "state": "ended", "outcome": "abandoned"})
+                await self.to_customer(conversation.id, await self._handoff_frame(
+                    conversation.id, {"type": "handoff", "state": "ended", "outcome": "abandoned"}))
                 await self._deliver(conversation.id, "system", self.texts["queue_abandoned"], {"buttons": [HUMAN_BUTTON]})
                 done += 1
         queued = await self.storage.queue()
@@ -702,17 +737,27 @@ class Bridge:
     async def customer_attachments(
         self, conversation_id: str, caption: str, attachments: Sequence[Attachment], client_id: Optional[str]
     ) -> StoredMessage:
-        """A customer's files (already stored): never sent to Rasa. With an
-        agent they reach the agent at once; while queued they wait for the
+        """A customer's files (already stored; the files never go to Rasa). With
+        an agent they reach the agent at once; while queued they wait for the
         claim (history); with the bot the customer is told they are kept for
-        a person."""
+        a person, and a caption is the shopper's message: it goes to Rasa like
+        a text (a stored turn, answered once), after a line saying the file is
+        kept ("mira cómo ha llegado la chaqueta, rota" starts the damaged-item
+        flow)."""
         infos = [a.info() for a in attachments]
-        text = caption.strip() or ("[Foto]" if all(a.kind == "photo" for a in attachments) else "[Documento]")
+        caption = caption.strip()
+        text = caption or ("[Foto]" if all(a.kind == "photo" for a in attachments) else "[Documento]")
         async with self.lock(conversation_id):
-            conversation = await self.storage.get_conversation(conversation_id)
-            message, created = await self.storage.add_message(
-                conversation_id, "customer", text, {"attachments": infos}, None, client_id)
+            if caption:  # stored with its turn when the bot owes an answer (like a text)
+                conversation, message, created = await self.storage.receive(
+                    conversation_id, text, {"attachments": infos}, client_id)
+            else:
+                conversation = await self.storage.get_conversation(conversation_id)
+                message, created = await self.storage.add_message(
+                    conversation_id, "customer", text, {"attachments": infos}, None, client_id)
             if not created:
+                if caption and await self.storage.message_turn(message.id) is not None:
+                    await self._bot_turn(await self.storage.get_conversation(conversation_id), message, replay=True)
                 return message
             self.metrics.messages.labels("customer").inc()
             route = customer_route(conversation.state)
@@ -722,6 +767,8 @@ class Bridge:
                 await self.storage.set_preview(conversation_id, text)
                 await self.broadcast_queue()
                 await self._queue_ack(conversation)
+            elif caption:
+                await self._bot_turn(conversation, message)
             else:
                 await self._deliver(conversation_id, "system", self.texts["attachment_kept"], {"buttons": [HUMAN_BUTTON]})
             return message
@@ -814,11 +861,15 @@ class Bridge:
             if replay:
                 await self.storage.finish_message_turn(message.id)
             return
+        if message.data.get("attachments"):
+            # a file with a caption: the caption is the message; say once that the file is kept
+            await self._deliver(conversation.id, "system", self.texts["attachment_kept_caption"],
+                                client_id=f"turn:{message.id}:kept", resend=replay)
         text = message.text
         payload = message.data.get("payload") if isinstance(message.data.get("payload"), str) else None
         wants_human = (payload or text).strip().startswith(REQUEST_HUMAN)
         if wants_human and conversation.id in self._rasa_failed:
-            await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, text)
+            await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, await self._preview(message))
             await self.storage.finish_message_turn(message.id)
             return
         await self.to_customer(conversation.id, {"type": "typing", "sender": "bot"})
@@ -830,7 +881,7 @@ class Bridge:
         except RasaUnavailable as exc:
             logger.warning("rasa_unavailable", extra={"conversation_id": conversation.id, "error": str(exc)})
             if wants_human:
-                await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, text)
+                await self._enqueue(conversation, "rasa_down", RASA_DOWN_CONTEXT, await self._preview(message))
                 await self.storage.finish_message_turn(message.id)
             else:
                 self._rasa_failed.add(conversation.id)
@@ -841,7 +892,8 @@ class Bridge:
             return
         self.crash_point("turn_rasa_answered")
         self._rasa_failed.discard(conversation.id)
-        finished = await self._relay_bot(conversation, replies, text, f"turn:{message.id}", replay, message.id)
+        preview = await self._preview(message) if any(_is_handoff(r) for r in replies) else None
+        finished = await self._relay_bot(conversation, replies, preview, f"turn:{message.id}", replay, message.id)
         self.crash_point("turn_relayed")
         if replay or not finished:
             await self.storage.finish_message_turn(message.id)
@@ -878,6 +930,19 @@ class Bridge:
             self.crash_point("turn_replied")
         return last is not None and turn_of is not None
 
+    async def _preview(self, message: StoredMessage) -> Optional[str]:
+        """What the agents' queue quotes for a handoff this message starts: its
+        text if the shopper wrote it, else the latest text they wrote since the
+        last handoff (a "/agente" or a button press quotes the words before
+        it); None when there is none (the queue entry then has a
+        ``preview_note``)."""
+        if in_words(message):
+            return message.text
+        since = (await self.storage.latest_events([message.conversation_id])).get(message.conversation_id, 0)
+        worded = [m for m in await self.storage.history(message.conversation_id, after_id=since)
+                  if m.id < message.id and in_words(m)]
+        return worded[-1].text if worded else None
+
     def _opening_text(self, now: dt.datetime, known_email: Optional[str] = None) -> str:
         """When a person will answer; a shopper whose e-mail is known (verified,
         or left before) is told it, not asked for it again."""
@@ -912,8 +977,11 @@ class Bridge:
             context["customer_name"] = profile.display_name
         if profile.verified_customer and not (context.get("customer") or {}).get("email"):
             context["customer"] = profile.verified_customer
+        if not preview:  # no words (a command, a button): the queue says what they did instead
+            context["preview_note"] = self.texts["preview_request_human"]
         try:
-            conversation = await self.storage.enqueue(conversation.id, reason, context, offline, preview, now)
+            notice = self._queued_notice(promise_for(self.policy, 0, now), now)
+            conversation = await self.storage.enqueue(conversation.id, reason, context, offline, preview, now, notice)
         except AlreadyHandedOff:
             current = await self.storage.get_conversation(conversation.id)
             if current.state is State.QUEUED:
@@ -980,7 +1048,9 @@ class Bridge:
             position = len([c for c in queued if self._customer_live(c, self.clock())]) + 1
         handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
         promises = await self._promises([conversation.id])
-        return self._status_frame(conversation, position, handling, promises.get(conversation.id))
+        events = await self.storage.latest_events([conversation.id])
+        return self._status_frame(conversation, position, handling, promises.get(conversation.id),
+                                  events.get(conversation.id))
 
     async def _promises(self, conversation_ids: Optional[List[str]] = None) -> Dict[str, Promise]:
         """The first-response promise of each unanswered open episode (queued,
@@ -989,6 +1059,12 @@ class Bridge:
         rows = await self.storage.unanswered_episodes(conversation_ids)
         return {cid: promise_for(self.policy, row["episode_id"], row["queued_at"], row["apologies"])
                 for cid, row in rows.items()}
+
+    def _queued_notice(self, promise: Optional[Promise], now: dt.datetime) -> str:
+        """The queued notice as the widget shows it ("Te hemos puesto en la cola…"
+        plus the promise), stored with the state change for the history."""
+        promise_text = self._promise_text(promise, now)
+        return self.texts["queued_notice"] + (" " + promise_text if promise_text else "")
 
     def _promise_text(self, promise: Optional[Promise], now: dt.datetime) -> Optional[str]:
         if promise is None:
@@ -1009,11 +1085,13 @@ class Bridge:
         return places
 
     def _status_frame(self, conversation: Conversation, position: int, handling_s: float,
-                      promise: Optional[Promise] = None) -> Frame:
+                      promise: Optional[Promise] = None, event_id: Optional[int] = None) -> Frame:
         """The queued ``handoff`` frame; ``respond_by`` is the promise (ISO,
         UTC; null once an agent answered in this handoff) and ``promise_text``
         says it in the store's voice and time zone ("Te respondemos antes de
-        las 10:30."), the same words on every channel."""
+        las 10:30."), the same words on every channel; ``wait_text`` says the
+        estimate in words ("unos 5 minutos"); ``event_id`` is the queueing's
+        state change (see ``_handoff_frame``)."""
         now = self.clock()
         opening = None if self.policy.is_support_open(now) else self.policy.next_support_opening(now)
         wait = estimate_wait_s(position, handling_s, len(self.agents), now, opening)
@@ -1021,7 +1099,9 @@ class Bridge:
                 "estimated_wait_s": wait, "offline": conversation.offline,
                 "contact_known": self.known_email(conversation) is not None,
                 "respond_by": iso(promise.respond_by) if promise else None,
-                "promise_text": self._promise_text(promise, now)}
+                "promise_text": self._promise_text(promise, now),
+                "wait_text": wait_text(wait) if wait is not None else None,
+                **({"event_id": str(event_id)} if event_id is not None else {})}
 
     def _queue_frame(self, queued: List[Conversation], promises: Optional[Dict[str, Promise]] = None) -> Frame:
         """The queue frame plus ``customer_name`` (the name the channel knows,
@@ -1056,10 +1136,12 @@ class Bridge:
                 await self.to_agent(agent_id, frame)
             handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
             places = self._positions(queued)
+            events = await self.storage.latest_events([c.id for c in queued])
             now = self.clock()
             self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
             for conversation in queued:
-                status = self._status_frame(conversation, places[conversation.id], handling, promises.get(conversation.id))
+                status = self._status_frame(conversation, places[conversation.id], handling,
+                                            promises.get(conversation.id), events.get(conversation.id))
                 key = (status["position"], status["estimated_wait_s"], status["respond_by"])
                 if self._last_status.get(conversation.id) != key:
                     self._last_status[conversation.id] = key
@@ -1123,7 +1205,9 @@ class Bridge:
             for conversation in await self.storage.conversations_of_agent(agent_id):
                 async with self.lock(conversation.id):
                     try:
-                        await self.storage.requeue(conversation.id, agent_id, Event.AGENT_LOST, self.clock())
+                        notice = self._queued_notice((await self._promises([conversation.id])).get(conversation.id),
+                                                     self.clock())
+                        await self.storage.requeue(conversation.id, agent_id, Event.AGENT_LOST, self.clock(), notice)
                     except TransitionError:
                         continue
                     logger.info("agent_lost_requeued", extra={"conversation_id": conversation.id, "agent_id": agent_id})
@@ -1183,7 +1267,8 @@ class Bridge:
             episode = await self.storage.episode(before.episode_id) if before.episode_id is not None else None
             now = self.clock()
             try:
-                conversation = await self.storage.claim(conversation_id, agent.id, now)
+                conversation = await self.storage.claim(conversation_id, agent.id, now,
+                                                        self.texts.get("agent_joined", agent=agent.name))
             except TransitionError as exc:
                 raise FrameError("already_claimed",
                                  "Otra persona ya atiende esta conversación o ya no está en cola "
@@ -1193,7 +1278,8 @@ class Bridge:
             logger.info("conversation_claimed", extra={"conversation_id": conversation_id, "agent_id": agent.id})
             self.crash_point("claim_stored")
             await self.to_agent(agent.id, await self._conversation_frame(conversation))
-            await self.to_customer(conversation_id, {"type": "handoff", "state": "assigned", "agent_name": agent.name})
+            await self.to_customer(conversation_id, await self._handoff_frame(
+                conversation_id, {"type": "handoff", "state": "assigned", "agent_name": agent.name}))
         await self.broadcast_queue()
 
     async def agent_message(self, agent: Agent, conversation_id: str, text: str, client_id: Optional[str], ws: Socket) -> None:
@@ -1236,7 +1322,9 @@ class Bridge:
             async with self.lock(conversation_id):
                 await self._get(conversation_id)
                 try:
-                    await self.storage.requeue(conversation_id, agent.id, Event.TRANSFER_TO_QUEUE, self.clock())
+                    notice = self._queued_notice((await self._promises([conversation_id])).get(conversation_id),
+                                                 self.clock())
+                    await self.storage.requeue(conversation_id, agent.id, Event.TRANSFER_TO_QUEUE, self.clock(), notice)
                 except TransitionError as exc:
                     raise self._not_assigned(exc) from exc
                 logger.info("transferred_to_queue", extra={"conversation_id": conversation_id, "agent_id": agent.id})
@@ -1249,14 +1337,16 @@ class Bridge:
         async with self.lock(conversation_id):
             await self._get(conversation_id)
             try:
-                conversation = await self.storage.transfer(conversation_id, agent.id, target.id)
+                conversation = await self.storage.transfer(conversation_id, agent.id, target.id,
+                                                           self.texts.get("agent_joined", agent=target.name))
             except TransitionError as exc:
                 raise self._not_assigned(exc) from exc
             logger.info("transferred_to_agent", extra={"conversation_id": conversation_id,
                                                        "agent_id": agent.id, "to_agent_id": target.id})
             await self.to_agent(agent.id, {"type": "released", "conversation_id": conversation_id, "to": target.id})
             await self.to_agent(target.id, await self._conversation_frame(conversation))
-            await self.to_customer(conversation_id, {"type": "handoff", "state": "assigned", "agent_name": target.name})
+            await self.to_customer(conversation_id, await self._handoff_frame(
+                conversation_id, {"type": "handoff", "state": "assigned", "agent_name": target.name}))
 
     async def close(self, agent: Agent, conversation_id: str, resolution: Optional[str]) -> None:
         """agent → bot, then the owed ``resume`` turn: the bot's line and the
@@ -1265,14 +1355,17 @@ class Bridge:
         async with self.lock(conversation_id):
             await self._get(conversation_id)
             try:
-                conversation = await self.storage.close(conversation_id, agent.id, resolution, self.clock())
+                conversation = await self.storage.close(conversation_id, agent.id, resolution, self.clock(),
+                                                        self.texts.get("handoff_ended", agent=agent.name))
             except TransitionError as exc:
                 raise self._not_assigned(exc) from exc
             logger.info("conversation_closed", extra={"conversation_id": conversation_id,
                                                       "agent_id": agent.id, "resolution": resolution})
             self.crash_point("close_stored")
             await self.to_agent(agent.id, {"type": "closed", "conversation_id": conversation_id, "resolution": resolution})
-            await self.to_customer(conversation_id, {"type": "handoff", "state": "ended", "outcome": "closed"})
+            # the agent's name, so every channel says "La conversación con Ana ha terminado."
+            await self.to_customer(conversation_id, await self._handoff_frame(conversation_id, {
+                "type": "handoff", "state": "ended", "outcome": "closed", "agent_name": agent.name}))
             for turn in await self.storage.pending_turns(conversation_id):
                 if turn.kind == "resume":
                     await self._resume(conversation, turn)

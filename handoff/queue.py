@@ -39,6 +39,8 @@ def queue_entry(conversation: Conversation) -> Dict[str, Any]:
         "reason": conversation.reason,
         "reason_text": context.get("reason_text"),
         "preview": conversation.preview,
+        # no preview (the shopper only pressed a button or sent a command): a readable label
+        "preview_note": None if conversation.preview else context.get("preview_note"),
         "customer": context.get("customer"),
         "offline": conversation.offline,
         "contact_email": conversation.contact_email,

@@ -111,7 +111,7 @@ messages_table = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("conversation_id", String(40), ForeignKey("handoff_conversations.id"), nullable=False, index=True),
-    Column("sender", String(10), nullable=False),  # customer | bot | agent | system | note
+    Column("sender", String(10), nullable=False),  # customer | bot | agent | system | note | handoff
     Column("text", Text, nullable=False),
     Column("data", Text, nullable=True),           # JSON: buttons, payload
     Column("agent_id", String(32), nullable=True),
@@ -238,6 +238,7 @@ turns_table = Table(
 # them and their cache keys, which cost more than SQLite's own work.
 SELECT_CONVERSATION = select(conversations_table).where(conversations_table.c.id == bindparam("conversation_id"))
 INSERT_MESSAGE = insert(messages_table)
+EVENT = "handoff"  # the sender of handoff state changes (``Storage.events``)
 INSERT_TURN = insert(turns_table)
 DELETE_MESSAGE_TURN = turns_table.delete().where(turns_table.c.message_id == bindparam("message_id"))
 MARK_FIRST_REPLY = (update(episodes_table)
@@ -839,10 +840,43 @@ class Storage:
         self, conn: Connection, conversation_id: str, include_notes: bool = False, after_id: int = 0
     ) -> List[StoredMessage]:
         query = select(messages_table).where(and_(
-            messages_table.c.conversation_id == conversation_id, messages_table.c.id > after_id))
+            messages_table.c.conversation_id == conversation_id, messages_table.c.id > after_id,
+            messages_table.c.sender != EVENT))
         if not include_notes:
             query = query.where(messages_table.c.sender != "note")
         return [_message(r) for r in conn.execute(query.order_by(messages_table.c.id)).all()]
+
+    @threaded
+    def events(self, conn: Connection, conversation_id: str, after_id: int = 0) -> List[StoredMessage]:
+        """The conversation's handoff state changes (sender ``handoff``), in the
+        order of its messages: ``data`` has ``state`` (and ``outcome``), ``text``
+        the notice the shopper was shown (may be empty), ``agent_id`` the agent."""
+        query = select(messages_table).where(and_(
+            messages_table.c.conversation_id == conversation_id, messages_table.c.id > after_id,
+            messages_table.c.sender == EVENT))
+        return [_message(r) for r in conn.execute(query.order_by(messages_table.c.id)).all()]
+
+    @threaded
+    def latest_events(self, conn: Connection, conversation_ids: List[str]) -> Dict[str, int]:
+        """The id of each conversation's latest handoff event (none: left out)."""
+        if not conversation_ids:
+            return {}
+        rows = conn.execute(select(messages_table.c.conversation_id, func.max(messages_table.c.id))
+                            .where(and_(messages_table.c.conversation_id.in_(conversation_ids),
+                                        messages_table.c.sender == EVENT))
+                            .group_by(messages_table.c.conversation_id)).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def _event(self, conn: Connection, conversation_id: str, state: str, notice: str = "",
+               agent_id: Optional[str] = None, outcome: Optional[str] = None) -> None:
+        """A handoff state change as a row of the messages table, in the
+        transaction of the change: its id places it among the messages, so a
+        history replays the notices where they happened (never a customer,
+        bot or agent line: ``history`` leaves them out)."""
+        data: Dict[str, Any] = {"state": state}
+        if outcome:
+            data["outcome"] = outcome
+        self._insert_message(conn, conversation_id, EVENT, notice, data, agent_id, None)
 
     @threaded
     def agent_names(self, conn: Connection, agent_ids: List[str]) -> Dict[str, str]:
@@ -881,21 +915,25 @@ class Storage:
     @threaded
     def enqueue(
         self, conn: Connection, conversation_id: str, reason: str, context: Dict[str, Any],
-        offline: bool, preview: Optional[str], now: dt.datetime,
+        offline: bool, preview: Optional[str], now: dt.datetime, notice: str = "",
     ) -> Conversation:
-        """bot → queued, opening a handoff episode. AlreadyHandedOff if queued or assigned."""
+        """bot → queued, opening a handoff episode. AlreadyHandedOff if queued or assigned.
+        ``notice``: what the shopper is shown (stored with the event, see ``_event``)."""
         current = self._get(conn, conversation_id)
         next_state(current.state, Event.HANDOFF)  # raises before an episode is written
         episode = conn.execute(insert(episodes_table).values(
             conversation_id=conversation_id, reason=reason, offline=offline, queued_at=now)).inserted_primary_key[0]
+        self._event(conn, conversation_id, "queued", notice)
         return self._cas(conn, conversation_id, Event.HANDOFF, reason=reason,
                          context=json.dumps(context, ensure_ascii=False, default=str),
                          queued_at=now, queue_rank=now.timestamp(), offline=offline,
                          preview=(preview or "")[:200] or None, episode_id=episode, agent_id=None)
 
     @threaded
-    def claim(self, conn: Connection, conversation_id: str, agent_id: str, now: dt.datetime) -> Conversation:
+    def claim(self, conn: Connection, conversation_id: str, agent_id: str, now: dt.datetime,
+              notice: str = "") -> Conversation:
         conversation = self._cas(conn, conversation_id, Event.CLAIM, agent_id=agent_id)
+        self._event(conn, conversation_id, "assigned", notice, agent_id)
         if conversation.episode_id is not None:
             conn.execute(update(episodes_table)
                          .where(and_(episodes_table.c.id == conversation.episode_id, episodes_table.c.assigned_at.is_(None)))
@@ -906,16 +944,21 @@ class Storage:
 
     @threaded
     def requeue(
-        self, conn: Connection, conversation_id: str, agent_id: str, event: Event, now: dt.datetime
+        self, conn: Connection, conversation_id: str, agent_id: str, event: Event, now: dt.datetime,
+        notice: str = "",
     ) -> Conversation:
         """agent → queued at the FRONT (transfer to queue, or agent lost)."""
-        return self._cas(conn, conversation_id, event, expected_agent=agent_id,
-                         agent_id=None, queue_rank=self._front_rank(conn, now))
+        conversation = self._cas(conn, conversation_id, event, expected_agent=agent_id,
+                                 agent_id=None, queue_rank=self._front_rank(conn, now))
+        self._event(conn, conversation_id, "queued", notice)
+        return conversation
 
     @threaded
-    def transfer(self, conn: Connection, conversation_id: str, from_agent: str, to_agent: str) -> Conversation:
+    def transfer(self, conn: Connection, conversation_id: str, from_agent: str, to_agent: str,
+                 notice: str = "") -> Conversation:
         conversation = self._cas(conn, conversation_id, Event.TRANSFER_TO_AGENT,
                                  expected_agent=from_agent, agent_id=to_agent)
+        self._event(conn, conversation_id, "assigned", notice, to_agent)
         if conversation.episode_id is not None:
             conn.execute(update(episodes_table).where(episodes_table.c.id == conversation.episode_id)
                          .values(agent_id=to_agent))
@@ -923,7 +966,8 @@ class Storage:
 
     @threaded
     def close(
-        self, conn: Connection, conversation_id: str, agent_id: str, resolution: str, now: dt.datetime
+        self, conn: Connection, conversation_id: str, agent_id: str, resolution: str, now: dt.datetime,
+        notice: str = "",
     ) -> Conversation:
         """agent → bot; the episode is closed and waits for the customer's
         CSAT, and a ``resume`` turn is owed (the bot's line, the CSAT request)."""
@@ -931,6 +975,7 @@ class Storage:
         conversation = self._cas(conn, conversation_id, Event.CLOSE, expected_agent=agent_id,
                                  agent_id=None, queue_rank=None, csat_episode_id=before.episode_id,
                                  episode_id=None)
+        self._event(conn, conversation_id, "ended", notice, agent_id, "closed")
         conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "resume",
                                    "message_id": None, "created_at": now})
         if before.episode_id is not None:
@@ -953,6 +998,7 @@ class Storage:
         before = self._get(conn, conversation_id)
         conversation = self._cas(conn, conversation_id, Event.WITHDRAW, agent_id=None, queue_rank=None,
                                  episode_id=None)
+        self._event(conn, conversation_id, "ended", "", None, outcome)
         if outcome == "withdrawn":
             conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "withdraw",
                                        "message_id": None, "created_at": now})

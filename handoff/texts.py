@@ -15,7 +15,7 @@ agent-facing texts (console errors) are not here: agents are staff.
 from __future__ import annotations
 
 import re
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 VOICES = ("tu", "usted")
 
@@ -31,8 +31,8 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Vuelve a hablar con el asistente virtual. ¿En qué más le puedo ayudar?",
     ),
     "agent_lost": (
-        "La persona que te atendía se ha desconectado. Te hemos vuelto a poner el primero de la cola.",
-        "La persona que le atendía se ha desconectado. Le hemos vuelto a poner el primero de la cola.",
+        "La persona que te atendía se ha desconectado. Te hemos vuelto a poner en el primer puesto de la cola.",
+        "La persona que le atendía se ha desconectado. Le hemos vuelto a poner en el primer puesto de la cola.",
     ),
     "attachment_kept": (
         "He guardado tu archivo. Yo no puedo ver imágenes ni documentos, pero si hace falta se lo pasaré "
@@ -117,12 +117,13 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "He pasado su mensaje al equipo: lo leerá la persona que le atienda. Sigue en la cola, en la "
         "posición {position}.",
     ),
-    "queue_ack_wait": (" Espera aproximada: {minutes} min.", " Espera aproximada: {minutes} min."),
+    # the wait estimate, after a queue line: {wait} is ``wait_text`` ("unos 5 minutos")
+    "queue_ack_wait": (" Espera estimada: {wait}.", " Espera estimada: {wait}."),
     # a web shopper whose page was gone too long while queued (Bridge.abandon_idle): read on return
     "queue_abandoned": (
-        "Como cerraste el chat mientras esperabas, hemos terminado la espera y ya no estás en la cola. "
+        "Como cerraste el chat mientras esperabas, la espera ha terminado y ya no estás en la cola. "
         "Sigues conmigo, el asistente virtual. Si aún necesitas a una persona del equipo, pulsa el botón.",
-        "Como cerró el chat mientras esperaba, hemos terminado la espera y ya no está en la cola. "
+        "Como cerró el chat mientras esperaba, la espera ha terminado y ya no está en la cola. "
         "Sigue conmigo, el asistente virtual. Si aún necesita a una persona del equipo, pulse el botón.",
     ),
     "btn_leave_queue": ("Volver al asistente", "Volver al asistente"),
@@ -153,6 +154,23 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Algo ha fallado al procesar tu mensaje. Inténtalo de nuevo en un momento.",
         "Algo ha fallado al procesar su mensaje. Inténtelo de nuevo en un momento.",
     ),
+    # handoff notices, the same words on every channel (the ``text`` of the history's
+    # ``events``; the widget's own strings say the same; Telegram sends "handoff_ended")
+    "queued_notice": (
+        "Te hemos puesto en la cola para hablar con una persona del equipo.",
+        "Le hemos puesto en la cola para hablar con una persona del equipo.",
+    ),
+    "agent_joined": ("{agent} se ha unido a la conversación", "{agent} se ha unido a la conversación"),
+    "handoff_ended": ("La conversación con {agent} ha terminado.", "La conversación con {agent} ha terminado."),
+    "handoff_ended_team": ("La conversación con el equipo ha terminado.",
+                           "La conversación con el equipo ha terminado."),
+    # a file whose caption goes to the bot (Bridge._bot_turn): said before the bot's answer
+    "attachment_kept_caption": (
+        "He guardado tu archivo por si una persona del equipo necesita verlo.",
+        "He guardado su archivo por si una persona del equipo necesita verlo.",
+    ),
+    # what the agents' queue shows when the shopper wrote no words (a command, a button)
+    "preview_request_human": ("(pidió hablar con una persona)", "(pidió hablar con una persona)"),
     # -- Telegram (handoff/channels/telegram.py) --
     "tg_help": (
         "Soy el asistente de la tienda. Puedo ayudarte a:\n"
@@ -226,15 +244,18 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     "tg_step_over": ("Ese paso ya ha terminado.", "Ese paso ya ha terminado."),
     "tg_csat_thanks": ("¡Gracias!", "¡Gracias!"),
     "tg_csat_not_pending": ("Ya habías valorado esta conversación.", "Ya había valorado esta conversación."),
+    # queued (Telegram): the widget's notice ("queued_notice") plus the place; never "el siguiente"
     "tg_queued": (
-        "Te he puesto en la cola para hablar con una persona del equipo. Tienes delante {ahead}.",
-        "Le he puesto en la cola para hablar con una persona del equipo. Tiene delante {ahead}.",
+        "Te hemos puesto en la cola para hablar con una persona del equipo. Tienes delante {ahead}.",
+        "Le hemos puesto en la cola para hablar con una persona del equipo. Tiene delante {ahead}.",
     ),
     "tg_queued_next": (
-        "Te he puesto en la cola para hablar con una persona del equipo. Eres el siguiente.",
-        "Le he puesto en la cola para hablar con una persona del equipo. Es el siguiente.",
+        "Te hemos puesto en la cola para hablar con una persona del equipo. Nadie va delante de ti: es tu "
+        "turno en cuanto una persona del equipo quede libre.",
+        "Le hemos puesto en la cola para hablar con una persona del equipo. Nadie va delante de usted: es su "
+        "turno en cuanto una persona del equipo quede libre.",
     ),
-    "tg_queued_wait": (" Espera aproximada: {minutes} min.", " Espera aproximada: {minutes} min."),
+    "tg_queued_wait": (" Espera estimada: {wait}.", " Espera estimada: {wait}."),
     "tg_assigned": (
         "{agent} te atiende ahora. Puedes escribirle aquí mismo.",
         "{agent} le atiende ahora. Puede escribirle aquí mismo.",
@@ -255,6 +276,28 @@ TU_FORMS = re.compile(
 # them becomes a no-break space, so a chat never shows "69,00" and "€" on two
 # lines (the widget applies the same rule to what it renders).
 _AMOUNT = re.compile(r"(\d)[ \u202f](€|EUR\b|euros?\b|\$|USD\b)|(€|\$)[ \u202f](\d)")
+
+
+def wait_text(seconds: Optional[float]) -> str:
+    """A wait estimate in words, with number agreement: "menos de un minuto",
+    "un minuto", "unos 5 minutos", "una hora y 1 minuto", "unas 2 horas",
+    "más de un día"; "" when unknown. The same words on every channel (the
+    queued frame's ``wait_text``; the widget's fallback mirrors it)."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return "menos de un minuto"
+    minutes = int(round(seconds / 60))
+    if minutes < 60:
+        return "un minuto" if minutes == 1 else f"unos {minutes} minutos"
+    hours, rest = divmod(minutes, 60)
+    if hours >= 24:
+        days = hours // 24
+        return "más de un día" if days == 1 else f"más de {days} días"
+    text = "una hora" if hours == 1 else f"unas {hours} horas"
+    if rest:
+        text += " y 1 minuto" if rest == 1 else f" y {rest} minutos"
+    return text
 
 
 def keep_amounts(text: str) -> str:

@@ -84,7 +84,7 @@ from handoff.bridge import LEAVE_QUEUE, Bridge, Frame
 from handoff.frames import FrameError, MAX_TEXT, clean_text
 from handoff.settings import HandoffSettings
 from handoff.storage import Attachment, StorageError, utcnow
-from handoff.texts import TU, Texts, keep_amounts
+from handoff.texts import TU, Texts, keep_amounts, wait_text
 
 logger = logging.getLogger(__name__)
 
@@ -393,19 +393,15 @@ def _markup(body: Dict[str, Any]) -> Any:
     return None
 
 
-def _minutes(seconds: Optional[int]) -> Optional[int]:
-    return None if seconds is None else max(1, round(seconds / 60))
-
-
 def _queued_text(frame: Frame, texts: Texts = TU) -> str:
     ahead = max(0, int(frame.get("position") or 1) - 1)
     if ahead == 0:
         text = texts["tg_queued_next"]
     else:
         text = texts.get("tg_queued", ahead="a 1 persona" if ahead == 1 else f"a {ahead} personas")
-    minutes = _minutes(frame.get("estimated_wait_s"))
-    if minutes is not None and not frame.get("offline"):
-        text += texts.get("tg_queued_wait", minutes=minutes)
+    wait = frame.get("wait_text") or wait_text(frame.get("estimated_wait_s"))  # "unos 5 minutos", as the widget
+    if wait and not frame.get("offline"):
+        text += texts.get("tg_queued_wait", wait=wait)
     if frame.get("promise_text"):  # "Te respondemos antes de las 10:30." (the bridge's words, as the widget's)
         text += " " + str(frame["promise_text"])
     return text
@@ -730,12 +726,15 @@ class TelegramChannel:
                                                client_id)
             return
         if data.startswith(CSAT_PREFIX) and data[len(CSAT_PREFIX):] in ("1", "2", "3", "4", "5"):
+            rated = query.message.message_id if query.message is not None else None
             try:
                 await self.bridge.customer_csat(conversation_id, int(data[len(CSAT_PREFIX):]), None)
             except FrameError:
                 await self._answer(query.id, self.texts["tg_csat_not_pending"])
-                return
-            await self._answer(query.id, self.texts["tg_csat_thanks"])
+            else:
+                await self._answer(query.id, self.texts["tg_csat_thanks"])
+            if rated is not None:  # rated (now or before): that 1-5 keyboard goes, the bot's stay
+                await self._remove_keyboard(chat.id, rated)
             return
         found = await self.db.button(data[len(CALLBACK_PREFIX):]) if data.startswith(CALLBACK_PREFIX) else None
         if found is None or found[0] != conversation_id:
@@ -761,15 +760,20 @@ class TelegramChannel:
         if also is not None and also not in {m for _, m in targets}:
             targets.append((0, also))
         for row_id, message_id in targets:
-            try:
-                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
-            except BadRequest as exc:  # "message is not modified", "message to edit not found": nothing to clear
-                logger.debug("telegram_keyboard_gone", extra={"error": str(exc)[:80]})
-            except TelegramError as exc:
-                logger.info("telegram_keyboard_not_cleared", extra={"error": type(exc).__name__})
-                continue
-            if row_id:
+            if await self._remove_keyboard(chat_id, message_id) and row_id:
                 await self.db.keyboard_cleared(row_id)
+
+    async def _remove_keyboard(self, chat_id: int, message_id: int) -> bool:
+        """editMessageReplyMarkup without a markup; whether the keyboard is gone
+        (best effort: False when Telegram could not be asked)."""
+        try:
+            await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+        except BadRequest as exc:  # "message is not modified", "message to edit not found": nothing to clear
+            logger.debug("telegram_keyboard_gone", extra={"error": str(exc)[:80]})
+        except TelegramError as exc:
+            logger.info("telegram_keyboard_not_cleared", extra={"error": type(exc).__name__})
+            return False
+        return True
 
     async def _answer(self, query_id: str, text: Optional[str]) -> None:
         """answerCallbackQuery (stops the button's spinner); best effort."""
@@ -893,9 +897,13 @@ class TelegramChannel:
             await self._send(chat_id, conversation_id, self.texts.get(
                 "tg_assigned", agent=frame.get("agent_name") or "Una persona del equipo"))
         elif state == "ended":
-            # no line of its own: the bot's line that follows ("Vuelves a estar
-            # conmigo…", "De acuerdo, he cancelado la espera…") says it once
             await self._clear_keyboards(chat_id, leave=True)
+            if frame.get("outcome") == "closed" and before != "ended":
+                # the agent closed: the widget's divider, in the same words; leaving
+                # the queue gets none (the bot's line that follows says it once)
+                agent = frame.get("agent_name")
+                await self._send(chat_id, conversation_id, self.texts.get("handoff_ended", agent=agent) if agent
+                                 else self.texts["handoff_ended_team"])
 
     async def _typing(self, chat_id: int) -> None:
         try:

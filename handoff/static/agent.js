@@ -444,7 +444,7 @@
           el("span", { className: "q-name-label", text: nameLabel(entry.channel) + ": " }),
           el("span", { className: "q-name-value", text: entry.customer_name })
         ]) : null,
-        el("p", { className: "q-preview", text: entry.preview ? "«" + entry.preview + "»" : "(sin mensaje)" }),
+        el("p", { className: "q-preview", text: entry.preview ? "«" + entry.preview + "»" : (entry.preview_note || "(sin mensaje)") }),
         claimBtn
       ]));
     });

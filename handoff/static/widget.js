@@ -228,15 +228,18 @@
     return date.toLocaleTimeString("es-ES", { hour: "2-digit", minute: "2-digit" });
   }
 
+  // the estimate in words; the bridge sends its own (handoff/texts.py wait_text,
+  // the queued frame's wait_text) and this mirrors it for an older bridge
   function waitText(seconds) {
     if (seconds === null || seconds === undefined) return "";
     if (seconds < 60) return "menos de un minuto";
     var minutes = Math.round(seconds / 60);
-    if (minutes < 60) return "unos " + minutes + " min";
+    if (minutes < 60) return minutes === 1 ? "un minuto" : "unos " + minutes + " minutos";
     var hours = Math.floor(minutes / 60);
     var rest = minutes % 60;
-    if (hours >= 24) return "más de " + Math.floor(hours / 24) + (hours >= 48 ? " días" : " día");
-    return "unas " + hours + " h" + (rest ? " " + rest + " min" : "");
+    if (hours >= 24) return Math.floor(hours / 24) === 1 ? "más de un día" : "más de " + Math.floor(hours / 24) + " días";
+    return (hours === 1 ? "una hora" : "unas " + hours + " horas") +
+      (rest ? (rest === 1 ? " y 1 minuto" : " y " + rest + " minutos") : "");
   }
 
   var CSS = [
@@ -610,15 +613,36 @@
   // -- handoff notices: rendered from the state frames and kept (localStorage)
   // with the id of the last message before them, so a reload shows them in
   // place again, once --
-  function addHandoffNotice(text, kind) {
-    var notice = { key: "n" + Date.now().toString(36) + Math.random().toString(36).slice(2, 6),
-      after: state.maxId, text: text, kind: kind || "" };
+  // eventId: the bridge's id of the state change (its place among the messages)
+  function addHandoffNotice(text, kind, eventId) {
+    var at = eventId ? parseInt(eventId, 10) : NaN;
+    var notice = { key: isNaN(at) ? "n" + Date.now().toString(36) + Math.random().toString(36).slice(2, 6) : "e" + at,
+      after: isNaN(at) ? state.maxId : at, text: text, kind: kind || "" };
     state.notices.push(notice);
     state.notices = state.notices.slice(-MAX_NOTICES);
     save("notices", state.notices);
     var node = addNotice(text, kind);
     node.setAttribute("data-notice", notice.key);
     return node;
+  }
+  function hasNotice(eventId) {
+    return !!eventId && state.notices.some(function (n) { return n.key === "e" + parseInt(eventId, 10); });
+  }
+  // the history's events (the bridge stores each state change among the
+  // messages): the notices of a fresh page, in their real place; notices this
+  // page already shows are kept, older local ones (no event id) give way
+  function useEvents(events) {
+    state.notices = state.notices.filter(function (n) {
+      return n.key.charAt(0) === "e" || log.querySelector('[data-notice="' + n.key + '"]');
+    });
+    events.forEach(function (e) {
+      var at = parseInt(e.id, 10);
+      if (isNaN(at) || !e.text || hasNotice(e.id)) return;
+      state.notices.push({ key: "e" + at, after: at, text: String(e.text), kind: e.state === "assigned" ? "joined" : "" });
+    });
+    state.notices.sort(function (a, b) { return a.after - b.after; });
+    state.notices = state.notices.slice(-MAX_NOTICES);
+    save("notices", state.notices);
   }
   function placeNotices() {
     state.notices.forEach(function (notice) {
@@ -797,7 +821,7 @@
       subtitle.textContent = "Esperando a una persona del equipo";
       statusMain.textContent = "";
       statusMain.appendChild(el("strong", { text: t("inQueue", { n: h.position || 1 }) }));
-      var wait = waitText(h.estimated_wait_s);
+      var wait = h.wait_text || waitText(h.estimated_wait_s);
       // the promise, in the bridge's words ("Te respondemos antes de las 10:30."): the same on every channel
       var promise = h.promise_text ? " " + h.promise_text : "";
       if (h.offline) {
@@ -828,14 +852,17 @@
     var prev = state.handoff || state.resumePrev;
     state.resumePrev = null;
     if (frame.state !== "ended") state.csatSent = false;   // a new handoff, a new rating later
-    if (frame.state === "queued" && (!prev || prev.state !== "queued")) {
-      addHandoffNotice(t("queued") + (frame.promise_text ? " " + frame.promise_text : ""));
+    var ev = frame.event_id;
+    if (hasNotice(ev)) {
+      // shown already (live, or from the history's events)
+    } else if (frame.state === "queued" && (!prev || prev.state !== "queued")) {
+      addHandoffNotice(t("queued") + (frame.promise_text ? " " + frame.promise_text : ""), "", ev);
     } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
-      addHandoffNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined");
+      addHandoffNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined", ev);
     } else if (frame.state === "ended" && (frame.outcome === "withdrawn" || frame.outcome === "abandoned")) {
       // left the queue (withdrawn, abandoned): the bridge's own line that follows says it, once
     } else if (frame.state === "ended" && prev && prev.state !== "ended") {
-      addHandoffNotice("La conversación con " + (prev.agent_name || "el equipo") + " ha terminado.");
+      addHandoffNotice("La conversación con " + (frame.agent_name || prev.agent_name || "el equipo") + " ha terminado.", "", ev);
     }
     state.leaving = false;
     state.handoff = { state: frame.state, position: frame.position, estimated_wait_s: frame.estimated_wait_s,
@@ -1056,6 +1083,7 @@
       case "session": onSession(frame); break;
       case "history":
         (frame.messages || []).forEach(function (m) { renderMessage(m, false); });
+        if (Array.isArray(frame.events)) useEvents(frame.events);
         placeNotices();
         state.outbox.forEach(function (item) { if (item.text) renderLocal(item); });
         scrollDown();

@@ -386,7 +386,7 @@ def test_a_phone_shopper_who_closed_the_chat_while_queued_reads_that_the_wait_en
         page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
         expect(page.get_by_role("dialog")).to_be_visible()  # the chat was open: it opens again
         log = page.locator("#ta-log")
-        told = log.locator(".notice.system").filter(has_text="hemos terminado la espera")
+        told = log.locator(".notice.system").filter(has_text="la espera ha terminado")
         expect(told).to_have_count(1)
         expect(page.locator(".status")).to_be_hidden()
         expect(page.locator("#ta-sub")).to_have_text("Te responde el asistente virtual")

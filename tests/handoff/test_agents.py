@@ -185,7 +185,9 @@ async def test_close_resumes_rasa_through_its_channel_and_stores_csat(start_brid
     cust, agent, cid, agent_id = await _assigned(server)
     await agent.send({"type": "close", "conversation_id": cid, "resolution": "resolved"})
     await agent.wait_type("closed", conversation_id=cid)
-    assert await cust.wait_type("handoff") == {"type": "handoff", "state": "ended", "outcome": "closed"}
+    ended = await cust.wait_type("handoff")
+    assert {k: ended[k] for k in ("type", "state", "outcome", "agent_name")} == {
+        "type": "handoff", "state": "ended", "outcome": "closed", "agent_name": "Ana"}
     resumed = await cust.wait_type("message")
     assert resumed["sender"] == "bot" and resumed["text"].startswith("Vuelves a estar conmigo")
     request = await cust.wait_type("csat_request")

@@ -151,7 +151,9 @@ async def test_killed_during_a_turn_the_answer_comes_once(step: str, bridges, fa
         await again.send({"type": "message", "text": "¿cuánto tarda el envío?", "client_id": "m1"})
         await again.wait_type("ack", client_id="m1")
     answer = "Eco: ¿cuánto tarda el envío?"
-    if answer not in [m["text"] for m in history]:
+    # the restarted bridge's recovery may deliver the answer live before the resend's
+    # ack (waiting for the ack skipped it, and it stays in ``seen``): count it too
+    if answer not in [m.get("text") for m in [*history, *again.seen]]:
         await again.wait_for(lambda f: f.get("type") == "message" and f.get("text") == answer)
     await wait_until(lambda: _no_pending(any_db_url), "the turn to be finished")
     assert (await bot_texts(any_db_url, session["conversation_id"])).count(answer) == 1
@@ -249,7 +251,9 @@ async def test_killed_while_an_agent_works_nothing_is_lost(step: str, bridges, a
         assert "agente" in [h["text"] for h in card["history"]]
         await agent_again.send({"type": "message", "conversation_id": cid, "text": "Hola, soy Ana", "client_id": "r1"})
     again, history = await reconnect(second.port, session["session_id"])
-    assert await again.wait_type("handoff") == {"type": "handoff", "state": "assigned", "agent_name": "Ana"}
+    assigned = await again.wait_type("handoff")
+    assert {k: assigned[k] for k in ("type", "state", "agent_name")} == {
+        "type": "handoff", "state": "assigned", "agent_name": "Ana"}
     if "Hola, soy Ana" not in [m["text"] for m in history]:
         await again.wait_type("message", sender="agent")
     storage = Storage(any_db_url)

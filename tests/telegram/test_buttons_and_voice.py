@@ -135,7 +135,7 @@ async def test_every_channel_text_in_usted(start_telegram, bot_api: FakeBotApi, 
     await bot_api.wait_text(usted["attachment_kept"])
 
     await bot_api.push(message_update(text="/agente"))
-    await bot_api.wait_sent(lambda m: m["text"].startswith("Le he puesto en la cola"))
+    await bot_api.wait_sent(lambda m: m["text"].startswith("Le hemos puesto en la cola"))
     cid = fake_rasa.webhook_calls[-1]["sender"]
     _, token = await new_agent(server, "Ana")
     agent = await agent_client(server, token)

@@ -24,7 +24,7 @@ async def queued_on_telegram(server, bot_api: FakeBotApi, fake_rasa: FakeRasa) -
     """/agente from the stand-in user; the conversation id once it is queued."""
     await bot_api.push(message_update(text="/agente"))
     await bot_api.wait_text("Te paso con una persona del equipo.")
-    await bot_api.wait_sent(lambda m: m["text"].startswith("Te he puesto en la cola"))
+    await bot_api.wait_sent(lambda m: m["text"].startswith("Te hemos puesto en la cola"))
     assert fake_rasa.webhook_calls[-1]["message"] == "/request_human"
     return fake_rasa.webhook_calls[-1]["sender"]
 
@@ -83,15 +83,18 @@ async def test_photos_reach_the_agent_as_signed_attachments(start_telegram, bot_
     photo = [{"file_id": "ph_small", "file_unique_id": "s", "width": 90, "height": 90, "file_size": 10},
              {"file_id": "ph_big", "file_unique_id": "b", "width": 800, "height": 600, "file_size": len(PNG_BYTES)}]
 
-    await bot_api.push(message_update(photo=photo, caption="Así llegó"))  # with the bot: kept for a person
+    await bot_api.push(message_update(photo=photo))  # with the bot: kept for a person
     await bot_api.wait_text(ATTACHMENT_KEPT_TEXT)
+    await bot_api.push(message_update(photo=photo, caption="Así llegó"))  # a caption is read by the bot too
+    await bot_api.wait_text("Eco: Así llegó")
     cid = await queued_on_telegram(server, bot_api, fake_rasa)
     _, token = await new_agent(server, "Ana")
     agent = await agent_client(server, token)
     await agent.send({"type": "claim", "conversation_id": cid})
     card = await agent.wait_type("conversation")
     earlier = [line for line in card["history"] if line.get("attachments")]
-    assert earlier[0]["text"] == "Así llegó" and earlier[0]["attachments"][0]["kind"] == "photo"
+    assert [line["text"] for line in earlier] == ["[Foto]", "Así llegó"]
+    assert earlier[0]["attachments"][0]["kind"] == "photo"
 
     await bot_api.push(message_update(document={"file_id": "doc_1", "file_unique_id": "d1", "file_name": "recibo.pdf",
                                                 "mime_type": "application/pdf", "file_size": 15}))
@@ -159,7 +162,7 @@ async def test_a_queued_customer_goes_back_to_the_bot_with_the_button(
     _, token = await new_agent(server, "Ana")
     agent = await agent_client(server, token)
     cid = await queued_on_telegram(server, bot_api, fake_rasa)
-    queued = await bot_api.wait_sent(lambda m: m["text"].startswith("Te he puesto en la cola"))
+    queued = await bot_api.wait_sent(lambda m: m["text"].startswith("Te hemos puesto en la cola"))
     [leave] = inline_buttons(queued)
     assert leave["text"] == "Volver al asistente"
     await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"])
@@ -192,7 +195,7 @@ async def test_a_text_leaves_the_queue_and_the_button_goes_once_claimed(
     await bot_api.wait_text(QUEUE_LEFT_LINE)
 
     def notices() -> List[Dict[str, Any]]:
-        return [m for m in bot_api.sent if m["text"].startswith("Te he puesto en la cola")]
+        return [m for m in bot_api.sent if m["text"].startswith("Te hemos puesto en la cola")]
 
     await bot_api.push(message_update(text="/agente"))            # again, and this time claimed
     await bot_api.wait_sent(lambda _: len(notices()) >= 2)

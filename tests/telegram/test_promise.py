@@ -21,7 +21,7 @@ async def test_the_queued_notice_says_the_promise_and_a_missed_one_is_apologised
     bridge = server.bridge
     due = bridge.policy.first_response_due(OPEN_TIME).astimezone(MADRID)
     await bot_api.push(message_update(text="/agente"))
-    queued = await bot_api.wait_sent(lambda m: m["text"].startswith("Te he puesto en la cola"))
+    queued = await bot_api.wait_sent(lambda m: m["text"].startswith("Te hemos puesto en la cola"))
     assert queued["text"].endswith(f" Te respondemos antes de las {due:%-H:%M}.")
 
     late = due + dt.timedelta(minutes=2)
@@ -32,4 +32,4 @@ async def test_the_queued_notice_says_the_promise_and_a_missed_one_is_apologised
         f"Perdona la espera: no hemos llegado a responderte antes de las {due:%-H:%M}, como te dijimos. "
         f"Sigues en la cola y te respondemos antes de las {new:%-H:%M}.")
     # the renewed promise changes no state: no second queued notice
-    assert len([m for m in bot_api.sent if m["text"].startswith("Te he puesto en la cola")]) == 1
+    assert len([m for m in bot_api.sent if m["text"].startswith("Te hemos puesto en la cola")]) == 1

@@ -9,7 +9,7 @@ One job, in four parts:
 - reading (``read_summary_data``, ``read_csv_page``): a few SQL statements
   per report, each on an index (conversations by ``first_customer_at``,
   episodes by ``queued_at``); conversation counts are aggregated in SQL by
-  channel and quarter hour (every zone's day starts on a quarter hour), so a
+  channel and local day (the zone's offsets over the range in a CASE), so a
   90-day range reads a few thousand rows for them, not one per conversation;
   episodes are read one narrow row each.
 - pure functions (``SupportClock``, ``stats``, ``summarise``...) that compute
@@ -55,7 +55,6 @@ from handoff.storage import (
 )
 
 UTC = dt.timezone.utc
-BUCKET_S = 900             # conversations are counted per quarter hour (UTC), then per local day
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
 CSV_PAGE = 1000
@@ -308,13 +307,11 @@ class Episode:
 
 @dataclass
 class ConversationCounts:
-    """Conversations of one channel and quarter hour (the SQL aggregate)."""
+    """Conversations of one channel and local day (the SQL aggregate)."""
 
     channel: str
-    bucket: int
+    day: int                  # index into the request's days
     handed_off: bool
-    linked: bool
-    window_over: bool
     count: int
 
 
@@ -322,9 +319,8 @@ class ConversationCounts:
 class SummaryData:
     counts: List[ConversationCounts]
     episodes: List[Episode]
-    # linked bot-only conversations of the range whose FCR window is over: (key, channel, start, day bucket)
-    linked_bot_only: List[Tuple[str, str, float]]
-    contacts: Dict[str, List[float]]             # customer key -> times of contacts, sorted
+    # bot-only conversations of the range whose FCR window is over, per channel: [resolved first time, counted]
+    bot_fcr: Dict[str, List[int]]
     labels: Dict[str, List[str]]                 # conversation id -> labels
     labelled_conversations: List[Tuple[str, str, bool, bool]]  # (label, channel, handed_off, in range)
     agent_names: Dict[str, str]
@@ -333,10 +329,94 @@ class SummaryData:
 # -- reading ------------------------------------------------------------------------
 
 
-def _bucket_expr(conn: Connection, column: Any) -> Any:
+def _epoch_expr(conn: Connection, column: Any) -> Any:
+    """Epoch seconds (float) computed by the database: no per-row parsing in
+    Python. SQLite's julianday is exact to ~50 µs; values are rounded to the
+    millisecond when read (``_ms``)."""
     if conn.dialect.name == "sqlite":
-        return cast(func.strftime("%s", column), Integer) / BUCKET_S
-    return cast(func.floor(func.extract("epoch", column) / BUCKET_S), Integer)
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return cast(func.extract("epoch", column), sa_float())
+
+
+def sa_float() -> Any:
+    from sqlalchemy import Float
+    return Float(precision=53)
+
+
+def _ms(value: Any) -> Optional[float]:
+    return None if value is None else round(float(value), 3)
+
+
+def offset_changes(tz: ZoneInfo, start: dt.datetime, end: dt.datetime) -> List[Tuple[float, int]]:
+    """[(from epoch, UTC offset in seconds)] of ``tz`` over [start, end): the
+    offset in force from each instant on (the first from -inf)."""
+    def offset(at: dt.datetime) -> int:
+        return int(at.astimezone(tz).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    changes = [(-math.inf, offset(start))]
+    step = dt.timedelta(hours=1)
+    at = start
+    while at < end:
+        nxt = at + step
+        if offset(nxt) != changes[-1][1]:
+            lo, hi = at, nxt                      # the change is in (lo, hi]: to the second
+            while (hi - lo) > dt.timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                lo, hi = (mid, hi) if offset(mid) == changes[-1][1] else (lo, mid)
+            changes.append((hi.timestamp(), offset(hi)))
+        at = nxt
+    return changes
+
+
+def _local_day_expr(conn: Connection, column: Any, request: ReportRequest) -> Any:
+    """The local day (days since 1970-01-01 in the request's zone) of a time,
+    computed in SQL from the zone's offsets over the range (a CASE on the
+    few DST changes)."""
+    if conn.dialect.name == "sqlite":
+        epoch = cast(func.strftime("%s", column), Integer)
+    else:
+        epoch = cast(func.floor(func.extract("epoch", column)), Integer)
+    changes = offset_changes(request.tz, request.start, request.end)
+    if len(changes) == 1:
+        shifted = epoch + changes[0][1]
+    else:
+        from sqlalchemy import case
+        whens = [(epoch < int(changes[i + 1][0]), epoch + changes[i][1]) for i in range(len(changes) - 1)]
+        shifted = case(*whens, else_=epoch + changes[-1][1])
+    if conn.dialect.name == "sqlite":
+        return shifted / 86400
+    return cast(func.floor(shifted / 86400.0), Integer)
+
+
+def _plus_window(conn: Connection, column: Any, days: int) -> Any:
+    if conn.dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{days} days")
+    return column + literal_column(f"interval '{int(days)} days'")
+
+
+def _after(conn: Connection, later: Any, earlier: Any, days: int) -> Any:
+    """``later`` in (earlier, earlier + days]."""
+    if conn.dialect.name == "sqlite":
+        # text times: compare at the millisecond ("%f" is SS.SSS)
+        a = func.strftime("%Y-%m-%d %H:%M:%f", later)
+        b = func.strftime("%Y-%m-%d %H:%M:%f", earlier)
+        return and_(a > b, a <= _plus_window(conn, earlier, days))
+    return and_(later > earlier, later <= _plus_window(conn, earlier, days))
+
+
+def _repeat_contact(conn: Connection, customer: Any, conversation: Any, at: Any, days: int) -> Any:
+    """SQL: the customer (``customer`` when linked, else the conversation
+    itself) made a new contact in (at, at + days]: a conversation of the same
+    customer started, or a handoff of the same customer or conversation was
+    queued (docs/reports.md, FCR)."""
+    c2, e2, c3 = conversations_table.alias("c2"), episodes_table.alias("e2"), conversations_table.alias("c3")
+    own = exists().where(and_(e2.c.conversation_id == conversation, _after(conn, e2.c.queued_at, at, days)))
+    other_conv = exists().where(and_(c2.c.customer_id == customer, c2.c.id != conversation,
+                                     _after(conn, c2.c.first_customer_at, at, days)))
+    e3 = episodes_table.alias("e3")
+    other_ep = exists().select_from(e3.join(c3, c3.c.id == e3.c.conversation_id)).where(and_(
+        c3.c.customer_id == customer, c3.c.id != conversation, _after(conn, e3.c.queued_at, at, days)))
+    return or_(own, and_(customer.isnot(None), or_(other_conv, other_ep)))
 
 
 def _agent_condition(agent: str) -> Any:
@@ -348,117 +428,135 @@ def _agent_condition(agent: str) -> Any:
                                or_(e.c.agent_id == agent, held)))
 
 
+def _raw_rows(conn: Connection, query: Any) -> List[Tuple[Any, ...]]:
+    """All rows as the driver gives them (no per-row SQLAlchemy processing:
+    the columns read are plain numbers and text)."""
+    result = conn.execute(query)
+    try:
+        return result.cursor.fetchall()  # type: ignore[union-attr]
+    finally:
+        result.close()
+
+
 def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePolicy, now: dt.datetime) -> SummaryData:
     c, e = conversations_table, episodes_table
     start, end = request.start, request.end
-    window = dt.timedelta(days=policy.fcr_window_days)
-    cutoff = now - window  # contacts at or before this have their window over
-    # 1. conversations of the range, aggregated by channel and quarter hour
-    bucket = _bucket_expr(conn, c.c.first_customer_at).label("bucket")
-    handed = (c.c.first_handoff_at.isnot(None)).label("handed")
-    linked = (c.c.customer_id.isnot(None)).label("linked")
-    over = (c.c.first_customer_at <= cutoff).label("over")
-    query = (select(c.c.channel, bucket, handed, linked, over, func.count().label("n"))
-             .where(and_(c.c.first_customer_at >= start, c.c.first_customer_at < end))
-             .group_by(c.c.channel, bucket, handed, linked, over))
+    days_w = policy.fcr_window_days
+    cutoff = now - dt.timedelta(days=days_w)  # contacts at or before this have their window over
+    first_day = (request.first_day - dt.date(1970, 1, 1)).days
+    in_range = and_(c.c.first_customer_at >= start, c.c.first_customer_at < end)
+    scope = [in_range]
     if request.channel:
-        query = query.where(c.c.channel == request.channel)
+        scope.append(c.c.channel == request.channel)
     if request.agent:
-        query = query.where(_agent_condition(request.agent))
-    counts = [ConversationCounts(r.channel, int(r.bucket), bool(r.handed), bool(r.linked), bool(r.over), int(r.n))
-              for r in conn.execute(query)]
-    # 2. episodes queued in the range (every channel: a filter applies in Python)
+        scope.append(_agent_condition(request.agent))
+    # 1. conversations of the range by channel and local day
+    day = _local_day_expr(conn, c.c.first_customer_at, request).label("day")
+    handed = (c.c.first_handoff_at.isnot(None)).label("handed")
+    counts = [ConversationCounts(ch, int(d) - first_day, bool(h), int(n)) for ch, d, h, n in _raw_rows(
+        conn, select(c.c.channel, day, handed, func.count()).where(and_(*scope)).group_by(c.c.channel, day, handed))]
+    # 2. bot-only FCR per channel (an agent filter keeps only handed-off conversations: none)
+    bot_fcr: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
+    if not request.agent:
+        repeat = _repeat_contact(conn, c.c.customer_id, c.c.id, c.c.first_customer_at, days_w)
+        for ch, linked, counted, repeats in _raw_rows(conn, select(
+                c.c.channel, c.c.customer_id.isnot(None).label("linked"), func.count(),
+                func.sum(sa_case(c.c.customer_id.isnot(None), repeat)))
+                .where(and_(*scope, c.c.first_handoff_at.is_(None), c.c.first_customer_at <= cutoff))
+                .group_by(c.c.channel, c.c.customer_id.isnot(None))):
+            bot_fcr[ch][0] += int(counted) - int(repeats or 0)
+            bot_fcr[ch][1] += int(counted)
+    # 3. episodes queued in the range, with FCR (closed resolved, window over) computed in SQL
     if conn.dialect.name == "sqlite":
         order_expr = func.json_extract(c.c.context, "$.customer.verified_order_id")
     else:
         order_expr = literal_column("(handoff_conversations.context::json -> 'customer' ->> 'verified_order_id')")
-    q = (select(e.c.id, e.c.conversation_id, e.c.reason, _raw(e.c.queued_at).label("queued_at"),
-                _raw(e.c.first_reply_at).label("first_reply_at"), _raw(e.c.closed_at).label("closed_at"),
-                _raw(e.c.ended_at).label("ended_at"), e.c.outcome, e.c.resolution, e.c.agent_id,
-                c.c.channel, c.c.customer_id, type_coerce(order_expr, String).label("order_id"),
-                csat_table.c.score.label("csat"), nps_table.c.score.label("nps"))
+    a = assignments_table
+    n_assign = select(func.count()).where(a.c.episode_id == e.c.id).scalar_subquery()
+    fcr_case = sa_case(and_(e.c.outcome == "closed", e.c.resolution == "resolved", e.c.closed_at <= cutoff),
+                       _repeat_contact(conn, c.c.customer_id, e.c.conversation_id, e.c.closed_at, days_w),
+                       else_null=True)
+    ep_scope = [e.c.queued_at >= start, e.c.queued_at < end]
+    if request.channel:
+        ep_scope.append(c.c.channel == request.channel)
+    q = (select(e.c.id, e.c.conversation_id, e.c.reason, _epoch_expr(conn, e.c.queued_at),
+                _epoch_expr(conn, e.c.first_reply_at), _epoch_expr(conn, e.c.closed_at),
+                _epoch_expr(conn, e.c.ended_at), e.c.outcome, e.c.resolution, e.c.agent_id,
+                c.c.channel, c.c.customer_id, type_coerce(order_expr, String),
+                csat_table.c.score, nps_table.c.score, n_assign, fcr_case)
          .select_from(e.join(c, c.c.id == e.c.conversation_id)
                       .outerjoin(csat_table, csat_table.c.episode_id == e.c.id)
                       .outerjoin(nps_table, nps_table.c.episode_id == e.c.id))
-         .where(and_(e.c.queued_at >= start, e.c.queued_at < end)))
+         .where(and_(*ep_scope)))
     episodes: Dict[int, Episode] = {}
-    for r in conn.execute(q):
-        episodes[r.id] = Episode(
-            id=r.id, conversation_id=r.conversation_id, channel=r.channel,
-            customer_key=r.customer_id or r.conversation_id, reason=r.reason, queued=_epoch(r.queued_at) or 0.0,
-            first_reply=_epoch(r.first_reply_at), closed=_epoch(r.closed_at) if r.outcome == "closed" else None,
-            ended=_epoch(r.ended_at), outcome=r.outcome, resolution=r.resolution, agent_id=r.agent_id,
-            verified_order=str(r.order_id) if r.order_id not in (None, "") else None,
-            csat=r.csat, nps=r.nps)
-    # 3. who held them (assignments), oldest first
-    a = assignments_table
-    rows = conn.execute(select(a.c.episode_id, a.c.agent_id, _raw(a.c.started_at).label("started_at"),
-                               a.c.started_by, a.c.ended_by)
-                        .select_from(a.join(e, e.c.id == a.c.episode_id))
-                        .where(and_(e.c.queued_at >= start, e.c.queued_at < end))
-                        .order_by(a.c.episode_id, a.c.id))
-    starts: Dict[int, List[Tuple[float, str]]] = defaultdict(list)
-    for r in rows:
-        episode = episodes.get(r.episode_id)
-        if episode is None:
-            continue
-        episode.holders.append(r.agent_id)
-        starts[r.episode_id].append((_epoch(r.started_at) or 0.0, r.agent_id))
-        if r.ended_by == "transfer":
-            episode.transfers_to_agent += 1
-        elif r.ended_by == "requeue":
-            episode.transfers_to_queue += 1
-        elif r.ended_by == "lost":
-            episode.lost += 1
-    for episode in episodes.values():
-        if not episode.holders and episode.agent_id:   # rows older than assignments
-            episode.holders.append(episode.agent_id)
-        if episode.first_reply is not None:
-            held = [agent for at, agent in starts.get(episode.id, ()) if at <= episode.first_reply]
-            episode.responder = held[-1] if held else episode.agent_id
-    # 4. contacts for FCR: later conversations of linked customers and later episodes, on every channel
-    resolved_until = max([end.timestamp()] + [ep.closed for ep in episodes.values() if ep.closed is not None])
-    upper = min(now, _dt(resolved_until) + window + dt.timedelta(seconds=1))
-    contacts: Dict[str, List[float]] = defaultdict(list)
-    for r in conn.execute(select(e.c.conversation_id, c.c.customer_id, _raw(e.c.queued_at).label("queued_at"))
-                          .select_from(e.join(c, c.c.id == e.c.conversation_id))
-                          .where(and_(e.c.queued_at >= start, e.c.queued_at < upper))):
-        contacts[r.customer_id or r.conversation_id].append(_epoch(r.queued_at) or 0.0)
-    linked_bot_only: List[Tuple[str, str, float]] = []
-    channel_ok = (lambda ch: True) if not request.channel else (lambda ch: ch == request.channel)
-    lq = (select(c.c.customer_id, c.c.channel, _raw(c.c.first_customer_at).label("at"),
-                 c.c.first_handoff_at.isnot(None).label("handed"))
-          .where(and_(c.c.customer_id.isnot(None), c.c.first_customer_at >= start, c.c.first_customer_at < upper)))
-    agent_only = bool(request.agent)
-    for r in conn.execute(lq):
-        at = _epoch(r.at) or 0.0
-        contacts[r.customer_id].append(at)
-        if (not r.handed and not agent_only and at < end.timestamp() and at <= cutoff.timestamp()
-                and channel_ok(r.channel)):
-            linked_bot_only.append((r.customer_id, r.channel, at))
-    for times in contacts.values():
-        times.sort()
+    several: List[int] = []
+    for (eid, conv, reason, queued, first_reply, closed, ended, outcome, resolution, agent_id, channel,
+         customer_id, order_id, csat_score, nps_score, assigned, repeat) in _raw_rows(conn, q):
+        ep = Episode(
+            id=eid, conversation_id=conv, channel=channel, customer_key=customer_id or conv, reason=reason,
+            queued=_ms(queued) or 0.0, first_reply=_ms(first_reply),
+            closed=_ms(closed) if outcome == "closed" else None, ended=_ms(ended), outcome=outcome,
+            resolution=resolution, agent_id=agent_id,
+            verified_order=str(order_id) if order_id not in (None, "") else None, csat=csat_score, nps=nps_score)
+        ep.fcr = None if repeat is None else not bool(repeat)
+        episodes[eid] = ep
+        if assigned and int(assigned) > 1:
+            several.append(eid)
+        elif agent_id:  # one holder (or none recorded: rows older than assignments): the episode's agent
+            ep.holders.append(agent_id)
+            if ep.first_reply is not None:
+                ep.responder = agent_id
+    # 4. who held the episodes that passed between agents, oldest first
+    for chunk_start in range(0, len(several), 500):
+        chunk = several[chunk_start:chunk_start + 500]
+        for eid, agent, started, ended_by in _raw_rows(conn, select(
+                a.c.episode_id, a.c.agent_id, _epoch_expr(conn, a.c.started_at), a.c.ended_by)
+                .where(a.c.episode_id.in_(chunk)).order_by(a.c.episode_id, a.c.id)):
+            ep = episodes[eid]
+            ep.holders.append(agent)
+            if ep.first_reply is not None and (_ms(started) or 0.0) <= ep.first_reply:
+                ep.responder = agent
+            if ended_by == "transfer":
+                ep.transfers_to_agent += 1
+            elif ended_by == "requeue":
+                ep.transfers_to_queue += 1
+            elif ended_by == "lost":
+                ep.lost += 1
+    # the episodes with one assignment that ended in a requeue or a lost agent
+    for eid, ended_by in _raw_rows(conn, select(a.c.episode_id, a.c.ended_by)
+                                   .select_from(a.join(e, e.c.id == a.c.episode_id))
+                                   .where(and_(e.c.queued_at >= start, e.c.queued_at < end,
+                                               a.c.ended_by.in_(["requeue", "lost"])))):
+        ep = episodes.get(eid)
+        if ep is not None and eid not in several:
+            if ended_by == "requeue":
+                ep.transfers_to_queue += 1
+            else:
+                ep.lost += 1
     # 5. labels of the range's conversations and of the episodes' conversations
-    in_range = and_(c.c.first_customer_at >= start, c.c.first_customer_at < end)
-    lab = conn.execute(select(labels_table.c.conversation_id, labels_table.c.label, c.c.channel,
-                              c.c.first_handoff_at.isnot(None).label("handed"), in_range.label("in_range"))
-                       .select_from(labels_table.join(c, c.c.id == labels_table.c.conversation_id))
-                       .where(or_(in_range, c.c.id.in_(select(e.c.conversation_id).where(
-                           and_(e.c.queued_at >= start, e.c.queued_at < end)))))
-                       .order_by(labels_table.c.label))
+    lab_scope = or_(in_range, c.c.id.in_(select(e.c.conversation_id).where(
+        and_(e.c.queued_at >= start, e.c.queued_at < end))))
     labels: Dict[str, List[str]] = defaultdict(list)
     labelled: List[Tuple[str, str, bool, bool]] = []
-    for r in lab:
-        labels[r.conversation_id].append(r.label)
-        if r.in_range and channel_ok(r.channel):
-            labelled.append((r.label, r.channel, bool(r.handed), r.conversation_id))  # type: ignore[arg-type]
-    names = {r.id: r.name for r in conn.execute(select(agents_table.c.id, agents_table.c.name))}
-    # the labelled conversations that the agent filter keeps
-    if request.agent and labelled:
-        held = {ep.conversation_id for ep in episodes.values() if request.agent in ep.holders}
-        labelled = [row for row in labelled if row[3] in held]
-    return SummaryData(counts, list(episodes.values()), linked_bot_only, dict(contacts), dict(labels),
-                       [(lb, ch, h, True) for lb, ch, h, _ in labelled], names)
+    channel_ok = (lambda ch: True) if not request.channel else (lambda ch: ch == request.channel)
+    held_by_agent = ({ep.conversation_id for ep in episodes.values() if request.agent in ep.holders}
+                     if request.agent else None)
+    for conv, label, channel, handed_off, inside in _raw_rows(conn, select(
+            labels_table.c.conversation_id, labels_table.c.label, c.c.channel,
+            c.c.first_handoff_at.isnot(None), in_range)
+            .select_from(labels_table.join(c, c.c.id == labels_table.c.conversation_id))
+            .where(lab_scope).order_by(labels_table.c.label)):
+        labels[conv].append(label)
+        if inside and channel_ok(channel) and (held_by_agent is None or conv in held_by_agent):
+            labelled.append((label, channel, bool(handed_off), True))
+    names = {aid: name for aid, name in _raw_rows(conn, select(agents_table.c.id, agents_table.c.name))}
+    return SummaryData(counts, list(episodes.values()), dict(bot_fcr), dict(labels), labelled, names)
+
+
+def sa_case(condition: Any, value: Any, else_null: bool = False) -> Any:
+    """CASE WHEN condition THEN (value as 1/0) ELSE 0 (or NULL) END."""
+    from sqlalchemy import case, null
+    return case((condition, case((value, 1), else_=0)), else_=null() if else_null else 0)
 
 
 # -- the figures (pure) ----------------------------------------------------------------
@@ -471,9 +569,10 @@ def next_contact_within(contacts: Mapping[str, Sequence[float]], key: str, after
     return k < len(times) and times[k] <= after + window_s
 
 
-def prepare_episodes(episodes: Iterable[Episode], clock: SupportClock, contacts: Mapping[str, Sequence[float]],
-                     window_s: float, now: float) -> None:
-    """Business first response, the SLA state and FCR of each episode, in place."""
+def prepare_episodes(episodes: Iterable[Episode], clock: SupportClock,
+                     contacts: Optional[Mapping[str, Sequence[float]]], window_s: float, now: float) -> None:
+    """Business first response, the SLA state and (with ``contacts``; the
+    summary reads it from SQL) FCR of each episode, in place."""
     for ep in episodes:
         ep.due = clock.due(ep.queued)
         if ep.first_reply is not None:
@@ -483,7 +582,8 @@ def prepare_episodes(episodes: Iterable[Episode], clock: SupportClock, contacts:
             ep.sla = "breached" if ep.ended > ep.due else None
         else:
             ep.sla = "breached" if now > ep.due else "pending"
-        if ep.closed is not None and ep.resolution == "resolved" and ep.closed + window_s <= now:
+        if contacts is not None and ep.closed is not None and ep.resolution == "resolved" \
+                and ep.closed + window_s <= now:
             ep.fcr = not next_contact_within(contacts, ep.customer_key, ep.closed, window_s)
 
 
@@ -594,7 +694,7 @@ def summarise(data: SummaryData, request: ReportRequest, policy: StorePolicy, no
 
     clock = SupportClock(policy, request.start - dt.timedelta(days=1),
                          max(request.end, now) + dt.timedelta(days=30))
-    prepare_episodes(data.episodes, clock, data.contacts, window_s, now_s)
+    prepare_episodes(data.episodes, clock, None, window_s, now_s)
     channel_ok = (lambda ch: True) if not request.channel else (lambda ch: ch == request.channel)
     episodes = [ep for ep in data.episodes if channel_ok(ep.channel)
                 and (request.agent is None or request.agent in ep.holders)]
@@ -602,23 +702,16 @@ def summarise(data: SummaryData, request: ReportRequest, policy: StorePolicy, no
     # conversations, and bot-only FCR: unlinked ones never have a repeat contact
     conv_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
     conv_by_day: Dict[dt.date, List[int]] = defaultdict(lambda: [0, 0])
-    bot_fcr_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
+    bot_fcr_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0], data.bot_fcr)
     for row in data.counts:
-        if not channel_ok(row.channel):
+        if not channel_ok(row.channel) or not 0 <= row.day < len(days):
             continue
         conv_by_channel[row.channel][0] += row.count
-        day = day_of(row.bucket * BUCKET_S)
+        day = days[row.day]
         conv_by_day[day][0] += row.count
         if row.handed_off:
             conv_by_channel[row.channel][1] += row.count
             conv_by_day[day][1] += row.count
-        elif row.window_over and not row.linked:
-            bot_fcr_by_channel[row.channel][0] += row.count
-            bot_fcr_by_channel[row.channel][1] += row.count
-    for key, channel, at in data.linked_bot_only:
-        repeat = next_contact_within(data.contacts, key, at, window_s)
-        bot_fcr_by_channel[channel][0] += 0 if repeat else 1
-        bot_fcr_by_channel[channel][1] += 1
     total_conv = sum(v[0] for v in conv_by_channel.values())
     total_handed = sum(v[1] for v in conv_by_channel.values())
     bot_fcr = (sum(v[0] for v in bot_fcr_by_channel.values()), sum(v[1] for v in bot_fcr_by_channel.values()))
@@ -672,11 +765,17 @@ def summarise(data: SummaryData, request: ReportRequest, policy: StorePolicy, no
     for day in days:
         conv, handed = conv_by_day.get(day, (0, 0))
         mine = eps_by_day.get(day, [])
-        figures = episode_figures(mine, target_s, credit)
+        scores = [ep.csat for ep in mine if ep.csat is not None and credit.closed(ep)]
+        replied = sorted(ep.first_reply - ep.queued for ep in mine  # type: ignore[operator]
+                         if ep.first_reply is not None and credit.replied(ep))
+        business = sorted(ep.business_first for ep in mine  # type: ignore[misc]
+                          if ep.business_first is not None and credit.replied(ep))
         summary["by_day"].append({
-            "date": day.isoformat(), **_conversation_figures(conv, handed), "handoffs": figures["handoffs"],
-            "csat_score": figures["csat"]["score"], "first_response_median_s": figures["first_response_s"]["median"],
-            "first_response_business_median_s": figures["first_response_business_s"]["median"]})
+            "date": day.isoformat(), **_conversation_figures(conv, handed),
+            "handoffs": sum(1 for ep in mine if credit.held(ep)),
+            "csat_score": rate(sum(1 for x in scores if x >= 4), len(scores)),
+            "first_response_median_s": _r(percentile(replied, 0.5)),
+            "first_response_business_median_s": _r(percentile(business, 0.5))})
     summary["top_products"] = top_products(episodes, products or {})
     summary["generated_at"] = now.astimezone(UTC).isoformat()
     return summary

@@ -70,9 +70,9 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     "csat_thanks": ("¡Gracias por tu valoración!", "¡Gracias por su valoración!"),
     # the NPS question after some ratings (``nps_request``), 0-10
     "nps_ask": (
-        "Una última pregunta: ¿con qué probabilidad nos recomendarías a un amigo o familiar? "
+        "Una última pregunta: ¿con qué probabilidad nos recomendarías a tus amigos o familiares? "
         "Del 0 (nada probable) al 10 (muy probable).",
-        "Una última pregunta: ¿con qué probabilidad nos recomendaría a un amigo o familiar? "
+        "Una última pregunta: ¿con qué probabilidad nos recomendaría a sus amigos o familiares? "
         "Del 0 (nada probable) al 10 (muy probable).",
     ),
     "nps_low": ("Nada probable", "Nada probable"),

@@ -25,19 +25,27 @@ AWARE = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("handoff_conversations") as batch:
-        batch.add_column(sa.Column("first_customer_at", AWARE, nullable=True))
-        batch.add_column(sa.Column("first_handoff_at", AWARE, nullable=True))
-        batch.add_column(sa.Column("nps_episode_id", sa.Integer, nullable=True))
-        batch.create_index("ix_handoff_conversations_first_customer_at", ["first_customer_at"])
-    op.execute(
-        "UPDATE handoff_conversations SET first_customer_at = ("
-        " SELECT MIN(m.created_at) FROM handoff_messages m"
-        " WHERE m.conversation_id = handoff_conversations.id AND m.sender = 'customer')")
-    op.execute(
-        "UPDATE handoff_conversations SET first_handoff_at = ("
-        " SELECT MIN(e.queued_at) FROM handoff_episodes e"
-        " WHERE e.conversation_id = handoff_conversations.id)")
+    """Each step only if missing (as 0002: a database adopted by 0001 may hold them)."""
+    inspector = sa.inspect(op.get_bind())
+    columns = {c["name"] for c in inspector.get_columns("handoff_conversations")}
+    indexes = {i["name"] for i in inspector.get_indexes("handoff_conversations")}
+    missing = [c for c in ("first_customer_at", "first_handoff_at", "nps_episode_id") if c not in columns]
+    if missing:
+        with op.batch_alter_table("handoff_conversations") as batch:
+            for name in missing:
+                batch.add_column(sa.Column(name, sa.Integer if name == "nps_episode_id" else AWARE, nullable=True))
+    if "ix_handoff_conversations_first_customer_at" not in indexes:
+        op.create_index("ix_handoff_conversations_first_customer_at", "handoff_conversations", ["first_customer_at"])
+    if "first_customer_at" in missing:
+        op.execute(
+            "UPDATE handoff_conversations SET first_customer_at = ("
+            " SELECT MIN(m.created_at) FROM handoff_messages m"
+            " WHERE m.conversation_id = handoff_conversations.id AND m.sender = 'customer')")
+    if "first_handoff_at" in missing:
+        op.execute(
+            "UPDATE handoff_conversations SET first_handoff_at = ("
+            " SELECT MIN(e.queued_at) FROM handoff_episodes e"
+            " WHERE e.conversation_id = handoff_conversations.id)")
 
 
 def downgrade() -> None:

@@ -343,6 +343,8 @@ class Bridge:
             frame["agent_name"] = agent_name or ""
         if isinstance(message.data.get("csat_score"), int):
             frame["csat_score"] = message.data["csat_score"]
+        if isinstance(message.data.get("nps_score"), int):  # a history shows the answer as given
+            frame["nps_score"] = message.data["nps_score"]
         return frame
 
     async def _deliver(

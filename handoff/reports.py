@@ -377,6 +377,8 @@ def _local_day_expr(conn: Connection, column: Any, request: ReportRequest) -> An
     else:
         epoch = cast(func.floor(func.extract("epoch", column)), Integer)
     changes = offset_changes(request.tz, request.start, request.end)
+    if all(offset % 3600 == 0 for _, offset in changes):
+        return _utc_hour_expr(conn, column)  # whole-hour zones: grouped by UTC hour, days made in Python
     if len(changes) == 1:
         shifted = epoch + changes[0][1]
     else:
@@ -388,6 +390,23 @@ def _local_day_expr(conn: Connection, column: Any, request: ReportRequest) -> An
     return cast(func.floor(shifted / 86400.0), Integer)
 
 
+def _utc_hour_expr(conn: Connection, column: Any) -> Any:
+    """The UTC hour of a time as text 'YYYY-MM-DD HH' (SQLite: a prefix of
+    the stored text, no parsing) or a timestamp (PostgreSQL)."""
+    if conn.dialect.name == "sqlite":
+        return func.substr(column, 1, 13)
+    return func.date_trunc("hour", column)
+
+
+def _hour_day(value: Any, request: ReportRequest, first_day: int) -> int:
+    """The local day index of a UTC hour read by ``_utc_hour_expr``."""
+    if isinstance(value, str):
+        at = dt.datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=UTC)
+    else:
+        at = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return (at.astimezone(request.tz).date() - dt.date(1970, 1, 1)).days - first_day
+
+
 def _plus_window(conn: Connection, column: Any, days: int) -> Any:
     if conn.dialect.name == "sqlite":
         return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{days} days")
@@ -397,10 +416,9 @@ def _plus_window(conn: Connection, column: Any, days: int) -> Any:
 def _after(conn: Connection, later: Any, earlier: Any, days: int) -> Any:
     """``later`` in (earlier, earlier + days]."""
     if conn.dialect.name == "sqlite":
-        # text times: compare at the millisecond ("%f" is SS.SSS)
-        a = func.strftime("%Y-%m-%d %H:%M:%f", later)
-        b = func.strftime("%Y-%m-%d %H:%M:%f", earlier)
-        return and_(a > b, a <= _plus_window(conn, earlier, days))
+        # the stored text (SQLAlchemy's fixed "YYYY-MM-DD HH:MM:SS.ffffff", UTC) compares as the
+        # times do; the window's end is to the millisecond ("%f" is SS.SSS)
+        return and_(later > earlier, later <= _plus_window(conn, earlier, days))
     return and_(later > earlier, later <= _plus_window(conn, earlier, days))
 
 
@@ -453,7 +471,9 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
     # 1. conversations of the range by channel and local day
     day = _local_day_expr(conn, c.c.first_customer_at, request).label("day")
     handed = (c.c.first_handoff_at.isnot(None)).label("handed")
-    counts = [ConversationCounts(ch, int(d) - first_day, bool(h), int(n)) for ch, d, h, n in _raw_rows(
+    by_hour = all(offset % 3600 == 0 for _, offset in offset_changes(request.tz, start, end))
+    counts = [ConversationCounts(ch, _hour_day(d, request, first_day) if by_hour else int(d) - first_day,
+                                 bool(h), int(n)) for ch, d, h, n in _raw_rows(
         conn, select(c.c.channel, day, handed, func.count()).where(and_(*scope)).group_by(c.c.channel, day, handed))]
     # 2. bot-only FCR per channel (an agent filter keeps only handed-off conversations: none)
     bot_fcr: Dict[str, List[int]] = defaultdict(lambda: [0, 0])

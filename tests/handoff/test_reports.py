@@ -268,6 +268,19 @@ async def test_days_are_read_in_the_time_zone_asked(story: Story) -> None:
     assert mexico["conversations"] == 7                                # I was Sunday evening in Mexico
     days = _by(mexico["by_day"], "date")
     assert (days["2025-11-24"]["conversations"], days["2025-11-25"]["conversations"]) == (3, 1)
+    # a zone whose offset is not whole hours (counted with the offsets in SQL): B (18:30 UTC) is
+    # Tuesday 00:00 there, H Tuesday 05:00
+    kolkata = await _summary(story, "from=2025-11-24&to=2025-12-10&tz=Asia/Kolkata")
+    days = _by(kolkata["by_day"], "date")
+    assert kolkata["conversations"] == 8
+    assert (days["2025-11-24"]["conversations"], days["2025-11-25"]["conversations"]) == (2, 3)
+
+
+def test_offset_changes_find_the_dst_switch() -> None:
+    from zoneinfo import ZoneInfo
+
+    changes = reports.offset_changes(ZoneInfo("Europe/Madrid"), T(20, 0, month=10), T(1, 0, month=11))
+    assert changes[1:] == [(T(26, 1, month=10).timestamp(), 3600)] and changes[0][1] == 7200
 
 
 @pytest.mark.asyncio
@@ -399,3 +412,49 @@ def test_the_cli_makes_supervisors(tmp_path: Any) -> None:
         engine.dispose()
     assert roles == {"Sonia": "supervisor", "Ana": "agent"}
     assert plain.stdout.strip().splitlines()[-1].startswith("a_")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("share, asked", [(1.0, True), (0.0, False)])
+async def test_the_nps_question_follows_the_rating_on_the_widget(fake_rasa: FakeRasa, db_url: str,
+                                                                share: float, asked: bool) -> None:
+    from tests.handoff.conftest import agent_client, new_agent, queued_customer
+
+    policy = dataclasses.replace(load_policy(), nps_share=share)
+    settings = HandoffSettings(host="127.0.0.1", port=0, rasa_url=fake_rasa.url, rasa_bridge_secret=BRIDGE_SECRET,
+                               rasa_timeout_s=1.0, agent_grace_s=60.0, database_url=db_url)
+    server = BridgeServer(settings, Bridge(settings, policy=policy, clock=Clock(T(24, 11))))
+    await server.start()
+    try:
+        _, token = await new_agent(server, "Ana")
+        agent = await agent_client(server, token)
+        client, session, _ = await queued_customer(server)
+        conversation_id = session["conversation_id"]
+        await agent.send({"type": "claim", "conversation_id": conversation_id})
+        await agent.wait_type("conversation")
+        await agent.send({"type": "close", "conversation_id": conversation_id, "resolution": "resolved"})
+        await client.wait_type("csat_request")
+        await client.send({"type": "csat", "score": 5})
+        await client.wait_for(lambda f: f.get("type") == "message" and f.get("csat_score") == 5)
+        if not asked:
+            await client.send({"type": "nps", "score": 9})
+            error = await client.wait_type("error")
+            assert error["code"] == "no_nps_pending"
+            return
+        request = await client.wait_type("nps_request")
+        assert "recomendarías" in request["text"] and (request["min"], request["max"]) == (0, 10)
+        await client.send({"type": "nps", "score": 11})
+        assert (await client.wait_type("error"))["code"] == "invalid_field"
+        await client.send({"type": "nps", "score": 9})
+        thanks = await client.wait_for(lambda f: f.get("type") == "message" and f.get("nps_score") == 9)
+        assert thanks["sender"] == "system"
+        await client.send({"type": "nps", "score": 3})               # once per handoff
+        assert (await client.wait_type("error"))["code"] == "no_nps_pending"
+        engine = sa.create_engine(db_url)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT score FROM handoff_nps")).scalars().all() == [9]
+        finally:
+            engine.dispose()
+    finally:
+        await server.stop()

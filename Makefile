@@ -44,10 +44,12 @@ run: migrate train seed
 shell: migrate train seed
 	$(PY) -m bot shell
 
-# make agent NAME=Marta — creates a console agent and prints its token.
+# make agent NAME=Marta [ROLE=supervisor] — creates a console agent (role
+# agent by default; a supervisor also reads the reports) and prints its token.
+ROLE ?= agent
 agent: $(STAMP)
-	@test -n "$(NAME)" || { echo "usage: make agent NAME=Marta"; exit 2; }
-	$(PY) -m handoff agent add "$(NAME)"
+	@test -n "$(NAME)" || { echo "usage: make agent NAME=Marta [ROLE=agent|supervisor]"; exit 2; }
+	$(PY) -m handoff agent add "$(NAME)" --role "$(ROLE)"
 
 validate: $(STAMP)
 	$(PY) -m rasa data validate --config config.yml --domain domain.yml --data data/nlu data/rules data/stories

@@ -88,6 +88,11 @@ class StorePolicy:
     first_response_target_minutes: int = 60
     # after a missed promise, the new one: this much support time from the apology
     breach_new_promise_minutes: int = 60
+    # reports: a resolved contact counts as first-contact resolution when the
+    # customer makes no new contact within this many days (docs/reports.md)
+    fcr_window_days: int = 7
+    # the share of customers (0..1) asked the NPS question after their rating
+    nps_share: float = 0.0
 
     @property
     def schedule(self) -> SupportSchedule:
@@ -350,6 +355,18 @@ def _positive_minutes(raw: Mapping[str, Any], key: str, default: Optional[int] =
     return value
 
 
+def _fcr_window_days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 90:
+        raise PolicyError(f"fcr_window_days must be a whole number of days from 1 to 90, not {value!r}")
+    return value
+
+
+def _share(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise PolicyError(f"{key} must be a number from 0 to 1, not {value!r}")
+    return float(value)
+
+
 def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> StorePolicy:
     """Validate the raw YAML mapping and build the typed policy."""
     try:
@@ -386,6 +403,8 @@ def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> S
             yearly_holidays=yearly_holidays,
             first_response_target_minutes=target,
             breach_new_promise_minutes=_positive_minutes(raw, "breach_new_promise_minutes", target),
+            fcr_window_days=_fcr_window_days(raw.get("fcr_window_days", 7)),
+            nps_share=_share(raw.get("nps_share", 0.0), "nps_share"),
         )
         for needed in ("España", INTERNATIONAL_DROPOFF):
             if not any(_fold(k) == _fold(needed) for k in policy.return_dropoff):

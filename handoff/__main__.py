@@ -1,6 +1,7 @@
 """``python -m handoff`` starts the bridge (and the Telegram channel when
 TELEGRAM_BOT_TOKEN is set); ``python -m handoff agent add NAME`` creates an
-agent and prints its token alone on the last line."""
+agent (``--role agent|supervisor``, default agent; supervisors read the
+reports) and prints its token alone on the last line."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,7 @@ import sys
 from typing import Optional, Sequence
 
 from handoff import logs
-from handoff.agents import AgentError, add_agent
+from handoff.agents import ROLES, AgentError, add_agent
 from handoff.channels.telegram import TelegramChannelError
 from handoff.server import BridgeServer
 from handoff.settings import HandoffSettings, SettingsError
@@ -26,14 +27,14 @@ async def _run(settings: HandoffSettings) -> None:
     await BridgeServer(settings).serve_forever(stop)
 
 
-async def _add_agent(settings: HandoffSettings, name: str) -> str:
+async def _add_agent(settings: HandoffSettings, name: str, role: str = "agent") -> str:
     storage = Storage(settings.database_url)
     try:
         await storage.create_schema()
-        agent, token = await add_agent(storage, name)
+        agent, token = await add_agent(storage, name, role)
     finally:
         storage.dispose()
-    print(f"Agente creado: {agent.name} (id {agent.id}). Guarda el token, no se vuelve a mostrar:")
+    print(f"Agente creado: {agent.name} (id {agent.id}, rol {agent.role}). Guarda el token, no se vuelve a mostrar:")
     return token
 
 
@@ -44,6 +45,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     agent_commands = agent.add_subparsers(dest="agent_command", required=True)
     add = agent_commands.add_parser("add", help="create an agent and print its token")
     add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, default="agent",
+                     help="agent (default) or supervisor (may read /api/reports/*)")
     args = parser.parse_args(argv)
     try:
         settings = HandoffSettings.from_env()
@@ -52,7 +55,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     if args.command == "agent":
         try:
-            token = asyncio.run(_add_agent(settings, args.name))
+            token = asyncio.run(_add_agent(settings, args.name, args.role))
         except (AgentError, StorageError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -75,16 +75,22 @@ async def _default_hasher(secret: str, salt: bytes) -> bytes:
     return await asyncio.to_thread(hash_secret, secret, salt)
 
 
-async def add_agent(storage: Storage, name: str) -> Tuple[Agent, str]:
-    """Create an agent; the token is returned once and never stored in clear."""
+ROLES = ("agent", "supervisor")  # a supervisor also reads the reports (docs/reports.md)
+
+
+async def add_agent(storage: Storage, name: str, role: str = "agent") -> Tuple[Agent, str]:
+    """Create an agent (``role`` agent or supervisor); the token is returned
+    once and never stored in clear."""
     name = name.strip()
     if not name or len(name) > 100:
         raise AgentError("the agent name must have 1 to 100 characters")
+    if role not in ROLES:
+        raise AgentError(f"the role must be one of {', '.join(ROLES)}, not {role!r}")
     agent_id = "a_" + secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_bytes(16)
     digest = await asyncio.to_thread(hash_secret, secret, salt)
-    agent = await storage.insert_agent(agent_id, name, salt, digest)
+    agent = await storage.insert_agent(agent_id, name, salt, digest, role)
     return agent, f"{agent_id}.{secret}"
 
 

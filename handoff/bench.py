@@ -73,6 +73,8 @@ from handoff.agents import MAX_ADMITTED, MAX_FAILURES, PER_ADDRESS, SCRYPT_WORKE
 
 DOCS = ROOT / "docs" / "benchmarks.md"
 MARK_BEGIN = "<!-- bridge-bench:begin -->"
+REPORTS_BEGIN = "<!-- reports-bench:begin -->"
+REPORTS_END = "<!-- reports-bench:end -->"
 MARK_END = "<!-- bridge-bench:end -->"
 
 TARGET_OVERHEAD_MS = 3.0
@@ -1099,7 +1101,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--login-flood-only", action="store_true",
                         help="only the login-flood part; printed, never written (it would drop the other figures)")
     parser.add_argument("--no-write", action="store_true", help=f"print only; do not write {DOCS.relative_to(ROOT)}")
+    parser.add_argument("--reports", action="store_true",
+                        help="also the reports case (100,000 conversations over 90 days, SQLite and PostgreSQL)")
+    parser.add_argument("--reports-only", action="store_true", help="only the reports case (written to its own block)")
+    parser.add_argument("--report-conversations", type=int, default=100_000, help="conversations seeded for the reports case")
     args = parser.parse_args(argv)
+    load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if args.reports or args.reports_only:
+        from handoff import bench_reports
+
+        print(f"Reports: {args.report_conversations} conversations over 90 days...", flush=True)
+        results = bench_reports.run(args.report_conversations, log=lambda m: print(m, flush=True))
+        block = bench_reports.render(results, f"Machine: {os.cpu_count()} cores, load average {load_avg}.")
+        print(block)
+        if not args.no_write:
+            write_block(block, REPORTS_BEGIN, REPORTS_END, DOCS)
+        if args.reports_only:
+            return 0
     sessions = 20 if args.quick and args.sessions == 1000 else args.sessions
     if sessions < 1:
         parser.error("--sessions must be at least 1")

@@ -46,6 +46,7 @@ from handoff.agents import LoginThrottle
 from handoff.casecard import case_card
 from handoff.frames import MESSAGE_ID, FrameError
 from handoff.metrics import Metrics
+from handoff.nps import nps_selected
 from handoff.queue import estimate_wait_s, mean_handling_s, queue_frame
 from handoff.queue_exit import ASK, LEAVE, queue_exit
 from handoff.rasa import RasaClient, RasaUnavailable
@@ -65,6 +66,7 @@ from handoff.storage import (
     Attachment,
     Conversation,
     NoCsatPending,
+    NoNpsPending,
     NotFound,
     Storage,
     StorageError,
@@ -349,6 +351,8 @@ class Bridge:
             frame["agent_name"] = agent_name or ""
         if isinstance(message.data.get("csat_score"), int):
             frame["csat_score"] = message.data["csat_score"]
+        if isinstance(message.data.get("nps_score"), int):  # a history shows the answer as given
+            frame["nps_score"] = message.data["nps_score"]
         return frame
 
     async def _deliver(
@@ -427,6 +431,8 @@ class Bridge:
                 "type": "handoff", "state": "assigned", "agent_name": names.get(conversation.agent_id or "", "")}))
         if conversation.csat_episode_id is not None:
             await self.send(ws, await self._csat_request(conversation))
+        elif conversation.nps_episode_id is not None:
+            await self.send(ws, self._nps_request())
         return {str(m.id) for m in history}
 
     @staticmethod
@@ -501,7 +507,8 @@ class Bridge:
             data: Optional[Dict[str, Any]] = {"payload": payload} if payload else None
             if stale and data is not None:
                 data["stale_button"] = reply_to
-            conversation, message, created = await self.storage.receive(conversation_id, text, data, client_id)
+            conversation, message, created = await self.storage.receive(conversation_id, text, data, client_id,
+                                                                        now=self.clock())
             self.crash_point("turn_stored")
             if client_id is not None and ws is not None:
                 await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
@@ -1006,7 +1013,11 @@ class Bridge:
     async def customer_csat(self, conversation_id: str, score: int, comment: Optional[str]) -> None:
         async with self.lock(conversation_id):
             try:
-                stored = await self.storage.store_csat(conversation_id, score, (comment or "").strip() or None)
+                pending = await self.storage.get_conversation(conversation_id)
+                ask_nps = (pending.csat_episode_id is not None
+                           and nps_selected(pending.id, pending.csat_episode_id, self.policy.nps_share))
+                stored = await self.storage.store_csat(conversation_id, score, (comment or "").strip() or None,
+                                                       now=self.clock(), ask_nps=ask_nps)
             except NoCsatPending as exc:
                 raise FrameError("no_csat_pending", "No hay ninguna valoración pendiente.") from exc
             self.metrics.csat.observe(score)
@@ -1014,6 +1025,23 @@ class Bridge:
                                               "agent_id": stored["agent_id"], "reason": stored["reason"]})
             # the score rides on the thanks, so a history (a reload) shows the rating as given
             await self._deliver(conversation_id, "system", self.texts["csat_thanks"], {"csat_score": score})
+            if ask_nps:
+                await self.to_customer(conversation_id, self._nps_request())
+
+    def _nps_request(self) -> Frame:
+        """The NPS question (0-10), asked after the rating to the share of
+        customers the policy's ``nps_share`` picks (``nps_selected``)."""
+        return {"type": "nps_request", "text": self.texts["nps_ask"], "min": 0, "max": 10,
+                "low": self.texts["nps_low"], "high": self.texts["nps_high"]}
+
+    async def customer_nps(self, conversation_id: str, score: int) -> None:
+        async with self.lock(conversation_id):
+            try:
+                await self.storage.store_nps(conversation_id, score, now=self.clock())
+            except NoNpsPending as exc:
+                raise FrameError("no_nps_pending", "No hay ninguna pregunta pendiente (no NPS question pending).") from exc
+            logger.info("nps_stored", extra={"conversation_id": conversation_id, "score": score})
+            await self._deliver(conversation_id, "system", self.texts["nps_thanks"], {"nps_score": score})
 
     async def message_received(self, conversation_id: str, message_id: str) -> None:
         """The shopper's side really has an agent's message (the widget showed
@@ -1338,7 +1366,8 @@ class Bridge:
             await self._get(conversation_id)
             try:
                 conversation = await self.storage.transfer(conversation_id, agent.id, target.id,
-                                                           self.texts.get("agent_joined", agent=target.name))
+                                                           self.texts.get("agent_joined", agent=target.name),
+                                                           self.clock())
             except TransitionError as exc:
                 raise self._not_assigned(exc) from exc
             logger.info("transferred_to_agent", extra={"conversation_id": conversation_id,

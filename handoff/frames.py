@@ -59,6 +59,7 @@ CUSTOMER_FRAMES: Schema = {
                 "reply_to": (_OPT_S, False, 20)},
     "typing": {},
     "csat": {"score": ((int,), True, 0), "comment": (_OPT_S, False, 1000)},
+    "nps": {"score": ((int,), True, 0)},
     "contact": {"email": (_S, True, 254), "client_id": (_OPT_S, False, ID)},
     "received": {"id": (_S, True, 20)},   # the widget has shown an agent's message
 }
@@ -161,6 +162,8 @@ def parse(raw: Union[str, bytes], schema: Schema, max_bytes: int) -> Dict[str, A
         raise FrameError("invalid_field", "El campo «id» no tiene un valor válido.")
     if frame["type"] == "csat" and not 1 <= frame["score"] <= 5:
         raise FrameError("invalid_field", "La valoración debe ser un número del 1 al 5.")
+    if frame["type"] == "nps" and not 0 <= frame["score"] <= 10:
+        raise FrameError("invalid_field", "La respuesta debe ser un número del 0 al 10.")
     if frame["type"] == "contact" and not EMAIL.match(frame["email"].strip()):
         raise FrameError("invalid_field", "Ese correo electrónico no parece válido.", client_id)
     # Only the fields the schema names (checked and cleaned) go on.

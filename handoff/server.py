@@ -14,6 +14,8 @@ that the default same-host origins name the real port even when port is 0.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import html
 import http
 import json
@@ -21,7 +23,7 @@ import logging
 import re
 import socket
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, Optional, Tuple
 from urllib.parse import parse_qs, quote, urlsplit
 
 import websockets
@@ -29,6 +31,7 @@ import yaml
 from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
+from handoff import reports
 from handoff.agents import LoginRefused
 from handoff.bridge import Bridge, Socket
 from handoff.channels.telegram import TelegramChannel, TelegramChannelError
@@ -37,7 +40,7 @@ from handoff.channels.web import handle_chat
 from handoff.frames import HARD_MAX_FRAME_BYTES
 from handoff.metrics import CONTENT_TYPE_LATEST
 from handoff.settings import STATIC_DIR, HandoffSettings
-from handoff.storage import StorageError
+from handoff.storage import Agent, StorageError
 from handoff.texts import Texts
 
 logger = logging.getLogger(__name__)
@@ -58,6 +61,8 @@ POLICY_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 TEXT_PLACEHOLDER = re.compile(r"\{\{t:(\w+)\}\}")
 WS_ROUTES = ("/ws/chat", "/ws/agent")
 ATTACHMENT_ROUTE = re.compile(r"^/attachments/(a_[0-9a-f]{24})$")
+REPORTS_PREFIX = "/api/reports/"
+JSON_TYPE = "application/json; charset=utf-8"
 # Shown inline in the console; anything else is a download (never rendered as HTML).
 INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf", "text/plain"})
 
@@ -69,6 +74,11 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.bind(address)
     sock.setblocking(False)
     return sock
+
+
+def _json(status: http.HTTPStatus, body: Any, extra: Optional[list] = None) -> HTTPResponse:
+    return (status, [("Content-Type", JSON_TYPE), ("Cache-Control", "no-store"), *(extra or [])],
+            json.dumps(body, ensure_ascii=False).encode("utf-8"))
 
 
 def _canned_replies(values: Dict[str, Any], path: Path = CANNED_REPLIES) -> HTTPResponse:
@@ -204,6 +214,15 @@ class BridgeServer:
                 logger.error("storage_error", extra={"error": str(exc)})
                 return (http.HTTPStatus.SERVICE_UNAVAILABLE, [("Content-Type", "text/plain; charset=utf-8"),
                         ("Retry-After", "5")], "Base de datos no disponible; inténtalo de nuevo.\n".encode("utf-8"))
+        if route.startswith(REPORTS_PREFIX):
+            try:
+                return await self._report(route[len(REPORTS_PREFIX):], urlsplit(path).query, headers)
+            except StorageError as exc:
+                logger.error("storage_error", extra={"error": str(exc)})
+                return _json(http.HTTPStatus.SERVICE_UNAVAILABLE, {
+                    "error": "storage_unavailable",
+                    "detail": "Base de datos no disponible; inténtalo de nuevo (database unavailable)."},
+                    [("Retry-After", "5")])
         if route == "/canned-replies.json":
             return await asyncio.to_thread(_canned_replies, self.bridge.policy.answer_slots())
         if route in STATIC_ROUTES:
@@ -219,6 +238,94 @@ class BridgeServer:
                 body = fill_voice(body, self.bridge.texts.voice)
             return (http.HTTPStatus.OK, [("Content-Type", content_type), ("X-Content-Type-Options", "nosniff")], body)
         return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
+
+    def _current_connection(self) -> Optional[Any]:
+        """process_request gets no socket: the connection is the one whose
+        handler task is running this request."""
+        task = asyncio.current_task()
+        return next((ws for ws in (self._server.websockets if self._server else ()) if ws.handler_task is task), None)
+
+    async def _report(self, name: str, query: str, headers: Headers) -> Optional[HTTPResponse]:
+        """``/api/reports/summary`` and ``/api/reports/conversations.csv``:
+        a supervisor's ``Authorization: Bearer`` token (401 without a valid
+        one, 403 for an agent), never a token in the URL (not read)."""
+        if name not in ("summary", "conversations.csv"):
+            return _json(http.HTTPStatus.NOT_FOUND, {"error": "not_found", "detail": "No existe ese informe (no such report)."})
+        auth = headers.get("Authorization", "")
+        agent: Optional[Agent] = None
+        if auth[:7].lower() == "bearer " and auth[7:].strip():
+            connection = self._current_connection()
+            peer = connection.remote_address if connection is not None else None
+            try:
+                agent = await self.bridge.authenticate(auth[7:].strip(), peer[0] if peer else None)
+            except LoginRefused as refused:  # throttled: the token was not checked
+                self.bridge.metrics.bad_frames.labels(refused.code).inc()
+                return _json(http.HTTPStatus(refused.http_status), {"error": refused.code, "detail": refused.detail},
+                             [("Retry-After", str(refused.retry_after_s))])
+        if agent is None:
+            return _json(http.HTTPStatus.UNAUTHORIZED, {
+                "error": "unauthorized",
+                "detail": "Hace falta el token de una persona supervisora en la cabecera Authorization: Bearer "
+                          "(a supervisor token is required)."}, [("WWW-Authenticate", 'Bearer realm="reports"')])
+        if agent.role != "supervisor":
+            logger.info("report_refused", extra={"agent_id": agent.id, "report": name})
+            return _json(http.HTTPStatus.FORBIDDEN, {
+                "error": "forbidden", "detail": "Solo las personas supervisoras pueden ver los informes "
+                                                "(supervisors only)."})
+        now = self.bridge.clock()
+        try:
+            request = reports.parse_request(parse_qs(query), self.bridge.policy.timezone, now)
+        except reports.ReportRequestError as exc:
+            return _json(http.HTTPStatus.BAD_REQUEST, {"error": exc.code, "detail": exc.detail})
+        logger.info("report_requested", extra={"agent_id": agent.id, "report": name,
+                                               "from": request.first_day.isoformat(), "to": request.last_day.isoformat()})
+        if name == "summary":
+            body = await reports.summary(self.bridge.storage.run, self.bridge.store, request, self.bridge.policy, now)
+            return _json(http.HTTPStatus.OK, body)
+        return await self._stream(reports.csv_chunks(self.bridge.storage.run, request, self.bridge.policy, now),
+                                  "text/csv; charset=utf-8", "conversations.csv")
+
+    async def _stream(self, chunks: AsyncIterator[bytes], content_type: str, filename: str) -> Optional[HTTPResponse]:
+        """A chunked response written straight to the connection, one chunk as
+        each is made (websockets' process_request can only answer whole
+        bodies): nothing but the current chunk is held. The connection is
+        closed after it; an error midway aborts it, so the client sees an
+        incomplete body rather than a short file that looks whole."""
+        connection = self._current_connection()
+        if connection is None:  # cannot happen while serving; answer whole rather than fail
+            body = b"".join([chunk async for chunk in chunks])
+            return (http.HTTPStatus.OK, [("Content-Type", content_type)], body)
+        connection.write_http_response(http.HTTPStatus.OK, Headers([
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Content-Type", content_type),
+            ("Content-Disposition", f'attachment; filename="{filename}"'),
+            ("Transfer-Encoding", "chunked"),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Connection", "close"),
+        ]))
+        transport = connection.transport
+        try:
+            async for chunk in chunks:
+                if chunk:
+                    transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    await connection._drain()  # the client's pace: at most a chunk or two buffered
+            transport.write(b"0\r\n\r\n")
+            transport.close()
+        except (ConnectionError, StorageError, asyncio.CancelledError) as exc:
+            logger.warning("stream_aborted", extra={"error": type(exc).__name__})
+            transport.abort()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        except Exception:
+            logger.exception("stream_failed")
+            transport.abort()
+        try:
+            await asyncio.wait_for(asyncio.shield(connection.connection_lost_waiter), 10)
+        except asyncio.TimeoutError:
+            transport.abort()
+        # the connection is closed now: websockets drops it without another answer
+        return None
 
     async def _attachment(self, attachment_id: str, query: str, headers: Headers) -> HTTPResponse:
         """A customer's file for an agent; 403 without a valid signature or agent token."""

@@ -104,6 +104,12 @@ conversations_table = Table(
     # (order_email | telegram_phone | shop_identity): links conversations across channels
     Column("customer_id", String(64), nullable=True, index=True),
     Column("customer_linked_by", String(20), nullable=True),
+    # for the reports (migration 0003): when the first customer message came
+    # (the conversation's day) and the first handoff was queued
+    Column("first_customer_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("first_handoff_at", DateTime(timezone=True), nullable=True),
+    # the closed handoff whose NPS question waits for the customer's answer
+    Column("nps_episode_id", Integer, nullable=True),
 )
 
 messages_table = Table(
@@ -241,6 +247,10 @@ INSERT_MESSAGE = insert(messages_table)
 EVENT = "handoff"  # the sender of handoff state changes (``Storage.events``)
 INSERT_TURN = insert(turns_table)
 DELETE_MESSAGE_TURN = turns_table.delete().where(turns_table.c.message_id == bindparam("message_id"))
+SET_FIRST_CUSTOMER = (update(conversations_table)
+                      .where(and_(conversations_table.c.id == bindparam("conversation_id"),
+                                  conversations_table.c.first_customer_at.is_(None)))
+                      .values(first_customer_at=bindparam("at")))
 MARK_FIRST_REPLY = (update(episodes_table)
                     .where(and_(episodes_table.c.id == bindparam("episode_id"),
                                 episodes_table.c.first_reply_at.is_(None)))
@@ -263,6 +273,10 @@ class NoCsatPending(StorageError):
     """A CSAT arrived but no closed handoff waits for one."""
 
 
+class NoNpsPending(StorageError):
+    """An NPS answer arrived but no question waits for one."""
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -279,6 +293,7 @@ def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
 class Agent:
     id: str
     name: str
+    role: str = "agent"  # agent | supervisor (reports: docs/reports.md)
 
 
 @dataclass(frozen=True)
@@ -296,6 +311,8 @@ class Conversation:
     preview: Optional[str]
     episode_id: Optional[int]
     csat_episode_id: Optional[int]
+    first_customer_at: Optional[dt.datetime] = None
+    nps_episode_id: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -371,6 +388,8 @@ def _conversation(row: Row) -> Conversation:
         preview=row.preview,
         episode_id=row.episode_id,
         csat_episode_id=row.csat_episode_id,
+        first_customer_at=_utc(row.first_customer_at),
+        nps_episode_id=row.nps_episode_id,
     )
 
 
@@ -534,22 +553,24 @@ class Storage:
     # -- agents ----------------------------------------------------------
 
     @threaded
-    def insert_agent(self, conn: Connection, agent_id: str, name: str, salt: bytes, token_hash: bytes) -> Agent:
+    def insert_agent(self, conn: Connection, agent_id: str, name: str, salt: bytes, token_hash: bytes,
+                     role: str = "agent") -> Agent:
         conn.execute(insert(agents_table).values(
-            id=agent_id, name=name, token_salt=salt, token_hash=token_hash, created_at=utcnow()))
-        return Agent(agent_id, name)
+            id=agent_id, name=name, token_salt=salt, token_hash=token_hash, created_at=utcnow(), role=role))
+        return Agent(agent_id, name, role)
 
     @threaded
     def agent_secret(self, conn: Connection, agent_id: str) -> Optional[Tuple[Agent, bytes, bytes]]:
         row = conn.execute(select(agents_table).where(agents_table.c.id == agent_id)).first()
         if row is None:
             return None
-        return Agent(row.id, row.name), bytes(row.token_salt), bytes(row.token_hash)
+        return Agent(row.id, row.name, row.role or "agent"), bytes(row.token_salt), bytes(row.token_hash)
 
     @threaded
     def get_agent(self, conn: Connection, agent_id: str) -> Optional[Agent]:
-        row = conn.execute(select(agents_table.c.id, agents_table.c.name).where(agents_table.c.id == agent_id)).first()
-        return Agent(row.id, row.name) if row else None
+        row = conn.execute(select(agents_table.c.id, agents_table.c.name, agents_table.c.role)
+                           .where(agents_table.c.id == agent_id)).first()
+        return Agent(row.id, row.name, row.role or "agent") if row else None
 
     # -- conversations ---------------------------------------------------
 
@@ -703,12 +724,16 @@ class Storage:
 
     async def receive(
         self, conversation_id: str, text: str, data: Optional[Dict[str, Any]] = None, client_id: Optional[str] = None,
+        now: Optional[dt.datetime] = None,
     ) -> Tuple[Conversation, StoredMessage, bool]:
         """A customer's message: the conversation as it is now (its state
         decides the route) and the message stored, in one transaction;
-        ``created`` is False for a resend, as in ``add_message``."""
+        ``created`` is False for a resend, as in ``add_message``. The first
+        customer message of a conversation also stores ``now`` (the bridge's
+        clock; default the message's time) as its ``first_customer_at``, the
+        day the reports count it in."""
         try:
-            return await self._receive(conversation_id, text, data, client_id)
+            return await self._receive(conversation_id, text, data, client_id, now)
         except IntegrityError as exc:
             message, created = await self._stored_resend(conversation_id, client_id, exc)
             return await self.get_conversation(conversation_id), message, created
@@ -756,9 +781,13 @@ class Storage:
     @per_message
     def _receive(
         self, conn: Connection, conversation_id: str, text: str, data: Optional[Dict[str, Any]], client_id: Optional[str],
+        now: Optional[dt.datetime] = None,
     ) -> Tuple[Conversation, StoredMessage, bool]:
         conversation = self._get(conn, conversation_id)
         message = self._insert_message(conn, conversation_id, "customer", text, data, None, client_id)
+        if conversation.first_customer_at is None:  # once per conversation: one more statement, the first time only
+            conn.execute(SET_FIRST_CUSTOMER, {"conversation_id": conversation_id,
+                                              "at": now or message.created_at})
         if conversation.state is State.BOT:  # the bot owes an answer (handoff.state.customer_route)
             conn.execute(INSERT_TURN, {"conversation_id": conversation_id, "kind": "message",
                                        "message_id": message.id, "created_at": message.created_at})
@@ -927,7 +956,8 @@ class Storage:
         return self._cas(conn, conversation_id, Event.HANDOFF, reason=reason,
                          context=json.dumps(context, ensure_ascii=False, default=str),
                          queued_at=now, queue_rank=now.timestamp(), offline=offline,
-                         preview=(preview or "")[:200] or None, episode_id=episode, agent_id=None)
+                         preview=(preview or "")[:200] or None, episode_id=episode, agent_id=None,
+                         first_handoff_at=func.coalesce(conversations_table.c.first_handoff_at, now))
 
     @threaded
     def claim(self, conn: Connection, conversation_id: str, agent_id: str, now: dt.datetime,
@@ -940,28 +970,50 @@ class Storage:
                          .values(assigned_at=now))
             conn.execute(update(episodes_table).where(episodes_table.c.id == conversation.episode_id)
                          .values(agent_id=agent_id))
+            self._start_assignment(conn, conversation.episode_id, agent_id, "claim", now)
         return conversation
+
+    @staticmethod
+    def _start_assignment(conn: Connection, episode_id: int, agent_id: str, how: str, now: dt.datetime) -> None:
+        """A row of ``handoff_assignments``: ``agent_id`` holds the episode from ``now``."""
+        conn.execute(insert(assignments_table).values(
+            episode_id=episode_id, agent_id=agent_id, started_at=now, started_by=how))
+
+    @staticmethod
+    def _end_assignment(conn: Connection, episode_id: Optional[int], now: dt.datetime, how: str) -> None:
+        """The episode's open assignment ends ``now`` (transfer | requeue | lost | close)."""
+        if episode_id is None:
+            return
+        conn.execute(update(assignments_table)
+                     .where(and_(assignments_table.c.episode_id == episode_id, assignments_table.c.ended_at.is_(None)))
+                     .values(ended_at=now, ended_by=how))
 
     @threaded
     def requeue(
         self, conn: Connection, conversation_id: str, agent_id: str, event: Event, now: dt.datetime,
         notice: str = "",
     ) -> Conversation:
-        """agent → queued at the FRONT (transfer to queue, or agent lost)."""
+        """agent → queued at the FRONT (transfer to queue, or agent lost); the
+        agent's assignment ends (``requeue`` or ``lost``)."""
         conversation = self._cas(conn, conversation_id, event, expected_agent=agent_id,
                                  agent_id=None, queue_rank=self._front_rank(conn, now))
         self._event(conn, conversation_id, "queued", notice)
+        self._end_assignment(conn, conversation.episode_id, now,
+                             "lost" if event is Event.AGENT_LOST else "requeue")
         return conversation
 
     @threaded
     def transfer(self, conn: Connection, conversation_id: str, from_agent: str, to_agent: str,
-                 notice: str = "") -> Conversation:
+                 notice: str = "", now: Optional[dt.datetime] = None) -> Conversation:
+        now = now or utcnow()
         conversation = self._cas(conn, conversation_id, Event.TRANSFER_TO_AGENT,
                                  expected_agent=from_agent, agent_id=to_agent)
         self._event(conn, conversation_id, "assigned", notice, to_agent)
         if conversation.episode_id is not None:
             conn.execute(update(episodes_table).where(episodes_table.c.id == conversation.episode_id)
                          .values(agent_id=to_agent))
+            self._end_assignment(conn, conversation.episode_id, now, "transfer")
+            self._start_assignment(conn, conversation.episode_id, to_agent, "transfer", now)
         return conversation
 
     @threaded
@@ -982,6 +1034,7 @@ class Storage:
             conn.execute(update(episodes_table).where(episodes_table.c.id == before.episode_id)
                          .values(closed_at=now, resolution=resolution, agent_id=agent_id,
                                  outcome="closed", ended_at=now))
+            self._end_assignment(conn, before.episode_id, now, "close")
         return conversation
 
     @threaded
@@ -1073,19 +1126,46 @@ class Storage:
 
     @threaded
     def store_csat(
-        self, conn: Connection, conversation_id: str, score: int, comment: Optional[str]
+        self, conn: Connection, conversation_id: str, score: int, comment: Optional[str],
+        now: Optional[dt.datetime] = None, ask_nps: bool = False,
     ) -> Dict[str, Any]:
-        """Store the CSAT with the handoff's agent and reason; once per handoff."""
+        """Store the CSAT with the handoff's agent (the one who closed) and
+        reason; once per handoff. ``ask_nps``: the NPS question now waits for
+        this handoff (``nps_episode_id``), in the same transaction."""
+        now = now or utcnow()
         conversation = self._get(conn, conversation_id)
         if conversation.csat_episode_id is None:
             raise NoCsatPending(f"conversation {conversation_id} has no handoff waiting for CSAT")
         episode = conn.execute(select(episodes_table).where(episodes_table.c.id == conversation.csat_episode_id)).one()
         values = dict(conversation_id=conversation_id, episode_id=episode.id, agent_id=episode.agent_id,
-                      reason=episode.reason, score=score, comment=comment, created_at=utcnow())
+                      reason=episode.reason, score=score, comment=comment, created_at=now)
         conn.execute(insert(csat_table).values(**values))
+        extra: Dict[str, Any] = {"nps_episode_id": episode.id} if ask_nps else {}
         conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
-                     .values(csat_episode_id=None, updated_at=utcnow()))
+                     .values(csat_episode_id=None, updated_at=utcnow(), **extra))
         return values
+
+    @threaded
+    def store_nps(self, conn: Connection, conversation_id: str, score: int,
+                  now: Optional[dt.datetime] = None) -> Dict[str, Any]:
+        """Store the answer (0-10) to the NPS question that waits; once per handoff."""
+        conversation = self._get(conn, conversation_id)
+        if conversation.nps_episode_id is None:
+            raise NoNpsPending(f"conversation {conversation_id} has no NPS question waiting")
+        values = dict(conversation_id=conversation_id, episode_id=conversation.nps_episode_id, score=score,
+                      created_at=now or utcnow())
+        conn.execute(insert(nps_table).values(**values))
+        conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
+                     .values(nps_episode_id=None, updated_at=utcnow()))
+        return values
+
+    @threaded
+    def assignments(self, conn: Connection, episode_id: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Assignment rows, oldest first (reports, tests)."""
+        query = select(assignments_table).order_by(assignments_table.c.id)
+        if episode_id is not None:
+            query = query.where(assignments_table.c.episode_id == episode_id)
+        return [dict(r._mapping) for r in conn.execute(query).all()]
 
     @threaded
     def csat_rows(self, conn: Connection) -> List[Dict[str, Any]]:

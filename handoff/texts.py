@@ -68,6 +68,17 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "¿Qué tal le hemos atendido? Valórelo del 1 (muy mal) al 5 (muy bien).",
     ),
     "csat_thanks": ("¡Gracias por tu valoración!", "¡Gracias por su valoración!"),
+    # the NPS question after some ratings (``nps_request``), 0-10
+    "nps_ask": (
+        "Una última pregunta: ¿con qué probabilidad nos recomendarías a tus amigos o familiares? "
+        "Del 0 (nada probable) al 10 (muy probable).",
+        "Una última pregunta: ¿con qué probabilidad nos recomendaría a sus amigos o familiares? "
+        "Del 0 (nada probable) al 10 (muy probable).",
+    ),
+    "nps_low": ("Nada probable", "Nada probable"),
+    "nps_high": ("Muy probable", "Muy probable"),
+    "nps_thanks": ("¡Gracias por tu respuesta!", "¡Gracias por su respuesta!"),
+    "tg_nps_not_pending": ("Ya habías respondido a esta pregunta.", "Ya había respondido a esta pregunta."),
     "step_over": (
         "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dime qué necesitas y seguimos.",
         "Ese paso ya ha terminado, así que no he hecho nada con ese botón. Dígame qué necesita y seguimos.",

@@ -94,6 +94,8 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 TELEGRAM_TEXT_LIMIT = 4096
 CALLBACK_PREFIX = "b:"
 CSAT_PREFIX = "csat:"
+NPS_PREFIX = "nps:"
+NPS_PER_ROW = 6  # 0-5 and 6-10: eleven buttons do not fit one row
 LEAVE_CALLBACK = "q:leave"  # "Volver al asistente" under the queued notice
 UPDATES_KEPT = dt.timedelta(days=7)
 BUTTONS_KEPT = dt.timedelta(days=30)
@@ -736,6 +738,14 @@ class TelegramChannel:
             if rated is not None:  # rated (now or before): that 1-5 keyboard goes, the bot's stay
                 await self._remove_keyboard(chat.id, rated)
             return
+        if data.startswith(NPS_PREFIX) and data[len(NPS_PREFIX):] in [str(n) for n in range(11)]:
+            try:
+                await self.bridge.customer_nps(conversation_id, int(data[len(NPS_PREFIX):]))
+            except FrameError:
+                await self._answer(query.id, self.texts["tg_nps_not_pending"])
+                return
+            await self._answer(query.id, self.texts["tg_csat_thanks"])
+            return
         found = await self.db.button(data[len(CALLBACK_PREFIX):]) if data.startswith(CALLBACK_PREFIX) else None
         if found is None or found[0] != conversation_id:
             await self._answer(query.id, self.texts["tg_button_gone"])
@@ -880,6 +890,10 @@ class TelegramChannel:
             inline = [(str(n), f"{CSAT_PREFIX}{n}") for n in range(1, 6)]
             text = str(frame.get("text") or self.texts["csat_ask_team"])  # the bridge's words, as the widget's
             await self._send(chat_id, conversation_id, text, inline=inline, row=True)
+        elif kind == "nps_request":
+            inline = [(str(n), f"{NPS_PREFIX}{n}") for n in range(11)]
+            text = str(frame.get("text") or self.texts["nps_ask"])
+            await self._send(chat_id, conversation_id, text, inline=inline, row=True, per_row=NPS_PER_ROW)
         elif kind == "typing" and self.ready.is_set():
             self._background(self._typing(chat_id))
 
@@ -913,13 +927,16 @@ class TelegramChannel:
 
     async def _send(self, chat_id: int, conversation_id: Optional[str], text: str, *,
                     inline: Sequence[Tuple[str, str]] = (), row: bool = False, contact: bool = False,
-                    remove_keyboard: bool = False, source_key: Optional[str] = None, leave: bool = False) -> None:
+                    remove_keyboard: bool = False, source_key: Optional[str] = None, leave: bool = False,
+                    per_row: Optional[int] = None) -> None:
         """Queue a message in the outbox (stored first), then wake the sender.
         ``leave``: the keyboard is the queued notice's (see ``live_keyboards``)."""
         body: Dict[str, Any] = {"text": text[:TELEGRAM_TEXT_LIMIT] or "…"}
         if inline:
             body["inline"] = [list(b) for b in inline]
             body["row"] = row
+            if per_row:
+                body["per_row"] = per_row
             if leave:
                 body["leave"] = True
         elif contact:
@@ -961,7 +978,9 @@ class TelegramChannel:
         body = json.loads(row["body"])
         markup = _markup(body)
         if body.get("row") and isinstance(markup, InlineKeyboardMarkup):
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton(t, callback_data=d) for t, d in body["inline"]]])
+            buttons = [InlineKeyboardButton(t, callback_data=d) for t, d in body["inline"]]
+            per = int(body.get("per_row") or len(buttons))
+            markup = InlineKeyboardMarkup([buttons[i:i + per] for i in range(0, len(buttons), per)])
         attempts = int(row["attempts"]) + 1
         limit = self.settings.telegram_outbox_max_attempts
         if body.get("inline") and not body.get("row"):

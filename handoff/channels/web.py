@@ -115,6 +115,8 @@ async def _dispatch(bridge: Bridge, ws: Socket, conversation_id: str, frame: Dic
         await bridge.customer_typing(conversation_id)
     elif kind == "csat":
         await bridge.customer_csat(conversation_id, frame["score"], frame.get("comment"))
+    elif kind == "nps":
+        await bridge.customer_nps(conversation_id, frame["score"])
     elif kind == "received":
         await bridge.message_received(conversation_id, frame["id"])
     elif kind == "contact":

@@ -80,6 +80,7 @@
       you: "Tú",
       queued: "Te hemos puesto en la cola para hablar con una persona del equipo.",
       csatDone: "Has valorado la atención con un {score} de 5.",
+      npsDone: "Has respondido {score} de 10. ¡Gracias!",
       dataNotSent: "No hemos podido enviar tus datos. Inténtalo de nuevo.",
       genericError: "Ha ocurrido un error. Inténtalo de nuevo.",
       offline: "Sin conexión. Reintentando en {s} s… Tus mensajes se enviarán al volver la conexión.",
@@ -110,6 +111,7 @@
       you: "Usted",
       queued: "Le hemos puesto en la cola para hablar con una persona del equipo.",
       csatDone: "Ha valorado la atención con un {score} de 5.",
+      npsDone: "Ha respondido {score} de 10. ¡Gracias!",
       dataNotSent: "No hemos podido enviar sus datos. Inténtelo de nuevo.",
       genericError: "Ha ocurrido un error. Inténtelo de nuevo.",
       offline: "Sin conexión. Reintentando en {s} s… Sus mensajes se enviarán al volver la conexión.",
@@ -320,6 +322,7 @@
     ".csat p.done{margin:10px 0 0;font-weight:600;color:var(--brand-dark)}",
     ".csat p.done:first-child{margin:0}",
     ".scores{display:flex;gap:6px}",
+    ".scores.nps{flex-wrap:wrap;gap:4px}",
     ".score{flex:1;border:1px solid #b9c4cc;background:#fff;border-radius:10px;padding:8px 0;font:600 16px/1 inherit;",
     "font-family:inherit;cursor:pointer;color:var(--ink)}",
     ".score:hover:not(:disabled),.score[aria-pressed=true]{background:var(--accent);border-color:var(--accent)}",
@@ -366,6 +369,8 @@
     lastTypingSent: 0,
     typingTimer: null,
     csatCard: null,
+    npsCard: null,
+    pendingNps: null,
     pendingCsat: null,
     csatSent: false,
     csatGiven: loadCsatGiven(),          // a rating sent, not yet confirmed by the server (kept over a reload)
@@ -944,6 +949,35 @@
     scrollDown();
   }
 
+  // The NPS question (0-10) some customers get after their rating
+  // (nps_request, docs/protocol.md); asked once per card, answered by a button.
+  function showNps(frame) {
+    if (state.npsCard && state.npsCard.parentNode) return;
+    var scores = el("div", { className: "scores nps", role: "group", "aria-label": "Del 0 al 10" });
+    var card = el("div", { className: "csat", id: "ta-nps" }, [
+      el("p", { text: (frame && frame.text) || "" }),
+      scores,
+      el("div", { className: "scale", "aria-hidden": "true" }, [
+        el("span", { text: (frame && frame.low) || "0" }), el("span", { text: (frame && frame.high) || "10" })])
+    ]);
+    for (var n = 0; n <= 10; n++) {
+      (function (score) {
+        scores.appendChild(el("button", { className: "score", type: "button", text: String(score),
+          "aria-label": score + " de 10", "aria-pressed": "false", onclick: function (event) {
+            Array.prototype.forEach.call(scores.querySelectorAll("button"), function (b) { b.disabled = true; });
+            event.currentTarget.setAttribute("aria-pressed", "true");
+            card.setAttribute("data-done", "1");
+            card.appendChild(el("p", { className: "done", text: t("npsDone", { score: score }) }));
+            var answer = { type: "nps", score: score };
+            if (!send(answer)) { state.pendingNps = answer; ensureConnected(); }
+          } }));
+      })(n);
+    }
+    state.npsCard = card;
+    appendLog(card);
+    scrollDown();
+  }
+
   // -- network --
   function send(frame) {
     if (!state.ws || state.ws.readyState !== 1 || !state.started) return false;
@@ -992,6 +1026,7 @@
   function flushOutbox() {
     state.outbox.slice().forEach(sendItem);        // in order; refused ones stay put
     if (state.pendingCsat && send(state.pendingCsat)) state.pendingCsat = null;
+    if (state.pendingNps && send(state.pendingNps)) state.pendingNps = null;
   }
 
   function findItem(clientId) {
@@ -1093,6 +1128,7 @@
       case "handoff": onHandoff(frame); break;
       case "typing": showTyping(frame.sender); break;
       case "csat_request": showCsat(frame); break;
+      case "nps_request": showNps(frame); break;
       case "error": onError(frame); break;
       default: break;
     }

@@ -27,9 +27,13 @@ LATER_TABLES = ("return_exchanges", "handoff_turns", "handoff_attachments", "han
 LATER_COLUMNS = {"handoff_episodes": ("outcome", "ended_at"),
                  "handoff_messages": ("delivered_at",),
                  "handoff_telegram_buttons": ("message_id",)}
+BACKFILLED = object()  # a column a revision fills in from other rows (not a constant)
 # Columns later revisions add to main's tables, with what an old row reads in them.
 REVISION_COLUMNS = {"handoff_agents": {"role": "agent"},
-                    "handoff_conversations": {"customer_id": None, "customer_linked_by": None}}
+                    "handoff_conversations": {"customer_id": None, "customer_linked_by": None,
+                                              # 0003 fills these from the old messages and episodes
+                                              "first_customer_at": BACKFILLED, "first_handoff_at": BACKFILLED,
+                                              "nps_episode_id": None}}
 STORE_TABLES = ("customers", "orders", "order_items", "shipments", "returns", "return_items",
                 "return_exchanges", "refunds")
 

@@ -1079,7 +1079,7 @@ class Storage:
         resolution, agent), how many handoffs it had, its latest CSAT score and
         its labels: ``conversation_id, channel, state, started_at, handoffs,
         reason, outcome, resolution, agent_id, agent_name, csat, labels``."""
-        c = conversations_table
+        c = conversations_table.c
         query = select(c.id, c.channel, c.state, c.created_at).where(c.customer_id == customer_id)
         if exclude is not None:
             query = query.where(c.id != exclude)

@@ -80,10 +80,10 @@ VOCABULARY: Dict[str, Dict[str, str]] = {
         "status": "Estado del pedido",
         "expected_delivery": "Entrega prevista",
         "delivered_at": "Entregado el",
-        "description": "Lo que cuenta el cliente",
+        "description": "Descripción del cliente",
         "problem": "Tipo de problema",
         "verified": "Pedido verificado",
-        "store_error": "La tienda falló al consultarla",
+        "store_error": "Error de la tienda",
     },
     "problem": {
         "broken": "Roto o dañado",

@@ -208,8 +208,8 @@ async def test_every_code_on_the_card_has_its_spanish_text(start_bridge, fake_ra
         "Producto dañado o equivocado", "Pide hablar con una persona", "Pregunta frecuente: plazo de envío", "Otra intención"]
     details = {row["label"]: row["value"] for row in card["details_list"]}
     assert details["Tipo de problema"] == "Roto o dañado"
-    assert details["Pedido verificado"] == "Sí" and details["La tienda falló al consultarla"] == "No"
-    assert details["Entrega prevista"] == "20/11/2025" and details["Lo que cuenta el cliente"] == "Llegó la caja rota"
+    assert details["Pedido verificado"] == "Sí" and details["Error de la tienda"] == "No"
+    assert details["Entrega prevista"] == "20/11/2025" and details["Descripción del cliente"] == "Llegó la caja rota"
     assert details["Estado del pedido"] == "Otro estado" and details["Otro dato"] == "Valor interno sin traducir"
     entities = {row["label"]: row["value"] for row in card["entities_list"]}
     assert entities["Número de pedido"] == "518019" and entities["Otro dato"] == "Valor interno sin traducir"
@@ -225,4 +225,4 @@ def test_unknown_codes_get_the_generic_label_of_their_kind() -> None:
     assert vocabulary.label("refund_status", "pending") == "Pendiente"
     assert vocabulary.label("return_block", "in_return") == "Ya tiene una devolución en curso"
     assert vocabulary.fields_list({"verified": True, "store_error": False, "order_id": None}) == [
-        {"label": "Pedido verificado", "value": "Sí"}, {"label": "La tienda falló al consultarla", "value": "No"}]
+        {"label": "Pedido verificado", "value": "Sí"}, {"label": "Error de la tienda", "value": "No"}]

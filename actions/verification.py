@@ -167,6 +167,17 @@ def is_locked(tracker: Tracker) -> bool:
     return (tracker.get_slot("verification_attempts") or 0) >= MAX_ATTEMPTS
 
 
+def tell_bridge_verified(dispatcher: CollectingDispatcher, order: Order) -> None:
+    """A silent message for the handoff bridge: this conversation's shopper
+    proved to be the order's customer (number + purchase e-mail). The bridge
+    links the conversation to the customer (its other conversations, on any
+    channel, appear on the agents' case card) and never shows it; in ``rasa
+    shell`` it prints as JSON. Same shape as the handoff payload's customer."""
+    dispatcher.utter_message(json_message={"customer": {
+        "id": str(order.customer.id), "name": order.customer.name, "email": order.customer.email.lower(),
+        "verified_order_id": order.order_id, "verified_by": "order_email"}})
+
+
 def utter_error(dispatcher: CollectingDispatcher, error: AssistantError) -> None:
     dispatcher.utter_message(response=error.response, **error.variables)
 
@@ -363,6 +374,7 @@ class OrderFormValidation(FormValidationAction):
         except StoreUnavailable:
             return {"order_id": order_id, "email": email, "store_error": True}
         if order is not None and order.customer.email.lower() == email:
+            tell_bridge_verified(dispatcher, order)
             return {
                 "order_id": order_id,
                 "email": email,

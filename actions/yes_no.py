@@ -44,8 +44,8 @@ def previous_bot_turn(tracker: Tracker) -> List[Dict[str, Any]]:
             if seen_latest_user:
                 break
             seen_latest_user = True
-        elif event.get("event") == "bot" and seen_latest_user:
-            turn.insert(0, event)
+        elif event.get("event") == "bot" and seen_latest_user and (event.get("text") or (event.get("data") or {}).get("buttons")):
+            turn.insert(0, event)  # silent messages for the bridge (a verified customer) are not the bot's words
     return turn
 
 

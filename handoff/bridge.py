@@ -43,7 +43,7 @@ from actions.formatting import date_es
 from actions.policy import StorePolicy, load_policy
 from actions.store import Store, create_store
 from handoff.agents import LoginThrottle
-from handoff.casecard import case_card
+from handoff.casecard import case_card, customer_view, earlier_conversation
 from handoff.frames import MESSAGE_ID, FrameError
 from handoff.metrics import Metrics
 from handoff.nps import nps_selected
@@ -61,6 +61,7 @@ from handoff.state import (
     customer_route,
     may_deliver,
 )
+from handoff.labels import LABEL_SUGGESTIONS, MAX_LABELS, check_labels
 from handoff.storage import (
     Agent,
     Attachment,
@@ -71,6 +72,7 @@ from handoff.storage import (
     Storage,
     StorageError,
     StoredMessage,
+    TooManyLabels,
     Turn,
     utcnow,
 )
@@ -124,6 +126,19 @@ def _reply_content(reply: Dict[str, Any]) -> Tuple[str, List[Dict[str, str]]]:
 def _is_handoff(reply: Dict[str, Any]) -> bool:
     custom = reply.get("custom")
     return isinstance(custom, dict) and isinstance(custom.get("handoff"), dict)
+
+
+def _silent_customer(reply: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The customer of the bot's silent ``{"custom": {"customer": {...}}}``
+    (actions/verification.py, when a shopper proves an order with its
+    e-mail): never shown, it links the conversation to that customer."""
+    custom = reply.get("custom")
+    customer = custom.get("customer") if isinstance(custom, dict) else None
+    return customer if isinstance(customer, dict) else None
+
+
+LINKED_BY = ("order_email", "telegram_phone", "shop_identity")
+PREVIOUS_CONVERSATIONS = 10  # the case card's "Conversaciones anteriores"
 
 
 def _last_shown(state: State, replies: Sequence[Dict[str, Any]]) -> Optional[int]:
@@ -822,6 +837,31 @@ class Bridge:
 
     # -- customer identity -----------------------------------------------
 
+    async def _link_customer(self, conversation_id: str, customer: Dict[str, Any], linked_by: str,
+                             profile: bool = True) -> bool:
+        """The conversation's shopper proved to be store customer
+        ``customer["id"]`` (caller holds the lock): stored on the conversation
+        (``customer_id``, ``customer_linked_by``), so every later turn, handoff
+        and channel knows it and the case card lists the customer's other
+        conversations; and, with ``profile``, as the conversation's verified
+        customer (the case card of a later handoff, even after Rasa forgot its
+        slots). Whether the link is new."""
+        raw_id = customer.get("id")
+        if raw_id is None or isinstance(raw_id, bool) or not str(raw_id).strip():
+            logger.warning("customer_link_without_id", extra={"conversation_id": conversation_id})
+            return False
+        linked_by = linked_by if linked_by in LINKED_BY else "order_email"
+        customer_id = str(raw_id).strip()[:64]
+        changed = await self.storage.link_customer(conversation_id, customer_id, linked_by)
+        if profile:
+            proved = {k: customer.get(k) for k in ("id", "name", "email", "verified_order_id")}
+            proved["id"] = customer_id
+            proved["verified_by"] = linked_by
+            await self.storage.set_profile(conversation_id, verified_customer=proved)
+        if changed:
+            logger.info("customer_linked", extra={"conversation_id": conversation_id, "linked_by": linked_by})
+        return changed
+
     async def verify_customer(self, conversation_id: str, customer: Dict[str, Any], slots: Dict[str, Any]) -> bool:
         """A customer the channel proved (Telegram: the customer's own phone).
         Stored on the conversation's profile (the case card of a later handoff
@@ -830,7 +870,7 @@ class Bridge:
         slots so the bot's forms skip the e-mail question. Returns whether Rasa
         took the slots (through its bridge channel)."""
         async with self.lock(conversation_id):
-            await self.storage.set_profile(conversation_id, verified_customer=customer)
+            await self._link_customer(conversation_id, customer, str(customer.get("verified_by") or "telegram_phone"))
             conversation = await self.storage.get_conversation(conversation_id)
             if conversation.state is not State.BOT and not (conversation.context.get("customer") or {}).get("email"):
                 conversation = await self.storage.update_context(conversation_id, {"customer": customer})
@@ -918,6 +958,10 @@ class Bridge:
         last = _last_shown(conversation.state, replies)
         state = conversation.state
         for n, reply in enumerate(replies):
+            proved = _silent_customer(reply)
+            if proved is not None:  # never shown: links the conversation to the customer
+                await self._link_customer(conversation.id, proved, "order_email")
+                continue
             if _is_handoff(reply):
                 handoff = reply["custom"]["handoff"]
                 if state is State.BOT:
@@ -986,6 +1030,11 @@ class Bridge:
             context["customer"] = profile.verified_customer
         if not preview:  # no words (a command, a button): the queue says what they did instead
             context["preview_note"] = self.texts["preview_request_human"]
+        payload_customer = context.get("customer")
+        if isinstance(payload_customer, dict) and payload_customer.get("id") is not None \
+                and conversation.customer_id is None:  # an older action server: the payload proves it too
+            await self._link_customer(conversation.id, payload_customer,
+                                      str(payload_customer.get("verified_by") or "order_email"), profile=False)
         try:
             notice = self._queued_notice(promise_for(self.policy, 0, now), now)
             conversation = await self.storage.enqueue(conversation.id, reason, context, offline, preview, now, notice)
@@ -1247,8 +1296,35 @@ class Bridge:
 
     async def _conversation_frame(self, conversation: Conversation) -> Frame:
         history = await self.storage.history(conversation.id, include_notes=True)
-        names = await self.storage.agent_names(sorted({m.agent_id for m in history if m.agent_id}))
         context = await case_card(conversation.context, conversation.reason, history, self.store, self.policy)
+        lines = await self._history_lines(conversation.id)
+        customer_id = conversation.customer_id or self._context_customer_id(conversation)
+        earlier = await self.storage.customer_conversations(customer_id, exclude=conversation.id,
+                                                            limit=PREVIOUS_CONVERSATIONS) if customer_id else []
+        context["previous_conversations"] = [earlier_conversation(row) for row in earlier]
+        context["customer_link"] = {"customer_id": customer_id, "linked_by": conversation.customer_linked_by,
+                                    "linked_by_text": customer_view({"verified_by": conversation.customer_linked_by})[
+                                        "verified_by_text"] if conversation.customer_linked_by else None}
+        frame: Frame = {"type": "conversation", "conversation_id": conversation.id, "channel": conversation.channel,
+                        "waiting_since": _iso(conversation.queued_at), "contact_email": conversation.contact_email,
+                        "customer_name": conversation.context.get("customer_name"),
+                        "history": lines, "context": context,
+                        "labels": await self.storage.labels(conversation.id),
+                        "label_suggestions": await self.storage.popular_labels(LABEL_SUGGESTIONS)}
+        promise = (await self._promises([conversation.id])).get(conversation.id)
+        frame.update(self._sla_fields(promise))
+        return frame
+
+    @staticmethod
+    def _context_customer_id(conversation: Conversation) -> Optional[str]:
+        customer = conversation.context.get("customer")
+        value = customer.get("id") if isinstance(customer, dict) else None
+        return str(value) if value is not None else None
+
+    async def _history_lines(self, conversation_id: str) -> List[Frame]:
+        """A conversation's transcript as agents get it (notes included)."""
+        history = await self.storage.history(conversation_id, include_notes=True)
+        names = await self.storage.agent_names(sorted({m.agent_id for m in history if m.agent_id}))
         lines = []
         for m in history:
             line: Frame = {"id": str(m.id), "sender": m.sender, "text": m.text, "at": _iso(m.created_at)}
@@ -1260,13 +1336,48 @@ class Bridge:
             if attachments:
                 line["attachments"] = attachments
             lines.append(line)
-        frame: Frame = {"type": "conversation", "conversation_id": conversation.id, "channel": conversation.channel,
-                        "waiting_since": _iso(conversation.queued_at), "contact_email": conversation.contact_email,
-                        "customer_name": conversation.context.get("customer_name"),
-                        "history": lines, "context": context}
-        promise = (await self._promises([conversation.id])).get(conversation.id)
-        frame.update(self._sla_fields(promise))
-        return frame
+        return lines
+
+    async def transcript(self, agent: Agent, conversation_id: str, ws: Socket) -> None:
+        """``{"type":"transcript","conversation_id"}`` from an agent: that
+        conversation's whole history, read-only (an earlier conversation of
+        the customer on the case card), whatever its state; ``not_found``
+        otherwise. Agents only (the customer endpoint has no such frame)."""
+        conversation = await self._get(conversation_id)
+        customer_id = conversation.customer_id or self._context_customer_id(conversation)
+        summary = None
+        if customer_id:
+            rows = await self.storage.customer_conversations(customer_id, limit=200)
+            summary = next((earlier_conversation(r) for r in rows if r["conversation_id"] == conversation_id), None)
+        logger.info("transcript_read", extra={"conversation_id": conversation_id, "agent_id": agent.id})
+        await self.send(ws, {"type": "transcript", "conversation_id": conversation_id,
+                             "channel": conversation.channel, "started_at": _iso(conversation.created_at),
+                             "summary": summary, "labels": await self.storage.labels(conversation_id),
+                             "history": await self._history_lines(conversation_id)})
+
+    async def change_labels(self, agent: Agent, conversation_id: str, add: Any, remove: Any) -> None:
+        """``{"type":"label","conversation_id","add":[...],"remove":[...]}``
+        (../shared/design/reports.md, "Labels"): every label is checked
+        (handoff/labels.py) before anything is stored; the answer is a
+        ``labels`` frame (the conversation's labels and the suggestions) to
+        the agent and to whoever holds the conversation."""
+        adding, removing = check_labels(add, remove)
+        conversation = await self._get(conversation_id)
+        try:
+            labels = await self.storage.change_labels(conversation_id, adding, removing, agent.id, self.clock(),
+                                                      most=MAX_LABELS)
+        except TooManyLabels as exc:
+            raise FrameError("invalid_label", f"Una conversación puede tener como mucho {MAX_LABELS} etiquetas "
+                                              "(too many labels).") from exc
+        except NotFound as exc:
+            raise FrameError("not_found", "No existe esa conversación (conversation not found).") from exc
+        logger.info("labels_changed", extra={"conversation_id": conversation_id, "agent_id": agent.id,
+                                             "added": len(adding), "removed": len(removing)})
+        frame = {"type": "labels", "conversation_id": conversation_id, "labels": labels,
+                 "suggestions": await self.storage.popular_labels(LABEL_SUGGESTIONS)}
+        for agent_id in {agent.id, conversation.agent_id}:
+            if agent_id:
+                await self.to_agent(agent_id, frame)
 
     def _sla_fields(self, promise: Optional[Promise]) -> Frame:
         """The first-response SLA as agents see it (queue entries, the

@@ -6,6 +6,12 @@ from the transcript; the customer's orders (status, tracking, return
 eligibility) are read fresh from the store. Orders are shown only for a
 customer the bot (or a channel: Telegram phone) verified. Limits: a store failure leaves ``orders`` empty
 with ``orders_error`` set; it never blocks the claim.
+
+Every code on the card (reason, intents, entities, details, statuses,
+booleans) comes with its Spanish text from handoff/vocabulary.py (``*_text``,
+``label``, ``details_list``, ``entities_list``): the console prints only
+those. The customer's earlier conversations (any channel) are
+``previous_conversations`` (``earlier_conversation`` for each row).
 """
 from __future__ import annotations
 
@@ -15,18 +21,21 @@ from typing import Any, Dict, List, Optional, Sequence
 from actions.policy import StorePolicy
 from actions.returns import return_eligibility
 from actions.store import Order, Store, StoreError
+from handoff import vocabulary as vocab
 from handoff.storage import StoredMessage
 
 logger = logging.getLogger(__name__)
 BOT_ANSWERS = 10
 
 
-def order_summary(order: Order, policy: StorePolicy) -> Dict[str, Any]:
+def order_summary(order: Order, policy: StorePolicy, verified_order_id: Optional[str] = None) -> Dict[str, Any]:
     eligibility = return_eligibility(order, policy)
     shipment = order.shipment
     return {
         "order_id": order.order_id,
+        "verified": verified_order_id is not None and order.order_id == str(verified_order_id),
         "status": order.status,
+        "status_text": vocab.label("order_status", order.status),
         "placed_at": order.placed_at.isoformat(),
         "expected_delivery": order.expected_delivery.isoformat(),
         "total": str(order.total),
@@ -38,13 +47,20 @@ def order_summary(order: Order, policy: StorePolicy) -> Dict[str, Any]:
         "items": [{"id": i.id, "name": i.name, "quantity": i.quantity, "final_sale": i.final_sale} for i in order.items],
         "return_eligibility": {
             "eligible": eligibility.ok,
+            "eligible_text": vocab.yes_no(eligibility.ok),
             "reason": eligibility.reason,
+            "reason_text": vocab.label("return_block", eligibility.reason) if eligibility.reason else None,
             "days_since_delivery": eligibility.days_since_delivery,
             "eligible_items": [i.id for i in eligibility.eligible],
         },
-        "returns": [{"return_number": r.return_number, "status": r.status, "kind": r.kind,
-                     "wanted_variant": r.wanted_variant} for r in order.returns],
-        "refunds": [{"amount": str(r.amount), "status": r.status} for r in order.refunds],
+        "returns": [{"return_number": r.return_number, "status": r.status,
+                     "status_text": vocab.label("return_status", r.status), "kind": r.kind,
+                     "kind_text": vocab.label("return_kind", r.kind), "wanted_variant": r.wanted_variant,
+                     "created_at": r.created_at.isoformat()} for r in order.returns],
+        "refunds": [{"amount": str(r.amount), "status": r.status, "status_text": vocab.label("refund_status", r.status),
+                     "expected_at": r.expected_at.isoformat(), "return_number": r.return_number,
+                     "completed_at": r.completed_at.isoformat() if r.completed_at else None}
+                    for r in order.refunds],
     }
 
 
@@ -60,7 +76,45 @@ async def customer_orders(store: Store, customer: Optional[Dict[str, Any]], poli
     except StoreError as exc:
         logger.warning("case_card_store_failed", extra={"error": type(exc).__name__})
         return {"orders": [], "orders_error": "store_unavailable"}
-    return {"orders": [order_summary(o, policy) for o in orders]}
+    verified_order_id = (customer or {}).get("verified_order_id")
+    return {"orders": [order_summary(o, policy, verified_order_id) for o in orders]}
+
+
+def customer_view(customer: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The verified customer with how it was proved in Spanish (``verified_by``:
+    a channel's proof; without it, the bot's order number and e-mail)."""
+    if not isinstance(customer, dict):
+        return None
+    verified_by = customer.get("verified_by") or "order_email"
+    return {**customer, "verified_by": verified_by, "verified_by_text": vocab.label("linked_by", verified_by)}
+
+
+def earlier_conversation(row: Dict[str, Any]) -> Dict[str, Any]:
+    """One of the customer's earlier conversations (Storage.customer_conversations)
+    as the card shows it: codes and their Spanish."""
+    started = row.get("started_at")
+    if row.get("state") in ("queued", "agent"):
+        outcome = row["state"]
+    elif not row.get("handoffs"):
+        outcome = "bot_only"
+    else:
+        outcome = row.get("resolution") or row.get("outcome") or "closed"
+    reason = row.get("reason")
+    return {
+        "conversation_id": row["conversation_id"],
+        "started_at": started.isoformat() if started else None,
+        "channel": row.get("channel"),
+        "channel_text": vocab.label("channel", row.get("channel")),
+        "reason": reason,
+        "reason_text": vocab.label("reason", reason) if reason else "Sin paso a una persona",
+        "outcome": outcome,
+        "outcome_text": vocab.label("outcome", outcome),
+        "handoffs": row.get("handoffs", 0),
+        "agent_id": row.get("agent_id"),
+        "agent_name": row.get("agent_name"),
+        "csat": row.get("csat"),
+        "labels": list(row.get("labels") or []),
+    }
 
 
 async def case_card(
@@ -68,15 +122,23 @@ async def case_card(
     store: Store, policy: StorePolicy,
 ) -> Dict[str, Any]:
     bot_answers: List[str] = [m.text for m in history if m.sender == "bot" and m.text][-BOT_ANSWERS:]
+    code = context.get("reason") or reason
+    intents = [dict(i, label=vocab.label("intent", i.get("name")))
+               for i in (context.get("intents") or []) if isinstance(i, dict)]
+    entities = context.get("entities") or {}
+    details = context.get("details") or {}
     card = {
-        "reason": context.get("reason") or reason,
-        "reason_text": context.get("reason_text"),
+        "reason": code,
+        "reason_text": context.get("reason_text") or (vocab.label("reason", code) if code else None),
         "last_intent": context.get("last_intent"),
-        "intents": context.get("intents") or [],
-        "entities": context.get("entities") or {},
-        "details": context.get("details") or {},
+        "last_intent_text": vocab.label("intent", context["last_intent"]) if context.get("last_intent") else None,
+        "intents": intents,
+        "entities": entities,
+        "entities_list": vocab.fields_list(entities if isinstance(entities, dict) else {}),
+        "details": details,
+        "details_list": vocab.fields_list(details if isinstance(details, dict) else {}),
         "frustration": context.get("frustration"),
-        "customer": context.get("customer"),
+        "customer": customer_view(context.get("customer")),
         "customer_name": context.get("customer_name"),
         "bot_answers": bot_answers,
     }

@@ -50,6 +50,7 @@ Schema = Mapping[str, Mapping[str, Field]]
 _S = (str,)
 _OPT_S = (str, type(None))
 _OPT_I = (int, type(None))
+_OPT_LIST = (list, type(None))   # items checked by the handler (handoff/labels.py)
 ID = 64          # session ids, client ids (handoff_messages.client_id is 64 wide)
 AGENT_CLIENT_ID = 40  # stored as "agent:<agent id>:<client id>"
 
@@ -73,6 +74,10 @@ AGENT_FRAMES: Schema = {
     "transfer": {"conversation_id": (_S, True, 40), "to": (_S, True, 32)},
     "close": {"conversation_id": (_S, True, 40), "resolution": (_OPT_S, False, 20)},
     "typing": {"conversation_id": (_S, True, 40)},
+    # a read-only transcript of any conversation (the case card's earlier conversations)
+    "transcript": {"conversation_id": (_S, True, 40)},
+    # labels (../shared/design/reports.md): answered with a ``labels`` frame
+    "label": {"conversation_id": (_S, True, 40), "add": (_OPT_LIST, False, 0), "remove": (_OPT_LIST, False, 0)},
 }
 
 

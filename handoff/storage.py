@@ -277,6 +277,10 @@ class NoNpsPending(StorageError):
     """An NPS answer arrived but no question waits for one."""
 
 
+class TooManyLabels(StorageError):
+    """A conversation would get more labels than allowed."""
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -313,6 +317,10 @@ class Conversation:
     csat_episode_id: Optional[int]
     first_customer_at: Optional[dt.datetime] = None
     nps_episode_id: Optional[int] = None
+    # the store customer the shopper proved to be, and how (order_email | telegram_phone | shop_identity)
+    customer_id: Optional[str] = None
+    customer_linked_by: Optional[str] = None
+    created_at: Optional[dt.datetime] = None
 
 
 @dataclass(frozen=True)
@@ -390,6 +398,9 @@ def _conversation(row: Row) -> Conversation:
         csat_episode_id=row.csat_episode_id,
         first_customer_at=_utc(row.first_customer_at),
         nps_episode_id=row.nps_episode_id,
+        customer_id=row.customer_id,
+        customer_linked_by=row.customer_linked_by,
+        created_at=_utc(row.created_at),
     )
 
 
@@ -1170,3 +1181,114 @@ class Storage:
     @threaded
     def csat_rows(self, conn: Connection) -> List[Dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(select(csat_table).order_by(csat_table.c.id)).all()]
+
+    # -- the customer across conversations (issue 10) ---------------------
+
+    @threaded
+    def link_customer(self, conn: Connection, conversation_id: str, customer_id: str, linked_by: str) -> bool:
+        """The conversation's shopper proved to be store customer
+        ``customer_id`` (``linked_by``: order_email | telegram_phone |
+        shop_identity). The latest proof wins; whether anything changed."""
+        current = self._get(conn, conversation_id)
+        if current.customer_id == customer_id and current.customer_linked_by == linked_by:
+            return False
+        conn.execute(update(conversations_table).where(conversations_table.c.id == conversation_id)
+                     .values(customer_id=customer_id[:64], customer_linked_by=linked_by[:20]))
+        return True
+
+    @threaded
+    def customer_conversations(
+        self, conn: Connection, customer_id: str, exclude: Optional[str] = None, limit: int = 20,
+    ) -> List[Dict[str, Any]]:
+        """The conversations linked to ``customer_id`` on any channel, newest
+        first, each with its latest handoff episode (reason, outcome,
+        resolution, agent), how many handoffs it had, its latest CSAT score and
+        its labels: ``conversation_id, channel, state, started_at, handoffs,
+        reason, outcome, resolution, agent_id, agent_name, csat, labels``."""
+        c = conversations_table.c
+        query = select(c.id, c.channel, c.state, c.created_at).where(c.customer_id == customer_id)
+        if exclude is not None:
+            query = query.where(c.id != exclude)
+        rows = conn.execute(query.order_by(c.created_at.desc(), c.id).limit(limit)).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        first_message = dict(conn.execute(
+            select(messages_table.c.conversation_id, func.min(messages_table.c.created_at))
+            .where(and_(messages_table.c.conversation_id.in_(ids), messages_table.c.sender == "customer"))
+            .group_by(messages_table.c.conversation_id)).all())
+        episodes: Dict[str, List[Row]] = {}
+        for e in conn.execute(select(episodes_table).where(episodes_table.c.conversation_id.in_(ids))
+                              .order_by(episodes_table.c.id)).all():
+            episodes.setdefault(e.conversation_id, []).append(e)
+        csat: Dict[str, int] = {}
+        for r in conn.execute(select(csat_table.c.conversation_id, csat_table.c.score)
+                              .where(csat_table.c.conversation_id.in_(ids)).order_by(csat_table.c.id)).all():
+            csat[r.conversation_id] = r.score  # the latest wins
+        labels: Dict[str, List[str]] = {}
+        for r in conn.execute(select(labels_table.c.conversation_id, labels_table.c.label)
+                              .where(labels_table.c.conversation_id.in_(ids)).order_by(labels_table.c.label)).all():
+            labels.setdefault(r.conversation_id, []).append(r.label)
+        agent_ids = sorted({e.agent_id for es in episodes.values() for e in es if e.agent_id})
+        names = {r.id: r.name for r in conn.execute(
+            select(agents_table.c.id, agents_table.c.name).where(agents_table.c.id.in_(agent_ids))).all()} if agent_ids else {}
+        found: List[Dict[str, Any]] = []
+        for r in rows:
+            last = (episodes.get(r.id) or [None])[-1]
+            found.append({
+                "conversation_id": r.id, "channel": r.channel, "state": r.state,
+                "started_at": _utc(first_message.get(r.id) or r.created_at),
+                "handoffs": len(episodes.get(r.id) or []),
+                "reason": last.reason if last is not None else None,
+                "outcome": last.outcome if last is not None else None,
+                "resolution": last.resolution if last is not None else None,
+                "agent_id": last.agent_id if last is not None else None,
+                "agent_name": names.get(last.agent_id) if last is not None and last.agent_id else None,
+                "csat": csat.get(r.id),
+                "labels": labels.get(r.id, []),
+            })
+        return found
+
+    # -- labels (../shared/design/reports.md, "Labels") -------------------
+
+    def _labels(self, conn: Connection, conversation_id: str) -> List[str]:
+        rows = conn.execute(select(labels_table.c.label).where(labels_table.c.conversation_id == conversation_id)
+                            .order_by(labels_table.c.label)).all()
+        return [r.label for r in rows]
+
+    @threaded
+    def labels(self, conn: Connection, conversation_id: str) -> List[str]:
+        """The conversation's labels, in alphabetical order."""
+        return self._labels(conn, conversation_id)
+
+    @threaded
+    def change_labels(
+        self, conn: Connection, conversation_id: str, add: List[str], remove: List[str],
+        agent_id: Optional[str], now: dt.datetime, most: int = 0,
+    ) -> List[str]:
+        """Add and remove labels (already validated) in one transaction; a label
+        added twice is kept once (its first author and time), removing one the
+        conversation lacks does nothing. ``most`` > 0: TooManyLabels when the
+        result would have more. NotFound for an unknown conversation. The
+        labels after the change, alphabetically."""
+        self._get(conn, conversation_id)
+        current = set(self._labels(conn, conversation_id))
+        wanted = (current | set(add)) - set(remove)
+        if most and len(wanted) > most and len(wanted) > len(current):
+            raise TooManyLabels(f"at most {most} labels")
+        if set(remove) & current:
+            conn.execute(labels_table.delete().where(and_(labels_table.c.conversation_id == conversation_id,
+                                                          labels_table.c.label.in_(sorted(set(remove) & current)))))
+        for name in sorted(wanted - current):
+            conn.execute(insert(labels_table).values(conversation_id=conversation_id, label=name,
+                                                     added_by=agent_id, added_at=now))
+        return self._labels(conn, conversation_id)
+
+    @threaded
+    def popular_labels(self, conn: Connection, limit: int = 20) -> List[str]:
+        """The labels on most conversations (ties alphabetically): the
+        console's suggestions."""
+        count = func.count(labels_table.c.conversation_id)
+        rows = conn.execute(select(labels_table.c.label, count.label("n")).group_by(labels_table.c.label)
+                            .order_by(count.desc(), labels_table.c.label).limit(limit)).all()
+        return [r.label for r in rows]

@@ -116,5 +116,9 @@ async def _dispatch(bridge: Bridge, ws: Socket, agent: Agent, frame: Dict[str, A
         await bridge.close(agent, conversation_id, frame.get("resolution"))
     elif kind == "typing":
         await bridge.agent_typing(agent, conversation_id)
+    elif kind == "transcript":
+        await bridge.transcript(agent, conversation_id, ws)
+    elif kind == "label":
+        await bridge.change_labels(agent, conversation_id, frame.get("add"), frame.get("remove"))
     elif kind == "auth":
         raise FrameError("already_authenticated", "Ya estás autenticado (already authenticated).")

@@ -23,22 +23,9 @@
   var TYPING_SEND_EVERY_MS = 3000;
   var BASE_TITLE = "Consola de agentes · Tienda Aurora";
 
-  var REASONS = {
-    customer_request: "Pide hablar con una persona",
-    complaint: "Queja",
-    fallback: "El asistente no entendió",
-    verification_failed: "Verificación fallida",
-    order_overdue: "Pedido retrasado",
-    delivered_not_received: "Entregado pero no recibido",
-    damaged_or_wrong_item: "Producto dañado o equivocado",
-    payment_problem: "Problema con el pago",
-    return_ineligible: "Devolución no admitida",
-    address_change_after_shipping: "Cambio de dirección tras el envío",
-    store_unavailable: "Sistema de pedidos caído",
-    rasa_down: "El asistente no respondía",
-    frustration: "Cliente muy molesto",
-    address_change_zone: "Cambio de dirección a otra zona de envío"
-  };
+  // Every code on the case card arrives with its Spanish text from the bridge
+  // (handoff/vocabulary.py: *_text, label, details_list, entities_list): the
+  // console prints those, and a generic Spanish word when one is missing.
   // the frustration detector's signals (bot/frustration.py), in words
   var SIGNALS = { shouting: "mayúsculas", exclamations: "«!!»", question_marks: "«??»",
                   stretched: "letras repetidas", repeated_message: "repite el mensaje" };
@@ -50,26 +37,23 @@
       s = String(s);
       if (s.indexOf("lexicon:") === 0) return "«" + s.slice(8) + "»";
       if (s.indexOf("emoji:") === 0) return s.slice(6);
-      return SIGNALS[s] || s;
+      return SIGNALS[s] || "otra señal";
     });
     return "Frustración " + level + " (último mensaje " + fmt(f.score) + ", máxima " + fmt(f.max) + ")" +
       (signals.length ? ": " + signals.join(", ") : "");
   }
-  var ORDER_STATUS = {
-    pending_payment: "pendiente de pago", processing: "en preparación", shipped: "en camino",
-    out_for_delivery: "en reparto", delivered: "entregado", cancelled: "cancelado", returned: "devuelto"
-  };
-  var RETURN_STATUS = { requested: "solicitada", received: "recibida", refunded: "reembolsada", rejected: "rechazada" };
   function returnLine(r) {
-    var what = r.kind === "exchange" ? "cambio" + (r.wanted_variant ? " por " + r.wanted_variant : "") : "devolución";
-    return r.return_number + " (" + what + ", " + (RETURN_STATUS[r.status] || r.status) + ")";
+    var what = (r.kind_text || "Trámite") + (r.kind === "exchange" && r.wanted_variant ? " por " + r.wanted_variant : "");
+    return (r.return_number || "") + " · " + what + ": " + (r.status_text || "otro estado");
   }
-  var RETURN_REASONS = {
-    closed: "pedido cerrado (cancelado o ya devuelto)", not_delivered: "aún no entregado",
-    window_expired: "fuera del plazo de devolución", final_sale: "artículos de oferta final"
-  };
+  function refundLine(r) {
+    return money(r.amount) + " · " + (r.status_text || "otro estado") +
+      (r.return_number ? " (devolución " + r.return_number + ")" : "");
+  }
   var CHANNELS = { web: "Web", telegram: "Telegram" };
   var SENDERS = { customer: "Cliente", bot: "Asistente", system: "Sistema" };
+  var SENDER_NAMES = { customer: "Cliente", bot: "Asistente", system: "Sistema", agent: "Agente", note: "Nota interna" };
+  var LABEL_RE = /^[a-z0-9ñáéíóúü]+(?:-[a-z0-9ñáéíóúü]+)*$/;
   // the bridge's text for files sent without a caption: the files say it already
   var PLACEHOLDERS = { "[Foto]": true, "[Documento]": true };
 
@@ -150,7 +134,7 @@
       role: "timer", title: slaTitle(frame), text: slaText(dueAt) });
   }
   function reasonLabel(reason, reasonText) {
-    return reasonText || REASONS[reason] || reason || "Sin motivo";
+    return reasonText || (reason ? "Otro motivo" : "Sin motivo");
   }
   function safeUrl(url) {
     try {
@@ -169,7 +153,7 @@
     }
     return safeUrl(url);
   }
-  function channelLabel(channel) { return CHANNELS[channel] || channel || "—"; }
+  function channelLabel(channel) { return CHANNELS[channel] || "Otro canal"; }
   function channelBadge(channel) {
     var known = CHANNELS[channel] ? channel : "other";
     return el("span", { className: "pill ch ch-" + known, title: "Canal", text: channelLabel(channel) });
@@ -186,7 +170,8 @@
   var state = {
     token: null, ws: null, me: null, attempts: 0, retryTimer: null, signingOut: false,
     queue: [], knownQueue: {}, unseen: 0, convs: {}, order: [], activeId: null,
-    pendingClaim: {}, canned: [], audio: null, sound: true, lastTypingSent: 0
+    pendingClaim: {}, canned: [], audio: null, sound: true, lastTypingSent: 0,
+    labelSuggestions: [], transcriptOpener: null, transcriptRow: null
   };
   try { state.token = window.sessionStorage.getItem(TOKEN_KEY); } catch (e) { state.token = null; }
 
@@ -323,6 +308,8 @@
       case "released": onReleased(frame); break;
       case "closed": onClosed(frame); break;
       case "sla": onSla(frame); break;
+      case "labels": onLabels(frame); break;
+      case "transcript": onTranscript(frame); break;
       case "error": onError(frame); break;
       default: break;
     }
@@ -504,6 +491,8 @@
     conv.waiting_since = frame.waiting_since || conv.waiting_since;
     conv.contact_email = frame.contact_email || null;
     conv.context = frame.context || {};
+    conv.labels = Array.isArray(frame.labels) ? frame.labels : (conv.labels || []);
+    if (Array.isArray(frame.label_suggestions)) state.labelSuggestions = frame.label_suggestions;
     conv.customer_name = frame.customer_name || conv.context.customer_name || null;
     conv.sla = frame.respond_by ? { frame: frame, dueAt: slaDue(frame) } : null;  // unanswered: its deadline
     if (reopened) addEvent(conv, "Conversación asignada a ti de nuevo");
@@ -685,6 +674,17 @@
     if (frame.code === "unauthorized") { signOut(text); return; }
     if (frame.code === "too_many_attempts" || frame.code === "busy") { $("signin-error").textContent = text; return; }
     var conv = frame.conversation_id && state.convs[frame.conversation_id];
+    if (frame.code === "invalid_label" && conv) {
+      conv.labelError = text;
+      conv.labelSent = null;
+      if (conv.id === state.activeId) labelError(text);
+      return;
+    }
+    if (state.transcriptOpener && frame.conversation_id && state.transcriptOpener.getAttribute("data-transcript") === frame.conversation_id) {
+      state.transcriptOpener.removeAttribute("aria-busy");
+      showAlert("No se ha podido abrir esa conversación: " + text);
+      return;
+    }
     if (frame.conversation_id && state.pendingClaim[frame.conversation_id]) {
       delete state.pendingClaim[frame.conversation_id];
       renderQueue();
@@ -816,19 +816,17 @@
 
   function renderCard() {
     var body = $("card-body");
+    var hadLabelFocus = document.activeElement && document.activeElement.id === "label-input";
     clear(body);
     var conv = state.convs[state.activeId];
     if (!conv) { body.appendChild(el("p", { className: "empty", text: "Sin conversación seleccionada." })); return; }
     var ctx = conv.context || {};
+    var details = Array.isArray(ctx.details_list) ? ctx.details_list : [];
 
     body.appendChild(section("Motivo", [
       el("p", { text: reasonLabel(ctx.reason, ctx.reason_text) }),
-      ctx.reason ? el("p", { className: "empty", text: "Código: " + ctx.reason }) : null,
       frustrationLine(ctx.frustration) ? el("p", { className: "frustration", text: frustrationLine(ctx.frustration) }) : null,
-      ctx.details && Object.keys(ctx.details).length ? kv(Object.keys(ctx.details).map(function (k) {
-        var v = ctx.details[k];
-        return [k, typeof v === "object" ? JSON.stringify(v) : v];
-      })) : null
+      details.length ? kv(details.map(function (row) { return [row.label, row.value]; })) : null
     ]));
 
     var customer = ctx.customer;
@@ -840,8 +838,8 @@
     body.appendChild(section("Cliente", customer ? [
       el("p", null, [el("span", { className: "pill ok", text: "Verificado" }), channelBadge(conv.channel)]),
       kv([["Nombre", customer.name], ["Correo", customer.email], ["Pedido verificado", customer.verified_order_id],
-          ["Verificado por", customer.verified_by === "telegram_phone" ? "Su teléfono de Telegram" : customer.verified_by],
-          ["Id", customer.id], ["Contacto", conv.contact_email]]),
+          ["Verificado con", customer.verified_by_text || "Otra verificación"],
+          ["N.º de cliente", customer.id], ["Contacto", conv.contact_email]]),
       channelName
     ] : [
       el("p", null, [el("span", { className: "pill", text: "Sin verificar" }), channelBadge(conv.channel)]),
@@ -850,19 +848,23 @@
       conv.contact_email ? kv([["Correo de contacto", conv.contact_email]]) : null
     ]));
 
+    body.appendChild(renderLabels(conv));
+    if (hadLabelFocus) $("label-input").focus();
+
+    body.appendChild(renderEarlier(ctx));
+
     var intents = Array.isArray(ctx.intents) ? ctx.intents : [];
     body.appendChild(section("Últimas intenciones", intents.length ? intents.map(function (intent) {
       var pct = Math.round(Math.max(0, Math.min(1, Number(intent.confidence) || 0)) * 100);
       var bar = el("span", { className: "bar", "aria-hidden": "true" }, [el("i")]);
       bar.firstChild.style.width = pct + "%";
-      return el("div", { className: "intent" }, [el("span", { text: intent.name }), bar, el("span", { text: pct + " %" })]);
-    }) : [el("p", { className: "empty", text: ctx.last_intent ? "Última: " + ctx.last_intent : "Ninguna registrada." })]));
+      return el("div", { className: "intent" }, [el("span", { text: intent.label || "Otra intención" }), bar,
+        el("span", { text: pct + " %", title: "Confianza del asistente" })]);
+    }) : [el("p", { className: "empty", text: ctx.last_intent_text ? "Última: " + ctx.last_intent_text : "Ninguna registrada." })]));
 
-    var entities = ctx.entities || {};
-    var entityKeys = Object.keys(entities);
-    body.appendChild(section("Datos detectados", entityKeys.length ? [kv(entityKeys.map(function (k) {
-      var v = entities[k];
-      return [k, typeof v === "object" ? JSON.stringify(v) : v];
+    var entities = Array.isArray(ctx.entities_list) ? ctx.entities_list : [];
+    body.appendChild(section("Datos detectados", entities.length ? [kv(entities.map(function (row) {
+      return [row.label, row.value];
     }))] : [el("p", { className: "empty", text: "Ninguno." })]));
 
     var answers = Array.isArray(ctx.bot_answers) ? ctx.bot_answers : [];
@@ -875,9 +877,161 @@
     if (ctx.orders_error) orderNodes.push(el("p", { className: "warn-box", text: "No se ha podido leer la tienda ahora mismo; vuelve a intentarlo más tarde." }));
     if (!customer) orderNodes.push(el("p", { className: "empty", text: "Solo se muestran los pedidos de un cliente verificado." }));
     else if (!orders.length && !ctx.orders_error) orderNodes.push(el("p", { className: "empty", text: "Sin pedidos." }));
-    orders.forEach(function (order) { orderNodes.push(renderOrder(order)); });
+    // the verified order first
+    orders.slice().sort(function (a, b) { return (b.verified ? 1 : 0) - (a.verified ? 1 : 0); })
+      .forEach(function (order) { orderNodes.push(renderOrder(order)); });
     body.appendChild(section("Pedidos", orderNodes));
   }
+
+  // -- labels (chips with a remove button, an input with suggestions) --
+  function renderLabels(conv) {
+    var labels = Array.isArray(conv.labels) ? conv.labels : [];
+    var chips = el("ul", { className: "chips", "aria-label": "Etiquetas de esta conversación" }, labels.map(function (name) {
+      return el("li", { className: "chip" }, [
+        el("span", { text: name }),
+        el("button", { type: "button", className: "chip-x", "aria-label": "Quitar la etiqueta " + name, title: "Quitar",
+          text: "×", onclick: function () { changeLabels(conv, [], [name]); } })
+      ]);
+    }));
+    var used = {};
+    labels.forEach(function (l) { used[l] = true; });
+    var list = el("datalist", { id: "label-suggestions" }, (state.labelSuggestions || []).filter(function (l) { return !used[l]; })
+      .map(function (l) { return el("option", { value: l }); }));
+    var input = el("input", { id: "label-input", type: "text", maxlength: "32", autocomplete: "off", spellcheck: "false",
+      list: "label-suggestions", placeholder: "p. ej. talla", "aria-describedby": "label-hint label-error" });
+    input.value = conv.labelDraft || "";
+    input.addEventListener("input", function () {
+      var lower = input.value.toLowerCase();
+      if (lower !== input.value) input.value = lower;
+      conv.labelDraft = input.value;
+      if (conv.labelError) labelError("");
+    });
+    var form = el("form", { className: "label-form", "aria-label": "Añadir etiqueta" }, [
+      el("label", { "for": "label-input", className: "sr", text: "Nueva etiqueta" }),
+      input,
+      el("button", { type: "submit", className: "ghost-dark", text: "Añadir" })
+    ]);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var name = input.value.trim().toLowerCase();
+      if (!name) return;
+      if (!LABEL_RE.test(name)) {  // the length is the input's maxlength (and the bridge's check)
+        labelError("«" + name + "» no vale: una sola palabra en minúsculas, sin espacios (letras, números y guiones), hasta 32 caracteres.");
+        return;
+      }
+      changeLabels(conv, [name], []);
+    });
+    var suggestions = (state.labelSuggestions || []).filter(function (l) { return !used[l]; }).slice(0, 6);
+    return section("Etiquetas", [
+      labels.length ? chips : el("p", { className: "empty", text: "Sin etiquetas." }),
+      form,
+      suggestions.length ? el("p", { className: "label-sugg" }, [el("span", { id: "label-hint", text: "Más usadas: " })].concat(
+        suggestions.map(function (name) {
+          return el("button", { type: "button", className: "chip-add", "aria-label": "Añadir la etiqueta " + name,
+            text: "+ " + name, onclick: function () { changeLabels(conv, [name], []); } });
+        }))) : el("p", { id: "label-hint", className: "hint", text: "Una palabra en minúsculas, p. ej. «talla»." }),
+      el("p", { id: "label-error", className: "error", role: "alert", text: conv.labelError || "" }),
+      list
+    ]);
+  }
+  function labelError(text) {
+    var conv = state.convs[state.activeId];
+    if (conv) conv.labelError = text;
+    var box = $("label-error");
+    if (box) box.textContent = text;
+  }
+  function changeLabels(conv, add, remove) {
+    conv.labelError = "";
+    if (!send({ type: "label", conversation_id: conv.id, add: add, remove: remove })) {
+      labelError("Sin conexión: la etiqueta no se ha guardado.");
+      return;
+    }
+    if (add.length) conv.labelSent = add[0];
+  }
+  function onLabels(frame) {
+    if (Array.isArray(frame.suggestions)) state.labelSuggestions = frame.suggestions;
+    var conv = state.convs[frame.conversation_id];
+    if (!conv) return;
+    conv.labels = Array.isArray(frame.labels) ? frame.labels : [];
+    if (conv.labelSent && conv.labels.indexOf(conv.labelSent) >= 0) conv.labelDraft = "";
+    conv.labelSent = null;
+    conv.labelError = "";
+    if (conv.id === state.activeId) {
+      var focused = document.activeElement;
+      var fromChip = focused && focused.className === "chip-x";
+      renderCard();
+      if (fromChip || (focused && focused.className === "chip-add")) $("label-input").focus();
+    }
+  }
+
+  // -- the customer's earlier conversations, each opening its transcript --
+  function dateTimeOf(iso) {
+    if (!iso) return "—";
+    var d = new Date(iso);
+    return isNaN(d.getTime()) ? "—" : d.toLocaleString("es-ES", { day: "2-digit", month: "2-digit", year: "numeric",
+      hour: "2-digit", minute: "2-digit" });
+  }
+  function csatText(score) {
+    return typeof score === "number" ? score + " de 5" : "Sin valorar";
+  }
+  function renderEarlier(ctx) {
+    var earlier = Array.isArray(ctx.previous_conversations) ? ctx.previous_conversations : [];
+    if (!ctx.customer && !earlier.length) {
+      return section("Conversaciones anteriores", [el("p", { className: "empty", text: "Solo para un cliente verificado." })]);
+    }
+    if (!earlier.length) return section("Conversaciones anteriores", [el("p", { className: "empty", text: "Es su primera conversación." })]);
+    return section("Conversaciones anteriores", [el("ul", { className: "earlier" }, earlier.map(function (row) {
+      return el("li", { className: "earlier-item" }, [
+        el("div", { className: "earlier-head" }, [
+          el("span", { className: "earlier-date", text: dateTimeOf(row.started_at) }),
+          channelBadge(row.channel)
+        ]),
+        kv([["Motivo", row.reason_text || "Sin motivo"], ["Resultado", row.outcome_text || "Otro resultado"],
+            ["Agente", row.agent_name || "Ninguno"], ["Valoración", csatText(row.csat)],
+            ["Etiquetas", (row.labels || []).length ? row.labels.join(", ") : null]]),
+        el("button", { type: "button", className: "ghost-dark", "data-transcript": row.conversation_id,
+          "aria-label": "Ver conversación del " + dateTimeOf(row.started_at) + " (" + channelLabel(row.channel) + ")",
+          text: "Ver conversación", onclick: function (event) { openTranscript(row, event.currentTarget); } })
+      ]);
+    }))]);
+  }
+  function openTranscript(row, opener) {
+    state.transcriptOpener = opener;
+    state.transcriptRow = row;
+    if (!send({ type: "transcript", conversation_id: row.conversation_id })) showAlert("Sin conexión: no se puede abrir la conversación.");
+    else opener.setAttribute("aria-busy", "true");
+  }
+  function onTranscript(frame) {
+    var dialog = $("transcript-dialog");
+    var row = frame.summary || (state.transcriptRow && state.transcriptRow.conversation_id === frame.conversation_id ? state.transcriptRow : {});
+    if (state.transcriptOpener) state.transcriptOpener.removeAttribute("aria-busy");
+    $("transcript-title").textContent = "Conversación del " + dateTimeOf(row.started_at || frame.started_at) + " · " +
+      channelLabel(frame.channel);
+    var meta = $("transcript-meta");
+    clear(meta);
+    meta.appendChild(kv([["Motivo", row.reason_text], ["Resultado", row.outcome_text], ["Agente", row.agent_name || "Ninguno"],
+      ["Valoración", csatText(row.csat)], ["Etiquetas", (frame.labels || []).length ? frame.labels.join(", ") : null]]));
+    var list = $("transcript-lines");
+    clear(list);
+    (frame.history || []).forEach(function (line) {
+      var who = line.sender === "agent" ? (line.agent_name || "Agente") : line.sender === "note"
+        ? "Nota interna · " + (line.agent_name || "") : SENDER_NAMES[line.sender] || "Sistema";
+      list.appendChild(el("li", { className: "line " + (SENDER_NAMES[line.sender] ? line.sender : "system") }, [
+        el("span", { className: "who", text: who }),
+        el("div", { className: "text", text: line.text || "" }),
+        el("span", { className: "at", text: dateTimeOf(line.at) })
+      ]));
+    });
+    if (!(frame.history || []).length) list.appendChild(el("li", { className: "empty", text: "Sin mensajes." }));
+    if (typeof dialog.showModal === "function") { if (!dialog.open) dialog.showModal(); } else dialog.setAttribute("open", "");
+    $("transcript-close").focus();
+  }
+  $("transcript-close").addEventListener("click", function () { $("transcript-dialog").close(); });
+  $("transcript-dialog").addEventListener("close", function () {
+    var opener = state.transcriptOpener;
+    state.transcriptOpener = null;
+    if (opener && document.body.contains(opener)) opener.focus();
+  });
 
   function renderOrder(order) {
     var tracking = null;
@@ -888,25 +1042,26 @@
     }
     var trackingLine = tracking ? el("span", null, [(order.carrier ? order.carrier + " · " : ""), tracking]) : (order.carrier || null);
     var ret = order.return_eligibility || {};
-    var retText = ret.eligible ? "Se puede devolver" + (ret.days_since_delivery !== null && ret.days_since_delivery !== undefined ? " (entregado hace " + ret.days_since_delivery + " días)" : "")
-      : "No se puede devolver: " + (RETURN_REASONS[ret.reason] || ret.reason || "—");
+    var retText = ret.eligible ? "Sí" + (ret.days_since_delivery !== null && ret.days_since_delivery !== undefined ? " (entregado hace " + ret.days_since_delivery + " días)" : "")
+      : "No: " + (ret.reason_text || "otro motivo");
     var items = Array.isArray(order.items) ? order.items : [];
-    return el("div", { className: "order" }, [
+    return el("div", { className: "order" + (order.verified ? " verified" : "") }, [
       el("div", { className: "order-head" }, [
         el("span", { text: "Pedido " + order.order_id }),
+        order.verified ? el("span", { className: "pill ok", text: "Pedido verificado" }) : null,
         el("span", { className: "pill" + (order.status === "cancelled" ? " bad" : order.status === "delivered" ? " ok" : ""),
-          text: ORDER_STATUS[order.status] || order.status })
+          title: "Estado del pedido", text: order.status_text || "Otro estado" })
       ]),
       kv([["Fecha", dateOf(order.placed_at)], ["Entrega prevista", dateOf(order.expected_delivery)],
           ["Entregado", order.delivered_at ? dateOf(order.delivered_at) : null],
-          ["Total", money(order.total)], ["Pago", order.payment_method], ["Envío", trackingLine]]),
+          ["Total", money(order.total)], ["Pago", order.payment_method], ["Envío", trackingLine],
+          ["¿Se puede devolver?", retText],
+          ["Devoluciones y cambios", (order.returns || []).length ? order.returns.map(returnLine).join("; ") : null],
+          ["Reembolsos", (order.refunds || []).length ? order.refunds.map(refundLine).join("; ") : null]]),
       el("ul", null, items.map(function (item) {
         return el("li", null, [item.quantity + " × " + item.name,
           item.final_sale ? el("span", { className: "pill warn", text: "oferta final", style: "margin-left:4px" }) : null]);
-      })),
-      el("p", null, [el("span", { className: "pill " + (ret.eligible ? "ok" : "bad"), text: ret.eligible ? "Devolución: sí" : "Devolución: no" }), " ", retText]),
-      (order.returns || []).length ? el("p", { text: "Devoluciones y cambios: " + order.returns.map(returnLine).join(", ") }) : null,
-      (order.refunds || []).length ? el("p", { text: "Reembolsos: " + order.refunds.map(function (r) { return money(r.amount) + " (" + r.status + ")"; }).join(", ") }) : null
+      }))
     ]);
   }
 

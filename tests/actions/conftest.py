@@ -71,8 +71,15 @@ def make_tracker(
     )
 
 
+def said(dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
+    """What the shopper is told: every message but the silent one that tells the
+    bridge a shopper was verified (``{"custom": {"customer": ...}}``, checked in
+    test_verification.py)."""
+    return [m for m in dispatcher.messages if not (m.get("custom") or {}).get("customer")]
+
+
 def responses(dispatcher: CollectingDispatcher) -> List[Optional[str]]:
-    return [m.get("response") for m in dispatcher.messages]
+    return [m.get("response") for m in said(dispatcher)]
 
 
 def slot_events(events: List[Dict[str, Any]]) -> Dict[str, Any]:

@@ -5,7 +5,11 @@ The stand-in Rasa answers the REST webhook by text: "agente" → announcement,
 handoff payload and a reply AFTER it that must never reach the customer;
 "verificado" → handoff with a verified demo customer; "botones" → buttons;
 "lento" → no answer until the test ends (past the bridge's timeout); "mudo"
-→ an empty answer; anything else → "Eco: <text>". Like the real bridge
+→ an empty answer; "verifico" → "Pedido verificado." and the silent
+``{"custom": {"customer": ...}}`` of ``verify_as`` (as actions/verification.py
+sends it; set ``verify_as`` first), after which "agente" hands over with that
+customer; "caso" → a handoff whose ``details`` and ``intents`` are codes
+(``case_payload``); anything else → "Eco: <text>". Like the real bridge
 channel (bot/bridge_channel.py) it checks the shared secret on every route
 and answers a ``message_id`` it has seen with the replies of the first time
 (``processed`` counts real turns).
@@ -66,6 +70,9 @@ class FakeRasa:
     answered: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)  # message_id -> replies
     processed: List[str] = field(default_factory=list)                      # texts really processed
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    verify_as: Optional[Dict[str, Any]] = None                              # the customer "verifico" proves
+    verified: set = field(default_factory=set)                              # senders who said "verifico"
+    case_payload: Optional[Dict[str, Any]] = None                           # what "caso" hands over
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> "FakeRasa":
         """Listen (a free port by default); ``url`` and ``runner`` are set."""
@@ -121,10 +128,22 @@ class FakeRasa:
             return []
         if text == "mudo":
             return []
+        if text == "verifico" and self.verify_as is not None:
+            self.verified.add(sender)
+            return [
+                {"recipient_id": sender, "text": "Pedido verificado."},
+                {"recipient_id": sender, "custom": {"customer": dict(self.verify_as)}},
+            ]
+        if text == "caso" and self.case_payload is not None:
+            return [{"recipient_id": sender, "text": "Te paso con una persona del equipo."},
+                    {"recipient_id": sender, "custom": {"handoff": self.case_payload}}]
         if text in ("agente", "/request_human"):
+            customer = None
+            if sender in self.verified and self.verify_as is not None:
+                customer = {k: v for k, v in self.verify_as.items() if k != "verified_by"}
             return [
                 {"recipient_id": sender, "text": "Te paso con una persona del equipo."},
-                {"recipient_id": sender, "custom": handoff_payload()},
+                {"recipient_id": sender, "custom": handoff_payload(customer=customer)},
                 {"recipient_id": sender, "text": "ESTO NO DEBE LLEGAR"},
             ]
         if text == "verificado":

@@ -71,7 +71,7 @@ async def test_two_agents_claim_at_once_exactly_one_wins(start_bridge) -> None:
     assert assigned["agent_name"] in ("Ana", "Beto")
     context = winner["context"]
     assert context["reason"] == "customer_request" and context["last_intent"] == "request_human"
-    assert context["intents"][0] == {"name": "request_human", "confidence": 0.97}
+    assert context["intents"][0] == {"name": "request_human", "confidence": 0.97, "label": "Pide hablar con una persona"}
     assert context["bot_answers"] == ["Te paso con una persona del equipo."]
     assert [h["sender"] for h in winner["history"]] == ["customer", "bot"]
 

@@ -280,9 +280,9 @@ class BridgeServer:
         logger.info("report_requested", extra={"agent_id": agent.id, "report": name,
                                                "from": request.first_day.isoformat(), "to": request.last_day.isoformat()})
         if name == "summary":
-            body = await reports.summary(self.bridge.storage.run, self.bridge.store, request, self.bridge.policy, now)
+            body = await reports.summary(self.bridge.storage.run_read, self.bridge.store, request, self.bridge.policy, now)
             return _json(http.HTTPStatus.OK, body)
-        return await self._stream(reports.csv_chunks(self.bridge.storage.run, request, self.bridge.policy, now),
+        return await self._stream(reports.csv_chunks(self.bridge.storage.run_read, request, self.bridge.policy, now),
                                   "text/csv; charset=utf-8", "conversations.csv")
 
     async def _stream(self, chunks: AsyncIterator[bytes], content_type: str, filename: str) -> Optional[HTTPResponse]:

@@ -449,6 +449,7 @@ class Storage:
         self._engine: Optional[Engine] = None
         self._sqlite = make_url(database_url).get_backend_name() == "sqlite"
         self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._read_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None  # SQLite: the reports' reads
         self._lock = threading.Lock()
         self._sqlite_turn = threading.Lock()  # one SQLite transaction at a time
         self._loop_connection: Optional[Connection] = None  # SQLite, inline work only
@@ -516,8 +517,10 @@ class Storage:
         can still be used afterwards (both are made again on demand)."""
         with self._lock:
             executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+            reader, self._read_executor = self._read_executor, None
+        for pool in (executor, reader):
+            if pool is not None:
+                pool.shutdown(wait=True)
         with self._lock, self._sqlite_turn:
             if self._loop_connection is not None:
                 self._loop_connection.close()
@@ -539,6 +542,25 @@ class Storage:
         also for a channel's own tables (handoff/channels/telegram.py)."""
         executor = self._worker()
         return await asyncio.get_running_loop().run_in_executor(executor, self._transaction, work)
+
+    async def run_read(self, work: Callable[[Connection], T]) -> T:
+        """A long read (the reports) that must not hold up the chats: on SQLite
+        in a thread of its own, on its own pooled connection and without the
+        writers' turn (the file is in WAL mode, so it reads a snapshot while
+        messages keep being written); elsewhere as ``run``. ``work`` must
+        only read."""
+        if not self._sqlite:
+            return await self.run(work)
+        with self._lock:
+            if self._read_executor is None:
+                self._read_executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="handoff-read")
+            executor = self._read_executor
+        return await asyncio.get_running_loop().run_in_executor(executor, self._read_transaction, work)
+
+    def _read_transaction(self, work: Callable[[Connection], T]) -> T:
+        with self._errors(), self.engine.connect() as conn:
+            with conn.begin():
+                return work(conn)
 
     async def run_short(self, work: Callable[[Connection], T]) -> T:
         """Like ``run``, but inline on SQLite, on a connection kept for the

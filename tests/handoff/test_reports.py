@@ -458,3 +458,33 @@ async def test_the_nps_question_follows_the_rating_on_the_widget(fake_rasa: Fake
             engine.dispose()
     finally:
         await server.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_report_read_never_holds_up_the_chats(start_bridge) -> None:
+    """On SQLite the bridge runs its transactions one at a time in one thread;
+    a 3-second report read there stalled every chat. Reports read on a
+    thread and connection of their own (WAL snapshot): a customer's message
+    is stored and answered while a report read is still open."""
+    import asyncio
+    import threading
+
+    from tests.handoff.conftest import customer
+
+    server = await start_bridge()
+    storage = server.bridge.storage
+    release = threading.Event()
+
+    def slow_read(conn: Any) -> int:
+        conn.execute(sa.text("SELECT COUNT(*) FROM handoff_messages")).scalar()
+        release.wait(10)  # the report is still reading
+        return int(conn.execute(sa.text("SELECT COUNT(*) FROM handoff_conversations")).scalar())
+
+    reading = asyncio.ensure_future(storage.run_read(slow_read))
+    try:
+        shopper, _ = await customer(server)
+        await shopper.send({"type": "message", "text": "hola", "client_id": "c1"})
+        await asyncio.wait_for(shopper.wait_type("ack", client_id="c1"), 5)
+    finally:
+        release.set()
+    assert await reading >= 0

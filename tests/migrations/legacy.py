@@ -29,6 +29,7 @@ LATER_COLUMNS = {"handoff_episodes": ("outcome", "ended_at"),
                  "handoff_telegram_buttons": ("message_id",)}
 # Columns later revisions add to main's tables, with what an old row reads in them.
 REVISION_COLUMNS = {"handoff_agents": {"role": "agent"},
+                    "return_items": {"quantity": None},  # 0003q: NULL is the whole line
                     "handoff_conversations": {"customer_id": None, "customer_linked_by": None}}
 STORE_TABLES = ("customers", "orders", "order_items", "shipments", "returns", "return_items",
                 "return_exchanges", "refunds")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Iterable, Optional, Union
+from typing import Iterable, Mapping, Optional, Union
 
 from actions.policy import load_policy
 from actions.promises import refund_is_late
@@ -62,11 +62,15 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-def items_es(items: Iterable[OrderItem], numbered: bool = False) -> str:
+def items_es(items: Iterable[OrderItem], numbered: bool = False, units: Optional[Mapping[int, int]] = None) -> str:
+    """'• 3 × Camiseta …'; with ``units`` (per item id) part of a line reads
+    '• 1 de 3 × Camiseta …' (a return of one of three)."""
     lines = []
     for index, item in enumerate(items, start=1):
         prefix = f"{index}. " if numbered else "• "
-        lines.append(f"{prefix}{item.quantity} × {item.name}")
+        n = (units or {}).get(item.id, item.quantity)
+        count = f"{n} de {item.quantity}" if n != item.quantity else str(n)
+        lines.append(f"{prefix}{count} × {item.name}")
     return "\n".join(lines) if lines else "(sin artículos)"
 
 

@@ -74,11 +74,13 @@ def items_es(items: Iterable[OrderItem], numbered: bool = False, units: Optional
     return "\n".join(lines) if lines else "(sin artículos)"
 
 
-def refund_line(refund: Refund, currency: str = "€") -> str:
+def refund_line(refund: Refund, currency: str = "€", returned: str = "") -> str:
     """One refund with its date: paid on, due by, or (its date past) late
-    since; never a past date as a promise (``actions.promises``)."""
+    since; never a past date as a promise (``actions.promises``). ``returned``:
+    what its return took back ('1 de 3 × Camiseta …')."""
     label = REFUND_STATUS_LABELS.get(refund.status, refund.status)
-    origin = f" (devolución {refund.return_number})" if refund.return_number else ""
+    what = f": {returned}" if returned else ""
+    origin = f" (devolución {refund.return_number}{what})" if refund.return_number else ""
     head = f"• {money_es(refund.amount, currency)}{origin}: {label}"
     if refund.status == "completed" and refund.completed_at is not None:
         return f"{head}, abonado el {date_es(refund.completed_at)}"

@@ -227,6 +227,12 @@ def return_items_es(ret: Return, order: Order) -> str:
     )
 
 
+def returned_in(order: Order, return_number: Optional[str]) -> str:
+    """What the return ``return_number`` took back, for its refund's line."""
+    ret = next((r for r in order.returns if r.return_number == return_number), None)
+    return return_items_es(ret, order) if ret else ""
+
+
 class ValidateReturnForm(PrefillAfterVerification):
     form = "return_form"
 

@@ -13,7 +13,7 @@ import logging
 from typing import Any, Dict, List, Optional, Sequence
 
 from actions.policy import StorePolicy
-from actions.returns import return_eligibility
+from actions.returns import return_eligibility, return_items_es
 from actions.store import Order, Store, StoreError
 from handoff.storage import StoredMessage
 
@@ -41,9 +41,12 @@ def order_summary(order: Order, policy: StorePolicy) -> Dict[str, Any]:
             "reason": eligibility.reason,
             "days_since_delivery": eligibility.days_since_delivery,
             "eligible_items": [i.id for i in eligibility.eligible],
+            # units of each eligible line still returnable (its quantity less those in returns)
+            "returnable_units": {str(i.id): eligibility.units(i) for i in eligibility.eligible},
         },
+        # items: "1 de 3 × Camiseta …" for part of a line, the name for all of it
         "returns": [{"return_number": r.return_number, "status": r.status, "kind": r.kind,
-                     "wanted_variant": r.wanted_variant} for r in order.returns],
+                     "wanted_variant": r.wanted_variant, "items": return_items_es(r, order)} for r in order.returns],
         "refunds": [{"amount": str(r.amount), "status": r.status} for r in order.refunds],
     }
 

@@ -62,7 +62,7 @@
   var RETURN_STATUS = { requested: "solicitada", received: "recibida", refunded: "reembolsada", rejected: "rechazada" };
   function returnLine(r) {
     var what = r.kind === "exchange" ? "cambio" + (r.wanted_variant ? " por " + r.wanted_variant : "") : "devolución";
-    return r.return_number + " (" + what + ", " + (RETURN_STATUS[r.status] || r.status) + ")";
+    return r.return_number + (r.items ? " " + r.items : "") + " (" + what + ", " + (RETURN_STATUS[r.status] || r.status) + ")";
   }
   var RETURN_REASONS = {
     closed: "pedido cerrado (cancelado o ya devuelto)", not_delivered: "aún no entregado",

@@ -5,7 +5,6 @@ Tienes 3.» unless the words say it; the summary, the record and the amount
 are for the units chosen; what is left can be returned later."""
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Dict
 
 import pytest
@@ -161,3 +160,34 @@ async def test_an_exchange_of_one_of_three(shop, domain, demo_data) -> None:
     stored = await shop.get_order(ORDER)
     (exchange,) = stored.returns
     assert exchange.is_exchange and exchange.units_of(line) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_case_card_and_the_refund_status_say_one_of_three(shop, domain, demo_data) -> None:
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from actions.refunds import ActionRefundStatus
+    from actions.store.models import RefundRow, ReturnRow
+    from handoff.casecard import order_summary
+
+    demo = _walkthrough(demo_data)
+    order, line = await _line(shop)
+    ret = await shop.create_return(ORDER, [line.id], "talla", quantities={line.id: 1})
+    card = order_summary(await shop.get_order(ORDER), load_policy())
+    (entry,) = card["returns"]
+    assert entry["items"] == f"1 de 3 × {line.name}"
+    assert card["return_eligibility"]["returnable_units"][str(line.id)] == 2
+
+    def refund(s) -> None:
+        row = s.execute(select(ReturnRow).where(ReturnRow.return_number == ret.return_number)).scalar_one()
+        s.add(RefundRow(order_id=ORDER, return_id=row.id, amount=line.unit_price, status="pending",
+                        expected_at=dt.date.today() + dt.timedelta(days=5)))
+
+    shop.run_in_transaction(refund)
+    dispatcher = CollectingDispatcher()
+    await ActionRefundStatus().run(dispatcher, make_tracker(slots=verified_slots(demo)), domain)
+    refunds = next(m for m in dispatcher.messages if m["response"] == "utter_refund_status")["refunds"]
+    assert f"{ret.return_number}: 1 de 3 × {line.name}" in refunds, refunds
+    assert money_es(line.unit_price, load_policy().currency) in refunds

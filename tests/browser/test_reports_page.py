@@ -202,6 +202,12 @@ def test_filters_change_the_request_and_the_figures(browser: Any, story: Reports
     apply_range(page, "2025-11-26", "2025-11-26")
     expect(page.locator('.kpi[data-key="conversations"] .kpi-value')).to_have_text("1")
     expect(page.locator("#chart-volume table tbody tr")).to_have_count(1)
+    # a day with nothing: zeros, and "—" for what cannot be computed
+    apply_range(page, "2025-12-01", "2025-12-01")
+    expect(page.locator('.kpi[data-key="conversations"] .kpi-value')).to_have_text("0")
+    for key in ("first_response", "resolution", "csat", "fcr"):
+        expect(page.locator(f'.kpi[data-key="{key}"] .kpi-value')).to_have_text("—")
+    expect(page.locator("#tbl-agent tbody")).to_contain_text("Ningún agente")
     assert_token_only_in_header(page, story.tokens["supervisor"])
     page.context.close()
 
@@ -264,4 +270,19 @@ def test_the_view_is_accessible_and_fits(browser: Any, story: ReportsBridge, wid
     page.set_viewport_size({"width": width, "height": whole})
     page.screenshot(path=str(SHOTS / f"reports-{width}.png"))
     assert not page.errors  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_signing_out_of_the_view_leaves_nothing_for_the_next_agent(browser: Any, story: ReportsBridge) -> None:
+    page = console(browser, story, "supervisor")
+    open_reports(page)
+    expect(page.locator('.kpi[data-key="conversations"]')).to_be_visible()
+    page.get_by_role("button", name="Salir").click()
+    page.get_by_label("Token de agente").fill(story.tokens["agent"])
+    page.get_by_label("Token de agente").press("Enter")
+    expect(page.locator("#conn")).to_have_text("Conectado")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.get_by_role("button", name="Informes")).to_have_count(0)
+    expect(page.locator("#reports")).to_be_hidden()
+    expect(page.locator(".kpi")).to_have_count(0)
     page.context.close()

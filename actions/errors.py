@@ -84,3 +84,10 @@ class InvalidExchangeVariant(AssistantError):
     talla más", for an item whose size the shop's data does not say)."""
 
     response = "utter_invalid_exchange_variant"
+
+
+class InvalidReturnQuantity(AssistantError):
+    """The answer to «¿Cuántas unidades…?» is no number from 1 to the units
+    the shopper has (``available``)."""
+
+    response = "utter_invalid_return_quantity"

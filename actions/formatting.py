@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Iterable, Optional, Union
+from typing import Iterable, Mapping, Optional, Union
 
 from actions.policy import load_policy
 from actions.promises import refund_is_late
@@ -62,19 +62,25 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-def items_es(items: Iterable[OrderItem], numbered: bool = False) -> str:
+def items_es(items: Iterable[OrderItem], numbered: bool = False, units: Optional[Mapping[int, int]] = None) -> str:
+    """'• 3 × Camiseta …'; with ``units`` (per item id) part of a line reads
+    '• 1 de 3 × Camiseta …' (a return of one of three)."""
     lines = []
     for index, item in enumerate(items, start=1):
         prefix = f"{index}. " if numbered else "• "
-        lines.append(f"{prefix}{item.quantity} × {item.name}")
+        n = (units or {}).get(item.id, item.quantity)
+        count = f"{n} de {item.quantity}" if n != item.quantity else str(n)
+        lines.append(f"{prefix}{count} × {item.name}")
     return "\n".join(lines) if lines else "(sin artículos)"
 
 
-def refund_line(refund: Refund, currency: str = "€") -> str:
+def refund_line(refund: Refund, currency: str = "€", returned: str = "") -> str:
     """One refund with its date: paid on, due by, or (its date past) late
-    since; never a past date as a promise (``actions.promises``)."""
+    since; never a past date as a promise (``actions.promises``). ``returned``:
+    what its return took back ('1 de 3 × Camiseta …')."""
     label = REFUND_STATUS_LABELS.get(refund.status, refund.status)
-    origin = f" (devolución {refund.return_number})" if refund.return_number else ""
+    what = f": {returned}" if returned else ""
+    origin = f" (devolución {refund.return_number}{what})" if refund.return_number else ""
     head = f"• {money_es(refund.amount, currency)}{origin}: {label}"
     if refund.status == "completed" and refund.completed_at is not None:
         return f"{head}, abonado el {date_es(refund.completed_at)}"

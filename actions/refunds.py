@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions.formatting import refund_line
 from actions.orders import apologise_for_late_refunds
 from actions.policy import load_policy
-from actions.returns import exchange_lines
+from actions.returns import exchange_lines, returned_in
 from actions.verification import OrderFormValidation, verified_order
 
 
@@ -47,7 +47,7 @@ class ActionRefundStatus(Action):
         dispatcher.utter_message(
             response="utter_refund_status",
             order_id=order.order_id,
-            refunds="\n".join(refund_line(r, policy.currency) for r in refunds),
+            refunds="\n".join(refund_line(r, policy.currency, returned_in(order, r.return_number)) for r in refunds),
         )
         apologise_for_late_refunds(dispatcher, order, policy, tracker)
         if exchanges:

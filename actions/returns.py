@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Text, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.errors import InvalidExchangeVariant, InvalidReturnItems, StoreDown
+from actions.errors import InvalidExchangeVariant, InvalidReturnItems, InvalidReturnQuantity, StoreDown
 from actions.exchanges import (
     parse_variant,
     resolve_variant,
@@ -31,19 +31,25 @@ from actions.exchanges import (
     wants_exchange,
     with_article,
 )
-from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts
+from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts, said_in_form
 from actions.formatting import RETURN_REASON_LABELS, date_es, items_es, money_es
-from actions.shopper_words import items_mentioned, reason_in
+from actions.shopper_words import items_mentioned, reason_in, units_answer, units_said
 from actions.orders import apologise_for_late_refunds, order_variables
 from actions.policy import StorePolicy, load_policy
 from actions.store import Order, OrderItem, Return, StoreUnavailable, shared_store
-from actions.store.errors import ReturnStateChanged, UnknownItems
+from actions.store.errors import NotEnoughUnits, ReturnStateChanged, UnknownItems
 from actions.verification import (
     current_order,
     utter_error,
     verified_order,
     wants_to_stop,
 )
+
+# Intents whose message is a question of its own, never an answer (the domain's not_intent lists).
+QUESTION_INTENTS = frozenset(
+    "faq request_human complaint greet goodbye thank bot_challenge help out_of_scope".split())
+# How many unit buttons the quantity question shows before «Todas».
+UNIT_BUTTONS = 4
 
 ALL_WORDS = re.compile(r"\b(todos?|todas?|todo el pedido|ambos|ambas|los dos|las dos)\b", re.I)
 
@@ -56,10 +62,15 @@ class Eligibility:
     eligible: Tuple[OrderItem, ...]
     final_sale: Tuple[OrderItem, ...]
     days_since_delivery: Optional[int]
+    # units of each line still returnable: its quantity less the units in returns not rejected
+    free_units: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.reason is None
+
+    def units(self, item: OrderItem) -> int:
+        return self.free_units.get(item.id, 0)
 
 
 def convertible_returns(order: Order) -> Tuple[Return, ...]:
@@ -83,18 +94,21 @@ def return_eligibility(
     if policy.return_days_left(delivered_day(order, policy), today) < 0:
         return Eligibility("window_expired", (), (), days)
     convertible = {r.return_number for r in convertible_returns(order)} if for_exchange else set()
-    returned_ids = {
-        item_id for ret in order.returns
-        if ret.status != "rejected" and ret.return_number not in convertible for item_id in ret.item_ids
+    free = {
+        item.id: item.quantity - sum(
+            ret.units_of(item) for ret in order.returns
+            if ret.status != "rejected" and ret.return_number not in convertible)
+        for item in order.items
     }
-    open_items = [item for item in order.items if item.id not in returned_ids]
+    open_items = [item for item in order.items if free[item.id] > 0]
     eligible = tuple(item for item in open_items if not item.final_sale)
     final_sale = tuple(item for item in open_items if item.final_sale)
+    units = {item.id: free[item.id] for item in open_items}
     if not eligible:
         if final_sale:
-            return Eligibility("final_sale", (), final_sale, days)
-        return Eligibility("in_return" if order.returns else "closed", (), final_sale, days)
-    return Eligibility(None, eligible, final_sale, days)
+            return Eligibility("final_sale", (), final_sale, days, units)
+        return Eligibility("in_return" if order.returns else "closed", (), final_sale, days, units)
+    return Eligibility(None, eligible, final_sale, days, units)
 
 
 def delivered_day(order: Order, policy: StorePolicy) -> dt.date:
@@ -145,6 +159,80 @@ def recent_return(order: Order, tracker: Tracker) -> Optional[Return]:
     return next((r for r in convertible_returns(order) if r.return_number == number), None)
 
 
+def parse_units(value: Any) -> Dict[int, int]:
+    """The ``return_quantity`` / ``return_units_known`` slot: '12:1,13:2' → {12: 1, 13: 2}."""
+    found: Dict[int, int] = {}
+    for part in str(value or "").split(","):
+        key, _, units = part.partition(":")
+        if key.strip().isdigit() and units.strip().isdigit():
+            found[int(key)] = int(units)
+    return found
+
+
+def units_text(units: Mapping[int, int]) -> str:
+    return ",".join(f"{item_id}:{n}" for item_id, n in sorted(units.items()))
+
+
+def chosen_ids(chosen: Any) -> List[int]:
+    return [int(i) for i in str(chosen or "").split(",") if i.strip().isdigit()]
+
+
+def chosen_units(order: Order, tracker: Tracker, eligibility: Eligibility) -> Dict[int, int]:
+    """The units of each chosen line: the ones the shopper said or answered,
+    else every unit of it still returnable (a line of one, or no answer asked)."""
+    given = parse_units(tracker.get_slot("return_quantity"))
+    ids = set(chosen_ids(tracker.get_slot("return_items")))
+    return {item.id: given.get(item.id) or eligibility.units(item) or item.quantity
+            for item in order.items if item.id in ids}
+
+
+def _units_slots(order: Order, eligibility: Eligibility, ids: List[int], texts: List[str],
+                 known: Optional[Mapping[int, int]] = None) -> Dict[Text, Any]:
+    """``return_quantity`` once the units of every chosen line are known (a
+    line with one unit left, the shopper's words: «2 camisetas», «todas»,
+    or an answer), else the ones known so far in ``return_units_known`` and
+    the question is asked for the next line."""
+    units = dict(known or {})
+    for item in order.items:
+        if item.id not in ids or item.id in units:
+            continue
+        free = eligibility.units(item)
+        said = units_said(texts, item.name, free) if free > 1 else free
+        if said:
+            units[item.id] = said
+    if all(i in units for i in ids):
+        return {"return_quantity": units_text(units), "return_units_known": None}
+    return {"return_quantity": None, "return_units_known": units_text(units) or None}
+
+
+def pending_line(order: Order, tracker: Tracker, eligibility: Eligibility) -> Optional[OrderItem]:
+    """The chosen line whose units are asked next (more than one returnable,
+    not said yet)."""
+    ids = set(chosen_ids(tracker.get_slot("return_items")))
+    known = parse_units(tracker.get_slot("return_units_known"))
+    return next((item for item in order.items
+                 if item.id in ids and item.id not in known and eligibility.units(item) > 1), None)
+
+
+def lines_es(order: Order, units: Mapping[int, int]) -> str:
+    """'• 1 de 3 × Camiseta …' for part of a line, '• 1 × Funda …' for all of it."""
+    return items_es([item for item in order.items if item.id in units], units=units)
+
+
+def return_items_es(ret: Return, order: Order) -> str:
+    """A return's lines in one line: 'Camiseta …' (all of it) or '1 de 3 × Camiseta …'."""
+    return ", ".join(
+        item.name if ret.units_of(item) == item.quantity else f"{ret.units_of(item)} de {item.quantity} × {item.name}"
+        for item in order.items if item.id in ret.item_ids
+    )
+
+
+def returned_in(order: Order, return_number: Optional[str]) -> str:
+    """What the return ``return_number`` took back, for its refund's line."""
+    ret = next((r for r in order.returns if r.return_number == return_number), None)
+    return return_items_es(ret, order) if ret else ""
+
+
 class ValidateReturnForm(PrefillAfterVerification):
     form = "return_form"
 
@@ -152,11 +240,11 @@ class ValidateReturnForm(PrefillAfterVerification):
         if is_exchange(tracker):
             if return_eligibility(order, self.policy, for_exchange=True).ok:
                 # the summary (items and size or colour, inferred or said) is confirmed before the record
-                return ["return_items", "exchange_variant", "exchange_confirmed"]
+                return ["return_items", "return_quantity", "exchange_variant", "exchange_confirmed"]
             return []
         if return_eligibility(order, self.policy).ok:
             # the summary (items and amount) is confirmed before the record, as for an exchange
-            return ["return_items", "return_reason", "return_confirmed"]
+            return ["return_items", "return_quantity", "return_reason", "return_confirmed"]
         return []
 
     async def answers_question(self, tracker: Tracker) -> bool:
@@ -170,6 +258,8 @@ class ValidateReturnForm(PrefillAfterVerification):
             return True
         if requested in ("exchange_variant", "exchange_confirmed"):
             return parse_variant(text) is not None
+        if requested == "return_quantity":
+            return units_answer(text, 99) is not None
         if requested == "return_items":
             order = await current_order(tracker)
             if order is None:
@@ -201,6 +291,8 @@ class ValidateReturnForm(PrefillAfterVerification):
             # sale) is never taken for the other, returnable pair
             named = items_mentioned(form_texts(tracker, "return_form"), [i.name for i in order.items]) or []
             chosen = [order.items[i].id for i in named]
+            if chosen and not {i.id for i in eligible} & set(chosen):
+                self._nothing_left(dispatcher, tracker, order, chosen)
             if not chosen and exchange:
                 just_returned = recent_return(order, tracker)
                 chosen = list(just_returned.item_ids) if just_returned else []
@@ -231,14 +323,78 @@ class ValidateReturnForm(PrefillAfterVerification):
         eligibility = return_eligibility(order, self.policy, for_exchange=is_exchange(tracker))
         eligible_ids = {item.id for item in eligibility.eligible}
         chosen = [int(i) for i in str(value or "").split(",") if i.strip().isdigit()]
+        texts = form_texts(tracker, "return_form")
         if chosen and set(chosen) <= eligible_ids and tracker.get_slot("requested_slot") != "return_items":
-            return {"return_items": ",".join(str(i) for i in chosen)}  # pre-filled ids
+            # pre-filled ids; an exchange of the return just made takes its units
+            just_returned = recent_return(order, tracker) if is_exchange(tracker) else None
+            known = ({item.id: just_returned.units_of(item) for item in order.items if item.id in chosen}
+                     if just_returned and set(just_returned.item_ids) == set(chosen) else None)
+            return {"return_items": ",".join(str(i) for i in chosen),
+                    **_units_slots(order, eligibility, chosen, texts, known)}
         try:
             ids = parse_item_choice(value, eligibility.eligible)
         except InvalidReturnItems as error:
             utter_error(dispatcher, error)
             return {"return_items": None}
-        return {"return_items": ",".join(str(i) for i in ids)}
+        return {"return_items": ",".join(str(i) for i in ids), **_units_slots(order, eligibility, ids, texts)}
+
+    def _nothing_left(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order,
+                      chosen: List[int]) -> None:
+        """The item named has no unit left to return (all in returns): said
+        once in this run of the form, with those returns; the others are asked."""
+        if said_in_form(tracker, "return_form", {"utter_return_item_all_in_returns"}):
+            return
+        named = [item for item in order.items if item.id in chosen]
+        holding = [r for r in order.returns if r.status != "rejected" and set(r.item_ids) & set(chosen)]
+        if not holding:
+            return
+        dispatcher.utter_message(
+            response="utter_return_item_all_in_returns",
+            items=", ".join(item.name for item in named),
+            returns="\n".join(_return_line(r, order) for r in holding),
+        )
+
+    async def extract_return_quantity(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[Text, Any]:
+        """The answer to «¿Cuántas unidades quieres devolver? Tienes 3.» for
+        the line asked ("2", "una", "todas", a button), whatever its intent
+        unless it is a question of its own. The units said before are set
+        with the items (``validate_return_items``)."""
+        if tracker.get_slot("requested_slot") != "return_quantity":
+            if (tracker.get_slot("return_items") and tracker.get_slot("return_quantity") is None
+                    and "return_items" not in tracker.slots_to_validate()):
+                # the items were chosen in an earlier turn: the units not asked when they need not be
+                order = await current_order(tracker)
+                if order is None:
+                    return {}
+                eligibility = return_eligibility(order, self.policy, for_exchange=is_exchange(tracker))
+                ids = chosen_ids(tracker.get_slot("return_items"))
+                if not set(ids) <= {item.id for item in eligibility.eligible}:
+                    return {}
+                known = parse_units(tracker.get_slot("return_units_known"))
+                found = _units_slots(order, eligibility, ids, form_texts(tracker, "return_form"), known)
+                return found if found["return_quantity"] or parse_units(found["return_units_known"]) != known else {}
+            return {}
+        message = tracker.latest_message or {}
+        if ((message.get("intent") or {}).get("name")) in QUESTION_INTENTS:
+            return {}
+        if wants_to_stop(tracker):
+            return {"return_quantity": None, "form_stopped": True}
+        order = await current_order(tracker)
+        if order is None:
+            return {}
+        eligibility = return_eligibility(order, self.policy, for_exchange=is_exchange(tracker))
+        ids = chosen_ids(tracker.get_slot("return_items"))
+        known = parse_units(tracker.get_slot("return_units_known"))
+        line = pending_line(order, tracker, eligibility)
+        if line is not None:
+            units = units_answer(str(message.get("text") or ""), eligibility.units(line))
+            if units is None:
+                utter_error(dispatcher, InvalidReturnQuantity(available=eligibility.units(line)))
+                return {"return_quantity": None}
+            known[line.id] = units
+        return _units_slots(order, eligibility, ids, [], known)
 
     async def extract_return_reason(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -361,8 +517,37 @@ class ActionAskReturnItems(Action):
             buttons.append({"title": "Todos", "payload": '/inform{"return_item":"todos"}'})
         dispatcher.utter_message(
             response="utter_ask_exchange_items" if exchange else "utter_ask_return_items",
-            items=items_es(eligibility.eligible, numbered=True),
+            items=items_es(eligibility.eligible, numbered=True, units=eligibility.free_units),
             buttons=buttons,
+        )
+        return []
+
+
+class ActionAskReturnQuantity(Action):
+    """«¿Cuántas unidades quieres devolver? Tienes 3.» for the next chosen
+    line with more than one unit left: buttons 1..n (up to a few) and «Todas»."""
+
+    def name(self) -> Text:
+        return "action_ask_return_quantity"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        order = await current_order(tracker)
+        if order is None:
+            utter_error(dispatcher, StoreDown())
+            return []
+        exchange = is_exchange(tracker)
+        line = pending_line(order, tracker, return_eligibility(order, load_policy(), for_exchange=exchange))
+        if line is None:
+            return []
+        available = return_eligibility(order, load_policy(), for_exchange=exchange).units(line)
+        buttons = [{"title": str(n), "payload": f'/inform{{"return_quantity":"{n}"}}'}
+                   for n in range(1, min(available - 1, UNIT_BUTTONS) + 1)]
+        buttons.append({"title": "Todas", "payload": '/inform{"return_quantity":"todas"}'})
+        dispatcher.utter_message(
+            response="utter_ask_exchange_quantity" if exchange else "utter_ask_return_quantity",
+            available=available, item=line.name, buttons=buttons,
         )
         return []
 
@@ -377,11 +562,11 @@ class ActionAskExchangeConfirmed(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         order = await current_order(tracker)
-        chosen = _chosen_items(order, tracker.get_slot("return_items")) if order else []
+        units = chosen_units(order, tracker, return_eligibility(order, load_policy(), for_exchange=True)) if order else {}
         dispatcher.utter_message(
             response="utter_confirm_exchange",
             order_id=tracker.get_slot("verified_order_id"),
-            items=items_es(chosen),
+            items=lines_es(order, units) if order else items_es([]),
             wanted_variant=with_article(str(tracker.get_slot("exchange_variant") or "")),
         )
         return []
@@ -397,13 +582,13 @@ class ActionAskReturnConfirmed(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         order = await current_order(tracker)
-        chosen = _chosen_items(order, tracker.get_slot("return_items")) if order else []
-        amount = money_es(sum((i.unit_price * i.quantity for i in chosen), start=0), load_policy().currency)
+        policy = load_policy()
+        units = chosen_units(order, tracker, return_eligibility(order, policy)) if order else {}
         dispatcher.utter_message(
             response="utter_confirm_return",
             order_id=tracker.get_slot("verified_order_id"),
-            items=items_es(chosen),
-            amount=amount,
+            items=lines_es(order, units) if order else items_es([]),
+            amount=money_es(refund_of(order, units) if order else 0, policy.currency),
         )
         return []
 
@@ -444,17 +629,21 @@ class ActionCreateReturn(Action):
         if not exchange and tracker.get_slot("return_confirmed") is not True:
             dispatcher.utter_message(response="utter_return_kept", order_id=order.order_id)
             return events
-        chosen_items = [item for item in order.items if item.id in item_ids]
-        amount = money_es(sum((item.unit_price * item.quantity for item in chosen_items), start=0), policy.currency)
+        units = chosen_units(order, tracker, eligibility)
+        if any(units[i] > eligibility.free_units.get(i, 0) for i in item_ids):
+            # more units than are left (another return took some meanwhile)
+            dispatcher.utter_message(response="utter_form_stopped")
+            return events
+        amount = money_es(refund_of(order, units), policy.currency)
         try:
             if exchange:
-                created, converted = await _create_exchange(order, item_ids, str(variant))
+                created, converted = await _create_exchange(order, units, str(variant))
             else:
                 created = await shared_store().create_return(
-                    order.order_id, item_ids, RETURN_REASON_LABELS.get(reason, reason)
+                    order.order_id, item_ids, RETURN_REASON_LABELS.get(reason, reason), quantities=units
                 )
                 converted = False
-        except (UnknownItems, ReturnStateChanged):
+        except (UnknownItems, ReturnStateChanged, NotEnoughUnits):
             dispatcher.utter_message(response="utter_form_stopped")
             return events
         except StoreUnavailable as exc:
@@ -462,14 +651,14 @@ class ActionCreateReturn(Action):
             return events
         common = dict(
             return_number=created.return_number,
-            items=items_es(chosen_items),
+            items=lines_es(order, units),
             email=order.customer.email,
             return_window_days=policy.return_window_days,
             refund_days=policy.refund_days,
             amount=amount,
             # where the parcel is handed in follows the country it was shipped to
             dropoff=policy.return_dropoff_for(order.shipping_address.country),
-            **deadline_variables(order, policy, sum(item.quantity for item in chosen_items)),
+            **deadline_variables(order, policy, sum(units.values())),
         )
         if exchange:
             dispatcher.utter_message(
@@ -483,29 +672,38 @@ class ActionCreateReturn(Action):
         return events + [SlotSet("last_return_number", created.return_number)]
 
 
-async def _create_exchange(order: Order, item_ids: List[int], variant: str) -> Tuple[Return, bool]:
-    """The exchange record: a requested return holding exactly these items
-    becomes the exchange (same number, same label); items taken from a
-    bigger one move to a new exchange; others get a new one. True when a
-    whole return was converted."""
-    wanted = set(item_ids)
+def refund_of(order: Order, units: Mapping[int, int]) -> Any:
+    """What a return of these units refunds: unit price × units of each line."""
+    return sum((item.unit_price * units[item.id] for item in order.items if item.id in units), start=0)
+
+
+async def _create_exchange(order: Order, units: Mapping[int, int], variant: str) -> Tuple[Return, bool]:
+    """The exchange record: a requested return holding exactly these units
+    becomes the exchange (same number, same label); units taken from a
+    bigger one move to a new exchange (one per source return); units in no
+    return get a new one. True when a whole return was converted."""
+    wanted = dict(units)
     for ret in convertible_returns(order):
-        if set(ret.item_ids) == wanted:
-            return await shared_store().convert_to_exchange(order.order_id, ret.return_number, item_ids, variant), True
-    in_returns = {i for r in convertible_returns(order) for i in r.item_ids}
-    if wanted & in_returns:
-        # Split: each return gives up its items; one exchange record per source return.
-        created: Optional[Return] = None
-        for ret in convertible_returns(order):
-            mine = sorted(wanted & set(ret.item_ids))
-            if mine:
-                created = await shared_store().convert_to_exchange(order.order_id, ret.return_number, mine, variant)
-        rest = sorted(wanted - in_returns)
-        if rest:
-            created = await shared_store().create_return(order.order_id, rest, f"cambio por {variant}", variant)
-        assert created is not None
-        return created, False
-    return await shared_store().create_return(order.order_id, item_ids, f"cambio por {variant}", variant), False
+        held = {item.id: ret.units_of(item) for item in order.items if item.id in ret.item_ids}
+        if held == wanted:
+            converted = await shared_store().convert_to_exchange(
+                order.order_id, ret.return_number, sorted(wanted), variant, quantities=wanted)
+            return converted, True
+    left = dict(wanted)
+    created: Optional[Return] = None
+    for ret in convertible_returns(order):
+        take = {item.id: min(left[item.id], ret.units_of(item))
+                for item in order.items if item.id in ret.item_ids and left.get(item.id)}
+        if take:
+            created = await shared_store().convert_to_exchange(
+                order.order_id, ret.return_number, sorted(take), variant, quantities=take)
+            left = {i: n - take.get(i, 0) for i, n in left.items()}
+    rest = {i: n for i, n in left.items() if n > 0}
+    if rest:
+        created = await shared_store().create_return(
+            order.order_id, sorted(rest), f"cambio por {variant}", variant, quantities=rest)
+    assert created is not None
+    return created, False
 
 
 def _utter_ineligible(
@@ -546,7 +744,7 @@ RETURN_STATUS_LABELS = {
 
 def _return_line(ret: Return, order: Order) -> str:
     """'• DEV-123456 (cambio por la talla 41): Zapatillas … — solicitado'."""
-    names = ", ".join(item.name for item in order.items if item.id in ret.item_ids)
+    names = return_items_es(ret, order)
     kind = f"cambio por {with_article(ret.wanted_variant or '')}" if ret.is_exchange else "devolución"
     return f"• {ret.return_number} ({kind}): {names} — {RETURN_STATUS_LABELS.get(ret.status, ret.status)}"
 

@@ -107,7 +107,62 @@ def reason_in(texts: Iterable[str]) -> Optional[str]:
     return None
 
 
-__all__ = ["items_mentioned", "reason_in"]
+# How many units of one line: numbers as shoppers write them.
+_NUMBERS = {"un": 1, "una": 1, "uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6,
+            "siete": 7, "ocho": 8, "nueve": 9, "diez": 10}
+_NUMBER = r"(\d{1,2}|" + "|".join(_NUMBERS) + r")"
+_ALL_UNITS = re.compile(r"\b(todas|todos|todo|all)\b")
+_UNITS_WORD = re.compile(r"^(unidad|unidades|pieza|piezas|ud|uds)$")
+
+
+def _number(word: str) -> Optional[int]:
+    return int(word) if word.isdigit() else _NUMBERS.get(word)
+
+
+def units_said(texts: Iterable[str], name: str, available: int) -> Optional[int]:
+    """The units of the item ``name`` the shopper said, among ``available``:
+    "devolver 2 camisetas", "una de las camisetas", "dos unidades", "las
+    tres", "todas" (all of them). None when the words do not say it: "la
+    camiseta" of a line of three is one, or three, and is asked; a number
+    above ``available`` is asked too. Limits: one line at a time; for several
+    lines of several units the words are read for each (a number next to its
+    item's word)."""
+    tokens = _tokens(name)
+    heads = _forms(tokens[0]) if tokens else set()
+    found: Optional[int] = None
+    for text in texts:
+        words = _WORD.findall(fold(_ORDER_OR_EMAIL.sub(" ", text)))
+        for i, word in enumerate(words):
+            n = _number(word)
+            if n is None:
+                continue
+            rest = words[i + 1:i + 4]
+            # "2 camisetas", "una de las camisetas", "dos unidades"
+            noun = rest[2] if rest[:2] in (["de", "las"], ["de", "los"], ["de", "mis"]) and len(rest) > 2 else (
+                rest[0] if rest else "")
+            article = words[i - 1] if i else ""
+            if noun and (_forms(noun) & heads or _UNITS_WORD.match(noun)):
+                found = n
+            elif article in ("las", "los") and n >= 2 and not (rest and rest[0] == "de"):
+                found = n  # "las tres", "los dos"
+        if _ALL_UNITS.search(" ".join(words)):
+            found = available
+    return found if found is not None and 1 <= found <= available else None
+
+
+def units_answer(text: str, available: int) -> Optional[int]:
+    """The answer to «¿Cuántas unidades…? Tienes 3.»: "1", "una", "dos
+    unidades", "las dos", "todas" (all); None if it gives no number in 1..available."""
+    folded = fold(text)
+    if _ALL_UNITS.search(folded):
+        return available
+    numbers = [n for n in (_number(w) for w in _WORD.findall(folded)) if n is not None]
+    if len(numbers) == 1 and 1 <= numbers[0] <= available:
+        return numbers[0]
+    return None
+
+
+__all__ = ["items_mentioned", "reason_in", "units_answer", "units_said"]
 
 
 

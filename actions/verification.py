@@ -60,7 +60,8 @@ MAX_FREE_TEXT = 500
 # later form never reuses an old confirmation.
 TASK_SLOTS = (
     "cancel_confirmed", "new_street", "new_postal_code", "new_city", "new_province",
-    "address_given", "address_problem", "address_fix", "address_confirmed", "return_items", "return_reason", "exchange_variant",
+    "address_given", "address_problem", "address_fix", "address_confirmed", "return_items",
+    "return_quantity", "return_units_known", "return_reason", "exchange_variant",
     "exchange_confirmed", "return_confirmed",
     "issue_description",
 )

@@ -31,6 +31,10 @@ async def _add_agent(settings: HandoffSettings, name: str, role: str = "agent") 
     storage = Storage(settings.database_url)
     try:
         await storage.create_schema()
+        taken = await storage.agent_named(name)
+        if taken is not None:  # the console, transfers and reports tell agents by name
+            raise AgentError(f"ya existe un agente llamado «{taken.name}» (id {taken.id}): "
+                             f"elige otro nombre, p. ej. «{taken.name} G.» (an agent with that name exists)")
         agent, token = await add_agent(storage, name, role)
     finally:
         storage.dispose()

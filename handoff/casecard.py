@@ -19,7 +19,7 @@ import logging
 from typing import Any, Dict, List, Optional, Sequence
 
 from actions.policy import StorePolicy
-from actions.returns import return_eligibility
+from actions.returns import return_eligibility, return_items_es
 from actions.store import Order, Store, StoreError
 from handoff import vocabulary as vocab
 from handoff.storage import StoredMessage
@@ -52,10 +52,14 @@ def order_summary(order: Order, policy: StorePolicy, verified_order_id: Optional
             "reason_text": vocab.label("return_block", eligibility.reason) if eligibility.reason else None,
             "days_since_delivery": eligibility.days_since_delivery,
             "eligible_items": [i.id for i in eligibility.eligible],
+            # units of each eligible line still returnable (its quantity less those in returns)
+            "returnable_units": {str(i.id): eligibility.units(i) for i in eligibility.eligible},
         },
+        # items: "1 de 3 × Camiseta …" for part of a line, the name for all of it
         "returns": [{"return_number": r.return_number, "status": r.status,
                      "status_text": vocab.label("return_status", r.status), "kind": r.kind,
                      "kind_text": vocab.label("return_kind", r.kind), "wanted_variant": r.wanted_variant,
+                     "items": return_items_es(r, order),
                      "created_at": r.created_at.isoformat()} for r in order.returns],
         "refunds": [{"amount": str(r.amount), "status": r.status, "status_text": vocab.label("refund_status", r.status),
                      "expected_at": r.expected_at.isoformat(), "return_number": r.return_number,

@@ -593,6 +593,13 @@ class Storage:
         return Agent(agent_id, name, role)
 
     @threaded
+    def agent_named(self, conn: Connection, name: str) -> Optional[Agent]:
+        """The agent with this name in any case, if any."""
+        row = conn.execute(select(agents_table.c.id, agents_table.c.name, agents_table.c.role).where(
+            func.lower(agents_table.c.name) == name.strip().lower())).first()
+        return Agent(row.id, row.name, row.role or "agent") if row is not None else None
+
+    @threaded
     def agent_secret(self, conn: Connection, agent_id: str) -> Optional[Tuple[Agent, bytes, bytes]]:
         row = conn.execute(select(agents_table).where(agents_table.c.id == agent_id)).first()
         if row is None:

@@ -11,7 +11,7 @@ SQLAlchemy calls in a worker thread, one fresh session per call.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Protocol, Sequence
+from typing import List, Mapping, Optional, Protocol, Sequence
 
 from actions.store.types import (
     Address,
@@ -72,18 +72,24 @@ class Store(Protocol):
         longer in allowed_statuses."""
 
     async def create_return(
-        self, order_id: str, item_ids: Sequence[int], reason: str, wanted_variant: Optional[str] = None
+        self, order_id: str, item_ids: Sequence[int], reason: str, wanted_variant: Optional[str] = None,
+        quantities: Optional[Mapping[int, int]] = None,
     ) -> Return:
         """Create a return (status 'requested') with its own number DEV-XXXXXX;
-        with ``wanted_variant`` it is an exchange (kind 'exchange', no refund)."""
+        with ``wanted_variant`` it is an exchange (kind 'exchange', no refund).
+        ``quantities``: units of each line going back (default: the whole
+        line); NotEnoughUnits outside 1..the line's quantity. Which units are
+        still free (not in other returns) is the actions' rule."""
 
     async def convert_to_exchange(
-        self, order_id: str, return_number: str, item_ids: Sequence[int], wanted_variant: str
+        self, order_id: str, return_number: str, item_ids: Sequence[int], wanted_variant: str,
+        quantities: Optional[Mapping[int, int]] = None,
     ) -> Return:
         """Turn these items of a still-requested return into an exchange for
         ``wanted_variant`` (the whole return keeps its number). Raises
         ReturnStateChanged when the return has moved on, UnknownItems when an
-        item is not in it."""
+        item is not in it. ``quantities``: units of an item to move (default:
+        all the return holds of it); NotEnoughUnits if it holds fewer."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable if the database cannot be reached."""

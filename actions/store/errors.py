@@ -21,3 +21,8 @@ class UnknownItems(StoreError):
 class ReturnStateChanged(StoreError):
     """A return can no longer be changed (received, refunded, already an
     exchange, or not found)."""
+
+
+class NotEnoughUnits(StoreError):
+    """A return (or an exchange taken from one) asks for fewer than one unit
+    of a line, or more than the line (or that return) holds."""

@@ -25,7 +25,6 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
-    Table,
     Text,
 )
 from sqlalchemy.engine import Dialect
@@ -176,12 +175,28 @@ class ShipmentRow(Base):
     delivered_at = Column(UtcDateTime, nullable=True)
 
 
-return_items = Table(
-    "return_items",
-    Base.metadata,
-    Column("return_id", Integer, ForeignKey("returns.id"), primary_key=True),
-    Column("order_item_id", Integer, ForeignKey("order_items.id"), primary_key=True),
-)
+class ReturnItemRow(Base):
+    """One order line in a return, with the units of it that go back.
+
+    ``quantity`` NULL is a row written before returns took part of a line
+    (migration 0004): it meant the whole line, and still reads so
+    (``units``). New rows always store their units."""
+
+    __tablename__ = "return_items"
+
+    return_id = Column(Integer, ForeignKey("returns.id"), primary_key=True)
+    order_item_id = Column(Integer, ForeignKey("order_items.id"), primary_key=True)
+    quantity = Column(Integer, nullable=True)
+
+    return_: "ReturnRow" = relationship("ReturnRow", back_populates="lines")
+    item: OrderItemRow = relationship("OrderItemRow")
+
+    @property
+    def units(self) -> int:
+        return self.quantity if self.quantity is not None else self.item.quantity
+
+
+return_items = ReturnItemRow.__table__
 
 
 class ReturnRow(Base):
@@ -195,8 +210,13 @@ class ReturnRow(Base):
     created_at = Column(UtcDateTime, nullable=False, default=utcnow)
 
     order: OrderRow = relationship("OrderRow", back_populates="returns")
+    # the lines with their units (written through these); ``items`` only reads the order lines
+    lines: List[ReturnItemRow] = relationship(
+        "ReturnItemRow", back_populates="return_", order_by="ReturnItemRow.order_item_id",
+        cascade="all, delete-orphan",
+    )
     items: List[OrderItemRow] = relationship(
-        "OrderItemRow", secondary=return_items, order_by="OrderItemRow.id"
+        "OrderItemRow", secondary=return_items, order_by="OrderItemRow.id", viewonly=True
     )
     exchange: Optional["ReturnExchangeRow"] = relationship(
         "ReturnExchangeRow", uselist=False, back_populates="return_", cascade="all, delete-orphan"

@@ -32,6 +32,7 @@ from actions.store.models import (
     OrderItemRow,
     OrderRow,
     RefundRow,
+    ReturnItemRow,
     ReturnRow,
     ShipmentRow,
     normalize_phone,
@@ -186,7 +187,9 @@ def _return_row(
         status=r["status"],
         reason=r["reason"],
         created_at=ago(r["created_days_ago"]),
-        items=[by_sku[sku] for sku in r["item_skus"]],
+        # whole lines unless the demo return says how many units ("quantities": {sku: n})
+        lines=[ReturnItemRow(item=by_sku[sku], quantity=(r.get("quantities") or {}).get(sku, by_sku[sku].quantity))
+               for sku in r["item_skus"]],
     )
 
 

@@ -19,7 +19,7 @@ import os
 import secrets
 import threading
 from decimal import Decimal
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.engine import Engine, make_url
@@ -28,7 +28,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 from sqlalchemy.sql import Select
 
-from actions.store.errors import OrderStateChanged, ReturnStateChanged, StoreUnavailable, UnknownItems
+from actions.store.errors import (
+    NotEnoughUnits,
+    OrderStateChanged,
+    ReturnStateChanged,
+    StoreUnavailable,
+    UnknownItems,
+)
 from actions.store.models import (
     Base,
     CustomerRow,
@@ -36,6 +42,7 @@ from actions.store.models import (
     OrderRow,
     RefundRow,
     ReturnExchangeRow,
+    ReturnItemRow,
     ReturnRow,
     normalize_phone,
     utcnow,
@@ -318,33 +325,45 @@ class SqlStore:
         return await self._run(work)
 
     async def create_return(
-        self, order_id: str, item_ids: Sequence[int], reason: str, wanted_variant: Optional[str] = None
+        self, order_id: str, item_ids: Sequence[int], reason: str, wanted_variant: Optional[str] = None,
+        quantities: Optional[Mapping[int, int]] = None,
     ) -> Return:
-        """Data only: eligibility (window, final sale, status) is the actions'
-        business. With ``wanted_variant`` the return is an exchange (its
-        ``return_exchanges`` row is written in the same transaction). Raises
+        """Data only: eligibility (window, final sale, status, the units
+        already in other returns) is the actions' business. With
+        ``wanted_variant`` the return is an exchange (its ``return_exchanges``
+        row is written in the same transaction). ``quantities``: the units of
+        each line that go back (a line not in it: all its units). Raises
         UnknownItems if ``item_ids`` is empty or any id is not an item of the
-        order (including an unknown order)."""
+        order (including an unknown order); NotEnoughUnits if a quantity is
+        below one or above the line's."""
         wanted = sorted(set(int(i) for i in item_ids))
+        asked = {int(k): int(v) for k, v in (quantities or {}).items()}
 
         def work(s: Session) -> Return:
             items = _order_items(s, order_id, wanted)
-            row = _new_return(s, order_id, items, reason, wanted_variant)
+            units = {item.id: asked.get(item.id, item.quantity) for item in items}
+            if any(not 1 <= units[item.id] <= item.quantity for item in items):
+                raise NotEnoughUnits(f"order {order_id}: units asked {units}")
+            row = _new_return(s, order_id, items, reason, wanted_variant, units)
             s.flush()
             return _return(row)
 
         return await self._retrying(work)
 
     async def convert_to_exchange(
-        self, order_id: str, return_number: str, item_ids: Sequence[int], wanted_variant: str
+        self, order_id: str, return_number: str, item_ids: Sequence[int], wanted_variant: str,
+        quantities: Optional[Mapping[int, int]] = None,
     ) -> Return:
         """Turn (part of) a requested return into an exchange for
         ``wanted_variant``. The whole return: it keeps its number (the label
-        the shopper already has still works). Some of its items: those move to
-        a new exchange record and the rest stays a return. Raises
-        ReturnStateChanged unless the return is still 'requested', is not an
-        exchange already and has no refund; UnknownItems if an item is not in it."""
+        the shopper already has still works). Some of its items, or some units
+        of an item (``quantities``; by default all the return holds of each):
+        those move to a new exchange record and the rest stays a return.
+        Raises ReturnStateChanged unless the return is still 'requested', is
+        not an exchange already and has no refund; UnknownItems if an item is
+        not in it; NotEnoughUnits if more units are asked than it holds."""
         wanted = set(int(i) for i in item_ids)
+        asked = {int(k): int(v) for k, v in (quantities or {}).items()}
 
         def work(s: Session) -> Return:
             row = s.execute(
@@ -359,16 +378,27 @@ class SqlStore:
             ).scalar_one()
             if row.status != "requested" or row.exchange is not None or refunded:
                 raise ReturnStateChanged(f"return {return_number} can no longer become an exchange")
-            current = {item.id for item in row.items}
-            if not wanted or not wanted <= current:
-                raise UnknownItems(f"items {sorted(wanted - current)} are not part of return {return_number}")
-            if wanted == current:
+            lines = {line.order_item_id: line for line in row.lines}
+            if not wanted or not wanted <= set(lines):
+                raise UnknownItems(f"items {sorted(wanted - set(lines))} are not part of return {return_number}")
+            held = {i: lines[i].units for i in wanted}
+            units = {i: asked.get(i, held[i]) for i in wanted}
+            if any(not 1 <= units[i] <= held[i] for i in wanted):
+                raise NotEnoughUnits(f"return {return_number} holds {held}, asked {units}")
+            if wanted == set(lines) and units == held:
                 row.exchange = ReturnExchangeRow(wanted_variant=wanted_variant, created_at=utcnow())
                 s.flush()
                 return _return(row)
-            moving = [item for item in row.items if item.id in wanted]
-            row.items = [item for item in row.items if item.id not in wanted]
-            created = _new_return(s, order_id, moving, row.reason, wanted_variant)
+            moving = []
+            for item_id in sorted(wanted):
+                line = lines[item_id]
+                moving.append(line.item)
+                if units[item_id] == held[item_id]:
+                    row.lines.remove(line)
+                else:
+                    line.quantity = held[item_id] - units[item_id]
+            s.flush()  # the lines given up are gone before the new record takes them
+            created = _new_return(s, order_id, moving, row.reason, wanted_variant, units)
             s.flush()
             return _return(created)
 
@@ -398,7 +428,7 @@ def _order_query() -> Select:
         joinedload(OrderRow.customer),
         joinedload(OrderRow.shipment),
         selectinload(OrderRow.items),
-        selectinload(OrderRow.returns).selectinload(ReturnRow.items),
+        selectinload(OrderRow.returns).selectinload(ReturnRow.lines).joinedload(ReturnItemRow.item),
         selectinload(OrderRow.returns).joinedload(ReturnRow.exchange),
         selectinload(OrderRow.refunds).joinedload(RefundRow.return_),
     )
@@ -419,13 +449,14 @@ def _order_items(s: Session, order_id: str, wanted: List[int]) -> List[OrderItem
 
 
 def _new_return(
-    s: Session, order_id: str, items: List[OrderItemRow], reason: str, wanted_variant: Optional[str]
+    s: Session, order_id: str, items: List[OrderItemRow], reason: str, wanted_variant: Optional[str],
+    units: Mapping[int, int],
 ) -> ReturnRow:
     row = ReturnRow(
         return_number=_free_return_number(s), order_id=order_id, status="requested",
         reason=reason, created_at=utcnow(),
     )
-    row.items = list(items)
+    row.lines = [ReturnItemRow(item=item, quantity=units[item.id]) for item in sorted(items, key=lambda i: i.id)]
     if wanted_variant:
         row.exchange = ReturnExchangeRow(wanted_variant=wanted_variant, created_at=row.created_at)
     s.add(row)
@@ -487,7 +518,8 @@ def _return(row: ReturnRow) -> Return:
         status=row.status,
         reason=row.reason,
         created_at=row.created_at,
-        item_ids=tuple(item.id for item in row.items),
+        item_ids=tuple(line.order_item_id for line in row.lines),
+        quantities=tuple(line.units for line in row.lines),
         kind="exchange" if row.exchange is not None else "return",
         wanted_variant=row.exchange.wanted_variant if row.exchange is not None else None,
     )

@@ -68,10 +68,21 @@ class Return:
     item_ids: Tuple[int, ...]
     kind: str = "return"        # return (refund) | exchange (other size or colour, no refund)
     wanted_variant: Optional[str] = None  # an exchange's new size or colour, e.g. "talla 41"
+    # units of each line in ``item_ids`` (same order) that go back; () when unknown (whole lines)
+    quantities: Tuple[int, ...] = ()
 
     @property
     def is_exchange(self) -> bool:
         return self.kind == "exchange"
+
+    def units_of(self, item: "OrderItem") -> int:
+        """The units of ``item`` in this return: 0 if it is not in it; the
+        whole line when the return does not say (a return of whole lines)."""
+        if item.id not in self.item_ids:
+            return 0
+        if len(self.quantities) == len(self.item_ids):
+            return self.quantities[self.item_ids.index(item.id)]
+        return item.quantity
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@
   }
   function returnLine(r) {
     var what = (r.kind_text || "Trámite") + (r.kind === "exchange" && r.wanted_variant ? " por " + r.wanted_variant : "");
-    return (r.return_number || "") + " · " + what + ": " + (r.status_text || "otro estado");
+    return (r.return_number || "") + (r.items ? " " + r.items : "") + " · " + what + ": " + (r.status_text || "otro estado");
   }
   function refundLine(r) {
     return money(r.amount) + " · " + (r.status_text || "otro estado") +

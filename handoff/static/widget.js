@@ -317,10 +317,10 @@
     ".bubble a,.notice a{color:var(--brand-dark);text-decoration:underline;overflow-wrap:anywhere}",
     ".bubble a:focus-visible,.notice a:focus-visible{outline:3px solid var(--accent);outline-offset:1px}",
     ".typing{font-size:13px;color:var(--muted);padding:4px 16px;background:var(--bg);min-height:0}",
-    ".csat{align-self:stretch;background:#fff;border:1px solid #e1e6ea;border-radius:12px;padding:12px}",
-    ".csat p{margin:0 0 8px}",
-    ".csat p.done{margin:10px 0 0;font-weight:600;color:var(--brand-dark)}",
-    ".csat p.done:first-child{margin:0}",
+    ".csat,.nps-card{align-self:stretch;background:#fff;border:1px solid #e1e6ea;border-radius:12px;padding:12px}",
+    ".csat p,.nps-card p{margin:0 0 8px}",
+    ".csat p.done,.nps-card p.done{margin:10px 0 0;font-weight:600;color:var(--brand-dark)}",
+    ".csat p.done:first-child,.nps-card p.done:first-child{margin:0}",
     ".scores{display:flex;gap:6px}",
     ".scores.nps{flex-wrap:wrap;gap:4px}",
     ".score{flex:1;border:1px solid #b9c4cc;background:#fff;border-radius:10px;padding:8px 0;font:600 16px/1 inherit;",
@@ -954,7 +954,7 @@
   function showNps(frame) {
     if (state.npsCard && state.npsCard.parentNode) return;
     var scores = el("div", { className: "scores nps", role: "group", "aria-label": "Del 0 al 10" });
-    var card = el("div", { className: "csat", id: "ta-nps" }, [
+    var card = el("div", { className: "nps-card", id: "ta-nps" }, [
       el("p", { text: (frame && frame.text) || "" }),
       scores,
       el("div", { className: "scale", "aria-hidden": "true" }, [

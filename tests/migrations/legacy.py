@@ -30,6 +30,7 @@ LATER_COLUMNS = {"handoff_episodes": ("outcome", "ended_at"),
 BACKFILLED = object()  # a column a revision fills in from other rows (not a constant)
 # Columns later revisions add to main's tables, with what an old row reads in them.
 REVISION_COLUMNS = {"handoff_agents": {"role": "agent"},
+                    "return_items": {"quantity": None},  # 0004: NULL is the whole line
                     "handoff_conversations": {"customer_id": None, "customer_linked_by": None,
                                               # 0003 fills these from the old messages and episodes
                                               "first_customer_at": BACKFILLED, "first_handoff_at": BACKFILLED,

@@ -1246,7 +1246,7 @@ class Bridge:
         logger.info("agent_connected", extra={"agent_id": agent.id})
         sent: Set[str] = set()
         try:
-            await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name}})
+            await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name, "role": agent.role}})
             queued = await self.storage.queue()
             await self.send(ws, self._queue_frame(queued, await self._promises([c.id for c in queued])))
             for conversation in await self.storage.conversations_of_agent(agent.id):

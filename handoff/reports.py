@@ -43,6 +43,7 @@ from sqlalchemy.engine import Connection
 from actions import support_time
 from actions.policy import StorePolicy
 from handoff.nps import nps_group
+from handoff.vocabulary import label as vocabulary_label
 from handoff.storage import (
     agents_table,
     assignments_table,
@@ -762,7 +763,7 @@ def summarise(data: SummaryData, request: ReportRequest, policy: StorePolicy, no
     for reason in sorted({ep.reason for ep in episodes}):
         mine = [ep for ep in episodes if ep.reason == reason]
         convs = len({ep.conversation_id for ep in mine})
-        summary["by_reason"].append(_row({"reason": reason}, convs, convs, episode_figures(mine, target_s, credit)))
+        summary["by_reason"].append(_row({"reason": reason, "reason_text": vocabulary_label("reason", reason)}, convs, convs, episode_figures(mine, target_s, credit)))
     # by label: the range's labelled conversations, and the episodes of labelled conversations
     label_conv: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
     for label, _channel, handed, _in in data.labelled_conversations:

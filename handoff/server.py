@@ -51,6 +51,9 @@ STATIC_ROUTES: Dict[str, Tuple[str, str]] = {
     "/agent": ("agent.html", "text/html; charset=utf-8"),
     "/agent.js": ("agent.js", "application/javascript; charset=utf-8"),
     "/agent.css": ("agent.css", "text/css; charset=utf-8"),
+    # the supervisors' reports view (charts drawn by our own small SVG code)
+    "/charts.js": ("charts.js", "application/javascript; charset=utf-8"),
+    "/reports.js": ("reports.js", "application/javascript; charset=utf-8"),
     # the pages name it (<link rel="icon">); /favicon.ico for browsers that ask anyway
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
     "/favicon.ico": ("favicon.svg", "image/svg+xml"),

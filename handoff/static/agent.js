@@ -287,6 +287,7 @@
     state.activeId = null; state.unseen = 0; renderTitle();
     clear($("transcripts")); clear($("queue")); clear($("tabs"));
     $("app").hidden = true; $("signin").hidden = false;
+    if (window.AuroraReports) window.AuroraReports.signedOut();
     $("signout").hidden = true; $("sound").hidden = true; $("me").textContent = "";
     $("conn").textContent = ""; $("conn").className = "conn";
     $("signin-error").textContent = message || "";
@@ -320,8 +321,10 @@
     state.attempts = 0;
     setConn("Conectado", true);
     $("me").textContent = (state.me.name || "") + (state.me.id ? " · id " + state.me.id : "");
+    $("me").title = $("me").textContent;
     $("signin").hidden = true; $("app").hidden = false;
     $("signout").hidden = false; $("sound").hidden = false;
+    if (window.AuroraReports) window.AuroraReports.signedIn(state.me);
     loadCanned();
     // replies typed while disconnected (not yet acknowledged) go again, same client_id
     state.order.forEach(function (id) {
@@ -1187,6 +1190,12 @@
   });
 
   // -- boot --
+  if (window.AuroraReports) {   // the supervisors' view (reports.js): the same token, in a header
+    window.AuroraReports.start({
+      token: function () { return state.token; },
+      onUnauthorized: function () { signOut("Tu sesión ya no es válida. Vuelve a entrar con tu token."); },
+    });
+  }
   renderMode();
   renderTitle();
   if (state.token) { $("signin").hidden = true; setConn("Conectando…", false); connect(); }

@@ -242,6 +242,7 @@ async def test_breakdowns_credit_the_agent_who_closed(story: Story) -> None:
     assert ana["transfers"]["to_agent"] == 1
     reasons = _by(s["by_reason"], "reason")
     assert reasons["order_overdue"]["handoffs"] == 1 and reasons["customer_request"]["handoffs"] == 5
+    assert reasons["order_overdue"]["reason_text"] == "Pedido retrasado"  # the case card's words
     labels = _by(s["by_label"], "label")
     assert (labels["talla"]["conversations"], labels["talla"]["handoffs"]) == (2, 3)
     assert (labels["envio"]["conversations"], labels["envio"]["handoffs"]) == (1, 1)

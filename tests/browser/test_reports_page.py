@@ -1,0 +1,288 @@
+"""The supervisors' "Informes" view of the agent console, in Chromium, against
+an in-process bridge holding the reports story of tests/handoff/test_reports.py
+(known answers; the bridge's clock is Wednesday 10 December 2025 09:00 UTC):
+
+- a supervisor gets the tab; the view shows the headline figures, the charts
+  per day and the tables that the API's JSON gives for the same range, in
+  es-ES ("37,5 %", "5 min", "—"); every call carries the token in
+  ``Authorization: Bearer`` and never in the URL;
+- the filters (dates, channel, agent) change the request and the figures;
+- the CSV is fetched and saved (a download) with the range's conversations;
+- an agent gets no tab and the API answers their token 403;
+- axe-core finds no serious or critical violation in the view; nothing
+  overflows at 1440 and 1024 px; screenshots go to var/shots/reports-*.png
+  (or $BROWSER_SCREENSHOTS).
+Synchronisation is Playwright's auto-waiting, never sleeps."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.a11y import horizontal_overflow, serious_violations
+from tests.browser.reports_story import ReportsBridge, start_reports_bridge
+
+pytestmark = pytest.mark.slow
+
+RANGE = {"from": "2025-11-24", "to": "2025-12-10"}
+SHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "var" / "shots")
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportsBridge]:
+    running = start_reports_bridge(tmp_path_factory.mktemp("reports"))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def api(story: ReportsBridge, path: str, token: str) -> Dict[str, Any]:
+    request = urllib.request.Request(story.base_url + path, headers={"Authorization": f"Bearer {token}"})  # type: ignore[attr-defined]
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+# the console's es-ES figures, written again here from their rules
+def pct(v: Optional[float]) -> str:
+    if v is None:
+        return "—"
+    text = f"{v * 100:.1f}".rstrip("0").rstrip(".").replace(".", ",")
+    return f"{text} %"
+
+
+def dur(v: Optional[float]) -> str:
+    if v is None:
+        return "—"
+    s = round(v)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min" + (f" {s % 60} s" if s % 60 else "")
+    if s < 86400:
+        h, m = divmod(s, 3600)
+        m = round(m / 60)
+        return f"{h} h" + (f" {m} min" if m else "")
+    d, rest = divmod(s, 86400)
+    h = round(rest / 3600)
+    return f"{d} d" + (f" {h} h" if h else "")
+
+
+def text(locator: Any) -> str:
+    return locator.inner_text().replace("\xa0", " ").replace("\u202f", " ").strip()
+
+
+def console(browser: Any, story: ReportsBridge, role: str, width: int = 1440, height: int = 900) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="es-ES",
+                                  timezone_id="Europe/Madrid", accept_downloads=True)
+    page = context.new_page()
+    errors: List[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors  # type: ignore[attr-defined]
+    requests: List[Any] = []
+    page.on("request", lambda r: requests.append(r) if "/api/" in r.url else None)
+    page.api_requests = requests  # type: ignore[attr-defined]
+    page.goto(story.base_url + "/agent")  # type: ignore[attr-defined]
+    page.get_by_label("Token de agente").fill(story.tokens[role])
+    page.get_by_label("Token de agente").press("Enter")
+    expect(page.locator("#conn")).to_have_text("Conectado")
+    return page
+
+
+def open_reports(page: Page) -> None:
+    page.get_by_role("button", name="Informes").click()
+    expect(page.get_by_role("heading", name="Informes")).to_be_visible()
+    expect(page.locator("#rep-status")).to_contain_text("Informe del")
+
+
+def apply_range(page: Page, first: str = RANGE["from"], last: str = RANGE["to"]) -> None:
+    page.get_by_label("Desde").fill(first)
+    page.get_by_label("Hasta").fill(last)
+    with page.expect_response(re.compile(r"/api/reports/summary\?")):
+        page.get_by_role("button", name="Ver informe").click()
+    expect(page.locator("#rep-status")).to_contain_text("Informe del")
+
+
+def figure(page: Page, key: str) -> str:
+    return text(page.locator(f'.kpi[data-key="{key}"] .kpi-value'))
+
+
+def assert_token_only_in_header(page: Page, token: str) -> None:
+    seen = page.api_requests  # type: ignore[attr-defined]
+    assert seen, "no API request"
+    for request in seen:
+        assert token not in request.url
+        assert request.headers.get("authorization") == f"Bearer {token}", request.url
+
+
+def test_a_supervisor_sees_the_figures_of_the_api(browser: Any, story: ReportsBridge) -> None:
+    page = console(browser, story, "supervisor")
+    open_reports(page)
+    # no range asked: the API's default (30 days to the bridge's today) is shown
+    default = api(story, "/api/reports/summary", story.tokens["supervisor"])
+    expect(page.get_by_label("Desde")).to_have_value(default["range"]["from"])
+    expect(page.get_by_label("Hasta")).to_have_value("2025-12-10")
+
+    apply_range(page)
+    s = api(story, f"/api/reports/summary?from={RANGE['from']}&to={RANGE['to']}", story.tokens["supervisor"])
+    assert figure(page, "conversations") == str(s["conversations"]) == "8"
+    assert figure(page, "containment") == pct(s["containment_rate"]) == "37,5 %"
+    assert figure(page, "handoffs") == str(s["handoffs"])
+    assert figure(page, "first_response") == dur(s["first_response_s"]["median"]) == "5 min"
+    assert figure(page, "resolution") == dur(s["resolution_s"]["median"]) == "30 min"
+    assert figure(page, "csat") == pct(s["csat"]["score"]) == "50 %"
+    assert figure(page, "sla") == pct(s["sla"]["met_rate"])
+    assert figure(page, "fcr") == pct(s["fcr_rate"]) == "66,7 %"
+    assert figure(page, "nps") == "0"
+    assert "media 3,5 de 5" in text(page.locator('.kpi[data-key="csat"]'))
+
+    # the tables: one row per agent, channel, reason and product of the API
+    agents = page.locator("#tbl-agent tbody tr")
+    expect(agents).to_have_count(len(s["by_agent"]))
+    for row in s["by_agent"]:
+        cells = page.locator("#tbl-agent tbody tr", has=page.get_by_role("rowheader", name=row["agent_name"]))
+        values = [text(c) for c in cells.locator("td").all()]
+        assert values[:3] == [str(row["conversations"]), str(row["handoffs"]), dur(row["first_response_s"]["median"])]
+        assert values[4] == pct(row["csat"]["score"])
+    channels = {text(r.locator("th")): [text(c) for c in r.locator("td").all()]
+                for r in page.locator("#tbl-channel tbody tr").all()}
+    assert set(channels) == {"Web", "Telegram"}
+    assert channels["Web"][:2] == ["7", pct(next(r for r in s["by_channel"] if r["channel"] == "web")["containment_rate"])]
+    reasons = [text(r) for r in page.locator("#tbl-reason tbody th").all()]
+    assert reasons == [row["reason_text"] for row in s["by_reason"]] and "Pedido retrasado" in reasons
+    assert [text(r) for r in page.locator("#tbl-product tbody th").all()] == [p["product"] for p in s["top_products"]]
+
+    # the charts: accessible images, and every day's value in their tables
+    expect(page.locator("#reports svg[role=img]")).to_have_count(3)
+    volume = page.locator("#chart-volume table tbody tr")
+    expect(volume).to_have_count(len(s["by_day"]))
+    for day, row in zip(s["by_day"], volume.all()):
+        cells = [text(c) for c in row.locator("td").all()]
+        assert cells[0] == str(day["conversations"])
+        assert cells[1] == (pct(day["containment_rate"]) if day["conversations"] else "—")
+    first_day = page.locator("#chart-first-response table tbody tr").first.locator("td")
+    assert text(first_day) == dur(s["by_day"][0]["first_response_median_s"])
+    bars = page.locator("#chart-volume svg rect")
+    expect(bars).to_have_count(sum(1 for d in s["by_day"] if d["conversations"]))
+    assert_token_only_in_header(page, story.tokens["supervisor"])
+    assert not page.errors  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_filters_change_the_request_and_the_figures(browser: Any, story: ReportsBridge) -> None:
+    page = console(browser, story, "supervisor")
+    open_reports(page)
+    apply_range(page)
+    page.get_by_label("Canal", exact=True).select_option("telegram")
+    with page.expect_request(re.compile(r"/api/reports/summary\?")) as asked:
+        page.get_by_role("button", name="Ver informe").click()
+    assert "channel=telegram" in asked.value.url and "from=2025-11-24" in asked.value.url
+    expect(page.locator('.kpi[data-key="conversations"] .kpi-value')).to_have_text("1")
+
+    page.get_by_label("Canal", exact=True).select_option("")
+    page.get_by_label("Agente", exact=True).select_option(label="Ana")
+    with page.expect_request(re.compile(r"/api/reports/summary\?")) as asked:
+        page.get_by_role("button", name="Ver informe").click()
+    assert f"agent={story.agents['Ana']}" in asked.value.url and "channel=" not in asked.value.url
+    only_ana = api(story, f"/api/reports/summary?from={RANGE['from']}&to={RANGE['to']}&agent={story.agents['Ana']}",
+                   story.tokens["supervisor"])
+    expect(page.locator('.kpi[data-key="handoffs"] .kpi-value')).to_have_text(str(only_ana["handoffs"]))
+    assert only_ana["handoffs"] == 4
+
+    page.get_by_label("Agente", exact=True).select_option("")
+    apply_range(page, "2025-11-26", "2025-11-26")
+    expect(page.locator('.kpi[data-key="conversations"] .kpi-value')).to_have_text("1")
+    expect(page.locator("#chart-volume table tbody tr")).to_have_count(1)
+    # a day with nothing: zeros, and "—" for what cannot be computed
+    apply_range(page, "2025-12-01", "2025-12-01")
+    expect(page.locator('.kpi[data-key="conversations"] .kpi-value')).to_have_text("0")
+    for key in ("first_response", "resolution", "csat", "fcr"):
+        expect(page.locator(f'.kpi[data-key="{key}"] .kpi-value')).to_have_text("—")
+    expect(page.locator("#tbl-agent tbody")).to_contain_text("Ningún agente")
+    assert_token_only_in_header(page, story.tokens["supervisor"])
+    page.context.close()
+
+
+def test_the_csv_downloads_with_the_token_in_the_header(browser: Any, story: ReportsBridge, tmp_path: Path) -> None:
+    page = console(browser, story, "supervisor")
+    open_reports(page)
+    apply_range(page)
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Descargar CSV").click()
+    download = download_info.value
+    assert download.suggested_filename == "conversaciones_2025-11-24_2025-12-10.csv"
+    target = tmp_path / "c.csv"
+    download.save_as(target)
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    assert len(rows) == 8
+    assert {"conversation_id", "channel", "first_response_s", "csat", "fcr"} <= set(rows[0])
+    csv_requests = [r for r in page.api_requests if "conversations.csv" in r.url]  # type: ignore[attr-defined]
+    assert len(csv_requests) == 1 and "from=2025-11-24&to=2025-12-10" in csv_requests[0].url
+    assert_token_only_in_header(page, story.tokens["supervisor"])
+    expect(page.locator("#rep-status")).to_have_text("CSV descargado.")
+    page.context.close()
+
+
+def test_an_agent_sees_no_reports_tab_and_the_api_says_403(browser: Any, story: ReportsBridge) -> None:
+    page = console(browser, story, "agent")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.get_by_role("button", name="Informes")).to_have_count(0)
+    expect(page.locator("#reports")).to_be_hidden()
+    status = page.evaluate("""async (token) => (await fetch('/api/reports/summary',
+        {headers: {Authorization: 'Bearer ' + token}})).status""", story.tokens["agent"])
+    assert status == 403
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        api(story, "/api/reports/summary", story.tokens["agent"])
+    assert refused.value.code == 403
+    page.context.close()
+
+
+@pytest.mark.parametrize("width,height", [(1440, 900), (1024, 768)])
+def test_the_view_is_accessible_and_fits(browser: Any, story: ReportsBridge, width: int, height: int) -> None:
+    page = console(browser, story, "supervisor", width, height)
+    open_reports(page)
+    apply_range(page)
+    violations = serious_violations(page)
+    assert not violations, "axe-core, serious or critical:\n" + "\n".join(violations)
+    assert horizontal_overflow(page) == 0
+    # each chart fits its card, and the cards fit the view
+    widths = page.evaluate("""() => [...document.querySelectorAll('.chart-card')].map(c => {
+        const svg = c.querySelector('svg'); return [c.clientWidth, svg.getBoundingClientRect().width]; })""")
+    assert all(svg <= card for card, svg in widths), widths
+    # the top bar on one line (the view tabs beside the connection state)
+    heights = page.evaluate("""() => ['#conn', '#view-reports', '#sound', '#signout', '.topbar h1']
+        .map(s => document.querySelector(s).getBoundingClientRect().height)""")
+    assert max(heights) < 40, heights
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"reports-{width}-top.png"))
+    # the view scrolls inside the console: a viewport as tall as it, for the whole of it
+    whole = page.evaluate("() => { const r = document.getElementById('reports');"
+                          " return Math.ceil(r.getBoundingClientRect().top + r.scrollHeight); }")
+    page.set_viewport_size({"width": width, "height": whole})
+    page.screenshot(path=str(SHOTS / f"reports-{width}.png"))
+    assert not page.errors  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_signing_out_of_the_view_leaves_nothing_for_the_next_agent(browser: Any, story: ReportsBridge) -> None:
+    page = console(browser, story, "supervisor")
+    open_reports(page)
+    expect(page.locator('.kpi[data-key="conversations"]')).to_be_visible()
+    page.get_by_role("button", name="Salir").click()
+    page.get_by_label("Token de agente").fill(story.tokens["agent"])
+    page.get_by_label("Token de agente").press("Enter")
+    expect(page.locator("#conn")).to_have_text("Conectado")
+    expect(page.locator("#app")).to_be_visible()
+    expect(page.get_by_role("button", name="Informes")).to_have_count(0)
+    expect(page.locator("#reports")).to_be_hidden()
+    expect(page.locator(".kpi")).to_have_count(0)
+    page.context.close()

@@ -207,9 +207,12 @@ def stack(e2e_database_url: str, stack_logs: Path) -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def make_agent(stack: Settings, e2e_database_url: str):
     """Creates a console agent with the real CLI (``python -m handoff agent
-    add``) in the stack's database; returns (name, token)."""
+    add``) in the stack's database; returns (name, token). The stack's
+    database is shared by the session's tests and agent names are unique, so
+    the name gets a short suffix ("Marta 3f2a"): use the name returned."""
     def create(name: str):
         env = dict(os.environ, DATABASE_URL=e2e_database_url)
+        name = f"{name} {secrets.token_hex(2)}"
         result = subprocess.run([sys.executable, "-m", "handoff", "agent", "add", name], cwd=ROOT,
                                 env=env, capture_output=True, text=True, timeout=60, check=True)
         return name, result.stdout.strip().splitlines()[-1]

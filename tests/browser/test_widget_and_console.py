@@ -147,9 +147,9 @@ def test_shopper_and_agent_talk_through_widget_and_console(
         expect(transcript.locator(".line.agent").filter(has_text=reply)).not_to_have_class(re.compile("pending"))
 
         # -- the shopper sees the agent ---------------------------------------
-        expect(log).to_contain_text("Marta se ha unido a la conversación")
+        expect(log).to_contain_text(f"{name} se ha unido a la conversación")
         expect(log).to_contain_text(reply)
-        expect(shop.locator(".status")).to_contain_text("Marta te está atendiendo")
+        expect(shop.locator(".status")).to_contain_text(f"{name} te está atendiendo")
         # "entregado" once the widget confirmed it showed the reply (before: "enviado", stored and sent)
         expect(transcript.locator(".line.agent").filter(has_text=reply).locator(".at")).to_contain_text("entregado ✓✓")
 
@@ -180,7 +180,7 @@ def test_shopper_and_agent_talk_through_widget_and_console(
         before = expect_no_duplicates(shop)
         shop.reload()
         expect(log).to_contain_text(reply)
-        expect(shop.locator(".status")).to_contain_text("Marta te está atendiendo")
+        expect(shop.locator(".status")).to_contain_text(f"{name} te está atendiendo")
         # "entregado" once the widget confirmed it showed the reply (before: "enviado", stored and sent)
         expect(transcript.locator(".line.agent").filter(has_text=reply).locator(".at")).to_contain_text("entregado ✓✓")
         expect(log.locator(".msg.agent").filter(has_text=reply)).to_have_count(1)

@@ -73,7 +73,7 @@ async def test_bot_answers_through_the_bridge_with_typing_first(stack: Settings)
 
 async def test_handoff_claim_talk_close_and_rating(stack: Settings, make_agent, demo_data: Dict[str, Any]) -> None:
     order = DemoOrders(demo_data).find(status="shipped")
-    _, token = make_agent("Marta")
+    marta_name, token = make_agent("Marta")
     marta = await agent(stack, token)
     customer = await shopper(stack)
 
@@ -102,10 +102,10 @@ async def test_handoff_claim_talk_close_and_rating(stack: Settings, make_agent, 
     assert "request_human" in [i["name"] for i in card["context"]["intents"]]
 
     assigned = await customer.until("handoff", state="assigned")
-    assert assigned["agent_name"] == "Marta"
+    assert assigned["agent_name"] == marta_name
     await marta.send(type="message", conversation_id=conversation_id, text="Hola, soy Marta. Lo miro ahora.")
     reply = await customer.until("message", sender="agent")
-    assert reply["agent_name"] == "Marta"
+    assert reply["agent_name"] == marta_name
     await marta.send(type="note", conversation_id=conversation_id, text="nota interna: llamar a SEUR")
     await customer.send(type="message", text="gracias, espero")
     heard = await marta.until("message", conversation_id=conversation_id, sender="customer")

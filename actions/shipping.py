@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from actions.addresses.parser import title_es
 from actions.addresses.places import PlaceTable, fold, load_places
 
 HOME = "España"
@@ -111,21 +112,18 @@ def _place_at(words: List[str], at: int, table: PlaceTable) -> Optional[Tuple[De
         if chunk[-1].lower() in _CONNECTORS | _ARTICLES:
             continue
         phrase = " ".join(chunk)
-        if fold(phrase) in _NOT_A_DESTINATION:
+        key = fold(phrase)
+        if key in _NOT_A_DESTINATION:
             continue
-        if fold(phrase) in _ARCHIPELAGOS:  # two provinces, one shipping zone
-            return Destination(_ARCHIPELAGOS[fold(phrase)], HOME, "islands", _ARCHIPELAGOS[fold(phrase)]), size
+        if key in _ARCHIPELAGOS:  # two provinces, one shipping zone
+            return Destination(_ARCHIPELAGOS[key], HOME, "islands", _ARCHIPELAGOS[key]), size
         country = table.country(phrase)
         if country and country != HOME:
             return Destination(country, country, "international"), size
-        place = table.place(HOME, phrase, fuzzy=len(fold(phrase)) >= 5)
+        place = table.place(HOME, phrase, fuzzy=len(key) >= 5)
         if place is not None:
             # a town by its name; a province or island as the shopper wrote it ("Tenerife")
-            name = place.name if place.is_town else _title(phrase)
+            name = place.name if place.is_town else title_es(phrase)
             return Destination(name, HOME, place.region.zone, place.region.name), size
     return None
 
-
-def _title(phrase: str) -> str:
-    small = {"de", "del", "la", "las", "los", "el", "y"}
-    return " ".join(w if w.lower() in small and i else w[:1].upper() + w[1:] for i, w in enumerate(phrase.split()))

@@ -21,17 +21,9 @@ def apologised_in_this_flow(tracker: Tracker) -> bool:
     the current flow (the last form started, else this turn), so an answer that
     carries its own apology (a late order) does not say sorry twice."""
     events = list(tracker.events)
-    start = 0
-    for index in range(len(events) - 1, -1, -1):
-        event = events[index]
-        if event.get("event") == "active_loop" and event.get("name"):
-            start = index
-            break
-    else:
-        users = [i for i, e in enumerate(events) if e.get("event") == "user"]
-        start = users[-1] if users else 0
-    firsts = [i for i in range(start, -1, -1) if events[i].get("event") == "user"]
-    start = firsts[0] if firsts else start
+    opened = next((i for i in range(len(events) - 1, -1, -1)
+                   if events[i].get("event") == "active_loop" and events[i].get("name")), len(events) - 1)
+    start = next((i for i in range(opened, -1, -1) if events[i].get("event") == "user"), 0)
     return any(e.get("event") == "bot" and _response_of(e) == "utter_frustration_apology" for e in events[start:])
 
 

@@ -318,13 +318,24 @@ class ConversationCounts:
 
 @dataclass
 class SummaryData:
+    """What ``read_summary_data`` reads for a span of days (every channel
+    unless the request names one)."""
+
     counts: List[ConversationCounts]
     episodes: List[Episode]
-    # bot-only conversations of the range whose FCR window is over, per channel: [resolved first time, counted]
-    bot_fcr: Dict[str, List[int]]
-    labels: Dict[str, List[str]]                 # conversation id -> labels
-    labelled_conversations: List[Tuple[str, str, bool, bool]]  # (label, channel, handed_off, in range)
-    agent_names: Dict[str, str]
+    # bot-only conversations whose FCR window is over, per (channel, day index): [resolved first time, counted]
+    bot_fcr: Dict[Tuple[str, int], List[int]]
+
+
+@dataclass
+class LabelData:
+    """The labels the summary needs, read fresh on every request (agents
+    change them at any time): each labelled conversation's labels, and
+    (conversation, label, channel, handed off, in range) of the labelled
+    conversations that are the range's or have an episode in it."""
+
+    labels: Dict[str, List[str]]
+    rows: List[Tuple[str, str, str, bool, bool]]
 
 
 # -- reading ------------------------------------------------------------------------
@@ -477,16 +488,17 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
                                  bool(h), int(n)) for ch, d, h, n in _raw_rows(
         conn, select(c.c.channel, day, handed, func.count()).where(and_(*scope)).group_by(c.c.channel, day, handed))]
     # 2. bot-only FCR per channel (an agent filter keeps only handed-off conversations: none)
-    bot_fcr: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
+    bot_fcr: Dict[Tuple[str, int], List[int]] = defaultdict(lambda: [0, 0])
     if not request.agent:
         repeat = _repeat_contact(conn, c.c.customer_id, c.c.id, c.c.first_customer_at, days_w)
-        for ch, linked, counted, repeats in _raw_rows(conn, select(
-                c.c.channel, c.c.customer_id.isnot(None).label("linked"), func.count(),
+        for ch, d, linked, counted, repeats in _raw_rows(conn, select(
+                c.c.channel, day, c.c.customer_id.isnot(None).label("linked"), func.count(),
                 func.sum(sa_case(c.c.customer_id.isnot(None), repeat)))
                 .where(and_(*scope, c.c.first_handoff_at.is_(None), c.c.first_customer_at <= cutoff))
-                .group_by(c.c.channel, c.c.customer_id.isnot(None))):
-            bot_fcr[ch][0] += int(counted) - int(repeats or 0)
-            bot_fcr[ch][1] += int(counted)
+                .group_by(c.c.channel, day, c.c.customer_id.isnot(None))):
+            key = (ch, _hour_day(d, request, first_day) if by_hour else int(d) - first_day)
+            bot_fcr[key][0] += int(counted) - int(repeats or 0)
+            bot_fcr[key][1] += int(counted)
     # 3. episodes queued in the range, with FCR (closed resolved, window over) computed in SQL
     if conn.dialect.name == "sqlite":
         order_expr = func.json_extract(c.c.context, "$.customer.verified_order_id")
@@ -554,24 +566,31 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
                 ep.transfers_to_queue += 1
             else:
                 ep.lost += 1
-    # 5. labels of the range's conversations and of the episodes' conversations
+    return SummaryData(counts, list(episodes.values()), dict(bot_fcr))
+
+
+def read_labels(conn: Connection, request: ReportRequest) -> LabelData:
+    """The labels of the range's conversations and of the conversations with
+    an episode in the range (filters are applied by ``summarise``)."""
+    c, e = conversations_table, episodes_table
+    start, end = request.start, request.end
+    in_range = and_(c.c.first_customer_at >= start, c.c.first_customer_at < end)
     lab_scope = or_(in_range, c.c.id.in_(select(e.c.conversation_id).where(
         and_(e.c.queued_at >= start, e.c.queued_at < end))))
     labels: Dict[str, List[str]] = defaultdict(list)
-    labelled: List[Tuple[str, str, bool, bool]] = []
-    channel_ok = (lambda ch: True) if not request.channel else (lambda ch: ch == request.channel)
-    held_by_agent = ({ep.conversation_id for ep in episodes.values() if request.agent in ep.holders}
-                     if request.agent else None)
+    rows: List[Tuple[str, str, str, bool, bool]] = []
     for conv, label, channel, handed_off, inside in _raw_rows(conn, select(
             labels_table.c.conversation_id, labels_table.c.label, c.c.channel,
             c.c.first_handoff_at.isnot(None), in_range)
             .select_from(labels_table.join(c, c.c.id == labels_table.c.conversation_id))
             .where(lab_scope).order_by(labels_table.c.label)):
         labels[conv].append(label)
-        if inside and channel_ok(channel) and (held_by_agent is None or conv in held_by_agent):
-            labelled.append((label, channel, bool(handed_off), True))
-    names = {aid: name for aid, name in _raw_rows(conn, select(agents_table.c.id, agents_table.c.name))}
-    return SummaryData(counts, list(episodes.values()), dict(bot_fcr), dict(labels), labelled, names)
+        rows.append((conv, label, channel, bool(handed_off), bool(inside)))
+    return LabelData(dict(labels), rows)
+
+
+def read_agent_names(conn: Connection) -> Dict[str, str]:
+    return {aid: name for aid, name in _raw_rows(conn, select(agents_table.c.id, agents_table.c.name))}
 
 
 def sa_case(condition: Any, value: Any, else_null: bool = False) -> Any:
@@ -608,33 +627,6 @@ def prepare_episodes(episodes: Iterable[Episode], clock: SupportClock,
             ep.fcr = not next_contact_within(contacts, ep.customer_key, ep.closed, window_s)
 
 
-def _csat(episodes: Sequence[Episode]) -> Dict[str, Any]:
-    requests = sum(1 for ep in episodes if ep.outcome == "closed")
-    scores = [ep.csat for ep in episodes if ep.csat is not None]
-    distribution = {str(n): 0 for n in range(1, 6)}
-    for score in scores:
-        distribution[str(score)] = distribution.get(str(score), 0) + 1
-    return {"requests": requests, "responses": len(scores), "response_rate": rate(len(scores), requests),
-            "average": _r(sum(scores) / len(scores)) if scores else None,
-            "score": rate(sum(1 for s in scores if s >= 4), len(scores)), "distribution": distribution}
-
-
-def _nps(episodes: Sequence[Episode]) -> Dict[str, Any]:
-    groups = Counter(nps_group(ep.nps) for ep in episodes if ep.nps is not None)
-    responses = sum(groups.values())
-    return {"responses": responses, "promoters": groups["promoter"], "passives": groups["passive"],
-            "detractors": groups["detractor"],
-            "score": _r(100.0 * (groups["promoter"] - groups["detractor"]) / responses) if responses else None}
-
-
-def _sla(episodes: Sequence[Episode], target_s: float) -> Dict[str, Any]:
-    states = Counter(ep.sla for ep in episodes)
-    decided = states["met"] + states["breached"]
-    return {"first_response_target_s": target_s, "met": states["met"], "breached": states["breached"],
-            "pending": states["pending"], "met_rate": rate(states["met"], decided),
-            "not_applicable": states[None]}
-
-
 @dataclass
 class Credit:
     """Which episodes a figure counts: all (``agent`` None) or those credited
@@ -655,32 +647,175 @@ class Credit:
         return self.agent is None or ep.sla_agent == self.agent
 
 
+@dataclass
+class Tally:
+    """The episode figures of one group (a day, channel, agent or reason),
+    kept additive so that days can be summed: counts, and the values whose
+    median and p90 are taken (sorted only when the figures are made). One
+    ``add`` per episode and credit; ``merge`` sums two groups exactly."""
+
+    handoffs: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    first_response: List[float] = field(default_factory=list)
+    business: List[float] = field(default_factory=list)
+    resolution: List[float] = field(default_factory=list)
+    resolved: int = 0
+    unresolved: int = 0
+    withdrawn: int = 0
+    abandoned: int = 0
+    csat_requests: int = 0
+    csat: Counter = field(default_factory=Counter)     # score -> ratings
+    nps: Counter = field(default_factory=Counter)      # promoter | passive | detractor -> answers
+    sla: Counter = field(default_factory=Counter)      # met | breached | pending | None -> episodes
+    to_agent: int = 0
+    to_queue: int = 0
+    lost: int = 0
+    several: int = 0
+    fcr_ok: int = 0
+    fcr_counted: int = 0
+    conversations: Set[str] = field(default_factory=set)   # of the episodes held
+
+    def add(self, ep: Episode, credit: Credit) -> None:
+        if credit.held(ep):
+            self.handoffs += 1
+            self.reasons[ep.reason] += 1
+            self.withdrawn += ep.outcome == "withdrawn"
+            self.abandoned += ep.outcome == "abandoned"
+            self.to_agent += ep.transfers_to_agent
+            self.to_queue += ep.transfers_to_queue
+            self.lost += ep.lost
+            self.several += len(set(ep.holders)) >= 2
+            self.conversations.add(ep.conversation_id)
+        if ep.first_reply is not None and credit.replied(ep):
+            self.first_response.append(ep.first_reply - ep.queued)
+            if ep.business_first is not None:
+                self.business.append(ep.business_first)
+        if credit.closed(ep):
+            if ep.closed is not None:
+                self.resolution.append(ep.closed - ep.queued)
+                self.resolved += ep.resolution == "resolved"
+                self.unresolved += ep.resolution == "unresolved"
+                self.csat_requests += ep.outcome == "closed"
+                if ep.csat is not None:
+                    self.csat[ep.csat] += 1
+                if ep.nps is not None:
+                    self.nps[nps_group(ep.nps)] += 1
+            if ep.fcr is not None:
+                self.fcr_counted += 1
+                self.fcr_ok += bool(ep.fcr)
+        if credit.sla(ep):
+            self.sla[ep.sla] += 1
+
+    def merge(self, other: "Tally") -> "Tally":
+        for name in ("handoffs", "resolved", "unresolved", "withdrawn", "abandoned", "csat_requests", "to_agent",
+                     "to_queue", "lost", "several", "fcr_ok", "fcr_counted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("reasons", "csat", "nps", "sla"):
+            getattr(self, name).update(getattr(other, name))
+        self.first_response.extend(other.first_response)
+        self.business.extend(other.business)
+        self.resolution.extend(other.resolution)
+        self.conversations |= other.conversations
+        return self
+
+    def csat_score(self) -> Optional[float]:
+        return rate(sum(n for score, n in self.csat.items() if score >= 4), sum(self.csat.values()))
+
+    def figures(self, target_s: float) -> Dict[str, Any]:
+        """The episode figures of the summary (docs/reports.md, "Figures")."""
+        responses = sum(self.csat.values())
+        distribution = {str(n): 0 for n in range(1, 6)}
+        for score, n in sorted(self.csat.items()):
+            distribution[str(score)] = distribution.get(str(score), 0) + n
+        answers = sum(self.nps.values())
+        decided = self.sla["met"] + self.sla["breached"]
+        return {
+            "handoffs": self.handoffs,
+            "handoffs_by_reason": dict(sorted(self.reasons.items())),
+            "first_response_s": stats(self.first_response),
+            "first_response_business_s": stats(self.business),
+            "resolution_s": stats(self.resolution),
+            "resolved": self.resolved, "unresolved": self.unresolved,
+            "withdrawn": self.withdrawn, "abandoned": self.abandoned,
+            "csat": {"requests": self.csat_requests, "responses": responses,
+                     "response_rate": rate(responses, self.csat_requests),
+                     "average": _r(sum(s * n for s, n in self.csat.items()) / responses) if responses else None,
+                     "score": self.csat_score(), "distribution": distribution},
+            "nps": {"responses": answers, "promoters": self.nps["promoter"], "passives": self.nps["passive"],
+                    "detractors": self.nps["detractor"],
+                    "score": _r(100.0 * (self.nps["promoter"] - self.nps["detractor"]) / answers)
+                    if answers else None},
+            "sla": {"first_response_target_s": target_s, "met": self.sla["met"], "breached": self.sla["breached"],
+                    "pending": self.sla["pending"], "met_rate": rate(self.sla["met"], decided),
+                    "not_applicable": self.sla[None]},
+            "transfers": {"to_agent": self.to_agent, "to_queue": self.to_queue, "agent_lost": self.lost},
+            "several_agents": self.several,
+            "_fcr": (self.fcr_ok, self.fcr_counted),
+        }
+
+
 def episode_figures(episodes: Sequence[Episode], target_s: float, credit: Credit = Credit()) -> Dict[str, Any]:
     """The episode figures of the summary over ``episodes``, credited as
     ``credit`` says (docs/reports.md, "Who gets the credit")."""
-    held = [ep for ep in episodes if credit.held(ep)]
-    replied = [ep for ep in episodes if ep.first_reply is not None and credit.replied(ep)]
-    closed = [ep for ep in episodes if credit.closed(ep)]
-    resolved = [ep for ep in closed if ep.fcr is not None]
-    return {
-        "handoffs": len(held),
-        "handoffs_by_reason": dict(sorted(Counter(ep.reason for ep in held).items())),
-        "first_response_s": stats(ep.first_reply - ep.queued for ep in replied),  # type: ignore[operator]
-        "first_response_business_s": stats(ep.business_first for ep in replied if ep.business_first is not None),
-        "resolution_s": stats(ep.closed - ep.queued for ep in closed if ep.closed is not None),
-        "resolved": sum(1 for ep in closed if ep.closed is not None and ep.resolution == "resolved"),
-        "unresolved": sum(1 for ep in closed if ep.closed is not None and ep.resolution == "unresolved"),
-        "withdrawn": sum(1 for ep in held if ep.outcome == "withdrawn"),
-        "abandoned": sum(1 for ep in held if ep.outcome == "abandoned"),
-        "csat": _csat([ep for ep in closed if ep.closed is not None]),
-        "nps": _nps([ep for ep in closed if ep.closed is not None]),
-        "sla": _sla([ep for ep in episodes if credit.sla(ep)], target_s),
-        "transfers": {"to_agent": sum(ep.transfers_to_agent for ep in held),
-                      "to_queue": sum(ep.transfers_to_queue for ep in held),
-                      "agent_lost": sum(ep.lost for ep in held)},
-        "several_agents": sum(1 for ep in held if len(set(ep.holders)) >= 2),
-        "_fcr": (sum(1 for ep in resolved if ep.fcr), len(resolved)),
-    }
+    tally = Tally()
+    for ep in episodes:
+        tally.add(ep, credit)
+    return tally.figures(target_s)
+
+
+# A group of a day's figures: (channel, agent credited or None for all, reason or None for all).
+GroupKey = Tuple[str, Optional[str], Optional[str]]
+
+
+@dataclass
+class DayFigures:
+    """One local day of the summary, for every channel: conversation counts,
+    bot-only FCR, a ``Tally`` per group and the day's episodes (prepared;
+    labels and products are matched to them on each request). Days are
+    summed into any range and filtered by channel; what the cache keeps."""
+
+    conversations: Dict[str, List[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    bot_fcr: Dict[str, List[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    tallies: Dict[GroupKey, Tally] = field(default_factory=dict)
+    episodes: List[Episode] = field(default_factory=list)
+
+    def tally(self, key: GroupKey) -> Tally:
+        found = self.tallies.get(key)
+        if found is None:
+            found = self.tallies[key] = Tally()
+        return found
+
+
+def build_days(data: SummaryData, request: ReportRequest, policy: StorePolicy,
+               now: dt.datetime) -> Dict[dt.date, DayFigures]:
+    """The ``DayFigures`` of every day of ``request`` from what was read for
+    it (episodes prepared: business time, SLA)."""
+    days = request.days()
+    out = {day: DayFigures() for day in days}
+    bounds = [local_midnight(d, request.tz).timestamp() for d in days] + [request.end.timestamp()]
+    clock = SupportClock(policy, request.start - dt.timedelta(days=1), max(request.end, now) + dt.timedelta(days=30))
+    prepare_episodes(data.episodes, clock, None, policy.fcr_window_days * 86400.0, now.timestamp())
+    for row in data.counts:
+        if 0 <= row.day < len(days):
+            counts = out[days[row.day]].conversations[row.channel]
+            counts[0] += row.count
+            counts[1] += row.count if row.handed_off else 0
+    for (channel, index), (ok, counted) in data.bot_fcr.items():
+        if 0 <= index < len(days):
+            fcr = out[days[index]].bot_fcr[channel]
+            fcr[0] += ok
+            fcr[1] += counted
+    everyone = Credit()
+    for ep in data.episodes:
+        day = out[days[max(0, min(len(days) - 1, bisect.bisect_right(bounds, ep.queued) - 1))]]
+        day.episodes.append(ep)
+        day.tally((ep.channel, None, None)).add(ep, everyone)
+        day.tally((ep.channel, None, ep.reason)).add(ep, everyone)
+        for agent in dict.fromkeys(ep.holders):
+            credit = Credit(agent)
+            day.tally((ep.channel, agent, None)).add(ep, credit)
+            day.tally((ep.channel, agent, ep.reason)).add(ep, credit)
+    return out
 
 
 def _conversation_figures(conversations: int, handed_off: int) -> Dict[str, Any]:
@@ -694,109 +829,123 @@ def _fcr_fields(fcr_ok: int, counted: int) -> Dict[str, Any]:
 
 
 def _row(key: Dict[str, Any], conversations: int, handed: int, figures: Dict[str, Any],
-         bot_fcr: Tuple[int, int] = (0, 0)) -> Dict[str, Any]:
+         bot_fcr: Sequence[int] = (0, 0)) -> Dict[str, Any]:
     ep_ok, ep_counted = figures.pop("_fcr")
     return {**key, **_conversation_figures(conversations, handed), **figures,
             **_fcr_fields(ep_ok + bot_fcr[0], ep_counted + bot_fcr[1])}
 
 
-def summarise(data: SummaryData, request: ReportRequest, policy: StorePolicy, now: dt.datetime,
+def _merged(days: Iterable[DayFigures], wanted: Callable[[GroupKey], bool]) -> Dict[Optional[str], Tally]:
+    """The tallies of ``days`` whose key is ``wanted``, summed per reason
+    (None: the all-reasons tally)."""
+    out: Dict[Optional[str], Tally] = {}
+    for day in days:
+        for key, tally in day.tallies.items():
+            if wanted(key):
+                out.setdefault(key[2], Tally()).merge(tally)
+    return out
+
+
+def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names: Mapping[str, str],
+              request: ReportRequest, policy: StorePolicy, now: dt.datetime,
               products: Optional[Dict[str, Tuple[List[str], bool]]] = None) -> Dict[str, Any]:
-    """The summary's JSON from what ``read_summary_data`` read (pure)."""
-    tz = request.tz
-    window_s = policy.fcr_window_days * 86400.0
-    now_s = now.timestamp()
+    """The summary's JSON from the range's days (pure). With an ``agent``
+    filter the days must have been read with it (their counts are that
+    agent's conversations)."""
     target_s = policy.first_response_target_minutes * 60.0
-    days = request.days()
-    bounds = [local_midnight(d, tz).timestamp() for d in days] + [request.end.timestamp()]
-
-    def day_of(epoch: float) -> dt.date:
-        return days[max(0, min(len(days) - 1, bisect.bisect_right(bounds, epoch) - 1))]
-
-    clock = SupportClock(policy, request.start - dt.timedelta(days=1),
-                         max(request.end, now) + dt.timedelta(days=30))
-    prepare_episodes(data.episodes, clock, None, window_s, now_s)
+    wanted_days = [days[d] for d in request.days() if d in days]
     channel_ok = (lambda ch: True) if not request.channel else (lambda ch: ch == request.channel)
-    episodes = [ep for ep in data.episodes if channel_ok(ep.channel)
-                and (request.agent is None or request.agent in ep.holders)]
-    credit = Credit(request.agent)
-    # conversations, and bot-only FCR: unlinked ones never have a repeat contact
+    agent = request.agent
+    credit = Credit(agent)
+
+    def in_scope(key: GroupKey) -> bool:
+        return channel_ok(key[0]) and key[1] == agent
+
+    # conversations (and bot-only FCR) by channel
     conv_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
-    conv_by_day: Dict[dt.date, List[int]] = defaultdict(lambda: [0, 0])
-    bot_fcr_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0], data.bot_fcr)
-    for row in data.counts:
-        if not channel_ok(row.channel) or not 0 <= row.day < len(days):
-            continue
-        conv_by_channel[row.channel][0] += row.count
-        day = days[row.day]
-        conv_by_day[day][0] += row.count
-        if row.handed_off:
-            conv_by_channel[row.channel][1] += row.count
-            conv_by_day[day][1] += row.count
-    total_conv = sum(v[0] for v in conv_by_channel.values())
-    total_handed = sum(v[1] for v in conv_by_channel.values())
-    bot_fcr = (sum(v[0] for v in bot_fcr_by_channel.values()), sum(v[1] for v in bot_fcr_by_channel.values()))
+    bot_fcr_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
+    for day in wanted_days:
+        for ch, (n, handed) in day.conversations.items():
+            if channel_ok(ch):
+                conv_by_channel[ch][0] += n
+                conv_by_channel[ch][1] += handed
+        for ch, (ok, counted) in day.bot_fcr.items():
+            if channel_ok(ch) and agent is None:
+                bot_fcr_by_channel[ch][0] += ok
+                bot_fcr_by_channel[ch][1] += counted
+    total = _merged(wanted_days, in_scope)
+    overall = total.get(None, Tally())
     summary: Dict[str, Any] = {"range": request.range_field(), "filters": {"channel": request.channel,
-                                                                          "agent": request.agent}}
-    summary.update(_row({}, total_conv, total_handed, episode_figures(episodes, target_s, credit), bot_fcr))
+                                                                          "agent": agent}}
+    summary.update(_row({}, sum(v[0] for v in conv_by_channel.values()), sum(v[1] for v in conv_by_channel.values()),
+                        overall.figures(target_s), (sum(v[0] for v in bot_fcr_by_channel.values()),
+                                                    sum(v[1] for v in bot_fcr_by_channel.values()))))
     # by channel
-    channels = sorted(set(conv_by_channel) | {ep.channel for ep in episodes})
+    by_channel = {}
+    for day in wanted_days:
+        for key, tally in day.tallies.items():
+            if in_scope(key) and key[2] is None:
+                by_channel.setdefault(key[0], Tally()).merge(tally)
     summary["by_channel"] = [
         _row({"channel": ch}, conv_by_channel[ch][0] if ch in conv_by_channel else 0,
              conv_by_channel[ch][1] if ch in conv_by_channel else 0,
-             episode_figures([ep for ep in episodes if ep.channel == ch], target_s, credit),
-             tuple(bot_fcr_by_channel[ch]) if ch in bot_fcr_by_channel else (0, 0))  # type: ignore[arg-type]
-        for ch in channels]
+             by_channel.get(ch, Tally()).figures(target_s),
+             bot_fcr_by_channel[ch] if ch in bot_fcr_by_channel else (0, 0))
+        for ch in sorted(set(conv_by_channel) | set(by_channel))]
     # by agent: every agent who held an episode of the range
-    agents = sorted({agent for ep in episodes for agent in ep.holders}, key=lambda a: (data.agent_names.get(a, a), a))
-    if request.agent:
-        agents = [request.agent]
+    by_agent: Dict[str, Tally] = {}
+    for day in wanted_days:
+        for key, tally in day.tallies.items():
+            if channel_ok(key[0]) and key[1] is not None and key[2] is None and (agent is None or key[1] == agent):
+                by_agent.setdefault(key[1], Tally()).merge(tally)
     summary["by_agent"] = []
-    for agent in agents:
-        mine = [ep for ep in episodes if agent in ep.holders or ep.responder == agent]
-        convs = {ep.conversation_id for ep in mine if agent in ep.holders}
-        summary["by_agent"].append(_row(
-            {"agent_id": agent, "agent_name": data.agent_names.get(agent, agent)}, len(convs), len(convs),
-            episode_figures(mine, target_s, Credit(agent))))
+    for name_id in sorted(by_agent, key=lambda a: (agent_names.get(a, a), a)) if agent is None else [agent]:
+        tally = by_agent.get(name_id, Tally())
+        convs = len(tally.conversations)
+        summary["by_agent"].append(_row({"agent_id": name_id, "agent_name": agent_names.get(name_id, name_id)},
+                                        convs, convs, tally.figures(target_s)))
     # by reason (episodes); conversations = distinct conversations of those episodes
     summary["by_reason"] = []
-    for reason in sorted({ep.reason for ep in episodes}):
-        mine = [ep for ep in episodes if ep.reason == reason]
-        convs = len({ep.conversation_id for ep in mine})
-        summary["by_reason"].append(_row({"reason": reason, "reason_text": vocabulary_label("reason", reason)}, convs, convs, episode_figures(mine, target_s, credit)))
-    # by label: the range's labelled conversations, and the episodes of labelled conversations
+    for reason in sorted(r for r in total if r is not None):
+        tally = total[reason]
+        convs = len(tally.conversations)
+        summary["by_reason"].append(_row({"reason": reason, "reason_text": vocabulary_label("reason", reason)},
+                                         convs, convs, tally.figures(target_s)))
+    # the range's episodes (filtered): labels and products are matched to them
+    episodes = [ep for day in wanted_days for ep in day.episodes
+                if channel_ok(ep.channel) and (agent is None or agent in ep.holders)]
+    held_by_agent = {ep.conversation_id for ep in episodes} if agent else None
     label_conv: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
-    for label, _channel, handed, _in in data.labelled_conversations:
-        label_conv[label][0] += 1
-        label_conv[label][1] += 1 if handed else 0
-    by_label_eps: Dict[str, List[Episode]] = defaultdict(list)
+    for conv, label, channel, handed, inside in labels.rows:
+        if inside and channel_ok(channel) and (held_by_agent is None or conv in held_by_agent):
+            label_conv[label][0] += 1
+            label_conv[label][1] += 1 if handed else 0
+    by_label: Dict[str, Tally] = {}
     for ep in episodes:
-        for label in data.labels.get(ep.conversation_id, ()):
-            by_label_eps[label].append(ep)
+        for label in labels.labels.get(ep.conversation_id, ()):
+            by_label.setdefault(label, Tally()).add(ep, credit)
     summary["by_label"] = [
         _row({"label": label}, label_conv[label][0] if label in label_conv else 0,
              label_conv[label][1] if label in label_conv else 0,
-             episode_figures(by_label_eps.get(label, []), target_s, credit))
-        for label in sorted(set(label_conv) | set(by_label_eps))]
+             by_label.get(label, Tally()).figures(target_s))
+        for label in sorted(set(label_conv) | set(by_label))]
     # by day
-    eps_by_day: Dict[dt.date, List[Episode]] = defaultdict(list)
-    for ep in episodes:
-        eps_by_day[day_of(ep.queued)].append(ep)
     summary["by_day"] = []
-    for day in days:
-        conv, handed = conv_by_day.get(day, (0, 0))
-        mine = eps_by_day.get(day, [])
-        scores = [ep.csat for ep in mine if ep.csat is not None and credit.closed(ep)]
-        replied = sorted(ep.first_reply - ep.queued for ep in mine  # type: ignore[operator]
-                         if ep.first_reply is not None and credit.replied(ep))
-        business = sorted(ep.business_first for ep in mine  # type: ignore[misc]
-                          if ep.business_first is not None and credit.replied(ep))
+    for day in request.days():
+        figures = days.get(day)
+        conv = handed = 0
+        mine = Tally()
+        if figures is not None:
+            for ch, (n, h) in figures.conversations.items():
+                if channel_ok(ch):
+                    conv, handed = conv + n, handed + h
+            mine = _merged([figures], in_scope).get(None, Tally())
         summary["by_day"].append({
             "date": day.isoformat(), **_conversation_figures(conv, handed),
-            "handoffs": sum(1 for ep in mine if credit.held(ep)),
-            "csat_score": rate(sum(1 for x in scores if x >= 4), len(scores)),
-            "first_response_median_s": _r(percentile(replied, 0.5)),
-            "first_response_business_median_s": _r(percentile(business, 0.5))})
+            "handoffs": mine.handoffs,
+            "csat_score": mine.csat_score(),
+            "first_response_median_s": _r(percentile(sorted(mine.first_response), 0.5)),
+            "first_response_business_median_s": _r(percentile(sorted(mine.business), 0.5))})
     summary["top_products"] = top_products(episodes, products or {})
     summary["generated_at"] = now.astimezone(UTC).isoformat()
     return summary
@@ -827,8 +976,9 @@ def top_products(episodes: Sequence[Episode], products: Mapping[str, Tuple[List[
              "complaints": len(complaints[name])} for name in ranked]
 
 
-def order_ids(data: SummaryData) -> List[str]:
-    return sorted({ep.verified_order for ep in data.episodes if ep.verified_order})
+def order_ids(days: Mapping[dt.date, DayFigures], request: ReportRequest) -> List[str]:
+    return sorted({ep.verified_order for d in request.days() if d in days
+                   for ep in days[d].episodes if ep.verified_order})
 
 
 # -- CSV ---------------------------------------------------------------------------------
@@ -1026,12 +1176,20 @@ async def csv_chunks(run: Runner, request: ReportRequest, policy: StorePolicy, n
 
 
 async def summary(run: Runner, store: Any, request: ReportRequest, policy: StorePolicy,
-                  now: dt.datetime) -> Dict[str, Any]:
-    """Read (one transaction), look the verified orders' products up in the
-    store, compute."""
-    data: SummaryData = await run(lambda conn: read_summary_data(conn, request, policy, now))
+                  now: dt.datetime, cache: Optional[Any] = None) -> Dict[str, Any]:
+    """Read (one transaction: the days, settled ones from ``cache``,
+    default handoff/report_cache.py's ``DAY_CACHE``; the labels; the agents'
+    names), look the verified orders' products up in the store, compute."""
+    from handoff.report_cache import DAY_CACHE
+
+    days_of = (cache or DAY_CACHE).days
+
+    def read(conn: Connection) -> Tuple[Dict[dt.date, DayFigures], LabelData, Dict[str, str]]:
+        return days_of(conn, request, policy, now), read_labels(conn, request), read_agent_names(conn)
+
+    days, labels, names = await run(read)
     products: Dict[str, Tuple[List[str], bool]] = {}
-    wanted = order_ids(data)
+    wanted = order_ids(days, request)
     if wanted and store is not None:
         bulk = getattr(store, "order_products", None)
         try:
@@ -1044,4 +1202,4 @@ async def summary(run: Runner, store: Any, request: ReportRequest, policy: Store
                         products[order_id] = ([i.name for i in order.items], bool(order.returns))
         except Exception:  # noqa: BLE001 - the store is optional for a report: no products then
             products = {}
-    return summarise(data, request, policy, now, products)
+    return summarise(days, labels, names, request, policy, now, products)

@@ -239,6 +239,15 @@ turns_table = Table(
     sqlite_autoincrement=True,
 )
 
+# UTC days whose report data changed once they were old (migration 0005's
+# triggers write it; handoff/report_cache.py reads it). Nothing else writes here.
+report_changes_table = Table(
+    "handoff_report_changes",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("generation", Integer, nullable=False),
+)
+
 
 # Statements of every message, built once: SQLAlchemy then skips rebuilding
 # them and their cache keys, which cost more than SQLite's own work.

@@ -3,12 +3,12 @@ a 90-day summary reads and computes only its last days (docs/reports.md,
 "Speed").
 
 A local day is **settled** when nothing the summary shows for it can change
-by time passing alone: it ended more than the FCR window plus three days
-ago, no promise of its episodes is still running and every resolved close of
+by time passing alone: it ended more than the FCR window plus a day and
+an hour ago, no promise of its episodes is still running and every resolved close of
 it has its FCR window over. A settled day is computed once (``DayFigures``,
 every channel) and kept with a snapshot of ``handoff_report_changes``
 (migration 0005: database triggers count up a UTC day whenever its report
-data changes after it was two days old, whichever process writes). A kept
+data changes after it was a day old, whichever process writes). A kept
 day is used while the generations of the UTC days it depends on (the day
 itself and the FCR window after it, where a new contact would change its
 FCR) are the ones it was computed with; otherwise it is computed again.
@@ -25,30 +25,34 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Connection
 
 from actions.policy import StorePolicy
-from handoff.reports import (DayFigures, ReportRequest, build_days, local_midnight, read_summary_data)
+from handoff.reports import (Block, DayFigures, ReportRequest, build_days, local_midnight, merge_days,
+                             read_summary_data)
 from handoff.storage import report_changes_table
 
 # Days changed less than this long ago are never logged by the triggers (0005).
-TRIGGER_AGE = dt.timedelta(days=2)
-SETTLE_MARGIN = dt.timedelta(days=1)
+TRIGGER_AGE = dt.timedelta(days=1)
+SETTLE_MARGIN = dt.timedelta(hours=1)   # clocks of the database and the bridge may differ a little
 MAX_KEYS = 4          # (database, zone, policy) combinations kept
 MAX_DAYS = 800        # days kept per combination
+MAX_BLOCKS = 8        # summed ranges kept
 
 
 @dataclass
 class KeptDay:
     figures: DayFigures
     deps: Tuple[Optional[int], ...]    # generations of the UTC days it depends on
+    serial: int                        # unique per computation: a block names the days it summed by it
 
 
 def _policy_key(policy: StorePolicy) -> str:
@@ -72,20 +76,25 @@ class DayCache:
         self.computed_days = 0     # days computed from the database (for tests and the bench)
         self.reused_days = 0
         self._tracked: set = set()     # databases seen with the changes table
+        # the kept days of a recent range summed (keyed by the kept objects: a day computed again is another)
+        self._serial = itertools.count()
+        self._blocks: "OrderedDict[Tuple[Any, ...], Block]" = OrderedDict()
 
     def clear(self) -> None:
         with self._lock:
             self._kept.clear()
+            self._blocks.clear()
 
     def days(self, conn: Connection, request: ReportRequest, policy: StorePolicy,
-             now: dt.datetime) -> Dict[dt.date, DayFigures]:
-        """The ``DayFigures`` of every day of the request (any channel)."""
+             now: dt.datetime) -> Tuple[Dict[dt.date, DayFigures], List[Block]]:
+        """The ``DayFigures`` of every day of the request (any channel), and
+        the kept ones summed as one block (kept too, for the same days)."""
         whole = ReportRequest(request.first_day, request.last_day, request.tz_name, None, request.agent)
         if request.agent is not None or not self.keep:
-            return self._compute(conn, whole, policy, now)
+            return self._compute(conn, whole, policy, now), []
         generations = self._generations(conn, request, policy)
         if generations is None:
-            return self._compute(conn, whole, policy, now)
+            return self._compute(conn, whole, policy, now), []
         settled_before = self._settled_before(request, policy, now)
         key = (conn.engine.url.render_as_string(hide_password=True), request.tz_name, _policy_key(policy))
         window = policy.fcr_window_days
@@ -112,13 +121,24 @@ class DayCache:
             self._kept.move_to_end(key)
             for day in missing:
                 if _decided(computed[day]):
-                    kept[day] = KeptDay(computed[day], _deps(generations, day, window))
+                    kept[day] = KeptDay(computed[day], _deps(generations, day, window), next(self._serial))
             while len(kept) > MAX_DAYS:
                 kept.pop(min(kept))
             while len(self._kept) > MAX_KEYS:
                 self._kept.popitem(last=False)
+            used = tuple((day, kept[day].serial) for day in request.days() if day in kept and kept[day].figures
+                         is (out.get(day) or computed.get(day)))
+            block = self._blocks.get((key, used))
         out.update(computed)
-        return out
+        if len(used) < 2:
+            return out, []
+        if block is None:
+            block = (frozenset(day for day, _ in used), merge_days(out[day] for day, _ in used))
+            with self._lock:
+                self._blocks[(key, used)] = block
+                while len(self._blocks) > MAX_BLOCKS:
+                    self._blocks.popitem(last=False)
+        return out, [block]
 
     def _compute(self, conn: Connection, request: ReportRequest, policy: StorePolicy,
                  now: dt.datetime) -> Dict[dt.date, DayFigures]:

@@ -34,7 +34,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
-                    Set, Tuple)
+                    FrozenSet, Set, Tuple, TypeVar)
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Integer, String, and_, cast, exists, func, literal_column, or_, select, type_coerce
@@ -56,6 +56,7 @@ from handoff.storage import (
 )
 
 UTC = dt.timezone.utc
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
 CSV_PAGE = 1000
@@ -102,8 +103,27 @@ class ReportRequest:
     def days(self) -> List[dt.date]:
         return [self.first_day + dt.timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
 
+    def local_day_index(self, epoch: float) -> int:
+        """The local day (days since 1970-01-01 in the zone) of an instant of
+        the range (clamped to it), by binary search over the days' midnights."""
+        bounds = self._midnights()
+        k = max(0, min(len(bounds) - 2, bisect.bisect_right(bounds, epoch) - 1))
+        return (self.first_day.toordinal() - EPOCH_ORDINAL) + k
+
+    def _midnights(self) -> List[float]:
+        cached = _MIDNIGHTS.get(self)
+        if cached is None:
+            cached = [local_midnight(d, self.tz).timestamp() for d in self.days()] + [self.end.timestamp()]
+            if len(_MIDNIGHTS) > 64:
+                _MIDNIGHTS.clear()
+            _MIDNIGHTS[self] = cached
+        return cached
+
     def range_field(self) -> Dict[str, str]:
         return {"from": self.first_day.isoformat(), "to": self.last_day.isoformat(), "tz": self.tz_name}
+
+
+_MIDNIGHTS: Dict[ReportRequest, List[float]] = {}
 
 
 def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
@@ -412,10 +432,11 @@ def _utc_hour_expr(conn: Connection, column: Any) -> Any:
 
 def _hour_day(value: Any, request: ReportRequest, first_day: int) -> int:
     """The local day index of a UTC hour read by ``_utc_hour_expr``."""
-    if isinstance(value, str):
-        at = dt.datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=UTC)
-    else:
-        at = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str):  # "YYYY-MM-DD HH", read without a datetime per row
+        epoch = (dt.date(int(value[:4]), int(value[5:7]), int(value[8:10])).toordinal() - EPOCH_ORDINAL) * 86400 \
+            + int(value[11:13]) * 3600
+        return request.local_day_index(epoch) - first_day
+    at = value if value.tzinfo else value.replace(tzinfo=UTC)
     return (at.astimezone(request.tz).date() - dt.date(1970, 1, 1)).days - first_day
 
 
@@ -575,8 +596,8 @@ def read_labels(conn: Connection, request: ReportRequest) -> LabelData:
     c, e = conversations_table, episodes_table
     start, end = request.start, request.end
     in_range = and_(c.c.first_customer_at >= start, c.c.first_customer_at < end)
-    lab_scope = or_(in_range, c.c.id.in_(select(e.c.conversation_id).where(
-        and_(e.c.queued_at >= start, e.c.queued_at < end))))
+    lab_scope = or_(in_range, exists().where(and_(e.c.conversation_id == labels_table.c.conversation_id,
+                                                  e.c.queued_at >= start, e.c.queued_at < end)))
     labels: Dict[str, List[str]] = defaultdict(list)
     rows: List[Tuple[str, str, str, bool, bool]] = []
     for conv, label, channel, handed_off, inside in _raw_rows(conn, select(
@@ -676,7 +697,8 @@ class Tally:
     conversations: Set[str] = field(default_factory=set)   # of the episodes held
 
     def add(self, ep: Episode, credit: Credit) -> None:
-        if credit.held(ep):
+        agent = credit.agent   # the checks of ``Credit``, inlined: this runs once per episode and group
+        if agent is None or agent in ep.holders:
             self.handoffs += 1
             self.reasons[ep.reason] += 1
             self.withdrawn += ep.outcome == "withdrawn"
@@ -684,13 +706,13 @@ class Tally:
             self.to_agent += ep.transfers_to_agent
             self.to_queue += ep.transfers_to_queue
             self.lost += ep.lost
-            self.several += len(set(ep.holders)) >= 2
+            self.several += len(ep.holders) >= 2 and len(set(ep.holders)) >= 2
             self.conversations.add(ep.conversation_id)
-        if ep.first_reply is not None and credit.replied(ep):
+        if ep.first_reply is not None and (agent is None or ep.responder == agent):
             self.first_response.append(ep.first_reply - ep.queued)
             if ep.business_first is not None:
                 self.business.append(ep.business_first)
-        if credit.closed(ep):
+        if agent is None or ep.closer == agent:
             if ep.closed is not None:
                 self.resolution.append(ep.closed - ep.queued)
                 self.resolved += ep.resolution == "resolved"
@@ -703,15 +725,26 @@ class Tally:
             if ep.fcr is not None:
                 self.fcr_counted += 1
                 self.fcr_ok += bool(ep.fcr)
-        if credit.sla(ep):
+        if agent is None or ep.sla_agent == agent:
             self.sla[ep.sla] += 1
 
     def merge(self, other: "Tally") -> "Tally":
-        for name in ("handoffs", "resolved", "unresolved", "withdrawn", "abandoned", "csat_requests", "to_agent",
-                     "to_queue", "lost", "several", "fcr_ok", "fcr_counted"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("reasons", "csat", "nps", "sla"):
-            getattr(self, name).update(getattr(other, name))
+        self.handoffs += other.handoffs
+        self.resolved += other.resolved
+        self.unresolved += other.unresolved
+        self.withdrawn += other.withdrawn
+        self.abandoned += other.abandoned
+        self.csat_requests += other.csat_requests
+        self.to_agent += other.to_agent
+        self.to_queue += other.to_queue
+        self.lost += other.lost
+        self.several += other.several
+        self.fcr_ok += other.fcr_ok
+        self.fcr_counted += other.fcr_counted
+        for mine, theirs in ((self.reasons, other.reasons), (self.csat, other.csat), (self.nps, other.nps),
+                             (self.sla, other.sla)):
+            for key, n in theirs.items():
+                mine[key] += n
         self.first_response.extend(other.first_response)
         self.business.extend(other.business)
         self.resolution.extend(other.resolution)
@@ -789,7 +822,8 @@ class DayFigures:
 def build_days(data: SummaryData, request: ReportRequest, policy: StorePolicy,
                now: dt.datetime) -> Dict[dt.date, DayFigures]:
     """The ``DayFigures`` of every day of ``request`` from what was read for
-    it (episodes prepared: business time, SLA)."""
+    it (episodes prepared: business time, SLA). Per agent and reason only
+    with an ``agent`` filter (the one summary that shows them)."""
     days = request.days()
     out = {day: DayFigures() for day in days}
     bounds = [local_midnight(d, request.tz).timestamp() for d in days] + [request.end.timestamp()]
@@ -814,8 +848,40 @@ def build_days(data: SummaryData, request: ReportRequest, policy: StorePolicy,
         for agent in dict.fromkeys(ep.holders):
             credit = Credit(agent)
             day.tally((ep.channel, agent, None)).add(ep, credit)
-            day.tally((ep.channel, agent, ep.reason)).add(ep, credit)
+            if request.agent is not None:  # an agent's reasons: only that agent's summary shows them
+                day.tally((ep.channel, agent, ep.reason)).add(ep, credit)
+    for day in out.values():  # sorted runs: summing days then sorts in near-linear time
+        for tally in day.tallies.values():
+            tally.first_response.sort()
+            tally.business.sort()
+            tally.resolution.sort()
     return out
+
+
+def merge_days(figures: Iterable[DayFigures]) -> DayFigures:
+    """Several days summed into one ``DayFigures`` (new tallies: the days are
+    left as they were). The range-wide figures of a block of kept days."""
+    out = DayFigures()
+    for day in figures:
+        for ch, (n, handed) in day.conversations.items():
+            counts = out.conversations[ch]
+            counts[0] += n
+            counts[1] += handed
+        for ch, (ok, counted) in day.bot_fcr.items():
+            fcr = out.bot_fcr[ch]
+            fcr[0] += ok
+            fcr[1] += counted
+        for key, tally in day.tallies.items():
+            out.tally(key).merge(tally)
+        out.episodes.extend(day.episodes)
+    for tally in out.tallies.values():
+        tally.first_response.sort()
+        tally.business.sort()
+        tally.resolution.sort()
+    return out
+
+
+Block = Tuple[FrozenSet[dt.date], DayFigures]
 
 
 def _conversation_figures(conversations: int, handed_off: int) -> Dict[str, Any]:
@@ -835,31 +901,35 @@ def _row(key: Dict[str, Any], conversations: int, handed: int, figures: Dict[str
             **_fcr_fields(ep_ok + bot_fcr[0], ep_counted + bot_fcr[1])}
 
 
-def _merged(days: Iterable[DayFigures], wanted: Callable[[GroupKey], bool]) -> Dict[Optional[str], Tally]:
-    """The tallies of ``days`` whose key is ``wanted``, summed per reason
-    (None: the all-reasons tally)."""
-    out: Dict[Optional[str], Tally] = {}
-    for day in days:
-        for key, tally in day.tallies.items():
-            if wanted(key):
-                out.setdefault(key[2], Tally()).merge(tally)
-    return out
+K = TypeVar("K")
+
+
+def _into(groups: Dict[K, Tally], key: K) -> Tally:
+    found = groups.get(key)
+    if found is None:
+        found = groups[key] = Tally()
+    return found
 
 
 def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names: Mapping[str, str],
               request: ReportRequest, policy: StorePolicy, now: dt.datetime,
-              products: Optional[Dict[str, Tuple[List[str], bool]]] = None) -> Dict[str, Any]:
-    """The summary's JSON from the range's days (pure). With an ``agent``
+              products: Optional[Dict[str, Tuple[List[str], bool]]] = None,
+              blocks: Sequence[Block] = ()) -> Dict[str, Any]:
+    """The summary's JSON from the range's days (pure). ``blocks``: days
+    already summed (``merge_days``), used for the range-wide figures instead
+    of those days (``by_day`` still reads each day). With an ``agent``
     filter the days must have been read with it (their counts are that
     agent's conversations)."""
     target_s = policy.first_response_target_minutes * 60.0
-    wanted_days = [days[d] for d in request.days() if d in days]
+    covered: Set[dt.date] = set()
+    wanted_days: List[DayFigures] = []
+    for dates, block in blocks:
+        wanted_days.append(block)
+        covered |= dates
+    wanted_days += [days[d] for d in request.days() if d in days and d not in covered]
     channel_ok = (lambda ch: True) if not request.channel else (lambda ch: ch == request.channel)
     agent = request.agent
     credit = Credit(agent)
-
-    def in_scope(key: GroupKey) -> bool:
-        return channel_ok(key[0]) and key[1] == agent
 
     # conversations (and bot-only FCR) by channel
     conv_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
@@ -873,19 +943,36 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
             if channel_ok(ch) and agent is None:
                 bot_fcr_by_channel[ch][0] += ok
                 bot_fcr_by_channel[ch][1] += counted
-    total = _merged(wanted_days, in_scope)
-    overall = total.get(None, Tally())
+    # one pass over the tallies: per channel, reason and agent
+    by_channel: Dict[str, Tally] = {}
+    by_reason: Dict[str, Tally] = {}
+    by_agent: Dict[str, Tally] = {}
+    for figures in wanted_days:
+        for (ch, holder, reason), tally in figures.tallies.items():
+            if not channel_ok(ch):
+                continue
+            if holder == agent:
+                _into(by_channel if reason is None else by_reason, ch if reason is None else reason).merge(tally)
+            if agent is None and holder is not None and reason is None:
+                _into(by_agent, holder).merge(tally)
+    by_day: Dict[dt.date, Tally] = {}
+    for date in request.days():
+        figures = days.get(date)
+        for (ch, holder, reason), tally in (figures.tallies.items() if figures is not None else ()):
+            if holder == agent and reason is None and channel_ok(ch):
+                _into(by_day, date).merge(tally)
+    if agent is not None:
+        by_agent = {agent: Tally()}
+        for tally in by_channel.values():
+            by_agent[agent].merge(tally)
+    overall = Tally()
+    for tally in by_channel.values():
+        overall.merge(tally)
     summary: Dict[str, Any] = {"range": request.range_field(), "filters": {"channel": request.channel,
                                                                           "agent": agent}}
     summary.update(_row({}, sum(v[0] for v in conv_by_channel.values()), sum(v[1] for v in conv_by_channel.values()),
                         overall.figures(target_s), (sum(v[0] for v in bot_fcr_by_channel.values()),
                                                     sum(v[1] for v in bot_fcr_by_channel.values()))))
-    # by channel
-    by_channel = {}
-    for day in wanted_days:
-        for key, tally in day.tallies.items():
-            if in_scope(key) and key[2] is None:
-                by_channel.setdefault(key[0], Tally()).merge(tally)
     summary["by_channel"] = [
         _row({"channel": ch}, conv_by_channel[ch][0] if ch in conv_by_channel else 0,
              conv_by_channel[ch][1] if ch in conv_by_channel else 0,
@@ -893,27 +980,23 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
              bot_fcr_by_channel[ch] if ch in bot_fcr_by_channel else (0, 0))
         for ch in sorted(set(conv_by_channel) | set(by_channel))]
     # by agent: every agent who held an episode of the range
-    by_agent: Dict[str, Tally] = {}
-    for day in wanted_days:
-        for key, tally in day.tallies.items():
-            if channel_ok(key[0]) and key[1] is not None and key[2] is None and (agent is None or key[1] == agent):
-                by_agent.setdefault(key[1], Tally()).merge(tally)
     summary["by_agent"] = []
-    for name_id in sorted(by_agent, key=lambda a: (agent_names.get(a, a), a)) if agent is None else [agent]:
-        tally = by_agent.get(name_id, Tally())
+    for holder in sorted(by_agent, key=lambda a: (agent_names.get(a, a), a)):
+        tally = by_agent[holder]
         convs = len(tally.conversations)
-        summary["by_agent"].append(_row({"agent_id": name_id, "agent_name": agent_names.get(name_id, name_id)},
+        summary["by_agent"].append(_row({"agent_id": holder, "agent_name": agent_names.get(holder, holder)},
                                         convs, convs, tally.figures(target_s)))
     # by reason (episodes); conversations = distinct conversations of those episodes
     summary["by_reason"] = []
-    for reason in sorted(r for r in total if r is not None):
-        tally = total[reason]
+    for reason in sorted(by_reason):
+        tally = by_reason[reason]
         convs = len(tally.conversations)
         summary["by_reason"].append(_row({"reason": reason, "reason_text": vocabulary_label("reason", reason)},
                                          convs, convs, tally.figures(target_s)))
     # the range's episodes (filtered): labels and products are matched to them
     episodes = [ep for day in wanted_days for ep in day.episodes
-                if channel_ok(ep.channel) and (agent is None or agent in ep.holders)]
+                if (request.channel is None or ep.channel == request.channel)
+                and (agent is None or agent in ep.holders)]
     held_by_agent = {ep.conversation_id for ep in episodes} if agent else None
     label_conv: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
     for conv, label, channel, handed, inside in labels.rows:
@@ -923,7 +1006,7 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
     by_label: Dict[str, Tally] = {}
     for ep in episodes:
         for label in labels.labels.get(ep.conversation_id, ()):
-            by_label.setdefault(label, Tally()).add(ep, credit)
+            _into(by_label, label).add(ep, credit)
     summary["by_label"] = [
         _row({"label": label}, label_conv[label][0] if label in label_conv else 0,
              label_conv[label][1] if label in label_conv else 0,
@@ -939,7 +1022,7 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
             for ch, (n, h) in figures.conversations.items():
                 if channel_ok(ch):
                     conv, handed = conv + n, handed + h
-            mine = _merged([figures], in_scope).get(None, Tally())
+            mine = by_day.get(day, mine)
         summary["by_day"].append({
             "date": day.isoformat(), **_conversation_figures(conv, handed),
             "handoffs": mine.handoffs,
@@ -1184,10 +1267,10 @@ async def summary(run: Runner, store: Any, request: ReportRequest, policy: Store
 
     days_of = (cache or DAY_CACHE).days
 
-    def read(conn: Connection) -> Tuple[Dict[dt.date, DayFigures], LabelData, Dict[str, str]]:
+    def read(conn: Connection) -> Tuple[Tuple[Dict[dt.date, DayFigures], List[Block]], LabelData, Dict[str, str]]:
         return days_of(conn, request, policy, now), read_labels(conn, request), read_agent_names(conn)
 
-    days, labels, names = await run(read)
+    (days, blocks), labels, names = await run(read)
     products: Dict[str, Tuple[List[str], bool]] = {}
     wanted = order_ids(days, request)
     if wanted and store is not None:
@@ -1202,4 +1285,4 @@ async def summary(run: Runner, store: Any, request: ReportRequest, policy: Store
                         products[order_id] = ([i.name for i in order.items], bool(order.returns))
         except Exception:  # noqa: BLE001 - the store is optional for a report: no products then
             products = {}
-    return summarise(days, labels, names, request, policy, now, products)
+    return summarise(days, labels, names, request, policy, now, products, blocks)

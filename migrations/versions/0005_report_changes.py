@@ -7,7 +7,7 @@ Revises: 0004
 Create Date: 2026-12-13
 
 A row per UTC day (``YYYY-MM-DD``) whose data changed after the day was more
-than two days old, with a ``generation`` counted up on each change. The
+than a day old, with a ``generation`` counted up on each change. The
 triggers fire on what the summary reads: episodes (by ``queued_at``), their
 assignments, CSAT and NPS rows (by their episode's ``queued_at``), and
 conversations (insert, delete, and updates of ``first_customer_at``,
@@ -33,7 +33,7 @@ CHILDREN = ("handoff_assignments", "handoff_csat", "handoff_nps")
 CONVERSATION_COLUMNS = "first_customer_at, first_handoff_at, customer_id, channel, context"
 
 # -- SQLite: times are the text SQLAlchemy writes ("YYYY-MM-DD HH:MM:SS.ffffff", UTC)
-SQLITE_OLD = "strftime('%Y-%m-%d %H:%M:%S', 'now', '-2 days')"
+SQLITE_OLD = "strftime('%Y-%m-%d %H:%M:%S', 'now', '-1 days')"
 SQLITE_UPSERT = " ON CONFLICT(day) DO UPDATE SET generation = generation + 1;"
 
 
@@ -69,7 +69,7 @@ def _sqlite_triggers() -> list:
 PG_FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION handoff_report_mark(at timestamptz) RETURNS void AS $$
 BEGIN
-  IF at IS NOT NULL AND at < now() - interval '2 days' THEN
+  IF at IS NOT NULL AND at < now() - interval '1 day' THEN
     INSERT INTO {TABLE} (day, generation) VALUES (to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), 1)
     ON CONFLICT (day) DO UPDATE SET generation = {TABLE}.generation + 1;
   END IF;

@@ -31,7 +31,7 @@ import io
 import json
 import math
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
                     FrozenSet, Set, Tuple, TypeVar)
@@ -676,7 +676,7 @@ class Tally:
     ``add`` per episode and credit; ``merge`` sums two groups exactly."""
 
     handoffs: int = 0
-    reasons: Counter = field(default_factory=Counter)
+    reasons: Dict[str, int] = field(default_factory=lambda: defaultdict(int))
     first_response: List[float] = field(default_factory=list)
     business: List[float] = field(default_factory=list)
     resolution: List[float] = field(default_factory=list)
@@ -685,9 +685,9 @@ class Tally:
     withdrawn: int = 0
     abandoned: int = 0
     csat_requests: int = 0
-    csat: Counter = field(default_factory=Counter)     # score -> ratings
-    nps: Counter = field(default_factory=Counter)      # promoter | passive | detractor -> answers
-    sla: Counter = field(default_factory=Counter)      # met | breached | pending | None -> episodes
+    csat: Dict[int, int] = field(default_factory=lambda: defaultdict(int))            # score -> ratings
+    nps: Dict[str, int] = field(default_factory=lambda: defaultdict(int))             # promoter | passive | detractor
+    sla: Dict[Optional[str], int] = field(default_factory=lambda: defaultdict(int))   # met | breached | pending | None
     to_agent: int = 0
     to_queue: int = 0
     lost: int = 0

@@ -287,7 +287,7 @@ def rate(part: int, whole: int) -> Optional[float]:
 # -- typed rows --------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Episode:
     """One handoff episode queued in the range, with what the figures need."""
 
@@ -668,7 +668,7 @@ class Credit:
         return self.agent is None or ep.sla_agent == self.agent
 
 
-@dataclass
+@dataclass(slots=True)
 class Tally:
     """The episode figures of one group (a day, channel, agent or reason),
     kept additive so that days can be summed: counts, and the values whose

@@ -85,7 +85,11 @@ def seed_store(
 
 
 def _seed(s: Session, data: Json, now: dt.datetime) -> SeedResult:
-    today = now.date()
+    # days count from the store's today (its time zone), the day the bot calls today: from UTC's, an
+    # order due "today" read as late in Madrid's first hour after midnight
+    from actions.policy import load_policy
+
+    today = load_policy().today(now)
 
     def ago(days: Optional[int]) -> Optional[dt.datetime]:
         return None if days is None else now - dt.timedelta(days=days)

@@ -295,7 +295,7 @@ class SqlStore:
                         amount=row.total,
                         status="pending",
                         created_at=now,
-                        expected_at=now.date() + dt.timedelta(days=refund_days),
+                        expected_at=_store_today(now) + dt.timedelta(days=refund_days),
                     )
                 )
             s.flush()
@@ -461,6 +461,15 @@ def _new_return(
         row.exchange = ReturnExchangeRow(wanted_variant=wanted_variant, created_at=row.created_at)
     s.add(row)
     return row
+
+
+def _store_today(now: dt.datetime) -> dt.date:
+    """The store's date at ``now`` (its time zone): promised dates count from
+    it, as the bot's answers do (a refund promised at 00:30 in Madrid counts
+    from that day, not from UTC's yesterday)."""
+    from actions.policy import load_policy  # not at import time: the policy file is read when needed
+
+    return load_policy().today(now)
 
 
 def _lock_order(s: Session, order_id: str, allowed: Tuple[str, ...]) -> OrderRow:

@@ -9,6 +9,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from actions.policy import load_policy
 from actions.store.sql import SqlStore
 
 Data = Dict[str, Any]
@@ -54,7 +55,7 @@ async def test_get_order_matches_json(store: SqlStore, demo_data: Data, seeded_a
                 f["amount"],
                 f["status"],
                 f["return_number"],
-                seeded_at.date() + dt.timedelta(days=f["expected_in_days"]),
+                load_policy().today(seeded_at) + dt.timedelta(days=f["expected_in_days"]),
                 None if f["completed_days_ago"] is None else seeded_at - dt.timedelta(days=f["completed_days_ago"]),
             )
             for f in o.get("refunds", [])

@@ -64,7 +64,9 @@ async def test_every_status_is_stored(store: SqlStore, demo_data: Data) -> None:
 async def test_relative_dates_resolve_against_seeding_time(
     store: SqlStore, demo_data: Data, seeded_at: dt.datetime
 ) -> None:
-    today = seeded_at.date()
+    from actions.policy import load_policy
+
+    today = load_policy().today(seeded_at)  # the store's date, as the bot counts days
     for o in demo_data["orders"][:40]:
         order = await store.get_order(o["order_id"])
         assert order is not None
@@ -72,3 +74,23 @@ async def test_relative_dates_resolve_against_seeding_time(
         assert order.expected_delivery == today + dt.timedelta(days=o["expected_delivery_in_days"])
         if order.shipment is not None:
             assert order.shipment.shipped_at == seeded_at - dt.timedelta(days=o["shipped_days_ago"])
+
+
+@pytest.mark.asyncio
+async def test_delivery_dates_count_from_the_stores_today_not_utcs(tmp_path: Any, demo_data: Data) -> None:
+    """At 23:30 UTC on 1 December it is already 2 December in Madrid: an order
+    due "in 0 days" is due on the 2nd, the day the bot calls today (it
+    read as late for the hour after midnight before)."""
+    from actions.policy import load_policy
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    late_evening = dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.timezone.utc)
+    seed_store(url, now=late_evening)
+    store = SqlStore(url)
+    try:
+        due_today = next(o for o in demo_data["orders"] if o["expected_delivery_in_days"] == 0)
+        order = await store.get_order(due_today["order_id"])
+        assert order is not None
+        assert order.expected_delivery == load_policy().today(late_evening) == dt.date(2026, 12, 2)
+    finally:
+        store.dispose()

@@ -1296,7 +1296,8 @@ class Bridge:
 
     async def _conversation_frame(self, conversation: Conversation) -> Frame:
         history = await self.storage.history(conversation.id, include_notes=True)
-        context = await case_card(conversation.context, conversation.reason, history, self.store, self.policy)
+        context = await case_card(conversation.context, conversation.reason, history, self.store, self.policy,
+                                  (conversation.customer_id, conversation.customer_linked_by))
         lines = await self._history_lines(conversation.id)
         customer_id = conversation.customer_id or self._context_customer_id(conversation)
         earlier = await self.storage.customer_conversations(customer_id, exclude=conversation.id,

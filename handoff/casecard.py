@@ -16,7 +16,7 @@ those. The customer's earlier conversations (any channel) are
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from actions.policy import StorePolicy
 from actions.returns import return_eligibility, return_items_es
@@ -84,12 +84,17 @@ async def customer_orders(store: Store, customer: Optional[Dict[str, Any]], poli
     return {"orders": [order_summary(o, policy, verified_order_id) for o in orders]}
 
 
-def customer_view(customer: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+def customer_view(customer: Optional[Dict[str, Any]],
+                  link: Optional[Tuple[Optional[str], Optional[str]]] = None) -> Optional[Dict[str, Any]]:
     """The verified customer with how it was proved in Spanish (``verified_by``:
-    a channel's proof; without it, the bot's order number and e-mail)."""
+    a channel's proof; else how the conversation was linked to this same
+    customer, ``link`` = (customer id, linked by): a Telegram phone the bot's
+    handoff payload does not name; else the bot's order number and e-mail)."""
     if not isinstance(customer, dict):
         return None
-    verified_by = customer.get("verified_by") or "order_email"
+    linked_id, linked_by = link or (None, None)
+    same = linked_id is not None and str(customer.get("id")) == str(linked_id)
+    verified_by = customer.get("verified_by") or (linked_by if same else None) or "order_email"
     return {**customer, "verified_by": verified_by, "verified_by_text": vocab.label("linked_by", verified_by)}
 
 
@@ -123,8 +128,10 @@ def earlier_conversation(row: Dict[str, Any]) -> Dict[str, Any]:
 
 async def case_card(
     context: Dict[str, Any], reason: Optional[str], history: Sequence[StoredMessage],
-    store: Store, policy: StorePolicy,
+    store: Store, policy: StorePolicy, link: Optional[Tuple[Optional[str], Optional[str]]] = None,
 ) -> Dict[str, Any]:
+    """The card beside a conversation (docs/protocol.md); ``link``: the
+    conversation's (customer id, linked by), see ``customer_view``."""
     bot_answers: List[str] = [m.text for m in history if m.sender == "bot" and m.text][-BOT_ANSWERS:]
     code = context.get("reason") or reason
     intents = [dict(i, label=vocab.label("intent", i.get("name")))
@@ -142,7 +149,7 @@ async def case_card(
         "details": details,
         "details_list": vocab.fields_list(details if isinstance(details, dict) else {}),
         "frustration": context.get("frustration"),
-        "customer": customer_view(context.get("customer")),
+        "customer": customer_view(context.get("customer"), link),
         "customer_name": context.get("customer_name"),
         "bot_answers": bot_answers,
     }

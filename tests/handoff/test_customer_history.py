@@ -226,3 +226,18 @@ def test_unknown_codes_get_the_generic_label_of_their_kind() -> None:
     assert vocabulary.label("return_block", "in_return") == "Ya tiene una devolución en curso"
     assert vocabulary.fields_list({"verified": True, "store_error": False, "order_id": None}) == [
         {"label": "Pedido verificado", "value": "Sí"}, {"label": "Error de la tienda", "value": "No"}]
+
+
+def test_the_card_says_how_this_conversation_proved_the_customer() -> None:
+    """The bot's handoff payload names the customer without saying how it was
+    proved; a Telegram chat linked by its phone must not read "order and
+    e-mail" (the walkthrough saw that), and a payload for another customer
+    keeps the bot's proof."""
+    from handoff.casecard import customer_view
+
+    payload = {"id": 7, "email": "miguel@example.net", "name": "Miguel"}
+    assert customer_view(payload, ("7", "telegram_phone"))["verified_by_text"] == "Su teléfono de Telegram"
+    assert customer_view(payload, ("31", "telegram_phone"))["verified_by_text"] == "Número de pedido y correo"
+    assert customer_view(payload, None)["verified_by_text"] == "Número de pedido y correo"
+    assert customer_view({**payload, "verified_by": "order_email"}, ("7", "telegram_phone"))["verified_by"] == \
+        "order_email"

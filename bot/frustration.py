@@ -300,10 +300,14 @@ class Thresholds:
 
 
 def conversation_score(latest: Frustration, latest_text: str, earlier_texts: Sequence[str],
-                       repeated_weight: float) -> float:
+                       repeated_weight: float, answer: bool = False) -> float:
     """The latest message's score, raised when it repeats one of the last
     three messages (the bot's answer did not help). Data sent again (an
-    address, an order number, an email) is an answer, not a sign of it."""
+    address, an order number, an email) is an answer, not a sign of it; so
+    is a button pressed again (a ``/intent`` payload: "Sí" to a second
+    confirmation) and, with ``answer``, a typed yes or no."""
+    if answer or latest_text.lstrip().startswith("/"):
+        return latest.score
     key = _repeat_key(latest_text)
     repeated = len(key) >= 4 and key in {_repeat_key(t) for t in earlier_texts[-3:]}
     if not repeated:

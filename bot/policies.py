@@ -47,6 +47,9 @@ HANDOFF_ACTION = "action_handoff_frustration"
 QUESTIONS_ACTION = "action_answer_questions"
 
 
+# A yes or a no said again answers a new question: never a sign of frustration.
+ANSWER_INTENTS = frozenset({"affirm", "deny"})
+
 class _OneActionPolicy(Policy):
     """A policy that either abstains or names one action with certainty.
 
@@ -123,10 +126,11 @@ class FrustrationPolicy(_OneActionPolicy):
         if not messages or acted:
             return None
         scores = [Frustration.from_dict((m.parse_data or {}).get(FRUSTRATION)).score for m in messages]
-        scores[-1] = conversation_score(Frustration(scores[-1]), messages[-1].text or "",
-                                        [m.text or "" for m in messages[:-1]], self.thresholds.repeated_message)
-        response = decide(scores, self.thresholds)
         intent = (messages[-1].intent or {}).get("name")
+        scores[-1] = conversation_score(Frustration(scores[-1]), messages[-1].text or "",
+                                        [m.text or "" for m in messages[:-1]], self.thresholds.repeated_message,
+                                        answer=intent in ANSWER_INTENTS)
+        response = decide(scores, self.thresholds)
         if response is Response.ESCALATE and intent in self.own_handoff:
             response = Response.APOLOGISE  # its flow reaches a person, with the order verified
         if response is Response.ESCALATE:

@@ -250,3 +250,14 @@ def test_an_address_or_a_number_sent_again_is_an_answer_not_a_repeat() -> None:
     assert conversation_score(Frustration(0.0), address, ["no", address], 0.3) < ANNOYED
     assert conversation_score(Frustration(0.0), "482913", ["482913"], 0.3) < ANNOYED
     assert conversation_score(Frustration(0.0), "¿dónde está mi pedido?", ["¿dónde está mi pedido?"], 0.3) >= ANNOYED
+
+
+def test_a_button_or_a_yes_given_again_is_an_answer_not_a_repeat() -> None:
+    """«Sí, hacer el cambio» after «Sí, crear la devolución» sent "/affirm"
+    twice and got "Perdona las molestias…" (walkthrough): a second
+    confirmation is not the bot failing."""
+    assert conversation_score(Frustration(0.0), "/affirm", ["/affirm", "hola"], 0.3) < ANNOYED
+    assert conversation_score(Frustration(0.0), '/inform{"order_id":"1"}', ['/inform{"order_id":"1"}'], 0.3) \
+        < ANNOYED
+    assert conversation_score(Frustration(0.0), "vale sigue", ["vale sigue"], 0.3, answer=True) < ANNOYED
+    assert conversation_score(Frustration(0.0), "vale sigue", ["vale sigue"], 0.3) >= ANNOYED

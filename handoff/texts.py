@@ -41,9 +41,9 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "a una persona del equipo cuando hable con ella.",
     ),
     "opening": (
-        "Ahora mismo no hay nadie del equipo conectado. Te responderá una persona {when} a partir de las "
+        "Ahora estamos fuera del horario de atención. Te responderá una persona {when} a partir de las "
         "{time}. Atendemos {hours}.",
-        "Ahora mismo no hay nadie del equipo conectado. Le responderá una persona {when} a partir de las "
+        "Ahora estamos fuera del horario de atención. Le responderá una persona {when} a partir de las "
         "{time}. Atendemos {hours}.",
     ),
     "opening_ask_email": (

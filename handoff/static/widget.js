@@ -830,7 +830,7 @@
       // the promise, in the bridge's words ("Te respondemos antes de las 10:30."): the same on every channel
       var promise = h.promise_text ? " " + h.promise_text : "";
       if (h.offline) {
-        statusSub.textContent = "Ahora no hay nadie del equipo conectado." + promise;
+        statusSub.textContent = "Ahora estamos fuera del horario de atención." + promise;  // true even when someone works late
         if (state.contactGiven) {
           statusSub.textContent += t("writeTo", { email: state.contactGiven });
         } else if (h.contact_known) {

@@ -1178,7 +1178,9 @@ def csv_row(conv: CsvConversation, episodes: Sequence[Episode], labels: Sequence
     for ep in episodes:
         ep.customer_key = key_of
     prepare_episodes(episodes, clock, contacts, window_s, now)
-    first = episodes[0] if episodes else None
+    # the first response of the conversation: of its first answered episode (a handoff withdrawn before
+    # anyone answered is not its first response), else of its first episode (pending, breached or n/a)
+    first = next((ep for ep in episodes if ep.first_reply is not None), episodes[0] if episodes else None)
     closed = [ep for ep in episodes if ep.closed is not None]
     last_closed = closed[-1] if closed else None
     rated = [ep.csat for ep in episodes if ep.csat is not None]
@@ -1197,7 +1199,7 @@ def csv_row(conv: CsvConversation, episodes: Sequence[Episode], labels: Sequence
         resolved = (last_closed.resolution or "") == "resolved" if last_closed else None  # type: ignore[assignment]
         resolved = "" if resolved is None else ("true" if resolved else "false")
         fcr = last_closed.fcr if last_closed else None
-    customer = conv.display_name or conv.context_name or conv.customer_id or ""
+    customer = conv.context_name or conv.display_name or conv.customer_id or ""
 
     def num(value: Optional[float]) -> str:
         return "" if value is None else f"{round(value, 3):g}" if abs(value) < 1e15 else str(value)
@@ -1210,7 +1212,7 @@ def csv_row(conv: CsvConversation, episodes: Sequence[Episode], labels: Sequence
         num(last_closed.closed - last_closed.queued) if last_closed else "",  # type: ignore[operator]
         str(rated[-1]) if rated else "", resolved, "" if fcr is None else ("true" if fcr else "false"),
         num(first.business_first) if first and first.business_first is not None else "",
-        (first.sla or "") if first else "",
+        (first.sla or "not_applicable") if first else "",
         str(sum(ep.transfers_to_agent + ep.transfers_to_queue for ep in episodes)),
         str(answered[-1]) if answered else "",
     ]

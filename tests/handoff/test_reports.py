@@ -489,3 +489,29 @@ async def test_a_report_read_never_holds_up_the_chats(start_bridge) -> None:
     finally:
         release.set()
     assert await reading >= 0
+
+
+def test_a_csv_row_takes_the_first_answered_episode_and_the_verified_name() -> None:
+    """The walkthrough: a handoff withdrawn before anyone answered, then one
+    Marta answered after 148 s, gave an empty first response and SLA; and a
+    Telegram display name hid the verified customer's name."""
+    policy = dataclasses.replace(load_policy(), first_response_target_minutes=30, timezone="Europe/Madrid")
+    start = T(25, 9)   # a Tuesday, 10:00 in Madrid: support hours
+    conv = reports.CsvConversation("c1", "telegram", start.timestamp(), "7", "Lucía", "Miguel Santos Rubio", True)
+    withdrawn = reports.Episode(id=1, conversation_id="c1", channel="telegram", customer_key="7", reason="order_overdue",
+                                queued=start.timestamp() + 60, first_reply=None, closed=None,
+                                ended=start.timestamp() + 120, outcome="withdrawn", resolution=None, agent_id=None,
+                                verified_order=None)
+    answered = reports.Episode(id=2, conversation_id="c1", channel="telegram", customer_key="7",
+                               reason="customer_request", queued=start.timestamp() + 600,
+                               first_reply=start.timestamp() + 748, closed=start.timestamp() + 900,
+                               ended=start.timestamp() + 900, outcome="closed", resolution="resolved",
+                               agent_id="a_marta", verified_order=None, holders=["a_marta"], responder="a_marta")
+    clock = reports.SupportClock(policy, start - dt.timedelta(days=1), start + dt.timedelta(days=30))
+    row = dict(zip(reports.CSV_COLUMNS, reports.csv_row(
+        conv, [withdrawn, answered], [], {}, clock, {"a_marta": "Marta"}, policy.tz, 7 * 86400.0, NOW.timestamp())))
+    assert (row["first_response_s"], row["first_response_business_s"], row["sla"]) == ("148", "148", "met")
+    assert row["customer"] == "Miguel Santos Rubio"
+    only_withdrawn = dict(zip(reports.CSV_COLUMNS, reports.csv_row(
+        conv, [withdrawn], [], {}, clock, {}, policy.tz, 7 * 86400.0, NOW.timestamp())))
+    assert (only_withdrawn["first_response_s"], only_withdrawn["sla"]) == ("", "not_applicable")

@@ -103,6 +103,18 @@ def handoff_payload(
     }
 
 
+def _said_before(tracker: Tracker) -> bool:
+    """Whether the shopper sent anything before the latest message in this
+    session (a button, a command or a shared contact counts)."""
+    said = 0
+    for event in tracker.events:
+        if event.get("event") == "session_started":
+            said = 0
+        elif event.get("event") == "user":
+            said += 1
+    return said > 1
+
+
 def hand_over(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
@@ -112,8 +124,8 @@ def hand_over(
 ) -> List[EventType]:
     """Announce (optionally), emit the structured handoff message and close
     any form. Returns the events to return."""
-    if announce:
-        dispatcher.utter_message(response="utter_handoff")
+    if announce:  # "todo lo que hemos hablado" only when something was said before this message
+        dispatcher.utter_message(response="utter_handoff" if _said_before(tracker) else "utter_handoff_first")
     dispatcher.utter_message(json_message=handoff_payload(tracker, reason, details))
     return [
         ActiveLoop(None),

@@ -98,3 +98,19 @@ async def test_order_data_without_a_lock_is_the_usual_fallback(domain) -> None:
     dispatcher = CollectingDispatcher()
     await ActionFallback().run(dispatcher, make_tracker(intent="inform", text="ana@correo.example"), domain)
     assert [m.get("response") for m in dispatcher.messages] == ["utter_default"]
+
+
+@pytest.mark.asyncio
+async def test_a_first_message_asking_for_a_person_is_not_told_what_we_talked_about(shop, domain) -> None:
+    """«quiero hablar con una persona» as the very first message got «Le dejo
+    todo lo que hemos hablado» (walkthrough): nothing had been said."""
+    first = CollectingDispatcher()
+    await ActionHandoff().run(first, make_tracker(intent="request_human", text="quiero hablar con una persona"), domain)
+    assert responses(first)[0] == "utter_handoff_first"
+    later = CollectingDispatcher()
+    await ActionHandoff().run(later, make_tracker(intent="request_human", events=[_user("order_status")]), domain)
+    assert responses(later)[0] == "utter_handoff"
+    again = CollectingDispatcher()
+    await ActionHandoff().run(again, make_tracker(intent="request_human", events=[
+        _user("order_status"), {"event": "session_started"}]), domain)
+    assert responses(again)[0] == "utter_handoff_first"

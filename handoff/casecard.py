@@ -140,7 +140,7 @@ async def case_card(
     details = context.get("details") or {}
     card = {
         "reason": code,
-        "reason_text": context.get("reason_text") or (vocab.label("reason", code) if code else None),
+        "reason_text": vocab.reason_text(code, context.get("reason_text")),
         "last_intent": context.get("last_intent"),
         "last_intent_text": vocab.label("intent", context["last_intent"]) if context.get("last_intent") else None,
         "intents": intents,

@@ -13,7 +13,7 @@ import math
 from typing import Any, Dict, List, Optional, Sequence
 
 from handoff.storage import Conversation
-from handoff.vocabulary import label
+from handoff.vocabulary import reason_text
 
 
 def mean_handling_s(recent: Sequence[float], default_s: int) -> float:
@@ -38,7 +38,7 @@ def queue_entry(conversation: Conversation) -> Dict[str, Any]:
         "channel": conversation.channel,
         "waiting_since": conversation.queued_at.isoformat() if conversation.queued_at else None,
         "reason": conversation.reason,
-        "reason_text": context.get("reason_text") or (label("reason", conversation.reason) if conversation.reason else None),
+        "reason_text": reason_text(conversation.reason or context.get("reason"), context.get("reason_text")),
         "preview": conversation.preview,
         # no preview (the shopper only pressed a button or sent a command): a readable label
         "preview_note": None if conversation.preview else context.get("preview_note"),

@@ -221,3 +221,14 @@ def fields_list(values: Optional[Mapping[str, Any]]) -> List[Dict[str, str]]:
         if text is not None:
             shown.append({"label": label("field", key), "value": text})
     return shown
+
+
+def reason_text(code: Optional[str], payload_text: Optional[str] = None) -> Optional[str]:
+    """A handoff reason as agents read it everywhere (queue, case card,
+    reports): this vocabulary's words for a known code, else the text the
+    handoff payload brought, else the generic label."""
+    if not code:
+        return payload_text
+    if code in VOCABULARY["reason"]:
+        return VOCABULARY["reason"][code]
+    return payload_text or label("reason", code)

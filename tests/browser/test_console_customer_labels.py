@@ -106,7 +106,7 @@ def test_case_card_history_transcript_and_labels(bridge: ThreadedBridge, browser
         sign_in(page, bridge.base_url, token)  # type: ignore[attr-defined]
         page.locator(".q-item").get_by_role("button", name=re.compile("^Atender")).click()
         card = page.locator("#card-body")
-        expect(card).to_contain_text("Producto dañado, equivocado o incompleto")
+        expect(card).to_contain_text("Producto dañado o equivocado")  # the vocabulary's words, as in the reports
 
         # every field in Spanish, with labels; no raw code
         expect(card).to_contain_text("Tipo de problema")

@@ -132,7 +132,7 @@ def test_shopper_and_agent_talk_through_widget_and_console(
         expect(transcript).to_contain_text("quiero hablar con una persona")
         expect(transcript).to_contain_text(marker)
         card = console.locator("#card-body")
-        expect(card).to_contain_text("El cliente pide hablar con una persona")
+        expect(card).to_contain_text("Pide hablar con una persona")  # the reason, in the vocabulary's words
         expect(card).to_contain_text("Pide hablar con una persona")  # the intent, in Spanish
         expect(card).not_to_contain_text("request_human")
         expect(card).to_contain_text("Te paso con una persona")  # what the bot already answered

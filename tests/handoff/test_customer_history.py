@@ -241,3 +241,12 @@ def test_the_card_says_how_this_conversation_proved_the_customer() -> None:
     assert customer_view(payload, None)["verified_by_text"] == "Número de pedido y correo"
     assert customer_view({**payload, "verified_by": "order_email"}, ("7", "telegram_phone"))["verified_by"] == \
         "order_email"
+
+
+def test_a_reason_reads_the_same_in_the_queue_the_card_and_the_reports() -> None:
+    """The queue showed the payload's «Producto dañado, equivocado o
+    incompleto», the report «Producto dañado o equivocado» (walkthrough)."""
+    assert vocabulary.reason_text("damaged_or_wrong_item", "Producto dañado, equivocado o incompleto") == \
+        vocabulary.label("reason", "damaged_or_wrong_item")
+    assert vocabulary.reason_text("a_new_reason", "Algo nuevo") == "Algo nuevo"
+    assert vocabulary.reason_text(None, None) is None

@@ -50,6 +50,7 @@ QUESTIONS_ACTION = "action_answer_questions"
 # A yes or a no said again answers a new question: never a sign of frustration.
 ANSWER_INTENTS = frozenset({"affirm", "deny"})
 
+
 class _OneActionPolicy(Policy):
     """A policy that either abstains or names one action with certainty.
 

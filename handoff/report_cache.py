@@ -30,7 +30,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Connection
@@ -75,7 +75,7 @@ class DayCache:
         self._kept: "OrderedDict[Tuple[str, str, str], Dict[dt.date, KeptDay]]" = OrderedDict()
         self.computed_days = 0     # days computed from the database (for tests and the bench)
         self.reused_days = 0
-        self._tracked: set = set()     # databases seen with the changes table
+        self._tracked: Set[str] = set()     # databases seen with the changes table
         # the kept days of a recent range summed (keyed by the kept objects: a day computed again is another)
         self._serial = itertools.count()
         self._blocks: "OrderedDict[Tuple[Any, ...], Block]" = OrderedDict()
@@ -92,13 +92,15 @@ class DayCache:
         whole = ReportRequest(request.first_day, request.last_day, request.tz_name, None, request.agent)
         if request.agent is not None or not self.keep:
             return self._compute(conn, whole, policy, now), []
-        generations = self._generations(conn, request, policy)
+        url = conn.engine.url.render_as_string(hide_password=True)
+        generations = self._generations(conn, url, request, policy)
         if generations is None:
             return self._compute(conn, whole, policy, now), []
-        settled_before = self._settled_before(request, policy, now)
-        key = (conn.engine.url.render_as_string(hide_password=True), request.tz_name, _policy_key(policy))
+        settled_before = now - dt.timedelta(days=policy.fcr_window_days) - TRIGGER_AGE - SETTLE_MARGIN
+        key = (url, request.tz_name, _policy_key(policy))
         window = policy.fcr_window_days
         out: Dict[dt.date, DayFigures] = {}
+        from_memory: Dict[dt.date, int] = {}     # the kept days of this answer, by serial
         missing: List[dt.date] = []
         fresh: List[dt.date] = []
         with self._lock:
@@ -110,30 +112,29 @@ class DayCache:
                 found = kept.get(day)
                 if found is not None and found.deps == _deps(generations, day, window):
                     out[day] = found.figures
+                    from_memory[day] = found.serial
                     self.reused_days += 1
                 else:
                     missing.append(day)
-        computed: Dict[dt.date, DayFigures] = {}
         for first, last in _spans(missing) + _spans(fresh):
-            computed.update(self._compute(conn, ReportRequest(first, last, request.tz_name), policy, now))
+            out.update(self._compute(conn, ReportRequest(first, last, request.tz_name), policy, now))
         with self._lock:
             kept = self._kept.setdefault(key, {})
             self._kept.move_to_end(key)
             for day in missing:
-                if _decided(computed[day]):
-                    kept[day] = KeptDay(computed[day], _deps(generations, day, window), next(self._serial))
+                if _decided(out[day]):
+                    kept[day] = KeptDay(out[day], _deps(generations, day, window), next(self._serial))
+                    from_memory[day] = kept[day].serial
             while len(kept) > MAX_DAYS:
                 kept.pop(min(kept))
             while len(self._kept) > MAX_KEYS:
                 self._kept.popitem(last=False)
-            used = tuple((day, kept[day].serial) for day in request.days() if day in kept and kept[day].figures
-                         is (out.get(day) or computed.get(day)))
+            used = tuple(sorted(from_memory.items()))
             block = self._blocks.get((key, used))
-        out.update(computed)
         if len(used) < 2:
             return out, []
         if block is None:
-            block = (frozenset(day for day, _ in used), merge_days(out[day] for day, _ in used))
+            block = (frozenset(from_memory), merge_days(out[day] for day, _ in used))
             with self._lock:
                 self._blocks[(key, used)] = block
                 while len(self._blocks) > MAX_BLOCKS:
@@ -147,11 +148,10 @@ class DayCache:
             self.computed_days += len(request.days())
         return build_days(data, request, policy, now)
 
-    def _generations(self, conn: Connection, request: ReportRequest,
+    def _generations(self, conn: Connection, url: str, request: ReportRequest,
                      policy: StorePolicy) -> Optional[Dict[str, int]]:
         """The logged UTC days from the day before the range to the FCR
         window after it; None without the table (no migration 0005)."""
-        url = conn.engine.url.render_as_string(hide_password=True)
         if url not in self._tracked:
             if not inspect(conn).has_table(report_changes_table.name):
                 return None
@@ -161,11 +161,6 @@ class DayCache:
         last = (request.last_day + dt.timedelta(days=policy.fcr_window_days + 2)).isoformat()
         rows = conn.execute(select(t.c.day, t.c.generation).where(and_(t.c.day >= first, t.c.day <= last)))
         return {day: generation for day, generation in rows}
-
-    @staticmethod
-    def _settled_before(request: ReportRequest, policy: StorePolicy, now: dt.datetime) -> dt.datetime:
-        """Days that end at or before this instant may be kept (if ``_decided``)."""
-        return now - dt.timedelta(days=policy.fcr_window_days) - TRIGGER_AGE - SETTLE_MARGIN
 
 
 def _decided(figures: DayFigures) -> bool:

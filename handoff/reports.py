@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import math
@@ -103,27 +104,20 @@ class ReportRequest:
     def days(self) -> List[dt.date]:
         return [self.first_day + dt.timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
 
-    def local_day_index(self, epoch: float) -> int:
-        """The local day (days since 1970-01-01 in the zone) of an instant of
-        the range (clamped to it), by binary search over the days' midnights."""
-        bounds = self._midnights()
-        k = max(0, min(len(bounds) - 2, bisect.bisect_right(bounds, epoch) - 1))
-        return (self.first_day.toordinal() - EPOCH_ORDINAL) + k
-
-    def _midnights(self) -> List[float]:
-        cached = _MIDNIGHTS.get(self)
-        if cached is None:
-            cached = [local_midnight(d, self.tz).timestamp() for d in self.days()] + [self.end.timestamp()]
-            if len(_MIDNIGHTS) > 64:
-                _MIDNIGHTS.clear()
-            _MIDNIGHTS[self] = cached
-        return cached
+    def day_position(self, epoch: float) -> int:
+        """Which day of the range (0 = ``first_day``) an instant falls on in
+        the zone, clamped to the range, by binary search over its midnights."""
+        bounds = _midnights(self)
+        return max(0, min(len(bounds) - 2, bisect.bisect_right(bounds, epoch) - 1))
 
     def range_field(self) -> Dict[str, str]:
         return {"from": self.first_day.isoformat(), "to": self.last_day.isoformat(), "tz": self.tz_name}
 
 
-_MIDNIGHTS: Dict[ReportRequest, List[float]] = {}
+@functools.lru_cache(maxsize=64)
+def _midnights(request: ReportRequest) -> Tuple[float, ...]:
+    """Each day's local midnight and the range's end (epoch seconds)."""
+    return tuple(local_midnight(d, request.tz).timestamp() for d in request.days()) + (request.end.timestamp(),)
 
 
 def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
@@ -430,14 +424,14 @@ def _utc_hour_expr(conn: Connection, column: Any) -> Any:
     return func.date_trunc("hour", column)
 
 
-def _hour_day(value: Any, request: ReportRequest, first_day: int) -> int:
-    """The local day index of a UTC hour read by ``_utc_hour_expr``."""
+def _hour_day(value: Any, request: ReportRequest) -> int:
+    """The day of the range (0 = its first) of a UTC hour read by ``_utc_hour_expr``."""
     if isinstance(value, str):  # "YYYY-MM-DD HH", read without a datetime per row
         epoch = (dt.date(int(value[:4]), int(value[5:7]), int(value[8:10])).toordinal() - EPOCH_ORDINAL) * 86400 \
             + int(value[11:13]) * 3600
-        return request.local_day_index(epoch) - first_day
+        return request.day_position(epoch)
     at = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return (at.astimezone(request.tz).date() - dt.date(1970, 1, 1)).days - first_day
+    return (at.astimezone(request.tz).date() - request.first_day).days
 
 
 def _plus_window(conn: Connection, column: Any, days: int) -> Any:
@@ -505,7 +499,7 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
     day = _local_day_expr(conn, c.c.first_customer_at, request).label("day")
     handed = (c.c.first_handoff_at.isnot(None)).label("handed")
     by_hour = all(offset % 3600 == 0 for _, offset in offset_changes(request.tz, start, end))
-    counts = [ConversationCounts(ch, _hour_day(d, request, first_day) if by_hour else int(d) - first_day,
+    counts = [ConversationCounts(ch, _hour_day(d, request) if by_hour else int(d) - first_day,
                                  bool(h), int(n)) for ch, d, h, n in _raw_rows(
         conn, select(c.c.channel, day, handed, func.count()).where(and_(*scope)).group_by(c.c.channel, day, handed))]
     # 2. bot-only FCR per channel (an agent filter keeps only handed-off conversations: none)
@@ -517,7 +511,7 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
                 func.sum(sa_case(c.c.customer_id.isnot(None), repeat)))
                 .where(and_(*scope, c.c.first_handoff_at.is_(None), c.c.first_customer_at <= cutoff))
                 .group_by(c.c.channel, day, c.c.customer_id.isnot(None))):
-            key = (ch, _hour_day(d, request, first_day) if by_hour else int(d) - first_day)
+            key = (ch, _hour_day(d, request) if by_hour else int(d) - first_day)
             bot_fcr[key][0] += int(counted) - int(repeats or 0)
             bot_fcr[key][1] += int(counted)
     # 3. episodes queued in the range, with FCR (closed resolved, window over) computed in SQL
@@ -651,21 +645,10 @@ def prepare_episodes(episodes: Iterable[Episode], clock: SupportClock,
 @dataclass
 class Credit:
     """Which episodes a figure counts: all (``agent`` None) or those credited
-    to one agent (held, first reply, closed, SLA)."""
+    to one agent: held, first reply, closed, SLA (``Tally.add`` applies it;
+    docs/reports.md, "Who gets the credit")."""
 
     agent: Optional[str] = None
-
-    def held(self, ep: Episode) -> bool:
-        return self.agent is None or self.agent in ep.holders
-
-    def replied(self, ep: Episode) -> bool:
-        return self.agent is None or ep.responder == self.agent
-
-    def closed(self, ep: Episode) -> bool:
-        return self.agent is None or ep.closer == self.agent
-
-    def sla(self, ep: Episode) -> bool:
-        return self.agent is None or ep.sla_agent == self.agent
 
 
 @dataclass(slots=True)
@@ -697,7 +680,7 @@ class Tally:
     conversations: Set[str] = field(default_factory=set)   # of the episodes held
 
     def add(self, ep: Episode, credit: Credit) -> None:
-        agent = credit.agent   # the checks of ``Credit``, inlined: this runs once per episode and group
+        agent = credit.agent   # held: a holder; replied: the responder; closed: the closer; SLA: ``sla_agent``
         if agent is None or agent in ep.holders:
             self.handoffs += 1
             self.reasons[ep.reason] += 1
@@ -750,6 +733,12 @@ class Tally:
         self.resolution.extend(other.resolution)
         self.conversations |= other.conversations
         return self
+
+    def sort(self) -> None:
+        """The values in order: a sum of sorted tallies then sorts in near-linear time (sorted runs)."""
+        self.first_response.sort()
+        self.business.sort()
+        self.resolution.sort()
 
     def csat_score(self) -> Optional[float]:
         return rate(sum(n for score, n in self.csat.items() if score >= 4), sum(self.csat.values()))
@@ -826,7 +815,6 @@ def build_days(data: SummaryData, request: ReportRequest, policy: StorePolicy,
     with an ``agent`` filter (the one summary that shows them)."""
     days = request.days()
     out = {day: DayFigures() for day in days}
-    bounds = [local_midnight(d, request.tz).timestamp() for d in days] + [request.end.timestamp()]
     clock = SupportClock(policy, request.start - dt.timedelta(days=1), max(request.end, now) + dt.timedelta(days=30))
     prepare_episodes(data.episodes, clock, None, policy.fcr_window_days * 86400.0, now.timestamp())
     for row in data.counts:
@@ -841,7 +829,7 @@ def build_days(data: SummaryData, request: ReportRequest, policy: StorePolicy,
             fcr[1] += counted
     everyone = Credit()
     for ep in data.episodes:
-        day = out[days[max(0, min(len(days) - 1, bisect.bisect_right(bounds, ep.queued) - 1))]]
+        day = out[days[request.day_position(ep.queued)]]
         day.episodes.append(ep)
         day.tally((ep.channel, None, None)).add(ep, everyone)
         day.tally((ep.channel, None, ep.reason)).add(ep, everyone)
@@ -850,11 +838,9 @@ def build_days(data: SummaryData, request: ReportRequest, policy: StorePolicy,
             day.tally((ep.channel, agent, None)).add(ep, credit)
             if request.agent is not None:  # an agent's reasons: only that agent's summary shows them
                 day.tally((ep.channel, agent, ep.reason)).add(ep, credit)
-    for day in out.values():  # sorted runs: summing days then sorts in near-linear time
+    for day in out.values():
         for tally in day.tallies.values():
-            tally.first_response.sort()
-            tally.business.sort()
-            tally.resolution.sort()
+            tally.sort()
     return out
 
 
@@ -875,9 +861,7 @@ def merge_days(figures: Iterable[DayFigures]) -> DayFigures:
             out.tally(key).merge(tally)
         out.episodes.extend(day.episodes)
     for tally in out.tallies.values():
-        tally.first_response.sort()
-        tally.business.sort()
-        tally.resolution.sort()
+        tally.sort()
     return out
 
 
@@ -961,13 +945,11 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
         for (ch, holder, reason), tally in (figures.tallies.items() if figures is not None else ()):
             if holder == agent and reason is None and channel_ok(ch):
                 _into(by_day, date).merge(tally)
-    if agent is not None:
-        by_agent = {agent: Tally()}
-        for tally in by_channel.values():
-            by_agent[agent].merge(tally)
     overall = Tally()
     for tally in by_channel.values():
         overall.merge(tally)
+    if agent is not None:  # the whole summary is that agent's: its one agent row is the overall figures
+        by_agent = {agent: overall}
     summary: Dict[str, Any] = {"range": request.range_field(), "filters": {"channel": request.channel,
                                                                           "agent": agent}}
     summary.update(_row({}, sum(v[0] for v in conv_by_channel.values()), sum(v[1] for v in conv_by_channel.values()),

@@ -37,7 +37,7 @@ from actions.store.models import (
     ShipmentRow,
     normalize_phone,
 )
-from actions.store.sql import SqlStore, mask_url
+from actions.store.sql import SqlStore, mask_url, store_today
 
 DEMO_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -87,9 +87,7 @@ def seed_store(
 def _seed(s: Session, data: Json, now: dt.datetime) -> SeedResult:
     # days count from the store's today (its time zone), the day the bot calls today: from UTC's, an
     # order due "today" read as late in Madrid's first hour after midnight
-    from actions.policy import load_policy
-
-    today = load_policy().today(now)
+    today = store_today(now)
 
     def ago(days: Optional[int]) -> Optional[dt.datetime]:
         return None if days is None else now - dt.timedelta(days=days)

@@ -295,7 +295,7 @@ class SqlStore:
                         amount=row.total,
                         status="pending",
                         created_at=now,
-                        expected_at=_store_today(now) + dt.timedelta(days=refund_days),
+                        expected_at=store_today(now) + dt.timedelta(days=refund_days),
                     )
                 )
             s.flush()
@@ -463,7 +463,7 @@ def _new_return(
     return row
 
 
-def _store_today(now: dt.datetime) -> dt.date:
+def store_today(now: dt.datetime) -> dt.date:
     """The store's date at ``now`` (its time zone): promised dates count from
     it, as the bot's answers do (a refund promised at 00:30 in Madrid counts
     from that day, not from UTC's yesterday)."""

@@ -17,17 +17,13 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.turns import events_of_form
+from actions.turns import RESPONSE_NAME_KEY, events_of_form
 from actions.verification import OrderFormValidation, is_verified
 
 
 def form_texts(tracker: Tracker, form: str) -> List[str]:
     """The shopper's messages of the current run of ``form``."""
     return [str(e.get("text") or "") for e in events_of_form(tracker, form) if e.get("event") == "user"]
-
-
-# The key under which Rasa records a bot message's response name in its metadata.
-RESPONSE_NAME_KEY = "utter" + "_action"
 
 
 def said_in_form(tracker: Tracker, form: str, responses: Collection[str]) -> bool:

@@ -10,10 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import hand_over
+from actions.turns import RESPONSE_NAME_KEY
 
 
 SORRY = "Lo siento mucho. "
-RESPONSE_NAME_KEY = "utter_action"  # the key under which Rasa's bot events name their response
 
 
 def apologised_in_this_flow(tracker: Tracker) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -23,7 +23,11 @@ from actions.form_prefill import PrefillAfterVerification, form_texts, said_in_f
 from actions.handoff import hand_over
 from actions.issue_text import Problem, read_problem
 from actions.store import Order
-from actions.verification import MAX_FREE_TEXT, is_verified, reset_task_slots, utter_stopped, wants_to_stop
+from actions.shopper_words import names_the_same_order
+from actions.turns import active_before_message
+from actions.verification import (
+    MAX_FREE_TEXT, ask_order_id, is_verified, reset_task_slots, utter_stopped, wants_to_stop,
+)
 
 REASON_BY_FORM = {"damaged_form": "damaged_or_wrong_item", "payment_form": "payment_problem"}
 APOLOGIES = {
@@ -74,6 +78,31 @@ def apologise_once(dispatcher: CollectingDispatcher, tracker: Tracker, form: str
 
 
 class _IssueFormValidation(PrefillAfterVerification):
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """A problem is not pinned on the order spoken of before ("me llegó
+        roto el altavoz" after the status of another order): unless the
+        message names a number or points at that order ("ese pedido"), the
+        form asks which order, offering the shopper's own orders as buttons."""
+        assumed = self.assumed_order(tracker)
+        if assumed is None:
+            return await super().run(dispatcher, tracker, domain)
+        tracker.slots["order_id"] = None
+        return [SlotSet("order_id", None)] + await super().run(dispatcher, tracker, domain)
+
+    def assumed_order(self, tracker: Tracker) -> Optional[str]:
+        """The earlier order the form would take for granted on the turn that starts it."""
+        order_id = tracker.get_slot("order_id")
+        if not order_id or active_before_message(tracker, self.form):
+            return None
+        message = tracker.latest_message or {}
+        if any(e.get("entity") == "order_id" for e in message.get("entities") or []):
+            return None
+        if str(order_id) in str(message.get("text") or "") or names_the_same_order(str(message.get("text") or "")):
+            return None
+        return str(order_id)
+
     async def task_slots(self, order: Order, tracker: Tracker) -> List[Text]:
         return ["issue_description"]
 
@@ -122,7 +151,10 @@ class _AskWithApology(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         apologise_once(dispatcher, tracker, self.form)
-        dispatcher.utter_message(response=f"utter_ask_{self.slot}")
+        if self.slot == "order_id":
+            await ask_order_id(dispatcher, tracker)  # a proven email picks from its own orders
+        else:
+            dispatcher.utter_message(response=f"utter_ask_{self.slot}")
         return []
 
 

@@ -4,20 +4,27 @@ that destination's zone, said with its name, instead of the whole table.
 
 The destination is looked up in data/store/postal_regions.yml (towns,
 provinces and islands of Spain; the countries the store ships to), after a
-preposition ("a", "para", "hasta", "hacia", "en"). Limits: a place the table
-does not know (a small village, a country the store does not ship to) gets the
-general answer, which lists the countries served.
+preposition ("a", "para", "hasta", "hacia", "en"). A country the store does
+not ship to (data/store/other_countries.yml) gets a plain "no" with the
+countries served. Limits: a place neither file knows (a small village, a
+country missing from the list) gets the general answer, which lists the
+countries served.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import yaml
 
 from actions.addresses.parser import title_es
 from actions.addresses.places import PlaceTable, fold, load_places
 
 HOME = "España"
+OTHER_COUNTRIES_FILE = Path(__file__).resolve().parents[1] / "data" / "store" / "other_countries.yml"
 # The general FAQ answers this module can replace with a destination's own.
 SHIPPING_KEYS = ("faq/shipping_cost", "faq/shipping_time", "faq/international_shipping")
 # Countries inside the EU customs union: no import duties on delivery.
@@ -57,7 +64,20 @@ class Destination:
 
 
 RESPONSES = {"mainland": "utter_shipping_to_mainland", "islands": "utter_shipping_to_islands",
-             "international": "utter_shipping_to_country"}
+             "international": "utter_shipping_to_country", "unserved": "utter_shipping_not_to_country"}
+
+
+@lru_cache(maxsize=2)
+def other_countries(path: Optional[str] = None) -> Dict[str, str]:
+    """Folded spelling -> name, of the countries the store does not ship to
+    (read once per process)."""
+    with open(path or OTHER_COUNTRIES_FILE, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    names: Dict[str, str] = {}
+    for name, aliases in (data.get("countries") or {}).items():
+        for spelling in (name, *(aliases or ())):
+            names[fold(str(spelling))] = str(name)
+    return names
 
 
 def destination_variables(destination: Destination, customs_text: str) -> dict:
@@ -120,7 +140,11 @@ def _place_at(words: List[str], at: int, table: PlaceTable) -> Optional[Tuple[De
         country = table.country(phrase)
         if country and country != HOME:
             return Destination(country, country, "international"), size
-        place = table.place(HOME, phrase, fuzzy=len(key) >= 5)
+        place = table.place(HOME, phrase, fuzzy=False)  # Puerto Rico (Gran Canaria) before the country
+        if place is None and key in other_countries() and not country:
+            name = other_countries()[key]
+            return Destination(name, name, "unserved"), size
+        place = place or table.place(HOME, phrase, fuzzy=len(key) >= 5)
         if place is not None:
             # a town by its name; a province or island as the shopper wrote it ("Tenerife")
             name = place.name if place.is_town else title_es(phrase)

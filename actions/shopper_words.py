@@ -215,3 +215,37 @@ def drops_the_change(text: str) -> bool:
     'no quiero cambiarla', 'mejor no', 'déjala como está'."""
     folded = " ".join(fold(text).split())
     return lets_it_go(text) or bool(_DROP_CHANGE.match(folded))
+
+
+# The shopper cannot give the order number: "no sé el número", "no lo tengo",
+# "no lo encuentro", "no me acuerdo del número de pedido", "ni idea".
+_NO_NUMBER = re.compile(
+    r"^(?:(?:pues|es que|uf+|ay|la verdad|perdona|lo siento|no)\W+)*(?:"
+    r"no\s+(?:lo\s+|la\s+)?(?:se|sabria|tengo|encuentro|localizo|recuerdo|veo)"
+    r"|no\s+me\s+(?:acuerdo|lo\s+se|sale|llego|llega)"
+    r"|ni\s+idea|no\s+tengo\s+ni\s+idea|lo\s+he\s+perdido|lo\s+borre|no\s+tengo\s+(?:el\s+)?(?:correo|email|mail))"
+    r"(?:\W+.*)?$"
+)
+_NO_IDEA = re.compile(r"^(?:pues\W+)?no\s+(?:lo\s+)?se\W*$")  # a bare "no sé" to the number question
+
+
+def lacks_order_number(text: str) -> bool:
+    """The whole message says the shopper does not have or know the order
+    number ("no sé el número", "no lo encuentro", "ni idea"); a message with
+    digits or an email is an answer."""
+    folded = " ".join(fold(text).split())
+    if _DATA.search(folded) or len(folded) > 120:
+        return False
+    return bool(_NO_NUMBER.match(folded) or _NO_IDEA.match(folded))
+
+
+# The shopper points at the order already spoken of: "ese pedido", "el mismo",
+# "el de antes", "este pedido", "el que te dije".
+_SAME_ORDER = re.compile(
+    r"\b(?:(?:ese|este)\s+(?:mismo\s+)?pedido|ese\s+mismo|d?el\s+mismo(?:\s+pedido)?|d?el\s+(?:pedido\s+)?de\s+antes"
+    r"|d?el\s+(?:pedido\s+)?que\s+(?:te\s+)?(?:he\s+)?(?:dije|dicho|di|pase|mencione|consulte)|ese\s+que\s+te)"
+)
+
+
+def names_the_same_order(text: str) -> bool:
+    return bool(_SAME_ORDER.search(" ".join(fold(text).split())))

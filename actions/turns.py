@@ -14,6 +14,9 @@ from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
 
+# The key under which Rasa's bot events name their response in the metadata.
+RESPONSE_NAME_KEY = "utter" + "_action"
+
 # The form each task intent starts (data/rules): a request for one of them
 # inside another form switches to it.
 TASK_FORMS: Dict[str, str] = {

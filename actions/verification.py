@@ -12,7 +12,10 @@ A verified shopper whose proven email does not go with a number is no
 stranger guessing: nothing can be unlocked with an email already proven, so
 the miss is not counted as a try; they are told that none of the orders of
 their email has that number (the same words whether the number does not
-exist or is someone else's, and never which orders the email has).
+exist or is someone else's, and never which orders the email has). The
+number is kept aside like a failed try's (``kind: not_in_account``): the
+shopper then writes the email that order was made with, or a corrected
+number, and only that is asked; a wrong email for it then counts as a try.
 
 A failed try keeps both data (slot ``verification_pending``) and asks the
 shopper to write only the wrong one: what they type (a 6-digit number or an
@@ -45,7 +48,8 @@ from actions.errors import (
     VerificationLocked,
 )
 from actions.policy import StorePolicy, load_policy
-from actions.shopper_words import lets_it_go, says_goodbye
+from actions.formatting import MONTHS, status_label
+from actions.shopper_words import lacks_order_number, lets_it_go, says_goodbye
 from actions.store import Order, StoreUnavailable, shared_store
 from actions.turns import active_before_message, events_of_form, fresh_reply, requested_form
 
@@ -95,11 +99,17 @@ def parse_correction(text: Any) -> Tuple[Optional[str], Optional[str]]:
     return (order_match.group(0) if order_match else None), email
 
 
+NOT_IN_ACCOUNT = "not_in_account"  # the pending pair's kind: a proven email, a number not among its orders
+
+
 def pending_try(tracker: Tracker) -> Optional[Dict[str, str]]:
-    """The number and email of the last failed try, while the shopper corrects one."""
+    """The number and email of the last failed try (``kind`` ``failed``) or of
+    a number not among the proven email's orders (``not_in_account``), while
+    the shopper corrects one."""
     value = tracker.get_slot("verification_pending")
     if isinstance(value, dict) and value.get("order_id") and value.get("email"):
-        return {"order_id": str(value["order_id"]), "email": str(value["email"])}
+        return {"order_id": str(value["order_id"]), "email": str(value["email"]),
+                "kind": NOT_IN_ACCOUNT if value.get("kind") == NOT_IN_ACCOUNT else "failed"}
     return None
 
 
@@ -297,6 +307,11 @@ class OrderFormValidation(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[Text, Any]:
+        if tracker.get_slot("requested_slot") == "order_id" and lacks_order_number(
+                str((tracker.latest_message or {}).get("text") or "")):
+            # "no sé el número": no error and no stop; the question comes back
+            # with where to find it (or the shopper's own orders to pick from).
+            return {"order_id": None}
         if wants_to_stop(tracker):
             return {"order_id": None, "form_stopped": True}
         if turn_owner(tracker) != "order_id":
@@ -388,9 +403,11 @@ class OrderFormValidation(FormValidationAction):
         if email == tracker.get_slot("verified_email"):
             # The email is proven in this conversation: only the number is
             # wrong, and guessing numbers with it can only ever find the
-            # shopper's own orders. Not a try; the email is kept.
+            # shopper's own orders. Not a try; both are kept aside so that the
+            # shopper writes only the other email (or a corrected number).
             dispatcher.utter_message(response="utter_order_not_in_account", order_id=order_id)
-            return {"order_id": None, "email": email, "verification_pending": None}
+            return {"order_id": None, "email": None,
+                    "verification_pending": {"order_id": order_id, "email": email, "kind": NOT_IN_ACCOUNT}}
         attempts = int(tracker.get_slot("verification_attempts") or 0) + 1
         if attempts < MAX_ATTEMPTS:
             utter_error(dispatcher, OrderNotVerified(attempts_left=MAX_ATTEMPTS - attempts))
@@ -452,9 +469,57 @@ async def verified_order(
     return order, events
 
 
+ORDER_BUTTONS = 5  # the shopper's most recent orders offered as buttons
+
+
+def order_button(order: Order) -> Dict[str, str]:
+    """«101490 · 3 jul · entregado»: short enough for a Telegram button."""
+    day = order.placed_at.date()
+    return {"title": f"{order.order_id} · {day.day} {MONTHS[day.month - 1][:3]} · {status_label(order.status)}",
+            "payload": f'/inform{{"order_id":"{order.order_id}"}}'}
+
+
+async def own_orders(tracker: Tracker) -> List[Order]:
+    """The orders of the customer whose email this conversation proved (by an
+    order and its email, or by a Telegram phone), newest first; [] when none
+    is proven or the store cannot be read (the number is then asked)."""
+    customer_id = tracker.get_slot("customer_id")
+    if not tracker.get_slot("verified_email") or not str(customer_id or "").isdigit():
+        return []
+    try:
+        orders = await shared_store().orders_for_customer(int(str(customer_id)))
+    except StoreUnavailable:
+        return []
+    email = str(tracker.get_slot("verified_email"))
+    return [o for o in orders if o.customer.email.lower() == email]
+
+
+async def ask_order_id(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """The question for the order number, shared by every form. After a
+    failed try: whichever datum was wrong (never which it was). A shopper
+    whose email is proven picks one of their own orders from buttons (or
+    writes the number). "No sé el número" gets where to find it."""
+    retry = pending_try(tracker)
+    if retry and retry["kind"] == NOT_IN_ACCOUNT:
+        dispatcher.utter_message(response="utter_ask_other_order_email", order_id=retry["order_id"])
+        return
+    if retry:
+        dispatcher.utter_message(response="utter_ask_verification_correction")
+        return
+    orders = await own_orders(tracker)
+    if orders:
+        dispatcher.utter_message(response="utter_ask_which_order",
+                                 buttons=[order_button(o) for o in orders[:ORDER_BUTTONS]])
+        return
+    text = str((tracker.latest_message or {}).get("text") or "")
+    if tracker.get_slot("requested_slot") == "order_id" and lacks_order_number(text):
+        dispatcher.utter_message(response="utter_order_number_help")
+        return
+    dispatcher.utter_message(response="utter_ask_order_id")
+
+
 class ActionAskOrderId(Action):
-    """The form's question for the order number; after a failed try it asks
-    instead for whichever datum was wrong (without saying which it was)."""
+    """The forms' question for the order number (``ask_order_id``)."""
 
     def name(self) -> Text:
         return "action_ask_order_id"
@@ -462,8 +527,5 @@ class ActionAskOrderId(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
-        if pending_try(tracker):
-            dispatcher.utter_message(response="utter_ask_verification_correction")
-        else:
-            dispatcher.utter_message(response="utter_ask_order_id")
+        await ask_order_id(dispatcher, tracker)
         return []

@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import HANDOFF_REASONS, hand_over
+from actions.turns import RESPONSE_NAME_KEY
 
 # An offer's "yes" button that starts a flow: the form that flow's rule starts.
 FORM_BY_INTENT = {
@@ -56,6 +57,11 @@ def last_buttons(turn: List[Dict[str, Any]]) -> List[str]:
         if buttons:
             return [str(b.get("payload") or "") for b in buttons]
     return []
+
+
+def said_goodbye(turn: List[Dict[str, Any]]) -> bool:
+    """The bot's previous turn ended the conversation ("¡Hasta pronto!")."""
+    return bool(turn) and (turn[-1].get("metadata") or {}).get(RESPONSE_NAME_KEY) == "utter_goodbye"
 
 
 def offer_yes(payloads: List[str]) -> Optional[str]:
@@ -109,6 +115,11 @@ class ActionYesNoOutOfContext(Action):
         yes = (message.get("intent") or {}).get("name") == "affirm"
         # "/deny", "/affirm": a button was pressed (typed words never start so).
         pressed = str(message.get("text") or "").lstrip().startswith("/")
+        turn = previous_bot_turn(tracker)
+        if not pressed and said_goodbye(turn):
+            # "👍", "vale", "no" after "¡Hasta pronto!": the shopper closes too; no new question.
+            dispatcher.utter_message(response="utter_closing_ack")
+            return []
         if yes and not pressed and not any(ch.isalpha() for ch in str(message.get("text") or "")):
             # "👍", "👌": an acknowledgement, not a "yes" to an offer (never calls a person).
             dispatcher.utter_message(response="utter_anything_else")
@@ -117,7 +128,6 @@ class ActionYesNoOutOfContext(Action):
             # "y eso ya pasó, no?": a question that ends in "no?", not a no to anything
             dispatcher.utter_message(response="utter_default")
             return []
-        turn = previous_bot_turn(tracker)
         buttons = last_buttons(turn)
         if pressed and not buttons:
             # A button of an earlier, finished step: it does nothing.

@@ -16,9 +16,11 @@ from actions.issues import (
     ActionAskPaymentOrderId,
     ActionReportIssue,
     ValidateDamagedForm,
+    ValidatePaymentForm,
 )
 from tests.actions.conftest import make_tracker, responses, slot_events
 from tests.actions.test_exchanges import rendered
+from tests.conftest import two_orders_of_one_customer
 
 ANGRY = "me llego roto el altavoz 😡"
 
@@ -126,3 +128,50 @@ async def test_the_person_gets_the_description_and_the_apology_is_never_skipped(
     assert payload["reason"] == "damaged_or_wrong_item"
     assert payload["details"]["description"] == ANGRY and payload["details"]["problem"] == "broken"
     assert payload["details"]["verified"] is True
+
+
+async def _customer_slots(shop, order: Dict[str, Any]) -> Dict[str, Any]:
+    """A shopper verified with ``order`` (the real customer id, so their orders can be listed)."""
+    customer = await shop.get_customer_by_email(order["email"])
+    return {"order_id": order["order_id"], "email": order["email"], "verified_order_id": order["order_id"],
+            "verified_email": order["email"], "customer_id": str(customer.id), "customer_name": customer.name}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("form, intent, text", [
+    ("damaged_form", "damaged_or_wrong_item", ANGRY),
+    ("payment_form", "payment_problem", "me cobraron dos veces"),
+])
+async def test_a_problem_is_not_pinned_on_the_order_spoken_of_before(shop, domain, demo_data, form, intent,
+                                                                    text) -> None:
+    """Walkthrough: after the status of one order, "me llegó roto el altavoz"
+    went to a person with that order attached (it held no speaker). The
+    form asks which order, with the shopper's own orders as buttons."""
+    first, second = two_orders_of_one_customer(demo_data)
+    slots = await _customer_slots(shop, first)
+    tracker = make_tracker(slots=slots, intent=intent, text=text, events=started(text, form, intent)[:-1],
+                           active_loop=form)
+    tracker.events.append({"event": "active_loop", "name": form})
+    validator = ValidateDamagedForm() if form == "damaged_form" else ValidatePaymentForm()
+    events = slot_events(await validator.run(CollectingDispatcher(), tracker, domain))
+    assert events.get("order_id", "kept") is None and events.get("requested_slot") == "order_id"
+    tracker.slots.update(events)
+    dispatcher = CollectingDispatcher()
+    ask = ActionAskDamagedOrderId() if form == "damaged_form" else ActionAskPaymentOrderId()
+    await ask.run(dispatcher, tracker, domain)
+    assert responses(dispatcher)[-1] == "utter_ask_which_order"
+    offered = [b["payload"] for b in dispatcher.messages[-1]["buttons"]]
+    assert f'/inform{{"order_id":"{first["order_id"]}"}}' in offered
+    assert f'/inform{{"order_id":"{second["order_id"]}"}}' in offered
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["ese pedido me llegó roto", "el {order} llegó roto"])
+async def test_a_problem_that_points_at_the_order_spoken_of_keeps_it(shop, domain, demo_data, text) -> None:
+    first, _ = two_orders_of_one_customer(demo_data)
+    text = text.format(order=first["order_id"])
+    tracker = make_tracker(slots=await _customer_slots(shop, first), intent="damaged_or_wrong_item", text=text,
+                           events=started(text)[:-1], active_loop="damaged_form")
+    tracker.events.append({"event": "active_loop", "name": "damaged_form"})
+    events = slot_events(await ValidateDamagedForm().run(CollectingDispatcher(), tracker, domain))
+    assert events.get("order_id", first["order_id"]) == first["order_id"]

@@ -28,6 +28,10 @@ from tests.actions.conftest import make_tracker, responses
     ("envío a las islas canarias", "Canarias", "islands"),
     ("a portugal y francia", "Portugal y Francia", "international"),
     ("hacen envios a mexico", "México", "international"),
+    ("hacen envios a japon?", "Japón", "unserved"),              # walkthrough: got the whole table
+    ("¿envían a Estados Unidos?", "Estados Unidos", "unserved"),
+    ("cuanto cuesta mandar a EEUU", "Estados Unidos", "unserved"),
+    ("envían a Holanda?", "Países Bajos", "unserved"),
 ])
 def test_the_destination_named(text: str, name: str, zone: str) -> None:
     found = destination_in(text)
@@ -36,7 +40,7 @@ def test_the_destination_named(text: str, name: str, zone: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "¿cuánto cuesta el envío?", "envio a mi casa", "cuanto tarda en llegar", "envío a la oficina",
-    "envío gratis a partir de cuánto", "¿envían a Japón?",
+    "envío gratis a partir de cuánto", "¿envían a Narnia?",
     "envio a sevilla y a tenerife",  # two zones: the general answer has both
 ])
 def test_no_destination(text: str) -> None:
@@ -60,6 +64,7 @@ async def _answer(domain, text: str, key: str, questions: Optional[List[str]] = 
     ("¿y a Mallorca?", "faq/shipping_cost", "utter_shipping_to_islands", "A Mallorca"),
     ("cuanto cuesta el envio a Argentina?", "faq/shipping_cost", "utter_shipping_to_country", "aduana"),
     ("¿envían a Portugal?", "faq/international_shipping", "utter_shipping_to_country", "Portugal"),
+    ("hacen envios a japon?", "faq/international_shipping", "utter_shipping_not_to_country", "A Japón no enviamos"),
 ])
 async def test_a_named_destination_gets_its_own_price_and_time(
     domain, renderer, text: str, key: str, response: str, says: str
@@ -69,8 +74,8 @@ async def test_a_named_destination_gets_its_own_price_and_time(
     [rendered] = await renderer.texts(dispatcher, "usted")
     assert says in rendered and "{" not in rendered, rendered
     assert "días laborables" in rendered and load_policy().currency in rendered, rendered
-    if "Portugal" in text:
-        assert "aduana" not in rendered  # inside the EU: no import duties
+    if "Portugal" in text or "japon" in text:
+        assert "aduana" not in rendered  # inside the EU: no import duties; not shipped at all
     if "Mallorca" in text:
         assert "IGIC" not in rendered  # Baleares pay no IGIC
 

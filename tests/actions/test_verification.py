@@ -373,10 +373,44 @@ async def test_a_verified_shopper_with_a_wrong_number_is_not_counted_as_a_guess(
     assert responses(dispatcher) == ["utter_order_not_in_account"]
     assert dispatcher.messages[0]["order_id"] == wrong
     assert "verification_attempts" not in events  # not a try: the lock is not reached
-    assert events["order_id"] is None and events["email"] == mine["email"]  # only the number is asked again
-    assert not events.get("verification_pending")
+    # both kept aside: the shopper writes only that order's email or a corrected number
+    assert events["order_id"] is None and events["email"] is None
+    assert events["verification_pending"] == {"order_id": wrong, "email": mine["email"], "kind": "not_in_account"}
     assert events.get("verified_order_id") in (None, mine["order_id"])
     assert "requested_slot" not in events or events["requested_slot"] == "order_id"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("right_email", [True, False])
+async def test_after_a_number_not_in_the_account_the_other_email_alone_verifies_that_order(
+    shop, domain, orders, demo_data, right_email: bool
+) -> None:
+    """Walkthrough: the shopper answered "none of your orders has that number"
+    with the other order's email, and got "no parece un número de pedido".
+    The number is kept: the email alone is checked with it (a wrong one is a try)."""
+    mine, _ = two_orders_of_one_customer(demo_data)
+    theirs = next(o for o in demo_data["orders"] if o["email"] != mine["email"])
+    email = theirs["email"] if right_email else "otra.persona@correo.example"
+    pending = {"order_id": theirs["order_id"], "email": mine["email"], "kind": "not_in_account"}
+    slots = dict(verified_slots(mine), verification_pending=pending)
+    dispatcher, events = await _validate(domain, slots=slots, new_slots={"email": email}, text=email)
+    if right_email:
+        assert events["verified_order_id"] == theirs["order_id"] and events["verified_email"] == email
+        assert not events.get("verification_pending")
+    else:
+        assert events["verification_attempts"] == 1.0
+        assert events["verification_pending"]["order_id"] == theirs["order_id"]
+        assert events.get("verified_order_id") in (None, mine["order_id"])
+    assert "utter_invalid_order_id" not in responses(dispatcher)
+
+
+@pytest.mark.asyncio
+async def test_the_question_after_a_number_not_in_the_account_names_that_order(domain) -> None:
+    pending = {"order_id": "123456", "email": "ana@correo.example", "kind": "not_in_account"}
+    dispatcher = CollectingDispatcher()
+    await ActionAskOrderId().run(dispatcher, make_tracker(slots={"verification_pending": pending}), domain)
+    assert responses(dispatcher) == ["utter_ask_other_order_email"]
+    assert dispatcher.messages[0]["order_id"] == "123456"
 
 
 @pytest.mark.asyncio
@@ -467,3 +501,38 @@ async def test_a_yes_with_a_goodbye_to_a_confirmation_is_a_yes(shop, domain) -> 
         tracker = make_tracker(slots={"requested_slot": "cancel_confirmed"}, intent=intent, text=text,
                                active_loop="cancel_form")
         assert leaving_message(tracker) == expected, text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["no se el numero", "no lo encuentro", "ni idea", "no me acuerdo del número"])
+async def test_no_number_gets_where_to_find_it_and_the_form_goes_on(shop, domain, text: str) -> None:
+    """Walkthrough: "no sé el número" was read as "no" and ended the form."""
+    dispatcher, events = await _validate(domain, slots={"requested_slot": "order_id"},
+                                         new_slots={"order_id": text}, intent="deny", text=text)
+    assert not events.get("form_stopped") and events.get("order_id") is None
+    assert responses(dispatcher) == []  # no "no parece un número de pedido"
+    ask = CollectingDispatcher()
+    await ActionAskOrderId().run(ask, make_tracker(slots={"requested_slot": "order_id"}, intent="deny", text=text),
+                                 domain)
+    assert responses(ask) == ["utter_order_number_help"]
+    assert not ask.messages[0].get("buttons")  # the response's own button ("Hablar con una persona") stays
+
+
+@pytest.mark.asyncio
+async def test_a_shopper_known_by_telegram_phone_picks_one_of_their_orders(shop, domain, demo_data) -> None:
+    """Walkthrough: a Telegram chat verified by its phone was asked for an order
+    number like a stranger. Their own orders are offered as buttons."""
+    first, second = two_orders_of_one_customer(demo_data)
+    customer = await shop.get_customer_by_email(first["email"])
+    slots = {"email": first["email"], "verified_email": first["email"], "customer_id": str(customer.id)}
+    ask = CollectingDispatcher()
+    await ActionAskOrderId().run(ask, make_tracker(slots=slots), domain)
+    assert responses(ask) == ["utter_ask_which_order"]
+    titles = [b["title"] for b in ask.messages[0]["buttons"]]
+    assert any(t.startswith(first["order_id"]) for t in titles) and any(t.startswith(second["order_id"]) for t in titles)
+    assert all(len(t.encode()) <= 64 for t in titles)  # Telegram's limit for a button's text
+    # someone else's customer id with this email proven lists nothing of theirs
+    other = dict(slots, customer_id=str(customer.id + 1))
+    ask = CollectingDispatcher()
+    await ActionAskOrderId().run(ask, make_tracker(slots=other), domain)
+    assert responses(ask) == ["utter_ask_order_id"]

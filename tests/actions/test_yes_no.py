@@ -127,3 +127,11 @@ async def test_a_question_that_ends_in_a_tag_is_not_a_yes_or_no(domain, intent: 
 async def test_a_short_or_answer_first_tag_is_still_the_answer(domain, text: str) -> None:
     dispatcher, _ = await _answer(domain, "deny", text, _turn("¿Te paso con ella?", OFFER_PERSON))
     assert responses(dispatcher) == ["utter_offer_declined"], text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("intent, text", [("affirm", "👍"), ("affirm", "vale"), ("deny", "no")])
+async def test_an_acknowledgement_after_the_goodbye_closes_without_a_new_question(domain, intent, text) -> None:
+    """Walkthrough: "👍" after "¡Hasta pronto!" got "¿Puedo ayudarte en algo más?"."""
+    dispatcher, _ = await _answer(domain, intent, text, _turn("¡Hasta pronto!", utter="utter_goodbye"))
+    assert responses(dispatcher) == ["utter_closing_ack"]

@@ -40,7 +40,7 @@ import json
 import logging
 import secrets
 import warnings
-from typing import Any, DefaultDict, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Awaitable, DefaultDict, Dict, List, Optional, Sequence, Set, Tuple
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -484,29 +484,48 @@ class TelegramChannel:
         logger.info("telegram_channel_started", extra={"mode": "webhook" if self.webhook_mode else "polling"})
 
     async def stop(self) -> None:
-        """Stop taking updates, finish the ones being processed, stop sending."""
+        """Stop taking updates, finish the ones being processed, stop sending.
+
+        Each step is bounded (``_stop_step``): PTB's ``Updater.stop`` and
+        ``Application.stop`` wait for the polling task and for every update
+        being handled, and either can wait forever on a dead connection or a
+        stuck handler (python-telegram-bot#3893), which would keep the bridge
+        from stopping. A step past its bound is logged and left; the
+        unfinished updates are not marked processed, so they come again."""
         self.bridge.remove_customer_sink(self._on_frame)
         if self._connect_task is not None:
             self._connect_task.cancel()
             await asyncio.gather(self._connect_task, return_exceptions=True)
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._stop_step("webhook_server", self._runner.cleanup())
             self._runner = None
         updater = self.application.updater
         if updater is not None and updater.running:
-            await updater.stop()
+            await self._stop_step("updater", updater.stop())
         if self.application.running:
-            await self.application.stop()
+            await self._stop_step("application", self.application.stop())
         for task in [self._outbox_task, *self._tasks]:
             if task is not None:
                 task.cancel()
         await asyncio.gather(*[t for t in [self._outbox_task, *self._tasks] if t is not None], return_exceptions=True)
         if self.ready.is_set():
-            try:
-                await self.application.shutdown()
-            except TelegramError as exc:
-                logger.warning("telegram_shutdown_failed", extra={"error": type(exc).__name__})
+            await self._stop_step("shutdown", self.application.shutdown())
         self.ready.clear()
+
+    @property
+    def stop_step_s(self) -> float:
+        """How long one step of ``stop`` may take: a long poll, a Rasa answer
+        and two Telegram requests (what an update being handled may still need)."""
+        s = self.settings
+        return s.telegram_poll_timeout_s + s.rasa_timeout_s + 2 * s.telegram_timeout_s
+
+    async def _stop_step(self, step: str, work: Awaitable[None]) -> None:
+        try:
+            await asyncio.wait_for(work, self.stop_step_s)
+        except asyncio.TimeoutError:
+            logger.error("telegram_stop_step_timed_out", extra={"step": step, "after_s": self.stop_step_s})
+        except (TelegramError, RuntimeError) as exc:  # PTB refuses a step its state no longer allows
+            logger.warning("telegram_stop_step_failed", extra={"step": step, "error": type(exc).__name__})
 
     async def _backoff(self, what: str, attempt: int, exc: Exception) -> None:
         delay = min(60.0, 2.0 ** min(attempt, 6))

@@ -145,3 +145,27 @@ async def test_telegram_unreachable_does_not_block_the_bridge(start_bridge) -> N
     assert (await web.wait_type("message"))["text"] == "Eco: hola"
     assert server.telegram is not None and not server.telegram.ready.is_set()
     await web.close()
+
+
+@pytest.mark.asyncio
+async def test_a_stuck_update_does_not_keep_the_bridge_from_stopping(
+        start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa, caplog) -> None:
+    """CI once hung for an hour in a Telegram teardown: PTB's Application.stop
+    waits for every update being handled. A handler that never returns (here:
+    one stuck on an event nobody sets) leaves stop() after its bound, logged,
+    and the update is not marked processed (it comes again)."""
+    server = await start_telegram(rasa_timeout_s=0.5, telegram_timeout_s=0.5)
+    channel = server.telegram
+    entered, never = asyncio.Event(), asyncio.Event()
+
+    async def stuck(update: Any, chat: Any) -> None:
+        entered.set()
+        await never.wait()
+
+    channel._dispatch = stuck  # type: ignore[method-assign]
+    update = message_update(text="hola")
+    await bot_api.push(update)
+    await asyncio.wait_for(entered.wait(), WAIT_S)
+    await asyncio.wait_for(server.stop(), 10 * channel.stop_step_s)  # a hang fails here, not after CI's budget
+    assert "telegram_stop_step_timed_out" in caplog.text
+    assert not await channel.db.seen(update["update_id"])

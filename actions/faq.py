@@ -15,7 +15,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.off_topic import BUSINESS, GENERAL, OTHER_COMPANY, PHYSICAL_STORE, PRODUCT, off_topic_kind
+from actions.off_topic import BUSINESS, GENERAL, LAUGHTER, OTHER_COMPANY, PHYSICAL_STORE, PRODUCT, off_topic_kind
 from actions.policy import load_policy
 from actions.shipping import RESPONSES as SHIPPING_RESPONSES, SHIPPING_KEYS, destination_in, destination_variables
 
@@ -24,7 +24,7 @@ INSTALMENTS = re.compile(r"\b(plazos?|cuotas?|financia\w*|aplaza\w*|meses sin in
                          r"pago aplazado|a meses)\b", re.I)
 MAX_ANSWERS = 3  # more than this in one message reads as a wall of text
 OUT_OF_SCOPE_RESPONSES = {PRODUCT: "utter_out_of_scope_product", BUSINESS: "utter_out_of_scope_business",
-                          GENERAL: "utter_out_of_scope"}
+                          GENERAL: "utter_out_of_scope", LAUGHTER: "utter_laughter"}
 
 
 class ActionAnswerQuestions(Action):

@@ -9,6 +9,7 @@ weather). Each kind has its own answer in the domain:
 - ``product``: sizes, stock, materials, compatibility: a person can look;
 - ``other_company``: another company's order or account: ask them;
 - ``business``: jobs, suppliers, wholesale, collaborations: the contact email;
+- ``laughter``: "jajaja", "xD": no question at all, so no "no lo sé";
 - ``general``: anything else, without the offer of a person.
 Limits: keyword rules on the accent-folded text, checked in that order; a
 question mixing kinds gets the first. The classifier already decided that
@@ -25,11 +26,17 @@ PRODUCT = "product"
 OTHER_COMPANY = "other_company"
 BUSINESS = "business"
 GENERAL = "general"
+LAUGHTER = "laughter"
+_LAUGHTER = re.compile(r"^\W*(?:(?:ja|je|ji|jo|ha|he|ah|aj|ej)+[jah]*|x+d+|lol|lmao|😂|🤣|😅|😆|😄|😁|\s|[!.¡])+\W*$")
 
 _PHYSICAL = re.compile(
     r"\b(tiendas? fisicas?|locale?s? fisicos?|puntos? de venta|showroom|exposicion al publico|"
     r"tienen tienda|teneis tienda|tienes tienda|hay (alguna )?tienda|(una|alguna) tienda en|"
-    r"ir a (ver|probar)|probarme|pasar(me)? por (la|su|vuestra) tienda)")
+    r"ir a (ver|probar)|probarme|pasar(me)? por (la|su|vuestra) tienda|"
+    r"recog\w* (\w+ ){0,3}en (la |una |su |vuestra )?tienda|recogida en tienda|click (and|&) collect|"
+    r"pasar(me)? a (buscar|recoger)|ir (yo )?a (buscar|recoger)|recogerlo yo|"
+    r"oficinas?\b|\bsede\b|(su|vuestro) almacen|ubicad[oa]s|ubicacion de (la|su|vuestra) tienda|"
+    r"(donde|en que calle) (queda|esta|estan|tienen) (la |su |vuestra |sus )?(tienda|local|oficina|sede))")
 _BUSINESS = re.compile(
     r"\b(trabaj(o|ar) (con|en|para) (ustedes|vosotros|la tienda)|busc(o|a|an|ais|ando) (trabajo|personal|gente|empleados)|"
     r"ofertas? de trabajo|empleo|vacante|curriculum|cv\b|contrat|becari|"
@@ -50,6 +57,8 @@ def fold(text: str) -> str:
 def off_topic_kind(text: str, companies: Sequence[str] = ()) -> str:
     """The kind of an out-of-scope question (see the module docstring)."""
     folded = fold(text)
+    if _LAUGHTER.match(folded):
+        return LAUGHTER
     if _PHYSICAL.search(folded):
         return PHYSICAL_STORE
     if companies:
@@ -61,4 +70,4 @@ def off_topic_kind(text: str, companies: Sequence[str] = ()) -> str:
     return GENERAL
 
 
-__all__ = ["BUSINESS", "GENERAL", "OTHER_COMPANY", "PHYSICAL_STORE", "PRODUCT", "off_topic_kind"]
+__all__ = ["BUSINESS", "GENERAL", "LAUGHTER", "OTHER_COMPANY", "PHYSICAL_STORE", "PRODUCT", "off_topic_kind"]

@@ -17,6 +17,7 @@ from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.chitchat import bot_spoke_this_session
 from actions.handoff import HANDOFF_REASONS, hand_over
 from actions.turns import RESPONSE_NAME_KEY
 
@@ -116,6 +117,10 @@ class ActionYesNoOutOfContext(Action):
         # "/deny", "/affirm": a button was pressed (typed words never start so).
         pressed = str(message.get("text") or "").lstrip().startswith("/")
         turn = previous_bot_turn(tracker)
+        if not pressed and not bot_spoke_this_session(tracker):
+            # "ok" as the first message answers nothing: the introduction, not "that step is over".
+            dispatcher.utter_message(response="utter_greet")
+            return []
         if not pressed and said_goodbye(turn):
             # "👍", "vale", "no" after "¡Hasta pronto!": the shopper closes too; no new question.
             dispatcher.utter_message(response="utter_closing_ack")

@@ -9,7 +9,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionOutOfScope
-from actions.off_topic import BUSINESS, GENERAL, OTHER_COMPANY, PHYSICAL_STORE, PRODUCT, off_topic_kind
+from actions.off_topic import BUSINESS, GENERAL, LAUGHTER, OTHER_COMPANY, PHYSICAL_STORE, PRODUCT, off_topic_kind
 from actions.policy import load_policy
 from tests.actions.conftest import make_tracker, responses
 
@@ -18,6 +18,12 @@ from tests.actions.conftest import make_tracker, responses
     ("teneis tienda fisica en madrid", (), PHYSICAL_STORE),
     ("¿hay algún punto de venta en Sevilla?", (), PHYSICAL_STORE),
     ("¿puedo ir a probarme la ropa a algún sitio?", (), PHYSICAL_STORE),
+    ("donde queda su oficina", (), PHYSICAL_STORE),        # walkthrough: «quedan» read as stock
+    ("puedo recoger en tienda?", (), PHYSICAL_STORE),
+    ("jajaja", (), LAUGHTER),                             # walkthrough: got «Eso no lo sé»
+    ("xD 😂", (), LAUGHTER),
+    ("jamás me había pasado, ¿qué tiempo hace?", (), GENERAL),
+    ("¿puedo pasar a buscarlo yo?", (), PHYSICAL_STORE),
     ("¿cómo contacto con Movistar?", ("Movistar",), OTHER_COMPANY),
     ("¿están buscando personal? les mando mi currículum", (), BUSINESS),
     ("quiero ser distribuidor en México", (), BUSINESS),

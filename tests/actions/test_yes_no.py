@@ -135,3 +135,11 @@ async def test_an_acknowledgement_after_the_goodbye_closes_without_a_new_questio
     """Walkthrough: "👍" after "¡Hasta pronto!" got "¿Puedo ayudarte en algo más?"."""
     dispatcher, _ = await _answer(domain, intent, text, _turn("¡Hasta pronto!", utter="utter_goodbye"))
     assert responses(dispatcher) == ["utter_closing_ack"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("intent, text", [("affirm", "ok"), ("affirm", "👍"), ("deny", "no")])
+async def test_a_yes_or_no_as_the_first_message_gets_the_introduction(domain, intent, text) -> None:
+    """Walkthrough: "ok" as the first message got «Ese paso ya ha terminado»."""
+    dispatcher, _ = await _answer(domain, intent, text, [{"event": "session_started"}])
+    assert responses(dispatcher) == ["utter_greet"]

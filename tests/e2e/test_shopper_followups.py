@@ -87,3 +87,17 @@ def test_a_thumbs_up_after_the_goodbye_gets_no_new_question(shopper: Shopper) ->
     assert "Hasta pronto" in shopper.texts("gracias, nada mas. chau!")
     closing = shopper.texts("👍")
     assert "¿Puedo ayudarte en algo más?" not in closing and FALLBACK not in closing and closing, closing
+
+
+@pytest.mark.parametrize("text", ["puedo recoger en tienda?", "donde queda su oficina"])
+def test_pickup_and_office_questions_get_the_online_only_fact(shopper: Shopper, text: str) -> None:
+    """Walkthrough: store pickup got the shipping prices; «queda» was read as stock."""
+    answer = shopper.texts(text)
+    assert "vende solo online" in answer, answer
+
+
+def test_ok_and_laughter_are_not_taken_for_answers(shopper: Shopper) -> None:
+    first = shopper.texts("ok")
+    assert "Ese paso ya ha terminado" not in first and "Soy el asistente virtual" in first, first
+    laugh = shopper.texts("jajaja")
+    assert "Eso no lo sé" not in laugh and FALLBACK not in laugh, laugh

@@ -757,7 +757,8 @@ class Bridge:
         return created
 
     async def customer_attachments(
-        self, conversation_id: str, caption: str, attachments: Sequence[Attachment], client_id: Optional[str]
+        self, conversation_id: str, caption: str, attachments: Sequence[Attachment], client_id: Optional[str],
+        ws: Optional[Socket] = None,
     ) -> StoredMessage:
         """A customer's files (already stored; the files never go to Rasa). With
         an agent they reach the agent at once; while queued they wait for the
@@ -765,7 +766,7 @@ class Bridge:
         a person, and a caption is the shopper's message: it goes to Rasa like
         a text (a stored turn, answered once), after a line saying the file is
         kept ("mira cómo ha llegado la chaqueta, rota" starts the damaged-item
-        flow)."""
+        flow). ``ws``: the web socket to acknowledge it on, once stored."""
         infos = [a.info() for a in attachments]
         caption = caption.strip()
         text = caption or ("[Foto]" if all(a.kind == "photo" for a in attachments) else "[Documento]")
@@ -777,6 +778,8 @@ class Bridge:
                 conversation = await self.storage.get_conversation(conversation_id)
                 message, created = await self.storage.add_message(
                     conversation_id, "customer", text, {"attachments": infos}, None, client_id)
+            if client_id is not None and ws is not None:  # the web widget: stored, so out of its outbox
+                await self.send(ws, {"type": "ack", "client_id": client_id, "id": str(message.id)})
             if not created:
                 if caption and await self.storage.message_turn(message.id) is not None:
                     await self._bot_turn(await self.storage.get_conversation(conversation_id), message, replay=True)

@@ -63,7 +63,14 @@ CUSTOMER_FRAMES: Schema = {
     "nps": {"score": ((int,), True, 0)},
     "contact": {"email": (_S, True, 254), "client_id": (_OPT_S, False, ID)},
     "received": {"id": (_S, True, 20)},   # the widget has shown an agent's message
+    # a photo or document, base64 in ``data`` (the widget shrinks photos first);
+    # the only frame allowed past HANDOFF_MAX_FRAME_BYTES, up to HARD_MAX_FRAME_BYTES
+    "attachment": {"name": (_S, True, 255), "content_type": (_S, True, 100), "data": (_S, True, HARD_MAX_FRAME_BYTES),
+                   "caption": (_OPT_S, False, MAX_TEXT), "client_id": (_OPT_S, False, ID)},
 }
+# The frame types that may be larger than HANDOFF_MAX_FRAME_BYTES (websockets'
+# max_size still bounds them to HARD_MAX_FRAME_BYTES).
+LARGE_FRAMES = frozenset({"attachment"})
 
 AGENT_FRAMES: Schema = {
     "auth": {"token": (_S, True, 256)},
@@ -131,8 +138,9 @@ def parse(raw: Union[str, bytes], schema: Schema, max_bytes: int) -> Dict[str, A
     if isinstance(raw, bytes):
         raise FrameError("not_text", "Solo se aceptan mensajes de texto JSON.")
     if len(raw) > max_bytes // 4 and len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
-        _too_large(raw, max_bytes)
-    frame = _loads(raw)
+        frame = _too_large(raw, max_bytes, schema)
+    else:
+        frame = _loads(raw)
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise FrameError("invalid_frame", "El mensaje debe ser un objeto JSON con un campo «type».")
     client_id = _client_id(frame)
@@ -180,13 +188,16 @@ def _too_long_detail() -> str:
             "Acórtalo o envíalo en varias partes.")
 
 
-def _too_large(raw: str, max_bytes: int) -> None:
-    """A frame over ``max_bytes``: ``message_too_long`` (with its client_id) if
-    it is a message, ``frame_too_large`` otherwise. Always raises."""
+def _too_large(raw: str, max_bytes: int, schema: Schema) -> Any:
+    """A frame over ``max_bytes``: the frame itself if it is of a type allowed
+    to be larger (``LARGE_FRAMES`` of this schema); else ``message_too_long``
+    (with its client_id) if it is a message, ``frame_too_large`` otherwise."""
     try:
         frame = json.loads(raw)
     except (ValueError, RecursionError):
         frame = None
+    if isinstance(frame, dict) and frame.get("type") in LARGE_FRAMES and frame.get("type") in schema:
+        return frame
     if isinstance(frame, dict) and frame.get("type") == "message":
         raise FrameError("message_too_long", _too_long_detail(), _client_id(frame))
     raise FrameError("frame_too_large", f"El mensaje es demasiado grande (máximo {max_bytes} bytes).",

@@ -239,6 +239,15 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "consulta con palabras, o envíeme una foto o un documento si desea enseñarnos algo.",
     ),
     "tg_unknown_command": ("No conozco ese comando. ", "No conozco ese comando. "),
+    # a file from the web widget the bridge cannot take (handoff/channels/web.py)
+    "web_attachment_type": (
+        "Solo puedo recibir fotos (JPG, PNG o WebP) y documentos PDF. ¿Puedes enviarlo en uno de esos formatos?",
+        "Solo puedo recibir fotos (JPG, PNG o WebP) y documentos PDF. ¿Puede enviarlo en uno de esos formatos?",
+    ),
+    "web_attachment_unreadable": (
+        "No he podido leer ese archivo. ¿Puedes intentarlo de nuevo?",
+        "No he podido leer ese archivo. ¿Puede intentarlo de nuevo?",
+    ),
     "tg_too_big": (
         "Ese archivo es demasiado grande: el máximo es {mb} MB. ¿Puedes enviar uno más pequeño?",
         "Ese archivo es demasiado grande: el máximo es {mb} MB. ¿Puede enviar uno más pequeño?",

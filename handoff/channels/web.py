@@ -8,6 +8,8 @@ logged with its traceback and answered with ``internal_error``.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from typing import Any, Dict, Optional, Set, Tuple
 
@@ -121,5 +123,51 @@ async def _dispatch(bridge: Bridge, ws: Socket, conversation_id: str, frame: Dic
         await bridge.message_received(conversation_id, frame["id"])
     elif kind == "contact":
         await bridge.customer_contact(conversation_id, ws, frame["email"], frame.get("client_id"))
+    elif kind == "attachment":
+        await _attachment(bridge, ws, conversation_id, frame)
     elif kind == "start":
         raise FrameError("already_started", "La conversación ya está iniciada.")
+
+
+# What the widget may send, by content type: the kind stored and the first
+# bytes every such file starts with (a type the bytes do not bear out is refused).
+WEB_FILE_TYPES: Dict[str, Tuple[str, Tuple[bytes, ...]]] = {
+    "image/jpeg": ("photo", (b"\xff\xd8\xff",)),
+    "image/png": ("photo", (b"\x89PNG\r\n\x1a\n",)),
+    "image/webp": ("photo", (b"RIFF",)),
+    "application/pdf": ("document", (b"%PDF-",)),
+}
+
+
+def read_web_file(bridge: Bridge, frame: Dict[str, Any]) -> Tuple[str, bytes]:
+    """The kind and bytes of an ``attachment`` frame's file, or FrameError
+    (in the store's voice): base64 that decodes, a known type its bytes bear
+    out, at most HANDOFF_MAX_ATTACHMENT_BYTES."""
+    client_id = frame.get("client_id")
+    known = WEB_FILE_TYPES.get(frame["content_type"].strip().lower())
+    if known is None:
+        raise FrameError("invalid_attachment", bridge.texts["web_attachment_type"], client_id)
+    kind, signatures = known
+    try:
+        data = base64.b64decode(frame["data"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise FrameError("invalid_attachment", bridge.texts["web_attachment_unreadable"], client_id) from exc
+    limit = bridge.settings.max_attachment_bytes
+    if len(data) > limit:
+        raise FrameError("invalid_attachment", bridge.texts.get("tg_too_big", mb=max(1, limit // (1024 * 1024))),
+                         client_id)
+    if not data or not any(data.startswith(signature) for signature in signatures):
+        raise FrameError("invalid_attachment", bridge.texts["web_attachment_type"], client_id)
+    return kind, data
+
+
+async def _attachment(bridge: Bridge, ws: Socket, conversation_id: str, frame: Dict[str, Any]) -> None:
+    """A shopper's photo or document: stored once per client_id, acknowledged,
+    then handled as Telegram's files are (Bridge.customer_attachments)."""
+    kind, data = read_web_file(bridge, frame)
+    client_id = frame.get("client_id")
+    name = frame["name"].strip() or ("foto" if kind == "photo" else "documento")
+    stored = await bridge.storage.add_attachment(conversation_id, kind, name, frame["content_type"].strip().lower(),
+                                                 data, f"web:{client_id}" if client_id else None)
+    await bridge.customer_attachments(conversation_id, (frame.get("caption") or "")[:MAX_TEXT], [stored],
+                                      client_id, ws=ws)

@@ -404,7 +404,9 @@ def _queued_text(frame: Frame, texts: Texts = TU) -> str:
     wait = frame.get("wait_text") or wait_text(frame.get("estimated_wait_s"))  # "unos 5 minutos", as the widget
     if wait and not frame.get("offline"):
         text += texts.get("tg_queued_wait", wait=wait)
-    if frame.get("promise_text"):  # "Te respondemos antes de las 10:30." (the bridge's words, as the widget's)
+    # "Te respondemos antes de las 10:30." (the bridge's words, as the widget's); out of
+    # hours the bridge's out-of-hours line says it, once
+    if frame.get("promise_text") and not frame.get("offline"):
         text += " " + str(frame["promise_text"])
     return text
 

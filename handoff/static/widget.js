@@ -628,7 +628,20 @@
     save("notices", state.notices);
     var node = addNotice(text, kind);
     node.setAttribute("data-notice", notice.key);
+    // in its place among the messages, as after a reload (placeNotices): a
+    // line stored after the state change but shown before its frame stays below
+    var next = isNaN(at) ? null : firstAfter(at);
+    if (next) log.insertBefore(node, next);
     return node;
+  }
+  // the first message shown whose id is above ``at`` (null: none)
+  function firstAfter(at) {
+    var next = null;
+    Array.prototype.some.call(log.querySelectorAll("[data-id]"), function (m) {
+      if (m.parentNode === log && parseInt(m.getAttribute("data-id"), 10) > at) { next = m; return true; }
+      return false;
+    });
+    return next;
   }
   function hasNotice(eventId) {
     return !!eventId && state.notices.some(function (n) { return n.key === "e" + parseInt(eventId, 10); });
@@ -654,12 +667,8 @@
       if (log.querySelector('[data-notice="' + notice.key + '"]')) return;
       var node = el("div", { className: "notice" + (notice.kind ? " " + notice.kind : ""), text: notice.text,
         "data-notice": notice.key });
-      var next = null;
-      Array.prototype.some.call(log.querySelectorAll("[data-id]"), function (m) {
-        if (parseInt(m.getAttribute("data-id"), 10) > notice.after) { next = m; return true; }
-        return false;
-      });
-      if (next && next.parentNode === log) log.insertBefore(node, next);
+      var next = firstAfter(notice.after);
+      if (next) log.insertBefore(node, next);
       else appendLog(node);
     });
   }
@@ -827,19 +836,20 @@
       statusMain.textContent = "";
       statusMain.appendChild(el("strong", { text: t("inQueue", { n: h.position || 1 }) }));
       var wait = h.wait_text || waitText(h.estimated_wait_s);
-      // the promise, in the bridge's words ("Te respondemos antes de las 10:30."): the same on every channel
-      var promise = h.promise_text ? " " + h.promise_text : "";
       if (h.offline) {
-        statusSub.textContent = "Ahora estamos fuera del horario de atención." + promise;  // true even when someone works late
+        // out of hours the bridge's own line in the log says so and by when, once:
+        // not repeated here (a phone showed it three times)
+        statusSub.textContent = "";
         if (state.contactGiven) {
-          statusSub.textContent += t("writeTo", { email: state.contactGiven });
+          statusSub.textContent = t("writeTo", { email: state.contactGiven }).trim();
         } else if (h.contact_known) {
           // a verified shopper (or one who left an e-mail before): never asked again
-          statusSub.textContent += t("emailKnown");
+          statusSub.textContent = t("emailKnown").trim();
         } else {
           contactBox.hidden = false;
         }
       } else {
+        // the promise, in the bridge's words ("Te respondemos antes de las 10:30."): the same on every channel
         statusSub.textContent = (h.promise_text ? h.promise_text + " " : "") +
           (wait ? "Espera estimada: " + wait + "." : t("soon"));
       }
@@ -861,7 +871,8 @@
     if (hasNotice(ev)) {
       // shown already (live, or from the history's events)
     } else if (frame.state === "queued" && (!prev || prev.state !== "queued")) {
-      addHandoffNotice(t("queued") + (frame.promise_text ? " " + frame.promise_text : ""), "", ev);
+      // out of hours the promise is in the bridge's out-of-hours line: not said twice
+      addHandoffNotice(t("queued") + (frame.promise_text && !frame.offline ? " " + frame.promise_text : ""), "", ev);
     } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
       addHandoffNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined", ev);
     } else if (frame.state === "ended" && (frame.outcome === "withdrawn" || frame.outcome === "abandoned")) {

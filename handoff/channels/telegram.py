@@ -736,7 +736,7 @@ class TelegramChannel:
             except FrameError:
                 await self._answer(query.id, self.texts["tg_csat_not_pending"])
             else:
-                await self._answer(query.id, self.texts["tg_csat_thanks"])
+                await self._answer(query.id, None)  # the bridge's thanks in the chat is the one thank-you
             if rated is not None:  # rated (now or before): that 1-5 keyboard goes, the bot's stay
                 await self._remove_keyboard(chat.id, rated)
             return
@@ -746,7 +746,7 @@ class TelegramChannel:
             except FrameError:
                 await self._answer(query.id, self.texts["tg_nps_not_pending"])
                 return
-            await self._answer(query.id, self.texts["tg_csat_thanks"])
+            await self._answer(query.id, None)  # thanked once: by the bridge's line in the chat
             return
         found = await self.db.button(data[len(CALLBACK_PREFIX):]) if data.startswith(CALLBACK_PREFIX) else None
         if found is None or found[0] != conversation_id:

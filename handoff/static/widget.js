@@ -80,7 +80,7 @@
       you: "Tú",
       queued: "Te hemos puesto en la cola para hablar con una persona del equipo.",
       csatDone: "Has valorado la atención con un {score} de 5.",
-      npsDone: "Has respondido {score} de 10. ¡Gracias!",
+      npsDone: "Has respondido {score} de 10.",
       dataNotSent: "No hemos podido enviar tus datos. Inténtalo de nuevo.",
       genericError: "Ha ocurrido un error. Inténtalo de nuevo.",
       offline: "Sin conexión. Reintentando en {s} s… Tus mensajes se enviarán al volver la conexión.",
@@ -111,7 +111,7 @@
       you: "Usted",
       queued: "Le hemos puesto en la cola para hablar con una persona del equipo.",
       csatDone: "Ha valorado la atención con un {score} de 5.",
-      npsDone: "Ha respondido {score} de 10. ¡Gracias!",
+      npsDone: "Ha respondido {score} de 10.",
       dataNotSent: "No hemos podido enviar sus datos. Inténtelo de nuevo.",
       genericError: "Ha ocurrido un error. Inténtelo de nuevo.",
       offline: "Sin conexión. Reintentando en {s} s… Sus mensajes se enviarán al volver la conexión.",
@@ -678,6 +678,13 @@
     if (id && state.byId[id]) return;          // already shown (history replay, resend)
     if (introChips.parentNode) introChips.parentNode.removeChild(introChips);
     var node;
+    // the bridge's thanks for a rating or an NPS answer: on the answered card, the one thank-you
+    if (frame.sender === "system" && typeof frame.csat_score === "number") {
+      return thankOn(renderCsatGiven(frame.csat_score, id), frame.text, id);
+    }
+    if (frame.sender === "system" && typeof frame.nps_score === "number") {
+      return thankOn(renderNpsGiven(frame.nps_score), frame.text, id);
+    }
     if (frame.sender === "system") {
       node = textNode("div", "notice system", frame.text);
     } else {
@@ -690,7 +697,6 @@
         el("div", { className: "meta", text: timeOf(frame.at) + (sender === "customer" && id ? DELIVERED : "") })
       ]);
     }
-    if (frame.sender === "system" && typeof frame.csat_score === "number") renderCsatGiven(frame.csat_score, id);
     var buttons = Array.isArray(frame.buttons) ? frame.buttons : [];
     // a shopper's message, or newer buttons, end the step of the older buttons
     if (frame.sender === "customer" || buttons.length) retireChips(null);
@@ -898,8 +904,20 @@
     sendMessage(t("leaveQueue"), "/leave_queue");
   }
 
+  // the bridge's thanks (a system message with csat_score / nps_score) joins the
+  // card's "Has valorado…" line: one thank-you, live and after a reload
+  function thankOn(card, text, id) {
+    var lines = card.querySelectorAll("p.done");
+    var done = lines.length ? lines[lines.length - 1] : card.appendChild(el("p", { className: "done" }));
+    var thanks = String(text || "");
+    if (thanks && done.textContent.indexOf(thanks) < 0) done.textContent = done.textContent.trim() + " " + thanks;
+    if (id) { if (!card.getAttribute("data-id")) card.setAttribute("data-id", id); trackId(id, card); }
+    scrollDown();
+    return card;
+  }
+
   // a rating the server confirmed (the thanks message carries its score): shown
-  // as given, also from the history after a reload, never asked again
+  // as given, also from the history after a reload, never asked again; the card
   function renderCsatGiven(score, id) {
     if (state.csatGiven && parseInt(id, 10) > state.csatGiven.after) {   // ours is confirmed
       state.csatGiven = null;
@@ -908,11 +926,26 @@
     var card = state.csatCard;
     if (card && card.parentNode && card.getAttribute("data-done") && !card.getAttribute("data-confirmed")) {
       card.setAttribute("data-confirmed", "1");           // the card just answered says it already
-      return;
+      return card;
     }
     card = el("div", { className: "csat", "data-done": "1", "data-confirmed": "1" }, [
       el("p", { className: "done", text: t("csatDone", { score: score }) })]);
     appendLog(card);
+    return card;
+  }
+
+  // an NPS answer the server confirmed: the card just answered, or (from the
+  // history after a reload) one that shows the answer given
+  function renderNpsGiven(score) {
+    var card = state.npsCard;
+    if (card && card.parentNode && card.getAttribute("data-done") && !card.getAttribute("data-confirmed")) {
+      card.setAttribute("data-confirmed", "1");
+      return card;
+    }
+    card = el("div", { className: "nps-card", "data-done": "1", "data-confirmed": "1" }, [
+      el("p", { className: "done", text: t("npsDone", { score: score }) })]);
+    appendLog(card);
+    return card;
   }
 
   function showCsat(frame) {

@@ -705,16 +705,25 @@ class TelegramChannel:
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
         if command == "/start":
             await self.bridge.customer_message(conversation_id, None, text, "/greet", client_id)
-            await self._send(chat_id, conversation_id, self.texts["tg_contact_prompt"], contact=True)
+            await self._offer_contact(chat_id, conversation_id)
         elif command in ("/ayuda", "/help"):
             await self.bridge.system_message(conversation_id, self.texts["tg_help"])
-            await self._send(chat_id, conversation_id, self.texts["tg_contact_prompt"], contact=True)
+            await self._offer_contact(chat_id, conversation_id)
         elif command == "/agente":
             await self.bridge.customer_message(conversation_id, None, text, "/request_human", client_id)
         elif command is not None:
             await self._send(chat_id, conversation_id, self.texts["tg_unknown_command"] + self.texts["tg_help"])
         else:
             await self.bridge.customer_message(conversation_id, None, text, None, client_id)
+
+    async def _offer_contact(self, chat_id: int, conversation_id: str) -> None:
+        """The «Compartir mi teléfono» offer, only while the chat's customer is
+        unknown: a chat verified (by its phone, or by an order and e-mail with
+        the bot) is never asked to share the phone again."""
+        conversation = await self.bridge.storage.get_conversation(conversation_id)
+        if conversation.customer_id:
+            return
+        await self._send(chat_id, conversation_id, self.texts["tg_contact_prompt"], contact=True)
 
     async def _on_callback(self, update: Update, chat: Chat) -> None:
         query = update.callback_query

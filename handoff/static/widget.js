@@ -563,6 +563,23 @@
       return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
     } catch (e) { return null; }
   }
+  // a long URL breaks at its joints (a <wbr> after "/", "=", "&", "?", "-", "_",
+  // before "."), never mid-word; a part longer than the line still breaks
+  function withJoints(parent, text) {
+    var piece = "";
+    function cut() {
+      if (piece) { parent.appendChild(document.createTextNode(piece)); parent.appendChild(document.createElement("wbr")); }
+      piece = "";
+    }
+    for (var i = 0; i < text.length; i++) {
+      var ch = text.charAt(i);
+      if (ch === ".") cut();
+      piece += ch;
+      if ("/=&?-_".indexOf(ch) >= 0 && text.charAt(i + 1) !== "/") cut();   // "https://" stays whole
+    }
+    if (piece) parent.appendChild(document.createTextNode(piece));
+    return parent;
+  }
   function linkified(text) {
     var out = document.createDocumentFragment();
     var last = 0;
@@ -573,7 +590,7 @@
       if (offset > last) out.appendChild(document.createTextNode(text.slice(last, offset)));
       var a = document.createElement("a");
       a.href = href;
-      a.textContent = url;
+      withJoints(a, url);
       a.target = "_blank";
       a.rel = "noopener noreferrer";
       out.appendChild(a);

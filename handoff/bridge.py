@@ -39,7 +39,6 @@ from typing import Any, Awaitable, Callable, DefaultDict, Dict, List, Optional, 
 from websockets.exceptions import ConnectionClosed
 from websockets.legacy.protocol import WebSocketCommonProtocol
 
-from actions.formatting import date_es
 from actions.policy import StorePolicy, load_policy
 from actions.store import Store, create_store
 from handoff.agents import LoginThrottle
@@ -997,14 +996,11 @@ class Bridge:
                   if m.id < message.id and in_words(m)]
         return worded[-1].text if worded else None
 
-    def _opening_text(self, now: dt.datetime, known_email: Optional[str] = None) -> str:
-        """When a person will answer; a shopper whose e-mail is known (verified,
-        or left before) is told it, not asked for it again."""
-        opening = self.policy.next_support_opening(now).astimezone(self.policy.tz)
-        today = now.astimezone(self.policy.tz).date()
-        when = "hoy" if opening.date() == today else (
-            "mañana" if opening.date() == today + dt.timedelta(days=1) else f"el {date_es(opening)}")
-        text = self.texts.get("opening", when=when, time=f"{opening.hour}:{opening.minute:02d}",
+    def _opening_text(self, promise: Promise, now: dt.datetime, known_email: Optional[str] = None) -> str:
+        """Out of hours: the one line that says so, by when a person will
+        answer (the promise) and the hours; a shopper whose e-mail is known
+        (verified, or left before) is told it, not asked for it again."""
+        text = self.texts.get("opening", promise=self._promise_text(promise, now),
                               hours=self.policy.support_hours_text)
         if known_email:
             return text + self.texts.get("opening_email_known", email=mask_email(known_email))
@@ -1038,8 +1034,10 @@ class Bridge:
                 and conversation.customer_id is None:  # an older action server: the payload proves it too
             await self._link_customer(conversation.id, payload_customer,
                                       str(payload_customer.get("verified_by") or "order_email"), profile=False)
+        promise = promise_for(self.policy, 0, now)
         try:
-            notice = self._queued_notice(promise_for(self.policy, 0, now), now)
+            # out of hours the promise is in the opening line that follows: said once
+            notice = self._queued_notice(None if offline else promise, now)
             conversation = await self.storage.enqueue(conversation.id, reason, context, offline, preview, now, notice)
         except AlreadyHandedOff:
             current = await self.storage.get_conversation(conversation.id)
@@ -1049,7 +1047,8 @@ class Bridge:
         self.metrics.handoffs.labels(reason).inc()
         logger.info("handoff_queued", extra={"conversation_id": conversation.id, "reason": reason, "offline": offline})
         if offline:
-            await self._deliver(conversation.id, "system", self._opening_text(now, self.known_email(conversation)))
+            await self._deliver(conversation.id, "system",
+                                self._opening_text(promise, now, self.known_email(conversation)))
         await self.broadcast_queue()
         return conversation
 

@@ -22,8 +22,10 @@ import json
 import logging
 import re
 import socket
+from collections import Counter
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, quote, urlsplit
 
 import websockets
@@ -31,6 +33,7 @@ import yaml
 from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
+from actions.store.seed import DEMO_PATH
 from handoff import reports
 from handoff.agents import LoginRefused
 from handoff.bridge import Bridge, Socket
@@ -117,6 +120,40 @@ def fill_policy(page: bytes, values: Dict[str, str], texts: Optional[Texts] = No
     return POLICY_PLACEHOLDER.sub(
         lambda m: html.escape(values[m.group(1)]) if m.group(1) in values else m.group(0),
         page_text).encode("utf-8")
+
+
+@lru_cache(maxsize=4)
+def demo_carriers(path: str = DEMO_PATH) -> Tuple[str, ...]:
+    """The carriers the demo orders ship with (data/store/demo_store.json),
+    the most used first: the demo shop page names these and no others. An
+    unreadable file gives none (the page then says only "número de
+    seguimiento")."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            orders = json.load(fh).get("orders") or []
+    except (OSError, ValueError, AttributeError) as exc:
+        logger.error("demo_store_unreadable", extra={"error": type(exc).__name__})
+        return ()
+    counts = Counter(str(o["carrier"]) for o in orders if isinstance(o, dict) and o.get("carrier"))
+    return tuple(name for name, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def join_or_es(items: List[str]) -> str:
+    """["DHL", "SEUR", "GLS"] → "DHL, SEUR o GLS"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " o " + items[-1]
+
+
+def page_values(policy_values: Dict[str, Any]) -> Dict[str, str]:
+    """What the demo shop page's ``{{key}}`` placeholders quote: the policy's
+    answer values plus ``carriers`` ("Con DHL, Correos… y número de seguimiento")
+    from the demo orders."""
+    carriers = list(demo_carriers())
+    values = {key: str(value) for key, value in policy_values.items()}
+    values["carriers"] = ("Con " + join_or_es(carriers) + " y número de seguimiento." if carriers
+                          else "Con número de seguimiento.")
+    return values
 
 
 VOICE_PLACEHOLDER = b'"__TIENDA_BRAND_VOICE__"'
@@ -236,7 +273,7 @@ class BridgeServer:
                 logger.error("static_file_missing", extra={"file": name, "error": type(exc).__name__})
                 return (http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"Not found\n")
             if name == "index.html":
-                body = fill_policy(body, self.bridge.policy.answer_slots(), self.bridge.texts)
+                body = fill_policy(body, page_values(self.bridge.policy.answer_slots()), self.bridge.texts)
             elif name == "widget.js":
                 body = fill_voice(body, self.bridge.texts.voice)
             return (http.HTTPStatus.OK, [("Content-Type", content_type), ("X-Content-Type-Options", "nosniff")], body)

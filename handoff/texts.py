@@ -40,11 +40,11 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "He guardado su archivo. Yo no puedo ver imágenes ni documentos, pero si hace falta se lo pasaré "
         "a una persona del equipo cuando hable con ella.",
     ),
+    # out of hours: the one line that says it and the promise ({promise}: the "promise" text below);
+    # the queued notice and the widget's status do not repeat them
     "opening": (
-        "Ahora estamos fuera del horario de atención. Te responderá una persona {when} a partir de las "
-        "{time}. Atendemos {hours}.",
-        "Ahora estamos fuera del horario de atención. Le responderá una persona {when} a partir de las "
-        "{time}. Atendemos {hours}.",
+        "Ahora estamos fuera del horario de atención. {promise} Atendemos {hours}.",
+        "Ahora estamos fuera del horario de atención. {promise} Atendemos {hours}.",
     ),
     "opening_ask_email": (
         " Si quieres, déjanos tu correo electrónico y te escribiremos.",
@@ -262,6 +262,7 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     ),
     "tg_button_gone": ("Este botón ya no está disponible.", "Este botón ya no está disponible."),
     "tg_step_over": ("Ese paso ya ha terminado.", "Ese paso ya ha terminado."),
+    # no longer shown (a rating is thanked once, by "csat_thanks" in the chat); kept: never renamed
     "tg_csat_thanks": ("¡Gracias!", "¡Gracias!"),
     "tg_csat_not_pending": ("Ya habías valorado esta conversación.", "Ya había valorado esta conversación."),
     # queued (Telegram): the widget's notice ("queued_notice") plus the place; never "el siguiente"

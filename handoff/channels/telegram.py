@@ -404,7 +404,9 @@ def _queued_text(frame: Frame, texts: Texts = TU) -> str:
     wait = frame.get("wait_text") or wait_text(frame.get("estimated_wait_s"))  # "unos 5 minutos", as the widget
     if wait and not frame.get("offline"):
         text += texts.get("tg_queued_wait", wait=wait)
-    if frame.get("promise_text"):  # "Te respondemos antes de las 10:30." (the bridge's words, as the widget's)
+    # "Te respondemos antes de las 10:30." (the bridge's words, as the widget's); out of
+    # hours the bridge's out-of-hours line says it, once
+    if frame.get("promise_text") and not frame.get("offline"):
         text += " " + str(frame["promise_text"])
     return text
 
@@ -722,16 +724,25 @@ class TelegramChannel:
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
         if command == "/start":
             await self.bridge.customer_message(conversation_id, None, text, "/greet", client_id)
-            await self._send(chat_id, conversation_id, self.texts["tg_contact_prompt"], contact=True)
+            await self._offer_contact(chat_id, conversation_id)
         elif command in ("/ayuda", "/help"):
             await self.bridge.system_message(conversation_id, self.texts["tg_help"])
-            await self._send(chat_id, conversation_id, self.texts["tg_contact_prompt"], contact=True)
+            await self._offer_contact(chat_id, conversation_id)
         elif command == "/agente":
             await self.bridge.customer_message(conversation_id, None, text, "/request_human", client_id)
         elif command is not None:
             await self._send(chat_id, conversation_id, self.texts["tg_unknown_command"] + self.texts["tg_help"])
         else:
             await self.bridge.customer_message(conversation_id, None, text, None, client_id)
+
+    async def _offer_contact(self, chat_id: int, conversation_id: str) -> None:
+        """The «Compartir mi teléfono» offer, only while the chat's customer is
+        unknown: a chat verified (by its phone, or by an order and e-mail with
+        the bot) is never asked to share the phone again."""
+        conversation = await self.bridge.storage.get_conversation(conversation_id)
+        if conversation.customer_id:
+            return
+        await self._send(chat_id, conversation_id, self.texts["tg_contact_prompt"], contact=True)
 
     async def _on_callback(self, update: Update, chat: Chat) -> None:
         query = update.callback_query
@@ -753,7 +764,7 @@ class TelegramChannel:
             except FrameError:
                 await self._answer(query.id, self.texts["tg_csat_not_pending"])
             else:
-                await self._answer(query.id, self.texts["tg_csat_thanks"])
+                await self._answer(query.id, None)  # the bridge's thanks in the chat is the one thank-you
             if rated is not None:  # rated (now or before): that 1-5 keyboard goes, the bot's stay
                 await self._remove_keyboard(chat.id, rated)
             return
@@ -763,7 +774,7 @@ class TelegramChannel:
             except FrameError:
                 await self._answer(query.id, self.texts["tg_nps_not_pending"])
                 return
-            await self._answer(query.id, self.texts["tg_csat_thanks"])
+            await self._answer(query.id, None)  # thanked once: by the bridge's line in the chat
             return
         found = await self.db.button(data[len(CALLBACK_PREFIX):]) if data.startswith(CALLBACK_PREFIX) else None
         if found is None or found[0] != conversation_id:

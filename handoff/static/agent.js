@@ -78,6 +78,50 @@
     return node;
   }
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  // -- long e-mails and URLs break at their own joints (a <wbr> after "@", "/",
+  // "=", "&"…, before "."), never mid-word; text nodes only, never innerHTML --
+  function withJoints(parent, text, after, before) {
+    var piece = "";
+    function cut() {
+      if (piece) { parent.appendChild(document.createTextNode(piece)); parent.appendChild(document.createElement("wbr")); }
+      piece = "";
+    }
+    for (var i = 0; i < text.length; i++) {
+      var ch = text.charAt(i);
+      if (before.indexOf(ch) >= 0) cut();
+      piece += ch;
+      if (after.indexOf(ch) >= 0 && text.charAt(i + 1) !== "/") cut();   // "https://" stays whole
+    }
+    if (piece) parent.appendChild(document.createTextNode(piece));
+    return parent;
+  }
+  var EMAIL_ONLY = /^[^\s@]+@[^\s@]+$/;
+  function emailNode(text) { return withJoints(el("span", { className: "email" }), String(text), "@-_", "."); }
+  // a name that may be an e-mail (a shopper known only by the address they left)
+  function nameNode(text) {
+    text = String(text || "");
+    return EMAIL_ONLY.test(text) ? emailNode(text) : el("span", { text: text });
+  }
+  // http(s) URLs in a line: links (``links``) or plain text, broken at their joints
+  var URL_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
+  var URL_TRAILING = /[.,;:!?)\]}»"']+$/;
+  function richText(node, text, links) {
+    text = String(text || "");
+    var last = 0;
+    text.replace(URL_RE, function (match, offset) {
+      var raw = match.replace(URL_TRAILING, "");
+      var href = raw && links ? safeUrl(raw) : null;
+      if (!raw) return match;
+      if (offset > last) node.appendChild(document.createTextNode(text.slice(last, offset)));
+      node.appendChild(withJoints(href ? el("a", { href: href, target: "_blank", rel: "noopener noreferrer" })
+        : el("span", { className: "url" }), raw, "/=&?-_", "."));
+      last = offset + raw.length;
+      return match;
+    });
+    if (last < text.length) node.appendChild(document.createTextNode(text.slice(last)));
+    return node;
+  }
   function newId() {
     if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
     return "a" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
@@ -320,8 +364,11 @@
     state.me = frame.agent || {};
     state.attempts = 0;
     setConn("Conectado", true);
-    $("me").textContent = (state.me.name || "") + (state.me.id ? " · id " + state.me.id : "");
-    $("me").title = $("me").textContent;
+    // the name whole; the id (for transfers) after it, the part that gives way
+    clear($("me"));
+    $("me").appendChild(el("span", { className: "me-name", text: state.me.name || "" }));
+    if (state.me.id) $("me").appendChild(el("span", { className: "me-id", text: "id " + state.me.id }));
+    $("me").title = (state.me.name || "") + (state.me.id ? " · id " + state.me.id : "");
     $("signin").hidden = true; $("app").hidden = false;
     $("signout").hidden = false; $("sound").hidden = false;
     if (window.AuroraReports) window.AuroraReports.signedIn(state.me);
@@ -428,7 +475,7 @@
             title: "El cliente cerró el chat" + (entry.gone_since ? " a las " + timeOf(entry.gone_since) : "") +
               ": verá la respuesta cuando vuelva (o por email si lo dejó).",
             text: "Ha cerrado el chat" }) : null,
-          entry.contact_email ? el("span", { className: "pill", text: "✉ " + entry.contact_email }) : null
+          entry.contact_email ? el("span", { className: "pill contact" }, ["✉ ", emailNode(entry.contact_email)]) : null
         ]),
         entry.customer_name ? el("p", { className: "q-name" }, [
           el("span", { className: "q-name-label", text: nameLabel(entry.channel) + ": " }),
@@ -564,7 +611,8 @@
     var atts = renderAttachments(line.attachments);
     var item = el("li", { className: "line " + (SENDERS[sender] || sender === "agent" || sender === "note" ? sender : "system") }, [
       el("span", { className: "who", text: who }),
-      atts && PLACEHOLDERS[line.text] ? null : el("div", { className: "text", text: line.text || "" }),
+      // URLs are links, except in what the customer wrote (copied, not one click away)
+      atts && PLACEHOLDERS[line.text] ? null : richText(el("div", { className: "text" }), line.text, sender !== "customer"),
       atts,
       el("span", { className: "at", text: timeOf(line.at) + deliveryMark(conv, line, id) })
     ]);
@@ -749,7 +797,7 @@
       var tab = el("button", { type: "button", className: "tab", "aria-current": id === state.activeId ? "true" : "false",
         "data-conversation-id": id, "data-control": "tab", onclick: function () { select(id, true); } }, [
         el("span", { className: "t-name" }, [
-          el("span", { text: convName(conv) }),
+          el("span", { className: "t-title" }, [nameNode(convName(conv))]),
           conv.unread ? el("span", { className: "unread", text: String(conv.unread), "aria-label": conv.unread + " sin leer" }) : null
         ]),
         el("span", { className: "t-sub", text: channelLabel(conv.channel) + " · " + status })
@@ -781,7 +829,8 @@
     $("empty-state").hidden = !!conv;
     $("conv").hidden = !conv;
     if (!conv) { renderCard(); return; }
-    $("conv-title").textContent = convName(conv);
+    clear($("conv-title"));
+    $("conv-title").appendChild(nameNode(convName(conv)));
     var sub = channelLabel(conv.channel) + " · " + reasonLabel(conv.context.reason, conv.context.reason_text);
     if (conv.waiting_since) sub += " · en cola desde las " + timeOf(conv.waiting_since);
     if (conv.status === "closed") sub += " · CERRADA";
@@ -840,15 +889,16 @@
     ]) : null;
     body.appendChild(section("Cliente", customer ? [
       el("p", null, [el("span", { className: "pill ok", text: "Verificado" }), channelBadge(conv.channel)]),
-      kv([["Nombre", customer.name], ["Correo", customer.email], ["Pedido verificado", customer.verified_order_id],
+      kv([["Nombre", customer.name], ["Correo", customer.email ? emailNode(customer.email) : null],
+          ["Pedido verificado", customer.verified_order_id],
           ["Verificado con", customer.verified_by_text || "Otra verificación"],
-          ["N.º de cliente", customer.id], ["Contacto", conv.contact_email]]),
+          ["N.º de cliente", customer.id], ["Contacto", conv.contact_email ? emailNode(conv.contact_email) : null]]),
       channelName
     ] : [
       el("p", null, [el("span", { className: "pill", text: "Sin verificar" }), channelBadge(conv.channel)]),
       channelName,
       el("p", { className: "empty", text: "El asistente no verificó ningún pedido: no compartas datos de pedidos sin verificar." }),
-      conv.contact_email ? kv([["Correo de contacto", conv.contact_email]]) : null
+      conv.contact_email ? kv([["Correo de contacto", emailNode(conv.contact_email)]]) : null
     ]));
 
     body.appendChild(renderLabels(conv));
@@ -872,7 +922,7 @@
 
     var answers = Array.isArray(ctx.bot_answers) ? ctx.bot_answers : [];
     body.appendChild(section("Lo que ya respondió el asistente", answers.length ? [
-      el("ol", { className: "answers" }, answers.map(function (a) { return el("li", { text: a }); }))
+      el("ol", { className: "answers" }, answers.map(function (a) { return richText(el("li"), a, true); }))
     ] : [el("p", { className: "empty", text: "Nada todavía." })]));
 
     var orders = Array.isArray(ctx.orders) ? ctx.orders : [];
@@ -1021,7 +1071,7 @@
         ? "Nota interna · " + (line.agent_name || "") : SENDER_NAMES[line.sender] || "Sistema";
       list.appendChild(el("li", { className: "line " + (SENDER_NAMES[line.sender] ? line.sender : "system") }, [
         el("span", { className: "who", text: who }),
-        el("div", { className: "text", text: line.text || "" }),
+        richText(el("div", { className: "text" }), line.text, line.sender !== "customer"),
         el("span", { className: "at", text: dateTimeOf(line.at) })
       ]));
     });

@@ -80,7 +80,7 @@
       you: "Tú",
       queued: "Te hemos puesto en la cola para hablar con una persona del equipo.",
       csatDone: "Has valorado la atención con un {score} de 5.",
-      npsDone: "Has respondido {score} de 10. ¡Gracias!",
+      npsDone: "Has respondido {score} de 10.",
       dataNotSent: "No hemos podido enviar tus datos. Inténtalo de nuevo.",
       genericError: "Ha ocurrido un error. Inténtalo de nuevo.",
       offline: "Sin conexión. Reintentando en {s} s… Tus mensajes se enviarán al volver la conexión.",
@@ -111,7 +111,7 @@
       you: "Usted",
       queued: "Le hemos puesto en la cola para hablar con una persona del equipo.",
       csatDone: "Ha valorado la atención con un {score} de 5.",
-      npsDone: "Ha respondido {score} de 10. ¡Gracias!",
+      npsDone: "Ha respondido {score} de 10.",
       dataNotSent: "No hemos podido enviar sus datos. Inténtelo de nuevo.",
       genericError: "Ha ocurrido un error. Inténtelo de nuevo.",
       offline: "Sin conexión. Reintentando en {s} s… Sus mensajes se enviarán al volver la conexión.",
@@ -563,6 +563,23 @@
       return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
     } catch (e) { return null; }
   }
+  // a long URL breaks at its joints (a <wbr> after "/", "=", "&", "?", "-", "_",
+  // before "."), never mid-word; a part longer than the line still breaks
+  function withJoints(parent, text) {
+    var piece = "";
+    function cut() {
+      if (piece) { parent.appendChild(document.createTextNode(piece)); parent.appendChild(document.createElement("wbr")); }
+      piece = "";
+    }
+    for (var i = 0; i < text.length; i++) {
+      var ch = text.charAt(i);
+      if (ch === ".") cut();
+      piece += ch;
+      if ("/=&?-_".indexOf(ch) >= 0 && text.charAt(i + 1) !== "/") cut();   // "https://" stays whole
+    }
+    if (piece) parent.appendChild(document.createTextNode(piece));
+    return parent;
+  }
   function linkified(text) {
     var out = document.createDocumentFragment();
     var last = 0;
@@ -573,7 +590,7 @@
       if (offset > last) out.appendChild(document.createTextNode(text.slice(last, offset)));
       var a = document.createElement("a");
       a.href = href;
-      a.textContent = url;
+      withJoints(a, url);
       a.target = "_blank";
       a.rel = "noopener noreferrer";
       out.appendChild(a);
@@ -628,7 +645,20 @@
     save("notices", state.notices);
     var node = addNotice(text, kind);
     node.setAttribute("data-notice", notice.key);
+    // in its place among the messages, as after a reload (placeNotices): a
+    // line stored after the state change but shown before its frame stays below
+    var next = isNaN(at) ? null : firstAfter(at);
+    if (next) log.insertBefore(node, next);
     return node;
+  }
+  // the first message shown whose id is above ``at`` (null: none)
+  function firstAfter(at) {
+    var next = null;
+    Array.prototype.some.call(log.querySelectorAll("[data-id]"), function (m) {
+      if (m.parentNode === log && parseInt(m.getAttribute("data-id"), 10) > at) { next = m; return true; }
+      return false;
+    });
+    return next;
   }
   function hasNotice(eventId) {
     return !!eventId && state.notices.some(function (n) { return n.key === "e" + parseInt(eventId, 10); });
@@ -654,12 +684,8 @@
       if (log.querySelector('[data-notice="' + notice.key + '"]')) return;
       var node = el("div", { className: "notice" + (notice.kind ? " " + notice.kind : ""), text: notice.text,
         "data-notice": notice.key });
-      var next = null;
-      Array.prototype.some.call(log.querySelectorAll("[data-id]"), function (m) {
-        if (parseInt(m.getAttribute("data-id"), 10) > notice.after) { next = m; return true; }
-        return false;
-      });
-      if (next && next.parentNode === log) log.insertBefore(node, next);
+      var next = firstAfter(notice.after);
+      if (next) log.insertBefore(node, next);
       else appendLog(node);
     });
   }
@@ -669,6 +695,13 @@
     if (id && state.byId[id]) return;          // already shown (history replay, resend)
     if (introChips.parentNode) introChips.parentNode.removeChild(introChips);
     var node;
+    // the bridge's thanks for a rating or an NPS answer: on the answered card, the one thank-you
+    if (frame.sender === "system" && typeof frame.csat_score === "number") {
+      return thankOn(renderCsatGiven(frame.csat_score, id), frame.text, id);
+    }
+    if (frame.sender === "system" && typeof frame.nps_score === "number") {
+      return thankOn(renderNpsGiven(frame.nps_score), frame.text, id);
+    }
     if (frame.sender === "system") {
       node = textNode("div", "notice system", frame.text);
     } else {
@@ -681,7 +714,6 @@
         el("div", { className: "meta", text: timeOf(frame.at) + (sender === "customer" && id ? DELIVERED : "") })
       ]);
     }
-    if (frame.sender === "system" && typeof frame.csat_score === "number") renderCsatGiven(frame.csat_score, id);
     var buttons = Array.isArray(frame.buttons) ? frame.buttons : [];
     // a shopper's message, or newer buttons, end the step of the older buttons
     if (frame.sender === "customer" || buttons.length) retireChips(null);
@@ -827,19 +859,20 @@
       statusMain.textContent = "";
       statusMain.appendChild(el("strong", { text: t("inQueue", { n: h.position || 1 }) }));
       var wait = h.wait_text || waitText(h.estimated_wait_s);
-      // the promise, in the bridge's words ("Te respondemos antes de las 10:30."): the same on every channel
-      var promise = h.promise_text ? " " + h.promise_text : "";
       if (h.offline) {
-        statusSub.textContent = "Ahora estamos fuera del horario de atención." + promise;  // true even when someone works late
+        // out of hours the bridge's own line in the log says so and by when, once:
+        // not repeated here (a phone showed it three times)
+        statusSub.textContent = "";
         if (state.contactGiven) {
-          statusSub.textContent += t("writeTo", { email: state.contactGiven });
+          statusSub.textContent = t("writeTo", { email: state.contactGiven }).trim();
         } else if (h.contact_known) {
           // a verified shopper (or one who left an e-mail before): never asked again
-          statusSub.textContent += t("emailKnown");
+          statusSub.textContent = t("emailKnown").trim();
         } else {
           contactBox.hidden = false;
         }
       } else {
+        // the promise, in the bridge's words ("Te respondemos antes de las 10:30."): the same on every channel
         statusSub.textContent = (h.promise_text ? h.promise_text + " " : "") +
           (wait ? "Espera estimada: " + wait + "." : t("soon"));
       }
@@ -861,7 +894,8 @@
     if (hasNotice(ev)) {
       // shown already (live, or from the history's events)
     } else if (frame.state === "queued" && (!prev || prev.state !== "queued")) {
-      addHandoffNotice(t("queued") + (frame.promise_text ? " " + frame.promise_text : ""), "", ev);
+      // out of hours the promise is in the bridge's out-of-hours line: not said twice
+      addHandoffNotice(t("queued") + (frame.promise_text && !frame.offline ? " " + frame.promise_text : ""), "", ev);
     } else if (frame.state === "assigned" && (!prev || prev.state !== "assigned" || prev.agent_name !== frame.agent_name)) {
       addHandoffNotice((frame.agent_name || "Una persona del equipo") + " se ha unido a la conversación", "joined", ev);
     } else if (frame.state === "ended" && (frame.outcome === "withdrawn" || frame.outcome === "abandoned")) {
@@ -887,8 +921,20 @@
     sendMessage(t("leaveQueue"), "/leave_queue");
   }
 
+  // the bridge's thanks (a system message with csat_score / nps_score) joins the
+  // card's "Has valorado…" line: one thank-you, live and after a reload
+  function thankOn(card, text, id) {
+    var lines = card.querySelectorAll("p.done");
+    var done = lines.length ? lines[lines.length - 1] : card.appendChild(el("p", { className: "done" }));
+    var thanks = String(text || "");
+    if (thanks && done.textContent.indexOf(thanks) < 0) done.textContent = done.textContent.trim() + " " + thanks;
+    if (id) { if (!card.getAttribute("data-id")) card.setAttribute("data-id", id); trackId(id, card); }
+    scrollDown();
+    return card;
+  }
+
   // a rating the server confirmed (the thanks message carries its score): shown
-  // as given, also from the history after a reload, never asked again
+  // as given, also from the history after a reload, never asked again; the card
   function renderCsatGiven(score, id) {
     if (state.csatGiven && parseInt(id, 10) > state.csatGiven.after) {   // ours is confirmed
       state.csatGiven = null;
@@ -897,11 +943,26 @@
     var card = state.csatCard;
     if (card && card.parentNode && card.getAttribute("data-done") && !card.getAttribute("data-confirmed")) {
       card.setAttribute("data-confirmed", "1");           // the card just answered says it already
-      return;
+      return card;
     }
     card = el("div", { className: "csat", "data-done": "1", "data-confirmed": "1" }, [
       el("p", { className: "done", text: t("csatDone", { score: score }) })]);
     appendLog(card);
+    return card;
+  }
+
+  // an NPS answer the server confirmed: the card just answered, or (from the
+  // history after a reload) one that shows the answer given
+  function renderNpsGiven(score) {
+    var card = state.npsCard;
+    if (card && card.parentNode && card.getAttribute("data-done") && !card.getAttribute("data-confirmed")) {
+      card.setAttribute("data-confirmed", "1");
+      return card;
+    }
+    card = el("div", { className: "nps-card", "data-done": "1", "data-confirmed": "1" }, [
+      el("p", { className: "done", text: t("npsDone", { score: score }) })]);
+    appendLog(card);
+    return card;
   }
 
   function showCsat(frame) {

@@ -269,7 +269,7 @@ def test_delivery_marks_and_the_rating_come_back_after_a_reload(bridge: Threaded
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(bridge.base_url + "/")  # type: ignore[attr-defined]
         log = page.locator("#ta-log")
-        expect(log.locator(".notice").filter(has_text="¡Gracias por tu valoración!")).to_have_count(2)
+        expect(log.locator(".csat").filter(has_text="¡Gracias por tu valoración!")).to_have_count(2)  # on each card
         expect(page.locator(".csat .score")).to_have_count(0)
         expect(page.locator(".csat").last).to_contain_text("Has valorado la atención con un 4 de 5.")
         rows = bridge.run(bridge.server.bridge.storage.csat_rows())

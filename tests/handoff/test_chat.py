@@ -101,8 +101,10 @@ async def test_offline_queueing_outside_support_hours_with_contact(start_bridge)
     await client.send({"type": "message", "text": "agente"})
     await client.wait_type("message", sender="bot")
     notice = await client.wait_type("message", sender="system")
-    assert "mañana a partir de las 9:00" in notice["text"]  # Sunday → Monday 9:00
+    # Sunday: the promise (Monday's opening at 9:00 plus the target) in the out-of-hours line, once
+    assert notice["text"].startswith("Ahora estamos fuera del horario de atención. Te respondemos mañana antes de las")
     handoff = await client.wait_type("handoff", state="queued")
+    assert handoff["promise_text"] and handoff["promise_text"] in notice["text"]
     assert handoff["offline"] is True
     assert handoff["estimated_wait_s"] >= 21 * 3600  # Sunday 12:00 → Monday 9:00
     await client.send({"type": "contact", "email": "cliente@example.com", "client_id": "e1"})

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.handoff.conftest import OPEN_TIME, FakeRasa
+from handoff.sla import when_es
+from tests.handoff.conftest import CLOSED_TIME, OPEN_TIME, FakeRasa
 from tests.telegram.conftest import FakeBotApi, message_update
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -33,3 +34,20 @@ async def test_the_queued_notice_says_the_promise_and_a_missed_one_is_apologised
         f"Sigues en la cola y te respondemos antes de las {new:%-H:%M}.")
     # the renewed promise changes no state: no second queued notice
     assert len([m for m in bot_api.sent if m["text"].startswith("Te hemos puesto en la cola")]) == 1
+
+
+@pytest.mark.asyncio
+async def test_out_of_hours_the_promise_is_said_once(start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
+    """Walkthrough: out of hours the queued notice and the out-of-hours line
+    both said by when a person answers; the out-of-hours line says it alone."""
+    server = await start_telegram(now=CLOSED_TIME)
+    bridge = server.bridge
+    promise = bridge.texts.get("promise", when=when_es(bridge.policy.first_response_due(CLOSED_TIME), CLOSED_TIME,
+                                                       bridge.policy.tz))
+    await bot_api.push(message_update(text="/agente"))
+    await bot_api.wait_sent(lambda m: m["text"].startswith("Te hemos puesto en la cola"))
+    closed = await bot_api.wait_sent(lambda m: m["text"].startswith("Ahora estamos fuera del horario de atención."))
+    assert promise in closed["text"]
+    texts = bot_api.texts()
+    assert sum(t.count(promise) for t in texts) == 1, texts
+    assert sum(t.count("fuera del horario") for t in texts) == 1, texts

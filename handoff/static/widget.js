@@ -61,6 +61,11 @@
   var MAX_WIRE_CHARS = 100000;
   // error codes after which the same frame is sent again later (same client_id)
   var TRANSIENT = { rate_limited: true, unavailable: true };
+  // files the bridge takes (handoff/channels/web.py WEB_FILE_TYPES); a photo is
+  // shrunk to fit FILE_MAX_BYTES, its frame (base64) stays under the 1 MiB frame limit
+  var FILE_TYPES = ["image/jpeg", "image/png", "image/webp", "application/pdf"];
+  var FILE_MAX_BYTES = 700 * 1024;
+  var PHOTO_SIDES = [1600, 1200, 900, 600];
 
   // -- the store's voice (tú / usted): the bridge fills SERVED_VOICE when it
   // serves this file (data/store/policy.yml brand_voice, STORE_BRAND_VOICE) and
@@ -70,6 +75,10 @@
   var TEXTS = {
     tu: {
       tooLong: "Tu mensaje es demasiado largo (máximo {max} caracteres). Acórtalo o envíalo en varias partes.",
+      attach: "Adjuntar una foto o un PDF",
+      fileType: "Solo puedo enviar fotos (JPG, PNG o WebP) y documentos PDF.",
+      fileTooBig: "Ese PDF es demasiado grande para el chat (máximo {kb} KB). Prueba con uno más pequeño.",
+      fileUnreadable: "No he podido leer ese archivo. Inténtalo de nuevo.",
       launcher: "¿Te ayudamos?",
       subtitleBot: "Te responde el asistente virtual",
       subtitleAgent: "Te responde una persona del equipo",
@@ -101,6 +110,10 @@
     },
     usted: {
       tooLong: "Su mensaje es demasiado largo (máximo {max} caracteres). Acórtelo o envíelo en varias partes.",
+      attach: "Adjuntar una foto o un PDF",
+      fileType: "Solo puedo enviar fotos (JPG, PNG o WebP) y documentos PDF.",
+      fileTooBig: "Ese PDF es demasiado grande para el chat (máximo {kb} KB). Pruebe con uno más pequeño.",
+      fileUnreadable: "No he podido leer ese archivo. Inténtelo de nuevo.",
       launcher: "¿Le ayudamos?",
       subtitleBot: "Le responde el asistente virtual",
       subtitleAgent: "Le responde una persona del equipo",
@@ -150,7 +163,14 @@
     try {
       if (value === null || value === undefined) window.localStorage.removeItem(KEY + name);
       else window.localStorage.setItem(KEY + name, JSON.stringify(value));
-    } catch (e) { /* not persisted: the widget still works for this page */ }
+      return true;
+    } catch (e) { return false; /* not persisted: the widget still works for this page */ }
+  }
+  // the outbox; if a photo does not fit in localStorage, the messages still do
+  // (the photo then waits for the connection on this page only)
+  function saveOutbox() {
+    if (save("outbox", state.outbox)) return;
+    save("outbox", state.outbox.filter(function (item) { return item.frame.type !== "attachment"; }));
   }
 
   // -- tiny DOM helper: attributes and text only, never HTML --
@@ -335,6 +355,9 @@
     ".send,.btn{border:0;border-radius:10px;background:var(--brand);color:#fff;font:600 14px/1 inherit;",
     "font-family:inherit;padding:0 14px;min-height:40px;cursor:pointer}",
     ".send:hover,.btn:hover{background:var(--brand-dark)}",
+    ".attach{border:1px solid #b9c4cc;border-radius:10px;background:#fff;font:18px/1 inherit;min-width:40px;",
+    "min-height:40px;cursor:pointer;color:var(--brand-dark);display:flex;align-items:center;justify-content:center}",
+    ".attach svg{width:22px;height:22px}.attach:hover{background:#f1f4f6}",
     ".send.blocked,.send.blocked:hover{background:#9aa5ad;cursor:not-allowed}",
     ".count{background:#fff;color:var(--muted);font-size:12px;text-align:right;padding:0 12px 4px;margin-top:-4px}",
     ".count.over{color:#8a1c1c;font-weight:600}",
@@ -434,7 +457,13 @@
     maxlength: String(MAX_CHARS), autocomplete: "off", "aria-describedby": "ta-count", enterkeyhint: "send"
   });
   var sendBtn = el("button", { className: "send", type: "submit", text: "Enviar" });
-  var composer = el("form", { className: "composer", "aria-label": "Enviar un mensaje" }, [input, sendBtn]);
+  var fileInput = el("input", { type: "file", className: "sr", tabindex: "-1", "aria-hidden": "true",
+    accept: FILE_TYPES.join(","), multiple: "multiple" });
+  var attachBtn = el("button", { className: "attach", type: "button", "aria-label": t("attach"), title: t("attach"),
+    onclick: function () { fileInput.click(); } });
+  attachBtn.appendChild(svgClip());
+  var composer = el("form", { className: "composer", "aria-label": "Enviar un mensaje" },
+    [attachBtn, fileInput, input, sendBtn]);
   // what is left, shown near the limit; screen readers get it from a polite
   // live region once typing pauses (not on every key) and as the field's description
   var counter = el("div", { className: "count", id: "ta-count", hidden: true, "aria-hidden": "true" });
@@ -465,6 +494,22 @@
     svg.setAttribute("aria-hidden", "true");
     var path = document.createElementNS(ns, "path");
     path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6v2h2V9H7zm4 0v2h2V9h-2zm4 0v2h2V9h-2z");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // a paperclip (drawn, not an emoji: not every system has an emoji font)
+  function svgClip() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5");
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", "currentColor");
+    path.setAttribute("stroke-width", "1.8");
+    path.setAttribute("stroke-linecap", "round");
     svg.appendChild(path);
     return svg;
   }
@@ -774,11 +819,12 @@
     var box = el("div", { className: "refusal" }, [
       el("p", { id: reasonId, text: item.refused.detail || "No hemos podido enviar este mensaje." }),
       el("div", { className: "chips", role: "group", "aria-label": "Mensaje no enviado" }, [
-        el("button", { className: "chip", type: "button", text: "Editar", "aria-describedby": reasonId,
-          "aria-label": "Editar el mensaje no enviado", onclick: function () { editRefused(item); } }),
+        item.frame.type === "attachment" ? null
+          : el("button", { className: "chip", type: "button", text: "Editar", "aria-describedby": reasonId,
+            "aria-label": "Editar el mensaje no enviado", onclick: function () { editRefused(item); } }),
         el("button", { className: "chip", type: "button", text: "Descartar", "aria-describedby": reasonId,
           "aria-label": "Descartar el mensaje no enviado", onclick: function () { discardRefused(item); } })
-      ])
+      ].filter(Boolean))
     ]);
     if (live) box.setAttribute("role", "alert");
     node.appendChild(box);
@@ -787,7 +833,7 @@
 
   function dropItem(item) {
     state.outbox = state.outbox.filter(function (other) { return other.client_id !== item.client_id; });
-    save("outbox", state.outbox);
+    saveOutbox();
     var node = state.byClient[item.client_id];
     delete state.byClient[item.client_id];
     if (node && node.parentNode) node.parentNode.removeChild(node);
@@ -1060,7 +1106,7 @@
 
   function queueFrame(item) {
     state.outbox.push(item);
-    save("outbox", state.outbox);
+    saveOutbox();
     if (!sendItem(item)) ensureConnected();
   }
 
@@ -1076,6 +1122,64 @@
     renderLocal(item);
     queueFrame(item);
   }
+
+  // a photo is shrunk in the browser (longest side PHOTO_SIDES[i], JPEG) until
+  // it fits FILE_MAX_BYTES; a PDF goes as it is, if it fits
+  function shrinkPhoto(file, done, fail) {
+    var url = URL.createObjectURL(file);
+    var img = new Image();
+    img.onload = function () {
+      URL.revokeObjectURL(url);
+      var attempt = function (i) {
+        var side = PHOTO_SIDES[i];
+        var scale = Math.min(1, side / Math.max(img.naturalWidth, img.naturalHeight));
+        var canvas = document.createElement("canvas");
+        canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+        canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+        canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+        var data = canvas.toDataURL("image/jpeg", 0.8).split(",")[1] || "";
+        if (data.length * 3 / 4 <= FILE_MAX_BYTES || i === PHOTO_SIDES.length - 1) done(data, "image/jpeg");
+        else attempt(i + 1);
+      };
+      attempt(0);
+    };
+    img.onerror = function () { URL.revokeObjectURL(url); fail(t("fileUnreadable")); };
+    img.src = url;
+  }
+
+  function readFile(file, done, fail) {
+    if (file.size > FILE_MAX_BYTES) { fail(t("fileTooBig", { kb: Math.round(FILE_MAX_BYTES / 1024) })); return; }
+    var reader = new FileReader();
+    reader.onload = function () { done(String(reader.result).split(",")[1] || "", file.type); };
+    reader.onerror = function () { fail(t("fileUnreadable")); };
+    reader.readAsDataURL(file);
+  }
+
+  function sendFile(file) {
+    if (!file) return;
+    var type = String(file.type || "").toLowerCase();
+    if (FILE_TYPES.indexOf(type) < 0) { addNotice(t("fileType"), "error"); return; }
+    var photo = type.indexOf("image/") === 0;
+    var name = String(file.name || (photo ? "foto.jpg" : "documento.pdf")).slice(0, 200);
+    var go = function (data, contentType) {
+      var clientId = newId();
+      if (photo) name = name.replace(/\.[A-Za-z0-9]+$/, "") + ".jpg";
+      var frame = { type: "attachment", name: name, content_type: contentType, data: data, client_id: clientId };
+      var item = { client_id: clientId, frame: frame, text: (photo ? "Foto: " : "Documento: ") + name };
+      renderLocal(item);
+      queueFrame(item);
+    };
+    var fail = function (why) { addNotice(why, "error"); };
+    if (photo) shrinkPhoto(file, go, fail);
+    else readFile(file, go, fail);
+  }
+
+  fileInput.addEventListener("change", function () {
+    var files = Array.prototype.slice.call(fileInput.files || []);
+    fileInput.value = "";
+    files.slice(0, 5).forEach(sendFile);
+    input.focus();
+  });
 
   function sendCsat(frame, agent) {
     state.csatSent = true;
@@ -1114,7 +1218,7 @@
     item.refused = { code: String(frame.code || "refused"), detail: detail };
     delete item.sentAt;
     if (item.frame.payload === "/leave_queue") { state.leaving = false; renderStatus(); }   // may be pressed again
-    save("outbox", state.outbox);
+    saveOutbox();
     if (!state.byClient[item.client_id]) renderLocal(item);
     else renderRefused(item, live);
   }
@@ -1140,7 +1244,7 @@
   function onAck(frame) {
     var before = state.outbox.length;
     state.outbox = state.outbox.filter(function (item) { return item.client_id !== frame.client_id; });
-    if (state.outbox.length !== before) save("outbox", state.outbox);
+    if (state.outbox.length !== before) saveOutbox();
     markDelivered(frame.client_id, frame.id);
   }
 

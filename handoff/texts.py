@@ -263,7 +263,6 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     "tg_button_gone": ("Este botón ya no está disponible.", "Este botón ya no está disponible."),
     "tg_step_over": ("Ese paso ya ha terminado.", "Ese paso ya ha terminado."),
     # no longer shown (a rating is thanked once, by "csat_thanks" in the chat); kept: never renamed
-    "tg_csat_thanks": ("¡Gracias!", "¡Gracias!"),
     "tg_csat_not_pending": ("Ya habías valorado esta conversación.", "Ya había valorado esta conversación."),
     # queued (Telegram): the widget's notice ("queued_notice") plus the place; never "el siguiente"
     "tg_queued": (

@@ -122,7 +122,6 @@ NOT_PROCESSED = TU["tg_not_processed"]
 BUTTON_GONE = TU["tg_button_gone"]
 STEP_OVER = TU["tg_step_over"]
 CSAT_TEXT = TU["csat_ask_team"]  # the bridge's csat_request names the agent: TU.get("csat_ask", agent=...)
-CSAT_THANKS = TU["tg_csat_thanks"]
 CSAT_NOT_PENDING = TU["tg_csat_not_pending"]
 QUEUED_TEXT = TU["tg_queued"]
 QUEUED_WAIT = TU["tg_queued_wait"]

@@ -1163,9 +1163,13 @@ def read_csv_page(conn: Connection, request: ReportRequest, policy: StorePolicy,
     ids = [conv.id for conv in page]
     episodes: Dict[str, List[Episode]] = defaultdict(list)
     by_id: Dict[int, Episode] = {}
-    for r in conn.execute(select(e.c.id, e.c.conversation_id, e.c.reason, _raw(e.c.queued_at).label("queued_at"),
-                                 _raw(e.c.first_reply_at).label("first_reply_at"),
-                                 _raw(e.c.closed_at).label("closed_at"), _raw(e.c.ended_at).label("ended_at"),
+    # the times as the summary reads them (the database's epoch, to the millisecond), so both
+    # give the same durations
+    for r in conn.execute(select(e.c.id, e.c.conversation_id, e.c.reason,
+                                 _epoch_expr(conn, e.c.queued_at).label("queued_at"),
+                                 _epoch_expr(conn, e.c.first_reply_at).label("first_reply_at"),
+                                 _epoch_expr(conn, e.c.closed_at).label("closed_at"),
+                                 _epoch_expr(conn, e.c.ended_at).label("ended_at"),
                                  e.c.outcome, e.c.resolution, e.c.agent_id, c.c.channel, c.c.customer_id,
                                  csat_table.c.score.label("csat"), nps_table.c.score.label("nps"))
                           .select_from(e.join(c, c.c.id == e.c.conversation_id)
@@ -1174,19 +1178,20 @@ def read_csv_page(conn: Connection, request: ReportRequest, policy: StorePolicy,
                           .where(e.c.conversation_id.in_(ids)).order_by(e.c.id)):
         ep = Episode(id=r.id, conversation_id=r.conversation_id, channel=r.channel,
                      customer_key=r.customer_id or r.conversation_id, reason=r.reason,
-                     queued=_epoch(r.queued_at) or 0.0, first_reply=_epoch(r.first_reply_at),
-                     closed=_epoch(r.closed_at) if r.outcome == "closed" else None, ended=_epoch(r.ended_at),
+                     queued=_ms(r.queued_at) or 0.0, first_reply=_ms(r.first_reply_at),
+                     closed=_ms(r.closed_at) if r.outcome == "closed" else None, ended=_ms(r.ended_at),
                      outcome=r.outcome, resolution=r.resolution, agent_id=r.agent_id, verified_order=None,
                      csat=r.csat, nps=r.nps)
         episodes[r.conversation_id].append(ep)
         by_id[ep.id] = ep
     if by_id:
         a = assignments_table
-        for r in conn.execute(select(a.c.episode_id, a.c.agent_id, _raw(a.c.started_at).label("started_at"),
+        for r in conn.execute(select(a.c.episode_id, a.c.agent_id,
+                                     _epoch_expr(conn, a.c.started_at).label("started_at"),
                                      a.c.ended_by).where(a.c.episode_id.in_(list(by_id))).order_by(a.c.id)):
             ep = by_id[r.episode_id]
             ep.holders.append(r.agent_id)
-            if ep.first_reply is not None and (_epoch(r.started_at) or 0.0) <= ep.first_reply:
+            if ep.first_reply is not None and (_ms(r.started_at) or 0.0) <= ep.first_reply:
                 ep.responder = r.agent_id
             ep.transfers_to_agent += r.ended_by == "transfer"
             ep.transfers_to_queue += r.ended_by == "requeue"

@@ -32,13 +32,15 @@ import io
 import json
 import math
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
                     FrozenSet, Set, Tuple, TypeVar)
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, String, and_, cast, exists, func, literal_column, or_, select, type_coerce
+from sqlalchemy import (Integer, String, and_, case, cast, exists, func, literal_column, null, or_, select,
+                        type_coerce)
 from sqlalchemy.engine import Connection
 
 from actions import support_time
@@ -301,6 +303,7 @@ class Episode:
     csat: Optional[int] = None
     nps: Optional[int] = None
     holders: List[str] = field(default_factory=list)     # in order, repeated if held twice
+    described: Optional[str] = None      # a complaint's handoff ``details.description`` (the products it names)
     responder: Optional[str] = None      # who held it at the first reply
     transfers_to_agent: int = 0
     transfers_to_queue: int = 0
@@ -318,6 +321,9 @@ class Episode:
     @property
     def sla_agent(self) -> Optional[str]:
         return self.responder if self.first_reply is not None else (self.holders[-1] if self.holders else None)
+
+
+Lines = List[Tuple[str, bool]]   # an order's lines: (product name, whether a return of the order holds it)
 
 
 @dataclass
@@ -408,7 +414,6 @@ def _local_day_expr(conn: Connection, column: Any, request: ReportRequest) -> An
     if len(changes) == 1:
         shifted = epoch + changes[0][1]
     else:
-        from sqlalchemy import case
         whens = [(epoch < int(changes[i + 1][0]), epoch + changes[i][1]) for i in range(len(changes) - 1)]
         shifted = case(*whens, else_=epoch + changes[-1][1])
     if conn.dialect.name == "sqlite":
@@ -517,8 +522,13 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
     # 3. episodes queued in the range, with FCR (closed resolved, window over) computed in SQL
     if conn.dialect.name == "sqlite":
         order_expr = func.json_extract(c.c.context, "$.customer.verified_order_id")
+        described_expr = func.json_extract(c.c.context, "$.details.description")
     else:
         order_expr = literal_column("(handoff_conversations.context::json -> 'customer' ->> 'verified_order_id')")
+        described_expr = literal_column("(handoff_conversations.context::json -> 'details' ->> 'description')")
+    # the description only for complaints (what top_products reads), parsed only for them
+    described_expr = case((e.c.reason.in_(sorted(COMPLAINT_REASONS)), type_coerce(described_expr, String)),
+                          else_=null())
     a = assignments_table
     n_assign = select(func.count()).where(a.c.episode_id == e.c.id).scalar_subquery()
     fcr_case = sa_case(and_(e.c.outcome == "closed", e.c.resolution == "resolved", e.c.closed_at <= cutoff),
@@ -531,7 +541,7 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
                 _epoch_expr(conn, e.c.first_reply_at), _epoch_expr(conn, e.c.closed_at),
                 _epoch_expr(conn, e.c.ended_at), e.c.outcome, e.c.resolution, e.c.agent_id,
                 c.c.channel, c.c.customer_id, type_coerce(order_expr, String),
-                csat_table.c.score, nps_table.c.score, n_assign, fcr_case)
+                csat_table.c.score, nps_table.c.score, n_assign, fcr_case, described_expr)
          .select_from(e.join(c, c.c.id == e.c.conversation_id)
                       .outerjoin(csat_table, csat_table.c.episode_id == e.c.id)
                       .outerjoin(nps_table, nps_table.c.episode_id == e.c.id))
@@ -539,13 +549,14 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
     episodes: Dict[int, Episode] = {}
     several: List[int] = []
     for (eid, conv, reason, queued, first_reply, closed, ended, outcome, resolution, agent_id, channel,
-         customer_id, order_id, csat_score, nps_score, assigned, repeat) in _raw_rows(conn, q):
+         customer_id, order_id, csat_score, nps_score, assigned, repeat, described) in _raw_rows(conn, q):
         ep = Episode(
             id=eid, conversation_id=conv, channel=channel, customer_key=customer_id or conv, reason=reason,
             queued=_ms(queued) or 0.0, first_reply=_ms(first_reply),
             closed=_ms(closed) if outcome == "closed" else None, ended=_ms(ended), outcome=outcome,
             resolution=resolution, agent_id=agent_id,
-            verified_order=str(order_id) if order_id not in (None, "") else None, csat=csat_score, nps=nps_score)
+            verified_order=str(order_id) if order_id not in (None, "") else None, csat=csat_score, nps=nps_score,
+            described=described if isinstance(described, str) and described and order_id not in (None, "") else None)
         ep.fcr = None if repeat is None else not bool(repeat)
         episodes[eid] = ep
         if assigned and int(assigned) > 1:
@@ -610,7 +621,6 @@ def read_agent_names(conn: Connection) -> Dict[str, str]:
 
 def sa_case(condition: Any, value: Any, else_null: bool = False) -> Any:
     """CASE WHEN condition THEN (value as 1/0) ELSE 0 (or NULL) END."""
-    from sqlalchemy import case, null
     return case((condition, case((value, 1), else_=0)), else_=null() if else_null else 0)
 
 
@@ -897,7 +907,7 @@ def _into(groups: Dict[K, Tally], key: K) -> Tally:
 
 def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names: Mapping[str, str],
               request: ReportRequest, policy: StorePolicy, now: dt.datetime,
-              products: Optional[Dict[str, Tuple[List[str], bool]]] = None,
+              products: Optional[Dict[str, Lines]] = None,
               blocks: Sequence[Block] = ()) -> Dict[str, Any]:
     """The summary's JSON from the range's days (pure). ``blocks``: days
     already summed (``merge_days``), used for the range-wide figures instead
@@ -1016,29 +1026,85 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
     return summary
 
 
-def top_products(episodes: Sequence[Episode], products: Mapping[str, Tuple[List[str], bool]],
+def top_products(episodes: Sequence[Episode], products: Mapping[str, Lines],
                  limit: int = 20) -> List[Dict[str, Any]]:
     """Products of the verified orders of the range's contacts (a handoff
     episode whose conversation's handoff names a verified order), most
-    contacts first. ``returns``: contacts whose order has a return;
-    ``complaints``: contacts handed off as a complaint, for frustration or a
-    damaged or wrong item."""
+    contacts first. ``returns``: contacts whose order has a return holding
+    THAT product; ``complaints``: contacts handed off as a complaint, for
+    frustration or a damaged or wrong item, counted for the products of the
+    order the handoff's description names (``named_products``), else for
+    every product of the order."""
     contacts: Dict[str, Set[int]] = defaultdict(set)
     returns: Dict[str, Set[int]] = defaultdict(set)
     complaints: Dict[str, Set[int]] = defaultdict(set)
+    orders = {order: (tuple(dict.fromkeys(name for name, _ in lines)),
+                      tuple(dict.fromkeys(name for name, returned in lines if returned)))
+              for order, lines in products.items()}
     for ep in episodes:
-        if not ep.verified_order or ep.verified_order not in products:
+        if not ep.verified_order or ep.verified_order not in orders:
             continue
-        names, has_return = products[ep.verified_order]
-        for name in set(names):
+        names, returned = orders[ep.verified_order]
+        for name in names:
             contacts[name].add(ep.id)
-            if has_return:
-                returns[name].add(ep.id)
-            if ep.reason in COMPLAINT_REASONS:
+        for name in returned:
+            returns[name].add(ep.id)
+        if ep.reason in COMPLAINT_REASONS:
+            for name in (named_products(ep.described, names) if ep.described else ()) or names:
                 complaints[name].add(ep.id)
     ranked = sorted(contacts, key=lambda n: (-len(contacts[n]), n))[:limit]
     return [{"product": name, "contacts": len(contacts[name]), "returns": len(returns[name]),
              "complaints": len(complaints[name])} for name in ranked]
+
+
+_NAME_FILLER = frozenset({"de", "del", "con", "sin", "para", "por", "el", "la", "los", "las", "un", "una", "y",
+                          "a", "al", "en"})
+
+
+def _words(text: str) -> List[str]:
+    """Folded (lower case, no accents), singular words: "Altavoces" → "altavoz"."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    words = []
+    for word in re.findall(r"[a-z0-9]+", folded):
+        if len(word) > 4 and word.endswith("ces"):
+            word = word[:-3] + "z"
+        elif len(word) > 4 and word.endswith("es") and word[-3] in "lrndj":
+            word = word[:-2]
+        elif len(word) > 3 and word.endswith("s"):
+            word = word[:-1]
+        words.append(word)
+    return words
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_words(name: str) -> Tuple[str, ...]:
+    """A product name's words that tell it apart, head noun first; the
+    variant in brackets ("(talla M)", "(gris)") is left out."""
+    return tuple(w for w in _words(name.split("(")[0]) if w not in _NAME_FILLER)
+
+
+def named_products(description: Optional[str], names: Sequence[str]) -> Set[str]:
+    """The products among ``names`` (an order's) that the shopper's own
+    description names: its head noun ("las zapatillas rotas" → the
+    "Zapatillas urbanas de piel"); of products sharing a head noun, those
+    with the most of their words in it ("los auriculares de diadema").
+    Empty when it names none (the caller then counts every product)."""
+    said = set(_words(description or ""))
+    if not said:
+        return set()
+    best: Dict[str, Tuple[int, Set[str]]] = {}
+    for name in names:
+        words = _name_words(name)
+        if not words or words[0] not in said:
+            continue
+        score = sum(1 for w in set(words) if w in said)
+        top, found = best.get(words[0], (0, set()))
+        if score > top:
+            best[words[0]] = (score, {name})
+        elif score == top:
+            found.add(name)
+    return {name for _, found in best.values() for name in found}
 
 
 def order_ids(days: Mapping[dt.date, DayFigures], request: ReportRequest) -> List[str]:
@@ -1097,9 +1163,13 @@ def read_csv_page(conn: Connection, request: ReportRequest, policy: StorePolicy,
     ids = [conv.id for conv in page]
     episodes: Dict[str, List[Episode]] = defaultdict(list)
     by_id: Dict[int, Episode] = {}
-    for r in conn.execute(select(e.c.id, e.c.conversation_id, e.c.reason, _raw(e.c.queued_at).label("queued_at"),
-                                 _raw(e.c.first_reply_at).label("first_reply_at"),
-                                 _raw(e.c.closed_at).label("closed_at"), _raw(e.c.ended_at).label("ended_at"),
+    # the times as the summary reads them (the database's epoch, to the millisecond), so both
+    # give the same durations
+    for r in conn.execute(select(e.c.id, e.c.conversation_id, e.c.reason,
+                                 _epoch_expr(conn, e.c.queued_at).label("queued_at"),
+                                 _epoch_expr(conn, e.c.first_reply_at).label("first_reply_at"),
+                                 _epoch_expr(conn, e.c.closed_at).label("closed_at"),
+                                 _epoch_expr(conn, e.c.ended_at).label("ended_at"),
                                  e.c.outcome, e.c.resolution, e.c.agent_id, c.c.channel, c.c.customer_id,
                                  csat_table.c.score.label("csat"), nps_table.c.score.label("nps"))
                           .select_from(e.join(c, c.c.id == e.c.conversation_id)
@@ -1108,19 +1178,20 @@ def read_csv_page(conn: Connection, request: ReportRequest, policy: StorePolicy,
                           .where(e.c.conversation_id.in_(ids)).order_by(e.c.id)):
         ep = Episode(id=r.id, conversation_id=r.conversation_id, channel=r.channel,
                      customer_key=r.customer_id or r.conversation_id, reason=r.reason,
-                     queued=_epoch(r.queued_at) or 0.0, first_reply=_epoch(r.first_reply_at),
-                     closed=_epoch(r.closed_at) if r.outcome == "closed" else None, ended=_epoch(r.ended_at),
+                     queued=_ms(r.queued_at) or 0.0, first_reply=_ms(r.first_reply_at),
+                     closed=_ms(r.closed_at) if r.outcome == "closed" else None, ended=_ms(r.ended_at),
                      outcome=r.outcome, resolution=r.resolution, agent_id=r.agent_id, verified_order=None,
                      csat=r.csat, nps=r.nps)
         episodes[r.conversation_id].append(ep)
         by_id[ep.id] = ep
     if by_id:
         a = assignments_table
-        for r in conn.execute(select(a.c.episode_id, a.c.agent_id, _raw(a.c.started_at).label("started_at"),
+        for r in conn.execute(select(a.c.episode_id, a.c.agent_id,
+                                     _epoch_expr(conn, a.c.started_at).label("started_at"),
                                      a.c.ended_by).where(a.c.episode_id.in_(list(by_id))).order_by(a.c.id)):
             ep = by_id[r.episode_id]
             ep.holders.append(r.agent_id)
-            if ep.first_reply is not None and (_epoch(r.started_at) or 0.0) <= ep.first_reply:
+            if ep.first_reply is not None and (_ms(r.started_at) or 0.0) <= ep.first_reply:
                 ep.responder = r.agent_id
             ep.transfers_to_agent += r.ended_by == "transfer"
             ep.transfers_to_queue += r.ended_by == "requeue"
@@ -1255,7 +1326,7 @@ async def summary(run: Runner, store: Any, request: ReportRequest, policy: Store
         return days_of(conn, request, policy, now), read_labels(conn, request), read_agent_names(conn)
 
     (days, blocks), labels, names = await run(read)
-    products: Dict[str, Tuple[List[str], bool]] = {}
+    products: Dict[str, Lines] = {}
     wanted = order_ids(days, request)
     if wanted and store is not None:
         bulk = getattr(store, "order_products", None)
@@ -1266,7 +1337,8 @@ async def summary(run: Runner, store: Any, request: ReportRequest, policy: Store
                 for order_id in wanted:
                     order = await store.get_order(order_id)
                     if order is not None:
-                        products[order_id] = ([i.name for i in order.items], bool(order.returns))
+                        held = {i for r in order.returns for i in r.item_ids}
+                        products[order_id] = [(i.name, i.id in held) for i in order.items]
         except Exception:  # noqa: BLE001 - the store is optional for a report: no products then
             products = {}
     return summarise(days, labels, names, request, policy, now, products, blocks)

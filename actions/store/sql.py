@@ -240,22 +240,23 @@ class SqlStore:
 
         return await self._run(work)
 
-    async def order_products(self, order_ids: List[str]) -> Dict[str, Tuple[List[str], bool]]:
-        """For the reports: each known order's product names (in item order)
-        and whether it has a return, in one query per table (no full orders)."""
+    async def order_products(self, order_ids: List[str]) -> Dict[str, List[Tuple[str, bool]]]:
+        """For the reports: each known order's lines (in item order) as
+        (product name, whether a return of the order holds that line: its
+        return lines, any status), in one query per 500 orders (no full orders)."""
         wanted = sorted({str(o) for o in order_ids if o})
+        returned = (select(ReturnItemRow.order_item_id).where(ReturnItemRow.order_item_id == OrderItemRow.id)
+                    .exists().label("returned"))
 
-        def work(s: Session) -> Dict[str, Tuple[List[str], bool]]:
-            found: Dict[str, Tuple[List[str], bool]] = {}
+        def work(s: Session) -> Dict[str, List[Tuple[str, bool]]]:
+            found: Dict[str, List[Tuple[str, bool]]] = {}
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
-                for order_id, name in s.execute(select(OrderItemRow.order_id, OrderItemRow.name)
-                                                .where(OrderItemRow.order_id.in_(chunk))
-                                                .order_by(OrderItemRow.order_id, OrderItemRow.id)).all():
-                    found.setdefault(order_id, ([], False))[0].append(name)
-                for (order_id,) in s.execute(select(ReturnRow.order_id).where(ReturnRow.order_id.in_(chunk))
-                                             .distinct()).all():
-                    found[order_id] = (found.get(order_id, ([], False))[0], True)
+                for order_id, name, in_return in s.execute(
+                        select(OrderItemRow.order_id, OrderItemRow.name, returned)
+                        .where(OrderItemRow.order_id.in_(chunk))
+                        .order_by(OrderItemRow.order_id, OrderItemRow.id)).all():
+                    found.setdefault(order_id, []).append((name, bool(in_return)))
             return found
 
         return await self._run(work)

@@ -96,11 +96,16 @@
                            (right[0].format || String)(t)));
     });
     // category labels: as many as fit (about 44 px each), always the first and the last
+    // (the last one replaces the one before it when the two would touch)
     var every = Math.max(1, Math.ceil(44 / slot));
-    categories.forEach(function (c, i) {
-      if (i % every !== 0 && i !== n - 1) return;
-      if (i === n - 1 && i % every !== 0 && (i % every) < every / 2) return;  // too close to the previous one
-      grid.appendChild(svg("text", { x: x(i), y: HEIGHT - pad.bottom + 16, "text-anchor": "middle" }, label(c)));
+    var shown = [];
+    for (var i = 0; i < n; i += every) shown.push(i);
+    if (n && shown[shown.length - 1] !== n - 1) {
+      if (shown.length > 1 && (n - 1 - shown[shown.length - 1]) * slot < 44) shown.pop();
+      shown.push(n - 1);
+    }
+    shown.forEach(function (i) {
+      grid.appendChild(svg("text", { x: x(i), y: HEIGHT - pad.bottom + 16, "text-anchor": "middle" }, label(categories[i])));
     });
     root.appendChild(grid);
 

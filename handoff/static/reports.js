@@ -41,6 +41,8 @@
   var DEC = new Intl.NumberFormat("es-ES", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
   var PCT = new Intl.NumberFormat("es-ES", { style: "percent", maximumFractionDigits: 1 });
   function count(v) { return isNum(v) ? INT.format(v) : "—"; }
+  // "1 pendiente", "2 pendientes" (a missing figure reads "— pendientes")
+  function counted(v, one, many) { return count(v) + " " + (v === 1 ? one : many); }
   function percent(v) { return isNum(v) ? PCT.format(v) : "—"; }
   function decimal(v) { return isNum(v) ? DEC.format(v) : "—"; }
   function signed(v) { return isNum(v) ? (v > 0 ? "+" : "") + INT.format(v) : "—"; }
@@ -208,11 +210,11 @@
              "en horario de atención: " + duration(frb.median)),
       figure("resolution", "Resolución (mediana)", duration(res.median), "p90: " + duration(res.p90)),
       figure("csat", "CSAT", percent(csat.score),
-             "media " + decimal(csat.average) + " de 5 · " + count(csat.responses) + " de " + count(csat.requests) + " respondieron"),
-      figure("nps", "NPS", signed(nps.score), count(nps.responses) + " respuestas"),
+             "media " + decimal(csat.average) + " de 5 · " + count(csat.responses) + " de " + count(csat.requests) + (csat.responses === 1 ? " respondió" : " respondieron")),
+      figure("nps", "NPS", signed(nps.score), counted(nps.responses, "respuesta", "respuestas")),
       figure("sla", "SLA", percent(sla.met_rate),
-             count(sla.met) + " a tiempo · " + count(sla.breached) + " tarde · " + count(sla.pending) + " pendientes"),
-      figure("fcr", "FCR", percent(d.fcr_rate), "sin volver en " + count(d.fcr_counted) + " contactos contados"),
+             count(sla.met) + " a tiempo · " + count(sla.breached) + " tarde · " + counted(sla.pending, "pendiente", "pendientes")),
+      figure("fcr", "FCR", percent(d.fcr_rate), "sin volver en " + counted(d.fcr_counted, "contacto contado", "contactos contados")),
     ].forEach(function (node) { list.appendChild(node); });
   }
 

@@ -258,6 +258,15 @@ def test_the_view_is_accessible_and_fits(browser: Any, story: ReportsBridge, wid
     widths = page.evaluate("""() => [...document.querySelectorAll('.chart-card')].map(c => {
         const svg = c.querySelector('svg'); return [c.clientWidth, svg.getBoundingClientRect().width]; })""")
     assert all(svg <= card for card, svg in widths), widths
+    # the day labels under each chart never touch (the last one used to sit on the one before)
+    touching = page.evaluate("""() => [...document.querySelectorAll('.chart-card svg')].flatMap(svg => {
+        const texts = [...svg.querySelectorAll('text[text-anchor=middle]')];
+        const bottom = Math.max(...texts.map(t => +t.getAttribute('y')));
+        const boxes = texts.filter(t => +t.getAttribute('y') === bottom).map(t => t.getBoundingClientRect())
+            .sort((a, b) => a.left - b.left);
+        return boxes.slice(1).filter((b, i) => b.left < boxes[i].right).map(b => svg.closest('.chart-card').id);
+    })""")
+    assert not touching, touching
     # the top bar on one line (the view tabs beside the connection state)
     heights = page.evaluate("""() => ['#conn', '#view-reports', '#sound', '#signout', '.topbar h1']
         .map(s => document.querySelector(s).getBoundingClientRect().height)""")
@@ -285,4 +294,33 @@ def test_signing_out_of_the_view_leaves_nothing_for_the_next_agent(browser: Any,
     expect(page.get_by_role("button", name="Informes")).to_have_count(0)
     expect(page.locator("#reports")).to_be_hidden()
     expect(page.locator(".kpi")).to_have_count(0)
+    page.context.close()
+
+
+def test_day_labels_never_touch_whatever_the_width_and_the_range(browser: Any, story: ReportsBridge) -> None:
+    """At 1024 px the CSAT chart drew its last two days on top of each other
+    («01/1202/12»): the last label replaces the one before when they would touch."""
+    page = console(browser, story, "supervisor", 1440, 900)
+    touching = page.evaluate("""() => {
+        const found = [];
+        const box = document.createElement('div');
+        document.body.appendChild(box);
+        for (let width = 300; width <= 1300; width += 37) {
+          for (let n = 2; n <= 92; n += 3) {
+            box.innerHTML = ''; box.style.width = width + 'px';
+            const days = [...Array(n).keys()].map(i => String(i + 1).padStart(2, '0') + '/12');
+            window.AuroraCharts.render(box, {title: 't', categories: days,
+              series: [{name: 's', values: days.map(() => 1)}]});
+            const svg = box.querySelector('svg');
+            const texts = [...svg.querySelectorAll('text[text-anchor=middle]')];
+            const bottom = Math.max(...texts.map(t => +t.getAttribute('y')));
+            const boxes = texts.filter(t => +t.getAttribute('y') === bottom).map(t => t.getBoundingClientRect())
+              .sort((a, b) => a.left - b.left);
+            if (boxes.slice(1).some((b, i) => b.left < boxes[i].right)) found.push([width, n]);
+          }
+        }
+        box.remove();
+        return found;
+    }""")
+    assert not touching, touching[:10]
     page.context.close()

@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import websockets
 import yaml
@@ -44,6 +45,8 @@ from handoff.frames import HARD_MAX_FRAME_BYTES
 from handoff.metrics import CONTENT_TYPE_LATEST
 from handoff.settings import STATIC_DIR, HandoffSettings
 from handoff.storage import Agent, StorageError
+
+WARM_DAYS = 90  # the reports' longest usual range (the benchmark's 90 days)
 from handoff.texts import Texts
 
 logger = logging.getLogger(__name__)
@@ -175,6 +178,7 @@ class BridgeServer:
         self.port: int = settings.port
         self._server: Optional[WebSocketServer] = None
         self.telegram: Optional[TelegramChannel] = None
+        self.reports_warm: Optional["asyncio.Task[None]"] = None
 
     async def start(self) -> int:
         await self.bridge.start()
@@ -208,9 +212,31 @@ class BridgeServer:
         )
         logger.info("bridge_listening", extra={"host": self.settings.host, "port": self.port})
         self.bridge.start_recovery()
+        self.reports_warm = asyncio.create_task(self._warm_reports(), name="reports-warm")
         return self.port
 
+    async def _warm_reports(self) -> None:
+        """The settled days of the last WARM_DAYS days read once in the
+        background after start, so that a supervisor's first report answers as
+        fast as the next ones (handoff/report_cache.py keeps them; without the
+        store's products, which are read per request anyway). A failure only
+        leaves the first request slower."""
+        now = self.bridge.clock()
+        try:
+            first = (now.astimezone(ZoneInfo(self.bridge.policy.timezone)).date()
+                     - dt.timedelta(days=WARM_DAYS - 1))
+            request = reports.parse_request({"from": [first.isoformat()]}, self.bridge.policy.timezone, now)
+            await reports.summary(self.bridge.storage.run_read, None, request, self.bridge.policy, now)
+        except StorageError as exc:
+            logger.warning("reports_warm_failed", extra={"error": str(exc)})
+        else:
+            logger.info("reports_warmed", extra={"days": WARM_DAYS})
+
     async def stop(self) -> None:
+        if self.reports_warm is not None:
+            self.reports_warm.cancel()
+            await asyncio.gather(self.reports_warm, return_exceptions=True)
+            self.reports_warm = None
         if self.telegram is not None:
             await self.telegram.stop()
             self.telegram = None

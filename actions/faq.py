@@ -58,10 +58,15 @@ class ActionAnswerQuestions(Action):
 
 
 def selected_faq_key(message: dict) -> str:
-    """The ResponseSelector's answer to a one-question FAQ ('faq/shipping_cost')."""
+    """The ResponseSelector's answer to a one-question FAQ ('faq/shipping_cost');
+    for a button ('/faq{"faq_key":"return_policy"}', no NLU runs) the key it names."""
     selectors = message.get("response_selector") or {}
     chosen = selectors.get("faq") or selectors.get("default") or {}
-    return str((chosen.get("response") or {}).get("intent_response_key") or "")
+    key = str((chosen.get("response") or {}).get("intent_response_key") or "")
+    if key:
+        return key
+    named = next((str(e.get("value")) for e in message.get("entities") or [] if e.get("entity") == "faq_key"), "")
+    return f"faq/{named}" if re.fullmatch(r"[a-z_]{1,40}", named) else ""
 
 
 class ActionOutOfScope(Action):

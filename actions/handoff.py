@@ -170,7 +170,49 @@ class ActionFallback(Action):
             # Another try after the lock: the lock, plainly, with the offer of a person.
             utter_error(dispatcher, VerificationLocked(max_attempts=MAX_ATTEMPTS))
             return []
+        order_id = order_named(tracker)
+        if order_id:
+            # A bare "600828" or "y el otro 989057?" with no form asking: what to do with it.
+            dispatcher.utter_message(response="utter_order_what_to_do", order_id=order_id,
+                                     buttons=order_task_buttons(order_id, last_task(tracker)))
+            return []
         if len(user_intents) >= 2 and user_intents[-2] == "nlu_fallback":
             return hand_over(dispatcher, tracker, "fallback")
         dispatcher.utter_message(response="utter_default")
         return []
+
+
+# The tasks a bare order number may be for, as the buttons offer them (intent, title).
+ORDER_TASKS = (
+    ("order_status", "Dónde está"),
+    ("order_cancel", "Cancelarlo"),
+    ("change_address", "Cambiar la dirección"),
+    ("return_request", "Devolverlo o cambiarlo"),
+    ("invoice_request", "La factura"),
+)
+TASK_OF_FORM = {"order_status_form": "order_status", "cancel_form": "order_cancel", "address_form": "change_address",
+                "return_form": "return_request", "invoice_form": "invoice_request"}
+
+
+def order_named(tracker: Tracker) -> Optional[str]:
+    """The order number the latest message gives (an ``inform``), if any."""
+    message = tracker.latest_message or {}
+    if (message.get("intent") or {}).get("name") != "inform":
+        return None
+    found = next((str(e.get("value")) for e in message.get("entities") or [] if e.get("entity") == "order_id"), "")
+    digits = "".join(ch for ch in found if ch.isdigit())
+    return digits if len(digits) == 6 else None
+
+
+def last_task(tracker: Tracker) -> Optional[str]:
+    """The intent of the last task form this conversation ran ("y el otro…" is likely the same task)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") in TASK_OF_FORM:
+            return TASK_OF_FORM[str(event["name"])]
+    return None
+
+
+def order_task_buttons(order_id: str, first: Optional[str]) -> List[Dict[str, str]]:
+    tasks = sorted(ORDER_TASKS, key=lambda task: task[0] != first)  # the last task first, the rest in order
+    return [{"title": title, "payload": f'/{intent}{{"order_id":"{order_id}"}}'} for intent, title in tasks] + [
+        {"title": "Hablar con una persona", "payload": '/request_human{"handoff_reason":"customer_request"}'}]

@@ -106,6 +106,10 @@ def destination_in(text: str, table: Optional[PlaceTable] = None) -> Optional[De
             hit = _place_at(words, start + 1, table)
             if hit is not None:
                 destination, size = hit
+                country = _country_after(words, start + 1 + size, table)
+                if country is not None and destination.country == HOME:
+                    # "a Córdoba, Argentina": the country decides, not Spain's Córdoba
+                    destination, size = country, size + 1
                 found.append(destination)
                 start += 1 + size
                 after_place = True
@@ -122,6 +126,18 @@ def destination_in(text: str, table: Optional[PlaceTable] = None) -> Optional[De
     customs = next((d for d in found if d.customs_apply), None)
     first = local_tax or customs or found[0]
     return Destination(joined, first.country, first.zone, first.region)
+
+
+def _country_after(words: List[str], at: int, table: PlaceTable) -> Optional[Destination]:
+    """A country other than Spain written right after a town ("Córdoba Argentina")."""
+    if at >= len(words):
+        return None
+    word = words[at]
+    country = table.country(word)
+    if country and country != HOME:
+        return Destination(country, country, "international")
+    other = other_countries().get(fold(word))
+    return Destination(other, other, "unserved") if other else None
 
 
 def _place_at(words: List[str], at: int, table: PlaceTable) -> Optional[Tuple[Destination, int]]:

@@ -102,6 +102,14 @@ def parse_correction(text: Any) -> Tuple[Optional[str], Optional[str]]:
 NOT_IN_ACCOUNT = "not_in_account"  # the pending pair's kind: a proven email, a number not among its orders
 
 
+def _is_email(value: Any) -> bool:
+    try:
+        parse_email(value)
+    except InvalidEmail:
+        return False
+    return True
+
+
 def pending_try(tracker: Tracker) -> Optional[Dict[str, str]]:
     """The number and email of the last failed try (``kind`` ``failed``) or of
     a number not among the proven email's orders (``not_in_account``), while
@@ -350,12 +358,19 @@ class OrderFormValidation(FormValidationAction):
         result: Dict[Text, Any] = {}
         order_id: Optional[str] = None
         email: Optional[str] = None
+        number_error: Optional[InvalidOrderNumber] = None
         try:
             order_id = parse_order_id(tracker.get_slot("order_id"))
         except InvalidOrderNumber as error:
             if "order_id" in candidates:
-                utter_error(dispatcher, error)
+                number_error = error
             result["order_id"] = None
+        if number_error is not None:
+            if "email" in candidates and _is_email(tracker.get_slot("email")):
+                # only the email ("no sé el número… es xabier@…"): kept; the number is still needed
+                dispatcher.utter_message(response="utter_email_kept_need_number")
+            else:
+                utter_error(dispatcher, number_error)
         try:
             email = parse_email(tracker.get_slot("email"))
         except InvalidEmail as error:

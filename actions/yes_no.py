@@ -19,6 +19,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.chitchat import bot_spoke_this_session
 from actions.handoff import HANDOFF_REASONS, hand_over
+from actions.shopper_words import lacks_order_number
 from actions.turns import RESPONSE_NAME_KEY
 
 # An offer's "yes" button that starts a flow: the form that flow's rule starts.
@@ -32,6 +33,12 @@ FORM_BY_INTENT = {
     "invoice_request": "invoice_form",
 }
 NO_PAYLOADS = ("/deny",)
+# "ok", "vale", "perfecto, gracias": the shopper took an answer in (not a "sí" to a step).
+ACKNOWLEDGEMENT = re.compile(
+    r"^\W*(?:ok+(?:ay|ey|is)?|vale|perfecto|genial|entendido|de acuerdo|bien|listo|dale|ah+|ya|okk?)"
+    r"(?:\W+(?:ok+|vale|gracias|perfecto|genial|entendido))*[\W\s]*$", re.I)
+# The bot's "anything else?" turns after which a thumbs-up means "no, thanks" (the shopper is done).
+CLOSING_RESPONSES = ("utter_thank", "utter_anything_else", "utter_goodbye")
 # A message that starts as an answer ("no, gracias, ¿vale?", "sí, claro, ¿cuándo llega?")
 # is one, whatever follows.
 YES_NO_OPENING = re.compile(r"^\W*(s[ií]+|no+|vale|ok|claro|de acuerdo|nop|gracias)\b", re.I)
@@ -121,13 +128,19 @@ class ActionYesNoOutOfContext(Action):
             # "ok" as the first message answers nothing: the introduction, not "that step is over".
             dispatcher.utter_message(response="utter_greet")
             return []
+        if not pressed and lacks_order_number(str(message.get("text") or "")):
+            # "no sé el número" is no "no" to the offer: where to find it, and a person
+            dispatcher.utter_message(response="utter_order_number_help")
+            return []
         if not pressed and said_goodbye(turn):
             # "👍", "vale", "no" after "¡Hasta pronto!": the shopper closes too; no new question.
             dispatcher.utter_message(response="utter_closing_ack")
             return []
         if yes and not pressed and not any(ch.isalpha() for ch in str(message.get("text") or "")):
-            # "👍", "👌": an acknowledgement, not a "yes" to an offer (never calls a person).
-            dispatcher.utter_message(response="utter_anything_else")
+            # "👍", "👌": an acknowledgement, not a "yes" to an offer (never calls a person);
+            # after "¡De nada! ¿Algo más?" it closes instead of asking the same again.
+            closing = bool(turn) and (turn[-1].get("metadata") or {}).get(RESPONSE_NAME_KEY) in CLOSING_RESPONSES
+            dispatcher.utter_message(response="utter_closing_ack" if closing else "utter_anything_else")
             return []
         if not pressed and is_question_of_its_own(str(message.get("text") or "")):
             # "y eso ya pasó, no?": a question that ends in "no?", not a no to anything
@@ -148,6 +161,10 @@ class ActionYesNoOutOfContext(Action):
         if asked_open_question(turn):
             dispatcher.utter_message(response="utter_ask_what_else" if yes else "utter_goodbye")
             return []
+        if not pressed and ACKNOWLEDGEMENT.match(str(message.get("text") or "")):
+            # "ok", "vale, gracias" after an answer: taken in, nothing to undo or confirm
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
         dispatcher.utter_message(response="utter_step_over")
         return []
 
@@ -159,6 +176,9 @@ class ActionYesNoOutOfContext(Action):
             return hand_over(dispatcher, tracker, reason if reason in HANDOFF_REASONS else "customer_request")
         if name.startswith("faq/"):
             dispatcher.utter_message(response=f"utter_{name}")
+            return []
+        if name == "faq" and re.fullmatch(r"[a-z_]{1,40}", str(values.get("faq_key") or "")):
+            dispatcher.utter_message(response=f"utter_faq/{values['faq_key']}")
             return []
         if name in FORM_BY_INTENT:
             return [FollowupAction(FORM_BY_INTENT[name])]

@@ -183,8 +183,12 @@ class QuestionsPolicy(_OneActionPolicy):
         return QUESTIONS_ACTION
 
     def _is_worded_question(self, parse_data: Dict[str, Any]) -> bool:
+        """A FAQ whose answer the action words (the destination), or a FAQ
+        button ('/faq{"faq_key":"return_policy"}': no NLU ran, so no selector)."""
         if (parse_data.get("intent") or {}).get("name") != "faq":
             return False
+        if any(e.get("entity") == "faq_key" for e in parse_data.get("entities") or []):
+            return True
         chosen = (parse_data.get("response_selector") or {}).get("faq") or {}
         key = (chosen.get("response") or {}).get("intent_response_key")
         return key in self.config["worded_keys"]

@@ -114,3 +114,22 @@ async def test_a_first_message_asking_for_a_person_is_not_told_what_we_talked_ab
     await ActionHandoff().run(again, make_tracker(intent="request_human", events=[
         _user("order_status"), {"event": "session_started"}]), domain)
     assert responses(again)[0] == "utter_handoff_first"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("events, first", [
+    ([], "order_status"),
+    ([{"event": "active_loop", "name": "cancel_form"}, {"event": "active_loop", "name": None}], "order_cancel"),
+])
+async def test_a_bare_order_number_with_no_form_asks_what_to_do_with_it(domain, events, first) -> None:
+    """Walkthrough: "600828" got «no te he entendido» while the number was
+    taken; "y el otro 989057?" after a cancellation went to a person. The
+    shopper picks the task, the last one first."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="inform", text="y el otro 989057?", events=events,
+                           entities=[{"entity": "order_id", "value": "989057"}])
+    assert await ActionFallback().run(dispatcher, tracker, domain) == []
+    assert responses(dispatcher) == ["utter_order_what_to_do"]
+    payloads = [b["payload"] for b in dispatcher.messages[0]["buttons"]]
+    assert payloads[0] == f'/{first}{{"order_id":"989057"}}'
+    assert '/request_human{"handoff_reason":"customer_request"}' in payloads

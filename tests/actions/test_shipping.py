@@ -32,6 +32,8 @@ from tests.actions.conftest import make_tracker, responses
     ("¿envían a Estados Unidos?", "Estados Unidos", "unserved"),
     ("cuanto cuesta mandar a EEUU", "Estados Unidos", "unserved"),
     ("envían a Holanda?", "Países Bajos", "unserved"),
+    ("che y cuanto demora el envio a cordoba argentina?", "Argentina", "international"),  # not Spain's Córdoba
+    ("¿llega a Valencia, Venezuela?", "Venezuela", "unserved"),
 ])
 def test_the_destination_named(text: str, name: str, zone: str) -> None:
     found = destination_in(text)

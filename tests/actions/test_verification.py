@@ -536,3 +536,15 @@ async def test_a_shopper_known_by_telegram_phone_picks_one_of_their_orders(shop,
     ask = CollectingDispatcher()
     await ActionAskOrderId().run(ask, make_tracker(slots=other), domain)
     assert responses(ask) == ["utter_ask_order_id"]
+
+
+@pytest.mark.asyncio
+async def test_an_email_alone_at_the_number_question_is_kept_and_explained(shop, domain) -> None:
+    """Walkthrough: after «no sé el número», the email alone got «Eso no parece
+    un número de pedido». It is kept, and the shopper is told why the number is needed."""
+    dispatcher, events = await _validate(domain, slots={"requested_slot": "order_id"},
+                                         new_slots={"order_id": "xabier.gil@example.com",
+                                                    "email": "xabier.gil@example.com"},
+                                         text="xabier.gil@example.com")
+    assert responses(dispatcher) == ["utter_email_kept_need_number"]
+    assert events.get("email") == "xabier.gil@example.com" and events.get("order_id") is None

@@ -143,3 +143,25 @@ async def test_a_yes_or_no_as_the_first_message_gets_the_introduction(domain, in
     """Walkthrough: "ok" as the first message got «Ese paso ya ha terminado»."""
     dispatcher, _ = await _answer(domain, intent, text, [{"event": "session_started"}])
     assert responses(dispatcher) == ["utter_greet"]
+
+
+@pytest.mark.asyncio
+async def test_no_number_at_an_offer_is_not_a_no(domain) -> None:
+    """Walkthrough: «no sé el número» at [Sí, con una persona / No, gracias] got «De acuerdo»."""
+    dispatcher, _ = await _answer(domain, "deny", "no sé el número", _turn("¿Te paso con una persona?", OFFER_PERSON))
+    assert responses(dispatcher) == ["utter_order_number_help"]
+
+
+@pytest.mark.asyncio
+async def test_a_thumbs_up_after_you_are_welcome_closes(domain) -> None:
+    """Walkthrough: «gracias!!» → «¡De nada! ¿Algo más?», then «👍» got the same question again."""
+    dispatcher, _ = await _answer(domain, "affirm", "👍", _turn("¡De nada! ¿Puedo ayudarte en algo más?", utter="utter_thank"))
+    assert responses(dispatcher) == ["utter_closing_ack"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["ok", "ok 👍", "vale, gracias"])
+async def test_an_ok_after_an_answer_is_taken_in(domain, text) -> None:
+    """Walkthrough: «ok» after the exchange's information got «Ese paso ya ha terminado»."""
+    dispatcher, _ = await _answer(domain, "affirm", text, _turn("Tu cambio está en camino hacia nosotros."))
+    assert responses(dispatcher) == ["utter_anything_else"]

@@ -9,6 +9,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from tests.actions.conftest import DemoOrders
 from tests.conftest import two_orders_of_one_customer
 from tests.e2e.conftest import Shopper
 
@@ -101,3 +102,36 @@ def test_ok_and_laughter_are_not_taken_for_answers(shopper: Shopper) -> None:
     assert "Ese paso ya ha terminado" not in first and "Soy el asistente virtual" in first, first
     laugh = shopper.texts("jajaja")
     assert "Eso no lo sé" not in laugh and FALLBACK not in laugh, laugh
+
+
+def test_the_how_to_return_button_of_a_shipped_order_answers(shopper: Shopper, demo_data) -> None:
+    """Walkthrough: «Sí, cómo devolverlo» (payload /faq/return_policy) always got the fallback."""
+    order = DemoOrders(demo_data).find(status="shipped", overdue=False)  # a late one gets the delay's offer
+    shopper.say(f"quiero cancelar el pedido {order['order_id']}")
+    refused = shopper.say(order["email"])
+    button = next(b for b in buttons(refused) if b["title"] == "Sí, cómo devolverlo")
+    answer = shopper.texts(button["payload"])
+    assert "días desde la entrega para devolver" in answer and FALLBACK not in answer, answer
+
+
+def test_a_bare_number_after_a_task_asks_what_to_do_with_it(shopper: Shopper, demo_data) -> None:
+    """Walkthrough: a bare number got «no te he entendido» (and was taken silently),
+    «y el otro …?» after a task went to a person."""
+    first, second = two_orders_of_one_customer(demo_data)
+    shopper.say(f"¿dónde está mi pedido {first['order_id']}?")
+    shopper.say(first["email"])
+    asked = shopper.say(f"y el otro {second['order_id']}?")
+    body = " ".join(m.get("text", "") for m in asked)
+    assert f"¿Qué necesitas del pedido {second['order_id']}?" in body and FALLBACK not in body, body
+    assert not any("handoff" in (m.get("custom") or {}) for m in asked)
+    status = next(b for b in buttons(asked) if b["title"] == "Dónde está")
+    assert f"Tu pedido {second['order_id']}" in shopper.texts(status["payload"])  # same email: no new check
+
+
+def test_no_number_outside_a_form_and_ok_after_an_answer(shopper: Shopper) -> None:
+    shopper.say("HOLA NECESITO AYUDA CON UN PEDIDO")
+    helped = shopper.texts("no se el numero")
+    assert "email de confirmación" in helped, helped
+    shopper.say("¿cuánto tarda el envío?")
+    ok = shopper.texts("ok")
+    assert "Ese paso ya ha terminado" not in ok and FALLBACK not in ok, ok

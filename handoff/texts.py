@@ -184,7 +184,7 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     "preview_request_human": ("(pidió hablar con una persona)", "(pidió hablar con una persona)"),
     # -- Telegram (handoff/channels/telegram.py) --
     "tg_help": (
-        "Soy el asistente de la tienda. Puedo ayudarte a:\n"
+        "Soy el asistente virtual de {store}. Puedo ayudarte a:\n"
         "• saber dónde está tu pedido y cuándo llega\n"
         "• cancelar un pedido o cambiar la dirección de envío\n"
         "• pedir una devolución y consultar un reembolso\n"
@@ -192,7 +192,7 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Comandos: /start para empezar, /ayuda para ver esto, /agente para hablar con una persona.\n"
         "Si me envías una foto o un documento (un producto dañado, un recibo), se lo pasaré a una "
         "persona del equipo.",
-        "Soy el asistente de la tienda. Puedo ayudarle a:\n"
+        "Soy el asistente virtual de {store}. Puedo ayudarle a:\n"
         "• saber dónde está su pedido y cuándo llega\n"
         "• cancelar un pedido o cambiar la dirección de envío\n"
         "• pedir una devolución y consultar un reembolso\n"

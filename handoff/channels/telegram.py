@@ -106,7 +106,6 @@ WEBHOOK_BODY_LIMIT = 1024 * 1024
 
 # The tú texts under their old names; what is sent follows the store's voice
 # (handoff/texts.py, ``TelegramChannel.texts``).
-HELP_TEXT = TU["tg_help"]
 CONTACT_PROMPT = TU["tg_contact_prompt"]
 CONTACT_BUTTON = "📱 Compartir mi teléfono"
 CONTACT_NOT_OWN = TU["tg_contact_not_own"]
@@ -115,7 +114,6 @@ CONTACT_UNKNOWN = TU["tg_contact_unknown"]
 CONTACT_STORE_DOWN = TU["tg_contact_store_down"]
 GROUP_TEXT = TU["tg_group"]
 UNSUPPORTED_TEXT = TU["tg_unsupported"]
-UNKNOWN_COMMAND = TU["tg_unknown_command"] + HELP_TEXT
 TOO_BIG = TU["tg_too_big"]
 DOWNLOAD_FAILED = TU["tg_download_failed"]
 NOT_PROCESSED = TU["tg_not_processed"]
@@ -127,6 +125,11 @@ QUEUED_TEXT = TU["tg_queued"]
 QUEUED_WAIT = TU["tg_queued_wait"]
 ASSIGNED_TEXT = TU["tg_assigned"]
 
+
+
+def help_text(texts: Texts, store: str) -> str:
+    """The channel's help (/ayuda, /start's second line) in ``texts``' voice."""
+    return texts.get("tg_help", store=store)
 
 class TelegramChannelError(Exception):
     """The Telegram channel cannot start (e.g. its webhook port is taken)."""
@@ -439,6 +442,10 @@ class TelegramChannel:
         """The channel's texts in the store's voice (the bridge's policy)."""
         return self.bridge.texts
 
+    def _help(self) -> str:
+        """/ayuda's text, naming the store (policy ``store_name``)."""
+        return help_text(self.texts, self.bridge.policy.store_name)
+
     @property
     def bot(self) -> Bot:
         return self.application.bot
@@ -725,12 +732,12 @@ class TelegramChannel:
             await self.bridge.customer_message(conversation_id, None, text, "/greet", client_id)
             await self._offer_contact(chat_id, conversation_id)
         elif command in ("/ayuda", "/help"):
-            await self.bridge.system_message(conversation_id, self.texts["tg_help"])
+            await self.bridge.system_message(conversation_id, self._help())
             await self._offer_contact(chat_id, conversation_id)
         elif command == "/agente":
             await self.bridge.customer_message(conversation_id, None, text, "/request_human", client_id)
         elif command is not None:
-            await self._send(chat_id, conversation_id, self.texts["tg_unknown_command"] + self.texts["tg_help"])
+            await self._send(chat_id, conversation_id, self.texts["tg_unknown_command"] + self._help())
         else:
             await self.bridge.customer_message(conversation_id, None, text, None, client_id)
 

@@ -85,7 +85,7 @@
       introBody: "Pregúntame por tus pedidos, envíos, devoluciones o reembolsos. Si lo prefieres, te paso con una persona del equipo.",
       placeholder: "Escribe tu mensaje…",
       contactLabel: "Déjanos tu correo y te escribiremos:",
-      contactButton: "Avisadme",
+      contactButton: "Avísame",
       you: "Tú",
       queued: "Te hemos puesto en la cola para hablar con una persona del equipo.",
       csatDone: "Has valorado la atención con un {score} de 5.",

@@ -151,7 +151,7 @@ def test_offline_queue_offers_email_and_buttons_are_chips(closed_bridge: Threade
         expect(log).to_contain_text("déjanos tu correo")
         email = shop.get_by_label("Déjanos tu correo y te escribiremos:")
         email.fill("no-es-un-correo")
-        shop.get_by_role("button", name="Avisadme").click()
+        shop.get_by_role("button", name="Avísame").click()
         expect(email).to_be_visible()  # the browser refuses an invalid address
         shop.screenshot(path=str(shots / "9-widget-offline.png"))
         email.fill("lucia@correo.example")

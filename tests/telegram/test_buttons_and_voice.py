@@ -12,6 +12,7 @@ import pytest
 
 from actions.policy import StorePolicy
 
+from handoff.channels.telegram import help_text
 from handoff.texts import TU_FORMS, texts_for
 from tests.handoff.conftest import usted_policy  # noqa: F401  (fixture used by name)
 from tests.handoff.conftest import VERIFIED_EMAIL, FakeRasa, agent_client, new_agent
@@ -103,9 +104,9 @@ async def test_every_channel_text_in_usted(start_telegram, bot_api: FakeBotApi, 
     await bot_api.push(message_update(text="/start"))
     await bot_api.wait_text(usted["tg_contact_prompt"])
     await bot_api.push(message_update(text="/ayuda"))
-    await bot_api.wait_text(usted["tg_help"])
+    await bot_api.wait_text(help_text(usted, server.bridge.policy.store_name))
     await bot_api.push(message_update(text="/nada"))
-    await bot_api.wait_text(usted["tg_unknown_command"] + usted["tg_help"])
+    await bot_api.wait_text(usted["tg_unknown_command"] + help_text(usted, server.bridge.policy.store_name))
     await bot_api.push(message_update(sticker={"file_id": "s1", "file_unique_id": "s", "type": "regular",
                                                "width": 10, "height": 10, "is_animated": False, "is_video": False}))
     await bot_api.wait_text(usted["tg_unsupported"])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.channels.telegram import CONTACT_PROMPT, HELP_TEXT, STEP_OVER, UNSUPPORTED_TEXT
+from actions.policy import load_policy
+from handoff.texts import TU
+from handoff.channels.telegram import help_text, CONTACT_PROMPT, STEP_OVER, UNSUPPORTED_TEXT
 from tests.telegram.conftest import (
     LONG_PAYLOAD,
     FakeBotApi,
@@ -12,6 +14,8 @@ from tests.telegram.conftest import (
     message_update,
 )
 from tests.handoff.conftest import FakeRasa
+
+HELP_TEXT_NOW = help_text(TU, load_policy().store_name)
 
 
 @pytest.mark.asyncio
@@ -54,7 +58,7 @@ async def test_polling_start_buttons_and_presses(start_telegram, bot_api: FakeBo
 async def test_help_and_unsupported_types(start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
     await start_telegram()
     await bot_api.push(message_update(text="/ayuda"))
-    await bot_api.wait_text(HELP_TEXT)
+    await bot_api.wait_text(HELP_TEXT_NOW)
     await bot_api.push(message_update(location={"latitude": 40.41, "longitude": -3.70}))
     await bot_api.wait_text(UNSUPPORTED_TEXT)
     assert fake_rasa.webhook_calls == []

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.channels.telegram import CONTACT_PROMPT, CONTACT_VERIFIED, HELP_TEXT
+from actions.policy import load_policy
+from handoff.texts import TU
+from handoff.channels.telegram import help_text, CONTACT_PROMPT, CONTACT_VERIFIED
 from tests.handoff.conftest import VERIFIED_EMAIL, FakeRasa
 from tests.telegram.conftest import FakeBotApi, message_update, user
+
+HELP_TEXT_NOW = help_text(TU, load_policy().store_name)
 
 
 def contact_offers(bot_api: FakeBotApi) -> int:
@@ -26,7 +30,7 @@ async def test_a_chat_verified_by_phone_is_not_offered_the_phone_button_again(
     await bot_api.push(message_update(sender=me, text="/start"))
     await bot_api.wait_text(CONTACT_PROMPT)
     await bot_api.push(message_update(sender=me, text="/ayuda"))   # not verified yet: offered again
-    await bot_api.wait_text(HELP_TEXT)
+    await bot_api.wait_text(HELP_TEXT_NOW)
     await bot_api.push(message_update(sender=me, text="uno"))
     await bot_api.wait_text("Eco: uno")                             # the outbox is in order: all sent
     assert contact_offers(bot_api) == 2
@@ -38,9 +42,9 @@ async def test_a_chat_verified_by_phone_is_not_offered_the_phone_button_again(
                                                           "user_id": me["id"]}))
     await bot_api.wait_text(CONTACT_VERIFIED.format(name=found.name.split()[0]))
 
-    helps = bot_api.texts().count(HELP_TEXT)
+    helps = bot_api.texts().count(HELP_TEXT_NOW)
     await bot_api.push(message_update(sender=me, text="/ayuda"))
-    await bot_api.wait_sent(lambda m: bot_api.texts().count(HELP_TEXT) > helps)
+    await bot_api.wait_sent(lambda m: bot_api.texts().count(HELP_TEXT_NOW) > helps)
     await bot_api.push(message_update(sender=me, text="/start"))
     await bot_api.wait_sent(lambda m: bot_api.texts().count("Eco: /greet") == 2)
     await bot_api.push(message_update(sender=me, text="dos"))
@@ -61,7 +65,7 @@ async def test_a_chat_verified_with_the_bot_is_not_offered_the_phone_button(
     await bot_api.push(message_update(sender=me, text="verifico"))  # an order and its e-mail, with the bot
     await bot_api.wait_text("Pedido verificado.")
     await bot_api.push(message_update(sender=me, text="/ayuda"))
-    await bot_api.wait_text(HELP_TEXT)
+    await bot_api.wait_text(HELP_TEXT_NOW)
     await bot_api.push(message_update(sender=me, text="tres"))
     await bot_api.wait_text("Eco: tres")
     assert contact_offers(bot_api) == 0, bot_api.texts()

@@ -7,30 +7,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 from playwright.sync_api import expect
 
-from actions.store.seed import seed_store
 from tests.browser import test_widget_offline as offline
-from tests.browser.test_console_attachments import png
+from tests.browser.test_console_attachments import open_bridge, png  # noqa: F401  (fixture used by name)
 from tests.browser.test_widget_and_console import shots_dir
-from tests.handoff.conftest import OPEN_TIME
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def open_bridge(tmp_path: Path) -> Iterator[offline.ThreadedBridge]:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    seed_store(url)
-    bridge = offline.ThreadedBridge(url, OPEN_TIME)
-    bridge.base_url = bridge.start()  # type: ignore[attr-defined]
-    try:
-        yield bridge
-    finally:
-        bridge.stop()
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 820}, {"width": 390, "height": 844}])

@@ -17,7 +17,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.turns import RESPONSE_NAME_KEY, events_of_form
+from actions.turns import events_of_form, response_of
 from actions.verification import OrderFormValidation, is_verified
 
 
@@ -29,7 +29,7 @@ def form_texts(tracker: Tracker, form: str) -> List[str]:
 def said_in_form(tracker: Tracker, form: str, responses: Collection[str]) -> bool:
     """The bot already uttered one of ``responses`` in this run of the form."""
     return any(
-        e.get("event") == "bot" and (e.get("metadata") or {}).get(RESPONSE_NAME_KEY) in responses
+        e.get("event") == "bot" and response_of(e) in responses
         for e in events_of_form(tracker, form)
     )
 

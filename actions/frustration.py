@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import hand_over
-from actions.turns import RESPONSE_NAME_KEY
+from actions.turns import response_of
 
 
 SORRY = "Lo siento mucho. "
@@ -24,12 +24,7 @@ def apologised_in_this_flow(tracker: Tracker) -> bool:
     opened = next((i for i in range(len(events) - 1, -1, -1)
                    if events[i].get("event") == "active_loop" and events[i].get("name")), len(events) - 1)
     start = next((i for i in range(opened, -1, -1) if events[i].get("event") == "user"), 0)
-    return any(e.get("event") == "bot" and _response_of(e) == "utter_frustration_apology" for e in events[start:])
-
-
-def _response_of(bot_event: dict) -> object:
-    """The response a bot event rendered (Rasa puts its name in the metadata)."""
-    return (bot_event.get("metadata") or {}).get(RESPONSE_NAME_KEY)
+    return any(e.get("event") == "bot" and response_of(e) == "utter_frustration_apology" for e in events[start:])
 
 
 def sorry(tracker: Optional[Tracker]) -> str:

@@ -17,6 +17,11 @@ from rasa_sdk import Tracker
 # The key under which Rasa's bot events name their response in the metadata.
 RESPONSE_NAME_KEY = "utter" + "_action"
 
+
+def response_of(bot_event: Dict[str, Any]) -> Optional[str]:
+    """The response a bot event uttered ("utter_goodbye"), or None (text sent by an action)."""
+    return (bot_event.get("metadata") or {}).get(RESPONSE_NAME_KEY)
+
 # The form each task intent starts (data/rules): a request for one of them
 # inside another form switches to it.
 TASK_FORMS: Dict[str, str] = {

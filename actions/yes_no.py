@@ -20,7 +20,7 @@ from rasa_sdk.types import DomainDict
 from actions.chitchat import bot_spoke_this_session
 from actions.handoff import HANDOFF_REASONS, hand_over
 from actions.shopper_words import lacks_order_number
-from actions.turns import RESPONSE_NAME_KEY
+from actions.turns import response_of
 
 # An offer's "yes" button that starts a flow: the form that flow's rule starts.
 FORM_BY_INTENT = {
@@ -69,7 +69,7 @@ def last_buttons(turn: List[Dict[str, Any]]) -> List[str]:
 
 def said_goodbye(turn: List[Dict[str, Any]]) -> bool:
     """The bot's previous turn ended the conversation ("¡Hasta pronto!")."""
-    return bool(turn) and (turn[-1].get("metadata") or {}).get(RESPONSE_NAME_KEY) == "utter_goodbye"
+    return bool(turn) and response_of(turn[-1]) == "utter_goodbye"
 
 
 def offer_yes(payloads: List[str]) -> Optional[str]:
@@ -139,7 +139,7 @@ class ActionYesNoOutOfContext(Action):
         if yes and not pressed and not any(ch.isalpha() for ch in str(message.get("text") or "")):
             # "👍", "👌": an acknowledgement, not a "yes" to an offer (never calls a person);
             # after "¡De nada! ¿Algo más?" it closes instead of asking the same again.
-            closing = bool(turn) and (turn[-1].get("metadata") or {}).get(RESPONSE_NAME_KEY) in CLOSING_RESPONSES
+            closing = bool(turn) and response_of(turn[-1]) in CLOSING_RESPONSES
             dispatcher.utter_message(response="utter_closing_ack" if closing else "utter_anything_else")
             return []
         if not pressed and is_question_of_its_own(str(message.get("text") or "")):

@@ -21,8 +21,11 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.errors import VerificationLocked
-from actions.verification import MAX_ATTEMPTS, is_locked, is_verified, parse_correction, reset_task_slots, utter_error
+from actions.errors import InvalidOrderNumber, VerificationLocked
+from actions.turns import TASK_FORMS
+from actions.verification import (
+    MAX_ATTEMPTS, is_locked, is_verified, parse_correction, parse_order_id, reset_task_slots, utter_error,
+)
 
 HANDOFF_REASONS = {
     "customer_request": "El cliente pide hablar con una persona",
@@ -190,8 +193,7 @@ ORDER_TASKS = (
     ("return_request", "Devolverlo o cambiarlo"),
     ("invoice_request", "La factura"),
 )
-TASK_OF_FORM = {"order_status_form": "order_status", "cancel_form": "order_cancel", "address_form": "change_address",
-                "return_form": "return_request", "invoice_form": "invoice_request"}
+TASK_OF_FORM = {form: intent for intent, form in TASK_FORMS.items() if intent in dict(ORDER_TASKS)}
 
 
 def order_named(tracker: Tracker) -> Optional[str]:
@@ -199,9 +201,11 @@ def order_named(tracker: Tracker) -> Optional[str]:
     message = tracker.latest_message or {}
     if (message.get("intent") or {}).get("name") != "inform":
         return None
-    found = next((str(e.get("value")) for e in message.get("entities") or [] if e.get("entity") == "order_id"), "")
-    digits = "".join(ch for ch in found if ch.isdigit())
-    return digits if len(digits) == 6 else None
+    found = next((e.get("value") for e in message.get("entities") or [] if e.get("entity") == "order_id"), None)
+    try:
+        return parse_order_id(found) if found else None
+    except InvalidOrderNumber:
+        return None
 
 
 def last_task(tracker: Tracker) -> Optional[str]:

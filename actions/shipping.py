@@ -128,16 +128,23 @@ def destination_in(text: str, table: Optional[PlaceTable] = None) -> Optional[De
     return Destination(joined, first.country, first.zone, first.region)
 
 
+def _served_country(phrase: str, table: PlaceTable) -> Optional[Destination]:
+    """A country the store ships to, other than Spain (postal_regions.yml)."""
+    country = table.country(phrase)
+    return Destination(country, country, "international") if country and country != HOME else None
+
+
+def _unserved_country(phrase: str) -> Optional[Destination]:
+    """A country the store does not ship to (other_countries.yml)."""
+    name = other_countries().get(fold(phrase))
+    return Destination(name, name, "unserved") if name else None
+
+
 def _country_after(words: List[str], at: int, table: PlaceTable) -> Optional[Destination]:
     """A country other than Spain written right after a town ("Córdoba Argentina")."""
     if at >= len(words):
         return None
-    word = words[at]
-    country = table.country(word)
-    if country and country != HOME:
-        return Destination(country, country, "international")
-    other = other_countries().get(fold(word))
-    return Destination(other, other, "unserved") if other else None
+    return _served_country(words[at], table) or _unserved_country(words[at])
 
 
 def _place_at(words: List[str], at: int, table: PlaceTable) -> Optional[Tuple[Destination, int]]:
@@ -153,13 +160,13 @@ def _place_at(words: List[str], at: int, table: PlaceTable) -> Optional[Tuple[De
             continue
         if key in _ARCHIPELAGOS:  # two provinces, one shipping zone
             return Destination(_ARCHIPELAGOS[key], HOME, "islands", _ARCHIPELAGOS[key]), size
-        country = table.country(phrase)
-        if country and country != HOME:
-            return Destination(country, country, "international"), size
+        served = _served_country(phrase, table)
+        if served is not None:
+            return served, size
         place = table.place(HOME, phrase, fuzzy=False)  # Puerto Rico (Gran Canaria) before the country
-        if place is None and key in other_countries() and not country:
-            name = other_countries()[key]
-            return Destination(name, name, "unserved"), size
+        unserved = _unserved_country(phrase) if place is None else None
+        if unserved is not None:
+            return unserved, size
         place = place or table.place(HOME, phrase, fuzzy=len(key) >= 5)
         if place is not None:
             # a town by its name; a province or island as the shopper wrote it ("Tenerife")

@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -214,8 +214,8 @@ class StorePolicy:
             "contact_whatsapp", "discount_codes_text", "installments_text", "customs_text",
         )
         slots: Dict[str, Any] = {key: _display(self.raw[key]) for key in keys}
-        slots["international_countries"] = _join_es(self.raw["international_countries"])
-        slots["payment_methods"] = _join_es(self.raw["payment_methods"])
+        slots["international_countries"] = join_es(self.raw["international_countries"])
+        slots["payment_methods"] = join_es(self.raw["payment_methods"])
         slots["brand_voice"] = self.brand_voice
         return slots
 
@@ -253,11 +253,12 @@ def _display(value: Any) -> str:
     return str(value)
 
 
-def _join_es(items: List[str]) -> str:
+def join_es(items: Sequence[Any], conjunction: str = "y") -> str:
+    """["Visa", "PayPal", "Bizum"] → "Visa, PayPal y Bizum" (``conjunction`` "o": "… o Bizum")."""
     items = [str(i) for i in items]
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " y " + items[-1]
+    return ", ".join(items[:-1]) + f" {conjunction} " + items[-1]
 
 
 _HHMM = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)$")

@@ -22,6 +22,7 @@ import yaml
 
 from actions.addresses.parser import title_es
 from actions.addresses.places import PlaceTable, fold, load_places
+from actions.policy import join_es
 
 HOME = "España"
 OTHER_COUNTRIES_FILE = Path(__file__).resolve().parents[1] / "data" / "store" / "other_countries.yml"
@@ -121,7 +122,7 @@ def destination_in(text: str, table: Optional[PlaceTable] = None) -> Optional[De
     if len(found) == 1:
         return found[0]
     names = [d.name for d in found]
-    joined = ", ".join(names[:-1]) + " y " + names[-1]
+    joined = join_es(names)
     local_tax = next((d for d in found if d.local_tax_applies), None)
     customs = next((d for d in found if d.customs_apply), None)
     first = local_tax or customs or found[0]

@@ -25,7 +25,7 @@ import socket
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, Optional, Tuple
 from urllib.parse import parse_qs, quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,7 @@ import yaml
 from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
+from actions.policy import join_es
 from actions.store.seed import DEMO_PATH
 from handoff import reports
 from handoff.agents import LoginRefused
@@ -141,20 +142,13 @@ def demo_carriers(path: str = DEMO_PATH) -> Tuple[str, ...]:
     return tuple(name for name, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def join_or_es(items: List[str]) -> str:
-    """["DHL", "SEUR", "GLS"] → "DHL, SEUR o GLS"."""
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " o " + items[-1]
-
-
 def page_values(policy_values: Dict[str, Any]) -> Dict[str, str]:
     """What the demo shop page's ``{{key}}`` placeholders quote: the policy's
     answer values plus ``carriers`` ("Con DHL, Correos… y número de seguimiento")
     from the demo orders."""
     carriers = list(demo_carriers())
     values = {key: str(value) for key, value in policy_values.items()}
-    values["carriers"] = ("Con " + join_or_es(carriers) + " y número de seguimiento." if carriers
+    values["carriers"] = ("Con " + join_es(carriers, "o") + " y número de seguimiento." if carriers
                           else "Con número de seguimiento.")
     return values
 

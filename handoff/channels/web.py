@@ -139,12 +139,13 @@ WEB_FILE_TYPES: Dict[str, Tuple[str, Tuple[bytes, ...]]] = {
 }
 
 
-def read_web_file(bridge: Bridge, frame: Dict[str, Any]) -> Tuple[str, bytes]:
-    """The kind and bytes of an ``attachment`` frame's file, or FrameError
+def read_web_file(bridge: Bridge, frame: Dict[str, Any]) -> Tuple[str, str, bytes]:
+    """The kind, content type and bytes of an ``attachment`` frame's file, or FrameError
     (in the store's voice): base64 that decodes, a known type its bytes bear
     out, at most HANDOFF_MAX_ATTACHMENT_BYTES."""
     client_id = frame.get("client_id")
-    known = WEB_FILE_TYPES.get(frame["content_type"].strip().lower())
+    content_type = frame["content_type"].strip().lower()
+    known = WEB_FILE_TYPES.get(content_type)
     if known is None:
         raise FrameError("invalid_attachment", bridge.texts["web_attachment_type"], client_id)
     kind, signatures = known
@@ -158,16 +159,16 @@ def read_web_file(bridge: Bridge, frame: Dict[str, Any]) -> Tuple[str, bytes]:
                          client_id)
     if not data or not any(data.startswith(signature) for signature in signatures):
         raise FrameError("invalid_attachment", bridge.texts["web_attachment_type"], client_id)
-    return kind, data
+    return kind, content_type, data
 
 
 async def _attachment(bridge: Bridge, ws: Socket, conversation_id: str, frame: Dict[str, Any]) -> None:
     """A shopper's photo or document: stored once per client_id, acknowledged,
     then handled as Telegram's files are (Bridge.customer_attachments)."""
-    kind, data = read_web_file(bridge, frame)
+    kind, content_type, data = read_web_file(bridge, frame)
     client_id = frame.get("client_id")
     name = frame["name"].strip() or ("foto" if kind == "photo" else "documento")
-    stored = await bridge.storage.add_attachment(conversation_id, kind, name, frame["content_type"].strip().lower(),
-                                                 data, f"web:{client_id}" if client_id else None)
+    stored = await bridge.storage.add_attachment(conversation_id, kind, name, content_type, data,
+                                                 f"web:{client_id}" if client_id else None)
     await bridge.customer_attachments(conversation_id, (frame.get("caption") or "")[:MAX_TEXT], [stored],
                                       client_id, ws=ws)

@@ -249,3 +249,14 @@ _SAME_ORDER = re.compile(
 
 def names_the_same_order(text: str) -> bool:
     return bool(_SAME_ORDER.search(" ".join(fold(text).split())))
+
+
+# "ok", "vale", "perfecto, gracias": the shopper took an answer in (not a "sí" to a step).
+_ACKNOWLEDGEMENT = re.compile(
+    r"^\W*(?:ok+(?:ay|ey|is)?|vale|perfecto|genial|entendido|de acuerdo|bien|listo|dale|ah+|ya|okk?)"
+    r"(?:\W+(?:ok+|vale|gracias|perfecto|genial|entendido))*[\W\s]*$", re.I)
+
+
+def acknowledges(text: str) -> bool:
+    """The whole message only takes an answer in: «ok», «vale, gracias», «ok 👍»."""
+    return bool(_ACKNOWLEDGEMENT.match(text or ""))

@@ -49,7 +49,7 @@ from actions.errors import (
 )
 from actions.policy import StorePolicy, load_policy
 from actions.formatting import MONTHS, status_label
-from actions.shopper_words import lacks_order_number, lets_it_go, says_goodbye
+from actions.shopper_words import acknowledges, lacks_order_number, lets_it_go, says_goodbye
 from actions.store import Order, StoreUnavailable, shared_store
 from actions.turns import active_before_message, events_of_form, fresh_reply, requested_form
 
@@ -315,10 +315,10 @@ class OrderFormValidation(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[Text, Any]:
-        if tracker.get_slot("requested_slot") == "order_id" and lacks_order_number(
-                str((tracker.latest_message or {}).get("text") or "")):
-            # "no sé el número": no error and no stop; the question comes back
-            # with where to find it (or the shopper's own orders to pick from).
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if tracker.get_slot("requested_slot") == "order_id" and (lacks_order_number(text) or acknowledges(text)):
+            # "no sé el número", or "ok" to the question: no error and no stop; the
+            # question comes back (with where to find it, or the shopper's own orders).
             return {"order_id": None}
         if wants_to_stop(tracker):
             return {"order_id": None, "form_stopped": True}
@@ -333,6 +333,9 @@ class OrderFormValidation(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[Text, Any]:
+        if tracker.get_slot("requested_slot") == "email" and acknowledges(
+                str((tracker.latest_message or {}).get("text") or "")):
+            return {"email": None}  # "ok" to the question: asked again, no "no parece un email"
         if wants_to_stop(tracker):
             return {"email": None, "form_stopped": True}
         if turn_owner(tracker) != "email":

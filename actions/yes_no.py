@@ -19,7 +19,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.chitchat import bot_spoke_this_session
 from actions.handoff import HANDOFF_REASONS, hand_over
-from actions.shopper_words import lacks_order_number
+from actions.shopper_words import acknowledges, lacks_order_number
 from actions.turns import response_of
 
 # An offer's "yes" button that starts a flow: the form that flow's rule starts.
@@ -33,10 +33,6 @@ FORM_BY_INTENT = {
     "invoice_request": "invoice_form",
 }
 NO_PAYLOADS = ("/deny",)
-# "ok", "vale", "perfecto, gracias": the shopper took an answer in (not a "sí" to a step).
-ACKNOWLEDGEMENT = re.compile(
-    r"^\W*(?:ok+(?:ay|ey|is)?|vale|perfecto|genial|entendido|de acuerdo|bien|listo|dale|ah+|ya|okk?)"
-    r"(?:\W+(?:ok+|vale|gracias|perfecto|genial|entendido))*[\W\s]*$", re.I)
 # The bot's "anything else?" turns after which a thumbs-up means "no, thanks" (the shopper is done).
 CLOSING_RESPONSES = ("utter_thank", "utter_anything_else", "utter_goodbye")
 # A message that starts as an answer ("no, gracias, ¿vale?", "sí, claro, ¿cuándo llega?")
@@ -161,7 +157,7 @@ class ActionYesNoOutOfContext(Action):
         if asked_open_question(turn):
             dispatcher.utter_message(response="utter_ask_what_else" if yes else "utter_goodbye")
             return []
-        if not pressed and ACKNOWLEDGEMENT.match(str(message.get("text") or "")):
+        if not pressed and acknowledges(str(message.get("text") or "")):
             # "ok", "vale, gracias" after an answer: taken in, nothing to undo or confirm
             dispatcher.utter_message(response="utter_anything_else")
             return []

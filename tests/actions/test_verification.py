@@ -548,3 +548,16 @@ async def test_an_email_alone_at_the_number_question_is_kept_and_explained(shop,
                                          text="xabier.gil@example.com")
     assert responses(dispatcher) == ["utter_email_kept_need_number"]
     assert events.get("email") == "xabier.gil@example.com" and events.get("order_id") is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["ok", "vale, gracias"])
+async def test_ok_at_the_number_question_is_no_wrong_number(shop, domain, text: str) -> None:
+    """New-user check: «ok» after the help for a missing number got «Eso no
+    parece un número de pedido». The question comes back, with no error."""
+    dispatcher, events = await _validate(domain, slots={"requested_slot": "order_id"},
+                                         new_slots={"order_id": text}, intent="affirm", text=text)
+    assert responses(dispatcher) == [] and events.get("order_id") is None and not events.get("form_stopped")
+    dispatcher, events = await _validate(domain, slots={"requested_slot": "email", "order_id": "101490"},
+                                         new_slots={"email": text}, intent="affirm", text=text)
+    assert responses(dispatcher) == [] and events.get("email") is None and not events.get("form_stopped")

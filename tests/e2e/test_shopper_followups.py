@@ -135,3 +135,11 @@ def test_no_number_outside_a_form_and_ok_after_an_answer(shopper: Shopper) -> No
     shopper.say("¿cuánto tarda el envío?")
     ok = shopper.texts("ok")
     assert "Ese paso ya ha terminado" not in ok and FALLBACK not in ok, ok
+
+
+def test_ok_after_the_help_for_a_missing_number_is_no_wrong_number(shopper: Shopper) -> None:
+    """New-user check: «ok» after «no sé el número» got «Eso no parece un número de pedido»."""
+    shopper.say("me llego roto el altavoz 😡")
+    shopper.say("no se el numero")
+    again = shopper.texts("ok")
+    assert "no parece un número" not in again and "número de pedido" in again, again

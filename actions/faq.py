@@ -8,7 +8,7 @@ the honest answer worded for its kind (actions/off_topic.py)."""
 from __future__ import annotations
 
 import re
-from typing import List, Text
+from typing import Any, Dict, List, Optional, Pattern, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -22,6 +22,24 @@ from actions.shipping import RESPONSES as SHIPPING_RESPONSES, SHIPPING_KEYS, des
 # "¿puedo pagar a plazos?": the answer to that comes before the list of methods.
 INSTALMENTS = re.compile(r"\b(plazos?|cuotas?|financia\w*|aplaza\w*|meses sin intereses|fraccion\w*|klarna|"
                          r"pago aplazado|a meses)\b", re.I)
+# "¿se puede pagar contra reembolso?", "¿en efectivo?": methods the store does not take.
+CASH = re.compile(r"\b(contra ?reembolso|contrareembolso|en efectivo|efectivo|en mano|al recibir\w*|"
+                  r"cuando (me )?llegue|al repartidor|cash)\b", re.I)
+# "¿tienen descuento para estudiantes?": discounts for a group of people, not a code.
+GROUPS = re.compile(r"\b(estudiantes?|universitari\w*|jubilad\w*|pensionistas?|carn[eé] joven|profesor\w*|"
+                    r"docentes?|familias? numerosas?|colectivos?|militar\w*|desemplead\w*|parados?|"
+                    r"discapacidad|mayores|j[oó]venes|sanitari\w*)\b", re.I)
+# "¿cuánto cuesta el envío exprés?": the express price and time together.
+EXPRESS = re.compile(r"\b(expr[eé]s+|urgente|24 ?h(oras)?|en un d[ií]a|para mañana|al d[ií]a siguiente)\b", re.I)
+Refinement = Tuple[Pattern[str], str]
+# A general FAQ answer covers these in passing or not at all: when the words
+# ask about one of them, its own answer is given instead (the "no" first).
+REFINEMENTS: Dict[str, Tuple[Refinement, ...]] = {
+    "faq/payment_methods": ((INSTALMENTS, "utter_payment_instalments"), (CASH, "utter_payment_cash_on_delivery")),
+    "faq/discount_codes": ((GROUPS, "utter_discount_groups"),),
+    "faq/shipping_cost": ((EXPRESS, "utter_shipping_express"),),
+    "faq/shipping_time": ((EXPRESS, "utter_shipping_express"),),
+}
 MAX_ANSWERS = 3  # more than this in one message reads as a wall of text
 OUT_OF_SCOPE_RESPONSES = {PRODUCT: "utter_out_of_scope_product", BUSINESS: "utter_out_of_scope_business",
                           GENERAL: "utter_out_of_scope", LAUGHTER: "utter_laughter"}
@@ -40,6 +58,7 @@ class ActionAnswerQuestions(Action):
         known = [key for key in asked if f"utter_{key}" in responses][:MAX_ANSWERS]
         destination = destination_in(str(message.get("text") or "")) if set(known) & set(SHIPPING_KEYS) else None
         said_destination = False
+        said: set = set()
         for key in known:
             if destination is not None and key in SHIPPING_KEYS:
                 # "¿cuánto cuesta y cuánto tarda el envío a Sevilla?": one answer for that place says both
@@ -48,13 +67,33 @@ class ActionAnswerQuestions(Action):
                                              **destination_variables(destination, load_policy().raw["customs_text"]))
                     said_destination = True
                 continue
-            if key == "faq/payment_methods" and INSTALMENTS.search(str(message.get("text") or "")):
-                dispatcher.utter_message(response="utter_payment_instalments")  # the "no" first
+            response = refined_response(key, str(message.get("text") or "")) or f"utter_{key}"
+            if response in said:  # "¿cuánto cuesta y cuánto tarda el exprés?": one answer says both
                 continue
-            dispatcher.utter_message(response=f"utter_{key}")
+            said.add(response)
+            dispatcher.utter_message(response=response, **refinement_variables(response))
         if not known:  # keys the domain lacks (a model older than the domain): ask to rephrase
             dispatcher.utter_message(response="utter_default")
         return []
+
+
+def refined_response(key: str, text: str) -> Optional[str]:
+    """The answer for the one thing the words ask about within an FAQ key
+    (``REFINEMENTS``), or None for the key's general answer."""
+    return next((response for words, response in REFINEMENTS.get(key, ()) if words.search(text)), None)
+
+
+def refinement_variables(response: str) -> Dict[str, Any]:
+    """Policy texts the refined answers use that are not session slots."""
+    policy = load_policy()
+    if response == "utter_payment_cash_on_delivery":
+        return {"cash_on_delivery_text": policy.raw["cash_on_delivery_text"]}
+    if response == "utter_discount_groups":
+        return {"group_discounts_text": policy.raw["group_discounts_text"]}
+    if response == "utter_shipping_express":
+        days = int(policy.raw["express_delivery_days"])
+        return {"express_days_text": f"{days} día laborable" if days == 1 else f"{days} días laborables"}
+    return {}
 
 
 def selected_faq_key(message: dict) -> str:

@@ -10,6 +10,7 @@ incident with the carrier).
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -17,13 +18,21 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.addresses.postcodes import shipping_zone
+from actions.exchanges import with_article
 from actions.formatting import date_es, items_es, refund_summary, status_label
 from actions.frustration import sorry
 from actions.handoff import hand_over
 from actions.policy import StorePolicy, load_policy
 from actions.promises import IN_TRANSIT, NOT_SHIPPED, ON_TIME, OVERDUE, delivery_state, late_refunds
-from actions.store import Order
+from actions.store import Order, Return
 from actions.verification import OrderFormValidation, verified_order
+
+
+def delivered_day(order: Order, policy: StorePolicy) -> dt.date:
+    """The store day an order was delivered (it must have been)."""
+    delivered_at = order.shipment.delivered_at  # type: ignore[union-attr]
+    return delivered_at.astimezone(policy.tz).date() if delivered_at.tzinfo else delivered_at.date()
 
 
 def order_variables(order: Order, policy: StorePolicy, tracker: Optional[Tracker] = None) -> Dict[str, Any]:
@@ -91,7 +100,39 @@ class ActionOrderStatus(Action):
         dispatcher.utter_message(response=status_response(order, policy), **variables)
         if order.status in ("cancelled", "returned"):
             apologise_for_late_refunds(dispatcher, order, policy, tracker)
+        for exchange in open_exchanges(order):
+            dispatcher.utter_message(response=EXCHANGE_STATUS_RESPONSES[exchange.status],
+                                     **exchange_variables(order, exchange, policy))
         return events
+
+
+# An exchange whose new size or colour has not been sent yet: "¿y cuándo
+# llega la nueva?" is about it, not about the delivered order.
+EXCHANGE_STATUS_RESPONSES = {"requested": "utter_exchange_status_requested",
+                             "received": "utter_exchange_status_received"}
+
+
+def open_exchanges(order: Order) -> List[Return]:
+    """The order's exchanges still waiting for the parcel or for the new item."""
+    return [r for r in order.returns if r.is_exchange and r.status in EXCHANGE_STATUS_RESPONSES]
+
+
+def exchange_variables(order: Order, exchange: Return, policy: StorePolicy) -> Dict[str, Any]:
+    """When the new size or colour leaves and how long it takes to the order's
+    address (the zone's delivery days: mainland, islands or abroad)."""
+    zone = shipping_zone(order.shipping_address.country, order.shipping_address.postal_code)
+    prefix = {"mainland": "", "islands": "islands_", "international": "international_"}[zone]
+    variables: Dict[str, Any] = {
+        "return_number": exchange.return_number,
+        "wanted_variant": with_article(exchange.wanted_variant or "el artículo nuevo"),
+        "days_min": policy.raw[f"{prefix}delivery_days_min"],
+        "days_max": policy.raw[f"{prefix}delivery_days_max"],
+        "dropoff": policy.return_dropoff_for(order.shipping_address.country),
+        "return_deadline": "",
+    }
+    if order.shipment is not None and order.shipment.delivered_at is not None:
+        variables["return_deadline"] = date_es(policy.return_deadline(delivered_day(order, policy)))
+    return variables
 
 
 class ActionOrderNotReceived(Action):

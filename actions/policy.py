@@ -133,8 +133,14 @@ class StorePolicy:
     def return_deadline(self, delivered: dt.date) -> dt.date:
         """The last day a return or exchange of an order delivered on
         ``delivered`` (store day) may be handed in: the whole window counts
-        from the delivery, not from the day the shopper asks."""
-        return delivered + dt.timedelta(days=self.return_window_days)
+        from the delivery, not from the day the shopper asks. A window that
+        ends on a Sunday or a holiday (``holidays``) runs to the next day
+        that is neither: drop-off offices are closed then, and a deadline
+        the shopper cannot meet is not a deadline."""
+        deadline = delivered + dt.timedelta(days=self.return_window_days)
+        while deadline.weekday() == 6 or self.is_holiday(deadline):
+            deadline += dt.timedelta(days=1)
+        return deadline
 
     def return_days_left(self, delivered: dt.date, today: Optional[dt.date] = None) -> int:
         """Days from today to ``return_deadline`` (0 on the last day; negative when past)."""

@@ -34,7 +34,7 @@ from actions.exchanges import (
 from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts, said_in_form
 from actions.formatting import RETURN_REASON_LABELS, date_es, items_es, money_es
 from actions.shopper_words import items_mentioned, reason_in, units_answer, units_said
-from actions.orders import apologise_for_late_refunds, order_variables
+from actions.orders import apologise_for_late_refunds, delivered_day, order_variables
 from actions.policy import StorePolicy, load_policy
 from actions.store import Order, OrderItem, Return, StoreUnavailable, shared_store
 from actions.store.errors import NotEnoughUnits, ReturnStateChanged, UnknownItems
@@ -109,12 +109,6 @@ def return_eligibility(
             return Eligibility("final_sale", (), final_sale, days, units)
         return Eligibility("in_return" if order.returns else "closed", (), final_sale, days, units)
     return Eligibility(None, eligible, final_sale, days, units)
-
-
-def delivered_day(order: Order, policy: StorePolicy) -> dt.date:
-    """The store day an order was delivered (it must have been)."""
-    delivered_at = order.shipment.delivered_at  # type: ignore[union-attr]
-    return delivered_at.astimezone(policy.tz).date() if delivered_at.tzinfo else delivered_at.date()
 
 
 def deadline_variables(order: Order, policy: StorePolicy, quantity: int) -> Dict[str, str]:

@@ -323,3 +323,33 @@ async def next_size_order(shop: Any, orders: Any) -> Order:
         if order and any(resolve_variant("una talla más", [i.name]) for i in order.items):
             return order
     raise AssertionError("no demo order with a sized item")
+
+
+@pytest.mark.asyncio
+async def test_order_status_after_an_exchange_says_when_the_new_size_comes(shop, domain, orders) -> None:
+    """Walkthrough: «¿y cuándo llega la nueva?» right after an exchange got the
+    old delivery («Tu pedido se entregó el…»): nothing about the new size."""
+    from actions.orders import ActionOrderStatus
+
+    order = await returnable(shop, orders)
+    item = order.items[0]
+    wanted = other_size(item)
+    base = verified_slots({"order_id": order.order_id, "email": order.customer.email})
+    created = CollectingDispatcher()
+    await ActionCreateReturn().run(created, make_tracker(
+        slots=dict(base, return_items=str(item.id), exchange_variant=wanted, exchange_confirmed=True),
+        events=form_events(f"quiero cambiarlo por la {wanted}")), domain)
+    number = created.messages[0]["return_number"]
+    dispatcher = CollectingDispatcher()
+    await ActionOrderStatus().run(dispatcher, make_tracker(slots=base, text="¿y cuándo llega la nueva?"), domain)
+    assert responses(dispatcher) == ["utter_order_status_delivered", "utter_exchange_status_requested"]
+    policy = load_policy().raw
+    for voice in ("tu", "usted"):
+        text = await rendered(domain, dispatcher.messages[1], voice)
+        assert number in text and f"la {wanted}" in text, text
+        assert created.messages[0]["return_deadline"] in text and "{" not in text, text
+        days = "international_" if order.shipping_address.country != "España" else ""
+        if not days and order.shipping_address.postal_code[:2] in ("07", "35", "38", "51", "52"):
+            days = "islands_"
+        assert f"de {policy[days + 'delivery_days_min']} a {policy[days + 'delivery_days_max']} días" in text, text
+    assert "llegarle" in await rendered(domain, dispatcher.messages[1], "usted")

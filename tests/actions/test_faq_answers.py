@@ -43,3 +43,59 @@ async def test_the_support_hours_answer_says_how_to_reach_the_team(domain, rende
     [answer] = await renderer.texts(dispatcher, "usted")
     policy = load_policy().raw
     assert str(policy["contact_phone"]) in answer and str(policy["contact_whatsapp"]) in answer, answer
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["¿se puede pagar contra reembolso?", "puedo pagar en efectivo al repartidor?",
+                                  "aceptan contrareembolso", "¿pago cuando me llegue?"])
+async def test_cash_on_delivery_asked_gets_the_no_first(domain, renderer, text: str) -> None:
+    """Walkthrough: «¿se puede pagar contra reembolso?» got the list of methods
+    with no word about cash on delivery: the shopper had to infer the «no»."""
+    dispatcher = await _answer(domain, text, "faq/payment_methods")
+    assert responses(dispatcher) == ["utter_payment_cash_on_delivery"]
+    for voice in ("tu", "usted"):
+        [answer] = await renderer.texts(dispatcher, voice)
+        assert answer.startswith(load_policy().raw["cash_on_delivery_text"]), answer
+        assert "Bizum" in answer and "{" not in answer, answer
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["¿tienen descuento para estudiantes?", "hay descuentos para jubilados",
+                                  "¿descuento por familia numerosa?", "soy universitaria, tengo algún descuento?"])
+async def test_a_group_discount_question_is_answered_not_the_coupon_help(domain, renderer, text: str) -> None:
+    """Walkthrough: «¿tienen descuento para estudiantes?» got «Si tu código no
+    funciona, comprueba que no ha caducado…», an answer to another question."""
+    dispatcher = await _answer(domain, text, "faq/discount_codes")
+    assert responses(dispatcher) == ["utter_discount_groups"]
+    [answer] = await renderer.texts(dispatcher, "tu")
+    assert answer.startswith("No tenemos descuentos para estudiantes") and "código no funciona" not in answer
+
+
+@pytest.mark.asyncio
+async def test_a_coupon_that_fails_still_gets_the_coupon_help(domain) -> None:
+    assert responses(await _answer(domain, "mi cupón no funciona", "faq/discount_codes")) == ["utter_faq/discount_codes"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text,key", [("¿cuánto cuesta el envío exprés?", "faq/shipping_cost"),
+                                      ("¿el envío urgente cuánto tarda?", "faq/shipping_time"),
+                                      ("¿tienen envío express en 24 horas?", "faq/shipping_time")])
+async def test_express_shipping_gets_its_price_and_time(domain, renderer, text: str, key: str) -> None:
+    """Walkthrough: «¿cuánto cuesta el envío exprés?» got the whole price list
+    and no word of how fast express is."""
+    dispatcher = await _answer(domain, text, key)
+    assert responses(dispatcher) == ["utter_shipping_express"]
+    policy = load_policy().raw
+    [answer] = await renderer.texts(dispatcher, "tu")
+    assert f"{policy['express_shipping_cost']}".replace(".", ",") in answer or \
+        f"{policy['express_shipping_cost']}" in answer, answer
+    assert "1 día laborable" in answer and "{" not in answer, answer
+
+
+@pytest.mark.asyncio
+async def test_express_price_and_time_asked_together_get_one_answer(domain) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(intent="faq", text="¿cuánto cuesta y cuánto tarda el envío exprés?")
+    tracker.latest_message["questions"] = ["faq/shipping_cost", "faq/shipping_time"]
+    await ActionAnswerQuestions().run(dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_shipping_express"]

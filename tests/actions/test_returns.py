@@ -266,9 +266,32 @@ def test_the_return_deadline_counts_from_the_delivery() -> None:
 
     policy = load_policy()
     delivered = dt.date(2026, 11, 2)
+    assert (delivered + dt.timedelta(days=policy.return_window_days)).weekday() < 6
     assert policy.return_deadline(delivered) == delivered + dt.timedelta(days=policy.return_window_days)
     assert policy.return_days_left(delivered, today=delivered + dt.timedelta(days=29)) == \
         policy.return_window_days - 29
+
+
+def test_a_return_deadline_never_falls_on_a_sunday_or_a_holiday() -> None:
+    """Walkthrough: «como tarde el domingo 27 de diciembre», a day no drop-off
+    office opens. Such a window runs to the next day that is neither."""
+    import datetime as dt
+    from dataclasses import replace
+
+    policy = replace(load_policy(), return_window_days=30)
+    sunday_end = dt.date(2026, 11, 27)  # + 30 days = Sunday 27 December 2026
+    assert (sunday_end + dt.timedelta(days=30)).weekday() == 6
+    assert policy.return_deadline(sunday_end) == dt.date(2026, 12, 28)
+    # Sunday 6 December is followed by the 7th; the 8th (Inmaculada) is a
+    # holiday: a window ending on the 8th runs to the 9th.
+    assert policy.is_holiday(dt.date(2026, 12, 8))
+    assert policy.return_deadline(dt.date(2026, 11, 8)) == dt.date(2026, 12, 9)
+    # Sunday 6 December (a holiday too) → Monday 7.
+    assert policy.return_deadline(dt.date(2026, 11, 6)) == dt.date(2026, 12, 7)
+    for start in (dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(365)):
+        deadline = policy.return_deadline(start)
+        assert deadline.weekday() != 6 and not policy.is_holiday(deadline), start
+        assert 0 <= (deadline - start).days - 30 <= 3, start
 
 
 @pytest.mark.asyncio

@@ -24,7 +24,7 @@ from actions.addresses.draft import normalize_city, normalize_street  # noqa: F4
 from actions.addresses.postcodes import normalize_postal_code  # noqa: F401
 from actions.errors import StoreDown
 from actions.orders import order_variables
-from actions.shopper_words import drops_the_change
+from actions.shopper_words import acknowledges, drops_the_change
 from actions.policy import load_policy
 from actions.store import Address, Order, StoreUnavailable, shared_store
 from actions.store.errors import OrderStateChanged
@@ -37,6 +37,7 @@ from actions.verification import (
     verified_order,
     wants_to_stop,
 )
+from actions.yes_no import last_buttons, previous_bot_turn
 
 # Intents that may interrupt the form (a question, a person, a goodbye): a
 # reply classified so is still taken as the answer when it reads as one
@@ -81,6 +82,12 @@ def fresh_reply(tracker: Tracker) -> bool:
     return turns.fresh_reply(tracker, "address_form")
 
 
+def says_only_yes(text: str) -> bool:
+    """«sí», «vale», «ok, claro»: a yes and nothing else (no digits, no place)."""
+    return acknowledges(text) or bool(re.fullmatch(r"\W*(s[ií]+|claro|por supuesto|bueno)(\W+(s[ií]+|claro|vale|ok))*\W*",
+                                                    text or "", re.I))
+
+
 class ValidateAddressForm(OrderFormValidation):
     """Reads the raw text of each reply to the address questions: one
     message may give any part, or all of them (actions/addresses)."""
@@ -122,6 +129,12 @@ class ValidateAddressForm(OrderFormValidation):
         form keep what they had unless the reply gives them)."""
         if not correction and wants_to_stop(tracker):
             return {slot: None, "form_stopped": True}
+        if not correction and slot in ADDRESS_SLOTS and says_only_yes(str(value or "")):
+            # «sí» to «¿Me das otro código postal…, o te paso con una persona?»
+            # is no address part: how to go on, both ways (or the question again)
+            offered = any("request_human" in p for p in last_buttons(previous_bot_turn(tracker)))
+            problem = {"response": "utter_address_yes_which", "variables": {}} if offered else None
+            return {slot: None, "address_problem": problem}
         current = await self._order_address(tracker)
         before = AddressDraft(**{
             part: (tracker.get_slot(name) if name != slot else None)

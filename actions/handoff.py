@@ -22,7 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.errors import InvalidOrderNumber, VerificationLocked
-from actions.turns import TASK_FORMS
+from actions.turns import TASK_FORMS, response_of
 from actions.verification import (
     MAX_ATTEMPTS, is_locked, is_verified, parse_correction, parse_order_id, reset_task_slots, utter_error,
 )
@@ -41,6 +41,7 @@ HANDOFF_REASONS = {
     "return_ineligible": "Devolución no admitida por las reglas",
     "address_change_after_shipping": "Cambio de dirección con el pedido ya enviado",
     "address_change_zone": "Cambio de dirección a otro país o zona de envío (otro precio y plazo)",
+    "invoice_fiscal_data": "Factura a nombre de una empresa o con otros datos fiscales",
     "store_unavailable": "El sistema de pedidos no respondía",
     "frustration": "Cliente muy molesto (detectado en sus mensajes)",
 }
@@ -173,6 +174,12 @@ class ActionFallback(Action):
             # Another try after the lock: the lock, plainly, with the offer of a person.
             utter_error(dispatcher, VerificationLocked(max_attempts=MAX_ATTEMPTS))
             return []
+        if refused_address_follows(tracker):
+            # «Calle Mayor 5, Madrid» right after «ya no podemos cambiar la
+            # dirección»: the address is read, and why it cannot be used here
+            dispatcher.utter_message(response="utter_address_after_shipping_noted",
+                                     order_id=tracker.get_slot("verified_order_id") or "")
+            return []
         order_id = order_named(tracker)
         if order_id:
             # A bare "600828" or "y el otro 989057?" with no form asking: what to do with it.
@@ -183,6 +190,23 @@ class ActionFallback(Action):
             return hand_over(dispatcher, tracker, "fallback")
         dispatcher.utter_message(response="utter_default")
         return []
+
+
+# Answers after which an address typed anyway is for an order that has left.
+ADDRESS_REFUSALS = ("utter_address_change_not_possible", "utter_address_after_shipping_noted")
+
+
+def refused_address_follows(tracker: Tracker) -> bool:
+    """The bot's previous turn refused an address change (the order has left)
+    and this message reads as an address or a part of one."""
+    from actions.addresses import looks_like_answer
+    from actions.yes_no import previous_bot_turn
+
+    turn = previous_bot_turn(tracker)
+    if not turn or response_of(turn[-1]) not in ADDRESS_REFUSALS or not tracker.get_slot("verified_order_id"):
+        return False
+    text = str((tracker.latest_message or {}).get("text") or "")
+    return any(looks_like_answer(text, part, "España") for part in ("correction", "street", "postal_code"))
 
 
 # The tasks a bare order number may be for, as the buttons offer them (intent, title).

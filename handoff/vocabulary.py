@@ -33,6 +33,7 @@ VOCABULARY: Dict[str, Dict[str, str]] = {
         "return_ineligible": "Devolución no admitida",
         "address_change_after_shipping": "Cambio de dirección tras el envío",
         "address_change_zone": "Cambio de dirección a otra zona de envío",
+        "invoice_fiscal_data": "Factura con datos fiscales",
         "store_unavailable": "El sistema de pedidos no respondía",
         "rasa_down": "El asistente no respondía",
         "frustration": "Cliente muy molesto",

@@ -45,3 +45,29 @@ async def test_no_invoice_before_payment(shop, domain, orders) -> None:
     dispatcher = CollectingDispatcher()
     await ActionInvoice().run(dispatcher, make_tracker(slots=verified_slots(demo)), domain)
     assert responses(dispatcher) == ["utter_invoice_not_available"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text", ["necesito la factura a nombre de mi empresa con CIF B12345678",
+                                  "quiero factura con mis datos fiscales", "soy autónomo, necesito factura con mi NIF"])
+async def test_an_invoice_for_a_company_gets_the_link_and_the_way_to_a_new_one(shop, domain, orders, text) -> None:
+    """Walkthrough: «a nombre de mi empresa con CIF» got the fallback, and the
+    plain link never said that it carries the order's data, not the company's."""
+    demo = orders.find(status="delivered", paid=True)
+    events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": "invoice_request"}, "text": text}},
+              {"event": "active_loop", "name": "invoice_form"}, {"event": "active_loop", "name": None}]
+    dispatcher = CollectingDispatcher()
+    await ActionInvoice().run(dispatcher, make_tracker(slots=verified_slots(demo), events=events), domain)
+    assert responses(dispatcher) == ["utter_invoice_link", "utter_invoice_company"]
+    buttons = [b["payload"] for b in domain["responses"]["utter_invoice_company"][0]["buttons"]]
+    assert any("invoice_fiscal_data" in p for p in buttons)
+
+
+@pytest.mark.asyncio
+async def test_a_plain_invoice_request_gets_only_the_link(shop, domain, orders) -> None:
+    demo = orders.find(status="delivered", paid=True)
+    events = [{"event": "user", "text": "necesito la factura", "parse_data": {"intent": {"name": "invoice_request"}}},
+              {"event": "active_loop", "name": "invoice_form"}]
+    dispatcher = CollectingDispatcher()
+    await ActionInvoice().run(dispatcher, make_tracker(slots=verified_slots(demo), events=events), domain)
+    assert responses(dispatcher) == ["utter_invoice_link"]

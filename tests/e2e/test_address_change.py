@@ -187,3 +187,46 @@ def test_a_town_for_the_street_is_said_back_and_the_street_gets_its_capitals(
         assert line in read_back, read_back
     assert "Listo" in shopper.texts("sí")
     assert stored_address(e2e_database_url, order["order_id"])[:3] == ("Calle del Coso 45", "22001", "Huesca")
+
+
+def test_a_yes_to_another_postcode_or_a_person_is_not_taken_for_a_postcode(
+    shopper: Shopper, mainland_orders, e2e_database_url: str
+) -> None:
+    """Walkthrough: «sí» to «¿Me das otro código postal y localidad, o te paso
+    con una persona?» was read as the postal code. A yes there says how to go
+    on (both ways), and the next real answer is read."""
+    order = mainland_orders[6]
+    start(shopper, order)
+    shopper.say("Calle Triana 10, 35002 Las Palmas de Gran Canaria")
+    for yes in ("si", "vale"):
+        replies = shopper.say(yes)
+        body = " ".join(m.get("text", "") for m in replies)
+        assert "código postal" in body and "persona" in body, body
+        assert "no parece" not in body.lower() and FALLBACK not in body and "35002" not in body, body
+        assert any("request_human" in b["payload"] for m in replies for b in m.get("buttons", []))
+    read_back = shopper.texts("41004 Sevilla")
+    for line in ("Calle y número: Calle Triana 10", "Código postal: 41004", "Localidad: Sevilla"):
+        assert line in read_back, read_back
+    assert "Listo" in shopper.texts("sí")
+    assert stored_address(e2e_database_url, order["order_id"])[:3] == ("Calle Triana 10", "41004", "Sevilla")
+
+
+def test_an_address_typed_after_the_change_was_refused_is_read_not_the_fallback(
+    shopper: Shopper, demo_data: Dict[str, Any]
+) -> None:
+    """Walkthrough: the change of a shipped order was refused («ya ha salido del
+    almacén»); the shopper typed the city and then the street anyway and got
+    «no te he entendido» twice (and then a person for "fallback")."""
+    order = DemoOrders(demo_data).all(status="shipped")[-1]
+    shopper.say(f"quiero cambiar la dirección de mi pedido {order['order_id']}")
+    refused = shopper.texts(order["email"])
+    assert "ya no podemos cambiar la dirección" in refused, refused
+    for typed in ("Getafe", "calle Madrid 12, 2ºB, 28901 Getafe"):
+        replies = shopper.say(typed)
+        body = " ".join(m.get("text", "") for m in replies)
+        assert FALLBACK not in body and "ya ha salido del almacén" in body, body
+        assert not any("handoff" in (m.get("custom") or {}) for m in replies), replies
+        assert any("address_change_after_shipping" in b["payload"] for m in replies for b in m.get("buttons", []))
+    handed = shopper.say("/request_human{\"handoff_reason\":\"address_change_after_shipping\"}")
+    payload = next(m["custom"]["handoff"] for m in handed if "handoff" in (m.get("custom") or {}))
+    assert payload["reason"] == "address_change_after_shipping", payload

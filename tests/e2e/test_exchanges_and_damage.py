@@ -80,6 +80,10 @@ def test_an_exchange_right_after_a_return_converts_it(shopper: Shopper, orders: 
     refund = shopper.texts("¿y cuándo me devuelven el dinero?")
     assert "no genera reembolso" in refund and number.group(0) in refund, refund
 
+    # Walkthrough: this got the old order's delivery and nothing about the new size.
+    when = shopper.texts("¿y cuándo llega la nueva?")
+    assert f"Cambio {number.group(0)}: la {wanted} sale en cuanto recibamos tu paquete" in when, when
+
 
 def test_a_direct_exchange_in_the_usted_voice(shopper: Shopper, orders: DemoOrders, e2e_database_url: str) -> None:
     order = sized_orders(orders)[1]
@@ -99,6 +103,8 @@ def test_a_direct_exchange_in_the_usted_voice(shopper: Shopper, orders: DemoOrde
     assert number and "Cambio" in created and wanted in created and "imprima" in created, created
     assert not re.search(r"\b(te|tu|quieres|imprime)\b", created), created
     assert stored_returns(e2e_database_url, order["order_id"]) == [(number.group(0), "requested", wanted)]
+    when = shopper.texts("¿y la talla nueva cuándo me llega?")
+    assert f"la {wanted} sale en cuanto recibamos su paquete" in when and "llegarle" in when, when
 
 
 def test_a_broken_item_gets_an_apology_and_its_description_is_kept(shopper: Shopper, orders: DemoOrders) -> None:

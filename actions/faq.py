@@ -77,6 +77,15 @@ class ActionAnswerQuestions(Action):
         return []
 
 
+def words_matter(key: str, text: str) -> bool:
+    """Whether this action must answer a one-question FAQ (bot/policies.py
+    asks): its words name a destination or one thing of ``REFINEMENTS``.
+    Otherwise the key's general answer is the whole answer."""
+    if refined_response(key, text):
+        return True
+    return key in SHIPPING_KEYS and destination_in(text) is not None
+
+
 def refined_response(key: str, text: str) -> Optional[str]:
     """The answer for the one thing the words ask about within an FAQ key
     (``REFINEMENTS``), or None for the key's general answer."""

@@ -39,6 +39,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from actions.faq import words_matter
 from bot.nlu import QUESTIONS
 from bot.frustration import FRUSTRATION, Frustration, Response, Thresholds, conversation_score, decide
 
@@ -160,10 +161,7 @@ class QuestionsPolicy(_OneActionPolicy):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        # one-question FAQs the action answers too, as their words ask: a destination
-        # named ("¿… el envío a Sevilla?"), instalments asked ("¿puedo pagar a plazos?")
-        return {"priority": 7, "worded_keys": ["faq/shipping_cost", "faq/shipping_time",
-                                               "faq/international_shipping", "faq/payment_methods"]}
+        return {"priority": 7}
 
     def _action(self, tracker: DialogueStateTracker) -> Optional[str]:
         if tracker.latest_action_name == QUESTIONS_ACTION:
@@ -182,13 +180,17 @@ class QuestionsPolicy(_OneActionPolicy):
                 return None  # answered already (this turn)
         return QUESTIONS_ACTION
 
-    def _is_worded_question(self, parse_data: Dict[str, Any]) -> bool:
-        """A FAQ whose answer the action words (the destination), or a FAQ
-        button ('/faq{"faq_key":"return_policy"}': no NLU ran, so no selector)."""
+    @staticmethod
+    def _is_worded_question(parse_data: Dict[str, Any]) -> bool:
+        """A one-question FAQ whose answer depends on its words (a destination
+        named, "¿a plazos?", "¿para estudiantes?": ``actions.faq.words_matter``),
+        or a FAQ button ('/faq{"faq_key":"return_policy"}': no NLU ran, so no
+        selector). Any other FAQ is answered by the rules in this process,
+        without a call to the action server."""
         if (parse_data.get("intent") or {}).get("name") != "faq":
             return False
         if any(e.get("entity") == "faq_key" for e in parse_data.get("entities") or []):
             return True
         chosen = (parse_data.get("response_selector") or {}).get("faq") or {}
         key = (chosen.get("response") or {}).get("intent_response_key")
-        return key in self.config["worded_keys"]
+        return bool(key) and words_matter(str(key), str(parse_data.get("text") or ""))

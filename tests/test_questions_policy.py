@@ -58,21 +58,34 @@ def test_one_question_or_a_form_is_left_to_the_rules(policy: QuestionsPolicy, do
     assert predicted(policy, domain, in_form) is None
 
 
-def selected(key: str) -> List[Event]:
-    parse = {"intent": {"name": "faq", "confidence": 1.0}, "entities": [], "text": "x",
+def selected(key: str, text: str = "x") -> List[Event]:
+    parse = {"intent": {"name": "faq", "confidence": 1.0}, "entities": [], "text": text,
              "response_selector": {"faq": {"response": {"intent_response_key": key}}}}
-    return [UserUttered("x", parse["intent"], parse_data=parse)]
+    return [UserUttered(text, parse["intent"], parse_data=parse)]
 
 
-def test_a_single_shipping_question_goes_to_the_action_that_can_name_the_place(
+def test_a_single_shipping_question_naming_a_place_goes_to_the_action_that_names_it(
     policy: QuestionsPolicy, domain: Domain
 ) -> None:
     """'¿cuánto cuesta el envío a Sevilla?' got the whole table without Sevilla."""
-    for key in ("faq/shipping_cost", "faq/shipping_time", "faq/international_shipping"):
-        assert predicted(policy, domain, selected(key)) == QUESTIONS_ACTION, key
-    assert predicted(policy, domain, selected("faq/warranty")) is None
-    assert predicted(policy, domain, [ActiveLoop("return_form")] + selected("faq/shipping_cost")) is None
+    for key, text in (("faq/shipping_cost", "¿cuánto cuesta el envío a Sevilla?"),
+                      ("faq/shipping_time", "¿cuánto tarda a Canarias?"),
+                      ("faq/international_shipping", "¿envían a México?")):
+        assert predicted(policy, domain, selected(key, text)) == QUESTIONS_ACTION, key
+    assert predicted(policy, domain, selected("faq/warranty", "¿cuánto dura la garantía en Sevilla?")) is None
+    assert predicted(policy, domain, [ActiveLoop("return_form")] + selected("faq/shipping_cost", "¿y a Sevilla?")) is None
 
 
-def test_a_payment_question_goes_to_the_action_that_reads_instalments(policy: QuestionsPolicy, domain: Domain) -> None:
-    assert predicted(policy, domain, selected("faq/payment_methods")) == QUESTIONS_ACTION
+def test_a_question_whose_words_change_nothing_is_left_to_the_rules(policy: QuestionsPolicy, domain: Domain) -> None:
+    """Its general answer is the whole answer: no call to the action server."""
+    for key, text in (("faq/shipping_cost", "¿el envío es gratis?"), ("faq/shipping_time", "¿cuánto tarda en llegar?"),
+                      ("faq/payment_methods", "¿aceptan bizum?"), ("faq/discount_codes", "mi cupón no funciona")):
+        assert predicted(policy, domain, selected(key, text)) is None, text
+
+
+def test_a_question_about_one_thing_goes_to_the_action_that_answers_it(policy: QuestionsPolicy, domain: Domain) -> None:
+    for key, text in (("faq/payment_methods", "¿puedo pagar a plazos?"),
+                      ("faq/payment_methods", "¿aceptan contra reembolso?"),
+                      ("faq/discount_codes", "¿tienen descuento para estudiantes?"),
+                      ("faq/shipping_cost", "¿cuánto cuesta el exprés?")):
+        assert predicted(policy, domain, selected(key, text)) == QUESTIONS_ACTION, text

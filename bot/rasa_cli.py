@@ -1,6 +1,6 @@
 """Rasa's own command line (``python -m bot.rasa_cli shell|train ...``) with
-the project's validator of action-server answers built once
-(bot/rasa_server.py), and without one false warning.
+the project's validator of action-server answers and event-type table
+built once (bot/rasa_server.py), and without one false warning.
 
 Why: ``make shell`` runs Rasa's server in its own process through this
 command line; it should answer as fast as ``make run`` does. Rasa's recipe
@@ -10,7 +10,7 @@ response selector; that warning is added to Rasa's own expected warnings.
 """
 from __future__ import annotations
 
-from bot.rasa_server import validate_action_results_once
+from bot.rasa_server import resolve_event_types_once, validate_action_results_once
 
 
 FALSE_WARNING = "You have defined training data with examples for training a response selector"
@@ -18,6 +18,7 @@ FALSE_WARNING = "You have defined training data with examples for training a res
 
 def main() -> None:
     validate_action_results_once()
+    resolve_event_types_once()
     from rasa.__main__ import main as rasa_main
     from rasa.utils.common import EXPECTED_WARNINGS
 

@@ -48,6 +48,34 @@ def validate_action_results_once() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
 
 
+def resolve_event_types_once() -> None:
+    """Make Rasa find an event's class by its name in a table built once.
+
+    Why: Rasa 3.6's ``Event.resolve_by_type`` walks every Event subclass
+    (``inspect.isabstract`` on each) for every event it deserialises, and the
+    in-memory tracker store deserialises the whole conversation on every
+    message: about 10% of the server's CPU per turn, more the longer the
+    conversation (py-spy, docs/benchmarks.md). The table keeps the first class
+    of each name in the same order as the walk; a name it lacks (a subclass
+    defined later, "topic", an unknown name) goes to Rasa's own lookup, so
+    defaults and errors are unchanged. Limit: like the validator above, it
+    replaces a Rasa method (tests/test_bot.py checks the results agree).
+    """
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils.common import all_subclasses
+
+    table: Dict[Text, Any] = {}
+    for cls in all_subclasses(Event):
+        table.setdefault(cls.type_name, cls)
+    original = Event.resolve_by_type
+
+    def resolve_by_type(type_name: Text, default: Any = None) -> Any:
+        found = table.get(type_name)
+        return found if found is not None else original(type_name, default)
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[assignment]
+
+
 def main() -> None:
     from rasa.core.run import serve_application
     from rasa.core.utils import AvailableEndpoints
@@ -60,6 +88,7 @@ def main() -> None:
 
     configure_structlog(logging.getLevelName(settings.log_level))
     validate_action_results_once()
+    resolve_event_types_once()
     serve_application(
         model_path=str(settings.model_path),
         interface=settings.rasa_host,

@@ -75,3 +75,25 @@ def test_action_results_are_still_validated_after_the_speed_up() -> None:
         with pytest.raises(ValidationError) as error:
             action._validate_action_result(bad)
         assert "Failed to validate Action server response" in error.value.message
+
+
+def test_event_types_resolve_as_before_after_the_speed_up() -> None:
+    """bot.rasa_server replaces Rasa's walk over every Event subclass with a
+    table: every name gives the class the walk gave, and the rest (defaults,
+    unknown names) behave as Rasa's own lookup."""
+    from rasa.shared.core.events import Event, UserUttered
+    from rasa.shared.utils.common import all_subclasses
+
+    from bot.rasa_server import resolve_event_types_once
+
+    names = sorted({cls.type_name for cls in all_subclasses(Event)})
+    before = {name: Event.resolve_by_type(name) for name in names}
+    resolve_event_types_once()
+    assert {name: Event.resolve_by_type(name) for name in names} == before
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("no_such_event", default=UserUttered) is UserUttered
+    with pytest.raises(ValueError):
+        Event.resolve_by_type("no_such_event")
+    slot = Event.from_parameters({"event": "slot", "name": "email", "value": "a@b.es"})
+    assert type(slot).__name__ == "SlotSet" and slot.value == "a@b.es"

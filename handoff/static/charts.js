@@ -25,6 +25,7 @@
   var COLOURS = ["#0f5c63", "#c2570c", "#6d4bb5"];
   var HEIGHT = 240;
   var PAD = { top: 16, bottom: 34, left: 64, right: 64 };
+  var MIN_BAR = 4;   // px: the least height of a bar with a value above 0 (1 px read as no bar)
 
   function svg(tag, attrs, text) {
     var node = document.createElementNS(NS, tag);
@@ -130,7 +131,7 @@
         s.values.forEach(function (v, i) {
           if (!isNum(v) || v <= 0) return;
           var bx = x(i) - (barW * bars.length) / 2 + barW * b;
-          var h = Math.max(1, (v / top) * plotH);
+          var h = Math.max(MIN_BAR, (v / top) * plotH);   // a small value next to big ones is still seen
           group.appendChild(svg("rect", { x: bx.toFixed(1), y: (pad.top + plotH - h).toFixed(1), width: barW.toFixed(1),
                                           height: h.toFixed(1), rx: 2, stroke: "none" }));
         });

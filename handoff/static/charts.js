@@ -13,7 +13,7 @@
  *   });
  *
  * Accessible: the SVG is role="img" with a <title> and an aria-label that
- * sums it up; a visually hidden table (class "sr") next to it holds every
+ * sums it up; a visually hidden table (in a block of class "sr") next to it holds every
  * value, so screen readers get the figures, not the drawing. null values are
  * drawn as nothing (a gap in the line) and written as "—" in the table.
  * Every text is set with textContent.
@@ -151,7 +151,11 @@
   }
 
   function table(spec) {
-    var t = html("table", { className: "sr" });
+    // hidden in a block of its own: a table ignores the 1 px width and the
+    // overflow of ".sr", and stuck out of the page at phone widths
+    var box = html("div", { className: "sr" });
+    var t = html("table");
+    box.appendChild(t);
     t.appendChild(html("caption", {}, spec.title));
     var head = html("tr");
     head.appendChild(html("th", { scope: "col" }, spec.categoryHeader || "Día"));
@@ -168,7 +172,7 @@
       body.appendChild(row);
     });
     t.appendChild(body);
-    return t;
+    return box;
   }
 
   function legend(spec) {

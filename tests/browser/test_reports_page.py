@@ -407,3 +407,55 @@ def test_today_is_in_every_chart_after_what_happened_meanwhile(browser: Any, fre
     expect(page.locator("#chart-csat table tbody tr")).to_have_count(3)
     assert not page.errors  # type: ignore[attr-defined]
     page.context.close()
+
+
+# the headline cards of each line: [[label lines, breaks inside a word, value top, hint top, card top, card height, overflow], …]
+CARDS_JS = """() => {
+  const rows = {};
+  for (const card of document.querySelectorAll('#rep-figures .kpi')) {
+    const dt = card.querySelector('dt'), value = card.querySelector('.kpi-value'), hint = card.querySelector('.kpi-hint');
+    const r = card.getBoundingClientRect();
+    const chars = [], walker = document.createTreeWalker(dt, NodeFilter.SHOW_TEXT);
+    let t;
+    while ((t = walker.nextNode())) for (let i = 0; i < t.data.length; i++) {
+      const range = document.createRange(); range.setStart(t, i); range.setEnd(t, i + 1);
+      const box = range.getClientRects()[0];
+      chars.push([t.data[i], box ? Math.round(box.top) : null]);
+    }
+    const tops = new Set(chars.filter(c => c[0] !== ' ' && c[1] !== null).map(c => c[1]));
+    const midWord = chars.filter((c, i) => i && c[0] !== ' ' && chars[i - 1][0] !== ' '
+                                   && c[1] !== null && chars[i - 1][1] !== null && c[1] > chars[i - 1][1]).length;
+    const key = Math.round(r.top);
+    (rows[key] = rows[key] || []).push({key: card.dataset.key, lines: tops.size, midWord,
+      value: Math.round(value.getBoundingClientRect().top), hint: hint ? Math.round(hint.getBoundingClientRect().top) : null,
+      height: Math.round(r.height), overflow: [dt, value, hint].filter(e => e && e.scrollWidth > e.clientWidth + 1).length
+        + (r.right > document.documentElement.clientWidth + 1 ? 1 : 0)});
+  }
+  return Object.values(rows);
+}"""
+
+
+@pytest.mark.parametrize("width,height", [(1440, 900), (1024, 768), (390, 844)])
+def test_the_headline_cards_line_up(browser: Any, story: ReportsBridge, width: int, height: int) -> None:
+    """Walkthrough at 1024 px: «PRIMERA RESPUESTA (MEDIANA)» took two lines
+    and pushed its own figure and hint below those of the cards beside it.
+    The cards of a line share their rows: labels break between words only,
+    figures and hints of a line are at one height, the cards of a line are as
+    tall; nothing sticks out, at 390 px neither (the charts' hidden tables
+    stuck out of the page there, and the top bar ran off the screen)."""
+    page = console(browser, story, "supervisor", width, height)
+    open_reports(page)
+    apply_range(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"reports-{width}-cards.png"))
+    rows = page.evaluate(CARDS_JS)
+    assert sum(len(r) for r in rows) == 9
+    if width > 400:
+        assert any(c["key"] == "first_response" and c["lines"] == 2 for r in rows for c in r)  # the case seen
+    for row in rows:
+        assert all(c["midWord"] == 0 and c["overflow"] == 0 for c in row), row
+        for field in ("value", "hint", "height"):
+            assert max(c[field] for c in row) - min(c[field] for c in row) <= 1, (field, row)
+    assert horizontal_overflow(page) == 0
+    assert not page.errors  # type: ignore[attr-defined]
+    page.context.close()

@@ -520,6 +520,7 @@
       conv.log = el("div", { className: "transcript-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
         "aria-label": "Mensajes de la conversación", hidden: true }, [conv.list]);
       $("transcripts").appendChild(conv.log);
+      followSize(conv.list);
       state.order.push(id);
     }
     return conv;
@@ -634,12 +635,29 @@
     if (conv.id === state.activeId) scrollDown();
   }
 
-  function scrollDown() { var box = $("transcripts"); box.scrollTop = box.scrollHeight; }
+  // The transcript shows its end: after every new line, when a conversation is
+  // opened, and whenever the transcript's box or the shown conversation changes
+  // size while the agent is at the end (the header and the composer drawn again
+  // on close, release or a missed promise, a thumbnail loaded, the chats view
+  // shown again after «Informes»). An agent who scrolled up to read stays where
+  // they are until they scroll back to the end.
+  var FOLLOW_SLACK = 80;
+  state.follow = true;
+  function scrollDown() { var box = $("transcripts"); box.scrollTop = box.scrollHeight; state.follow = true; }
+  $("transcripts").addEventListener("scroll", function () {
+    var box = $("transcripts");
+    if (box.clientHeight) state.follow = box.scrollHeight - box.scrollTop - box.clientHeight <= FOLLOW_SLACK;
+  });
+  var follower = typeof ResizeObserver === "function" ? new ResizeObserver(function () {
+    if (state.follow && $("transcripts").clientHeight) scrollDown();
+  }) : null;
+  function followSize(node) { if (follower) follower.observe(node); }
+  followSize($("transcripts"));
   // a thumbnail that loads late grows the transcript: follow it if the agent was at the bottom
   function keepBottom(event) {
     var box = $("transcripts");
     var grown = event && event.target ? event.target.offsetHeight : 0;
-    if (box.scrollHeight - box.scrollTop - box.clientHeight <= grown + 80) scrollDown();
+    if (box.scrollHeight - box.scrollTop - box.clientHeight <= grown + FOLLOW_SLACK) scrollDown();
   }
 
   function onCustomerMessage(frame) {
@@ -706,7 +724,7 @@
     conv.status = "released";
     addEvent(conv, frame.to === "queue" ? "Has devuelto la conversación a la cola" : "Has transferido la conversación al agente " + frame.to);
     renderTabs();
-    if (conv.id === state.activeId) renderConv();
+    if (conv.id === state.activeId) { renderConv(); scrollDown(); }
   }
 
   function onClosed(frame) {
@@ -717,7 +735,7 @@
     addEvent(conv, "Conversación cerrada (" + (frame.resolution === "unresolved" ? "sin resolver" : "resuelta") +
       "). El cliente vuelve con el asistente y se le pide su valoración.");
     renderTabs();
-    if (conv.id === state.activeId) renderConv();
+    if (conv.id === state.activeId) { renderConv(); scrollDown(); }  // the header may have grown: the notice in view
   }
 
   function onError(frame) {
@@ -821,7 +839,7 @@
     conv.sla = frame.respond_by ? { frame: frame, dueAt: slaDue(frame) } : null;
     if (frame.breached) addEvent(conv, "Plazo de primera respuesta vencido: el cliente ha recibido una disculpa " +
       "y la promesa de respuesta antes de las " + timeOf(frame.promised_by));
-    if (conv.id === state.activeId) renderConv();
+    if (conv.id === state.activeId) { renderConv(); if (frame.breached) scrollDown(); }
   }
 
   function renderConv() {
@@ -1078,6 +1096,7 @@
     if (!(frame.history || []).length) list.appendChild(el("li", { className: "empty", text: "Sin mensajes." }));
     if (typeof dialog.showModal === "function") { if (!dialog.open) dialog.showModal(); } else dialog.setAttribute("open", "");
     $("transcript-close").focus();
+    list.scrollTop = list.scrollHeight;  // its end, as the live transcript (not where the last one opened was left)
   }
   $("transcript-close").addEventListener("click", function () { $("transcript-dialog").close(); });
   $("transcript-dialog").addEventListener("close", function () {

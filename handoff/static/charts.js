@@ -13,7 +13,7 @@
  *   });
  *
  * Accessible: the SVG is role="img" with a <title> and an aria-label that
- * sums it up; a visually hidden table (class "sr") next to it holds every
+ * sums it up; a visually hidden table (in a block of class "sr") next to it holds every
  * value, so screen readers get the figures, not the drawing. null values are
  * drawn as nothing (a gap in the line) and written as "—" in the table.
  * Every text is set with textContent.
@@ -25,6 +25,7 @@
   var COLOURS = ["#0f5c63", "#c2570c", "#6d4bb5"];
   var HEIGHT = 240;
   var PAD = { top: 16, bottom: 34, left: 64, right: 64 };
+  var MIN_BAR = 4;   // px: the least height of a bar with a value above 0 (1 px read as no bar)
 
   function svg(tag, attrs, text) {
     var node = document.createElementNS(NS, tag);
@@ -130,7 +131,7 @@
         s.values.forEach(function (v, i) {
           if (!isNum(v) || v <= 0) return;
           var bx = x(i) - (barW * bars.length) / 2 + barW * b;
-          var h = Math.max(1, (v / top) * plotH);
+          var h = Math.max(MIN_BAR, (v / top) * plotH);   // a small value next to big ones is still seen
           group.appendChild(svg("rect", { x: bx.toFixed(1), y: (pad.top + plotH - h).toFixed(1), width: barW.toFixed(1),
                                           height: h.toFixed(1), rx: 2, stroke: "none" }));
         });
@@ -150,7 +151,11 @@
   }
 
   function table(spec) {
-    var t = html("table", { className: "sr" });
+    // hidden in a block of its own: a table ignores the 1 px width and the
+    // overflow of ".sr", and stuck out of the page at phone widths
+    var box = html("div", { className: "sr" });
+    var t = html("table");
+    box.appendChild(t);
     t.appendChild(html("caption", {}, spec.title));
     var head = html("tr");
     head.appendChild(html("th", { scope: "col" }, spec.categoryHeader || "Día"));
@@ -167,7 +172,7 @@
       body.appendChild(row);
     });
     t.appendChild(body);
-    return t;
+    return box;
   }
 
   function legend(spec) {

@@ -17,7 +17,7 @@
   var CHANNELS = { web: "Web", telegram: "Telegram" };
   var opts = null;
   var role = null;
-  var loadedOnce = false;
+  var rangeChosen = false;   // the supervisor asked for a range ("Ver informe"); else the API's default (to today)
   var agentNames = {};       // agent_id -> name, from every answer seen (the agent filter)
   var channelsSeen = { web: true, telegram: true };
   var requestNo = 0;
@@ -86,7 +86,9 @@
     $("view-reports").setAttribute("aria-pressed", reports ? "true" : "false");
     if (reports) {
       $("reports-title").focus();
-      if (!loadedOnce) load(false);
+      // read again each time the view is shown: what happened meanwhile (today's
+      // replies and ratings) is in it, and the default range still ends today
+      load(rangeChosen);
     }
   }
 
@@ -130,7 +132,6 @@
       return response.json();
     }).then(function (data) {
       if (mine !== requestNo) return;
-      loadedOnce = true;
       render(data);
       setStatus("Informe del " + dayText(data.range.from) + " al " + dayText(data.range.to) + " (" + data.range.tz + ").", false);
     }).catch(function (error) {
@@ -296,7 +297,9 @@
     opts = options;
     $("view-chats").addEventListener("click", function () { showView("chats"); });
     $("view-reports").addEventListener("click", function () { showView("reports"); });
-    $("reports-form").addEventListener("submit", function (event) { event.preventDefault(); load(true); });
+    $("reports-form").addEventListener("submit", function (event) {
+      event.preventDefault(); rangeChosen = true; load(true);
+    });
     $("rep-csv").addEventListener("click", download);
   }
 
@@ -311,7 +314,7 @@
   }
 
   function signedOut() {
-    role = null; loadedOnce = false; agentNames = {}; requestNo += 1;
+    role = null; rangeChosen = false; agentNames = {}; requestNo += 1;
     $("views").hidden = true; $("reports").hidden = true;
     $("view-chats").setAttribute("aria-pressed", "true"); $("view-reports").setAttribute("aria-pressed", "false");
     ["rep-figures", "chart-volume", "chart-first-response", "chart-csat",

@@ -58,6 +58,8 @@ async def history_of_one_customer(running: ThreadedBridge) -> Dict[str, Any]:
 
     telegram, _ = await core.open_session(None, channel="telegram")
     await core.verify_customer(telegram.id, {**proved, "verified_order_id": None, "verified_by": "telegram_phone"}, {})
+    for n in range(12):  # a transcript longer than its dialog
+        await core.customer_message(telegram.id, None, f"Otra cosa más que contar, la número {n + 1}", None, f"tg:0.{n}")
     await core.customer_message(telegram.id, None, "Mi pedido no llega", None, "tg:1")
     await core.customer_message(telegram.id, None, "agente", "/request_human", "tg:2")
     await core.claim(marta, telegram.id)
@@ -85,6 +87,11 @@ async def history_of_one_customer(running: ThreadedBridge) -> Dict[str, Any]:
     await core.customer_message(now.id, None, "verifico", None, "n1")
     await core.customer_message(now.id, None, "caso", None, "n2")
     return {"telegram": telegram.id, "web_bot": web_bot.id, "now": now.id}
+
+
+# the dialog's transcript is longer than its box and shows its end
+TRANSCRIPT_AT_END_JS = """() => { const l = document.getElementById('transcript-lines');
+  return l.scrollHeight > l.clientHeight + 50 && l.scrollHeight - l.scrollTop - l.clientHeight <= 2; }"""
 
 
 def sign_in(page: Page, base_url: str, token: str) -> None:
@@ -157,6 +164,8 @@ def test_case_card_history_transcript_and_labels(bridge: ThreadedBridge, browser
         expect(dialog).to_contain_text("Telegram")
         expect(dialog.get_by_role("button", name="Cerrar")).to_be_focused()
         assert dialog.locator("textarea, input").count() == 0  # read-only
+        # it opens at its end, as the live transcript does
+        assert page.evaluate(TRANSCRIPT_AT_END_JS), "the earlier conversation's transcript did not open at its end"
         assert serious_violations(page) == []
         page.screenshot(path=str(shots / "32-transcript-dialog-1440.png"))
         page.keyboard.press("Escape")
@@ -205,6 +214,7 @@ def test_case_card_history_transcript_and_labels(bridge: ThreadedBridge, browser
         card_box.screenshot(path=str(shots / "35b-case-card-1024-orders.png"))
         tg.get_by_role("button", name=re.compile("^Ver conversación")).click()
         expect(dialog).to_be_visible()
+        assert page.evaluate(TRANSCRIPT_AT_END_JS), "opened again, not at its end"
         assert horizontal_overflow(page) == 0
         page.screenshot(path=str(shots / "36-transcript-dialog-1024.png"))
         dialog.get_by_role("button", name="Cerrar").click()

@@ -116,6 +116,27 @@ def figure(page: Page, key: str) -> str:
     return text(page.locator(f'.kpi[data-key="{key}"] .kpi-value'))
 
 
+def chart_days(page: Page, chart: str) -> List[List[str]]:
+    """Each day of a chart's table: [day, value, …]."""
+    return [[text(c) for c in row.locator("th, td").all()] for row in page.locator(f"#{chart} table tbody tr").all()]
+
+
+def assert_charts_match_the_days(page: Page, days: List[Dict[str, Any]]) -> None:
+    """Every per-day chart has a row for every day of the API's ``by_day``
+    (its last, today, included) with the API's values; the drawing has a bar
+    or a point on each day that has a value."""
+    volume, first, rating = (chart_days(page, c) for c in ("chart-volume", "chart-first-response", "chart-csat"))
+    assert [r[1] for r in volume] == [str(d["conversations"]) for d in days]
+    assert [r[1] for r in first] == [dur(d["first_response_median_s"]) for d in days]
+    assert [r[1] for r in rating] == [pct(d["csat_score"]) for d in days]
+    expect(page.locator("#chart-first-response svg rect")).to_have_count(
+        sum(1 for d in days if d["first_response_median_s"]))
+    expect(page.locator("#chart-csat svg circle")).to_have_count(sum(1 for d in days if d["csat_score"] is not None))
+    # a bar is seen however small its value next to the others (a 12-minute day beside a 22-hour one was 1 px)
+    heights = page.evaluate("() => [...document.querySelectorAll('.chart-card svg rect')].map(r => +r.getAttribute('height'))")
+    assert min(heights, default=4) >= 4, heights
+
+
 def assert_token_only_in_header(page: Page, token: str) -> None:
     seen = page.api_requests  # type: ignore[attr-defined]
     assert seen, "no API request"
@@ -171,6 +192,8 @@ def test_a_supervisor_sees_the_figures_of_the_api(browser: Any, story: ReportsBr
         assert cells[1] == (pct(day["containment_rate"]) if day["conversations"] else "—")
     first_day = page.locator("#chart-first-response table tbody tr").first.locator("td")
     assert text(first_day) == dur(s["by_day"][0]["first_response_median_s"])
+    assert s["by_day"][-1]["date"] == RANGE["to"]
+    assert_charts_match_the_days(page, s["by_day"])
     bars = page.locator("#chart-volume svg rect")
     expect(bars).to_have_count(sum(1 for d in s["by_day"] if d["conversations"]))
     assert_token_only_in_header(page, story.tokens["supervisor"])
@@ -323,4 +346,116 @@ def test_day_labels_never_touch_whatever_the_width_and_the_range(browser: Any, s
         return found;
     }""")
     assert not touching, touching[:10]
+    page.context.close()
+
+
+@pytest.fixture
+def fresh_story(tmp_path: Path) -> Iterator[ReportsBridge]:
+    """The story on a bridge of this test's own (the test adds to it)."""
+    running = start_reports_bridge(tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_today_is_in_every_chart_after_what_happened_meanwhile(browser: Any, fresh_story: ReportsBridge) -> None:
+    """Walkthrough: the supervisor opened «Informes», went back to the
+    conversations, answered, closed and got a rating today, and came back:
+    the CSAT and first-response charts had no point or bar for today (the view
+    was read once per sign-in and never again). Showing the view reads it
+    again; every per-day chart then holds today as the API gives it."""
+    story = fresh_story
+    page = console(browser, story, "supervisor")
+    open_reports(page)
+    before = api(story, "/api/reports/summary", story.tokens["supervisor"])
+    assert before["by_day"][-1]["date"] == "2025-12-10"           # the bridge's today
+    assert before["by_day"][-1]["csat_score"] is None            # F is only queued
+    assert_charts_match_the_days(page, before["by_day"])
+    page.get_by_role("button", name="Conversaciones").click()
+    expect(page.locator("#app")).to_be_visible()
+
+    # meanwhile, today: Ana answers F after 4 minutes, closes it, the shopper gives a 5
+    from tests.handoff.test_reports import T
+    from tests.browser.reports_story import _Clock
+
+    async def answered_today() -> None:
+        assert story.server is not None
+        core, clock = story.server.bridge, _Clock(story)
+        ana = await core.storage.get_agent(story.agents["Ana"])
+        clock.at = T(10, 9, 1, month=12); await core.claim(ana, story.ids["F"])
+        clock.at = T(10, 9, 2, month=12); await core.agent_message(ana, story.ids["F"], "Hola, soy Ana", None, None)
+        clock.at = T(10, 9, 10, month=12); await core.close(ana, story.ids["F"], "resolved")
+        await core.customer_csat(story.ids["F"], 5, None)
+        clock.at = T(10, 9, 15, month=12)
+
+    story.run(answered_today())
+    after = api(story, "/api/reports/summary", story.tokens["supervisor"])
+    today = after["by_day"][-1]
+    assert (today["date"], today["csat_score"], today["first_response_median_s"]) == ("2025-12-10", 1.0, 720.0)
+
+    page.get_by_role("button", name="Informes").click()
+    expect(page.locator("#chart-csat table tbody tr").last.locator("td")).to_have_text("100 %")
+    assert_charts_match_the_days(page, after["by_day"])
+    assert chart_days(page, "chart-first-response")[-1][1] == "12 min"
+    # a chosen range is kept when the view is shown again, and read again too
+    apply_range(page, "2025-12-08", "2025-12-10")
+    page.get_by_role("button", name="Conversaciones").click()
+    with page.expect_request(re.compile(r"/api/reports/summary\?")) as asked:
+        page.get_by_role("button", name="Informes").click()
+    assert "from=2025-12-08" in asked.value.url and "to=2025-12-10" in asked.value.url
+    expect(page.locator("#chart-csat table tbody tr")).to_have_count(3)
+    assert not page.errors  # type: ignore[attr-defined]
+    page.context.close()
+
+
+# the headline cards of each line: [[label lines, breaks inside a word, value top, hint top, card top, card height, overflow], …]
+CARDS_JS = """() => {
+  const rows = {};
+  for (const card of document.querySelectorAll('#rep-figures .kpi')) {
+    const dt = card.querySelector('dt'), value = card.querySelector('.kpi-value'), hint = card.querySelector('.kpi-hint');
+    const r = card.getBoundingClientRect();
+    const chars = [], walker = document.createTreeWalker(dt, NodeFilter.SHOW_TEXT);
+    let t;
+    while ((t = walker.nextNode())) for (let i = 0; i < t.data.length; i++) {
+      const range = document.createRange(); range.setStart(t, i); range.setEnd(t, i + 1);
+      const box = range.getClientRects()[0];
+      chars.push([t.data[i], box ? Math.round(box.top) : null]);
+    }
+    const tops = new Set(chars.filter(c => c[0] !== ' ' && c[1] !== null).map(c => c[1]));
+    const midWord = chars.filter((c, i) => i && c[0] !== ' ' && chars[i - 1][0] !== ' '
+                                   && c[1] !== null && chars[i - 1][1] !== null && c[1] > chars[i - 1][1]).length;
+    const key = Math.round(r.top);
+    (rows[key] = rows[key] || []).push({key: card.dataset.key, lines: tops.size, midWord,
+      value: Math.round(value.getBoundingClientRect().top), hint: hint ? Math.round(hint.getBoundingClientRect().top) : null,
+      height: Math.round(r.height), overflow: [dt, value, hint].filter(e => e && e.scrollWidth > e.clientWidth + 1).length
+        + (r.right > document.documentElement.clientWidth + 1 ? 1 : 0)});
+  }
+  return Object.values(rows);
+}"""
+
+
+@pytest.mark.parametrize("width,height", [(1440, 900), (1024, 768), (390, 844)])
+def test_the_headline_cards_line_up(browser: Any, story: ReportsBridge, width: int, height: int) -> None:
+    """Walkthrough at 1024 px: «PRIMERA RESPUESTA (MEDIANA)» took two lines
+    and pushed its own figure and hint below those of the cards beside it.
+    The cards of a line share their rows: labels break between words only,
+    figures and hints of a line are at one height, the cards of a line are as
+    tall; nothing sticks out, at 390 px neither (the charts' hidden tables
+    stuck out of the page there, and the top bar ran off the screen)."""
+    page = console(browser, story, "supervisor", width, height)
+    open_reports(page)
+    apply_range(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"reports-{width}-cards.png"))
+    rows = page.evaluate(CARDS_JS)
+    assert sum(len(r) for r in rows) == 9
+    if width > 400:
+        assert any(c["key"] == "first_response" and c["lines"] == 2 for r in rows for c in r)  # the case seen
+    for row in rows:
+        assert all(c["midWord"] == 0 and c["overflow"] == 0 for c in row), row
+        for field in ("value", "hint", "height"):
+            assert max(c[field] for c in row) - min(c[field] for c in row) <= 1, (field, row)
+    assert horizontal_overflow(page) == 0
+    assert not page.errors  # type: ignore[attr-defined]
     page.context.close()

@@ -1046,11 +1046,21 @@ class Bridge:
             return current
         self.metrics.handoffs.labels(reason).inc()
         logger.info("handoff_queued", extra={"conversation_id": conversation.id, "reason": reason, "offline": offline})
+        # first that they are queued («Te hemos puesto en la cola…», the widget's notice and
+        # Telegram's line), then, out of hours, why nobody answers yet and by when
+        await self._send_queued_status(conversation)
         if offline:
             await self._deliver(conversation.id, "system",
                                 self._opening_text(promise, now, self.known_email(conversation)))
         await self.broadcast_queue()
         return conversation
+
+    async def _send_queued_status(self, conversation: Conversation) -> None:
+        """The queued ``handoff`` frame to this customer now, remembered as
+        sent, so the ``broadcast_queue`` that follows does not repeat it."""
+        status = await self._queued_status(conversation)
+        self._last_status[conversation.id] = (status["position"], status["estimated_wait_s"], status["respond_by"])
+        await self.to_customer(conversation.id, status)
 
     async def customer_contact(self, conversation_id: str, ws: Socket, email: str, client_id: Optional[str]) -> None:
         async with self.lock(conversation_id):

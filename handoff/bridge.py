@@ -75,7 +75,7 @@ from handoff.storage import (
     Turn,
     utcnow,
 )
-from handoff.texts import TU, Texts, texts_for, wait_text
+from handoff.texts import TU, Texts, attachment_topic, texts_for, wait_text
 
 logger = logging.getLogger(__name__)
 
@@ -571,11 +571,13 @@ class Bridge:
         else:
             await self._queue_ack(conversation)
 
-    async def _queue_ack(self, conversation: Conversation) -> None:
+    async def _queue_ack(self, conversation: Conversation, file: bool = False) -> None:
         """Tell a queued shopper who wrote that the team will read it, and
         their place (caller holds the lock): the first time, then only after
         HANDOFF_QUEUE_ACK_INTERVAL_S or when the position changed, so a
-        shopper who writes five lines gets one answer, not five."""
+        shopper who writes five lines gets one answer, not five. A ``file``
+        is spoken of as the case is about (its reason: a payment's receipt,
+        a damaged item; otherwise just «tu archivo»)."""
         status = await self._queued_status(conversation)
         position = int(status["position"])
         now = self.clock()
@@ -584,7 +586,11 @@ class Bridge:
                 (now - last[0]).total_seconds() < self.settings.queue_ack_interval_s:
             return
         self._acked[conversation.id] = (now, position)
-        text = self.texts.get("queue_ack", position=position)
+        if file:
+            topic = attachment_topic(conversation.reason)
+            text = self.texts.get(f"queue_ack_file_{topic}" if topic else "queue_ack_file", position=position)
+        else:
+            text = self.texts.get("queue_ack", position=position)
         if not status["offline"] and status["estimated_wait_s"]:
             text += self.texts.get("queue_ack_wait", wait=wait_text(status["estimated_wait_s"]))
         await self._deliver(conversation.id, "system", text)
@@ -788,9 +794,11 @@ class Bridge:
             if route is Route.AGENT:
                 await self.to_agent(conversation.agent_id or "", self._agent_message_frame(message))
             elif route is Route.QUEUE:
-                await self.storage.set_preview(conversation_id, text)
-                await self.broadcast_queue()
-                await self._queue_ack(conversation)
+                # a caption is the shopper's words; "[Foto]" never replaces words already quoted
+                if caption or not conversation.preview:
+                    await self.storage.set_preview(conversation_id, text)
+                    await self.broadcast_queue()
+                await self._queue_ack(conversation, file=True)
             elif caption:
                 await self._bot_turn(conversation, message)
             else:

@@ -1035,6 +1035,12 @@ class Bridge:
             context["customer_name"] = profile.display_name
         if profile.verified_customer and not (context.get("customer") or {}).get("email"):
             context["customer"] = profile.verified_customer
+        details = context.get("details")
+        described = details.get("description") if isinstance(details, dict) else None
+        if isinstance(described, str) and described.strip():
+            # the problem in the shopper's words (an issue form's description), not the answer that
+            # ended the form (the e-mail, the order number) nor a later «/agente»
+            preview = described.strip()
         if not preview:  # no words (a command, a button): the queue says what they did instead
             context["preview_note"] = self.texts["preview_request_human"]
         payload_customer = context.get("customer")

@@ -38,10 +38,13 @@ async def test_out_of_hours_the_queued_notice_comes_before_the_out_of_hours_line
     assert again["event_id"] == event["id"]
 
 
+DESCRIPTION = "me han cobrado dos veces el pedido"
+
+
 def case(reason: str) -> dict:
     payload = handoff_payload(reason)["handoff"]
     payload["reason_text"] = reason
-    payload["details"] = {"description": "me han cobrado dos veces el pedido"}
+    payload["details"] = {"description": DESCRIPTION}
     return payload
 
 
@@ -63,8 +66,10 @@ async def test_a_file_sent_while_queued_is_spoken_of_as_the_case_is_about(
     client, session = await customer(server)
     await client.send({"type": "message", "text": "caso", "client_id": "m1"})
     await client.wait_type("handoff", state="queued")
+    # the queue quotes the problem as the shopper described it, not the message that ended the
+    # form (in the walkthrough: the e-mail)
     await agent.wait_for(lambda f: f["type"] == "queue" and f["conversations"]
-                         and f["conversations"][0]["preview"] == "caso")
+                         and f["conversations"][0]["preview"] == DESCRIPTION)
     await client.send(attachment(PNG_BYTES))
     ack = await client.wait_for(lambda f: f.get("type") == "message" and f.get("sender") == "system")
     assert says in ack["text"] and never not in ack["text"], ack["text"]
@@ -72,7 +77,7 @@ async def test_a_file_sent_while_queued_is_spoken_of_as_the_case_is_about(
     # the placeholder «[Foto]» does not replace the words the agents' queue quotes
     await client.barrier()
     conversation = await server.bridge.storage.get_conversation(session["conversation_id"])
-    assert conversation.preview == "caso" and conversation.reason == reason
+    assert conversation.preview == DESCRIPTION and conversation.reason == reason
 
 
 @pytest.mark.asyncio
@@ -102,6 +107,6 @@ async def test_asking_for_a_person_again_keeps_the_cases_reason_and_queues_once(
     await client.barrier()
     conversation = await server.bridge.storage.get_conversation(cid)
     assert conversation.reason == "payment_problem" and conversation.context["reason"] == "payment_problem"
-    assert conversation.context["details"]["description"] == "me han cobrado dos veces el pedido"
+    assert conversation.context["details"]["description"] == DESCRIPTION
     assert len(await server.bridge.storage.episodes(cid)) == 1
     assert fake_rasa.processed == ["caso"]  # while queued nothing reaches the bot

@@ -64,4 +64,4 @@ async def test_a_payment_case_keeps_its_reason_and_a_photo_is_the_charges(
     assert "el justificante o la captura del cargo" in said["text"], said["text"]
     assert not [t for t in bot_api.texts() if "producto" in t or "dañad" in t or "roto" in t], bot_api.texts()
     conversation = await server.bridge.storage.get_conversation(cid)
-    assert conversation.reason == "payment_problem" and conversation.preview == "caso"
+    assert conversation.reason == "payment_problem" and conversation.preview == "me han cobrado dos veces el pedido"

@@ -1234,14 +1234,15 @@ class Bridge:
             queued = await self.storage.queue()
             self.metrics.queue_length.set(len(queued))
             promises = await self._promises([c.id for c in queued])
+            now = self.clock()
             frame = self._queue_frame(queued, promises)
+            # who counts as waiting, as this frame shows it (not as a later clock would)
+            self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
             for agent_id in list(self.agents):
                 await self.to_agent(agent_id, frame)
             handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
             places = self._positions(queued)
             events = await self.storage.latest_events([c.id for c in queued])
-            now = self.clock()
-            self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
             for conversation in queued:
                 status = self._status_frame(conversation, places[conversation.id], handling,
                                             promises.get(conversation.id), events.get(conversation.id))

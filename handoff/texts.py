@@ -324,7 +324,7 @@ ATTACHMENT_TOPICS = {"payment_problem": "payment", "damaged_or_wrong_item": "dam
 
 
 def attachment_topic(reason: Optional[str]) -> Optional[str]:
-    """"payment", "damaged" or None (neutral) for a case's handoff reason."""
+    """``"payment"``, ``"damaged"`` or None (neutral) for a case's handoff reason."""
     return ATTACHMENT_TOPICS.get(reason or "")
 
 

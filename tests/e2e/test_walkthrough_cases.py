@@ -104,6 +104,13 @@ async def test_a_request_for_a_person_keeps_the_payment_case_on_telegram_and_the
         web_case = await server.bridge.storage.get_conversation(web_id)
         assert web_case.reason == "payment_problem" and web_case.context["details"]["description"] == REPORT
         assert len(await server.bridge.storage.episodes(web_id)) == 1
+        # the session's other tests share this database: nothing of this test stays queued
+        for conversation_id in (cid, web_id):
+            await ana.send(type="claim", conversation_id=conversation_id)
+            await ana.until("conversation", conversation_id=conversation_id)
+            await ana.send(type="close", conversation_id=conversation_id, resolution="resolved")
+            await ana.until("closed", conversation_id=conversation_id)
+        assert not [c for c in await server.bridge.storage.queue() if c.id in (cid, web_id)]
         await shopper.socket.close()
         await ana.socket.close()
     finally:

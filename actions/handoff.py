@@ -14,7 +14,7 @@ customer block is present only for a verified order.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -138,9 +138,31 @@ def hand_over(
     ]
 
 
+def open_case(tracker: Tracker) -> Optional[Tuple[str, Dict[str, Any]]]:
+    """The reason and details of the issue the shopper is reporting right now
+    (a payment problem or a damaged item: its form is active), as the form's
+    submit would hand it over; None outside those forms."""
+    from actions.issues import REASON_BY_FORM, described, problem_of  # issues imports this module
+
+    form = (tracker.active_loop or {}).get("name")
+    if form not in REASON_BY_FORM:
+        return None
+    return REASON_BY_FORM[form], {
+        "description": tracker.get_slot("issue_description") or described(tracker, form),
+        "problem": problem_of(tracker, form).kind,
+        "order_id": tracker.get_slot("verified_order_id") if is_verified(tracker) else None,
+        "verified": is_verified(tracker),
+        "store_error": bool(tracker.get_slot("store_error")),
+    }
+
+
 class ActionHandoff(Action):
     """request_human / complaint, or a button that offers a person with a
-    ``handoff_reason`` entity in its payload."""
+    ``handoff_reason`` entity in its payload. Asked for a person while
+    reporting a payment problem or a damaged item ("/agente" before the form
+    is done), the case keeps that specific reason and what was said of it
+    (it became a generic "Pide hablar con una persona"); a button's own
+    specific reason still wins."""
 
     def name(self) -> Text:
         return "action_handoff"
@@ -150,10 +172,14 @@ class ActionHandoff(Action):
     ) -> List[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         reason = "complaint" if intent == "complaint" else "customer_request"
+        details: Optional[Dict[str, Any]] = None
+        case = open_case(tracker)
+        if case is not None:
+            reason, details = case
         requested = next(tracker.get_latest_entity_values("handoff_reason"), None)
-        if requested in HANDOFF_REASONS:
-            reason = requested
-        return hand_over(dispatcher, tracker, reason)
+        if requested in HANDOFF_REASONS and (case is None or requested not in ("customer_request", reason)):
+            reason, details = requested, None
+        return hand_over(dispatcher, tracker, reason, details)
 
 
 class ActionFallback(Action):

@@ -75,7 +75,7 @@ from handoff.storage import (
     Turn,
     utcnow,
 )
-from handoff.texts import TU, Texts, texts_for, wait_text
+from handoff.texts import TU, Texts, attachment_topic, texts_for, wait_text
 
 logger = logging.getLogger(__name__)
 
@@ -571,11 +571,13 @@ class Bridge:
         else:
             await self._queue_ack(conversation)
 
-    async def _queue_ack(self, conversation: Conversation) -> None:
+    async def _queue_ack(self, conversation: Conversation, file: bool = False) -> None:
         """Tell a queued shopper who wrote that the team will read it, and
         their place (caller holds the lock): the first time, then only after
         HANDOFF_QUEUE_ACK_INTERVAL_S or when the position changed, so a
-        shopper who writes five lines gets one answer, not five."""
+        shopper who writes five lines gets one answer, not five. A ``file``
+        is spoken of as the case is about (its reason: a payment's receipt,
+        a damaged item; otherwise just «tu archivo»)."""
         status = await self._queued_status(conversation)
         position = int(status["position"])
         now = self.clock()
@@ -584,7 +586,11 @@ class Bridge:
                 (now - last[0]).total_seconds() < self.settings.queue_ack_interval_s:
             return
         self._acked[conversation.id] = (now, position)
-        text = self.texts.get("queue_ack", position=position)
+        if file:
+            topic = attachment_topic(conversation.reason)
+            text = self.texts.get(f"queue_ack_file_{topic}" if topic else "queue_ack_file", position=position)
+        else:
+            text = self.texts.get("queue_ack", position=position)
         if not status["offline"] and status["estimated_wait_s"]:
             text += self.texts.get("queue_ack_wait", wait=wait_text(status["estimated_wait_s"]))
         await self._deliver(conversation.id, "system", text)
@@ -788,9 +794,11 @@ class Bridge:
             if route is Route.AGENT:
                 await self.to_agent(conversation.agent_id or "", self._agent_message_frame(message))
             elif route is Route.QUEUE:
-                await self.storage.set_preview(conversation_id, text)
-                await self.broadcast_queue()
-                await self._queue_ack(conversation)
+                # a caption is the shopper's words; "[Foto]" never replaces words already quoted
+                if caption or not conversation.preview:
+                    await self.storage.set_preview(conversation_id, text)
+                    await self.broadcast_queue()
+                await self._queue_ack(conversation, file=True)
             elif caption:
                 await self._bot_turn(conversation, message)
             else:
@@ -1027,6 +1035,12 @@ class Bridge:
             context["customer_name"] = profile.display_name
         if profile.verified_customer and not (context.get("customer") or {}).get("email"):
             context["customer"] = profile.verified_customer
+        details = context.get("details")
+        described = details.get("description") if isinstance(details, dict) else None
+        if isinstance(described, str) and described.strip():
+            # the problem in the shopper's words (an issue form's description), not the answer that
+            # ended the form (the e-mail, the order number) nor a later «/agente»
+            preview = described.strip()
         if not preview:  # no words (a command, a button): the queue says what they did instead
             context["preview_note"] = self.texts["preview_request_human"]
         payload_customer = context.get("customer")
@@ -1046,11 +1060,21 @@ class Bridge:
             return current
         self.metrics.handoffs.labels(reason).inc()
         logger.info("handoff_queued", extra={"conversation_id": conversation.id, "reason": reason, "offline": offline})
+        # first that they are queued («Te hemos puesto en la cola…», the widget's notice and
+        # Telegram's line), then, out of hours, why nobody answers yet and by when
+        await self._send_queued_status(conversation)
         if offline:
             await self._deliver(conversation.id, "system",
                                 self._opening_text(promise, now, self.known_email(conversation)))
         await self.broadcast_queue()
         return conversation
+
+    async def _send_queued_status(self, conversation: Conversation) -> None:
+        """The queued ``handoff`` frame to this customer now, remembered as
+        sent, so the ``broadcast_queue`` that follows does not repeat it."""
+        status = await self._queued_status(conversation)
+        self._last_status[conversation.id] = (status["position"], status["estimated_wait_s"], status["respond_by"])
+        await self.to_customer(conversation.id, status)
 
     async def customer_contact(self, conversation_id: str, ws: Socket, email: str, client_id: Optional[str]) -> None:
         async with self.lock(conversation_id):
@@ -1210,14 +1234,15 @@ class Bridge:
             queued = await self.storage.queue()
             self.metrics.queue_length.set(len(queued))
             promises = await self._promises([c.id for c in queued])
+            now = self.clock()
             frame = self._queue_frame(queued, promises)
+            # who counts as waiting, as this frame shows it (not as a later clock would)
+            self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
             for agent_id in list(self.agents):
                 await self.to_agent(agent_id, frame)
             handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
             places = self._positions(queued)
             events = await self.storage.latest_events([c.id for c in queued])
-            now = self.clock()
-            self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
             for conversation in queued:
                 status = self._status_frame(conversation, places[conversation.id], handling,
                                             promises.get(conversation.id), events.get(conversation.id))

@@ -128,6 +128,26 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "He pasado su mensaje al equipo: lo leerá la persona que le atienda. Sigue en la cola, en la "
         "posición {position}.",
     ),
+    # a queued shopper sent a file: said as the case is about (``attachment_topic``: the
+    # handoff reason), never a damaged item's words for a payment's receipt
+    "queue_ack_file": (
+        "He pasado tu archivo al equipo: lo verá la persona que te atienda. Sigues en la cola, en la "
+        "posición {position}.",
+        "He pasado su archivo al equipo: lo verá la persona que le atienda. Sigue en la cola, en la "
+        "posición {position}.",
+    ),
+    "queue_ack_file_payment": (
+        "He pasado tu archivo al equipo: la persona que te atienda lo revisará con el pago (el justificante "
+        "o la captura del cargo). Sigues en la cola, en la posición {position}.",
+        "He pasado su archivo al equipo: la persona que le atienda lo revisará con el pago (el justificante "
+        "o la captura del cargo). Sigue en la cola, en la posición {position}.",
+    ),
+    "queue_ack_file_damaged": (
+        "He pasado tu archivo al equipo: la persona que te atienda verá cómo ha llegado el producto. Sigues "
+        "en la cola, en la posición {position}.",
+        "He pasado su archivo al equipo: la persona que le atienda verá cómo ha llegado el producto. Sigue "
+        "en la cola, en la posición {position}.",
+    ),
     # the wait estimate, after a queue line: {wait} is ``wait_text`` ("unos 5 minutos")
     "queue_ack_wait": (" Espera estimada: {wait}.", " Espera estimada: {wait}."),
     # a web shopper whose page was gone too long while queued (Bridge.abandon_idle): read on return
@@ -296,6 +316,16 @@ TU_FORMS = re.compile(
 # them becomes a no-break space, so a chat never shows "69,00" and "€" on two
 # lines (the widget applies the same rule to what it renders).
 _AMOUNT = re.compile(r"(\d)[ \u202f](€|EUR\b|euros?\b|\$|USD\b)|(€|\$)[ \u202f](\d)")
+
+
+# What a shopper's file is taken for, by the case's handoff reason: a payment's
+# receipt or screenshot of the charge, a damaged or wrong item's state; else neutral.
+ATTACHMENT_TOPICS = {"payment_problem": "payment", "damaged_or_wrong_item": "damaged"}
+
+
+def attachment_topic(reason: Optional[str]) -> Optional[str]:
+    """``"payment"``, ``"damaged"`` or None (neutral) for a case's handoff reason."""
+    return ATTACHMENT_TOPICS.get(reason or "")
 
 
 def wait_text(seconds: Optional[float]) -> str:

@@ -133,3 +133,34 @@ async def test_a_bare_order_number_with_no_form_asks_what_to_do_with_it(domain, 
     payloads = [b["payload"] for b in dispatcher.messages[0]["buttons"]]
     assert payloads[0] == f'/{first}{{"order_id":"989057"}}'
     assert '/request_human{"handoff_reason":"customer_request"}' in payloads
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("form, reason", [("payment_form", "payment_problem"), ("damaged_form", "damaged_or_wrong_item")])
+@pytest.mark.parametrize("entities", [[], [{"entity": "handoff_reason", "value": "customer_request"}]])
+async def test_asking_for_a_person_while_reporting_an_issue_keeps_its_reason(
+        shop, domain, orders, form: str, reason: str, entities) -> None:
+    """Walkthrough (Telegram): «me han cobrado dos veces», then /agente at the
+    order-number question: the agents read «Pide hablar con una persona», the
+    payment problem and its description gone."""
+    description = "me han cobrado dos veces el pedido" if form == "payment_form" else "la taza llegó rota"
+    tracker = make_tracker(intent="request_human", text="/request_human", entities=entities, active_loop=form,
+                           slots={"requested_slot": "order_id"},
+                           events=[{"event": "user", "text": description,
+                                    "parse_data": {"intent": {"name": reason, "confidence": 0.9}}},
+                                   {"event": "active_loop", "name": form}])
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandoff().run(dispatcher, tracker, domain)
+    handoff = dispatcher.messages[-1]["custom"]["handoff"]
+    assert handoff["reason"] == reason
+    assert handoff["details"]["description"] == description and handoff["details"]["verified"] is False
+    assert {"event": "active_loop", "name": None, "timestamp": None} in events  # the form ends: one handoff
+
+
+@pytest.mark.asyncio
+async def test_a_buttons_specific_reason_still_wins_inside_an_issue_form(shop, domain) -> None:
+    tracker = make_tracker(intent="request_human", active_loop="payment_form",
+                           entities=[{"entity": "handoff_reason", "value": "verification_failed"}])
+    dispatcher = CollectingDispatcher()
+    await ActionHandoff().run(dispatcher, tracker, domain)
+    assert dispatcher.messages[-1]["custom"]["handoff"]["reason"] == "verification_failed"

@@ -100,10 +100,10 @@ async def test_offline_queueing_outside_support_hours_with_contact(start_bridge)
     client, session = await customer(server)
     await client.send({"type": "message", "text": "agente"})
     await client.wait_type("message", sender="bot")
+    handoff = await client.wait_type("handoff", state="queued")  # queued first, then why nobody answers yet
     notice = await client.wait_type("message", sender="system")
     # Sunday: the promise (Monday's opening at 9:00 plus the target) in the out-of-hours line, once
     assert notice["text"].startswith("Ahora estamos fuera del horario de atención. Te respondemos mañana antes de las")
-    handoff = await client.wait_type("handoff", state="queued")
     assert handoff["promise_text"] and handoff["promise_text"] in notice["text"]
     assert handoff["offline"] is True
     assert handoff["estimated_wait_s"] >= 21 * 3600  # Sunday 12:00 → Monday 9:00

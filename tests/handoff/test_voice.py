@@ -75,9 +75,9 @@ async def test_bridge_texts_in_usted_through_a_whole_handoff(start_bridge, fake_
     await client.wait_type("message", sender="system")
 
     await client.send({"type": "message", "text": "agente", "client_id": "m6"})  # out of hours: the opening
+    queued = await client.wait_type("handoff", state="queued")  # queued first, then the opening
     opening = await client.wait_type("message", sender="system")
     assert "déjenos su correo" in opening["text"]
-    queued = await client.wait_type("handoff", state="queued")
     assert queued["offline"] is True and queued["contact_known"] is False
     await client.send({"type": "contact", "email": "cliente@correo.example", "client_id": "e1"})
     await client.wait_type("message", sender="system")
@@ -111,8 +111,8 @@ async def test_rate_limit_and_a_verified_shoppers_opening_in_usted(start_bridge,
     server = await start_bridge(now=CLOSED_TIME, rate_limit=3)
     client, _ = await customer(server)
     await client.send({"type": "message", "text": "verificado", "client_id": "v1"})
+    queued = await client.wait_type("handoff", state="queued")  # queued first, then the opening
     opening = await client.wait_type("message", sender="system")
-    queued = await client.wait_type("handoff", state="queued")
     # the verified shopper is told where the team will write, not asked for an e-mail
     assert queued["contact_known"] is True
     assert "correo" in opening["text"] and "déjenos" not in opening["text"]

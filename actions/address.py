@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import turns
+from actions.turns import last_buttons, previous_bot_turn
 from actions.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
 from actions.addresses.parser import address_in_request
 from actions.addresses.places import fold
@@ -37,7 +38,6 @@ from actions.verification import (
     verified_order,
     wants_to_stop,
 )
-from actions.yes_no import last_buttons, previous_bot_turn
 
 # Intents that may interrupt the form (a question, a person, a goodbye): a
 # reply classified so is still taken as the answer when it reads as one

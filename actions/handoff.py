@@ -22,7 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.errors import InvalidOrderNumber, VerificationLocked
-from actions.turns import TASK_FORMS, response_of
+from actions.turns import TASK_FORMS, previous_bot_turn, response_of
 from actions.verification import (
     MAX_ATTEMPTS, is_locked, is_verified, parse_correction, parse_order_id, reset_task_slots, utter_error,
 )
@@ -226,7 +226,6 @@ def refused_address_follows(tracker: Tracker) -> bool:
     """The bot's previous turn refused an address change (the order has left)
     and this message reads as an address or a part of one."""
     from actions.addresses import looks_like_answer
-    from actions.yes_no import previous_bot_turn
 
     turn = previous_bot_turn(tracker)
     if not turn or response_of(turn[-1]) not in ADDRESS_REFUSALS or not tracker.get_slot("verified_order_id"):

@@ -119,5 +119,28 @@ def requested_form(tracker: Tracker) -> Optional[str]:
 
 __all__ = [
     "SWITCH_CONFIDENCE", "TASK_FORMS", "active_before_message", "applied_events", "events_of_form",
-    "fresh_reply", "requested_form",
+    "fresh_reply", "last_buttons", "previous_bot_turn", "requested_form",
 ]
+
+
+def previous_bot_turn(tracker: Tracker) -> List[Dict[str, Any]]:
+    """The bot messages between the shopper's previous message and this one."""
+    turn: List[Dict[str, Any]] = []
+    seen_latest_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_latest_user:
+                break
+            seen_latest_user = True
+        elif event.get("event") == "bot" and seen_latest_user and (event.get("text") or (event.get("data") or {}).get("buttons")):
+            turn.insert(0, event)  # silent messages for the bridge (a verified customer) are not the bot's words
+    return turn
+
+
+def last_buttons(turn: List[Dict[str, Any]]) -> List[str]:
+    """The button payloads of the last message of the previous turn that had any."""
+    for event in reversed(turn):
+        buttons = ((event.get("data") or {}).get("buttons")) or []
+        if buttons:
+            return [str(b.get("payload") or "") for b in buttons]
+    return []

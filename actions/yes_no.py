@@ -20,7 +20,7 @@ from rasa_sdk.types import DomainDict
 from actions.chitchat import bot_spoke_this_session
 from actions.handoff import HANDOFF_REASONS, hand_over
 from actions.shopper_words import acknowledges, lacks_order_number
-from actions.turns import response_of
+from actions.turns import last_buttons, previous_bot_turn, response_of
 
 # An offer's "yes" button that starts a flow: the form that flow's rule starts.
 FORM_BY_INTENT = {
@@ -38,29 +38,6 @@ CLOSING_RESPONSES = ("utter_thank", "utter_anything_else", "utter_goodbye")
 # A message that starts as an answer ("no, gracias, ¿vale?", "sí, claro, ¿cuándo llega?")
 # is one, whatever follows.
 YES_NO_OPENING = re.compile(r"^\W*(s[ií]+|no+|vale|ok|claro|de acuerdo|nop|gracias)\b", re.I)
-
-
-def previous_bot_turn(tracker: Tracker) -> List[Dict[str, Any]]:
-    """The bot messages between the shopper's previous message and this one."""
-    turn: List[Dict[str, Any]] = []
-    seen_latest_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_latest_user:
-                break
-            seen_latest_user = True
-        elif event.get("event") == "bot" and seen_latest_user and (event.get("text") or (event.get("data") or {}).get("buttons")):
-            turn.insert(0, event)  # silent messages for the bridge (a verified customer) are not the bot's words
-    return turn
-
-
-def last_buttons(turn: List[Dict[str, Any]]) -> List[str]:
-    """The button payloads of the last message of the previous turn that had any."""
-    for event in reversed(turn):
-        buttons = ((event.get("data") or {}).get("buttons")) or []
-        if buttons:
-            return [str(b.get("payload") or "") for b in buttons]
-    return []
 
 
 def said_goodbye(turn: List[Dict[str, Any]]) -> bool:

@@ -36,7 +36,7 @@ migrate: $(STAMP)
 	$(PY) -m migrations
 
 seed: migrate
-	$(PY) -m actions.store.seed
+	$(PY) -m core.store.seed
 
 run: migrate train seed
 	$(PY) -m bot run

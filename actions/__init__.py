@@ -1,2 +1,2 @@
 """Custom actions of the assistant, one module per area, over the store
-layer in actions.store. Served by ``rasa run actions --actions actions``."""
+layer in core.store. Served by ``rasa run actions --actions actions``."""

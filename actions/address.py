@@ -1,6 +1,6 @@
 """Changing the delivery address: only before shipping (policy
 ``address_change_statuses``), with street, postal code and city checked
-(actions/addresses: the rules, without Rasa), read back part by part, and
+(core/addresses: the rules, without Rasa), read back part by part, and
 confirmed before the store is changed (atomically re-checking the status).
 
 The form reads the shopper's raw replies (custom slot mappings): any reply
@@ -17,18 +17,18 @@ from rasa_sdk.types import DomainDict
 
 from actions import turns
 from actions.turns import last_buttons, previous_bot_turn
-from actions.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
-from actions.addresses.parser import address_in_request
-from actions.addresses.places import fold
+from core.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
+from core.addresses.parser import address_in_request
+from core.addresses.places import fold
 # re-exported: the per-part checks (tests and older callers import them from here)
-from actions.addresses.draft import normalize_city, normalize_street  # noqa: F401
-from actions.addresses.postcodes import normalize_postal_code  # noqa: F401
-from actions.errors import StoreDown
+from core.addresses.draft import normalize_city, normalize_street  # noqa: F401
+from core.addresses.postcodes import normalize_postal_code  # noqa: F401
+from core.errors import StoreDown
 from actions.orders import order_variables
 from actions.shopper_words import acknowledges, drops_the_change
-from actions.policy import load_policy
-from actions.store import Address, Order, StoreUnavailable, shared_store
-from actions.store.errors import OrderStateChanged
+from core.policy import load_policy
+from core.store import Address, Order, StoreUnavailable, shared_store
+from core.store.errors import OrderStateChanged
 from actions.verification import (
     OrderFormValidation,
     current_order,
@@ -90,7 +90,7 @@ def says_only_yes(text: str) -> bool:
 
 class ValidateAddressForm(OrderFormValidation):
     """Reads the raw text of each reply to the address questions: one
-    message may give any part, or all of them (actions/addresses)."""
+    message may give any part, or all of them (core/addresses)."""
 
     form = "address_form"
 

@@ -13,24 +13,24 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.formatting import date_es, money_es
+from core.formatting import date_es, money_es
 from actions.orders import apologise_for_late_refunds, order_variables
-from actions.policy import StorePolicy, load_policy
-from actions.promises import ON_TIME, delivery_state
-from actions.store import Order, StoreUnavailable, shared_store
-from actions.store.errors import OrderStateChanged
+from core.policy import StorePolicy, load_policy
+from core.promises import ON_TIME, delivery_state
+from core.store import Order, StoreUnavailable, shared_store
+from core.store.errors import OrderStateChanged
 from actions.verification import (
     OrderFormValidation,
     current_order,
     utter_error,
     verified_order,
 )
-from actions.errors import StoreDown
+from core.errors import StoreDown
 
 
 def shipped_refusal(order: Order, policy: StorePolicy) -> str:
     """The refusal for an order that has left the warehouse: past its
-    delivery date (``actions.promises``) it says so, apologises and offers
+    delivery date (``core.promises``) it says so, apologises and offers
     the not-received path or a person, not only "return it when it comes"."""
     if delivery_state(order, policy) != ON_TIME:
         return "utter_cancel_not_possible_shipped_late"

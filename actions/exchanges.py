@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 LETTER_SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL")
 # Feminine and plural forms map to the colour's name.

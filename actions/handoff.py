@@ -21,7 +21,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.errors import InvalidOrderNumber, VerificationLocked
+from core.errors import InvalidOrderNumber, VerificationLocked
 from actions.turns import TASK_FORMS, previous_bot_turn, response_of
 from actions.verification import (
     MAX_ATTEMPTS, is_locked, is_verified, parse_correction, parse_order_id, reset_task_slots, utter_error,
@@ -225,7 +225,7 @@ ADDRESS_REFUSALS = ("utter_address_change_not_possible", "utter_address_after_sh
 def refused_address_follows(tracker: Tracker) -> bool:
     """The bot's previous turn refused an address change (the order has left)
     and this message reads as an address or a part of one."""
-    from actions.addresses import looks_like_answer
+    from core.addresses import looks_like_answer
 
     turn = previous_bot_turn(tracker)
     if not turn or response_of(turn[-1]) not in ADDRESS_REFUSALS or not tracker.get_slot("verified_order_id"):

@@ -11,8 +11,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.form_prefill import form_texts
-from actions.formatting import status_label
-from actions.policy import load_policy
+from core.formatting import status_label
+from core.policy import load_policy
 from actions.verification import OrderFormValidation, verified_order
 
 

@@ -22,7 +22,7 @@ from rasa_sdk.types import DomainDict
 from actions.form_prefill import PrefillAfterVerification, form_texts, said_in_form
 from actions.handoff import hand_over
 from actions.issue_text import Problem, read_problem
-from actions.store import Order
+from core.store import Order
 from actions.shopper_words import names_the_same_order
 from actions.turns import active_before_message
 from actions.verification import (

@@ -10,7 +10,6 @@ incident with the carrier).
 """
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -18,21 +17,16 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.addresses.postcodes import shipping_zone
+from core.addresses.postcodes import shipping_zone
 from actions.exchanges import with_article
-from actions.formatting import date_es, items_es, refund_summary, status_label
+from core.formatting import date_es, items_es, refund_summary, status_label
 from actions.frustration import sorry
 from actions.handoff import hand_over
-from actions.policy import StorePolicy, load_policy
-from actions.promises import IN_TRANSIT, NOT_SHIPPED, ON_TIME, OVERDUE, delivery_state, late_refunds
-from actions.store import Order, Return
+from core.returns import delivered_day
+from core.policy import StorePolicy, load_policy
+from core.promises import IN_TRANSIT, NOT_SHIPPED, ON_TIME, OVERDUE, delivery_state, late_refunds
+from core.store import Order, Return
 from actions.verification import OrderFormValidation, verified_order
-
-
-def delivered_day(order: Order, policy: StorePolicy) -> dt.date:
-    """The store day an order was delivered (it must have been)."""
-    delivered_at = order.shipment.delivered_at  # type: ignore[union-attr]
-    return delivered_at.astimezone(policy.tz).date() if delivered_at.tzinfo else delivered_at.date()
 
 
 def order_variables(order: Order, policy: StorePolicy, tracker: Optional[Tracker] = None) -> Dict[str, Any]:

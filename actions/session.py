@@ -13,7 +13,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.policy import load_policy
+from core.policy import load_policy
 
 
 class ActionSessionStart(Action):

@@ -20,9 +20,9 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from actions.addresses.parser import title_es
-from actions.addresses.places import PlaceTable, fold, load_places
-from actions.policy import join_es
+from core.addresses.parser import title_es
+from core.addresses.places import PlaceTable, fold, load_places
+from core.policy import join_es
 
 HOME = "España"
 OTHER_COUNTRIES_FILE = Path(__file__).resolve().parents[1] / "data" / "store" / "other_countries.yml"

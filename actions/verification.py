@@ -37,7 +37,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.errors import (
+from core.errors import (
     AssistantError,
     InvalidEmail,
     InvalidOrderNumber,
@@ -47,10 +47,10 @@ from actions.errors import (
     StoreDown,
     VerificationLocked,
 )
-from actions.policy import StorePolicy, load_policy
-from actions.formatting import MONTHS, status_label
+from core.policy import StorePolicy, load_policy
+from core.formatting import MONTHS, status_label
 from actions.shopper_words import acknowledges, lacks_order_number, lets_it_go, says_goodbye
-from actions.store import Order, StoreUnavailable, shared_store
+from core.store import Order, StoreUnavailable, shared_store
 from actions.turns import active_before_message, events_of_form, fresh_reply, requested_form
 
 MAX_ATTEMPTS = 3

@@ -428,8 +428,8 @@ def rss_mb(pid: int) -> float:
 
 
 def run_latency(tmp: Path) -> Tuple[List[Dict[str, float]], float]:
-    from actions.store.seed import load_demo_data, seed_store
-    from actions.store.sql import SqlStore
+    from core.store.seed import load_demo_data, seed_store
+    from core.store.sql import SqlStore
 
     url = f"sqlite:///{tmp / 'bench-store.db'}"
     store = SqlStore(url)

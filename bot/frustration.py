@@ -14,7 +14,7 @@ the policy's, bot/policies.py); irony and politeness-wrapped anger are missed;
 spaCy runs only when a word of the message has the stem of a lexicon
 phrase's key word (its first 4 letters), which keeps the common short question at a few
 microseconds. An address written in the message is left out first
-(actions.addresses.parser.without_address). Imports neither rasa nor rasa_sdk.
+(core.addresses.parser.without_address). Imports neither rasa nor rasa_sdk.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set,
 
 import yaml
 
-from actions.addresses.parser import without_address  # a plain package: no rasa, no rasa_sdk
+from core.addresses.parser import without_address  # a plain package: no rasa, no rasa_sdk
 
 FRUSTRATION = "frustration"  # the parse-data key
 LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "frustration" / "lexicon.yml"

@@ -547,7 +547,7 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
     messages/s over all sessions, ``duration_s`` each); ``messages``: per
     customer in the saturated load (0: none); ``nominal_rate``: the paced rate
     the latency target is judged at (default the middle of ``rates``)."""
-    from actions.store.seed import seed_store
+    from core.store.seed import seed_store
 
     limit = raise_nofile(2 * sessions + 1024)
     database_url = f"sqlite:///{tmp / 'relay-store.db'}"
@@ -733,7 +733,7 @@ async def compare(rasa_url: str, secret: str, bridge_url: str, samples: int, war
 
 
 def run_overhead(tmp: Path, samples: int, log: Any = print) -> Dict[str, Any]:
-    from actions.store.seed import seed_store
+    from core.store.seed import seed_store
     from bot.processes import Stack
     from bot.settings import Settings
 
@@ -859,7 +859,7 @@ async def run_login_flood_async(tmp: Path, flood: int = FLOOD_LOGINS, tries: int
     from ``FLOOD_SPREAD`` addresses (127.0.1.x)."""
     import multiprocessing
 
-    from actions.store.seed import seed_store
+    from core.store.seed import seed_store
 
     raise_nofile(flood + 1024)
     database_url = f"sqlite:///{tmp / 'login-store.db'}"

@@ -34,9 +34,9 @@ from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
 
-from actions.policy import load_policy
-from actions.store import create_store
-from actions.store.seed import load_demo_data, seed_store
+from core.policy import load_policy
+from core.store import create_store
+from core.store.seed import load_demo_data, seed_store
 from handoff import reports
 from handoff.report_cache import DayCache
 from handoff.storage import (

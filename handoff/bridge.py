@@ -39,8 +39,8 @@ from typing import Any, Awaitable, Callable, DefaultDict, Dict, List, Optional, 
 from websockets.exceptions import ConnectionClosed
 from websockets.legacy.protocol import WebSocketCommonProtocol
 
-from actions.policy import StorePolicy, load_policy
-from actions.store import Store, create_store
+from core.policy import StorePolicy, load_policy
+from core.store import Store, create_store
 from handoff.agents import LoginThrottle
 from handoff.casecard import case_card, customer_view, earlier_conversation
 from handoff.frames import MESSAGE_ID, FrameError

@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from actions.policy import StorePolicy
-from actions.returns import return_eligibility, return_items_es
-from actions.store import Order, Store, StoreError
+from core.policy import StorePolicy
+from core.returns import return_eligibility, return_items_es
+from core.store import Order, Store, StoreError
 from handoff import vocabulary as vocab
 from handoff.storage import StoredMessage
 

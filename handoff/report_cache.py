@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Connection
 
-from actions.policy import StorePolicy
+from core.policy import StorePolicy
 from handoff.reports import (Block, DayFigures, ReportRequest, build_days, local_midnight, merge_days,
                              read_summary_data)
 from handoff.storage import report_changes_table

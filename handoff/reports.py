@@ -18,7 +18,7 @@ One job, in four parts:
   time (keyset pagination), so the rows are never all in memory.
 
 Support-hours figures count with the policy's schedule
-(actions/support_time.py) through ``SupportClock``: the same intervals,
+(core/support_time.py) through ``SupportClock``: the same intervals,
 summed once into a cumulative table, so each episode costs two binary
 searches instead of a walk over its days.
 """
@@ -29,7 +29,6 @@ import csv
 import datetime as dt
 import functools
 import io
-import json
 import math
 import re
 import unicodedata
@@ -43,8 +42,8 @@ from sqlalchemy import (Integer, String, and_, case, cast, exists, func, literal
                         type_coerce)
 from sqlalchemy.engine import Connection
 
-from actions import support_time
-from actions.policy import StorePolicy
+from core import support_time
+from core.policy import StorePolicy
 from handoff.nps import nps_group
 from handoff.vocabulary import label as vocabulary_label
 from handoff.storage import (

@@ -34,8 +34,8 @@ import yaml
 from websockets.datastructures import Headers
 from websockets.legacy.server import HTTPResponse, WebSocketServer
 
-from actions.policy import join_es
-from actions.store.seed import DEMO_PATH
+from core.policy import join_es
+from core.store.seed import DEMO_PATH
 from handoff import reports
 from handoff.agents import LoginRefused
 from handoff.bridge import Bridge, Socket

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from actions.store import default_database_url
+from core.store import default_database_url
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TELEGRAM_API = "https://api.telegram.org"

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Sequence
 from zoneinfo import ZoneInfo
 
-from actions.formatting import date_es
-from actions.policy import StorePolicy
+from core.formatting import date_es
+from core.policy import StorePolicy
 
 SLA_DATA_KEY = "sla"
 

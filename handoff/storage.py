@@ -61,7 +61,7 @@ from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 import migrations
-from actions.store.sql import create_sql_engine
+from core.store.sql import create_sql_engine
 from handoff.state import AGENT_EVENTS, Event, State, StateConflict, next_state
 
 T = TypeVar("T")

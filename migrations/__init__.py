@@ -4,7 +4,7 @@
 Why one history: the store, the bridge and its Telegram channel share one
 database, and a shop's data must survive every change of it. Nothing else
 creates or alters tables: ``upgrade()`` is called by ``make setup``/``make
-run`` (``python -m migrations``), by ``python -m actions.store.seed``, by the
+run`` (``python -m migrations``), by ``python -m core.store.seed``, by the
 bridge at start and by the tests.
 
 A database made before Alembic (no ``alembic_version`` table; by an earlier
@@ -53,7 +53,7 @@ def migration_engine(database_url: str) -> Engine:
     """An engine for migrating only: on SQLite, DDL runs in a real transaction
     that takes the write lock first (``BEGIN IMMEDIATE``); pysqlite would
     otherwise commit before each DDL statement."""
-    from actions.store.sql import make_sqlite_folder
+    from core.store.sql import make_sqlite_folder
 
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
@@ -112,7 +112,7 @@ def head() -> str:
 def target_metadata() -> List[Any]:
     """What the models declare (the store's, the bridge's, the Telegram
     channel's tables): what autogenerate compares the database with."""
-    from actions.store.models import Base
+    from core.store.models import Base
     from handoff.channels.telegram import metadata as telegram_metadata
     from handoff.storage import metadata as handoff_metadata
 

@@ -9,8 +9,8 @@ from typing import Optional, Sequence
 from sqlalchemy.exc import OperationalError
 
 import migrations
-from actions.store import default_database_url
-from actions.store.sql import mask_url
+from core.store import default_database_url
+from core.store.sql import mask_url
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -40,7 +40,7 @@ else:
     # The alembic command line: log as alembic.ini says, connect ourselves.
     if config.config_file_name is not None:
         logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
-    from actions.store import default_database_url
+    from core.store import default_database_url
 
     url = config.get_main_option("sqlalchemy.url") or default_database_url()
     engine = migrations.migration_engine(url)

@@ -28,8 +28,8 @@ import pytest
 from psycopg2 import sql as pgsql
 from sqlalchemy.engine import URL, make_url
 
-from actions.store.seed import load_demo_data, seed_store
-from actions.store.sql import SqlStore, mask_url
+from core.store.seed import load_demo_data, seed_store
+from core.store.sql import SqlStore, mask_url
 from bot.processes import Stack, free_port
 from bot.settings import ROOT, Settings
 

@@ -1,4 +1,4 @@
-"""The address rules (actions/addresses), without Rasa: addresses as
+"""The address rules (core/addresses), without Rasa: addresses as
 shoppers write them, in Spain and the countries the store ships to."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Optional
 
 import pytest
 
-from actions.addresses import (
+from core.addresses import (
     AddressDraft,
     check_draft,
     find_postal_code,
@@ -16,10 +16,10 @@ from actions.addresses import (
     normalize_postal_code,
     parse_address,
 )
-from actions.addresses.parser import address_in_request
-from actions.addresses.postcodes import POSTAL_CODES, shipping_zone
-from actions.errors import InvalidPostalCode
-from actions.policy import load_policy
+from core.addresses.parser import address_in_request
+from core.addresses.postcodes import POSTAL_CODES, shipping_zone
+from core.errors import InvalidPostalCode
+from core.policy import load_policy
 
 
 @pytest.mark.parametrize("text, city", [
@@ -266,7 +266,7 @@ def test_the_rules_import_neither_rasa_nor_rasa_sdk() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, actions.addresses; "
+    code = ("import sys, core.addresses; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rasa', 'rasa_sdk')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
@@ -309,7 +309,7 @@ def test_a_town_given_for_the_street_is_noted_and_said_and_the_street_asked_plai
     ("Calle MAYOR 5", "Calle MAYOR 5"),
 ])
 def test_the_streets_name_gets_capitals_and_the_shoppers_own_are_kept(typed: str, stored: str) -> None:
-    from actions.addresses.draft import normalize_street
+    from core.addresses.draft import normalize_street
 
     assert normalize_street(typed) == stored
 
@@ -332,7 +332,7 @@ def test_street_type_abbreviations_are_read_everywhere(text: str, street: str) -
     """Walkthrough: 'Avda. …' went wrong where 'Calle …' worked. Each street
     type, abbreviated, is a street in an answer, in the request, and for
     the frustration detector (which leaves the address out)."""
-    from actions.addresses.parser import without_address
+    from core.addresses.parser import without_address
 
     parsed = parse_address(text, "España")
     assert parsed.street == street and parsed.postal_code and parsed.city, parsed

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 import yaml
 
-from actions.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, parse_policy
+from core.policy import DEFAULT_POLICY_FILE, PolicyError, load_policy, parse_policy
 
 RAW = yaml.safe_load(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))
 
@@ -73,7 +73,7 @@ def test_return_dropoff_per_country_with_a_default_for_the_others() -> None:
         parse_policy(broken)
 
 
-@pytest.mark.parametrize("module", ["actions.policy", "actions.promises", "actions.shopper_words"])
+@pytest.mark.parametrize("module", ["core.policy", "core.promises", "actions.shopper_words"])
 def test_the_core_rules_import_neither_rasa_nor_rasa_sdk(module: str) -> None:
     import subprocess
     import sys
@@ -84,10 +84,10 @@ def test_the_core_rules_import_neither_rasa_nor_rasa_sdk(module: str) -> None:
     assert result.stdout.strip() == "[]"
 
 
-# -- support time (actions/support_time.py) and the policy's hours ------------
+# -- support time (core/support_time.py) and the policy's hours ------------
 
-from actions import support_time  # noqa: E402
-from actions.support_time import SupportSchedule, add_support_seconds, support_seconds_between  # noqa: E402
+from core import support_time  # noqa: E402
+from core.support_time import SupportSchedule, add_support_seconds, support_seconds_between  # noqa: E402
 
 MADRID = "Europe/Madrid"
 

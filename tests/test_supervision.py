@@ -30,8 +30,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import pytest
 
-from actions.store.seed import seed_store
-from actions.store.sql import SqlStore
+from core.store.seed import seed_store
+from core.store.sql import SqlStore
 from bot.processes import (GaveUp, RestartPolicy, Stack, StopRequest, Supervisor, free_port, http_answers,
                            http_ok)
 from bot.settings import ROOT, Settings

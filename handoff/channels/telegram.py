@@ -79,7 +79,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.warnings import PTBDeprecationWarning
 
-from actions.store import StoreError
+from core.store import StoreError
 from handoff.bridge import LEAVE_QUEUE, Bridge, Frame
 from handoff.frames import FrameError, MAX_TEXT, clean_text
 from handoff.settings import HandoffSettings

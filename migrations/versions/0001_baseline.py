@@ -6,7 +6,7 @@ Revises:
 Create Date: 2026-12-10
 
 Before this revision three owners made the schema with ``create_all``
-(actions/store/sql.py, handoff/storage.py, handoff/channels/telegram.py), and
+(core/store/sql.py, handoff/storage.py, handoff/channels/telegram.py), and
 added some later columns with ALTERs at start. A database made by any of
 those mains has no ``alembic_version`` table, so it starts here too: every
 table missing is created (a store that never ran the bridge has no
@@ -49,11 +49,11 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 schema = sa.MetaData()
-UTC_NAIVE = DateTime()          # actions.store.models.UtcDateTime
-MONEY = Numeric(10, 2)          # actions.store.models.Money
+UTC_NAIVE = DateTime()          # core.store.models.UtcDateTime
+MONEY = Numeric(10, 2)          # core.store.models.Money
 AWARE = DateTime(timezone=True)
 
-# -- the store (actions/store/models.py) --------------------------------------
+# -- the store (core/store/models.py) --------------------------------------
 
 Table(
     "customers", schema,

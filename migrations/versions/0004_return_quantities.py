@@ -6,7 +6,7 @@ Revises: 0003
 Create Date: 2026-12-12
 
 Existing rows keep their meaning: a return used to take whole lines, so an
-old row's NULL reads as the line's quantity (``actions/store/sql.py``); no
+old row's NULL reads as the line's quantity (``core/store/sql.py``); no
 row is rewritten. New rows always store their units.
 """
 from typing import Sequence, Union

@@ -11,9 +11,9 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.policy import load_policy
-from actions.store import use_store
-from actions.store.sql import SqlStore
+from core.policy import load_policy
+from core.store import use_store
+from core.store.sql import SqlStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ from actions.address import (
     normalize_postal_code,
     normalize_street,
 )
-from actions.addresses.postcodes import shipping_zone
-from actions.errors import InvalidCity, InvalidPostalCode, InvalidStreet
+from core.addresses.postcodes import shipping_zone
+from core.errors import InvalidCity, InvalidPostalCode, InvalidStreet
 from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
 
 

@@ -8,7 +8,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionAnswerQuestions
-from actions.policy import load_policy
+from core.policy import load_policy
 from tests.actions.conftest import make_tracker, responses
 
 

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.cancellation import ActionCancelOrder
 from actions.orders import ActionOrderNotReceived, ActionOrderStatus
-from actions.policy import load_policy
+from core.policy import load_policy
 from actions.refunds import ActionRefundStatus
 from actions.returns import ActionCreateReturn
 from tests.actions.conftest import make_tracker, responses, verified_slots
@@ -31,7 +31,7 @@ def seeded_at() -> dt.datetime:
 
 def _set_clock(monkeypatch: pytest.MonkeyPatch, days_after_seeding: int) -> None:
     moment = SEEDED + dt.timedelta(days=days_after_seeding)
-    monkeypatch.setattr("actions.policy.utc_now", lambda: moment)
+    monkeypatch.setattr("core.policy.utc_now", lambda: moment)
 
 
 @pytest.fixture(autouse=True)

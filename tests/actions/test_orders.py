@@ -7,7 +7,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.orders import ActionOrderNotReceived, ActionOrderStatus
-from actions.policy import load_policy
+from core.policy import load_policy
 from tests.actions.conftest import make_tracker, responses, verified_slots
 
 
@@ -100,7 +100,7 @@ def seeded_at() -> dt.datetime:
 
 
 def _set_clock(monkeypatch: pytest.MonkeyPatch, moment: dt.datetime) -> None:
-    monkeypatch.setattr("actions.policy.utc_now", lambda: moment)
+    monkeypatch.setattr("core.policy.utc_now", lambda: moment)
 
 
 @pytest.fixture(autouse=True)

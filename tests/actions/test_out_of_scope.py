@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionOutOfScope
 from actions.off_topic import BUSINESS, GENERAL, LAUGHTER, OTHER_COMPANY, PHYSICAL_STORE, PRODUCT, off_topic_kind
-from actions.policy import load_policy
+from core.policy import load_policy
 from tests.actions.conftest import make_tracker, responses
 
 

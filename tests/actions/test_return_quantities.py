@@ -10,14 +10,14 @@ from typing import Any, Dict
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.formatting import money_es
-from actions.policy import load_policy
+from core.formatting import money_es
+from core.policy import load_policy
+from core.returns import return_eligibility
 from actions.returns import (
     ActionAskReturnConfirmed,
     ActionAskReturnQuantity,
     ActionCreateReturn,
     ValidateReturnForm,
-    return_eligibility,
 )
 from tests.actions.conftest import make_tracker, responses, said, slot_events, verified_slots
 from tests.actions.test_exchanges import form_events, rendered
@@ -169,7 +169,7 @@ async def test_the_case_card_and_the_refund_status_say_one_of_three(shop, domain
     from sqlalchemy import select
 
     from actions.refunds import ActionRefundStatus
-    from actions.store.models import RefundRow, ReturnRow
+    from core.store.models import RefundRow, ReturnRow
     from handoff.casecard import order_summary
 
     demo = _walkthrough(demo_data)

@@ -4,15 +4,15 @@ from __future__ import annotations
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.errors import InvalidReturnItems
-from actions.policy import load_policy
+from core.errors import InvalidReturnItems
+from core.policy import load_policy
+from core.returns import return_eligibility
 from actions.returns import (
     ActionAskReturnConfirmed,
     ActionAskReturnItems,
     ActionCreateReturn,
     ValidateReturnForm,
     parse_item_choice,
-    return_eligibility,
 )
 from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
 
@@ -53,7 +53,7 @@ async def test_items_already_returned_cannot_be_returned_again(shop, orders) -> 
 
 
 def test_item_choice_parsing(shop) -> None:
-    from actions.store import OrderItem
+    from core.store import OrderItem
     from decimal import Decimal
     items = tuple(OrderItem(i, f"SKU{i}", name, 1, Decimal("10"), False)
                   for i, name in ((11, "Zapatillas running"), (12, "Camiseta técnica"), (13, "Gorra")))
@@ -298,8 +298,8 @@ def test_a_return_deadline_never_falls_on_a_sunday_or_a_holiday() -> None:
 async def test_return_instructions_give_the_last_day_from_the_delivery(shop, domain, orders) -> None:
     """'déjalo … en los próximos 30 días' counted the whole window from today;
     the instructions now give the last day, and 'el artículo' for one item."""
-    from actions.formatting import date_es
-    from actions.returns import delivered_day
+    from core.formatting import date_es
+    from core.returns import delivered_day
     from tests.actions.test_exchanges import rendered
 
     candidates = orders.all(status="delivered", final_sale="none", has_returns=False,

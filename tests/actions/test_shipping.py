@@ -9,7 +9,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionAnswerQuestions
-from actions.policy import load_policy
+from core.policy import load_policy
 from actions.shipping import destination_in
 from tests.actions.conftest import make_tracker, responses
 

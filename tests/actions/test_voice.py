@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.cancellation import ActionCancelOrder
 from actions.invoices import ActionInvoice
 from actions.orders import ActionOrderNotReceived, ActionOrderStatus, ValidateOrderStatusForm
-from actions.policy import load_policy
+from core.policy import load_policy
 from actions.refunds import ActionRefundStatus
 from actions.session import ActionSessionStart
 from actions.verification import ActionAskOrderId
@@ -119,7 +119,7 @@ async def _everything_said(domain, orders, demo_data) -> CollectingDispatcher:
 async def test_what_the_order_actions_say_follows_the_store_voice(
     shop, domain, orders, demo_data, renderer, monkeypatch, voice: str
 ) -> None:
-    monkeypatch.setattr("actions.policy.utc_now", lambda: DECEMBER_1)
+    monkeypatch.setattr("core.policy.utc_now", lambda: DECEMBER_1)
     said = await _everything_said(domain, orders, demo_data)
     texts = await renderer.texts(said, voice)
     assert len(texts) > 40

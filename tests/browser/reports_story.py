@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Dict
 
-from actions.policy import load_policy
-from actions.store.seed import seed_store
+from core.policy import load_policy
+from core.store.seed import seed_store
 from handoff.agents import add_agent
 from handoff.bridge import Bridge
 from handoff.server import BridgeServer

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator
 import pytest
 from playwright.sync_api import expect
 
-from actions.store.seed import seed_store
+from core.store.seed import seed_store
 from handoff.bridge import Bridge
 from tests.browser import test_widget_offline as offline
 from tests.browser.test_widget_and_console import shots_dir

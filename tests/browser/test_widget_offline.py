@@ -15,8 +15,8 @@ from typing import Any, Iterator, List, Optional
 import pytest
 from playwright.sync_api import Page, expect
 
-from actions.policy import StorePolicy, load_policy
-from actions.store.seed import seed_store
+from core.policy import StorePolicy, load_policy
+from core.store.seed import seed_store
 from handoff.bridge import Bridge
 from handoff.server import BridgeServer
 from handoff.settings import HandoffSettings

@@ -13,7 +13,7 @@ from typing import Any, Iterator, List
 import pytest
 from playwright.sync_api import Page, expect
 
-from actions.policy import load_policy
+from core.policy import load_policy
 from handoff.sla import when_es
 from tests.browser.test_widget_and_console import shots_dir
 from tests.browser.test_widget_notice_order import log_lines

@@ -12,7 +12,7 @@ from typing import Any, Iterator, List
 import pytest
 from playwright.sync_api import Page, expect
 
-from actions.policy import load_policy
+from core.policy import load_policy
 from tests.browser.test_widget_and_console import shots_dir
 from tests.browser.test_widget_offline import ThreadedBridge, open_widget, send
 from tests.browser.test_widget_outbox import PHONE_CONTEXT
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def nps_bridge(tmp_path: Path) -> Iterator[ThreadedBridge]:
-    from actions.store.seed import seed_store
+    from core.store.seed import seed_store
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     seed_store(url)

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from actions.addresses.postcodes import shipping_zone
+from core.addresses.postcodes import shipping_zone
 from tests.actions.conftest import DemoOrders
 from tests.e2e.conftest import Shopper
 

@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 import pytest
 import websockets
 
-from actions.policy import load_policy
+from core.policy import load_policy
 from bot.settings import Settings
 from tests.actions.conftest import DemoOrders
 

@@ -18,7 +18,7 @@ import pytest
 import websockets
 from aiohttp import web
 
-from actions.store import create_store
+from core.store import create_store
 from bot.settings import Settings
 from handoff.agents import add_agent
 from handoff.bridge import Bridge

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from actions.formatting import money_es
+from core.formatting import money_es
 from tests.e2e.conftest import Shopper
 
 pytestmark = pytest.mark.slow

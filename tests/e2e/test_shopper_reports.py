@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 import pytest
 
 from actions.exchanges import current_variant
-from actions.policy import load_policy
+from core.policy import load_policy
 from tests.actions.conftest import DemoOrders
 from tests.e2e.conftest import Shopper
 from tests.conftest import two_orders_of_one_customer

@@ -7,7 +7,7 @@ from typing import Any, Dict
 
 import pytest
 
-from actions.policy import load_policy
+from core.policy import load_policy
 from tests.actions.conftest import DemoOrders
 from tests.e2e.conftest import Shopper
 

@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from actions.addresses.postcodes import shipping_zone
+from core.addresses.postcodes import shipping_zone
 from actions.exchanges import current_variant
 from tests.actions.conftest import DemoOrders
 from tests.e2e.conftest import Shopper

@@ -29,8 +29,8 @@ import pytest_asyncio
 import websockets
 from aiohttp import web
 
-from actions.policy import StorePolicy, load_policy
-from actions.store.seed import seed_store
+from core.policy import StorePolicy, load_policy
+from core.store.seed import seed_store
 from handoff.agents import add_agent
 from handoff.bridge import Bridge
 from handoff.server import BridgeServer

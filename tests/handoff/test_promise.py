@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from actions.policy import load_policy
+from core.policy import load_policy
 from handoff.sla import promise_for, when_es
 from handoff.texts import TU_FORMS, texts_for
 from tests.handoff.conftest import (

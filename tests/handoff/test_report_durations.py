@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from actions.policy import load_policy
+from core.policy import load_policy
 from handoff.agents import add_agent
 from handoff.bridge import Bridge
 from handoff.server import BridgeServer

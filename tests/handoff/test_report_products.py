@@ -26,8 +26,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from actions.policy import load_policy
-from actions.store import create_store
+from core.policy import load_policy
+from core.store import create_store
 from handoff import reports
 from handoff.agents import add_agent
 from handoff.bridge import Bridge

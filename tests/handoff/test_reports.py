@@ -42,8 +42,8 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from actions.policy import load_policy
-from actions.store import create_store
+from core.policy import load_policy
+from core.store import create_store
 from handoff import reports
 from handoff.agents import add_agent
 from handoff.bridge import Bridge

@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from actions.policy import StorePolicy, load_policy
+from core.policy import StorePolicy, load_policy
 from handoff.frames import MAX_TEXT
 from handoff.texts import TU_FORMS, VOICES, texts_for
 from tests.handoff.conftest import CLOSED_TIME, VERIFIED_EMAIL, FakeRasa, agent_client, customer, new_agent

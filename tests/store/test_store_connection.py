@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from actions.store import create_store
-from actions.store import sql as sql_module
-from actions.store.errors import StoreUnavailable
-from actions.store.sql import SqlStore, mask_url
+from core.store import create_store
+from core.store import sql as sql_module
+from core.store.errors import StoreUnavailable
+from core.store.sql import SqlStore, mask_url
 
 UNREACHABLE_PG = "postgresql://postgres:s3cret@127.0.0.1:1/postgres"
 

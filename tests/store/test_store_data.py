@@ -5,8 +5,8 @@ import re
 from collections import Counter
 from typing import Any, Dict
 
-from actions.store.demo import CASE_CHECKS, OUTPUT, case_counts, generate, render
-from actions.store.types import ORDER_STATUSES
+from core.store.demo import CASE_CHECKS, OUTPUT, case_counts, generate, render
+from core.store.types import ORDER_STATUSES
 
 Data = Dict[str, Any]
 
@@ -21,7 +21,7 @@ TRACKING = {
 
 
 def test_json_is_what_the_generator_writes() -> None:
-    """Edit demo.py and run ``python -m actions.store.demo``, never the JSON."""
+    """Edit demo.py and run ``python -m core.store.demo``, never the JSON."""
     with open(OUTPUT, encoding="utf-8") as fh:
         assert fh.read() == render(generate())
 

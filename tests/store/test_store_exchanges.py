@@ -10,9 +10,9 @@ from typing import Any, Dict
 import pytest
 from sqlalchemy import inspect, text
 
-from actions.store.errors import ReturnStateChanged, UnknownItems
-from actions.store.seed import seed_store
-from actions.store.sql import SqlStore
+from core.store.errors import ReturnStateChanged, UnknownItems
+from core.store.seed import seed_store
+from core.store.sql import SqlStore
 
 Data = Dict[str, Any]
 
@@ -142,7 +142,7 @@ async def test_concurrent_conversions_of_one_return_succeed_once(store: SqlStore
 
 @pytest.mark.asyncio
 async def test_the_case_card_tells_an_exchange_from_a_return(store: SqlStore, demo_data: Data) -> None:
-    from actions.policy import load_policy
+    from core.policy import load_policy
     from handoff.casecard import order_summary
 
     o = _returnable(demo_data)

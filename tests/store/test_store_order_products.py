@@ -9,7 +9,7 @@ from typing import Any, Dict, List
 import pytest
 from sqlalchemy import event
 
-from actions.store.sql import SqlStore
+from core.store.sql import SqlStore
 
 Data = Dict[str, Any]
 

@@ -9,9 +9,9 @@ from typing import Any, Dict, Tuple
 import pytest
 from sqlalchemy import text
 
-from actions.store.errors import NotEnoughUnits
-from actions.store.sql import SqlStore
-from actions.store.types import Order, OrderItem
+from core.store.errors import NotEnoughUnits
+from core.store.sql import SqlStore
+from core.store.types import Order, OrderItem
 
 Data = Dict[str, Any]
 

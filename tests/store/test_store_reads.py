@@ -9,8 +9,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from actions.policy import load_policy
-from actions.store.sql import SqlStore
+from core.policy import load_policy
+from core.store.sql import SqlStore
 
 Data = Dict[str, Any]
 
@@ -67,7 +67,7 @@ async def test_results_are_plain_values(store: SqlStore, demo_data: Data) -> Non
     o = next(o for o in demo_data["orders"] if o.get("refunds") and o.get("returns"))
     order = await store.get_order(o["order_id"])
     assert order is not None
-    assert type(order).__module__ == "actions.store.types"
+    assert type(order).__module__ == "core.store.types"
     assert order.placed_at.tzinfo is not None
     with pytest.raises(AttributeError):
         order.status = "delivered"  # type: ignore[misc]

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from actions.store.models import Base
-from actions.store.seed import seed_store
-from actions.store.sql import SqlStore
+from core.store.models import Base
+from core.store.seed import seed_store
+from core.store.sql import SqlStore
 
 Data = Dict[str, Any]
 
@@ -64,7 +64,7 @@ async def test_every_status_is_stored(store: SqlStore, demo_data: Data) -> None:
 async def test_relative_dates_resolve_against_seeding_time(
     store: SqlStore, demo_data: Data, seeded_at: dt.datetime
 ) -> None:
-    from actions.policy import load_policy
+    from core.policy import load_policy
 
     today = load_policy().today(seeded_at)  # the store's date, as the bot counts days
     for o in demo_data["orders"][:40]:
@@ -81,7 +81,7 @@ async def test_delivery_dates_count_from_the_stores_today_not_utcs(tmp_path: Any
     """At 23:30 UTC on 1 December it is already 2 December in Madrid: an order
     due "in 0 days" is due on the 2nd, the day the bot calls today (it
     read as late for the hour after midnight before)."""
-    from actions.policy import load_policy
+    from core.policy import load_policy
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     late_evening = dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.timezone.utc)

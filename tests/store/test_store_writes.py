@@ -8,10 +8,10 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from actions.store import sql as sql_module
-from actions.store.errors import OrderStateChanged, UnknownItems
-from actions.store.sql import SqlStore
-from actions.store.types import Address
+from core.store import sql as sql_module
+from core.store.errors import OrderStateChanged, UnknownItems
+from core.store.sql import SqlStore
+from core.store.types import Address
 
 Data = Dict[str, Any]
 REFUND_DAYS = 7

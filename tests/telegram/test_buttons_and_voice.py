@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Set
 
 import pytest
 
-from actions.policy import StorePolicy
+from core.policy import StorePolicy
 
 from handoff.channels.telegram import help_text
 from handoff.texts import TU_FORMS, texts_for

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.policy import load_policy
+from core.policy import load_policy
 from handoff.texts import TU
 from handoff.channels.telegram import help_text, CONTACT_PROMPT, STEP_OVER, UNSUPPORTED_TEXT
 from tests.telegram.conftest import (

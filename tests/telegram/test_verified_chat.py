@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.policy import load_policy
+from core.policy import load_policy
 from handoff.texts import TU
 from handoff.channels.telegram import help_text, CONTACT_PROMPT, CONTACT_VERIFIED
 from tests.handoff.conftest import VERIFIED_EMAIL, FakeRasa

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
-from actions.addresses.places import PlaceTable, load_places
-from actions.errors import InvalidPostalCode
+from core.addresses.places import PlaceTable, load_places
+from core.errors import InvalidPostalCode
 
 # Format per destination country: (pattern, hint for the shopper). The
 # patterns see the code upper-cased, spaces removed (Portugal: "1000 205" is

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import List, Mapping, Optional, Protocol, Sequence
 
-from actions.store.types import (
+from core.store.types import (
     Address,
     Customer,
     Order,
@@ -22,7 +22,7 @@ from actions.store.types import (
     Return,
     Shipment,
 )
-from actions.store.errors import StoreError, StoreUnavailable
+from core.store.errors import StoreError, StoreUnavailable
 
 __all__ = [
     "Address",
@@ -106,7 +106,7 @@ def default_database_url() -> str:
 
 def create_store(database_url: Optional[str] = None) -> Store:
     """Factory: today only the SQL store; the URL decides SQLite or PostgreSQL."""
-    from actions.store.sql import SqlStore
+    from core.store.sql import SqlStore
 
     return SqlStore(database_url or default_database_url())
 

@@ -3,7 +3,7 @@
 Why generated: ~230 realistic orders covering every status and the cases the
 assistant must handle (overdue, final sale, open returns, refunds...) are
 easier to review as code than as JSON. A fixed seed makes the output
-identical on every run; ``python -m actions.store.demo`` rewrites the file.
+identical on every run; ``python -m core.store.demo`` rewrites the file.
 
 Limits: dates are relative (``*_days_ago``, ``*_in_days``) and resolved by
 ``seed.py`` at seeding time; names, phones and addresses are invented and use

@@ -28,14 +28,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 from sqlalchemy.sql import Select
 
-from actions.store.errors import (
+from core.store.errors import (
     NotEnoughUnits,
     OrderStateChanged,
     ReturnStateChanged,
     StoreUnavailable,
     UnknownItems,
 )
-from actions.store.models import (
+from core.store.models import (
     Base,
     CustomerRow,
     OrderItemRow,
@@ -47,7 +47,7 @@ from actions.store.models import (
     normalize_phone,
     utcnow,
 )
-from actions.store.types import (
+from core.store.types import (
     Address,
     Customer,
     Order,
@@ -468,7 +468,7 @@ def store_today(now: dt.datetime) -> dt.date:
     """The store's date at ``now`` (its time zone): promised dates count from
     it, as the bot's answers do (a refund promised at 00:30 in Madrid counts
     from that day, not from UTC's yesterday)."""
-    from actions.policy import load_policy  # not at import time: the policy file is read when needed
+    from core.policy import load_policy  # not at import time: the policy file is read when needed
 
     return load_policy().today(now)
 

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from actions import support_time
-from actions.support_time import SupportSchedule
+from core import support_time
+from core.support_time import SupportSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_FILE = ROOT / "data" / "store" / "policy.yml"
@@ -38,7 +38,7 @@ class PolicyError(ValueError):
 
 def utc_now() -> dt.datetime:
     """The current moment; the one clock the actions read, so tests can set it
-    (monkeypatch ``actions.policy.utc_now``)."""
+    (monkeypatch ``core.policy.utc_now``)."""
     return dt.datetime.now(dt.timezone.utc)
 
 
@@ -97,7 +97,7 @@ class StorePolicy:
     @property
     def schedule(self) -> SupportSchedule:
         """Support hours less holidays, for the support-time functions
-        (actions/support_time.py); cached outside the instance, so its
+        (core/support_time.py); cached outside the instance, so its
         ``__dict__`` stays its fields (``StorePolicy(**policy.__dict__)``)."""
         return _schedule(self.timezone, self.support_hours, self.holidays, self.yearly_holidays)
 
@@ -174,7 +174,7 @@ class StorePolicy:
 
     def add_support_time(self, start: dt.datetime, minutes: float = 0, seconds: float = 0) -> dt.datetime:
         """``start`` plus that much support time (nights, weekends, holidays
-        skipped), in the store's time zone; see actions/support_time.py."""
+        skipped), in the store's time zone; see core/support_time.py."""
         try:
             end = support_time.add_support_seconds(self.schedule, start, minutes * 60 + seconds)
         except support_time.NoSupportTime as exc:

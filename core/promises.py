@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Iterable, List
 
-from actions.policy import StorePolicy
-from actions.store import Order, Refund
+from core.policy import StorePolicy
+from core.store import Order, Refund
 
 ON_TIME = "on_time"
 LATE = "late"          # past the date, within the grace days

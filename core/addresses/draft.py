@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Optional
 
-from actions.addresses.parser import parse_address
-from actions.addresses.places import PlaceTable, load_places
-from actions.addresses.postcodes import postal_hint, shipping_zone
-from actions.errors import InvalidCity, InvalidStreet
+from core.addresses.parser import parse_address
+from core.addresses.places import PlaceTable, load_places
+from core.addresses.postcodes import postal_hint, shipping_zone
+from core.errors import InvalidCity, InvalidStreet
 
 MAX_STREET = 200
 MAX_CITY = 80

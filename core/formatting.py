@@ -9,9 +9,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Iterable, Mapping, Optional, Union
 
-from actions.policy import load_policy
-from actions.promises import refund_is_late
-from actions.store import OrderItem, Refund
+from core.policy import load_policy
+from core.promises import refund_is_late
+from core.store import OrderItem, Refund
 
 WEEKDAYS = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
 MONTHS = (
@@ -76,7 +76,7 @@ def items_es(items: Iterable[OrderItem], numbered: bool = False, units: Optional
 
 def refund_line(refund: Refund, currency: str = "€", returned: str = "") -> str:
     """One refund with its date: paid on, due by, or (its date past) late
-    since; never a past date as a promise (``actions.promises``). ``returned``:
+    since; never a past date as a promise (``core.promises``). ``returned``:
     what its return took back ('1 de 3 × Camiseta …')."""
     label = REFUND_STATUS_LABELS.get(refund.status, refund.status)
     what = f": {returned}" if returned else ""

@@ -10,10 +10,10 @@ used by the address-change form (actions/address.py).
 - ``draft``: the parts gathered so far, merged with a new answer and checked
   (postal code against town/region, country, shipping zone).
 """
-from actions.addresses.draft import AddressDraft, Check, check_draft, merge_answer
-from actions.addresses.parser import ParsedAddress, looks_like_answer, parse_address
-from actions.addresses.places import PlaceTable, fold, load_places
-from actions.addresses.postcodes import find_postal_code, normalize_postal_code, postal_hint
+from core.addresses.draft import AddressDraft, Check, check_draft, merge_answer
+from core.addresses.parser import ParsedAddress, looks_like_answer, parse_address
+from core.addresses.places import PlaceTable, fold, load_places
+from core.addresses.postcodes import find_postal_code, normalize_postal_code, postal_hint
 
 __all__ = [
     "AddressDraft", "Check", "check_draft", "ParsedAddress", "PlaceTable", "find_postal_code", "fold",

@@ -9,7 +9,7 @@ order_id; an existing row is never updated, so re-seeding on a later day
 keeps the older dates (use ``--reset`` to start over: it empties the store's
 tables, never drops them; the schema is the migrations').
 
-CLI: ``python -m actions.store.seed [--database-url URL] [--reset]``.
+CLI: ``python -m core.store.seed [--database-url URL] [--reset]``.
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from actions.store import default_database_url
-from actions.store.errors import StoreUnavailable
-from actions.store.models import (
+from core.store import default_database_url
+from core.store.errors import StoreUnavailable
+from core.store.models import (
     CustomerRow,
     OrderItemRow,
     OrderRow,
@@ -37,7 +37,7 @@ from actions.store.models import (
     ShipmentRow,
     normalize_phone,
 )
-from actions.store.sql import SqlStore, mask_url, store_today
+from core.store.sql import SqlStore, mask_url, store_today
 
 DEMO_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -196,7 +196,7 @@ def _return_row(
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m actions.store.seed", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m core.store.seed", description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else SQLite in var/store.db")
     parser.add_argument("--reset", action="store_true", help="empty the store's tables first (the bridge's are kept)")
     parser.add_argument("--path", default=DEMO_PATH, help=argparse.SUPPRESS)

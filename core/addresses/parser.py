@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from actions.addresses.places import PlaceTable, fold, load_places
-from actions.addresses.postcodes import find_postal_code
+from core.addresses.places import PlaceTable, fold, load_places
+from core.addresses.postcodes import find_postal_code
 
 MAX_LENGTH = 300
 # Words that start a street (Spain, Latin America, Portugal, France, Italy, Germany).

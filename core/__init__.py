@@ -1,0 +1,9 @@
+"""The shop's core, without Rasa: the store interface and its SQL
+implementation (core/store), the store's policy (core/policy.py), support
+hours, dates and money in Spanish, addresses, promises and return rules.
+
+Why a package of its own: the action server (actions/, thin Rasa adapters)
+and the bridge (handoff/) both need these rules, and the bridge must not load
+Rasa's SDK. Nothing here imports rasa, rasa_sdk, actions/ or handoff/
+(tests/test_seams.py).
+"""

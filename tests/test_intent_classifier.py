@@ -6,13 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import numpy as np
 import pytest
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.pipeline import Pipeline
 
-from bot.nlu import LinearIntentClassifier, Normalizer
+from bot.nlu import LinearIntentClassifier, LinearScorer, Normalizer
 
 
 def test_normalizer_folds_case_accents_digits_and_table_elements() -> None:
@@ -86,3 +88,30 @@ def test_the_company_named_is_in_the_parse_data_as_the_table_spells_it(tmp_path:
     plain = Message.build(text="mi pedido no llega")
     classifier.process([plain])
     assert plain.get("mentions") is None
+
+
+def _pipeline_on(examples: Dict[str, List[str]]) -> Pipeline:
+    classifier = LinearIntentClassifier({}, LocalModelStorage(Path("unused")), Resource("intents"))
+    texts = [t for texts in examples.values() for t in texts]
+    labels = [intent for intent, texts in examples.items() for _ in texts]
+    return classifier._pipeline().fit(texts, labels)
+
+
+THREE_INTENTS = {
+    "order_status": ["¿dónde está mi pedido?", "estado de mi pedido 123456", "mi pedido por donde va"],
+    "return_request": ["quiero devolver las zapatillas", "cómo devuelvo un producto", "devolución de mi compra"],
+    "greet": ["hola", "buenas tardes", "hola, buenos días"],
+}
+UNSEEN = ["holaaa", "¿y mi paquete?", "DEVOLVER 😡", "", "   ", "zzz qqq", "quiero devolver y saber dónde está mi pedido",
+          "a" * 2000]
+
+
+@pytest.mark.parametrize("examples", [THREE_INTENTS, {k: THREE_INTENTS[k] for k in ("greet", "order_status")}],
+                         ids=["multinomial", "two classes"])
+def test_the_fast_scorer_gives_the_pipelines_own_probabilities(examples: Dict[str, List[str]]) -> None:
+    """LinearScorer must equal sklearn's predict_proba (it replaces it per message)."""
+    model = _pipeline_on(examples)
+    scorer = LinearScorer(model)
+    assert list(scorer.classes_) == list(model.classes_)
+    for text in [t for texts in examples.values() for t in texts] + UNSEEN:
+        assert np.allclose(scorer.probabilities(text), model.predict_proba([text])[0], atol=1e-9), text

@@ -10,8 +10,7 @@ response selector; that warning is added to Rasa's own expected warnings.
 """
 from __future__ import annotations
 
-from bot.rasa_server import resolve_event_types_once, validate_action_results_once
-
+from bot.rasa_server import resolve_event_types_once, start_sessions_with_the_policy, validate_action_results_once
 
 FALSE_WARNING = "You have defined training data with examples for training a response selector"
 
@@ -19,6 +18,7 @@ FALSE_WARNING = "You have defined training data with examples for training a res
 def main() -> None:
     validate_action_results_once()
     resolve_event_types_once()
+    start_sessions_with_the_policy()
     from rasa.__main__ import main as rasa_main
     from rasa.utils.common import EXPECTED_WARNINGS
 

@@ -6,24 +6,34 @@ would sit in the process list; here the secret comes from the environment.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Text
+from typing import Any, Dict, List, Optional, Text
 
 from bot.settings import ROOT, Settings
 
 
 def validate_action_results_once() -> None:
-    """Make Rasa check each action-server answer with a validator built once.
+    """Make Rasa check each action-server answer with validators built once,
+    each event against its own event type's schema.
 
     Why: Rasa 3.6's ``RemoteAction._validate_action_result`` calls
     ``jsonschema.validate``, which first re-checks the schema itself against
-    the Draft 2020-12 meta-schema, on every custom-action call. Under load that
-    was 43% of the Rasa server's CPU (docs/benchmarks.md). The replacement
-    checks the same schema once, then validates each answer against it and
-    raises the same ``ValidationError`` (``best_match``, as ``validate`` does)
-    with Rasa's own hint appended. Limit: it replaces a Rasa method, so a Rasa
-    upgrade must keep ``action_response_format_spec`` (tests/test_bot.py
-    checks that an invalid answer is still refused).
+    the Draft 2020-12 meta-schema, on every custom-action call (43% of the
+    server's CPU under load once; docs/benchmarks.md). Then every event was
+    still tried against all 23 alternatives of the schema's ``oneOf`` (one
+    per event type), a tenth of the CPU per turn, most of it on the session
+    start's slots (py-spy). The alternatives differ by the ``const`` of
+    ``event``, and an event's ``event`` must be a string, so an event matches
+    exactly one alternative if and only if it matches the one named by its
+    ``event``: the fast path checks the answer without the ``oneOf`` and each
+    event against its own alternative. Anything the fast path does not accept
+    goes to the full validator, which raises the same ``ValidationError`` as
+    ``validate`` (``best_match``) with Rasa's hint appended.
+    Limit: it replaces a Rasa method, so a Rasa upgrade must keep
+    ``action_response_format_spec`` (tests/test_bot.py checks that invalid
+    answers are still refused and valid ones accepted).
     """
+    import copy
+
     from jsonschema.exceptions import best_match
     from jsonschema.validators import validator_for
     from rasa.core.actions.action import RemoteAction
@@ -33,8 +43,25 @@ def validate_action_results_once() -> None:
     validator_class = validator_for(schema)
     validator_class.check_schema(schema)
     validator = validator_class(schema)
+    by_event = _validators_by_event(schema, validator_class)
+    outer = None
+    if by_event is not None:
+        without_one_of = copy.deepcopy(schema)
+        del without_one_of["properties"]["events"]["items"]["oneOf"]
+        outer = validator_class(without_one_of)
+
+    def accepted_fast(result: Any) -> bool:
+        if outer is None or by_event is None or not outer.is_valid(result):
+            return False
+        for event in result.get("events") or ():
+            own = by_event.get(event.get("event"))
+            if own is None or not own.is_valid(event):
+                return False
+        return True
 
     def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool:
+        if accepted_fast(result):
+            return True
         error = best_match(validator.iter_errors(result))
         if error is not None:
             error.message += (
@@ -45,7 +72,30 @@ def validate_action_results_once() -> None:
             raise error
         return True
 
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[assignment]
+    RemoteAction._validate_action_result = _validate_action_result
+
+
+def _validators_by_event(schema: Dict[Text, Any], validator_class: Any) -> Optional[Dict[Text, Any]]:
+    """One validator per event type (the item schema without its ``oneOf``,
+    plus that type's alternative), or None when the schema is not the shape
+    the fast path relies on (an object whose ``events`` items are a ``oneOf``
+    of alternatives, each with its own ``const`` event name, and ``event`` a
+    required string)."""
+    try:
+        items = schema["properties"]["events"]["items"]
+        alternatives = items["oneOf"]
+        if items["properties"]["event"] != {"type": "string"} or "event" not in items["required"]:
+            return None
+        base = {k: v for k, v in items.items() if k != "oneOf"}
+        found: Dict[Text, Any] = {}
+        for alternative in alternatives:
+            name = alternative["properties"]["event"]["const"]
+            if not isinstance(name, str) or name in found:
+                return None
+            found[name] = validator_class({"allOf": [base, alternative]})
+        return found
+    except (KeyError, TypeError):
+        return None
 
 
 def resolve_event_types_once() -> None:
@@ -73,7 +123,42 @@ def resolve_event_types_once() -> None:
         found = table.get(type_name)
         return found if found is not None else original(type_name, default)
 
-    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[assignment]
+    Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
+def start_sessions_with_the_policy() -> None:
+    """Make Rasa's own session start also put the store policy's values and
+    brand voice into slots (``StorePolicy.answer_slots``, the same function
+    the action server used).
+
+    Why: a custom ``action_session_start`` cost every conversation's first
+    message an action-server round trip, and its 30 events were the largest
+    answer Rasa validated. core/ imports no Rasa SDK, so the Rasa process
+    reads the policy itself. The slots come after ``SessionStarted`` (and any
+    slots Rasa carries over) and before the ``action_listen`` that ends the
+    session start, as the custom action put them.
+    Limit: it wraps a Rasa method (tests/test_bot.py runs it on a tracker).
+    """
+    from rasa.core.actions.action import ActionSessionStart
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import ActionExecuted, SlotSet
+
+    from core.policy import load_policy
+
+    original = ActionSessionStart.run
+    if getattr(original, "_with_policy", False):
+        return
+
+    async def run(self: ActionSessionStart, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> List[Any]:
+        events = list(await original(self, output_channel, nlg, tracker, domain))
+        slots = [SlotSet(name, value) for name, value in load_policy().answer_slots().items()]
+        last = events[-1] if events else None
+        if isinstance(last, ActionExecuted) and last.action_name == ACTION_LISTEN_NAME:
+            return events[:-1] + slots + [last]
+        return events + slots
+
+    run._with_policy = True  # type: ignore[attr-defined]
+    ActionSessionStart.run = run
 
 
 def main() -> None:
@@ -89,6 +174,7 @@ def main() -> None:
     configure_structlog(logging.getLevelName(settings.log_level))
     validate_action_results_once()
     resolve_event_types_once()
+    start_sessions_with_the_policy()
     serve_application(
         model_path=str(settings.model_path),
         interface=settings.rasa_host,

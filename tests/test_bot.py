@@ -77,6 +77,59 @@ def test_action_results_are_still_validated_after_the_speed_up() -> None:
         assert "Failed to validate Action server response" in error.value.message
 
 
+ACTION_ANSWERS = [
+    {"events": [], "responses": []},
+    {"events": [{"event": "session_started"}, {"event": "slot", "name": "voice", "value": "tu"},
+                {"event": "slot", "name": "n", "value": 3, "timestamp": None},
+                {"event": "action", "name": "action_listen", "policy": None, "confidence": None}]},
+    {"events": [{"event": "active_loop", "name": "return_form"}, {"event": "followup", "name": "utter_x"},
+                {"event": "bot", "text": "hola", "data": {"buttons": []}, "metadata": {}}],
+     "responses": [{"response": "utter_greet", "voice": "usted"}]},
+    {"events": [{"event": "user", "text": "hola", "parse_data": {"intent": {"name": "greet", "confidence": 1.0},
+                                                               "entities": []}}]},
+    {"events": [{"event": "entities", "entities": [{"entity": "email", "value": "a@b.es", "start": 0, "end": 6}]}]},
+    # refused by the schema:
+    {"events": [{"event": "no_such_event"}]},
+    {"events": [{"event": "slot", "name": "email"}]},                 # a slot without its value
+    {"events": [{"name": "email", "value": 1}]},                      # no event name
+    {"events": [{"event": 7}]},
+    {"events": [{"event": "slot", "name": 3, "value": 1}]},
+    {"events": [{"event": "entities", "entities": "x"}]},
+    {"events": [{"event": "action", "hide_rule_turn": "yes"}]},
+    {"events": [{"event": "bot", "timestamp": "now"}]},
+    {"events": [{"event": "user", "parse_data": {"entities": [{"entity": "x"}]}}]},
+    {"events": ["slot"]},
+    {"events": "x"},
+    {"responses": "hola"},
+    "not an object",
+]
+
+
+@pytest.mark.parametrize("answer", ACTION_ANSWERS)
+def test_the_fast_action_answer_check_agrees_with_the_schema(answer: object) -> None:
+    """The per-event-type fast path accepts exactly what jsonschema.validate
+    accepts on Rasa's own schema, and refuses with the same message."""
+    import jsonschema
+    from rasa.core.actions.action import RemoteAction
+
+    from bot.rasa_server import validate_action_results_once
+
+    schema = RemoteAction.action_response_format_spec()
+    try:
+        jsonschema.validate(answer, schema)
+        expected = None
+    except jsonschema.ValidationError as error:
+        expected = error.message
+    validate_action_results_once()
+    action = RemoteAction("action_x", None)
+    if expected is None:
+        assert action._validate_action_result(answer) is True  # type: ignore[arg-type]
+    else:
+        with pytest.raises(jsonschema.ValidationError) as refused:
+            action._validate_action_result(answer)  # type: ignore[arg-type]
+        assert refused.value.message.startswith(expected)
+
+
 def test_event_types_resolve_as_before_after_the_speed_up() -> None:
     """bot.rasa_server replaces Rasa's walk over every Event subclass with a
     table: every name gives the class the walk gave, and the rest (defaults,
@@ -97,3 +150,38 @@ def test_event_types_resolve_as_before_after_the_speed_up() -> None:
         Event.resolve_by_type("no_such_event")
     slot = Event.from_parameters({"event": "slot", "name": "email", "value": "a@b.es"})
     assert type(slot).__name__ == "SlotSet" and slot.value == "a@b.es"
+
+
+@pytest.mark.parametrize("voice", ["tu", "usted"])
+def test_rasas_session_start_puts_the_policy_into_slots(monkeypatch: pytest.MonkeyPatch, voice: str) -> None:
+    """Rasa's own action_session_start (no action-server call) starts every
+    session with the policy's values and the store's voice, before the
+    action_listen that ends it."""
+    import asyncio
+
+    from rasa.core.actions.action import ActionSessionStart
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.rasa_server import start_sessions_with_the_policy
+    from bot.settings import ROOT
+    from core.policy import load_policy
+
+    monkeypatch.setenv("STORE_BRAND_VOICE", voice)
+    load_policy.cache_clear()
+    try:
+        start_sessions_with_the_policy()
+        start_sessions_with_the_policy()  # a second call must not add the slots twice
+        domain = Domain.load(str(ROOT / "domain.yml"))
+        assert "action_session_start" not in domain.user_actions  # Rasa's own runs, not the action server's
+        tracker = DialogueStateTracker("s1", domain.slots)
+        events = asyncio.run(ActionSessionStart().run(None, None, tracker, domain))  # type: ignore[arg-type]
+        slots = {e.key: e.value for e in events if isinstance(e, SlotSet)}
+        assert isinstance(events[0], SessionStarted)
+        assert isinstance(events[-1], ActionExecuted) and events[-1].action_name == "action_listen"
+        assert slots == load_policy().answer_slots()
+        assert slots["brand_voice"] == voice
+        assert len([e for e in events if isinstance(e, SlotSet)]) == len(slots)
+    finally:
+        load_policy.cache_clear()

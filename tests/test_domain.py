@@ -52,7 +52,7 @@ def test_a_response_that_addresses_the_shopper_has_both_voices(name: str) -> Non
 
 
 def test_responses_named_in_actions_exist_and_all_responses_are_used() -> None:
-    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "actions").rglob("*.py"))
+    code = "\n".join(p.read_text(encoding="utf-8") for folder in ("actions", "core") for p in (ROOT / folder).rglob("*.py"))
     named = set(re.findall(r"\"(utter_[a-z_]+)\"", code)) - {"utter_action"}  # Rasa's bot-event metadata key
     named |= {f"utter_order_status_{s}" for s in
               ("pending_payment", "processing", "shipped", "out_for_delivery", "delivered", "cancelled", "returned")}

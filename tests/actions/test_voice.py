@@ -14,12 +14,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.cancellation import ActionCancelOrder
 from actions.invoices import ActionInvoice
 from actions.orders import ActionOrderNotReceived, ActionOrderStatus, ValidateOrderStatusForm
-from core.policy import load_policy
 from actions.refunds import ActionRefundStatus
-from actions.session import ActionSessionStart
 from actions.verification import ActionAskOrderId
 from actions.yes_no import ActionYesNoOutOfContext
-from tests.actions.conftest import ROOT, make_tracker, slot_events, verified_slots
+from tests.actions.conftest import ROOT, make_tracker, verified_slots
 
 # Forms that only one voice uses (3rd-person look-alikes such as "puede",
 # "tiene" or "escribe" are left out: "una persona puede", "se lo escribe").
@@ -65,18 +63,6 @@ def test_every_response_has_its_voice() -> None:
                 if found:
                     wrong[f"{name} ({voice})"] = found
     assert wrong == {}
-
-
-@pytest.mark.parametrize("voice", ["tu", "usted"])
-def test_the_policy_voice_reaches_the_slot(monkeypatch, voice: str) -> None:
-    monkeypatch.setenv("STORE_BRAND_VOICE", voice)
-    load_policy.cache_clear()
-    try:
-        import asyncio
-        events = asyncio.run(ActionSessionStart().run(CollectingDispatcher(), make_tracker(), {}))
-        assert slot_events(events)["brand_voice"] == voice
-    finally:
-        load_policy.cache_clear()
 
 
 async def _everything_said(domain, orders, demo_data) -> CollectingDispatcher:

@@ -14,7 +14,7 @@ export PYTHONWARNINGS := ignore
 PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: run setup migrate train seed shell test bench validate clean agent browser
+.PHONY: run setup migrate train seed shell test lint bench validate clean agent browser
 
 setup: $(STAMP) migrate
 
@@ -60,12 +60,17 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: train browser
+# Lint and types first (seconds), then every test.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: lint train browser
 	$(PY) -m pytest
 
 bench: train seed
-	$(PY) -m bot.bench
-	$(PY) -m handoff.bench
+	$(PY) -m bench.assistant
+	$(PY) -m bench.bridge
 
 clean:
 	rm -rf models var .pytest_cache results

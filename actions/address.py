@@ -16,19 +16,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import turns
-from actions.turns import last_buttons, previous_bot_turn
-from core.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
-from core.addresses.parser import address_in_request
-from core.addresses.places import fold
-# re-exported: the per-part checks (tests and older callers import them from here)
-from core.addresses.draft import normalize_city, normalize_street  # noqa: F401
-from core.addresses.postcodes import normalize_postal_code  # noqa: F401
-from core.errors import StoreDown
 from actions.orders import order_variables
 from actions.shopper_words import acknowledges, drops_the_change
-from core.policy import load_policy
-from core.store import Address, Order, StoreUnavailable, shared_store
-from core.store.errors import OrderStateChanged
+from actions.turns import last_buttons, previous_bot_turn
 from actions.verification import (
     OrderFormValidation,
     current_order,
@@ -38,6 +28,17 @@ from actions.verification import (
     verified_order,
     wants_to_stop,
 )
+from core.addresses import AddressDraft, check_draft, looks_like_answer, merge_answer
+
+# re-exported: the per-part checks (tests and older callers import them from here)
+from core.addresses.draft import normalize_city, normalize_street  # noqa: F401
+from core.addresses.parser import address_in_request
+from core.addresses.places import fold
+from core.addresses.postcodes import normalize_postal_code  # noqa: F401
+from core.errors import StoreDown
+from core.policy import load_policy
+from core.store import Address, Order, StoreUnavailable, shared_store
+from core.store.errors import OrderStateChanged
 
 # Intents that may interrupt the form (a question, a person, a goodbye): a
 # reply classified so is still taken as the answer when it reads as one

@@ -13,12 +13,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from core.formatting import date_es, money_es
 from actions.orders import apologise_for_late_refunds, order_variables
-from core.policy import StorePolicy, load_policy
-from core.promises import ON_TIME, delivery_state
-from core.store import Order, StoreUnavailable, shared_store
-from core.store.errors import OrderStateChanged
 from actions.verification import (
     OrderFormValidation,
     current_order,
@@ -26,6 +21,11 @@ from actions.verification import (
     verified_order,
 )
 from core.errors import StoreDown
+from core.formatting import date_es, money_es
+from core.policy import StorePolicy, load_policy
+from core.promises import ON_TIME, delivery_state
+from core.store import Order, StoreUnavailable, shared_store
+from core.store.errors import OrderStateChanged
 
 
 def shipped_refusal(order: Order, policy: StorePolicy) -> str:

@@ -16,8 +16,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.off_topic import BUSINESS, GENERAL, LAUGHTER, OTHER_COMPANY, PHYSICAL_STORE, PRODUCT, off_topic_kind
+from actions.shipping import RESPONSES as SHIPPING_RESPONSES
+from actions.shipping import SHIPPING_KEYS, destination_in, destination_variables
 from core.policy import load_policy
-from actions.shipping import RESPONSES as SHIPPING_RESPONSES, SHIPPING_KEYS, destination_in, destination_variables
 
 # "¿puedo pagar a plazos?": the answer to that comes before the list of methods.
 INSTALMENTS = re.compile(r"\b(plazos?|cuotas?|financia\w*|aplaza\w*|meses sin intereses|fraccion\w*|klarna|"

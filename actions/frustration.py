@@ -12,7 +12,6 @@ from rasa_sdk.types import DomainDict
 from actions.handoff import hand_over
 from actions.turns import response_of
 
-
 SORRY = "Lo siento mucho. "
 
 

@@ -21,11 +21,17 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from core.errors import InvalidOrderNumber, VerificationLocked
 from actions.turns import TASK_FORMS, previous_bot_turn, response_of
 from actions.verification import (
-    MAX_ATTEMPTS, is_locked, is_verified, parse_correction, parse_order_id, reset_task_slots, utter_error,
+    MAX_ATTEMPTS,
+    is_locked,
+    is_verified,
+    parse_correction,
+    parse_order_id,
+    reset_task_slots,
+    utter_error,
 )
+from core.errors import InvalidOrderNumber, VerificationLocked
 
 HANDOFF_REASONS = {
     "customer_request": "El cliente pide hablar con una persona",

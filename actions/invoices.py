@@ -11,9 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.form_prefill import form_texts
+from actions.verification import OrderFormValidation, verified_order
 from core.formatting import status_label
 from core.policy import load_policy
-from actions.verification import OrderFormValidation, verified_order
 
 
 class ValidateInvoiceForm(OrderFormValidation):

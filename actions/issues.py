@@ -22,12 +22,17 @@ from rasa_sdk.types import DomainDict
 from actions.form_prefill import PrefillAfterVerification, form_texts, said_in_form
 from actions.handoff import hand_over
 from actions.issue_text import Problem, read_problem
-from core.store import Order
 from actions.shopper_words import names_the_same_order
 from actions.turns import active_before_message
 from actions.verification import (
-    MAX_FREE_TEXT, ask_order_id, is_verified, reset_task_slots, utter_stopped, wants_to_stop,
+    MAX_FREE_TEXT,
+    ask_order_id,
+    is_verified,
+    reset_task_slots,
+    utter_stopped,
+    wants_to_stop,
 )
+from core.store import Order
 
 REASON_BY_FORM = {"damaged_form": "damaged_or_wrong_item", "payment_form": "payment_problem"}
 APOLOGIES = {
@@ -41,12 +46,12 @@ APOLOGIES = {
 
 def current_form(tracker: Tracker) -> str:
     """The issue form of this conversation's latest activation."""
-    return next(
+    return str(next(
         (e.get("name") for e in reversed(tracker.events)
          if e.get("event") == "active_loop" and e.get("name") in REASON_BY_FORM),
         (tracker.active_loop or {}).get("name") if (tracker.active_loop or {}).get("name") in REASON_BY_FORM
         else "damaged_form",
-    )
+    ))
 
 
 def described(tracker: Tracker, form: str) -> Optional[str]:

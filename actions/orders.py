@@ -17,16 +17,16 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from core.addresses.postcodes import shipping_zone
 from actions.exchanges import with_article
-from core.formatting import date_es, items_es, refund_summary, status_label
 from actions.frustration import sorry
 from actions.handoff import hand_over
-from core.returns import delivered_day
+from actions.verification import OrderFormValidation, verified_order
+from core.addresses.postcodes import shipping_zone
+from core.formatting import date_es, items_es, refund_summary, status_label
 from core.policy import StorePolicy, load_policy
 from core.promises import IN_TRANSIT, NOT_SHIPPED, ON_TIME, OVERDUE, delivery_state, late_refunds
+from core.returns import delivered_day
 from core.store import Order, Return
-from actions.verification import OrderFormValidation, verified_order
 
 
 def order_variables(order: Order, policy: StorePolicy, tracker: Optional[Tracker] = None) -> Dict[str, Any]:

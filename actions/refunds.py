@@ -10,12 +10,12 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from core.formatting import refund_line
 from actions.orders import apologise_for_late_refunds
-from core.policy import load_policy
 from actions.returns import exchange_lines
-from core.returns import returned_in
 from actions.verification import OrderFormValidation, verified_order
+from core.formatting import refund_line
+from core.policy import load_policy
+from core.returns import returned_in
 
 
 class ValidateRefundForm(OrderFormValidation):

@@ -21,7 +21,6 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from core.errors import InvalidExchangeVariant, InvalidReturnItems, InvalidReturnQuantity, StoreDown
 from actions.exchanges import (
     parse_variant,
     resolve_variant,
@@ -30,9 +29,16 @@ from actions.exchanges import (
     with_article,
 )
 from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts, said_in_form
-from core.formatting import RETURN_REASON_LABELS, items_es, money_es
-from actions.shopper_words import items_mentioned, reason_in, units_answer, units_said
 from actions.orders import apologise_for_late_refunds, order_variables
+from actions.shopper_words import items_mentioned, reason_in, units_answer, units_said
+from actions.verification import (
+    current_order,
+    utter_error,
+    verified_order,
+    wants_to_stop,
+)
+from core.errors import InvalidExchangeVariant, InvalidReturnItems, InvalidReturnQuantity, StoreDown
+from core.formatting import RETURN_REASON_LABELS, items_es, money_es
 from core.policy import load_policy
 from core.returns import (
     RETURN_STATUS_LABELS,
@@ -47,12 +53,6 @@ from core.returns import (
 )
 from core.store import Order, OrderItem, Return, StoreUnavailable, shared_store
 from core.store.errors import NotEnoughUnits, ReturnStateChanged, UnknownItems
-from actions.verification import (
-    current_order,
-    utter_error,
-    verified_order,
-    wants_to_stop,
-)
 
 # Intents whose message is a question of its own, never an answer (the domain's not_intent lists).
 QUESTION_INTENTS = frozenset(

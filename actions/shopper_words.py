@@ -63,7 +63,7 @@ def items_mentioned(texts: Iterable[str], names: Sequence[str]) -> Optional[List
     if not groups:
         return None
     chosen: List[int] = []
-    for head, indexes in groups.items():
+    for indexes in groups.values():
         if len(indexes) == 1:
             chosen += indexes
             continue

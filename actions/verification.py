@@ -37,6 +37,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
+from actions.shopper_words import acknowledges, lacks_order_number, lets_it_go, says_goodbye
+from actions.turns import active_before_message, events_of_form, fresh_reply, requested_form
 from core.errors import (
     AssistantError,
     InvalidEmail,
@@ -47,11 +49,9 @@ from core.errors import (
     StoreDown,
     VerificationLocked,
 )
-from core.policy import StorePolicy, load_policy
 from core.formatting import MONTHS, status_label
-from actions.shopper_words import acknowledges, lacks_order_number, lets_it_go, says_goodbye
+from core.policy import StorePolicy, load_policy
 from core.store import Order, StoreUnavailable, shared_store
-from actions.turns import active_before_message, events_of_form, fresh_reply, requested_form
 
 MAX_ATTEMPTS = 3
 # 6 digits that are not part of a longer number (postal codes have 5, phones 9).
@@ -359,8 +359,7 @@ class OrderFormValidation(FormValidationAction):
             return await self._verify(pair[0], pair[1], dispatcher, tracker)
         candidates = tracker.slots_to_validate()
         result: Dict[Text, Any] = {}
-        order_id: Optional[str] = None
-        email: Optional[str] = None
+        order_id = email = None
         number_error: Optional[InvalidOrderNumber] = None
         try:
             order_id = parse_order_id(tracker.get_slot("order_id"))

@@ -79,7 +79,7 @@ def pipeline_variant(config_path: Path, out: Path, variant: str) -> Path:
     analysed and any threshold applied afterwards), with the intent
     classifier swapped for DIET and, for diet_spacy, spaCy features added."""
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    pipeline = []
+    pipeline: List[Dict[str, Any]] = []
     for component in config["pipeline"]:
         if component["name"] == "FallbackClassifier":
             continue
@@ -481,7 +481,7 @@ def write_docs(section: str, begin: str = MARK_BEGIN, end: str = MARK_END, path:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.assistant", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="latency only")
     parser.add_argument("--no-latency", action="store_true",
                         help="skip the latency runs (quality figures only; the docs section then has no latency)")
@@ -530,7 +530,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("Scoring the frustration detector...", flush=True)
         lines += run_frustration()
         if args.no_latency:
-            results, memory = [], 0.0
+            results: List[Dict[str, float]] = []
+            memory = 0.0
         else:
             print("Measuring reply latency...", flush=True)
             results, memory = run_latency(tmp)

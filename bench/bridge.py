@@ -1,4 +1,4 @@
-"""``python -m handoff.bench`` (part of ``make bench``): the bridge's measured
+"""``python -m bench.bridge`` (part of ``make bench``): the bridge's measured
 figures, written to docs/benchmarks.md between the ``bridge-bench`` markers.
 
 1. Overhead over Rasa: the REAL stack (action server, Rasa with
@@ -59,14 +59,16 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple
 
 import aiohttp
-import websockets
 from aiohttp import web
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.legacy.client import WebSocketClientProtocol
+from websockets.legacy.client import connect as websockets_connect
 
-from bot.bench import machine, rss_mb
-from bot.bench import write_docs as write_block
+from bench.assistant import machine, rss_mb
+from bench.assistant import write_docs as write_block
 from bot.processes import free_port
 from bot.settings import ROOT
 from handoff.agents import MAX_ADMITTED, MAX_FAILURES, PER_ADDRESS, SCRYPT_WORKERS, WINDOW_S
@@ -91,7 +93,7 @@ LOGIN_TRIES = 5
 FRAME_TIMEOUT_S = 30.0
 CLAIM_BATCH = 50
 FAQ_SCRIPT = ["hola", "¿el envío es gratis?", "¿aceptan bizum?", "gracias"]
-HANDOFF_REPLY = {"handoff": {
+HANDOFF_REPLY: Dict[str, Any] = {"handoff": {
     "reason": "customer_request", "reason_text": "El cliente pide hablar con una persona",
     "last_intent": "request_human", "intents": [], "entities": {}, "customer": None, "details": {}}}
 
@@ -235,7 +237,7 @@ def add_agents(database_url: str, count: int, timeout_s: float = 60.0) -> List[s
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
-            raise RuntimeError("`python -m handoff agent add` timed out")
+            raise RuntimeError("`python -m handoff agent add` timed out") from None
         if process.returncode != 0 or not out.strip():
             raise RuntimeError(f"`python -m handoff agent add` failed: {err[-500:]}")
         return out.strip().splitlines()[-1].strip()
@@ -274,7 +276,7 @@ class BridgeProcess:
 
     async def start(self, timeout_s: float = 60.0) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self._log = log
+        self._log: Optional[IO[bytes]] = log
         self.process = subprocess.Popen([sys.executable, "-m", "handoff"], cwd=str(ROOT), env=self.env,
                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         await wait_http_ok(f"{self.url}/health", timeout_s, self.process)
@@ -293,17 +295,18 @@ class BridgeProcess:
                 except ProcessLookupError:
                     pass
                 process.wait(timeout=5)
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
             self._log = None
 
 
 # -- WebSocket clients -----------------------------------------------------------
 
-async def ws_connect(url: str) -> websockets.WebSocketClientProtocol:
+async def ws_connect(url: str) -> WebSocketClientProtocol:
     # No client pings: the server pings every 20 s; 1,000 clients pinging too
     # would only add noise.
-    return await websockets.connect(url, open_timeout=FRAME_TIMEOUT_S, close_timeout=2,
+    return await websockets_connect(url, open_timeout=FRAME_TIMEOUT_S, close_timeout=2,
                                     ping_interval=None, max_size=2**24, max_queue=None)
 
 
@@ -324,7 +327,7 @@ class Relay:
 class Customer:
     """One /ws/chat socket with a reader task that records what it is waiting for."""
 
-    def __init__(self, ws: websockets.WebSocketClientProtocol, relay: Relay) -> None:
+    def __init__(self, ws: WebSocketClientProtocol, relay: Relay) -> None:
         self.ws = ws
         self.relay = relay
         self.conversation_id = ""
@@ -366,7 +369,7 @@ class Customer:
                     self.session.set_result(frame)
                 elif kind == "error":
                     self.relay.error(f"customer:{frame.get('code')}")
-        except websockets.ConnectionClosed:
+        except ConnectionClosed:
             pass
         if not self.session.done():
             self.session.set_exception(RuntimeError(
@@ -385,7 +388,7 @@ class Agent:
     """One /ws/agent socket; during the relay phase it echoes every customer
     message at once (``echo`` True)."""
 
-    def __init__(self, ws: websockets.WebSocketClientProtocol, relay: Relay) -> None:
+    def __init__(self, ws: WebSocketClientProtocol, relay: Relay) -> None:
         self.ws = ws
         self.relay = relay
         self.queue: Optional[List[Dict[str, Any]]] = None
@@ -434,7 +437,7 @@ class Agent:
                     self.relay.error(f"agent:{frame.get('code')}")
                     if not self.authenticated.done():
                         self.authenticated.set_exception(RuntimeError(f"agent auth failed: {frame}"))
-        except websockets.ConnectionClosed:
+        except ConnectionClosed:
             pass
 
     async def claim(self, conversation_id: str) -> Dict[str, Any]:
@@ -640,7 +643,7 @@ def run_relay(tmp: Path, sessions: int, agents: int, messages: int, rates: Seque
 
 # -- 1: overhead over Rasa's bridge channel ------------------------------------------
 
-async def bridge_turn(ws: websockets.WebSocketClientProtocol, text: str, client_id: str) -> Tuple[float, int, int]:
+async def bridge_turn(ws: WebSocketClientProtocol, text: str, client_id: str) -> Tuple[float, int, int]:
     """(seconds until the last bot message of this turn, bot messages, system messages)."""
     started = time.perf_counter()
     await ws.send(json.dumps({"type": "message", "text": text, "client_id": client_id}))
@@ -698,11 +701,12 @@ async def compare(rasa_url: str, secret: str, bridge_url: str, samples: int, war
                 while json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT_S)).get("type") != "session":
                     pass
                 for step, text in enumerate(FAQ_SCRIPT):
+                    # both are awaited within this iteration, so the loop variables are the current ones
                     async def via_rasa() -> Tuple[float, int]:
-                        return await rasa_turn(session, webhook, secret, f"bench-direct-{number}", text)
+                        return await rasa_turn(session, webhook, secret, f"bench-direct-{number}", text)  # noqa: B023
 
                     async def via_bridge() -> Tuple[float, int, int]:
-                        return await bridge_turn(ws, text, f"m{step}")
+                        return await bridge_turn(ws, text, f"m{step}")  # noqa: B023
 
                     if (number + step) % 2 == 0:
                         d, d_count = await via_rasa()
@@ -720,7 +724,7 @@ async def compare(rasa_url: str, secret: str, bridge_url: str, samples: int, war
             finally:
                 await ws.close()
         seen_after = await rasa_time_seen_by_bridge(session, bridge_url)
-    out = {"direct": summary_ms(direct), "bridge": summary_ms(bridged), "mismatches": mismatches,
+    out: Dict[str, Any] = {"direct": summary_ms(direct), "bridge": summary_ms(bridged), "mismatches": mismatches,
            "system_messages": system_messages}
     out["added_p50_ms"] = out["bridge"]["p50_ms"] - out["direct"]["p50_ms"]
     out["bot_messages_per_turn"] = bot_messages / max(1, len(bridged))
@@ -733,9 +737,9 @@ async def compare(rasa_url: str, secret: str, bridge_url: str, samples: int, war
 
 
 def run_overhead(tmp: Path, samples: int, log: Any = print) -> Dict[str, Any]:
-    from core.store.seed import seed_store
     from bot.processes import Stack
     from bot.settings import Settings
+    from core.store.seed import seed_store
 
     url = f"sqlite:///{tmp / 'overhead-store.db'}"
     seed_store(url)
@@ -780,9 +784,9 @@ async def login_once(ws_url: str, token: str, host: Optional[str] = None) -> Tup
     ``<error code> <close code>``."""
     started = time.perf_counter()
     try:
-        ws = await websockets.connect(f"{ws_url}/ws/agent", open_timeout=FRAME_TIMEOUT_S, close_timeout=2,
+        ws = await websockets_connect(f"{ws_url}/ws/agent", open_timeout=FRAME_TIMEOUT_S, close_timeout=2,
                                       ping_interval=None, local_addr=(host, 0) if host else None)
-    except (OSError, asyncio.TimeoutError, websockets.InvalidHandshake) as exc:
+    except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
         elapsed = time.perf_counter() - started
         return elapsed, elapsed, f"connect failed ({type(exc).__name__})"
     opened = time.perf_counter() - started
@@ -794,7 +798,7 @@ async def login_once(ws_url: str, token: str, host: Optional[str] = None) -> Tup
             return elapsed, opened, "authenticated"
         await asyncio.wait_for(ws.wait_closed(), FRAME_TIMEOUT_S)
         return elapsed, opened, f"{frame.get('code')} {ws.close_code}"
-    except (websockets.ConnectionClosed, asyncio.TimeoutError) as exc:
+    except (ConnectionClosed, asyncio.TimeoutError) as exc:
         return time.perf_counter() - started, opened, f"no answer ({type(exc).__name__})"
     finally:
         await ws.close()
@@ -1084,7 +1088,7 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m handoff.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.bridge", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=1000, help="concurrent customer sessions (default 1000)")
     parser.add_argument("--agents", type=int, default=0, help="agents (default: sessions ÷ 100, at least 2)")
@@ -1108,7 +1112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.reports or args.reports_only:
-        from handoff import bench_reports
+        from bench import reports as bench_reports
 
         print(f"Reports: {args.report_conversations} conversations over 90 days...", flush=True)
         results = bench_reports.run(args.report_conversations, log=lambda m: print(m, flush=True))

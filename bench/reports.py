@@ -1,4 +1,4 @@
-"""The reports' benchmark (``python -m handoff.bench --reports-only``, or
+"""The reports' benchmark (``python -m bench.bridge --reports-only``, or
 ``--reports`` with the rest): seed 100,000 conversations over 90 days
 straight into the bridge's tables (bulk inserts, a seeded demo store for the
 verified orders), then time ``/api/reports/summary``'s work (read + compute,
@@ -40,8 +40,15 @@ from core.store.seed import load_demo_data, seed_store
 from handoff import reports
 from handoff.report_cache import DayCache
 from handoff.storage import (
-    agents_table, assignments_table, conversations_table, csat_table, episodes_table, labels_table,
-    messages_table, nps_table, Storage,
+    Storage,
+    agents_table,
+    assignments_table,
+    conversations_table,
+    csat_table,
+    episodes_table,
+    labels_table,
+    messages_table,
+    nps_table,
 )
 
 UTC = dt.timezone.utc
@@ -204,7 +211,7 @@ async def measure(url: str, days: int = DAYS, runs: int = RUNS, now: Optional[dt
             rows += chunk.count(b"\r\n")
         csv_s = time.perf_counter() - t0
         tracemalloc.start()
-        async for chunk in reports.csv_chunks(storage.run, request, policy, now):
+        async for _chunk in reports.csv_chunks(storage.run, request, policy, now):
             pass
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -266,8 +273,8 @@ def render(results: Dict[str, Any], machine: str) -> str:
     lines = [
         "## Reports",
         "",
-        f"`python -m handoff.bench --reports-only`: {results['conversations']:,} conversations seeded over "
-        f"{results['days']} days (handoff/bench_reports.py: the mix), the summary of the whole 90 days "
+        f"`python -m bench.bridge --reports-only`: {results['conversations']:,} conversations seeded over "
+        f"{results['days']} days (bench/reports.py: the mix), the summary of the whole 90 days "
         "(read + compute in the bridge process, products from the store included), side by side in one run: "
         "every day read from the database (no days kept, p50 of 5), the first request of a new process "
         "(cold: it fills the memory of settled days, handoff/report_cache.py), then the same request again "

@@ -34,16 +34,15 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
-
-from sanic import Blueprint, response
-from sanic.request import Request
-from sanic.response import HTTPResponse
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +79,14 @@ def replies_after(tracker: DialogueStateTracker, message_id: str) -> Optional[Li
     return replies if found else None
 
 
-def _field(body: Any, name: str, longest: int, required: bool = True, blank: bool = False) -> Optional[str]:
+def _optional_field(body: Any, name: str, longest: int) -> Optional[str]:
+    """An optional string field: None when absent, else checked as ``_field``."""
+    return None if not isinstance(body, dict) or body.get(name) is None else _field(body, name, longest)
+
+
+def _field(body: Any, name: str, longest: int, blank: bool = False) -> str:
+    """A required string field of the request (BadRequest otherwise)."""
     value = body.get(name) if isinstance(body, dict) else None
-    if value is None and not required:
-        return None
     if not isinstance(value, str) or (not blank and not value.strip()) or len(value) > longest:
         raise BadRequest(f"'{name}' must be a {'' if blank else 'non-empty '}string of at most {longest} characters")
     return value
@@ -134,7 +137,7 @@ class BridgeInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bridge = Blueprint("bridge_webhook", __name__)
 
-        def guarded(handler: Callable[[Request, Any], Awaitable[HTTPResponse]]) -> Callable[[Request], Awaitable[HTTPResponse]]:
+        def guarded(handler: Callable[[Request, Any], Awaitable[HTTPResponse]]) -> Callable[[Request], Coroutine[Any, Any, HTTPResponse]]:
             async def route(request: Request) -> HTTPResponse:
                 if not self._authorised(request):
                     return response.json({"error": "unauthorized"}, status=401)
@@ -159,7 +162,7 @@ class BridgeInput(InputChannel):
         async def receive(request: Request, body: Any) -> HTTPResponse:
             sender = _field(body, "sender", MAX_SENDER)
             text = _field(body, "message", MAX_MESSAGE, blank=True)
-            message_id = _field(body, "message_id", MAX_SENDER, required=False)
+            message_id = _optional_field(body, "message_id", MAX_SENDER)
             metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else None
             agent = request.app.ctx.agent
             if body.get("retry") is True and message_id is not None:

@@ -40,8 +40,8 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from actions.faq import words_matter
-from bot.nlu import QUESTIONS
 from bot.frustration import FRUSTRATION, Frustration, Response, Thresholds, conversation_score, decide
+from bot.nlu import QUESTIONS
 
 APOLOGY_ACTION = "action_acknowledge_frustration"
 HANDOFF_ACTION = "action_handoff_frustration"

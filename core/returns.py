@@ -17,7 +17,9 @@ from core.store import Order, OrderItem, Return
 
 def delivered_day(order: Order, policy: StorePolicy) -> dt.date:
     """The store day an order was delivered (it must have been)."""
-    delivered_at = order.shipment.delivered_at  # type: ignore[union-attr]
+    delivered_at = order.shipment.delivered_at if order.shipment else None
+    if delivered_at is None:
+        raise ValueError(f"order {order.order_id} has not been delivered")
     return delivered_at.astimezone(policy.tz).date() if delivered_at.tzinfo else delivered_at.date()
 
 

@@ -24,8 +24,8 @@ would need a shared fan-out (Redis) and are not supported yet.
 from __future__ import annotations
 
 import asyncio
-import collections
 import base64
+import collections
 import datetime as dt
 import hashlib
 import hmac
@@ -44,13 +44,14 @@ from core.store import Store, create_store
 from handoff.agents import LoginThrottle
 from handoff.casecard import case_card, customer_view, earlier_conversation
 from handoff.frames import MESSAGE_ID, FrameError
+from handoff.labels import LABEL_SUGGESTIONS, MAX_LABELS, check_labels
 from handoff.metrics import Metrics
 from handoff.nps import nps_selected
 from handoff.queue import estimate_wait_s, mean_handling_s, queue_frame
 from handoff.queue_exit import ASK, LEAVE, queue_exit
 from handoff.rasa import RasaClient, RasaUnavailable
-from handoff.sla import SLA_DATA_KEY, Promise, iso, promise_for, sla_client_id, when_es
 from handoff.settings import HandoffSettings
+from handoff.sla import SLA_DATA_KEY, Promise, iso, promise_for, sla_client_id, when_es
 from handoff.state import (
     AlreadyHandedOff,
     Event,
@@ -60,7 +61,6 @@ from handoff.state import (
     customer_route,
     may_deliver,
 )
-from handoff.labels import LABEL_SUGGESTIONS, MAX_LABELS, check_labels
 from handoff.storage import (
     Agent,
     Attachment,
@@ -91,7 +91,7 @@ BRIDGE_PAYLOADS = (LEAVE_QUEUE, KEEP_WAITING)
 # The tú texts under their old names (the voice-aware ones: ``Bridge.texts``).
 APOLOGY = TU["apology"]
 HUMAN_BUTTON = {"title": "Hablar con una persona", "payload": REQUEST_HUMAN}
-RASA_DOWN_CONTEXT = {"reason": "rasa_down", "reason_text": "El asistente no respondía",
+RASA_DOWN_CONTEXT: Dict[str, Any] = {"reason": "rasa_down", "reason_text": "El asistente no respondía",
                      "last_intent": None, "intents": [], "entities": {}, "customer": None, "details": {}}
 RESUMED_TEXT = TU["resumed"]
 CRASH_EXIT_CODE = 70
@@ -1331,8 +1331,8 @@ class Bridge:
                                                             limit=PREVIOUS_CONVERSATIONS) if customer_id else []
         context["previous_conversations"] = [earlier_conversation(row) for row in earlier]
         context["customer_link"] = {"customer_id": customer_id, "linked_by": conversation.customer_linked_by,
-                                    "linked_by_text": customer_view({"verified_by": conversation.customer_linked_by})[
-                                        "verified_by_text"] if conversation.customer_linked_by else None}
+                                    "linked_by_text": (customer_view({"verified_by": conversation.customer_linked_by}) or {})
+                                    .get("verified_by_text") if conversation.customer_linked_by else None}
         frame: Frame = {"type": "conversation", "conversation_id": conversation.id, "channel": conversation.channel,
                         "waiting_since": _iso(conversation.queued_at), "contact_email": conversation.contact_email,
                         "customer_name": conversation.context.get("customer_name"),

@@ -46,7 +46,7 @@ def check_label(value: Any) -> str:
 def check_labels(add: Any, remove: Any) -> Tuple[List[str], List[str]]:
     """The ``add`` and ``remove`` lists of a ``label`` frame, checked (None is
     an empty list); FrameError ``invalid_label`` for the first bad one."""
-    lists = []
+    lists: List[List[str]] = []
     for name, value in (("add", add), ("remove", remove)):
         if value is None:
             lists.append([])

@@ -36,8 +36,7 @@ from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Connection
 
 from core.policy import StorePolicy
-from handoff.reports import (Block, DayFigures, ReportRequest, build_days, local_midnight, merge_days,
-                             read_summary_data)
+from handoff.reports import Block, DayFigures, ReportRequest, build_days, local_midnight, merge_days, read_summary_data
 from handoff.storage import report_changes_table
 
 # Days changed less than this long ago are never logged by the triggers (0005).

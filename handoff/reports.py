@@ -34,18 +34,30 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
-                    FrozenSet, Set, Tuple, TypeVar)
+from typing import (
+    Any,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+)
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import (Integer, String, and_, case, cast, exists, func, literal_column, null, or_, select,
-                        type_coerce)
+from sqlalchemy import Integer, String, and_, case, cast, exists, func, literal_column, null, or_, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from core import support_time
 from core.policy import StorePolicy
 from handoff.nps import nps_group
-from handoff.vocabulary import label as vocabulary_label
 from handoff.storage import (
     agents_table,
     assignments_table,
@@ -56,6 +68,7 @@ from handoff.storage import (
     nps_table,
     profiles_table,
 )
+from handoff.vocabulary import label as vocabulary_label
 
 UTC = dt.timezone.utc
 EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -482,7 +495,7 @@ def _raw_rows(conn: Connection, query: Any) -> List[Tuple[Any, ...]]:
     the columns read are plain numbers and text)."""
     result = conn.execute(query)
     try:
-        return result.cursor.fetchall()  # type: ignore[union-attr]
+        return result.cursor.fetchall()
     finally:
         result.close()
 
@@ -510,7 +523,7 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
     bot_fcr: Dict[Tuple[str, int], List[int]] = defaultdict(lambda: [0, 0])
     if not request.agent:
         repeat = _repeat_contact(conn, c.c.customer_id, c.c.id, c.c.first_customer_at, days_w)
-        for ch, d, linked, counted, repeats in _raw_rows(conn, select(
+        for ch, d, _linked, counted, repeats in _raw_rows(conn, select(
                 c.c.channel, day, c.c.customer_id.isnot(None).label("linked"), func.count(),
                 func.sum(sa_case(c.c.customer_id.isnot(None), repeat)))
                 .where(and_(*scope, c.c.first_handoff_at.is_(None), c.c.first_customer_at <= cutoff))
@@ -585,12 +598,12 @@ def read_summary_data(conn: Connection, request: ReportRequest, policy: StorePol
                                    .select_from(a.join(e, e.c.id == a.c.episode_id))
                                    .where(and_(e.c.queued_at >= start, e.c.queued_at < end,
                                                a.c.ended_by.in_(["requeue", "lost"])))):
-        ep = episodes.get(eid)
-        if ep is not None and eid not in several:
+        held = episodes.get(eid)
+        if held is not None and eid not in several:
             if ended_by == "requeue":
-                ep.transfers_to_queue += 1
+                held.transfers_to_queue += 1
             else:
-                ep.lost += 1
+                held.lost += 1
     return SummaryData(counts, list(episodes.values()), dict(bot_fcr))
 
 
@@ -733,8 +746,9 @@ class Tally:
         self.several += other.several
         self.fcr_ok += other.fcr_ok
         self.fcr_counted += other.fcr_counted
-        for mine, theirs in ((self.reasons, other.reasons), (self.csat, other.csat), (self.nps, other.nps),
-                             (self.sla, other.sla)):
+        pairs: Tuple[Tuple[Dict[Any, int], Dict[Any, int]], ...] = (
+            (self.reasons, other.reasons), (self.csat, other.csat), (self.nps, other.nps), (self.sla, other.sla))
+        for mine, theirs in pairs:
             for key, n in theirs.items():
                 mine[key] += n
         self.first_response.extend(other.first_response)
@@ -927,12 +941,12 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
     # conversations (and bot-only FCR) by channel
     conv_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
     bot_fcr_by_channel: Dict[str, List[int]] = defaultdict(lambda: [0, 0])
-    for day in wanted_days:
-        for ch, (n, handed) in day.conversations.items():
+    for kept_day in wanted_days:
+        for ch, (n, handed_n) in kept_day.conversations.items():
             if channel_ok(ch):
                 conv_by_channel[ch][0] += n
-                conv_by_channel[ch][1] += handed
-        for ch, (ok, counted) in day.bot_fcr.items():
+                conv_by_channel[ch][1] += handed_n
+        for ch, (ok, counted) in kept_day.bot_fcr.items():
             if channel_ok(ch) and agent is None:
                 bot_fcr_by_channel[ch][0] += ok
                 bot_fcr_by_channel[ch][1] += counted
@@ -950,8 +964,8 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
                 _into(by_agent, holder).merge(tally)
     by_day: Dict[dt.date, Tally] = {}
     for date in request.days():
-        figures = days.get(date)
-        for (ch, holder, reason), tally in (figures.tallies.items() if figures is not None else ()):
+        kept = days.get(date)
+        for (ch, holder, reason), tally in (kept.tallies.items() if kept is not None else ()):
             if holder == agent and reason is None and channel_ok(ch):
                 _into(by_day, date).merge(tally)
     overall = Tally()
@@ -985,7 +999,7 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
         summary["by_reason"].append(_row({"reason": reason, "reason_text": vocabulary_label("reason", reason)},
                                          convs, convs, tally.figures(target_s)))
     # the range's episodes (filtered): labels and products are matched to them
-    episodes = [ep for day in wanted_days for ep in day.episodes
+    episodes = [ep for kept_day in wanted_days for ep in kept_day.episodes
                 if (request.channel is None or ep.channel == request.channel)
                 and (agent is None or agent in ep.holders)]
     held_by_agent = {ep.conversation_id for ep in episodes} if agent else None
@@ -1006,16 +1020,16 @@ def summarise(days: Mapping[dt.date, DayFigures], labels: LabelData, agent_names
     # by day
     summary["by_day"] = []
     for day in request.days():
-        figures = days.get(day)
-        conv = handed = 0
+        kept = days.get(day)
+        day_conv = day_handed = 0
         mine = Tally()
-        if figures is not None:
-            for ch, (n, h) in figures.conversations.items():
+        if kept is not None:
+            for ch, (n, h) in kept.conversations.items():
                 if channel_ok(ch):
-                    conv, handed = conv + n, handed + h
+                    day_conv, day_handed = day_conv + n, day_handed + h
             mine = by_day.get(day, mine)
         summary["by_day"].append({
-            "date": day.isoformat(), **_conversation_figures(conv, handed),
+            "date": day.isoformat(), **_conversation_figures(day_conv, day_handed),
             "handoffs": mine.handoffs,
             "csat_score": mine.csat_score(),
             "first_response_median_s": _r(percentile(sorted(mine.first_response), 0.5)),
@@ -1297,7 +1311,7 @@ async def csv_chunks(run: Runner, request: ReportRequest, policy: StorePolicy, n
     after: Optional[Tuple[Any, str]] = None
     while True:
         page, episodes, labels, contacts, last = await run(
-            lambda conn: read_csv_page(conn, request, policy, now, after, page_size))
+            lambda conn: read_csv_page(conn, request, policy, now, after, page_size))  # noqa: B023 (awaited here)
         if not page:
             return
         out = io.StringIO()

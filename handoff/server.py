@@ -39,16 +39,16 @@ from core.store.seed import DEMO_PATH
 from handoff import reports
 from handoff.agents import LoginRefused
 from handoff.bridge import Bridge, Socket
-from handoff.channels.telegram import TelegramChannel, TelegramChannelError
 from handoff.channels.console import handle_agent
+from handoff.channels.telegram import TelegramChannel, TelegramChannelError
 from handoff.channels.web import handle_chat
 from handoff.frames import HARD_MAX_FRAME_BYTES
 from handoff.metrics import CONTENT_TYPE_LATEST
 from handoff.settings import STATIC_DIR, HandoffSettings
 from handoff.storage import Agent, StorageError
+from handoff.texts import Texts
 
 WARM_DAYS = 90  # the reports' longest usual range (the benchmark's 90 days)
-from handoff.texts import Texts
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class BridgeServer:
         # Frames up to 1 MiB are read and, if too big for the bridge, answered
         # with an error frame (handoff/frames.py); only bigger ones close (1009).
         max_size = max(HARD_MAX_FRAME_BYTES, self.settings.max_frame_bytes)
-        self._server = await websockets.serve(
+        self._server = await websockets.serve(  # type: ignore[attr-defined]  # websockets 10 exports it lazily
             self.handler,
             sock=sock,
             process_request=self.process_request,
@@ -261,9 +261,9 @@ class BridgeServer:
         if route in WS_ROUTES:
             return None
         if route == "/health":
-            code, body = await self.bridge.health()
+            code, health = await self.bridge.health()
             return (http.HTTPStatus(code), [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
-                    json.dumps(body).encode("utf-8"))
+                    json.dumps(health).encode("utf-8"))
         if route == "/metrics":
             return (http.HTTPStatus.OK, [("Content-Type", CONTENT_TYPE_LATEST)], self.bridge.metrics.exposition())
         found = ATTACHMENT_ROUTE.match(route)

@@ -106,7 +106,10 @@ def head() -> str:
     """The newest revision of the history."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(config()).get_current_head()
+    newest = ScriptDirectory.from_config(config()).get_current_head()
+    if newest is None:
+        raise RuntimeError("migrations/versions holds no revision")
+    return newest
 
 
 def target_metadata() -> List[Any]:

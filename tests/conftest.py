@@ -28,10 +28,10 @@ import pytest
 from psycopg2 import sql as pgsql
 from sqlalchemy.engine import URL, make_url
 
-from core.store.seed import load_demo_data, seed_store
-from core.store.sql import SqlStore, mask_url
 from bot.processes import Stack, free_port
 from bot.settings import ROOT, Settings
+from core.store.seed import load_demo_data, seed_store
+from core.store.sql import SqlStore, mask_url
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/"
 

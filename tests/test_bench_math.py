@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.bench import f1_per_intent, threshold_table
+from bench.assistant import f1_per_intent, threshold_table
 
 PREDICTIONS = [("a", "a", 0.9), ("a", "b", 0.4), ("b", "b", 0.8), ("b", "b", 0.45), ("c", "a", 0.35)]
 
@@ -26,7 +26,7 @@ def test_best_threshold_catches_more_wrong_than_it_loses_right() -> None:
 
 
 def test_traffic_scores_count_the_fallback_as_wrong_in_scope_and_honest_out_of_scope() -> None:
-    from bot.bench import traffic_scores
+    from bench.assistant import traffic_scores
 
     labelled = [("order_status", "order_status"), ("faq/shipping_cost", "faq/shipping_time"),
                 ("order_cancel", "nlu_fallback"), ("greet", "greet"),
@@ -41,7 +41,7 @@ def test_traffic_scores_count_the_fallback_as_wrong_in_scope_and_honest_out_of_s
 
 
 def test_a_faq_answer_is_labelled_by_the_response_selector() -> None:
-    from bot.bench import label_of
+    from bench.assistant import label_of
 
     faq = {"intent": {"name": "faq"}, "response_selector": {"faq": {"response": {
         "intent_response_key": "faq/return_policy"}}}}
@@ -51,7 +51,7 @@ def test_a_faq_answer_is_labelled_by_the_response_selector() -> None:
 
 
 def test_the_test_set_is_read_as_shoppers_wrote_it(tmp_path) -> None:
-    from bot.bench import load_traffic
+    from bench.assistant import load_traffic
 
     path = tmp_path / "t.yml"
     path.write_text('nlu:\n- intent: inform\n  examples: |\n    - es el [628401](order_id)\n    - y el correo?\n',
@@ -60,7 +60,7 @@ def test_the_test_set_is_read_as_shoppers_wrote_it(tmp_path) -> None:
 
 
 def test_frustration_scores_count_apologies_and_escalations() -> None:
-    from bot.bench import frustration_scores, precision_recall
+    from bench.assistant import frustration_scores, precision_recall
 
     assert precision_recall([(True, True), (False, True), (True, False)]) == (0.5, 0.5)
     scored = [("calm", 0.0), ("calm", 0.4), ("annoyed", 0.5), ("annoyed", 0.1), ("angry", 0.9), ("angry", 0.5)]
@@ -72,6 +72,6 @@ def test_frustration_scores_count_apologies_and_escalations() -> None:
 
 
 def test_an_undefined_share_is_a_dash_not_nan() -> None:
-    from bot.bench import share_text
+    from bench.assistant import share_text
     assert share_text(float("nan")) == "–"
     assert share_text(0.5) == "0.50"

@@ -3,7 +3,7 @@ it (bot/policies.py), on the real lexicon, spaCy model and domain."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 import pytest
 from rasa.engine.graph import ExecutionContext

@@ -30,11 +30,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import pytest
 
+from bot.processes import GaveUp, RestartPolicy, Stack, StopRequest, Supervisor, free_port, http_answers, http_ok
+from bot.settings import ROOT, Settings
 from core.store.seed import seed_store
 from core.store.sql import SqlStore
-from bot.processes import (GaveUp, RestartPolicy, Stack, StopRequest, Supervisor, free_port, http_answers,
-                           http_ok)
-from bot.settings import ROOT, Settings
 
 START_TIMEOUT = 300  # a Rasa start on a busy 2-core machine
 STOP_TIMEOUT = 10

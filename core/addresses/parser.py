@@ -120,7 +120,7 @@ def detect_country(text: str, table: PlaceTable, home: str) -> Tuple[str, Option
             continue
         tail = " ".join(words[-size:])
         country = table.country(tail)
-        if country and len(fold(tail)) > 2 and not words[-size - 1].lower() in ("de", "del") \
+        if country and len(fold(tail)) > 2 and words[-size - 1].lower() not in ("de", "del") \
                 and not table.place(home, " ".join(words[-size - 1:]), fuzzy=False):
             return " ".join(words[:-size]).rstrip(" ,;()/-"), country
     return text, None

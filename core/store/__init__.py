@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import List, Mapping, Optional, Protocol, Sequence
 
+from core.store.errors import StoreError, StoreUnavailable
 from core.store.types import (
     Address,
     Customer,
@@ -22,7 +23,6 @@ from core.store.types import (
     Return,
     Shipment,
 )
-from core.store.errors import StoreError, StoreUnavailable
 
 __all__ = [
     "Address",

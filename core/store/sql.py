@@ -23,9 +23,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.pool import QueuePool
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Select
 
 from core.store.errors import (

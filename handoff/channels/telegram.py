@@ -81,7 +81,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from core.store import StoreError
 from handoff.bridge import LEAVE_QUEUE, Bridge, Frame
-from handoff.frames import FrameError, MAX_TEXT, clean_text
+from handoff.frames import MAX_TEXT, FrameError, clean_text
 from handoff.settings import HandoffSettings
 from handoff.storage import Attachment, StorageError, utcnow
 from handoff.texts import TU, Texts, keep_amounts, wait_text

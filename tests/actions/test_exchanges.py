@@ -10,15 +10,15 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.exchanges import current_variant, parse_variant, resolve_variant, wants_exchange
-from core.policy import load_policy
 from actions.refunds import ActionRefundStatus
-from core.returns import return_eligibility
 from actions.returns import (
     ActionAskExchangeConfirmed,
     ActionAskReturnItems,
     ActionCreateReturn,
     ValidateReturnForm,
 )
+from core.policy import load_policy
+from core.returns import return_eligibility
 from core.store import Order, OrderItem
 from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
 

@@ -12,9 +12,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.cancellation import ActionCancelOrder
 from actions.orders import ActionOrderNotReceived, ActionOrderStatus
-from core.policy import load_policy
 from actions.refunds import ActionRefundStatus
 from actions.returns import ActionCreateReturn
+from core.policy import load_policy
 from tests.actions.conftest import make_tracker, responses, verified_slots
 
 SEEDED = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.timezone.utc)

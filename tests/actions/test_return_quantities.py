@@ -10,15 +10,15 @@ from typing import Any, Dict
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from core.formatting import money_es
-from core.policy import load_policy
-from core.returns import return_eligibility
 from actions.returns import (
     ActionAskReturnConfirmed,
     ActionAskReturnQuantity,
     ActionCreateReturn,
     ValidateReturnForm,
 )
+from core.formatting import money_es
+from core.policy import load_policy
+from core.returns import return_eligibility
 from tests.actions.conftest import make_tracker, responses, said, slot_events, verified_slots
 from tests.actions.test_exchanges import form_events, rendered
 

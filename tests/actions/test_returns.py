@@ -4,9 +4,6 @@ from __future__ import annotations
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from core.errors import InvalidReturnItems
-from core.policy import load_policy
-from core.returns import return_eligibility
 from actions.returns import (
     ActionAskReturnConfirmed,
     ActionAskReturnItems,
@@ -14,6 +11,9 @@ from actions.returns import (
     ValidateReturnForm,
     parse_item_choice,
 )
+from core.errors import InvalidReturnItems
+from core.policy import load_policy
+from core.returns import return_eligibility
 from tests.actions.conftest import make_tracker, responses, slot_events, verified_slots
 
 
@@ -53,8 +53,9 @@ async def test_items_already_returned_cannot_be_returned_again(shop, orders) -> 
 
 
 def test_item_choice_parsing(shop) -> None:
-    from core.store import OrderItem
     from decimal import Decimal
+
+    from core.store import OrderItem
     items = tuple(OrderItem(i, f"SKU{i}", name, 1, Decimal("10"), False)
                   for i, name in ((11, "Zapatillas running"), (12, "Camiseta técnica"), (13, "Gorra")))
     assert parse_item_choice("todos", items) == [11, 12, 13]

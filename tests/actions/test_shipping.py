@@ -9,8 +9,8 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.faq import ActionAnswerQuestions
-from core.policy import load_policy
 from actions.shipping import destination_in
+from core.policy import load_policy
 from tests.actions.conftest import make_tracker, responses
 
 

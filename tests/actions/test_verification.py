@@ -7,11 +7,11 @@ from typing import Any, Dict
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from core.errors import InvalidEmail, InvalidOrderNumber
 from actions.orders import ActionOrderStatus, ValidateOrderStatusForm
+from actions.verification import MAX_ATTEMPTS, ActionAskOrderId, parse_correction, parse_email, parse_order_id
+from core.errors import InvalidEmail, InvalidOrderNumber
 from core.store import use_store
 from core.store.sql import SqlStore
-from actions.verification import MAX_ATTEMPTS, ActionAskOrderId, parse_correction, parse_email, parse_order_id
 from tests.actions.conftest import make_tracker, responses, said, slot_events, verified_slots
 from tests.conftest import two_orders_of_one_customer
 

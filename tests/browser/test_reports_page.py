@@ -376,8 +376,8 @@ def test_today_is_in_every_chart_after_what_happened_meanwhile(browser: Any, fre
     expect(page.locator("#app")).to_be_visible()
 
     # meanwhile, today: Ana answers F after 4 minutes, closes it, the shopper gives a 5
-    from tests.handoff.test_reports import T
     from tests.browser.reports_story import _Clock
+    from tests.handoff.test_reports import T
 
     async def answered_today() -> None:
         assert story.server is not None

@@ -3,8 +3,8 @@ session fixture in tests/conftest.py, shared with the browser tests."""
 from __future__ import annotations
 
 import json
-import uuid
 import urllib.request
+import uuid
 from typing import Any, Dict, List
 
 import jwt

@@ -10,8 +10,8 @@ from typing import Any, Dict, List
 import pytest
 import websockets
 
-from core.policy import load_policy
 from bot.settings import Settings
+from core.policy import load_policy
 from tests.actions.conftest import DemoOrders
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio]

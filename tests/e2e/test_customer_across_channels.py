@@ -18,8 +18,8 @@ import pytest
 import websockets
 from aiohttp import web
 
-from core.store import create_store
 from bot.settings import Settings
+from core.store import create_store
 from handoff.agents import add_agent
 from handoff.bridge import Bridge
 from handoff.channels.telegram import CONTACT_VERIFIED

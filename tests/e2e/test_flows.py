@@ -10,8 +10,8 @@ from typing import Any, Dict, List
 import pytest
 
 from tests.actions.conftest import DemoOrders
-from tests.e2e.conftest import Shopper
 from tests.conftest import two_orders_of_one_customer
+from tests.e2e.conftest import Shopper
 
 pytestmark = pytest.mark.slow
 

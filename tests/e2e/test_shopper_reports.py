@@ -14,8 +14,8 @@ import pytest
 from actions.exchanges import current_variant
 from core.policy import load_policy
 from tests.actions.conftest import DemoOrders
-from tests.e2e.conftest import Shopper
 from tests.conftest import two_orders_of_one_customer
+from tests.e2e.conftest import Shopper
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from core.addresses.postcodes import shipping_zone
 from actions.exchanges import current_variant
+from core.addresses.postcodes import shipping_zone
 from tests.actions.conftest import DemoOrders
 from tests.e2e.conftest import Shopper
 

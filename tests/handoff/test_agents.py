@@ -8,13 +8,13 @@ import pytest
 import websockets
 
 from tests.handoff.conftest import (
+    VERIFIED_EMAIL,
     FakeRasa,
     agent_client,
     connect,
     customer,
     new_agent,
     queued_customer,
-    VERIFIED_EMAIL,
 )
 
 

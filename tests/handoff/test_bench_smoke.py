@@ -1,4 +1,4 @@
-"""The bridge benchmark (handoff/bench.py) runs end to end with a handful of
+"""The bridge benchmark (bench/bridge.py) runs end to end with a handful of
 sessions, so it cannot rot: relay and memory parts only (the Rasa-overhead
 part needs a trained model and is left to ``make bench``)."""
 from __future__ import annotations

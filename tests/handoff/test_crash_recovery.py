@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 import aiohttp
 import pytest
@@ -21,7 +21,7 @@ from bot.processes import free_port
 from bot.settings import ROOT
 from handoff.bridge import CRASH_EXIT_CODE
 from handoff.storage import Storage
-from tests.handoff.conftest import BRIDGE_SECRET, FakeRasa, Client, new_agent_in
+from tests.handoff.conftest import BRIDGE_SECRET, Client, FakeRasa, new_agent_in
 
 START_TIMEOUT_S = 60.0
 

@@ -12,7 +12,8 @@ import threading
 from typing import Any, Callable, Coroutine, Iterator, List
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from handoff.frames import AGENT_FRAMES, CUSTOMER_FRAMES, MAX_TEXT, FrameError, parse
 

@@ -2,7 +2,7 @@
 ``LoginThrottle``): refused at once, without scrypt, with ``too_many_attempts``
 and 4429 (HTTP 429 on /attachments); a saturated bridge answers ``busy``.
 Other addresses are not affected. Timings are measured in ``make bench``
-(handoff/bench.py), never here: scrypt calls are counted instead."""
+(bench/bridge.py), never here: scrypt calls are counted instead."""
 from __future__ import annotations
 
 import asyncio

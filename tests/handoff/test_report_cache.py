@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from handoff import reports
 from handoff.report_cache import DayCache
-from tests.handoff.test_reports import NOW, T, Story, story  # noqa: F401  (fixture used by name)
+from tests.handoff.test_reports import NOW, Story, T, story  # noqa: F401  (fixture used by name)
 
 RANGE = reports.ReportRequest(dt.date(2025, 11, 20), dt.date(2025, 12, 10), "Europe/Madrid")
 UNSETTLED_DAYS = 9    # 2 .. 10 December

@@ -117,7 +117,7 @@ async def test_rate_limit_and_a_verified_shoppers_opening_in_usted(start_bridge,
     assert queued["contact_known"] is True
     assert "correo" in opening["text"] and "déjenos" not in opening["text"]
     assert f"l***@{VERIFIED_EMAIL.split('@')[1]}" in opening["text"]
-    for n in range(4):
+    for _n in range(4):
         await client.send({"type": "typing"})
     await client.wait_type("error", code="rate_limited")
     assert_usted(shopper_texts(client.seen))

@@ -6,6 +6,7 @@ person."""
 from __future__ import annotations
 
 import pytest
+
 from handoff.bridge import APOLOGY, RESUMED_TEXT
 from tests.handoff.conftest import FakeRasa, agent_client, customer, new_agent, queued_customer
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 HERE = Path(__file__).parent
 

@@ -11,11 +11,15 @@ from typing import Any, Dict, List, Set
 import pytest
 
 from core.policy import StorePolicy
-
 from handoff.channels.telegram import help_text
 from handoff.texts import TU_FORMS, texts_for
-from tests.handoff.conftest import usted_policy  # noqa: F401  (fixture used by name)
-from tests.handoff.conftest import VERIFIED_EMAIL, FakeRasa, agent_client, new_agent
+from tests.handoff.conftest import (
+    VERIFIED_EMAIL,
+    FakeRasa,
+    agent_client,
+    new_agent,
+    usted_policy,  # noqa: F401  (fixture used by name)
+)
 from tests.telegram.conftest import PNG_BYTES, FakeBotApi, callback_update, inline_buttons, message_update, user
 
 pytestmark = pytest.mark.asyncio

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from core.policy import load_policy
+from handoff.channels.telegram import CONTACT_PROMPT, STEP_OVER, UNSUPPORTED_TEXT, help_text
 from handoff.texts import TU
-from handoff.channels.telegram import help_text, CONTACT_PROMPT, STEP_OVER, UNSUPPORTED_TEXT
+from tests.handoff.conftest import FakeRasa
 from tests.telegram.conftest import (
     LONG_PAYLOAD,
     FakeBotApi,
@@ -13,7 +14,6 @@ from tests.telegram.conftest import (
     inline_buttons,
     message_update,
 )
-from tests.handoff.conftest import FakeRasa
 
 HELP_TEXT_NOW = help_text(TU, load_policy().store_name)
 

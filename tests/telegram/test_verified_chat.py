@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from core.policy import load_policy
+from handoff.channels.telegram import CONTACT_PROMPT, CONTACT_VERIFIED, help_text
 from handoff.texts import TU
-from handoff.channels.telegram import help_text, CONTACT_PROMPT, CONTACT_VERIFIED
 from tests.handoff.conftest import VERIFIED_EMAIL, FakeRasa
 from tests.telegram.conftest import FakeBotApi, message_update, user
 

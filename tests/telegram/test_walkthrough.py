@@ -15,7 +15,7 @@ PHOTO = [{"file_id": "ph_big", "file_unique_id": "b", "width": 800, "height": 60
 @pytest.mark.asyncio
 async def test_queued_notice_is_the_teams_and_speaks_to_anyone(
         start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
-    server = await start_telegram(default_handling_s=70)
+    await start_telegram(default_handling_s=70)
     await bot_api.push(message_update(text="/agente"))
     # «Te he puesto…» on Telegram, «Te hemos puesto…» on the web: now the web's words
     queued = await bot_api.wait_sent(lambda m: m["text"].startswith(

@@ -12,7 +12,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ class SettingsError(ValueError):
     """A variable has a value the processes cannot use."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: Optional[int] = None) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -31,7 +31,100 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
     if not 0 < value < 65536 and name.endswith("PORT"):
         raise SettingsError(f"{name} must be a port number (1-65535), not {value}")
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: Tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, "").strip() or default
+
+
+# Rasa's names for where it keeps conversations and their locks (endpoints.yml).
+TRACKER_STORE_TYPES = {"memory": "rasa.core.tracker_store.InMemoryTrackerStore", "sql": "sql"}
+LOCK_STORE_TYPES = {"memory": "in_memory", "redis": "redis"}
+
+
+@dataclass(frozen=True)
+class RasaStores:
+    """Where Rasa keeps conversations (tracker store) and each conversation's
+    lock (lock store), read by endpoints.yml through the variables
+    ``child_env`` sets.
+
+    Embedded default: both in Rasa's memory, one Rasa process (``make run``).
+    Scaled: trackers in PostgreSQL (Rasa's SQL tracker store; it creates the
+    database through ``login_db`` if missing) and locks in Redis (Rasa's
+    RedisLockStore), so several Rasa workers (``SANIC_WORKERS``) or
+    processes serve any conversation, one message at a time.
+    Limit: more than one worker needs both shared stores (refused otherwise:
+    each worker would keep conversations of its own).
+    """
+
+    tracker_store: str = "memory"
+    tracker_db_host: str = "127.0.0.1"
+    tracker_db_port: int = 5432
+    tracker_db: str = "rasa_trackers"
+    tracker_db_user: str = "postgres"
+    tracker_db_password: str = field(default="", repr=False)
+    tracker_login_db: str = "postgres"
+    lock_store: str = "memory"
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_db: int = 0
+    redis_password: str = field(default="", repr=False)
+    lock_key_prefix: str = "tienda"
+    workers: int = 1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "RasaStores":
+        stores = cls(
+            tracker_store=_choice(env, "RASA_TRACKER_STORE", "memory", tuple(TRACKER_STORE_TYPES)),
+            tracker_db_host=_text(env, "RASA_TRACKER_DB_HOST", "127.0.0.1"),
+            tracker_db_port=_int(env, "RASA_TRACKER_DB_PORT", 5432),
+            tracker_db=_text(env, "RASA_TRACKER_DB", "rasa_trackers"),
+            tracker_db_user=_text(env, "RASA_TRACKER_DB_USER", "postgres"),
+            tracker_db_password=env.get("RASA_TRACKER_DB_PASSWORD", ""),
+            tracker_login_db=_text(env, "RASA_TRACKER_LOGIN_DB", "postgres"),
+            lock_store=_choice(env, "RASA_LOCK_STORE", "memory", tuple(LOCK_STORE_TYPES)),
+            redis_host=_text(env, "REDIS_HOST", "127.0.0.1"),
+            redis_port=_int(env, "REDIS_PORT", 6379),
+            redis_db=_int(env, "REDIS_DB", 0, minimum=0),
+            redis_password=env.get("REDIS_PASSWORD", ""),
+            lock_key_prefix=_text(env, "RASA_LOCK_KEY_PREFIX", "tienda"),
+            workers=_int(env, "SANIC_WORKERS", 1, minimum=1),
+        )
+        if stores.workers > 1 and (stores.tracker_store == "memory" or stores.lock_store == "memory"):
+            raise SettingsError("SANIC_WORKERS above 1 needs RASA_TRACKER_STORE=sql and RASA_LOCK_STORE=redis "
+                                "(each worker would otherwise keep conversations and locks of its own)")
+        return stores
+
+    def env(self) -> Dict[str, str]:
+        """The variables endpoints.yml reads (and Rasa's own SANIC_WORKERS)."""
+        return {
+            "RASA_TRACKER_STORE": self.tracker_store,
+            "RASA_LOCK_STORE": self.lock_store,
+            "RASA_TRACKER_STORE_TYPE": TRACKER_STORE_TYPES[self.tracker_store],
+            "RASA_TRACKER_DB_HOST": self.tracker_db_host,
+            "RASA_TRACKER_DB_PORT": str(self.tracker_db_port),
+            "RASA_TRACKER_DB": self.tracker_db,
+            "RASA_TRACKER_DB_USER": self.tracker_db_user,
+            "RASA_TRACKER_DB_PASSWORD": self.tracker_db_password,
+            "RASA_TRACKER_LOGIN_DB": self.tracker_login_db,
+            "RASA_LOCK_STORE_TYPE": LOCK_STORE_TYPES[self.lock_store],
+            "REDIS_HOST": self.redis_host,
+            "REDIS_PORT": str(self.redis_port),
+            "REDIS_DB": str(self.redis_db),
+            "REDIS_PASSWORD": self.redis_password,
+            "RASA_LOCK_KEY_PREFIX": self.lock_key_prefix,
+            "SANIC_WORKERS": str(self.workers),
+        }
 
 
 def _secret(env: Mapping[str, str], name: str) -> str:
@@ -54,6 +147,7 @@ class Settings:
     # The bridge's key to Rasa's bridge channel, and Rasa's to the action server.
     rasa_bridge_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     action_server_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    rasa_stores: RasaStores = field(default_factory=RasaStores)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
@@ -75,6 +169,7 @@ class Settings:
             handoff_port=_int(env, "HANDOFF_PORT", 8080),
             rasa_bridge_secret=_secret(env, "RASA_BRIDGE_SECRET"),
             action_server_token=_secret(env, "ACTION_SERVER_TOKEN"),
+            rasa_stores=RasaStores.from_env(env),
         )
 
     @property
@@ -108,6 +203,7 @@ class Settings:
             PYTHONPATH=str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
             TF_CPP_MIN_LOG_LEVEL="2",
         )
+        env.update(self.rasa_stores.env())
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
         return env

@@ -1,11 +1,13 @@
 """Start-up settings and the train-only-when-changed rule."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Dict
 
 import pytest
 
-from bot.settings import Settings, SettingsError
+from bot.settings import ROOT, Settings, SettingsError
 from bot.train import inputs_hash, training_inputs
 
 
@@ -30,6 +32,27 @@ def test_children_get_ports_and_secret_by_environment() -> None:
 def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_rasa_stores_default_to_memory_and_reach_endpoints_yml_by_environment() -> None:
+    env = Settings.from_env({}).child_env({})
+    assert env["RASA_TRACKER_STORE_TYPE"] == "rasa.core.tracker_store.InMemoryTrackerStore"
+    assert env["RASA_LOCK_STORE_TYPE"] == "in_memory" and env["SANIC_WORKERS"] == "1"
+    scaled = Settings.from_env({"RASA_TRACKER_STORE": "sql", "RASA_LOCK_STORE": "redis", "SANIC_WORKERS": "2",
+                                "RASA_TRACKER_DB_PASSWORD": "pw"})
+    env = scaled.child_env({})
+    assert (env["RASA_TRACKER_STORE_TYPE"], env["RASA_LOCK_STORE_TYPE"], env["SANIC_WORKERS"]) == ("sql", "redis", "2")
+    assert "pw" not in repr(scaled)  # the password only by environment, never printed
+    # every variable endpoints.yml names is set for the children
+    named = set(re.findall(r"\$\{(\w+)\}", (ROOT / "endpoints.yml").read_text()))
+    assert named <= set(env), named - set(env)
+
+
+@pytest.mark.parametrize("env", [{"SANIC_WORKERS": "2"}, {"SANIC_WORKERS": "2", "RASA_LOCK_STORE": "redis"},
+                                 {"RASA_TRACKER_STORE": "mongo"}, {"RASA_LOCK_STORE": "etcd"}, {"SANIC_WORKERS": "0"}])
+def test_rasa_store_settings_that_cannot_work_are_refused(env: Dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
 
 
 def test_training_hash_follows_content_not_file_times(tmp_path: Path) -> None:

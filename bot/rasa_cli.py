@@ -4,8 +4,8 @@ built once (bot/rasa_server.py), and without one false warning.
 
 Why: ``make shell`` runs Rasa's server in its own process through this
 command line; it should answer as fast as ``make run`` does. Rasa's recipe
-validator looks for the exact class ResponseSelector, so training with
-``bot.nlu.FaqResponseSelector`` (a subclass) warned that the FAQ data had no
+validator looks for the class ResponseSelector, so training with FAQ answers
+picked by ``bot.nlu.LinearIntentClassifier`` warned that the FAQ data had no
 response selector; that warning is added to Rasa's own expected warnings.
 """
 from __future__ import annotations

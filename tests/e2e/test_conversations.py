@@ -101,11 +101,15 @@ def test_bad_input_gets_a_spanish_answer(shopper: Shopper, text: str) -> None:
 
 
 def test_the_faq_selector_answers_faq_questions_only(shopper: Shopper) -> None:
-    """bot.nlu.FaqResponseSelector predicts only for the faq intent."""
+    """bot.nlu.LinearIntentClassifier picks a FAQ answer only for the faq
+    intent, in the shape of Rasa's ResponseSelector."""
     faq = shopper.api("POST", "/model/parse", {"text": "¿cuánto cuesta el envío?"})
     assert faq["intent"]["name"] == "faq"
+    assert faq["intent"]["full_retrieval_intent_name"] == "faq/shipping_cost"  # Rasa read our answer
     selected = faq["response_selector"]["faq"]["response"]
-    assert selected["intent_response_key"].startswith("faq/") and selected["responses"]
+    assert selected["intent_response_key"] == "faq/shipping_cost"
+    assert selected["utter_action"] == "utter_faq/shipping_cost"
+    assert "cuesta" in shopper.texts("¿cuánto cuesta el envío?")
     order = shopper.api("POST", "/model/parse", {"text": "¿dónde está mi pedido?"})
     assert order["intent"]["name"] == "order_status"
     assert "faq" not in order.get("response_selector", {})

@@ -47,7 +47,7 @@ from handoff.frames import MESSAGE_ID, FrameError
 from handoff.labels import LABEL_SUGGESTIONS, MAX_LABELS, check_labels
 from handoff.metrics import Metrics
 from handoff.nps import nps_selected
-from handoff.queue import estimate_wait_s, mean_handling_s, queue_frame
+from handoff.queue import QueueView, estimate_wait_s, mean_handling_s, queue_changes, queue_frame, view_of
 from handoff.queue_exit import ASK, LEAVE, queue_exit
 from handoff.rasa import RasaClient, RasaUnavailable
 from handoff.settings import HandoffSettings
@@ -194,6 +194,8 @@ class Bridge:
         # live frames for sockets whose history is not sent yet (see attach_customer)
         self._held: Dict[Socket, List[Frame]] = {}
         self.agents: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
+        # agent sockets that get queue changes, with what each was last shown
+        self._queue_views: Dict[Socket, QueueView] = {}
         self._locks: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._queue_lock = asyncio.Lock()
         self._last_status: Dict[str, Tuple[int, int, Optional[str]]] = {}
@@ -1239,7 +1241,14 @@ class Bridge:
             # who counts as waiting, as this frame shows it (not as a later clock would)
             self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
             for agent_id in list(self.agents):
-                await self.to_agent(agent_id, frame)
+                for ws in list(self.agents.get(agent_id, ())):
+                    view = self._queue_views.get(ws)
+                    if view is None:  # a client that asked for the whole queue each time
+                        await self._send_live(ws, frame)
+                        continue
+                    changes, self._queue_views[ws] = queue_changes(view, frame["conversations"])
+                    if changes is not None:
+                        await self._send_live(ws, changes)
             handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
             places = self._positions(queued)
             events = await self.storage.latest_events([c.id for c in queued])
@@ -1262,8 +1271,10 @@ class Bridge:
         (LoginRefused when ``address`` may not try now)."""
         return await self.login_throttle.authenticate(self.storage, token, address)
 
-    async def agent_connected(self, agent: Agent, ws: Socket) -> None:
-        """Register, then: authenticated, the queue, and the agent's open conversations."""
+    async def agent_connected(self, agent: Agent, ws: Socket, queue_changes: bool = False) -> None:
+        """Register, then: authenticated, the queue, and the agent's open
+        conversations. ``queue_changes``: this socket gets the queue once, then
+        only ``queue_changed`` frames (else a whole ``queue`` frame each time)."""
         self.agents[agent.id].add(ws)
         self._hold(ws)
         task = self._grace.pop(agent.id, None)
@@ -1274,8 +1285,12 @@ class Bridge:
         sent: Set[str] = set()
         try:
             await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name, "role": agent.role}})
-            queued = await self.storage.queue()
-            await self.send(ws, self._queue_frame(queued, await self._promises([c.id for c in queued])))
+            async with self._queue_lock:  # the first queue and the view its changes start from, together
+                queued = await self.storage.queue()
+                first = self._queue_frame(queued, await self._promises([c.id for c in queued]))
+                await self.send(ws, first)
+                if queue_changes:
+                    self._queue_views[ws] = view_of(first["conversations"])
             for conversation in await self.storage.conversations_of_agent(agent.id):
                 card = await self._conversation_frame(conversation)
                 sent.update(line["id"] for line in card["history"])
@@ -1286,6 +1301,7 @@ class Bridge:
 
     async def agent_disconnected(self, agent: Agent, ws: Socket) -> None:
         self._held.pop(ws, None)
+        self._queue_views.pop(ws, None)
         sockets = self.agents.get(agent.id)
         if sockets is not None:
             sockets.discard(ws)

@@ -73,7 +73,8 @@ CUSTOMER_FRAMES: Schema = {
 LARGE_FRAMES = frozenset({"attachment"})
 
 AGENT_FRAMES: Schema = {
-    "auth": {"token": (_S, True, 256)},
+    # "queue_updates": "changes": the queue once, then only queue_changed frames
+    "auth": {"token": (_S, True, 256), "queue_updates": (_OPT_S, False, 20)},
     "claim": {"conversation_id": (_S, True, 40)},
     "message": {"conversation_id": (_S, True, 40), "text": (_S, True, MAX_TEXT),
                 "client_id": (_OPT_S, False, AGENT_CLIENT_ID)},

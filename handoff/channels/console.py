@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from websockets.exceptions import ConnectionClosed
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 AUTH_TIMEOUT_S = 30.0
 
 
-async def _authenticate(bridge: Bridge, ws: Socket) -> Agent | None:
+async def _authenticate(bridge: Bridge, ws: Socket) -> Tuple[Agent, bool] | None:
     """One attempt per socket: the first frame must be ``auth``. A wrong token
     gets ``unauthorized`` and 4401; a throttled address ``too_many_attempts``
     and 4429, a saturated bridge ``busy`` and 1013, without checking the token
@@ -59,17 +59,19 @@ async def _authenticate(bridge: Bridge, ws: Socket) -> Agent | None:
         await bridge.send(ws, {"type": "error", "code": "unauthorized",
                                "detail": "Token no válido (invalid token)."})
         await ws.close(4401, "unauthorized")
-    return agent
+        return None
+    return agent, frame.get("queue_updates") == "changes"
 
 
 async def handle_agent(bridge: Bridge, ws: Socket) -> None:
     bridge.metrics.connections.labels("agent").inc()
     agent: Agent | None = None
     try:
-        agent = await _authenticate(bridge, ws)
-        if agent is None:
+        authenticated = await _authenticate(bridge, ws)
+        if authenticated is None:
             return
-        await bridge.agent_connected(agent, ws)
+        agent, wants_changes = authenticated
+        await bridge.agent_connected(agent, ws, queue_changes=wants_changes)
         limiter = RateLimiter(bridge.settings.rate_limit, bridge.settings.rate_window_s)
         async for raw in ws:
             frame: Dict[str, Any] = {}

@@ -275,7 +275,7 @@
     state.ws = ws;
     state.me = null;
     setConn(state.attempts ? "Reconectando…" : "Conectando…", false);
-    ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: state.token })); };
+    ws.onopen = function () { ws.send(JSON.stringify({ type: "auth", token: state.token, queue_updates: "changes" })); };
     ws.onmessage = function (event) {
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
@@ -344,6 +344,7 @@
     switch (frame.type) {
       case "authenticated": onAuthenticated(frame); break;
       case "queue": onQueue(frame.conversations || []); break;
+      case "queue_changed": onQueueChanged(frame); break;
       case "conversation": onConversation(frame); break;
       case "message": onCustomerMessage(frame); break;
       case "note": onNote(frame); break;
@@ -382,6 +383,23 @@
     });
   }
 
+  // The queue's changes since the last frame (the console asks for them at
+  // auth): whole entries added or updated, ids removed, and the new order
+  // when applying those does not already give it.
+  function onQueueChanged(frame) {
+    var byId = {};
+    state.queue.forEach(function (entry) { byId[entry.conversation_id] = entry; });
+    (frame.removed || []).forEach(function (id) { delete byId[id]; });
+    var order = state.queue.map(function (entry) { return entry.conversation_id; })
+      .filter(function (id) { return byId[id]; });
+    (frame.added || []).concat(frame.updated || []).forEach(function (entry) {
+      if (!byId[entry.conversation_id]) order.push(entry.conversation_id);
+      byId[entry.conversation_id] = entry;
+    });
+    if (frame.order) order = frame.order.filter(function (id) { return byId[id]; });
+    onQueue(order.map(function (id) { return byId[id]; }));
+  }
+
   function onQueue(entries) {
     var fresh = 0;
     var ids = {};
@@ -390,7 +408,7 @@
       if (!state.knownQueue[entry.conversation_id]) fresh += 1;
     });
     state.knownQueue = ids;
-    entries.forEach(function (entry) { entry.dueAt = slaDue(entry); });
+    entries.forEach(function (entry) { if (entry.dueAt === undefined) entry.dueAt = slaDue(entry); });
     state.queue = entries;
     if (fresh) {
       state.unseen += fresh;

@@ -67,9 +67,9 @@ def rasa(args: Sequence[str], timeout: int = 3600) -> subprocess.CompletedProces
 DIET = {"name": "DIETClassifier", "epochs": 100, "entity_recognition": False,
         "number_of_transformer_layers": 0, "constrain_similarities": True, "random_seed": 42}
 # The featurizers DIET needs (config.yml's linear classifier has its own n-grams).
-DIET_FEATURES = [{"name": "RegexFeaturizer"}, {"name": "LexicalSyntacticFeaturizer"}, {"name": "CountVectorsFeaturizer"},
+DIET_FEATURES: List[Dict[str, Any]] = [{"name": "RegexFeaturizer"}, {"name": "LexicalSyntacticFeaturizer"}, {"name": "CountVectorsFeaturizer"},
                  {"name": "CountVectorsFeaturizer", "analyzer": "char_wb", "min_ngram": 2, "max_ngram": 4}]
-SPACY = [{"name": "SpacyNLP", "model": "es_core_news_sm"}, {"name": "SpacyTokenizer"}, {"name": "SpacyFeaturizer"}]
+SPACY: List[Dict[str, Any]] = [{"name": "SpacyNLP", "model": "es_core_news_sm"}, {"name": "SpacyTokenizer"}, {"name": "SpacyFeaturizer"}]
 VARIANTS = {
     "config.yml": "the pipeline in config.yml (TF-IDF n-grams + logistic regression, bot/nlu.py)",
     "diet": "DIETClassifier on CountVectors features (word + char_wb n-grams), no transformer layers",

@@ -11,7 +11,8 @@ Three answers:
   importa"), with nothing but politeness around it ("…, gracias");
 - ``ASK``: a bare word that may mean the queue or something else ("cancelar"
   could be the order, "adiós" may be leaving the chat, "ya está", "no
-  importa", "ya no" alone), or a leave phrase
+  importa", "ya no" alone), a goodbye with only politeness around it
+  ("gracias, nada más, chau", "ok, me voy"), or a leave phrase
   with more in a short message ("ya no hace falta el reembolso"): the bridge
   asks, with buttons, whether to stop waiting (the message reaches the agents
   all the same); a long message is for the agents only;
@@ -75,6 +76,11 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9ñ ]+", " ", plain).split())
 
 
+# A goodbye ("gracias, nada más, chau", "ok, me voy", "bye"): the shopper may
+# be leaving the queue or only the chat window, so it is asked about.
+_GOODBYE = re.compile(r"\b(?:adios|chao|chau|chaito|bye|hasta luego|hasta pronto|hasta manana|nos vemos|me voy|"
+                      r"nada mas|eso es todo|eso era todo|es todo)\b")
+
 # Words that may come with a request to leave without changing it ("ya no
 # hace falta, gracias", "cancela la espera por favor").
 _FILLER = frozenset(
@@ -99,6 +105,8 @@ def queue_exit(text: str) -> Optional[str]:
         rest = _DISMISS.sub(" ", words[:found.start()] + " " + words[found.end():]).split()
         return LEAVE if all(word in _FILLER for word in rest) else ASK
     dismissals = _DISMISS.findall(words)
-    if dismissals and all(word in _FILLER for word in _DISMISS.sub(" ", words).split()):
-        return LEAVE if len(set(dismissals)) >= 2 else ASK
+    if dismissals and all(word in _FILLER for word in _DISMISS.sub(" ", _GOODBYE.sub(" ", words)).split()):
+        return LEAVE if len(set(dismissals)) >= 2 and not _GOODBYE.search(words) else ASK
+    if _GOODBYE.search(words) and all(word in _FILLER for word in _GOODBYE.sub(" ", words).split()):
+        return ASK
     return None

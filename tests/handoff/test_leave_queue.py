@@ -194,7 +194,11 @@ def test_clear_requests_to_leave(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["cancelar", "Cancelar.", "cancela", "déjalo", "olvídalo", "adiós", "me voy",
                                   "ya no hace falta el reembolso", "ya no hace falta, lo he encontrado en mi correo",
-                                  "ya está", "Ya está.", "ya no", "no importa", "cancela por favor", "déjalo, gracias"])
+                                  "ya está", "Ya está.", "ya no", "no importa", "cancela por favor", "déjalo, gracias",
+                                  # goodbyes with politeness only (the walkthrough's "gracias, nada más, chau" got the
+                                  # "sigues en la cola" line as if it were for the agent)
+                                  "gracias, nada más, chau", "chau", "bueno chao gracias", "ok gracias, adiós",
+                                  "me voy, gracias", "nada más, gracias", "bye!", "hasta luego"])
 def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
     assert queue_exit(text) == ASK
 
@@ -204,6 +208,7 @@ def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
     "ya no hace falta que me devolváis el dinero, prefiero cambiarlo por otra talla más grande", "no", "gracias",
     "hace falta que me llaméis", "necesito hablar con una persona YA", "ya está, te he mandado la foto",
     "cancelar el pedido ya", "no importa el color, quiero la talla M",
+    "chau, el pedido 123456 sigue sin llegar", "nada más que decir: quiero mi dinero",
 ])
 def test_anything_else_is_for_the_agent(text: str) -> None:
     assert queue_exit(text) is None

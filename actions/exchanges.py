@@ -90,28 +90,53 @@ def _size(value: str) -> Optional[str]:
     return None
 
 
+# "la S porfa", "quiero la S": a lone letter size after "la" at the end of a
+# clause (a bare "s" elsewhere is too often something else).
+_LONE_LETTER = re.compile(r"\b(?:la|una)\s+(s)\b(?=\s*(?:$|[.,;!?]|porfa|por favor|please|gracias|y\b))")
+# After a size, the words that make it the one the shopper has, not the one
+# wanted: "la XS me queda chica", "la 38 me está justa", "la M es muy grande".
+_HAS_IT = re.compile(r"^\s*(?:ya\s+)?(?:me|le|nos|te)\s+(?:queda|quedan|quedo|quedaron|esta|estan|va|van|viene|vienen)\b"
+                     r"|^\s*(?:es|era|son|eran|resulto|salio)\s+(?:muy\s+|demasiado\s+)?"
+                     r"(?:chic|pequen|grande|justa|justo|ancha|ancho|estrech|larg|cort)")
+# Before a size, the words that make it the wanted one: "necesito la S", "por la 39".
+_WANTS_IT = re.compile(r"(?:\b(?:quiero|quisiera|necesito|prefiero|dame|deme|mandame|mandeme|enviame|envieme|"
+                       r"mandenme|envienme|pasame|mejor|por|a|en)\s+(?:una\s+|un\s+|la\s+|el\s+)?(?:talla\s+|numero\s+)?)$")
+
+
+def _size_mentions(text: str) -> list:
+    """(start, end, size) of every size the text names, in order."""
+    found = []
+    for pattern in (_SIZE_WORD, _BARE_NUMBER, _BARE_LETTER, _LONE_LETTER):
+        for match in pattern.finditer(text):
+            group = next(i for i, g in enumerate(match.groups(), 1) if g)
+            size = _size(match.group(group))
+            if size and not any(s <= match.start(group) < e for s, e, _ in found):
+                found.append((match.start(group), match.end(group), size))
+    return sorted(found)
+
+
 def parse_variant(text: str) -> Optional[str]:
     """The size or colour wanted in ``text``: 'talla 41', 'talla M', 'color
     negro', or a relative 'una talla más' / 'una talla menos'; None if none.
 
-    When the text names two ("la 38 por la 39"), the one after the last
-    "por" is the wanted one."""
+    When the text names two sizes, the wanted one is the one asked for
+    ("por la 39", "necesito la S", "quiero la M"), never the one the shopper
+    says they have ("la XS me queda chica"); else the last one named."""
     folded = _ORDER_OR_EMAIL.sub(" ", fold(text))
-    parts = folded.rsplit(" por ", 1)
-    for part in ([parts[1], folded] if len(parts) == 2 else [folded]):
-        if _BIGGER.search(part):
-            return RELATIVE_BIGGER
-        if _SMALLER.search(part):
-            return RELATIVE_SMALLER
-        for pattern in (_SIZE_WORD, _BARE_NUMBER, _BARE_LETTER):
-            for match in pattern.finditer(part):
-                value = next(g for g in match.groups() if g)
-                size = _size(value)
-                if size:
-                    return size
-        colour = _COLOUR.search(part)
-        if colour:
-            return f"color {COLOURS[colour.group(1)]}"
+    if _BIGGER.search(folded):
+        return RELATIVE_BIGGER
+    if _SMALLER.search(folded) and not _size_mentions(folded):
+        return RELATIVE_SMALLER
+    sizes = [(s, e, size) for s, e, size in _size_mentions(folded) if not _HAS_IT.search(folded[e:])]
+    if sizes:
+        asked = [size for s, _, size in sizes if _WANTS_IT.search(folded[:s])]
+        return (asked or [size for _, _, size in sizes])[-1]
+    if _SMALLER.search(folded):
+        return RELATIVE_SMALLER
+    colours = [m for m in _COLOUR.finditer(folded) if not _HAS_IT.search(folded[m.end():])]
+    if colours:
+        asked = [m for m in colours if _WANTS_IT.search(folded[:m.start()])]
+        return f"color {COLOURS[(asked or colours)[-1].group(1)]}"
     return None
 
 

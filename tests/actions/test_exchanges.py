@@ -81,6 +81,15 @@ def test_the_shoppers_words_for_an_exchange() -> None:
     assert parse_variant("me la cambian por una M?") == "talla M"
     assert parse_variant("la quiero en NEGRA") == "color negro"
     assert parse_variant("el del pedido 482913 por favor") is None
+    # the size the shopper has is not the one wanted (the walkthrough's exchange asked for the XS back)
+    assert parse_variant("quiero cambiar una camiseta por otra talla, la XS me queda chica, necesito la S") == "talla S"
+    assert parse_variant("la XS me queda pequeña, quiero la S") == "talla S"
+    assert parse_variant("las zapatillas de la 40 me están justas, ¿me mandan la 41?") == "talla 41"
+    assert parse_variant("la 38 me queda pequeña") is None  # only what they have: the form asks what they want
+    assert parse_variant("la quiero en azul, la negra me queda rara") == "color azul"
+    # a lone S after "la" at the end of the answer («la S porfa» was not understood)
+    assert parse_variant("la S porfa") == "talla S"
+    assert parse_variant("cambiar la M por la L") == "talla L"
     assert resolve_variant(parse_variant("un número más") or "", ["Zapatillas running Brisa (talla 40)"]) == "talla 41"
     assert resolve_variant("una talla menos", ["Vaqueros slim fit (talla 40)"]) == "talla 38"
     assert resolve_variant("una talla más", ["Gorra de béisbol (negro)"]) is None

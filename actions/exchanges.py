@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 LETTER_SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL")
 # Feminine and plural forms map to the colour's name.
@@ -103,9 +103,9 @@ _WANTS_IT = re.compile(r"(?:\b(?:quiero|quisiera|necesito|prefiero|dame|deme|man
                        r"mandenme|envienme|pasame|mejor|por|a|en)\s+(?:una\s+|un\s+|la\s+|el\s+)?(?:talla\s+|numero\s+)?)$")
 
 
-def _size_mentions(text: str) -> list:
+def _size_mentions(text: str) -> List[Tuple[int, int, str]]:
     """(start, end, size) of every size the text names, in order."""
-    found = []
+    found: List[Tuple[int, int, str]] = []
     for pattern in (_SIZE_WORD, _BARE_NUMBER, _BARE_LETTER, _LONE_LETTER):
         for match in pattern.finditer(text):
             group = next(i for i, g in enumerate(match.groups(), 1) if g)

@@ -135,8 +135,8 @@ def parse_variant(text: str) -> Optional[str]:
         return RELATIVE_SMALLER
     colours = [m for m in _COLOUR.finditer(folded) if not _HAS_IT.search(folded[m.end():])]
     if colours:
-        asked = [m for m in colours if _WANTS_IT.search(folded[:m.start()])]
-        return f"color {COLOURS[(asked or colours)[-1].group(1)]}"
+        asked_colours = [m for m in colours if _WANTS_IT.search(folded[:m.start()])]
+        return f"color {COLOURS[(asked_colours or colours)[-1].group(1)]}"
     return None
 
 

@@ -630,7 +630,10 @@ def _utter_ineligible(
             dispatcher.utter_message(
                 response="utter_exchange_not_shipped" if unshipped else "utter_exchange_not_delivered", **variables)
         else:
-            dispatcher.utter_message(response="utter_return_not_delivered", **variables)
+            # only a parcel still in the warehouse can be cancelled instead
+            unshipped = order.status in load_policy().cancellable_statuses
+            dispatcher.utter_message(
+                response="utter_return_not_shipped" if unshipped else "utter_return_not_delivered", **variables)
     elif eligibility.reason == "in_return":
         open_returns = [r for r in order.returns if r.status != "rejected"]
         variables["returns"] = "\n".join(_return_line(r, order) for r in open_returns)

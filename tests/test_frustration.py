@@ -44,6 +44,14 @@ def test_calm_messages_score_nothing(detector: FrustrationDetector, text: str) -
     assert detector.score(text) == Frustration(0.0, ())
 
 
+@pytest.mark.parametrize("text", [
+    # a purchase date is no complaint (Telegram walkthrough: "Perdona las molestias…" for this question)
+    "se puede devolver algo q compre hace 2 meses?", "lo pedí hace un mes, ¿aún lo puedo devolver?",
+])
+def test_a_date_in_a_calm_question_gets_no_apology(detector: FrustrationDetector, text: str) -> None:
+    assert detector.score(text).score < Thresholds().apologise
+
+
 def test_lemmas_catch_inflected_words(detector: FrustrationDetector) -> None:
     # "hartas" / "respondéis": not the lexicon's words, but their lemmas are.
     assert "lexicon:hartas" in detector.score("estamos hartas de esperar").signals  # as written

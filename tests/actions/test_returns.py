@@ -94,6 +94,20 @@ async def test_expired_window_gets_the_reason_and_the_offer_of_a_person(shop, do
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("status, response", [("processing", "utter_return_not_shipped"),
+                                              ("shipped", "utter_return_not_delivered")])
+async def test_an_undelivered_order_offers_cancelling_only_while_it_can_be_cancelled(
+        shop, domain, orders, status: str, response: str) -> None:
+    """A parcel on its way cannot be cancelled (the walkthrough's shipped order got «también puedes cancelarlo»)."""
+    demo = orders.find(status=status)
+    dispatcher = CollectingDispatcher()
+    await ActionCreateReturn().run(dispatcher, make_tracker(slots=verified_slots(demo)), domain)
+    assert responses(dispatcher) == [response]
+    texts = " ".join(v["text"] for v in domain["responses"][response])
+    assert ("cancel" in texts) == (status == "processing")
+
+
+@pytest.mark.asyncio
 async def test_the_item_question_lists_only_returnable_items(shop, domain, orders) -> None:
     demo = orders.find(status="delivered", final_sale="some", max_delivered_days=20, has_returns=False)
     dispatcher = CollectingDispatcher()

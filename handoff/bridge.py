@@ -563,6 +563,10 @@ class Bridge:
             await self._deliver(conversation.id, "system", self.texts["queue_kept"])
             await self.to_customer(conversation.id, await self._queued_status(conversation))
             return
+        if payload is not None and payload.strip().startswith(REQUEST_HUMAN):  # /agente or the button, again
+            status = await self._queued_status(conversation)
+            await self._deliver(conversation.id, "system", self.texts.get("queue_already", position=status["position"]))
+            return
         if in_words(message):  # a command or a button's title is no preview
             await self.storage.set_preview(conversation.id, message.text)
             await self.broadcast_queue()

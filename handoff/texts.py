@@ -121,6 +121,13 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Perdona la espera: {agent} ya tiene tu conversación y te responde {when}.",
         "Disculpe la espera: {agent} ya tiene su conversación y le responde {when}.",
     ),
+    # a queued shopper asked for a person again (/agente, the button): no second place in the queue
+    "queue_already": (
+        "Ya estás en la cola para hablar con una persona, en la posición {position}: te atenderá la primera "
+        "persona del equipo que quede libre.",
+        "Ya está en la cola para hablar con una persona, en la posición {position}: le atenderá la primera "
+        "persona del equipo que quede libre.",
+    ),
     # a queued shopper wrote (Bridge._queue_ack): once, then after a while or a new position
     "queue_ack": (
         "He pasado tu mensaje al equipo: lo leerá la persona que te atienda. Sigues en la cola, en la "

@@ -232,3 +232,19 @@ async def test_a_queued_telegram_shopper_is_answered_while_waiting_and_can_brush
     # one acknowledgement for the two messages, one line for leaving
     assert len([t for t in bot_api.texts() if t.startswith(texts.get("queue_ack", position=1))]) == 1
     assert (await server.bridge.storage.get_conversation(cid)).state.value == "bot"
+
+
+@pytest.mark.asyncio
+async def test_agente_again_while_queued_says_the_place_and_queues_once(
+        start_telegram, bot_api: FakeBotApi, fake_rasa: FakeRasa) -> None:
+    """The walkthrough's second /agente got «He pasado tu mensaje al equipo… Sigues en la cola»."""
+    server = await start_telegram()
+    conversation_id = await queued_on_telegram(server, bot_api, fake_rasa)
+    calls = len(fake_rasa.webhook_calls)
+    await bot_api.push(message_update(text="/agente"))
+    again = await bot_api.wait_sent(lambda m: m["text"].startswith("Ya estás en la cola"))
+    assert "posición 1" in again["text"]
+    assert len(fake_rasa.webhook_calls) == calls  # never a second handoff turn
+    assert not any(t.startswith("He pasado tu mensaje") for t in bot_api.texts())
+    episodes = await server.bridge.storage.queue()
+    assert [c.id for c in episodes] == [conversation_id]

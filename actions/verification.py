@@ -110,6 +110,14 @@ def _is_email(value: Any) -> bool:
     return True
 
 
+def _said_now(tracker: Tracker, value: Any) -> bool:
+    """Whether ``value`` (a slot's) is in the shopper's latest message, not
+    carried over from an earlier step (a verified email put back in a new
+    form must not be thanked for as if just given)."""
+    text = str((tracker.latest_message or {}).get("text") or "").lower()
+    return bool(value) and str(value).strip().lower() in text
+
+
 def pending_try(tracker: Tracker) -> Optional[Dict[str, str]]:
     """The number and email of the last failed try (``kind`` ``failed``) or of
     a number not among the proven email's orders (``not_in_account``), while
@@ -368,11 +376,13 @@ class OrderFormValidation(FormValidationAction):
                 number_error = error
             result["order_id"] = None
         if number_error is not None:
-            if "email" in candidates and _is_email(tracker.get_slot("email")):
+            if "email" in candidates and _is_email(tracker.get_slot("email")) and \
+                    _said_now(tracker, tracker.get_slot("email")):
                 # only the email ("no sé el número… es xabier@…"): kept; the number is still needed
                 dispatcher.utter_message(response="utter_email_kept_need_number")
-            else:
+            elif _said_now(tracker, tracker.get_slot("order_id")):
                 utter_error(dispatcher, number_error)
+            # else neither came from this message (a verified shopper's new form): the question is asked
         try:
             email = parse_email(tracker.get_slot("email"))
         except InvalidEmail as error:

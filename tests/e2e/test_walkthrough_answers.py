@@ -38,3 +38,21 @@ def test_a_company_invoice_gets_the_link_and_the_way_to_a_new_one(shopper: Shopp
     body = " ".join(m.get("text", "") for m in replies)
     assert order["invoice_number"] in body and "a nombre de una empresa" in body, body
     assert any("invoice_fiscal_data" in b["payload"] for m in replies for b in m.get("buttons", []))
+
+
+@pytest.mark.parametrize("question", ["aceptan contra reembolso?", "¿hacen envíos contra reembolso?"])
+def test_cash_on_delivery_asked_first_is_a_payment_question(shopper: Shopper, question: str) -> None:
+    """The walkthrough's «aceptan contra reembolso?» was read as a refund and asked for an order number."""
+    answer = shopper.texts(question)
+    assert answer.startswith("No aceptamos pago contra reembolso"), answer
+
+
+def test_a_verified_shopper_starting_a_report_is_not_thanked_for_an_email(
+        shopper: Shopper, demo_data: Dict[str, Any]) -> None:
+    """After verifying, «me llegó rota la botella» got «Gracias, me quedo con el email…» though no email was given."""
+    order = DemoOrders(demo_data).find(status="delivered", paid=True)
+    shopper.say(f"¿dónde está mi pedido {order['order_id']}?")
+    shopper.say(order["email"])
+    report = shopper.texts("q onda, me llego rota la botella 😢")
+    assert "me quedo con el email" not in report, report
+    assert FALLBACK not in report, report

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from handoff import bench
+from bench import bridge as bench
 
 SESSIONS = 5
 

@@ -99,6 +99,9 @@ def parse_correction(text: Any) -> Tuple[Optional[str], Optional[str]]:
     return (order_match.group(0) if order_match else None), email
 
 
+# Slots that belong to one order (its lines, units and the yes to its summary).
+ORDER_BOUND_SLOTS = ("return_items", "return_quantity", "return_units_known", "return_confirmed",
+                     "exchange_confirmed", "cancel_confirmed", "address_confirmed")
 NOT_IN_ACCOUNT = "not_in_account"  # the pending pair's kind: a proven email, a number not among its orders
 
 
@@ -418,7 +421,12 @@ class OrderFormValidation(FormValidationAction):
             return {"order_id": order_id, "email": email, "store_error": True}
         if order is not None and order.customer.email.lower() == email:
             tell_bridge_verified(dispatcher, order)
+            switched = tracker.get_slot("verified_order_id") not in (None, order_id)
             return {
+                # another order than the one the form was working on: what was chosen of
+                # that one (its lines, units, yes) is dropped and asked again for this one;
+                # what the shopper said in words (the size wanted, the reason) stays
+                **({slot: None for slot in ORDER_BOUND_SLOTS} if switched else {}),
                 "order_id": order_id,
                 "email": email,
                 "verified_order_id": order_id,

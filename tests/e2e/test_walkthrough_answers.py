@@ -56,3 +56,18 @@ def test_a_verified_shopper_starting_a_report_is_not_thanked_for_an_email(
     report = shopper.texts("q onda, me llego rota la botella 😢")
     assert "me quedo con el email" not in report, report
     assert FALLBACK not in report, report
+
+
+def test_an_exchange_moved_to_another_customers_order_carries_on_with_that_order(shopper: Shopper) -> None:
+    """Walkthrough: after a return on 511793 the shopper asked to exchange a T-shirt of another order
+    (634588, another email). Giving that email had ended the flow with «lo dejamos aquí»; the summary
+    must now be of the new order's T-shirt, in the size asked for (S, not the XS they have)."""
+    shopper.say("quiero devolver unas botas que me quedan chicas")
+    shopper.say("511793")
+    shopper.say("andres.martinez@mail.example")
+    shopper.say("/affirm")
+    shopper.say("ahora quiero cambiar una camiseta por otra talla, la XS me queda pequeña, quiero la S")
+    shopper.say("634588")
+    summary = shopper.texts("miguel.santos@mail.example")
+    assert "lo dejamos aquí" not in summary, summary
+    assert "634588" in summary and "Camiseta" in summary and "por la talla S" in summary, summary

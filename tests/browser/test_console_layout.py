@@ -3,7 +3,8 @@ label, a long e-mail stuck out of its conversation tab and broke mid-word in
 the case card, the header cut the agent's name (for an id nobody reads
 first), and a long tracking URL broke mid-word in the chat bubbles of the
 console and the widget (and was not a link in the console). Checked at 1024
-and 1440 px and the widget at 390 px: nothing leaves its column, e-mails and
+and 1440 px, the console at 390 px (one column: the claimed chat had a
+150 px transcript and a 44 px reply box) and the widget at 390 px: nothing leaves its column, e-mails and
 URLs break only at their own joints (after "@", "/", "=", "&", "-", before
 "."), URLs are links, the whole name shows. Screenshots: $BROWSER_SCREENSHOTS
 (or tmp_path). In-process bridge and stand-in Rasa; no sleeps."""
@@ -171,7 +172,7 @@ def test_console_at_1024_and_1440_and_the_widget_at_390_keep_long_names_emails_a
         assert late.evaluate("() => document.documentElement.scrollWidth") <= 390
         _, token = bridge.run(add_agent(core.storage, AGENT, "supervisor"))  # the header has the view tabs too
 
-        for width, height in ((1024, 768), (1440, 900)):
+        for width, height in ((1024, 768), (1440, 900), (390, 844)):
             context = browser.new_context(viewport={"width": width, "height": height}, locale="es-ES")
             contexts.append(context)
             console = context.new_page()
@@ -209,8 +210,18 @@ def test_console_at_1024_and_1440_and_the_widget_at_390_keep_long_names_emails_a
             transcript = console.locator("#transcripts .transcript:visible")
             expect(transcript).to_contain_text("aquí tienes el enlace")
             expect(transcript.locator(f'a[href="{URL}"]')).to_have_count(2)   # the bot's and the agent's
-            console.screenshot(path=str(shots / f"layout-{width}-verified.png"))
+            console.screenshot(path=str(shots / f"layout-{width}-verified.png"), full_page=width == 390)
             assert console.evaluate(OVERFLOW_JS) == []
+            if width == 390:
+                # a phone (the walkthrough's claimed chat had a 150 px transcript, a 44 px reply box
+                # and the send button off the screen): one column, everything within the screen
+                assert console.evaluate("() => document.documentElement.scrollWidth") <= 390
+                box = console.locator("#composer-text").bounding_box()
+                send_box = console.get_by_role("button", name="Enviar").bounding_box()
+                shown = transcript.bounding_box()
+                assert box is not None and box["width"] >= 300, box
+                assert send_box is not None and send_box["x"] + send_box["width"] <= 390, send_box
+                assert shown is not None and shown["width"] >= 300 and shown["height"] >= 200, shown
             assert odd_breaks(console, "#transcripts", URL, URL_JOINTS) == []
             assert odd_breaks(console, "#casecard", VERIFIED, EMAIL_JOINTS) == []
 

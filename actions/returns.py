@@ -30,7 +30,7 @@ from actions.exchanges import (
 )
 from actions.form_prefill import PrefillAfterVerification, events_of_form, form_texts, said_in_form
 from actions.orders import apologise_for_late_refunds, order_variables
-from actions.shopper_words import items_mentioned, reason_in, units_answer, units_said
+from actions.shopper_words import items_mentioned, names_another_kind, reason_in, units_answer, units_said
 from actions.verification import (
     current_order,
     utter_error,
@@ -197,8 +197,12 @@ class ValidateReturnForm(PrefillAfterVerification):
             if chosen and not {i.id for i in eligible} & set(chosen):
                 self._nothing_left(dispatcher, tracker, order, chosen)
             if not chosen and exchange:
+                # the return just made, unless the shopper names another kind of item
+                # («¿podría cambiarlas por la 41?» is the boots; «cambiar una camiseta» is not)
                 just_returned = recent_return(order, tracker)
-                chosen = list(just_returned.item_ids) if just_returned else []
+                if just_returned and not names_another_kind(
+                        form_texts(tracker, "return_form"), [i.name for i in order.items if i.id in just_returned.item_ids]):
+                    chosen = list(just_returned.item_ids)
             if chosen and {i.id for i in eligible} >= set(chosen):
                 return {"return_items": ",".join(str(i) for i in sorted(chosen))}
             return {}

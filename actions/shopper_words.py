@@ -79,6 +79,24 @@ def items_mentioned(texts: Iterable[str], names: Sequence[str]) -> Optional[List
     return sorted(set(chosen))
 
 
+# Kinds of product a shopper of this shop names («una camiseta», «las botas»),
+# singular and folded: enough to tell that the words are about another item.
+PRODUCT_KINDS = frozenset(
+    "camiseta camisa blusa top pantalon vaquero short falda vestido mono sudadera jersey chaqueta cazadora abrigo "
+    "parka chaleco zapatilla zapato bota botin sandalia chancla bolso mochila cartera cinturon gorra gorro bufanda "
+    "guante calcetin pijama bikini banador funda cargador cable altavoz auricular reloj gafa lampara manta cojin "
+    "toalla sabana taza tetera botella".split())
+
+
+def names_another_kind(texts: Iterable[str], names: Sequence[str]) -> bool:
+    """Whether the texts name a kind of product («una camiseta») that none of
+    ``names`` is (an exchange asked right after a return may be of another
+    item than the returned one)."""
+    said = _words(" ".join(texts))
+    named = {kind for name in names for token in _tokens(name) for kind in _forms(token) if kind in PRODUCT_KINDS}
+    return bool((said & PRODUCT_KINDS) - named)
+
+
 # Why an item goes back, in the return form's reason keys (formatting.RETURN_REASON_LABELS).
 _REASONS = (
     ("talla", re.compile(

@@ -10,6 +10,7 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.exchanges import current_variant, parse_variant, resolve_variant, wants_exchange
+from actions.shopper_words import names_another_kind
 from actions.refunds import ActionRefundStatus
 from actions.returns import (
     ActionAskExchangeConfirmed,
@@ -362,3 +363,11 @@ async def test_order_status_after_an_exchange_says_when_the_new_size_comes(shop,
             days = "islands_"
         assert f"de {policy[days + 'delivery_days_min']} a {policy[days + 'delivery_days_max']} días" in text, text
     assert "llegarle" in await rendered(domain, dispatcher.messages[1], "usted")
+
+
+def test_an_exchange_right_after_a_return_is_of_the_returned_item_unless_another_kind_is_named() -> None:
+    """The walkthrough's «cambiar una camiseta…» right after the boots' return was summarised as the boots."""
+    boots = ["Botas de montaña impermeables (talla 38)"]
+    assert names_another_kind(["ahora quiero cambiar una camiseta por otra talla, quiero la S"], boots)
+    assert not names_another_kind(["¿podría cambiarlas por una talla 41?"], boots)
+    assert not names_another_kind(["quiero cambiar las botas por la 39"], boots)

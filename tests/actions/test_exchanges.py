@@ -10,7 +10,6 @@ import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.exchanges import current_variant, parse_variant, resolve_variant, wants_exchange
-from actions.shopper_words import names_another_kind
 from actions.refunds import ActionRefundStatus
 from actions.returns import (
     ActionAskExchangeConfirmed,
@@ -18,6 +17,7 @@ from actions.returns import (
     ActionCreateReturn,
     ValidateReturnForm,
 )
+from actions.shopper_words import names_another_kind
 from core.policy import load_policy
 from core.returns import return_eligibility
 from core.store import Order, OrderItem

@@ -49,7 +49,7 @@ def _text(env: Mapping[str, str], name: str, default: str) -> str:
 
 # Rasa's names for where it keeps conversations and their locks (endpoints.yml).
 TRACKER_STORE_TYPES = {"memory": "rasa.core.tracker_store.InMemoryTrackerStore", "sql": "sql"}
-LOCK_STORE_TYPES = {"memory": "in_memory", "redis": "redis"}
+LOCK_STORE_TYPES = {"memory": "in_memory", "redis": "bot.lock_store.AtomicRedisLockStore"}
 
 
 @dataclass(frozen=True)

@@ -123,10 +123,10 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     ),
     # a queued shopper asked for a person again (/agente, the button): no second place in the queue
     "queue_already": (
-        "Ya estás en la cola para hablar con una persona, en la posición {position}: te atenderá la primera "
-        "persona del equipo que quede libre.",
-        "Ya está en la cola para hablar con una persona, en la posición {position}: le atenderá la primera "
-        "persona del equipo que quede libre.",
+        "Ya estás en la cola para hablar con una persona, en la posición {position}: te atenderá alguien del "
+        "equipo en cuanto quede libre.",
+        "Ya está en la cola para hablar con una persona, en la posición {position}: le atenderá alguien del "
+        "equipo en cuanto quede libre.",
     ),
     # a queued shopper wrote (Bridge._queue_ack): once, then after a while or a new position
     "queue_ack": (

@@ -41,7 +41,8 @@ def test_rasa_stores_default_to_memory_and_reach_endpoints_yml_by_environment() 
     scaled = Settings.from_env({"RASA_TRACKER_STORE": "sql", "RASA_LOCK_STORE": "redis", "SANIC_WORKERS": "2",
                                 "RASA_TRACKER_DB_PASSWORD": "pw"})
     env = scaled.child_env({})
-    assert (env["RASA_TRACKER_STORE_TYPE"], env["RASA_LOCK_STORE_TYPE"], env["SANIC_WORKERS"]) == ("sql", "redis", "2")
+    assert (env["RASA_TRACKER_STORE_TYPE"], env["RASA_LOCK_STORE_TYPE"], env["SANIC_WORKERS"]) == (
+        "sql", "bot.lock_store.AtomicRedisLockStore", "2")
     assert "pw" not in repr(scaled)  # the password only by environment, never printed
     # every variable endpoints.yml names is set for the children
     named = set(re.findall(r"\$\{(\w+)\}", (ROOT / "endpoints.yml").read_text()))

@@ -82,7 +82,7 @@ async def test_a_request_for_a_person_keeps_the_payment_case_on_telegram_and_the
         assert entry["reason"] == "payment_problem", entry
         cid = entry["conversation_id"]
         await api.push(message_update(sender=me, text="/agente"))
-        await api.wait_sent(lambda m: m["text"].startswith("He pasado tu mensaje al equipo"), timeout=TIMEOUT)
+        await api.wait_sent(lambda m: m["text"].startswith("Ya estás en la cola"), timeout=TIMEOUT)
         conversation = await server.bridge.storage.get_conversation(cid)
         assert conversation.reason == "payment_problem" and conversation.context["reason"] == "payment_problem"
         assert conversation.context["details"]["description"] == REPORT
@@ -100,7 +100,7 @@ async def test_a_request_for_a_person_keeps_the_payment_case_on_telegram_and_the
             await shopper.until("ack", client_id=f"w{n}")
             if n == 2:
                 await shopper.until("handoff", state="queued")
-        await shopper.until("message", sender="system")  # «He pasado tu mensaje al equipo…»
+        await shopper.until("message", sender="system")  # «Ya estás en la cola…»
         web_case = await server.bridge.storage.get_conversation(web_id)
         assert web_case.reason == "payment_problem" and web_case.context["details"]["description"] == REPORT
         assert len(await server.bridge.storage.episodes(web_id)) == 1

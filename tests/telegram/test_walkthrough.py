@@ -103,5 +103,5 @@ async def test_the_queue_preview_never_quotes_a_command(start_telegram, bot_api:
     # a command while queued does not replace it either
     await bot_api.push(message_update(sender=other, text="/agente"))
     await bot_api.wait_sent(lambda m: m["chat_id"] == 888 and m["text"].startswith(
-        server.bridge.texts.get("queue_ack", position=2)))
+        server.bridge.texts.get("queue_already", position=2)))
     assert (await server.bridge.storage.queue())[1].preview == "mi paquete no llega"

@@ -53,7 +53,7 @@ async def test_a_payment_case_keeps_its_reason_and_a_photo_is_the_charges(
     await bot_api.push(message_update(text="caso"))
     await bot_api.wait_sent(lambda m: m["text"].startswith(server.bridge.texts["queued_notice"]))
     await bot_api.push(message_update(text="/agente"))
-    await bot_api.wait_sent(lambda m: m["text"].startswith("He pasado tu mensaje al equipo"))
+    await bot_api.wait_sent(lambda m: m["text"].startswith("Ya estás en la cola"))
     cid = fake_rasa.webhook_calls[-1]["sender"]
     conversation = await server.bridge.storage.get_conversation(cid)
     assert conversation.reason == "payment_problem" and conversation.context["reason"] == "payment_problem"

@@ -72,6 +72,31 @@ def _telegram(env: Mapping[str, str]) -> Dict[str, Any]:
     )
 
 
+CLUSTER_KINDS = ("local", "redis")
+
+
+def _cluster(env: Mapping[str, str]) -> Dict[str, Any]:
+    """HANDOFF_CLUSTER and the Redis it shares (the same REDIS_* variables as
+    Rasa's lock store)."""
+    kind = (env.get("HANDOFF_CLUSTER", "").strip() or "local").lower()
+    if kind not in CLUSTER_KINDS:
+        raise SettingsError(f"HANDOFF_CLUSTER must be one of {', '.join(CLUSTER_KINDS)}, not {kind!r}")
+    port = _int(env, "REDIS_PORT", 6379, 1)
+    if port > 65535:
+        raise SettingsError(f"REDIS_PORT must be a port number, not {port}")
+    return dict(
+        cluster=kind,
+        redis_host=env.get("REDIS_HOST", "").strip() or "127.0.0.1",
+        redis_port=port,
+        redis_db=_int(env, "REDIS_DB", 0, 0),
+        redis_password=env.get("REDIS_PASSWORD", ""),
+        cluster_prefix=env.get("HANDOFF_CLUSTER_PREFIX", "").strip() or "tienda:bridge:",
+        bridge_id=env.get("HANDOFF_BRIDGE_ID", "").strip(),
+        leader_ttl_s=_number(env, "HANDOFF_LEADER_TTL_S", 10.0, 1.0),
+        presence_ttl_s=_number(env, "HANDOFF_PRESENCE_TTL_S", 30.0, 3.0),
+    )
+
+
 def _actions_url(env: Mapping[str, str]) -> str:
     """ACTIONS_URL, else the local action server on ACTIONS_PORT, else ""."""
     url = env.get("ACTIONS_URL", "").strip().rstrip("/")
@@ -121,6 +146,18 @@ class HandoffSettings:
     # Fault-injection tests only: the name of a step at which the process
     # exits at once, as kill -9 would (Bridge.crash_point). Empty in use.
     crash_at: str = ""
+    # Several bridges (handoff/cluster.py): "local" keeps fan-out, locks and
+    # presence in this process (one bridge per database); "redis" shares them
+    # through Redis so any bridge serves any customer and agent.
+    cluster: str = "local"
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_db: int = 0
+    redis_password: str = field(default="", repr=False)
+    cluster_prefix: str = "tienda:bridge:"
+    bridge_id: str = ""            # "" : host name and process id
+    leader_ttl_s: float = 10.0     # a dead leader's duties move after this long
+    presence_ttl_s: float = 30.0   # a dead bridge's sockets count as gone after this long
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "HandoffSettings":
@@ -157,6 +194,7 @@ class HandoffSettings:
             attachment_url_ttl_s=_int(env, "HANDOFF_ATTACHMENT_URL_TTL_S", 3600, 30),
             max_attachment_bytes=_int(env, "HANDOFF_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, 1024),
             crash_at=env.get("HANDOFF_CRASH_AT", "").strip(),
+            **_cluster(env),
             **_telegram(env),
         )
 

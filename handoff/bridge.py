@@ -18,8 +18,13 @@ for a customer also goes to the sinks, which decide whether the conversation
 is theirs. Customer attachments (photos, documents) are stored in SQL and shown
 to agents through signed, expiring URLs (``attachment_url``).
 
-Limits: connections and locks live in this process; several bridge processes
-would need a shared fan-out (Redis) and are not supported yet.
+Several bridges (HANDOFF_CLUSTER=redis): every frame goes through the
+cluster (handoff/cluster.py), which delivers it on whichever bridge holds the
+socket; locks, presence (who is connected) and the leader's duties (the
+queue's sweeps, Telegram) are shared there too. Each bridge sends the queue to
+its own agents and positions to its own customers whenever the queue changes
+anywhere (a ``queue`` envelope); those broadcasts are coalesced, so a burst of
+changes costs one read of the queue, not one per change.
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ from core.policy import StorePolicy, load_policy
 from core.store import Store, create_store
 from handoff.agents import LoginThrottle
 from handoff.casecard import case_card, customer_view, earlier_conversation
+from handoff.cluster import AGENT, CUSTOMER, QUEUE, SIGNAL, Cluster, Envelope, make_cluster
 from handoff.frames import MESSAGE_ID, FrameError
 from handoff.labels import LABEL_SUGGESTIONS, MAX_LABELS, check_labels
 from handoff.metrics import Metrics
@@ -80,6 +86,7 @@ from handoff.texts import TU, Texts, attachment_topic, texts_for, wait_text
 logger = logging.getLogger(__name__)
 
 Frame = Dict[str, Any]
+Seen = Dict[str, Optional[dt.datetime]]  # conversation -> gone since (None: a socket is open)
 Socket = WebSocketCommonProtocol
 CustomerSink = Callable[[str, Frame], Awaitable[None]]
 
@@ -99,6 +106,7 @@ RECOVERY_WAIT_S = 120.0  # how long owed turns wait for Rasa after a start
 LIVE_GRACE_S = 60.0      # a web shopper without a socket this long no longer counts in positions
 ABANDON_SWEEP_S = 30.0   # how often abandoned queued conversations are looked for
 SLA_SWEEP_S = 30.0       # how often missed first-response promises are looked for
+OWED_SWEEP_S = 60.0      # with several bridges: how long a turn stays owed before the leader finishes it
 AGENT_LOST_TEXT = TU["agent_lost"]
 ATTACHMENT_KEPT_TEXT = TU["attachment_kept"]
 STEP_OVER_TEXT = TU["step_over"]
@@ -167,6 +175,12 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}" if domain else "***"
 
 
+def _retrieved(future: asyncio.Future) -> None:
+    """Mark a broadcast's failure as seen (it is logged; callers re-raise it)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _buttons(raw: Any) -> List[Dict[str, str]]:
     if not isinstance(raw, list):
         return []
@@ -182,8 +196,10 @@ class Bridge:
         store: Optional[Store] = None,
         policy: Optional[StorePolicy] = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        cluster: Optional[Cluster] = None,
     ) -> None:
         self.settings = settings
+        self.cluster = cluster or make_cluster(settings)
         self.storage = storage or Storage(settings.database_url)
         self.store: Store = store or create_store(settings.database_url)
         self.policy = policy or load_policy()
@@ -196,15 +212,20 @@ class Bridge:
         self.agents: DefaultDict[str, Set[Socket]] = collections.defaultdict(set)
         # agent sockets that get queue changes, with what each was last shown
         self._queue_views: Dict[Socket, QueueView] = {}
-        self._locks: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        # ids of the messages a socket's history (or case cards) held: a live frame
+        # of one of them that arrives later through the cluster is not shown twice
+        self._history_sent: Dict[Socket, Set[str]] = {}
         self._queue_lock = asyncio.Lock()
+        self._next_broadcast: Optional[asyncio.Future] = None  # the broadcast callers now wait for
+        self._broadcaster: Optional[asyncio.Task] = None
+        self._signals: Dict[str, Callable[[], None]] = {}
+        self._publish_queue = False
         self._last_status: Dict[str, Tuple[int, int, Optional[str]]] = {}
         self._acked: Dict[str, Tuple[dt.datetime, int]] = {}  # queued conversation -> (last ack, its position)
-        # web conversations without a customer socket -> since when (this process's view)
-        self._gone_since: Dict[str, dt.datetime] = {}
         self._live_ids: Set[str] = set()  # queued conversations counted in positions, as last broadcast
         self._sweeper: Optional[asyncio.Task] = None
         self._sla_sweeper: Optional[asyncio.Task] = None
+        self._recovery_sweeper: Optional[asyncio.Task] = None
         self._grace: Dict[str, asyncio.Task] = {}
         self._rasa_failed: Set[str] = set()
         self._recovery: Optional[asyncio.Task] = None
@@ -225,19 +246,37 @@ class Bridge:
         of agents who own conversations (after a restart nobody is connected)."""
         await self.storage.create_schema()
         await self.rasa.start()
+        await self.cluster.start(self._on_envelope)
         for agent_id in await self.storage.agents_with_conversations():
             self._schedule_grace(agent_id)
         self.metrics.queue_length.set(len(await self.storage.queue()))
-        if self.settings.queue_abandon_after_s > 0:
-            self._sweeper = asyncio.create_task(self._sweep_abandoned())
-        self._sla_sweeper = asyncio.create_task(self._sweep_sla())
+        await self.cluster.on_leadership(self._lead, self._stop_leading)
 
-    async def stop(self) -> None:
-        for task in (self._sweeper, self._sla_sweeper):
+    async def _lead(self) -> None:
+        """The duties of one bridge only (the cluster's leader; the only bridge
+        of a local cluster): the queue's sweeps and, with other bridges, the
+        owed turns of a bridge that died and did not come back."""
+        if self.settings.queue_abandon_after_s > 0 and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_abandoned())
+        if self._sla_sweeper is None:
+            self._sla_sweeper = asyncio.create_task(self._sweep_sla())
+        if self.cluster.shared and self._recovery_sweeper is None:
+            self._recovery_sweeper = asyncio.create_task(self._sweep_owed_turns())
+
+    async def _stop_leading(self) -> None:
+        for task in (self._sweeper, self._sla_sweeper, self._recovery_sweeper):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._sweeper = self._sla_sweeper = None
+        self._sweeper = self._sla_sweeper = self._recovery_sweeper = None
+
+    async def stop(self) -> None:
+        await self.cluster.stop()
+        await self._stop_leading()
+        if self._broadcaster is not None:
+            self._broadcaster.cancel()
+            await asyncio.gather(self._broadcaster, return_exceptions=True)
+            self._broadcaster = None
         if self._recovery is not None:
             self._recovery.cancel()
             await asyncio.gather(self._recovery, return_exceptions=True)
@@ -310,16 +349,51 @@ class Bridge:
             logger.debug("send_to_closed_socket")
 
     async def to_customer(self, conversation_id: str, frame: Frame) -> None:
-        """To the customer's sockets, then to every customer sink (a channel
-        without sockets). A sink that cannot store the frame is logged: the
-        message itself is already committed."""
-        for ws in list(self.customers.get(conversation_id, ())):
-            await self._send_live(ws, frame)
+        """To every customer sink (a channel without sockets: it stores the
+        frame in its outbox here, whichever bridge this is), then through the
+        cluster to the customer's sockets on whichever bridge holds them. A
+        sink that cannot store the frame is logged: the message itself is
+        already committed."""
+        await self._to_sinks(conversation_id, frame)
+        await self.cluster.publish(Envelope(CUSTOMER, conversation_id, frame))
+
+    async def _to_sinks(self, conversation_id: str, frame: Frame) -> None:
         for sink in self._sinks:
             try:
                 await sink(conversation_id, frame)
             except StorageError as exc:
                 logger.error("customer_sink_failed", extra={"conversation_id": conversation_id, "error": str(exc)})
+
+    async def _to_local_customer(self, conversation_id: str, frame: Frame) -> None:
+        """To this bridge's sockets of the customer and to the sinks: what every
+        bridge works out for itself (queue positions) never crosses bridges."""
+        for ws in list(self.customers.get(conversation_id, ())):
+            await self._send_live(ws, frame)
+        await self._to_sinks(conversation_id, frame)
+
+    async def _on_envelope(self, envelope: Envelope) -> None:
+        """What the cluster delivers: frames for the sockets this bridge holds,
+        another bridge's queue change, or a signal."""
+        if envelope.kind == CUSTOMER:
+            for ws in list(self.customers.get(envelope.key, ())):
+                await self._send_live(ws, envelope.frame)
+        elif envelope.kind == AGENT:
+            for ws in list(self.agents.get(envelope.key, ())):
+                await self._send_live(ws, envelope.frame)
+        elif envelope.kind == QUEUE:
+            if envelope.origin != self.cluster.bridge_id:
+                self._broadcast_soon(publish=False)
+        elif envelope.kind == SIGNAL:
+            handler = self._signals.get(envelope.key)
+            if handler is not None:
+                handler()
+
+    def on_signal(self, name: str, handler: Callable[[], None]) -> None:
+        """Run ``handler`` on this bridge whenever any bridge calls ``signal(name)``."""
+        self._signals[name] = handler
+
+    async def signal(self, name: str) -> None:
+        await self.cluster.publish(Envelope(SIGNAL, name))
 
     def add_customer_sink(self, sink: CustomerSink) -> None:
         """Register a channel that delivers customer frames itself (Telegram)."""
@@ -330,14 +404,14 @@ class Bridge:
             self._sinks.remove(sink)
 
     async def to_agent(self, agent_id: str, frame: Frame) -> None:
-        for ws in list(self.agents.get(agent_id, ())):
-            await self._send_live(ws, frame)
+        """Through the cluster to the agent's sockets, on whichever bridges."""
+        await self.cluster.publish(Envelope(AGENT, agent_id, frame))
 
     async def _send_live(self, ws: Socket, frame: Frame) -> None:
         held = self._held.get(ws)
         if held is not None:
             held.append(frame)
-        else:
+        elif frame.get("type") != "message" or frame.get("id") not in self._history_sent.get(ws, ()):
             await self.send(ws, frame)
 
     def _hold(self, ws: Socket) -> None:
@@ -355,9 +429,13 @@ class Bridge:
             if frame.get("type") != "message" or frame.get("id") not in already_sent:
                 await self.send(ws, frame)
         self._held.pop(ws, None)  # no await since the last check: nothing new is held
+        if already_sent and self.cluster.shared:  # a frame stored before the history may still be on its way
+            self._history_sent[ws] = already_sent
 
-    def lock(self, conversation_id: str) -> asyncio.Lock:
-        return self._locks[conversation_id]
+    def lock(self, conversation_id: str) -> Any:
+        """This conversation, one operation at a time, across bridges too
+        (``async with bridge.lock(id)``)."""
+        return self.cluster.lock(conversation_id)
 
     def customer_frame(self, message: StoredMessage, agent_name: Optional[str] = None) -> Frame:
         frame: Frame = {"type": "message", "id": str(message.id), "sender": message.sender,
@@ -411,7 +489,7 @@ class Bridge:
     def attach_customer(self, conversation_id: str, ws: Socket) -> None:
         """Live frames wait until :meth:`release_customer` (see :meth:`_hold`)."""
         self.customers[conversation_id].add(ws)
-        self._gone_since.pop(conversation_id, None)
+        self.cluster.attach(CUSTOMER, conversation_id)
         self._hold(ws)
 
     async def release_customer(self, ws: Socket, already_sent: Set[str]) -> None:
@@ -419,12 +497,13 @@ class Bridge:
 
     def detach_customer(self, conversation_id: str, ws: Socket) -> None:
         self._held.pop(ws, None)
+        self._history_sent.pop(ws, None)
         sockets = self.customers.get(conversation_id)
-        if sockets is not None:
+        if sockets is not None and ws in sockets:
             sockets.discard(ws)
+            self.cluster.detach(CUSTOMER, conversation_id, self.clock())
             if not sockets:
                 del self.customers[conversation_id]
-                self._gone_since[conversation_id] = self.clock()
 
     async def resend_state(self, conversation_id: str, ws: Socket, after_id: int = 0) -> Set[str]:
         """After a reconnection: the history the customer may have missed, then
@@ -627,14 +706,32 @@ class Bridge:
 
     # -- abandoned web conversations ------------------------------------
 
-    def _customer_live(self, conversation: Conversation, now: dt.datetime) -> bool:
+    async def _presence(self, queued: Sequence[Conversation], now: dt.datetime) -> Seen:
+        """Since when each queued web shopper has had no socket on any bridge
+        (None: one is open); a conversation never seen counts from ``now``."""
+        web = [c.id for c in queued if c.channel == "web"]
+        if not web:
+            return {}
+        seen = await self.cluster.seen(CUSTOMER, web, now)
+        unseen = [cid for cid in web if cid not in seen]
+        if unseen:
+            await self.cluster.gone_from(CUSTOMER, unseen, now)
+            seen.update({cid: now for cid in unseen})
+        return seen
+
+    @staticmethod
+    def _gone_since(conversation: Conversation, seen: Seen, now: dt.datetime) -> Optional[dt.datetime]:
+        """When a web shopper's last socket closed (None: Telegram, or open)."""
+        if conversation.channel != "web":
+            return None
+        return seen.get(conversation.id, now)
+
+    def _customer_live(self, conversation: Conversation, now: dt.datetime, seen: Seen) -> bool:
         """Whether a queued shopper counts as waiting: Telegram always (the
         reply reaches the chat later anyway); web while a socket is open or
         for LIVE_GRACE_S after the last one closed (a reload, a tunnel)."""
-        if conversation.channel != "web" or self.customers.get(conversation.id):
-            return True
-        since = self._gone_since.setdefault(conversation.id, now)  # never seen by this process: from now
-        return (now - since).total_seconds() < LIVE_GRACE_S
+        since = self._gone_since(conversation, seen, now)
+        return since is None or (now - since).total_seconds() < LIVE_GRACE_S
 
     async def _sweep_abandoned(self) -> None:
         """Every ``ABANDON_SWEEP_S`` (shorter for a short setting): abandon
@@ -657,13 +754,14 @@ class Bridge:
         limit = self.settings.queue_abandon_after_s
         done = 0
         now = self.clock()
-        for conversation in await self.storage.queue():
-            if limit <= 0 or self._customer_live(conversation, now):
-                continue
-            if (now - self._gone_since[conversation.id]).total_seconds() < limit:
+        queued = await self.storage.queue()
+        seen = await self._presence(queued, now)
+        for conversation in queued:
+            since = self._gone_since(conversation, seen, now)
+            if limit <= 0 or since is None or (now - since).total_seconds() < max(limit, LIVE_GRACE_S):
                 continue
             async with self.lock(conversation.id):
-                if self.customers.get(conversation.id):
+                if (await self.cluster.seen(CUSTOMER, [conversation.id], now)).get(conversation.id, since) is None:
                     continue  # back meanwhile
                 episode = await self.storage.episode(conversation.episode_id) if conversation.episode_id else None
                 try:
@@ -674,18 +772,33 @@ class Bridge:
                 if episode is not None and episode.get("assigned_at") is None:
                     self._observe_wait(episode, "abandoned", now)
                 logger.info("queue_abandoned", extra={"conversation_id": conversation.id,
-                                                      "gone_s": int((now - self._gone_since[conversation.id]).total_seconds())})
+                                                      "gone_s": int((now - since).total_seconds())})
                 await self.to_customer(conversation.id, await self._handoff_frame(
                     conversation.id, {"type": "handoff", "state": "ended", "outcome": "abandoned"}))
                 await self._deliver(conversation.id, "system", self.texts["queue_abandoned"], {"buttons": [HUMAN_BUTTON]})
                 done += 1
         queued = await self.storage.queue()
         waiting = {c.id for c in queued}
-        for gone in [cid for cid in self._gone_since if cid not in waiting]:
-            del self._gone_since[gone]  # counted again from the next time it is queued without a socket
-        if done or {c.id for c in queued if self._customer_live(c, now)} != self._live_ids:
+        # counted again from the next time it is queued without a socket
+        await self.cluster.prune(CUSTOMER, waiting, now)
+        seen = await self._presence(queued, now)
+        if done or {c.id for c in queued if self._customer_live(c, now, seen)} != self._live_ids:
             await self.broadcast_queue()
         return done
+
+    async def _sweep_owed_turns(self) -> None:
+        """With other bridges (leader only): every ``OWED_SWEEP_S``, finish the
+        turns owed that long: their bridge died and has not come back to
+        finish them itself (``recover`` at its start)."""
+        while True:
+            await asyncio.sleep(OWED_SWEEP_S)
+            try:
+                done = await self.recover(older_than_s=OWED_SWEEP_S)
+            except (StorageError, RasaUnavailable) as exc:
+                logger.error("owed_turns_sweep_failed", extra={"error": str(exc)})
+                continue
+            if done:
+                logger.info("turns_recovered", extra={"count": done, "by": "leader"})
 
     # -- the first-response promise (SLA) --------------------------------
 
@@ -1152,14 +1265,16 @@ class Bridge:
 
     async def _queued_status(self, conversation: Conversation, queued: Optional[List[Conversation]] = None) -> Frame:
         queued = queued if queued is not None else await self.storage.queue()
-        position = self._positions(queued).get(conversation.id)
+        now = self.clock()
+        seen = await self._presence(queued, now)
+        position = self._positions(queued, seen).get(conversation.id)
         if position is None:
-            position = len([c for c in queued if self._customer_live(c, self.clock())]) + 1
+            position = len([c for c in queued if self._customer_live(c, now, seen)]) + 1
         handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
         promises = await self._promises([conversation.id])
         events = await self.storage.latest_events([conversation.id])
-        return self._status_frame(conversation, position, handling, promises.get(conversation.id),
-                                  events.get(conversation.id))
+        return self._status_frame(conversation, position, handling, await self.cluster.online(AGENT),
+                                  promises.get(conversation.id), events.get(conversation.id))
 
     async def _promises(self, conversation_ids: Optional[List[str]] = None) -> Dict[str, Promise]:
         """The first-response promise of each unanswered open episode (queued,
@@ -1180,7 +1295,7 @@ class Bridge:
             return None
         return self.texts.get("promise", when=when_es(promise.respond_by, now, self.policy.tz))
 
-    def _positions(self, queued: Sequence[Conversation]) -> Dict[str, int]:
+    def _positions(self, queued: Sequence[Conversation], seen: Seen) -> Dict[str, int]:
         """Each queued conversation's place, counting ahead of it only the
         shoppers still waiting (``_customer_live``): a web chat left open
         nowhere does not push new shoppers back."""
@@ -1189,11 +1304,11 @@ class Bridge:
         places: Dict[str, int] = {}
         for conversation in queued:
             places[conversation.id] = ahead + 1
-            if self._customer_live(conversation, now):
+            if self._customer_live(conversation, now, seen):
                 ahead += 1
         return places
 
-    def _status_frame(self, conversation: Conversation, position: int, handling_s: float,
+    def _status_frame(self, conversation: Conversation, position: int, handling_s: float, agents_online: int,
                       promise: Optional[Promise] = None, event_id: Optional[int] = None) -> Frame:
         """The queued ``handoff`` frame; ``respond_by`` is the promise (ISO,
         UTC; null once an agent answered in this handoff) and ``promise_text``
@@ -1203,7 +1318,7 @@ class Bridge:
         state change (see ``_handoff_frame``)."""
         now = self.clock()
         opening = None if self.policy.is_support_open(now) else self.policy.next_support_opening(now)
-        wait = estimate_wait_s(position, handling_s, len(self.agents), now, opening)
+        wait = estimate_wait_s(position, handling_s, agents_online, now, opening)
         return {"type": "handoff", "state": "queued", "position": position,
                 "estimated_wait_s": wait, "offline": conversation.offline,
                 "contact_known": self.known_email(conversation) is not None,
@@ -1212,7 +1327,8 @@ class Bridge:
                 "wait_text": wait_text(wait) if wait is not None else None,
                 **({"event_id": str(event_id)} if event_id is not None else {})}
 
-    def _queue_frame(self, queued: List[Conversation], promises: Optional[Dict[str, Promise]] = None) -> Frame:
+    def _queue_frame(self, queued: List[Conversation], seen: Seen,
+                     promises: Optional[Dict[str, Promise]] = None) -> Frame:
         """The queue frame plus ``customer_name`` (the name the channel knows,
         unverified: Telegram's first name), whether the shopper is still
         there (``present``; a web page closed past the grace: ``gone_since``),
@@ -1226,24 +1342,56 @@ class Bridge:
         promises = promises or {}
         for entry, conversation in zip(frame["conversations"], queued):
             entry["customer_name"] = conversation.context.get("customer_name")
-            present = self._customer_live(conversation, now)
+            present = self._customer_live(conversation, now, seen)
             entry["present"] = present
             if not present:
-                entry["gone_since"] = _iso(self._gone_since[conversation.id])
+                entry["gone_since"] = _iso(self._gone_since(conversation, seen, now))
             entry.update(self._sla_fields(promises.get(conversation.id)))
         return frame
 
     async def broadcast_queue(self) -> None:
-        """Send the queue to every agent, and to each queued customer whose
-        position or estimate changed."""
+        """Send the queue to this bridge's agents, and to each of its queued
+        customers whose position or estimate changed; then tell the other
+        bridges to do the same for theirs. Returns once a broadcast that read
+        the queue after this call has been sent: callers that come while one
+        runs share the next (coalesced)."""
+        await asyncio.shield(self._broadcast_soon(publish=True))
+
+    def _broadcast_soon(self, publish: bool) -> asyncio.Future:
+        """The future of the next broadcast, started if none is running."""
+        if self._next_broadcast is None:
+            self._next_broadcast = asyncio.get_running_loop().create_future()
+            self._next_broadcast.add_done_callback(_retrieved)
+        if publish:
+            self._publish_queue = True
+        if self._broadcaster is None or self._broadcaster.done():
+            self._broadcaster = asyncio.create_task(self._broadcast_loop(), name="queue-broadcast")
+        return self._next_broadcast
+
+    async def _broadcast_loop(self) -> None:
+        while self._next_broadcast is not None:
+            future, self._next_broadcast = self._next_broadcast, None
+            publish, self._publish_queue = self._publish_queue, False
+            try:
+                await self._broadcast_once()
+                if publish and self.cluster.shared:
+                    await self.cluster.publish(Envelope(QUEUE, "changed"))
+            except Exception as exc:  # noqa: BLE001 - handed to every caller waiting for this broadcast
+                logger.error("queue_broadcast_failed", extra={"error": type(exc).__name__})
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+    async def _broadcast_once(self) -> None:
         async with self._queue_lock:
             queued = await self.storage.queue()
             self.metrics.queue_length.set(len(queued))
             promises = await self._promises([c.id for c in queued])
             now = self.clock()
-            frame = self._queue_frame(queued, promises)
+            seen = await self._presence(queued, now)
+            frame = self._queue_frame(queued, seen, promises)
             # who counts as waiting, as this frame shows it (not as a later clock would)
-            self._live_ids = {c.id for c in queued if self._customer_live(c, now)}
+            self._live_ids = {c.id for c in queued if self._customer_live(c, now, seen)}
             for agent_id in list(self.agents):
                 for ws in list(self.agents.get(agent_id, ())):
                     view = self._queue_views.get(ws)
@@ -1254,15 +1402,16 @@ class Bridge:
                     if changes is not None:
                         await self._send_live(ws, changes)
             handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
-            places = self._positions(queued)
+            places = self._positions(queued, seen)
             events = await self.storage.latest_events([c.id for c in queued])
+            online = await self.cluster.online(AGENT)
             for conversation in queued:
-                status = self._status_frame(conversation, places[conversation.id], handling,
+                status = self._status_frame(conversation, places[conversation.id], handling, online,
                                             promises.get(conversation.id), events.get(conversation.id))
                 key = (status["position"], status["estimated_wait_s"], status["respond_by"])
                 if self._last_status.get(conversation.id) != key:
                     self._last_status[conversation.id] = key
-                    await self.to_customer(conversation.id, status)
+                    await self._to_local_customer(conversation.id, status)
             for gone in set(self._last_status) - {c.id for c in queued}:
                 del self._last_status[gone]
             for gone in set(self._acked) - {c.id for c in queued}:
@@ -1280,6 +1429,7 @@ class Bridge:
         conversations. ``queue_changes``: this socket gets the queue once, then
         only ``queue_changed`` frames (else a whole ``queue`` frame each time)."""
         self.agents[agent.id].add(ws)
+        self.cluster.attach(AGENT, agent.id)
         self._hold(ws)
         task = self._grace.pop(agent.id, None)
         if task is not None:
@@ -1291,7 +1441,8 @@ class Bridge:
             await self.send(ws, {"type": "authenticated", "agent": {"id": agent.id, "name": agent.name, "role": agent.role}})
             async with self._queue_lock:  # the first queue and the view its changes start from, together
                 queued = await self.storage.queue()
-                first = self._queue_frame(queued, await self._promises([c.id for c in queued]))
+                first = self._queue_frame(queued, await self._presence(queued, self.clock()),
+                                          await self._promises([c.id for c in queued]))
                 await self.send(ws, first)
                 if queue_changes:
                     self._queue_views[ws] = view_of(first["conversations"])
@@ -1305,10 +1456,12 @@ class Bridge:
 
     async def agent_disconnected(self, agent: Agent, ws: Socket) -> None:
         self._held.pop(ws, None)
+        self._history_sent.pop(ws, None)
         self._queue_views.pop(ws, None)
         sockets = self.agents.get(agent.id)
-        if sockets is not None:
+        if sockets is not None and ws in sockets:
             sockets.discard(ws)
+            self.cluster.detach(AGENT, agent.id, self.clock())
             if not sockets:
                 del self.agents[agent.id]
                 self._schedule_grace(agent.id)
@@ -1326,6 +1479,9 @@ class Bridge:
             await asyncio.sleep(self.settings.agent_grace_s)
             if self.agents.get(agent_id):
                 return
+            seen = await self.cluster.seen(AGENT, [agent_id], self.clock())
+            if agent_id in seen and seen[agent_id] is None:
+                return  # connected to another bridge
             for conversation in await self.storage.conversations_of_agent(agent_id):
                 async with self.lock(conversation.id):
                     try:
@@ -1586,13 +1742,20 @@ class Bridge:
 
     # -- recovery --------------------------------------------------------
 
-    async def recover(self) -> int:
+    async def recover(self, older_than_s: float = 0.0) -> int:
         """Finish the turns a previous process left owed (it died between
         storing a message and answering it, or between a close and the bot's
         line), oldest first, each under its conversation's lock; how many.
-        Safe to run while customers talk: a turn finished meanwhile is gone."""
+        Safe to run while customers talk: a turn finished meanwhile is gone.
+        ``older_than_s``: only turns owed at least that long (another live
+        bridge may be finishing a newer one)."""
         done = 0
+        cutoff = self.clock() - dt.timedelta(seconds=older_than_s)
         for turn in await self.storage.pending_turns():
+            created = turn.created_at
+            if older_than_s and created is not None \
+                    and (created if created.tzinfo else created.replace(tzinfo=dt.timezone.utc)) > cutoff:
+                continue
             async with self.lock(turn.conversation_id):
                 if turn not in await self.storage.pending_turns(turn.conversation_id):
                     continue

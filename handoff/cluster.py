@@ -75,7 +75,7 @@ AGENT = "agent"
 QUEUE = "queue"      # the queue changed: every other bridge re-sends it to its agents
 SIGNAL = "signal"    # a named nudge (``key``), e.g. the Telegram outbox has rows
 KINDS = (CUSTOMER, AGENT, QUEUE, SIGNAL)
-LOCK_TTL_S = 20.0    # how long a dead bridge's conversation lock outlives it
+LOCK_TTL_S = 8.0     # how long a dead bridge's conversation lock outlives it (a live one extends it)
 
 
 class ClusterError(StorageError):
@@ -267,7 +267,8 @@ class RedisCluster(Cluster):
         self.channel = f"{self.prefix}frames"
         self.leader_ttl_s = settings.leader_ttl_s
         self.presence_ttl_s = settings.presence_ttl_s
-        self.lock_ttl_s = max(LOCK_TTL_S, settings.rasa_timeout_s * 2)
+        self.lock_ttl_s = LOCK_TTL_S
+        self.lock_wait_s = settings.rasa_timeout_s * 2 + LOCK_TTL_S  # a turn and a dead holder's lock
         self._redis = redis
         self._tasks: List[asyncio.Task] = []
         self._writes: Set[asyncio.Task] = set()
@@ -399,7 +400,7 @@ class RedisCluster(Cluster):
 
         async with self._local[conversation_id]:
             lock = self.redis.lock(self._key(f"lock:{conversation_id}"), timeout=self.lock_ttl_s, sleep=0.005,
-                                   blocking_timeout=self.lock_ttl_s + 5.0)
+                                   blocking_timeout=self.lock_wait_s)
             try:
                 got = await lock.acquire()
             except (RedisError, OSError) as exc:

@@ -7,7 +7,7 @@ serves customers' files to agents: a signed, expiring ``?exp=&sig=`` (the URLs
 in agent frames) or ``Authorization: Bearer <agent token>``; anything else 403.
 With TELEGRAM_BOT_TOKEN set the Telegram channel runs in this process and
 loop (its webhook, if any, on its own port: websockets cannot read POST
-bodies). Origins are checked by
+bodies); with several bridges only the leader polls and sends. Origins are checked by
 websockets itself (``origins=``, 403 otherwise); the socket is bound first so
 that the default same-host origins name the real port even when port is 0.
 """
@@ -179,7 +179,11 @@ class BridgeServer:
         if self.settings.telegram_bot_token:
             self.telegram = TelegramChannel(self.settings, self.bridge)
             try:
-                await self.telegram.start()
+                if self.bridge.cluster.shared:  # polled and sent by whichever bridge leads
+                    await self.telegram.attach()
+                    await self.bridge.cluster.on_leadership(self.telegram.lead, self.telegram.unlead)
+                else:
+                    await self.telegram.start()
             except TelegramChannelError:
                 await self.telegram.stop()
                 self.telegram = None

@@ -218,3 +218,29 @@ def make_agent(stack: Settings, e2e_database_url: str):
         return name, result.stdout.strip().splitlines()[-1]
 
     return create
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the local Redis (127.0.0.1:6379),
+    its keys deleted afterwards; skipped when Redis is unreachable, failed
+    with REQUIRE_POSTGRES=1 (CI needs the local services)."""
+    import secrets
+
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"Redis unreachable at 127.0.0.1:6379: {exc} (REQUIRE_POSTGRES=1 needs the local services)")
+        pytest.skip(f"Redis unreachable at 127.0.0.1:6379: {exc}")
+    prefix = f"test{secrets.token_hex(4)}:"
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

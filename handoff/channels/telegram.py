@@ -24,7 +24,14 @@ Faults:
 - Telegram unreachable: the channel keeps retrying in the background and the
   web channel is unaffected (nothing here blocks the bridge's start or locks).
 
-Limits: one bridge process per bot token (Telegram allows one poller); a
+Several bridges (handoff/cluster.py): every bridge *attaches* the channel
+(its sink turns frames of Telegram conversations into outbox rows wherever
+they are made, so nothing waits on one process), and only the cluster's
+leader *leads* it: polls (or serves the webhook) and sends the outbox. When
+the leader dies another bridge leads within HANDOFF_LEADER_TTL_S and sends
+what was stored meanwhile.
+
+Limits: one leading bridge per bot token (Telegram allows one poller); a
 message Telegram received but whose answer timed out may be sent twice (the
 Bot API has no idempotency key); edited messages are ignored; only private
 chats are served.
@@ -101,6 +108,8 @@ UPDATES_KEPT = dt.timedelta(days=7)
 BUTTONS_KEPT = dt.timedelta(days=30)
 MAX_BACKOFF_S = 300.0
 WEBHOOK_BODY_LIMIT = 1024 * 1024
+OUTBOX_SIGNAL = "telegram_outbox"  # any bridge stored outbox rows: the leader sends them
+NOT_TELEGRAM_KEPT = 50_000
 
 # -- what customers read (Spanish) ----------------------------------------
 
@@ -221,6 +230,14 @@ class TelegramStore:
         def work(conn: Connection) -> Optional[Tuple[Optional[str], str]]:
             row = conn.execute(select(chats_table).where(chats_table.c.chat_id == chat_id)).first()
             return (row.conversation_id, row.kind) if row else None
+        return await self.storage.run(work)
+
+    async def chat_of(self, conversation_id: str) -> Optional[int]:
+        """The chat id of a conversation, if it is a Telegram one."""
+        def work(conn: Connection) -> Optional[int]:
+            row = conn.execute(select(chats_table.c.chat_id)
+                               .where(chats_table.c.conversation_id == conversation_id)).first()
+            return int(row.chat_id) if row else None
         return await self.storage.run(work)
 
     async def add_chat(self, chat_id: int, conversation_id: Optional[str], kind: str) -> None:
@@ -428,6 +445,9 @@ class TelegramChannel:
         self._conversation_of: Dict[int, str] = {}
         self._locks: DefaultDict[int, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self._wake = asyncio.Event()
+        self._not_telegram: Set[str] = set()  # conversations known to be of other channels
+        self._leading = False
+        self._led_before = False
         self._tasks: Set[asyncio.Task] = set()
         self._connect_task: Optional[asyncio.Task] = None
         self._outbox_task: Optional[asyncio.Task] = None
@@ -478,20 +498,47 @@ class TelegramChannel:
     # -- life cycle --------------------------------------------------------
 
     async def start(self) -> None:
-        """Old rows pruned, the webhook port (bound now: a taken port stops the start),
-        then connect to Telegram in the background (an outage never blocks)."""
+        """One bridge: attach, then lead (a taken webhook port stops the start)."""
+        await self.attach()
+        await self.lead()
+
+    async def attach(self) -> None:
+        """On every bridge: the sink that turns frames of Telegram conversations
+        into outbox rows, and the signal that wakes the leader's sender."""
         for noisy in ("httpx", "httpcore"):  # their INFO lines carry the URL, and so the token
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        await self.db.prune()  # the tables are there: Bridge.start migrated the database
-        self._chat_of = await self.db.chats()
+        self._chat_of = await self.db.chats()  # the tables are there: Bridge.start migrated the database
         self._conversation_of = {chat: cid for cid, chat in self._chat_of.items()}
         self.bridge.add_customer_sink(self._on_frame)
-        if self.webhook_mode:
-            await self._start_webhook_server()
+        self.bridge.on_signal(OUTBOX_SIGNAL, self._wake.set)
+
+    async def lead(self) -> None:
+        """On the leading bridge only: old rows pruned, the webhook port (bound
+        now: a taken port fails the step), then connect to Telegram in the
+        background (an outage never blocks) and send the outbox."""
+        if self._leading:
+            return
+        if self._led_before:  # PTB's Application does not start twice: a new one
+            self.application = self._build()
+        self._leading = self._led_before = True
+        try:
+            await self.db.prune()
+            self._chat_of.update(await self.db.chats())  # chats another leader opened
+            self._conversation_of = {chat: cid for cid, chat in self._chat_of.items()}
+            if self.webhook_mode:
+                await self._start_webhook_server()
+        except BaseException:
+            self._leading = False
+            raise
         self._connect_task = asyncio.create_task(self._connect(), name="telegram-connect")
         logger.info("telegram_channel_started", extra={"mode": "webhook" if self.webhook_mode else "polling"})
 
     async def stop(self) -> None:
+        """Detach the sink, then stop leading."""
+        self.bridge.remove_customer_sink(self._on_frame)
+        await self.unlead()
+
+    async def unlead(self) -> None:
         """Stop taking updates, finish the ones being processed, stop sending.
 
         Each step is bounded (``_stop_step``): PTB's ``Updater.stop`` and
@@ -500,7 +547,9 @@ class TelegramChannel:
         stuck handler (python-telegram-bot#3893), which would keep the bridge
         from stopping. A step past its bound is logged and left; the
         unfinished updates are not marked processed, so they come again."""
-        self.bridge.remove_customer_sink(self._on_frame)
+        if not self._leading:
+            return
+        self._leading = False
         if self._connect_task is not None:
             self._connect_task.cancel()
             await asyncio.gather(self._connect_task, return_exceptions=True)
@@ -516,9 +565,11 @@ class TelegramChannel:
             if task is not None:
                 task.cancel()
         await asyncio.gather(*[t for t in [self._outbox_task, *self._tasks] if t is not None], return_exceptions=True)
+        self._outbox_task = self._connect_task = None
         if self.ready.is_set():
             await self._stop_step("shutdown", self.application.shutdown())
         self.ready.clear()
+        logger.info("telegram_channel_stopped")
 
     @property
     def stop_step_s(self) -> float:
@@ -801,7 +852,10 @@ class TelegramChannel:
         customer wrote, or a newer message brought its own buttons): Telegram
         keeps showing them otherwise. With ``leave``: the "Volver al
         asistente" keyboards (the queue is over). Best effort: a keyboard that
-        cannot be edited stays, and the bridge still refuses its presses."""
+        cannot be edited stays, and the bridge still refuses its presses; on a
+        bridge that does not lead (no Bot API client there) nothing is cleared."""
+        if not self.ready.is_set():
+            return
         targets = await self.db.live_keyboards(chat_id, before_row, leave)
         if also is not None and also not in {m for _, m in targets}:
             targets.append((0, also))
@@ -909,7 +963,7 @@ class TelegramChannel:
     async def _on_frame(self, conversation_id: str, frame: Frame) -> None:
         """The bridge's customer sink: frames of Telegram conversations become
         outbox rows (typing is a best-effort chat action)."""
-        chat_id = self._chat_of.get(conversation_id)
+        chat_id = await self._chat_for(conversation_id)
         if chat_id is None:
             return
         kind = frame.get("type")
@@ -932,6 +986,22 @@ class TelegramChannel:
             await self._send(chat_id, conversation_id, text, inline=inline, row=True, per_row=NPS_PER_ROW)
         elif kind == "typing" and self.ready.is_set():
             self._background(self._typing(chat_id))
+
+    async def _chat_for(self, conversation_id: str) -> Optional[int]:
+        """The chat of a Telegram conversation. With other bridges, a chat the
+        leader opened after this bridge attached is read from the database
+        once; conversations of other channels are remembered as such."""
+        chat_id = self._chat_of.get(conversation_id)
+        if chat_id is not None or not self.bridge.cluster.shared or conversation_id in self._not_telegram:
+            return chat_id
+        chat_id = await self.db.chat_of(conversation_id)
+        if chat_id is None:
+            if len(self._not_telegram) > NOT_TELEGRAM_KEPT:
+                self._not_telegram.clear()
+            self._not_telegram.add(conversation_id)
+        else:
+            self._chat_of[conversation_id] = chat_id
+        return chat_id
 
     async def _on_handoff(self, chat_id: int, conversation_id: str, frame: Frame) -> None:
         """Tell the customer when the handoff state changes (not every new
@@ -980,7 +1050,10 @@ class TelegramChannel:
         elif remove_keyboard:
             body["remove_keyboard"] = True
         if await self.db.enqueue(chat_id, conversation_id, body, source_key):
-            self._wake.set()
+            if self._leading:
+                self._wake.set()
+            else:  # the sender runs on the leading bridge
+                await self.bridge.signal(OUTBOX_SIGNAL)
 
     async def _send_now(self, chat_id: int, text: str) -> None:
         """Outside the outbox (the database may be what failed); best effort."""

@@ -14,7 +14,7 @@ export PYTHONWARNINGS := ignore
 PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: run setup migrate train seed shell test lint bench validate clean agent browser
+.PHONY: run run-scaled setup migrate train seed shell test lint bench validate clean agent browser lb
 
 setup: $(STAMP) migrate
 
@@ -41,6 +41,11 @@ seed: migrate
 run: migrate train seed
 	$(PY) -m bot run
 
+# The scaled stack on this machine: 2 Rasa workers, 2 bridges behind HAProxy on
+# HANDOFF_PORT, PostgreSQL and Redis on their standard local ports (bot/scaled.py).
+run-scaled: $(STAMP) train lb
+	$(PY) -m bot run-scaled
+
 shell: migrate train seed
 	$(PY) -m bot shell
 
@@ -60,12 +65,17 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's HAProxy, the load balancer of `make run-scaled` and its tests.
+lb:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+
 # Lint and types first (seconds), then every test.
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: lint train browser
+test: lint train browser lb
 	$(PY) -m pytest
 
 bench: train seed

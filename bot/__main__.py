@@ -2,6 +2,8 @@
 handoff bridge, print how to talk to the bot, restart any of them that dies,
 and stop everything on Ctrl-C, SIGTERM or SIGHUP.
 ``python -m bot shell``: the action server plus ``rasa shell`` in this terminal.
+``python -m bot run-scaled``: several Rasa workers and bridges behind HAProxy
+(bot/scaled.py).
 
 The signal handlers only record the request (bot.processes.StopRequest); the
 code below notices it and stops the children in order.
@@ -16,6 +18,7 @@ import sys
 from typing import List, Optional
 
 from bot.processes import GaveUp, Stack, StartupError, StopRequest, Supervisor, die_with_parent
+from bot.scaled import run_scaled, scaled_env
 from bot.settings import ROOT, Settings, SettingsError
 
 
@@ -104,13 +107,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     stop = StopRequest()
     stop.install()
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument("command", choices=["run", "shell"])
+    parser.add_argument("command", choices=["run", "shell", "run-scaled"])
     args = parser.parse_args(argv)
+    env = scaled_env(os.environ) if args.command == "run-scaled" else dict(os.environ)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(env)
     except SettingsError as exc:
         print(f"Configuración no válida: {exc}", file=sys.stderr)
         return 2
+    if args.command == "run-scaled":
+        return run_scaled(settings, env, stop)
     return run(settings, stop) if args.command == "run" else shell(settings, stop)
 
 

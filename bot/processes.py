@@ -202,6 +202,7 @@ class Child:
     # What restarting needs: the same command and environment as the first time.
     args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    program: Optional[str] = None  # None: the stack's Python runs ``args``
     started_at: float = 0.0
     # Supervision state (Supervisor): when it first answered since its last
     # start, quick exits in a row, when it is due to start again, exit times.
@@ -224,14 +225,15 @@ class Stack:
     children: List[Child] = field(default_factory=list)
     stopping: bool = False
 
-    def _popen(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> subprocess.Popen:
+    def _popen(self, name: str, args: Sequence[str], env: Mapping[str, str],
+               program: Optional[str] = None) -> subprocess.Popen:
         stdout = None
         if self.log_dir:
             os.makedirs(self.log_dir, exist_ok=True)
             stdout = open(os.path.join(self.log_dir, f"{name}.log"), "ab")  # noqa: SIM115
         try:
             process = subprocess.Popen(
-                [self.python, *args],
+                [program or self.python, *args],
                 cwd=str(ROOT),
                 env=dict(env),
                 stdout=stdout,
@@ -246,12 +248,13 @@ class Stack:
         return process
 
     def _spawn(self, name: str, args: Sequence[str], health_url: str,
-               env: Optional[Mapping[str, str]] = None) -> Child:
+               env: Optional[Mapping[str, str]] = None, program: Optional[str] = None) -> Child:
         if self.stopping:
             raise StartupError(f"not starting {name}: the stack is stopping")
         env = dict(self.settings.child_env() if env is None else env)
-        process = self._popen(name, args, env)
-        child = Child(name, process, health_url, args=list(args), env=env, started_at=time.monotonic())
+        process = self._popen(name, args, env, program)
+        child = Child(name, process, health_url, args=list(args), env=env, program=program,
+                      started_at=time.monotonic())
         self.children.append(child)
         return child
 
@@ -260,7 +263,7 @@ class Stack:
         False (and nothing started) once the stack is stopping."""
         if self.stopping or child.running:
             return False
-        child.process = self._popen(child.name, child.args, child.env)
+        child.process = self._popen(child.name, child.args, child.env, child.program)
         child.started_at = time.monotonic()
         child.ready_at = None
         child.restart_at = None
@@ -278,9 +281,18 @@ class Stack:
             raise StartupError(f"no trained model at {self.settings.model_path}: run `make train`")
         return self._spawn("rasa", ["-m", "bot.rasa_server"], f"{self.settings.rasa_url}/")
 
-    def start_bridge(self) -> Child:
-        """The handoff bridge: web widget, agent console, Telegram."""
-        return self._spawn("bridge", ["-m", "handoff"], f"{self.settings.handoff_url}/health")
+    def start_bridge(self, name: str = "bridge", port: Optional[int] = None,
+                     env: Optional[Mapping[str, str]] = None) -> Child:
+        """The handoff bridge: web widget, agent console, Telegram. ``port``
+        (and ``env``): one of several behind a load balancer (bot/scaled.py)."""
+        if port is None:
+            return self._spawn(name, ["-m", "handoff"], f"{self.settings.handoff_url}/health")
+        child_env = {**self.settings.child_env(), **(env or {}), "HANDOFF_HOST": "127.0.0.1", "HANDOFF_PORT": str(port)}
+        return self._spawn(name, ["-m", "handoff"], f"http://127.0.0.1:{port}/health/live", child_env)
+
+    def start_program(self, name: str, program: str, args: Sequence[str], health_url: str) -> Child:
+        """A program that is not ours (the load balancer), supervised like the rest."""
+        return self._spawn(name, args, health_url, program=program)
 
     def wait_ready(self, timeout: float = 180.0, stop: Optional[StopRequest] = None) -> bool:
         """Poll each child's health URL until it answers; fail fast if one dies.

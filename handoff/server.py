@@ -268,6 +268,9 @@ class BridgeServer:
             code, health = await self.bridge.health()
             return (http.HTTPStatus(code), [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
                     json.dumps(health).encode("utf-8"))
+        if route == "/health/live":  # the load balancer's check: this bridge serves, whatever Rasa does
+            return (http.HTTPStatus.OK, [("Content-Type", "application/json"), ("Cache-Control", "no-store")],
+                    json.dumps({"status": "ok", "bridge": self.bridge.cluster.bridge_id}).encode("utf-8"))
         if route == "/metrics":
             return (http.HTTPStatus.OK, [("Content-Type", CONTENT_TYPE_LATEST)], self.bridge.metrics.exposition())
         found = ATTACHMENT_ROUTE.match(route)

@@ -1,0 +1,177 @@
+"""``python -m bot run-scaled`` (``make run-scaled``): the scaled stack on
+this machine, as several machines would run it.
+
+What starts, supervised like ``make run`` (bot/processes.py):
+- the action server;
+- Rasa with ``SANIC_WORKERS`` workers (2), trackers in PostgreSQL and locks
+  in Redis (bot/settings.py ``RasaStores``);
+- ``HANDOFF_BRIDGES`` bridges (2) on free local ports, ``HANDOFF_CLUSTER=redis``
+  (handoff/cluster.py), all on one PostgreSQL database;
+- HAProxy (Debian's package, ``make lb``) on ``HANDOFF_HOST:HANDOFF_PORT``
+  (8080), so clients see one address as with ``make run``: WebSockets are
+  balanced by least connections, each bridge is checked at ``/health/live``
+  every second and taken out after two failures (its clients reconnect to
+  another), and ``/health`` through it is a bridge's whole-stack health.
+
+Defaults (each variable set in the environment wins): DATABASE_URL
+``postgresql://postgres@127.0.0.1:5432/tienda`` (created and seeded if
+missing; the password, if any, from PGPASSWORD, never in the URL),
+RASA_TRACKER_STORE=sql, RASA_LOCK_STORE=redis, SANIC_WORKERS=2, REDIS_* as for
+``make run``. Limits: one machine; HAProxy's own logs go to its log file.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from typing import Dict, List, Mapping
+
+from bot.processes import GaveUp, Stack, StartupError, StopRequest, Supervisor, free_port, say
+from bot.settings import ROOT, Settings
+
+SCALED_DEFAULTS: Dict[str, str] = {
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/tienda",
+    "RASA_TRACKER_STORE": "sql",
+    "RASA_LOCK_STORE": "redis",
+    "SANIC_WORKERS": "2",
+}
+HAPROXY_CANDIDATES = ("haproxy", "/usr/sbin/haproxy")
+
+
+def scaled_env(env: Mapping[str, str]) -> Dict[str, str]:
+    """``env`` with the scaled defaults where a variable is unset or empty."""
+    merged = dict(env)
+    for name, value in SCALED_DEFAULTS.items():
+        if not merged.get(name, "").strip():
+            merged[name] = value
+    return merged
+
+
+def bridge_count(env: Mapping[str, str]) -> int:
+    raw = env.get("HANDOFF_BRIDGES", "").strip() or "2"
+    if not raw.isdigit() or not 1 <= int(raw) <= 16:
+        raise StartupError(f"HANDOFF_BRIDGES must be a whole number from 1 to 16, not {raw!r}")
+    return int(raw)
+
+
+def find_haproxy() -> str:
+    for candidate in HAPROXY_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise StartupError("HAProxy not found: install Debian's package with `make lb` (needs root)")
+
+
+def haproxy_config(host: str, port: int, bridges: List[int]) -> str:
+    """HAProxy in front of the bridges: HTTP mode (it passes WebSocket
+    upgrades through as tunnels), least connections, a failed connection
+    retried on another bridge, one-second checks of ``/health/live`` (in
+    HTTP/1.1: the bridge's websockets server refuses HTTP/1.0, HAProxy's
+    default check)."""
+    servers = "\n".join(f"    server bridge-{n} 127.0.0.1:{p} check" for n, p in enumerate(bridges, 1))
+    return f"""global
+    maxconn 9000  # about two descriptors per connection: within a 20,000 limit
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 65s
+    timeout server 65s
+    timeout tunnel 1h
+    timeout http-request 10s
+    retries 3
+    option redispatch 1
+
+frontend tienda
+    bind {host}:{port}
+    option forwardfor
+    default_backend bridges
+
+backend bridges
+    balance leastconn
+    option httpchk
+    http-check send meth GET uri /health/live ver HTTP/1.1 hdr Host 127.0.0.1
+    http-check expect status 200
+    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+{servers}
+"""
+
+
+def prepare_database(env: Mapping[str, str]) -> None:
+    """Create the PostgreSQL database if missing, migrate it and seed the demo store."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = make_url(env["DATABASE_URL"])
+    if url.get_backend_name() == "postgresql" and url.database:
+        engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT",
+                               connect_args={"connect_timeout": 5})
+        try:
+            with engine.connect() as conn:
+                exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                      {"name": url.database}).first()
+                if not exists:
+                    conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+                    say(f"base de datos {url.database} creada")
+        except SQLAlchemyError as exc:
+            raise StartupError(f"PostgreSQL at {url.host}:{url.port or 5432} did not answer: "
+                               f"{type(exc).__name__}") from exc
+        finally:
+            engine.dispose()
+    for module in ("migrations", "core.store.seed"):
+        done = subprocess.run([sys.executable, "-m", module], cwd=str(ROOT), env=dict(env), timeout=300)
+        if done.returncode != 0:
+            raise StartupError(f"python -m {module} failed (exit {done.returncode})")
+
+
+def run_scaled(settings: Settings, env: Mapping[str, str], stop: StopRequest) -> int:
+    stack = Stack(settings)
+    try:
+        haproxy = find_haproxy()
+        bridges = bridge_count(env)
+        prepare_database(env)
+        if stop.requested:
+            return 0
+        print(f"Arrancando el servidor de acciones, Rasa ({settings.rasa_stores.workers} workers), "
+              f"{bridges} puentes y HAProxy (puede tardar un minuto)...", flush=True)
+        stack.start_actions()
+        stack.start_rasa()
+        ports = [free_port() for _ in range(bridges)]
+        origins = env.get("HANDOFF_ALLOWED_ORIGINS", "").strip() or \
+            f"http://{settings.handoff_host}:{settings.handoff_port},http://localhost:{settings.handoff_port}"
+        shared = {name: env[name] for name in ("HANDOFF_CLUSTER_PREFIX",) if env.get(name)}
+        for n, port in enumerate(ports, 1):
+            stack.start_bridge(f"bridge-{n}", port, {"HANDOFF_CLUSTER": "redis", "HANDOFF_BRIDGE_ID": f"bridge-{n}",
+                                                     "HANDOFF_ALLOWED_ORIGINS": origins, **shared})
+        config = ROOT / "var" / "haproxy.cfg"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(haproxy_config(settings.handoff_host, settings.handoff_port, ports), encoding="utf-8")
+        stack.start_program("lb", haproxy, ["-db", "-f", str(config)], f"{settings.handoff_url}/health")
+        if stack.wait_ready(stop=stop):
+            print("\nListo (escalado).\n"
+                  f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
+                  f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
+                  f"  Puentes detrás de HAProxy:           {', '.join(f'127.0.0.1:{p}' for p in ports)}\n"
+                  "  Crear un agente (imprime su token):  "
+                  f"DATABASE_URL={_safe(env['DATABASE_URL'])} make agent NAME=Marta\n"
+                  "Ctrl-C lo detiene todo.", flush=True)
+            Supervisor(stack, stop).run()
+        print("\nDeteniendo...", flush=True)
+        return 0
+    except StartupError as exc:
+        print(f"Error al arrancar: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except GaveUp:
+        return 1
+    finally:
+        stack.stop()
+        print("Detenido.", file=sys.stderr, flush=True)
+
+
+def _safe(url: str) -> str:
+    """The URL as printed: never a password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+

@@ -70,6 +70,7 @@ test: lint train browser
 
 bench: train seed
 	$(PY) -m bench.assistant
+	$(PY) -m bench.turns --write
 	$(PY) -m bench.bridge
 
 clean:

@@ -80,6 +80,7 @@ test: lint train browser lb
 
 bench: train seed
 	$(PY) -m bench.assistant
+	$(PY) -m bench.turns --write
 	$(PY) -m bench.bridge
 
 clean:

@@ -443,7 +443,9 @@ def rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def run_latency(tmp: Path) -> Tuple[List[Dict[str, float]], float]:
+def seeded_store(tmp: Path) -> Tuple[str, Dict[str, Any]]:
+    """A throw-away SQLite store seeded with the demo data (for the action
+    server), and one shipped order of it (for order-status turns)."""
     from core.store.seed import load_demo_data, seed_store
     from core.store.sql import SqlStore
 
@@ -451,7 +453,11 @@ def run_latency(tmp: Path) -> Tuple[List[Dict[str, float]], float]:
     store = SqlStore(url)
     seed_store(store)
     store.dispose()
-    order = next(o for o in load_demo_data()["orders"] if o["status"] == "shipped")
+    return url, next(o for o in load_demo_data()["orders"] if o["status"] == "shipped")
+
+
+def run_latency(tmp: Path) -> Tuple[List[Dict[str, float]], float]:
+    url, order = seeded_store(tmp)
     settings = Settings.from_env({
         "RASA_PORT": str(free_port()), "ACTIONS_PORT": str(free_port()),
         "DATABASE_URL": url, "LOG_LEVEL": "WARNING",

@@ -48,6 +48,10 @@ HANDOFF_ACTION = "action_handoff_frustration"
 QUESTIONS_ACTION = "action_answer_questions"
 
 
+# The latest message and the three before it: ``conversation_score`` compares
+# the latest with the three before, ``decide`` reads the last two scores.
+MESSAGES_READ = 4
+
 # A yes or a no said again answers a new question: never a sign of frustration.
 ANSWER_INTENTS = frozenset({"affirm", "deny"})
 
@@ -115,18 +119,24 @@ class FrustrationPolicy(_OneActionPolicy):
             return ACTION_LISTEN_NAME  # a person takes over: wait (no rule knows this action)
         if tracker.latest_action_name != ACTION_LISTEN_NAME:
             return None
+        # Back from the latest event (all events: a reverted apology still
+        # counts as done) to the session start or a person's taking over, for
+        # the last MESSAGES_READ messages: all that ``decide`` and
+        # ``conversation_score`` read, so a long conversation costs no more.
         messages: List[UserUttered] = []
-        acted = False
-        for event in tracker.events:  # all events: a reverted apology still counts as done
+        for event in reversed(tracker.events):
             if isinstance(event, SessionStarted) or (isinstance(event, BotUttered) and _is_handoff(event)):
-                messages = []  # a new session, or a person took over: start afresh
-            elif isinstance(event, UserUttered):
+                break
+            if isinstance(event, UserUttered):
                 messages.append(event)
-                acted = False
-            elif isinstance(event, ActionExecuted) and event.action_name in (APOLOGY_ACTION, HANDOFF_ACTION):
-                acted = True
-        if not messages or acted:
+                if len(messages) == MESSAGES_READ:
+                    break
+            elif (not messages and isinstance(event, ActionExecuted)
+                  and event.action_name in (APOLOGY_ACTION, HANDOFF_ACTION)):
+                return None  # acted on this message already
+        if not messages:
             return None
+        messages.reverse()
         scores = [Frustration.from_dict((m.parse_data or {}).get(FRUSTRATION)).score for m in messages]
         intent = (messages[-1].intent or {}).get("name")
         scores[-1] = conversation_score(Frustration(scores[-1]), messages[-1].text or "",

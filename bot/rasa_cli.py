@@ -1,6 +1,7 @@
 """Rasa's own command line (``python -m bot.rasa_cli shell|train ...``) with
-the project's validator of action-server answers and event-type table
-built once (bot/rasa_server.py), and without one false warning.
+the project's patches of Rasa (bot/rasa_server.py ``apply_patches``: the
+validator of action-server answers and event-type table built once, the
+incremental state history), and without one false warning.
 
 Why: ``make shell`` runs Rasa's server in its own process through this
 command line; it should answer as fast as ``make run`` does. Rasa's recipe
@@ -10,15 +11,14 @@ response selector; that warning is added to Rasa's own expected warnings.
 """
 from __future__ import annotations
 
-from bot.rasa_server import resolve_event_types_once, start_sessions_with_the_policy, validate_action_results_once
+from bot.rasa_server import apply_patches
+from bot.settings import Settings
 
 FALSE_WARNING = "You have defined training data with examples for training a response selector"
 
 
 def main() -> None:
-    validate_action_results_once()
-    resolve_event_types_once()
-    start_sessions_with_the_policy()
+    apply_patches(Settings.from_env().rasa_stores.turn_cache)
     from rasa.__main__ import main as rasa_main
     from rasa.utils.common import EXPECTED_WARNINGS
 

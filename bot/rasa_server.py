@@ -126,6 +126,52 @@ def resolve_event_types_once() -> None:
     Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
+def build_state_history_incrementally() -> None:
+    """Make ``DialogueStateTracker.past_states`` continue each conversation's
+    state history from the last call instead of replaying the whole session
+    (``bot.past_states.StatesMemo``).
+
+    Why: Rasa 3.6 replays every event of the session and recomputes the state
+    before each action on every call, several calls per prediction: at turn
+    100 of one conversation a quarter of the turn's CPU, the main reason a
+    turn took 4-8x longer than at turn 1 (bench/turns.py, py-spy;
+    docs/benchmarks.md). The memo runs Rasa's own steps, keyed on the
+    identity of the applied events, and starts afresh on anything but
+    appended events. Only plain ``DialogueStateTracker``s: training's
+    ``TrackerWithCachedStates`` has its own cache and is left alone.
+    Limit: callers may change only the last state of the list (Rasa 3.6's
+    policies do no more); tests/test_turns.py checks every prediction of a
+    long story against Rasa's own. Applied only with ``RASA_TURN_CACHE=on``.
+    """
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.past_states import StatesMemo
+
+    current = DialogueStateTracker.past_states
+    if getattr(current, "_incremental", False):
+        return
+    memo = StatesMemo()
+
+    def past_states(self: DialogueStateTracker, domain: Any, omit_unset_slots: bool = False,
+                    ignore_rule_only_turns: bool = False, rule_only_data: Optional[Dict[Text, Any]] = None) -> Any:
+        return memo.past_states(self, domain, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
+
+    past_states._incremental = True  # type: ignore[attr-defined]
+    past_states._memo = memo  # type: ignore[attr-defined]
+    past_states._original = current  # type: ignore[attr-defined]
+    DialogueStateTracker.past_states = past_states
+
+
+def apply_patches(turn_cache: bool) -> None:
+    """Every change this project makes to Rasa's code, in one place (the
+    server and ``bot.rasa_cli`` call it)."""
+    validate_action_results_once()
+    resolve_event_types_once()
+    start_sessions_with_the_policy()
+    if turn_cache:
+        build_state_history_incrementally()
+
+
 def start_sessions_with_the_policy() -> None:
     """Make Rasa's own session start also put the store policy's values and
     brand voice into slots (``StorePolicy.answer_slots``, the same function
@@ -172,9 +218,7 @@ def main() -> None:
     from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.getLevelName(settings.log_level))
-    validate_action_results_once()
-    resolve_event_types_once()
-    start_sessions_with_the_policy()
+    apply_patches(settings.rasa_stores.turn_cache)
     serve_application(
         model_path=str(settings.model_path),
         interface=settings.rasa_host,

@@ -49,6 +49,10 @@ def _text(env: Mapping[str, str], name: str, default: str) -> str:
 
 # Rasa's names for where it keeps conversations and their locks (endpoints.yml).
 TRACKER_STORE_TYPES = {"memory": "rasa.core.tracker_store.InMemoryTrackerStore", "sql": "sql"}
+# The same stores keeping the last saved tracker of each conversation in the
+# process (bot/tracker_store.py), used unless RASA_TURN_CACHE=off.
+CACHED_TRACKER_STORE_TYPES = {"memory": "bot.tracker_store.CachedInMemoryTrackerStore",
+                              "sql": "bot.tracker_store.CachedSQLTrackerStore"}
 LOCK_STORE_TYPES = {"memory": "in_memory", "redis": "bot.lock_store.AtomicRedisLockStore"}
 
 
@@ -81,6 +85,9 @@ class RasaStores:
     redis_password: str = field(default="", repr=False)
     lock_key_prefix: str = "tienda"
     workers: int = 1
+    # Long conversations as fast as short ones (bot/tracker_store.py and
+    # bot/rasa_server.py ``keep_turns_short``); off: Rasa's own code, to compare.
+    turn_cache: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RasaStores":
@@ -99,6 +106,7 @@ class RasaStores:
             redis_password=env.get("REDIS_PASSWORD", ""),
             lock_key_prefix=_text(env, "RASA_LOCK_KEY_PREFIX", "tienda"),
             workers=_int(env, "SANIC_WORKERS", 1, minimum=1),
+            turn_cache=_choice(env, "RASA_TURN_CACHE", "on", ("on", "off")) == "on",
         )
         if stores.workers > 1 and (stores.tracker_store == "memory" or stores.lock_store == "memory"):
             raise SettingsError("SANIC_WORKERS above 1 needs RASA_TRACKER_STORE=sql and RASA_LOCK_STORE=redis "
@@ -110,7 +118,9 @@ class RasaStores:
         return {
             "RASA_TRACKER_STORE": self.tracker_store,
             "RASA_LOCK_STORE": self.lock_store,
-            "RASA_TRACKER_STORE_TYPE": TRACKER_STORE_TYPES[self.tracker_store],
+            "RASA_TRACKER_STORE_TYPE": (CACHED_TRACKER_STORE_TYPES if self.turn_cache
+                                        else TRACKER_STORE_TYPES)[self.tracker_store],
+            "RASA_TURN_CACHE": "on" if self.turn_cache else "off",
             "RASA_TRACKER_DB_HOST": self.tracker_db_host,
             "RASA_TRACKER_DB_PORT": str(self.tracker_db_port),
             "RASA_TRACKER_DB": self.tracker_db,

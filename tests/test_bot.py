@@ -36,13 +36,15 @@ def test_bad_values_are_refused_with_the_variable_name(name: str, value: str) ->
 
 def test_rasa_stores_default_to_memory_and_reach_endpoints_yml_by_environment() -> None:
     env = Settings.from_env({}).child_env({})
-    assert env["RASA_TRACKER_STORE_TYPE"] == "rasa.core.tracker_store.InMemoryTrackerStore"
+    assert env["RASA_TRACKER_STORE_TYPE"] == "bot.tracker_store.CachedInMemoryTrackerStore"
+    assert Settings.from_env({"RASA_TURN_CACHE": "off"}).child_env({})["RASA_TRACKER_STORE_TYPE"] == (
+        "rasa.core.tracker_store.InMemoryTrackerStore")
     assert env["RASA_LOCK_STORE_TYPE"] == "in_memory" and env["SANIC_WORKERS"] == "1"
     scaled = Settings.from_env({"RASA_TRACKER_STORE": "sql", "RASA_LOCK_STORE": "redis", "SANIC_WORKERS": "2",
                                 "RASA_TRACKER_DB_PASSWORD": "pw"})
     env = scaled.child_env({})
     assert (env["RASA_TRACKER_STORE_TYPE"], env["RASA_LOCK_STORE_TYPE"], env["SANIC_WORKERS"]) == (
-        "sql", "bot.lock_store.AtomicRedisLockStore", "2")
+        "bot.tracker_store.CachedSQLTrackerStore", "bot.lock_store.AtomicRedisLockStore", "2")
     assert "pw" not in repr(scaled)  # the password only by environment, never printed
     # every variable endpoints.yml names is set for the children
     named = set(re.findall(r"\$\{(\w+)\}", (ROOT / "endpoints.yml").read_text()))

@@ -1,0 +1,174 @@
+"""Rasa's in-memory and SQL tracker stores, keeping each conversation's last
+saved tracker in the process (``RASA_TURN_CACHE=on``, the default).
+
+Why: Rasa 3.6 rebuilds the whole conversation on every message: the
+in-memory store serialises the tracker to JSON at each save and parses and
+replays every event at each retrieval; the SQL store reads and replays every
+event of the session. That grew with the conversation (15% of a turn's CPU
+at turn 100, py-spy; docs/benchmarks.md, "Reply time along one
+conversation"). Here a retrieval returns a copy of the tracker saved last,
+sharing its (immutable once stored) event objects, so a turn costs the same
+at turn 120 as at turn 1; sharing them also lets ``bot.rasa_server``'s
+incremental state history recognise the conversation's past events.
+
+Limits:
+- the in-memory store keeps tracker objects instead of JSON text (about the
+  same memory); like Rasa's, it returns the last session only;
+- the SQL store checks the cached tracker against the database at every
+  retrieval (the highest event id of the conversation, one indexed query):
+  events written by another worker or process since make it read the
+  database as Rasa does. That holds as long as each conversation has one
+  writer at a time (Rasa's lock store), which Rasa's own ``save`` (it counts
+  the stored events to find the new ones) already assumes;
+- either store falls back to Rasa's own retrieval when the cached tracker
+  holds more than one session (a session started in that turn), so which
+  events come back is Rasa's rule.
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import itertools
+from typing import Any, Dict, Iterable, Iterator, Optional, Text, Tuple
+
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+
+# Conversations kept per process (least recently used dropped first).
+MAX_CACHED = 5000
+
+
+def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
+    """A tracker equal to ``tracker`` that can change independently of it.
+
+    Its event list, slots, latest action and active loop are its own; the
+    event objects and the latest message and bot utterance are shared (Rasa
+    replaces them, never changes them once they are in a tracker). Cost: a
+    copy of the event list (pointers), not a replay."""
+    new = copy.copy(tracker)
+    new.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
+    new.slots = type(tracker.slots)((name, copy.copy(slot)) for name, slot in tracker.slots.items())
+    if tracker.latest_action is not None:
+        new.latest_action = dict(tracker.latest_action)
+    if tracker.active_loop is not None:
+        new.active_loop = copy.copy(tracker.active_loop)
+    return new
+
+
+def sessions(tracker: DialogueStateTracker) -> int:
+    return sum(1 for event in tracker.events if type(event) is SessionStarted)
+
+
+class _Cache:
+    """The last saved tracker of each conversation, with a validity marker."""
+
+    def __init__(self) -> None:
+        self._items: "collections.OrderedDict[Text, Tuple[DialogueStateTracker, Any]]" = collections.OrderedDict()
+
+    def get(self, sender_id: Text, marker: Any = None) -> Optional[DialogueStateTracker]:
+        item = self._items.get(sender_id)
+        if item is None or item[1] != marker:
+            return None
+        self._items.move_to_end(sender_id)
+        return snapshot(item[0])
+
+    def put(self, tracker: DialogueStateTracker, marker: Any = None) -> Dict[Text, DialogueStateTracker]:
+        """Keep a copy of ``tracker``; the trackers dropped to make room."""
+        self._items[tracker.sender_id] = (snapshot(tracker), marker)
+        self._items.move_to_end(tracker.sender_id)
+        dropped: Dict[Text, DialogueStateTracker] = {}
+        while len(self._items) > MAX_CACHED:
+            sender_id, (old, _) = self._items.popitem(last=False)
+            dropped[sender_id] = old
+        return dropped
+
+    def drop(self, sender_id: Text) -> None:
+        self._items.pop(sender_id, None)
+
+    def keys(self) -> Iterable[Text]:
+        return list(self._items)
+
+
+class CachedInMemoryTrackerStore(InMemoryTrackerStore):
+    """Rasa's in-memory store holding tracker objects, not JSON text.
+
+    Conversations beyond ``MAX_CACHED`` are kept as Rasa keeps them
+    (serialised), so none is lost."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._live = _Cache()
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        self.store.pop(tracker.sender_id, None)
+        for sender_id, old in self._live.put(tracker).items():
+            self.store[sender_id] = self.serialise_tracker(old)
+
+    async def _retrieve(self, sender_id: Text, fetch_all_sessions: bool) -> Optional[DialogueStateTracker]:
+        tracker = self._live.get(sender_id)
+        if tracker is None:
+            return await super()._retrieve(sender_id, fetch_all_sessions)
+        if fetch_all_sessions or sessions(tracker) <= 1:
+            return tracker
+        from rasa.shared.core.trackers import get_trackers_for_conversation_sessions
+
+        return get_trackers_for_conversation_sessions(tracker)[-1]
+
+    async def keys(self) -> Iterable[Text]:
+        live = list(self._live.keys())
+        return live + [k for k in self.store if k not in set(live)]
+
+
+class CachedSQLTrackerStore(SQLTrackerStore):
+    """Rasa's SQL store answering from the last saved tracker while the
+    database holds no newer event of the conversation.
+
+    It also knows how many of a cached tracker's events are stored, so a save
+    writes the new ones without Rasa's count of the session's stored events
+    (a query over the session-start subquery that took most of a turn's
+    time by turn 100: 40% of the wall time, py-spy ``--idle``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._live = _Cache()
+        # sender -> (highest stored event id, how many of its tracker's events are stored)
+        self._stored: Dict[Text, Tuple[int, int]] = {}
+
+    def _latest_id(self, session: Any, sender_id: Text) -> Optional[int]:
+        import sqlalchemy as sa
+
+        return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
+        known = self._stored.get(tracker.sender_id)
+        if known is not None and known[0] == self._latest_id(session, tracker.sender_id):
+            return itertools.islice(tracker.events, known[1], len(tracker.events))
+        return super()._additional_events(session, tracker)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        self._live.drop(tracker.sender_id)
+        await super().save(tracker)
+        with self.session_scope() as session:
+            marker = self._latest_id(session, tracker.sender_id)
+        if marker is None:
+            self._stored.pop(tracker.sender_id, None)
+            return
+        self._live.put(tracker, marker)
+        self._stored[tracker.sender_id] = (marker, len(tracker.events))
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        with self.session_scope() as session:
+            marker = self._latest_id(session, sender_id)
+        if marker is None:
+            return None
+        tracker = self._live.get(sender_id, marker)
+        if tracker is not None and sessions(tracker) <= 1:
+            return tracker
+        self._stored.pop(sender_id, None)
+        tracker = await super().retrieve(sender_id)
+        if tracker is not None:
+            self._live.put(tracker, marker)
+            self._stored[sender_id] = (marker, len(tracker.events))
+        return tracker

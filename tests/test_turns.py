@@ -1,0 +1,152 @@
+"""Long conversations (issue 11, item 5): the incremental state history
+(bot/past_states.py, applied by bot/rasa_server.py) and the caching tracker
+stores (bot/tracker_store.py) give exactly Rasa's results, at a cost that no
+longer grows with the conversation."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any, Dict, List, Optional
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, ActionReverted, BotUttered, Event, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.past_states import StatesMemo
+from bot.settings import ROOT
+from bot.tracker_store import CachedInMemoryTrackerStore, snapshot
+
+DOMAIN = Domain.load(str(ROOT / "domain.yml"))
+MODEL = ROOT / "models" / "assistant.tar.gz"
+
+
+def _user(intent: str, text: str, entities: Optional[List[Dict[str, Any]]] = None) -> UserUttered:
+    return UserUttered(text, {"name": intent, "confidence": 1.0}, entities or [])
+
+
+def _turn(i: int) -> List[Event]:
+    """One shopper turn and the bot's answer; every fourth turn an apology
+    that reverts itself, every fifth an order number with a slot."""
+    events: List[Event] = [_user("faq" if i % 2 else "thank", f"mensaje {i}")]
+    if i % 4 == 3:
+        events += [ActionExecuted("action_acknowledge_frustration"), BotUttered("Perdona"), ActionReverted()]
+    if i % 5 == 4:
+        events += [SlotSet("order_id", f"{100000 + i}")]
+    events += [ActionExecuted("utter_faq" if i % 2 else "utter_thank", hide_rule_turn=i % 3 == 0),
+               BotUttered("respuesta"), ActionExecuted("action_listen")]
+    return events
+
+
+RULE_ONLY = {"slots": ["requested_slot"], "active_loops": ["order_status_form"]}
+
+
+@pytest.mark.parametrize("omit, ignore, rule_only", [(False, False, None), (False, True, RULE_ONLY),
+                                                      (True, True, None), (False, True, None)])
+def test_the_incremental_history_equals_rasas_at_every_step(omit: bool, ignore: bool,
+                                                            rule_only: Optional[Dict[str, Any]]) -> None:
+    memo = StatesMemo()
+    tracker = DialogueStateTracker("s1", DOMAIN.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    for i in range(40):
+        for event in _turn(i):
+            tracker.update(event)
+            expected = DOMAIN.states_for_tracker_history(tracker, omit, ignore, rule_only)
+            assert memo.past_states(tracker, DOMAIN, omit, ignore, rule_only) == expected
+            # a caller may change the last state (Rasa's featurizer does): nothing kept changes
+            got = memo.past_states(tracker, DOMAIN, omit, ignore, rule_only)
+            got[-1].clear()
+            assert memo.past_states(tracker, DOMAIN, omit, ignore, rule_only) == expected
+    # started afresh only after each apology's revert (10 of them) and the first call
+    assert memo.replays == 11
+
+
+def test_the_work_per_call_does_not_grow_with_the_conversation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails with Rasa's own ``past_states``: it computes a state per action
+    of the whole session on every call."""
+    from bot.rasa_server import build_state_history_incrementally
+
+    build_state_history_incrementally()
+    calls = itertools.count()
+    original = Domain.get_active_state
+
+    def counted(self: Domain, *args: Any, **kwargs: Any) -> Any:
+        next(calls)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Domain, "get_active_state", counted)
+    tracker = DialogueStateTracker("s2", DOMAIN.slots)
+    per_turn = []
+    for i in range(60):
+        for event in _turn(i * 2):  # no reverts: the conversation only grows
+            tracker.update(event)
+        before = next(calls)
+        tracker.past_states(DOMAIN)
+        per_turn.append(next(calls) - before - 1)
+    assert max(per_turn[5:]) <= 4, per_turn
+
+
+def test_a_cached_tracker_is_a_copy_that_shares_the_events() -> None:
+    tracker = DialogueStateTracker.from_events("s3", _turn(1) + _turn(4), DOMAIN.slots)
+    copied = snapshot(tracker)
+    assert copied.current_state() == tracker.current_state()
+    copied.update(SlotSet("order_id", "999999"))
+    copied.update(_user("greet", "hola"))
+    assert tracker.get_slot("order_id") == "100004" and len(tracker.events) == len(copied.events) - 2
+    assert all(a is b for a, b in zip(tracker.events, copied.events))
+
+    store = CachedInMemoryTrackerStore(DOMAIN)
+    asyncio.run(store.save(tracker))
+    again = asyncio.run(store.retrieve("s3"))
+    assert again is not None and again is not tracker
+    assert again.current_state() == tracker.current_state()
+    assert list(asyncio.run(store.keys())) == ["s3"]
+
+
+SHOPPER = ["hola", "¿el envío es gratis?", "gracias", "¿cuántos días tengo para devolver?", "vale, gracias",
+           "¿tienen teléfono?", "genial, gracias", "¿cuánto tarda en llegar?", "perfecto, gracias",
+           "¿aceptan tarjeta?", "muchas gracias", "adiós"]
+
+
+def _conversation(patched: bool, turns: int) -> List[List[str]]:
+    """The actions the trained model takes after each message of a long
+    conversation, in process, with or without the project's turn cache."""
+    from rasa.core.agent import Agent
+    from rasa.core.tracker_store import InMemoryTrackerStore
+
+    from bot import rasa_server
+
+    incremental = DialogueStateTracker.past_states
+    original = getattr(incremental, "_original", incremental)
+    DialogueStateTracker.past_states = incremental if patched else original  # type: ignore[method-assign]
+    try:
+        agent = Agent.load(str(MODEL))
+        store_class = CachedInMemoryTrackerStore if patched else InMemoryTrackerStore
+        agent.tracker_store = agent.processor.tracker_store = store_class(agent.domain)  # type: ignore[union-attr]
+        rasa_server.start_sessions_with_the_policy()
+
+        async def talk() -> List[List[str]]:
+            actions: List[List[str]] = []
+            seen = 0
+            for text in itertools.islice(itertools.cycle(SHOPPER), turns):
+                await agent.handle_text(text, sender_id="largo")
+                tracker = await agent.tracker_store.retrieve("largo")
+                events = list(tracker.events)
+                actions.append([e.action_name for e in events[seen:] if isinstance(e, ActionExecuted)])
+                seen = len(events)
+            return actions
+
+        return asyncio.run(talk())
+    finally:
+        DialogueStateTracker.past_states = incremental  # type: ignore[method-assign]
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model (make train)")
+def test_a_long_conversation_gets_the_same_actions_as_with_rasas_own_code() -> None:
+    from bot.rasa_server import build_state_history_incrementally
+
+    build_state_history_incrementally()
+    turns = 90
+    patched = _conversation(True, turns)
+    assert patched == _conversation(False, turns)
+    assert all(actions and actions[-1] == "action_listen" for actions in patched)

@@ -6,13 +6,15 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import AsyncIterator, Awaitable, Callable, List, Optional
 
 import aiohttp
+import pytest_asyncio
 
+from bot.processes import free_port
 from bot.settings import ROOT
 from handoff.bridge import CRASH_EXIT_CODE
-from tests.handoff.conftest import BRIDGE_SECRET, Client
+from tests.handoff.conftest import BRIDGE_SECRET, Client, FakeRasa
 
 START_TIMEOUT_S = 60.0
 
@@ -96,3 +98,60 @@ async def wait_until(predicate, what: str, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)  # polling the database for an observable state
 
 
+StartBridge = Callable[..., Awaitable[BridgeProcess]]
+
+
+@pytest_asyncio.fixture
+async def cluster(fresh_postgres_url: str, redis_prefix: str, fake_rasa: FakeRasa,
+                  tmp_path: Path) -> AsyncIterator[StartBridge]:
+    """Start bridges of one cluster, each on its own port."""
+    started: List[BridgeProcess] = []
+
+    async def start(name: str, crash_at: str = "", **env: str) -> BridgeProcess:
+        process = BridgeProcess(fresh_postgres_url, fake_rasa.url, free_port(), tmp_path / f"bridge-{name}.log")
+        await process.start(crash_at, HANDOFF_CLUSTER="redis", HANDOFF_CLUSTER_PREFIX=redis_prefix, HANDOFF_BRIDGE_ID=name,
+                            HANDOFF_LEADER_TTL_S="2", HANDOFF_PRESENCE_TTL_S="3", **env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        await process.kill()
+
+
+
+
+class LoadBalancer:
+    """Debian's HAProxy in front of bridges, configured as ``make run-scaled``
+    configures it (bot/scaled.py ``haproxy_config``)."""
+
+    def __init__(self, bridges: List[int], log: Path) -> None:
+        self.port = free_port()
+        self.bridges = bridges
+        self.log = log
+        self.process: Optional[asyncio.subprocess.Process] = None
+
+    async def start(self) -> "LoadBalancer":
+        from bot.scaled import find_haproxy, haproxy_config
+
+        config = self.log.with_suffix(".cfg")
+        config.write_text(haproxy_config("127.0.0.1", self.port, self.bridges), encoding="utf-8")
+        with self.log.open("ab") as out:
+            self.process = await asyncio.create_subprocess_exec(
+                find_haproxy(), "-db", "-f", str(config), stdout=out, stderr=asyncio.subprocess.STDOUT)
+
+        async def healthy() -> bool:
+            try:
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+                    async with session.get(f"http://127.0.0.1:{self.port}/health/live") as response:
+                        return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_until(healthy, "HAProxy answering", timeout=30)
+        return self
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await asyncio.wait_for(self.process.wait(), 20)

@@ -10,38 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Dict, List
+from typing import Dict
 
 import pytest
-import pytest_asyncio
 
-from bot.processes import free_port
 from handoff.storage import Storage
-from tests.handoff.bridge_process import BridgeProcess, connect, reconnect, wait_until
+from tests.handoff.bridge_process import LoadBalancer, StartBridge, cluster, connect, reconnect, wait_until  # noqa: F401
 from tests.handoff.conftest import Client, FakeRasa, new_agent_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio]
-
-StartBridge = Callable[..., Awaitable[BridgeProcess]]
-
-
-@pytest_asyncio.fixture
-async def cluster(fresh_postgres_url: str, redis_prefix: str, fake_rasa: FakeRasa,
-                  tmp_path: Path) -> AsyncIterator[StartBridge]:
-    """Start bridges of one cluster, each on its own port."""
-    started: List[BridgeProcess] = []
-
-    async def start(name: str, crash_at: str = "", **env: str) -> BridgeProcess:
-        process = BridgeProcess(fresh_postgres_url, fake_rasa.url, free_port(), tmp_path / f"bridge-{name}.log")
-        await process.start(crash_at, HANDOFF_CLUSTER="redis", HANDOFF_CLUSTER_PREFIX=redis_prefix, HANDOFF_BRIDGE_ID=name,
-                            HANDOFF_LEADER_TTL_S="2", HANDOFF_PRESENCE_TTL_S="3", **env)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        await process.kill()
-
 
 async def agent_on(port: int, token: str) -> Client:
     client = await connect(port, "/ws/agent")
@@ -195,3 +172,52 @@ async def test_presence_counts_on_every_bridge(cluster: StartBridge, fresh_postg
     assert entry["present"] is True
     await shopper.close()
     await agent.close()
+
+
+async def test_a_killed_bridge_s_customer_and_agent_go_on_through_the_load_balancer(
+        cluster: StartBridge, fresh_postgres_url: str, tmp_path: Path) -> None:
+    """Through HAProxy, as ``make run-scaled`` runs it: the shopper and the
+    agent talk; the bridge holding the shopper's socket is killed; both
+    reconnect to the same address, land on the other bridge, and lose
+    nothing: the shopper's history has every message, the agent's case card
+    too, and the conversation goes on."""
+    a = await cluster("a")
+    b = await cluster("b")
+    balancer = await LoadBalancer([a.port, b.port], tmp_path / "haproxy.log").start()
+    try:
+        _, token = await new_agent_in(fresh_postgres_url, "Marta")
+        agent = await agent_on(balancer.port, token)
+        shopper, session = await shopper_on(balancer.port)
+        conversation_id = session["conversation_id"]
+        await queued(shopper)
+        await agent.wait_for(lambda f: f.get("type") == "queue_changed"
+                             and any(c.get("conversation_id") == conversation_id for c in f.get("added", ())))
+        await agent.send({"type": "claim", "conversation_id": conversation_id})
+        await agent.wait_type("conversation")
+        await agent.send({"type": "message", "conversation_id": conversation_id, "text": "Hola, soy Marta.",
+                          "client_id": "a1"})
+        await shopper.wait_for(lambda f: f.get("type") == "message" and f.get("text") == "Hola, soy Marta.")
+        await shopper.send({"type": "message", "text": "Mi pedido no llega", "client_id": "s1"})
+        await shopper.wait_for(lambda f: f.get("type") == "ack" and f.get("client_id") == "s1")
+        await agent.wait_for(lambda f: f.get("type") == "message" and f.get("text") == "Mi pedido no llega")
+
+        holder = a if conversation_id in a.log.read_text() else b
+        await holder.kill()
+
+        shopper, history = await reconnect(balancer.port, session["session_id"])
+        assert [m["text"] for m in history if m["sender"] in ("agent", "customer")][-2:] == \
+            ["Hola, soy Marta.", "Mi pedido no llega"]
+        agent = await agent_on(balancer.port, token)
+        card = await agent.wait_type("conversation")
+        assert card["conversation_id"] == conversation_id
+        assert "Mi pedido no llega" in [line.get("text") for line in card["history"]]
+
+        await agent.send({"type": "message", "conversation_id": conversation_id, "text": "Lo miro ahora mismo.",
+                          "client_id": "a2"})
+        await shopper.wait_for(lambda f: f.get("type") == "message" and f.get("text") == "Lo miro ahora mismo.")
+        await shopper.send({"type": "message", "text": "Gracias", "client_id": "s2"})
+        await agent.wait_for(lambda f: f.get("type") == "message" and f.get("text") == "Gracias")
+        await shopper.close()
+        await agent.close()
+    finally:
+        await balancer.stop()

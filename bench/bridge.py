@@ -545,30 +545,43 @@ def _load_result(tag: str, rate: Optional[float], elapsed: float, relay: Relay, 
 
 async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, rates: Sequence[float],
                           duration_s: float, nominal_rate: Optional[float] = None,
-                          log: Any = print) -> Dict[str, Any]:
+                          log: Any = print, bridges: int = 1) -> Dict[str, Any]:
     """Relay and memory (parts 2 and 3). ``rates``: the paced loads (customer
     messages/s over all sessions, ``duration_s`` each); ``messages``: per
     customer in the saturated load (0: none); ``nominal_rate``: the paced rate
-    the latency target is judged at (default the middle of ``rates``)."""
+    the latency target is judged at (default the middle of ``rates``).
+    ``bridges`` > 1: that many bridges of one Redis cluster on a PostgreSQL
+    database of their own; every customer on the first, every agent on the
+    last, so each relayed message crosses bridges (memory: the first's)."""
     from core.store.seed import seed_store
 
     limit = raise_nofile(2 * sessions + 1024)
-    database_url = f"sqlite:///{tmp / 'relay-store.db'}"
+    scratch_db: Optional[str] = None
+    extra = {"HANDOFF_RATE_LIMIT": "1000000", "HANDOFF_AGENT_GRACE_S": "600", "HANDOFF_RASA_TIMEOUT_S": "30"}
+    if bridges > 1:
+        scratch_db = f"bench_bridges_{os.getpid()}"
+        database_url = await asyncio.to_thread(_postgres_database, scratch_db)
+        extra.update(HANDOFF_CLUSTER="redis", HANDOFF_CLUSTER_PREFIX=f"bench{os.getpid()}:")
+    else:
+        database_url = f"sqlite:///{tmp / 'relay-store.db'}"
     await asyncio.to_thread(seed_store, database_url)
     tokens = await asyncio.to_thread(add_agents, database_url, agents)
     rasa = StandInRasa()
     await rasa.start()
-    bridge = BridgeProcess(database_url, rasa.url, tmp / "relay-bridge.log", {
-        "HANDOFF_RATE_LIMIT": "1000000", "HANDOFF_AGENT_GRACE_S": "600", "HANDOFF_RASA_TIMEOUT_S": "30"})
+    processes = [BridgeProcess(database_url, rasa.url, tmp / f"relay-bridge-{n}.log",
+                               {**extra, "HANDOFF_BRIDGE_ID": f"bench-{n}"}) for n in range(bridges)]
+    bridge = processes[0]
     relay = Relay()
     customers: List[Customer] = []
     consoles: List[Agent] = []
     result: Dict[str, Any] = {"sessions": sessions, "agents": agents, "nofile": limit, "duration_s": duration_s,
                               "nominal_rate": nominal_rate if nominal_rate else (rates[len(rates) // 2] if rates else None),
-                              "sqlite_commit": await asyncio.to_thread(sqlite_commit_ms, tmp)}
+                              "sqlite_commit": await asyncio.to_thread(sqlite_commit_ms, tmp), "bridges": bridges}
     ws_url = bridge.url.replace("http://", "ws://")
+    agent_ws_url = processes[-1].url.replace("http://", "ws://")
     try:
-        await bridge.start()
+        for process in processes:
+            await process.start()
         await asyncio.sleep(1.0)  # let the freshly started process settle before the baseline
         memory = {"started": rss_mb(bridge.pid)}
 
@@ -581,7 +594,7 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         # to every agent and re-checks every queued customer's position, so
         # 1,000 queued at once makes each claim cost O(queue x agents).
         log(f"  {agents} agents connect; customers ask for a person and are claimed, {CLAIM_BATCH} at a time...")
-        consoles = list(await asyncio.gather(*(Agent.open(ws_url, t, relay) for t in tokens)))
+        consoles = list(await asyncio.gather(*(Agent.open(agent_ws_url, t, relay) for t in tokens)))
         claim_started = time.perf_counter()
 
         async def ask(customer: Customer) -> None:
@@ -612,14 +625,14 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         loads = []
         for rate in rates:
             log(f"  paced relay: {rate:g} customer messages/s for {duration_s:g} s...")
-            cpu_before = cpu_seconds(bridge.pid)
+            cpu_before = sum(cpu_seconds(p.pid) for p in processes)
             loads.append(await paced(customers, relay, rate, duration_s, f"paced {rate:g}/s"))
-            loads[-1]["bridge_cpu"] = (cpu_seconds(bridge.pid) - cpu_before) / loads[-1]["elapsed_s"]
+            loads[-1]["bridge_cpu"] = (sum(cpu_seconds(p.pid) for p in processes) - cpu_before) / loads[-1]["elapsed_s"]
         if messages:
             log(f"  saturated relay: {messages} messages per customer, no pause...")
-            cpu_before = cpu_seconds(bridge.pid)
+            cpu_before = sum(cpu_seconds(p.pid) for p in processes)
             loads.append(await closed_loop(customers, relay, messages, "saturated"))
-            loads[-1]["bridge_cpu"] = (cpu_seconds(bridge.pid) - cpu_before) / loads[-1]["elapsed_s"]
+            loads[-1]["bridge_cpu"] = (sum(cpu_seconds(p.pid) for p in processes) - cpu_before) / loads[-1]["elapsed_s"]
             result["saturated_messages"] = messages
         memory["after_relay"] = rss_mb(bridge.pid)
         result.update(loads=loads, memory=memory, errors=dict(relay.errors), rasa_calls=rasa.calls)
@@ -627,18 +640,53 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         result["assigned_per_session_kb"] = 1024 * (memory["assigned"] - memory["started"]) / max(1, sessions)
         return result
     except BaseException:
-        bridge.print_log_tail()
+        for process in processes:
+            process.print_log_tail()
         raise
     finally:
         await asyncio.gather(*(c.close() for c in consoles), return_exceptions=True)
         await asyncio.gather(*(c.close() for c in customers), return_exceptions=True)
-        bridge.stop()
+        for process in processes:
+            process.stop()
         await rasa.stop()
+        if scratch_db is not None:
+            await asyncio.to_thread(_drop_postgres_database, scratch_db)
+
+
+def _postgres_database(name: str) -> str:
+    """A new database on the local PostgreSQL (127.0.0.1:5432, user postgres), migrated."""
+    from sqlalchemy import create_engine, text
+
+    import migrations
+
+    admin = create_engine("postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    migrations.upgrade(url)
+    return url
+
+
+def _drop_postgres_database(name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine("postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def run_relay(tmp: Path, sessions: int, agents: int, messages: int, rates: Sequence[float],
-              duration_s: float, nominal_rate: Optional[float] = None, log: Any = print) -> Dict[str, Any]:
-    return asyncio.run(run_relay_async(tmp, sessions, agents, messages, rates, duration_s, nominal_rate, log))
+              duration_s: float, nominal_rate: Optional[float] = None, log: Any = print,
+              bridges: int = 1) -> Dict[str, Any]:
+    return asyncio.run(run_relay_async(tmp, sessions, agents, messages, rates, duration_s, nominal_rate, log,
+                                       bridges))
 
 
 # -- 1: overhead over Rasa's bridge channel ------------------------------------------
@@ -1100,6 +1148,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="messages per customer in the saturated load (default 3; 0 skips it)")
     parser.add_argument("--samples", type=int, default=0, help="messages per path in the overhead part (default 400; quick 40)")
     parser.add_argument("--quick", action="store_true", help="a tiny run: 20 sessions, short loads, few samples")
+    parser.add_argument("--bridges", type=int, default=1,
+                        help="bridges of one Redis cluster on PostgreSQL (customers on the first, agents on the last)")
     parser.add_argument("--skip-rasa", action="store_true", help="skip the overhead part (no trained model needed)")
     parser.add_argument("--skip-login-flood", action="store_true", help="skip the login-flood part")
     parser.add_argument("--login-flood-only", action="store_true",
@@ -1150,7 +1200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.login_flood_only:
             print(f"Relay and memory with {sessions} sessions, {agents} agents...", flush=True)
             relay = run_relay(tmp, sessions, agents, messages, rates, duration, nominal,
-                              log=lambda m: print(m, flush=True))
+                              log=lambda m: print(m, flush=True), bridges=max(1, args.bridges))
         if not args.skip_login_flood:
             print(f"Agent login during a flood of {FLOOD_LOGINS} bogus logins...", flush=True)
             login = run_login_flood(tmp, log=lambda m: print(m, flush=True))

@@ -548,7 +548,7 @@ class Storage:
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in one transaction in the storage's worker thread;
-        also for a channel's own tables (handoff/channels/telegram.py)."""
+        also for a channel's own tables (handoff/channels/telegram/)."""
         executor = self._worker()
         return await asyncio.get_running_loop().run_in_executor(executor, self._transaction, work)
 

@@ -209,7 +209,7 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
     ),
     # what the agents' queue shows when the shopper wrote no words (a command, a button)
     "preview_request_human": ("(pidió hablar con una persona)", "(pidió hablar con una persona)"),
-    # -- Telegram (handoff/channels/telegram.py) --
+    # -- Telegram (handoff/channels/telegram/) --
     "tg_help": (
         "Soy el asistente virtual de {store}. Puedo ayudarte a:\n"
         "• saber dónde está tu pedido y cuándo llega\n"

@@ -6,7 +6,7 @@ Revises:
 Create Date: 2026-12-10
 
 Before this revision three owners made the schema with ``create_all``
-(core/store/sql.py, handoff/storage.py, handoff/channels/telegram.py), and
+(core/store/sql.py, handoff/storage.py, handoff/channels/telegram/), and
 added some later columns with ALTERs at start. A database made by any of
 those mains has no ``alembic_version`` table, so it starts here too: every
 table missing is created (a store that never ran the bridge has no
@@ -244,7 +244,7 @@ Table(
     sqlite_autoincrement=True,
 )
 
-# -- the Telegram channel (handoff/channels/telegram.py) -----------------------
+# -- the Telegram channel (handoff/channels/telegram/) -----------------------
 
 Table(
     "handoff_telegram_chats", schema,

@@ -1,6 +1,6 @@
 """The agent console with a Telegram customer's files, in Chromium, against the
 in-process bridge of test_widget_offline (stand-in Rasa, no Telegram): the
-conversation is made through the bridge's own API, as handoff/channels/telegram.py
+conversation is made through the bridge's own API, as handoff/channels/telegram/
 does (``open_session(channel="telegram")``, ``set_profile(display_name=...)``,
 ``add_attachment`` + ``customer_attachments``). The agent sees the channel badge
 and the unverified Telegram name in the queue and the case card, the photo as a

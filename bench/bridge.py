@@ -1056,7 +1056,7 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
             "bridge's own work: the WebSocket frames in and out (message in; ack, typing and the bot's messages "
             "out), reading the conversation and committing the customer message in one transaction, and "
             f"committing each bot message ({overhead['bot_messages_per_turn']:.1f} per turn) before delivering "
-            "it. On SQLite these single-row transactions run on the bridge's event loop (handoff/storage.py).", "",
+            "it. On SQLite these single-row transactions run on the bridge's event loop (handoff/storage/engine.py).", "",
         ]
         verdict = _met(added <= TARGET_OVERHEAD_MS)
         if added > TARGET_OVERHEAD_MS:

@@ -1,5 +1,9 @@
-"""Settings from environment variables, with working defaults.
+"""The launcher's settings (``python -m bot``: Rasa, the action server, the
+bridge), from environment variables with working defaults.
 
+The variables are read with core/settings.py's readers, and the ones the
+bridge reads too through its shared pieces, so each has one default and one
+error message; ``SettingsError`` is core's, importable from here as before.
 Every variable is listed in the README's configuration table. Secrets
 (RASA_JWT_SECRET, RASA_BRIDGE_SECRET, ACTION_SERVER_TOKEN, DATABASE_URL
 passwords, TELEGRAM_BOT_TOKEN) come only from the environment and are never
@@ -9,42 +13,31 @@ handed to the children by environment only.
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional
+
+from core.settings import (
+    DEFAULT_ACTIONS_PORT,
+    BridgeAddress,
+    RasaAddress,
+    RedisSettings,
+    SettingsError,
+    actions_port,
+    actions_url,
+    bridge_secret,
+    choice,
+    database_url,
+    log_level,
+    port,
+    random_secret,
+    text,
+    whole,
+)
+
+__all__ = ["ROOT", "LOCK_STORE_TYPES", "TRACKER_STORE_TYPES", "RasaStores", "Settings", "SettingsError"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class SettingsError(ValueError):
-    """A variable has a value the processes cannot use."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: Optional[int] = None) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc
-    if not 0 < value < 65536 and name.endswith("PORT"):
-        raise SettingsError(f"{name} must be a port number (1-65535), not {value}")
-    if minimum is not None and value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: Tuple[str, ...]) -> str:
-    value = env.get(name, "").strip().lower() or default
-    if value not in allowed:
-        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-    return value
-
-
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(name, "").strip() or default
 
 
 # Rasa's names for where it keeps conversations and their locks (endpoints.yml).
@@ -79,10 +72,7 @@ class RasaStores:
     tracker_db_password: str = field(default="", repr=False)
     tracker_login_db: str = "postgres"
     lock_store: str = "memory"
-    redis_host: str = "127.0.0.1"
-    redis_port: int = 6379
-    redis_db: int = 0
-    redis_password: str = field(default="", repr=False)
+    redis: RedisSettings = field(default_factory=RedisSettings)
     lock_key_prefix: str = "tienda"
     workers: int = 1
     # Long conversations as fast as short ones (bot/tracker_store.py and
@@ -92,21 +82,18 @@ class RasaStores:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RasaStores":
         stores = cls(
-            tracker_store=_choice(env, "RASA_TRACKER_STORE", "memory", tuple(TRACKER_STORE_TYPES)),
-            tracker_db_host=_text(env, "RASA_TRACKER_DB_HOST", "127.0.0.1"),
-            tracker_db_port=_int(env, "RASA_TRACKER_DB_PORT", 5432),
-            tracker_db=_text(env, "RASA_TRACKER_DB", "rasa_trackers"),
-            tracker_db_user=_text(env, "RASA_TRACKER_DB_USER", "postgres"),
+            tracker_store=choice(env, "RASA_TRACKER_STORE", "memory", tuple(TRACKER_STORE_TYPES)),
+            tracker_db_host=text(env, "RASA_TRACKER_DB_HOST", "127.0.0.1"),
+            tracker_db_port=port(env, "RASA_TRACKER_DB_PORT", 5432),
+            tracker_db=text(env, "RASA_TRACKER_DB", "rasa_trackers"),
+            tracker_db_user=text(env, "RASA_TRACKER_DB_USER", "postgres"),
             tracker_db_password=env.get("RASA_TRACKER_DB_PASSWORD", ""),
-            tracker_login_db=_text(env, "RASA_TRACKER_LOGIN_DB", "postgres"),
-            lock_store=_choice(env, "RASA_LOCK_STORE", "memory", tuple(LOCK_STORE_TYPES)),
-            redis_host=_text(env, "REDIS_HOST", "127.0.0.1"),
-            redis_port=_int(env, "REDIS_PORT", 6379),
-            redis_db=_int(env, "REDIS_DB", 0, minimum=0),
-            redis_password=env.get("REDIS_PASSWORD", ""),
-            lock_key_prefix=_text(env, "RASA_LOCK_KEY_PREFIX", "tienda"),
-            workers=_int(env, "SANIC_WORKERS", 1, minimum=1),
-            turn_cache=_choice(env, "RASA_TURN_CACHE", "on", ("on", "off")) == "on",
+            tracker_login_db=text(env, "RASA_TRACKER_LOGIN_DB", "postgres"),
+            lock_store=choice(env, "RASA_LOCK_STORE", "memory", tuple(LOCK_STORE_TYPES)),
+            redis=RedisSettings.from_env(env),
+            lock_key_prefix=text(env, "RASA_LOCK_KEY_PREFIX", "tienda"),
+            workers=whole(env, "SANIC_WORKERS", 1, minimum=1),
+            turn_cache=choice(env, "RASA_TURN_CACHE", "on", ("on", "off")) == "on",
         )
         if stores.workers > 1 and (stores.tracker_store == "memory" or stores.lock_store == "memory"):
             raise SettingsError("SANIC_WORKERS above 1 needs RASA_TRACKER_STORE=sql and RASA_LOCK_STORE=redis "
@@ -128,18 +115,10 @@ class RasaStores:
             "RASA_TRACKER_DB_PASSWORD": self.tracker_db_password,
             "RASA_TRACKER_LOGIN_DB": self.tracker_login_db,
             "RASA_LOCK_STORE_TYPE": LOCK_STORE_TYPES[self.lock_store],
-            "REDIS_HOST": self.redis_host,
-            "REDIS_PORT": str(self.redis_port),
-            "REDIS_DB": str(self.redis_db),
-            "REDIS_PASSWORD": self.redis_password,
+            **self.redis.env(),
             "RASA_LOCK_KEY_PREFIX": self.lock_key_prefix,
             "SANIC_WORKERS": str(self.workers),
         }
-
-
-def _secret(env: Mapping[str, str], name: str) -> str:
-    """The variable's value, or a random one for this run."""
-    return env.get(name, "").strip() or secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -155,44 +134,46 @@ class Settings:
     handoff_host: str = "127.0.0.1"
     handoff_port: int = 8080
     # The bridge's key to Rasa's bridge channel, and Rasa's to the action server.
-    rasa_bridge_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
-    action_server_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    rasa_bridge_secret: str = field(default_factory=random_secret, repr=False)
+    action_server_token: str = field(default_factory=random_secret, repr=False)
     rasa_stores: RasaStores = field(default_factory=RasaStores)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
         env = os.environ if env is None else env
-        secret = env.get("RASA_JWT_SECRET", "").strip()
+        secret = text(env, "RASA_JWT_SECRET")
+        rasa = RasaAddress.from_env(env)
+        bridge = BridgeAddress.from_env(env, lowest_port=1)
         return cls(
-            rasa_host=env.get("RASA_HOST", "127.0.0.1").strip() or "127.0.0.1",
-            rasa_port=_int(env, "RASA_PORT", 5005),
-            actions_port=_int(env, "ACTIONS_PORT", 5055),
-            model_path=Path(env.get("RASA_MODEL", "").strip() or ROOT / "models" / "assistant.tar.gz"),
+            rasa_host=rasa.host,
+            rasa_port=rasa.port,
+            actions_port=actions_port(env) or DEFAULT_ACTIONS_PORT,
+            model_path=Path(text(env, "RASA_MODEL") or ROOT / "models" / "assistant.tar.gz"),
             # Rasa's HTTP API is protected by JWT (HS256, Authorization header,
             # never a token in the URL). Without RASA_JWT_SECRET a random one is
             # made for this run and handed to the children by environment only.
-            rasa_jwt_secret=secret or secrets.token_urlsafe(32),
+            rasa_jwt_secret=secret or random_secret(),
             rasa_jwt_secret_generated=not secret,
-            database_url=env.get("DATABASE_URL", "").strip() or None,
-            log_level=(env.get("LOG_LEVEL", "INFO").strip() or "INFO").upper(),
-            handoff_host=env.get("HANDOFF_HOST", "127.0.0.1").strip() or "127.0.0.1",
-            handoff_port=_int(env, "HANDOFF_PORT", 8080),
-            rasa_bridge_secret=_secret(env, "RASA_BRIDGE_SECRET"),
-            action_server_token=_secret(env, "ACTION_SERVER_TOKEN"),
+            database_url=database_url(env),
+            log_level=log_level(env),
+            handoff_host=bridge.host,
+            handoff_port=bridge.port,
+            rasa_bridge_secret=bridge_secret(env) or random_secret(),
+            action_server_token=text(env, "ACTION_SERVER_TOKEN") or random_secret(),
             rasa_stores=RasaStores.from_env(env),
         )
 
     @property
     def rasa_url(self) -> str:
-        return f"http://{self.rasa_host}:{self.rasa_port}"
+        return RasaAddress(self.rasa_host, self.rasa_port).url
 
     @property
     def handoff_url(self) -> str:
-        return f"http://{self.handoff_host}:{self.handoff_port}"
+        return BridgeAddress(self.handoff_host, self.handoff_port).url
 
     @property
     def actions_url(self) -> str:
-        return f"http://127.0.0.1:{self.actions_port}"
+        return actions_url(self.actions_port)
 
     def child_env(self, base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
         """Environment for the Rasa server and the action server."""

@@ -290,8 +290,8 @@ class RedisCluster(Cluster):
         the pool connects on first use)."""
         from redis.asyncio import Redis
 
-        s = self.settings
-        return Redis(host=s.redis_host, port=s.redis_port, db=s.redis_db, password=s.redis_password or None,
+        r = self.settings.redis
+        return Redis(host=r.host, port=r.port, db=r.db, password=r.password or None,
                      socket_timeout=5.0, socket_connect_timeout=5.0, health_check_interval=15)
 
     async def start(self, receiver: Receiver) -> None:
@@ -305,7 +305,7 @@ class RedisCluster(Cluster):
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
-            raise ClusterError(f"Redis at {self.settings.redis_host}:{self.settings.redis_port} "
+            raise ClusterError(f"Redis at {self.settings.redis.host}:{self.settings.redis.port} "
                                f"did not answer ({type(exc).__name__})") from exc
         self._tasks = [asyncio.create_task(self._listen(), name="cluster-listen"),
                        asyncio.create_task(self._heartbeat(), name="cluster-presence"),

@@ -1,6 +1,11 @@
 """The bridge's settings, from environment variables with working defaults.
 
-Every variable is listed in docs/protocol.md (configuration table). Secrets
+The variables are read with core/settings.py's readers, and the ones the
+launcher reads too (Rasa's address, HANDOFF_HOST/PORT, ACTIONS_PORT,
+DATABASE_URL, RASA_BRIDGE_SECRET, LOG_LEVEL, REDIS_*) through its shared
+pieces, so each has one default and one error message; ``SettingsError`` is
+core's, importable from here as before. Every variable is listed in the
+README's configuration table (the bridge's own in docs/protocol.md too). Secrets
 (RASA_BRIDGE_SECRET, DATABASE_URL passwords, TELEGRAM_BOT_TOKEN, the webhook and
 attachment secrets) are never logged and are left out of ``repr``.
 """
@@ -13,7 +18,25 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
+from core.settings import (
+    BridgeAddress,
+    RasaAddress,
+    RedisSettings,
+    SettingsError,
+    actions_port,
+    actions_url,
+    bridge_secret,
+    choice,
+    database_url,
+    log_level,
+    number,
+    port,
+    text,
+    whole,
+)
 from core.store import default_database_url
+
+__all__ = ["CLUSTER_KINDS", "STATIC_DIR", "TELEGRAM_API", "HandoffSettings", "SettingsError"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TELEGRAM_API = "https://api.telegram.org"
@@ -21,54 +44,27 @@ TELEGRAM_API = "https://api.telegram.org"
 WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
-class SettingsError(ValueError):
-    """An environment variable has a value the bridge cannot use."""
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from exc
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    value = _number(env, name, default, minimum)
-    if value != int(value):
-        raise SettingsError(f"{name} must be a whole number, not {value}")
-    return int(value)
-
-
 def _telegram(env: Mapping[str, str]) -> Dict[str, Any]:
     """The TELEGRAM_* variables, checked (a bad value stops the start, it is
     never silently ignored)."""
-    webhook_url = env.get("TELEGRAM_WEBHOOK_URL", "").strip()
+    webhook_url = text(env, "TELEGRAM_WEBHOOK_URL")
     if webhook_url and urlsplit(webhook_url).scheme != "https":
         raise SettingsError("TELEGRAM_WEBHOOK_URL must be an https:// URL (Telegram only calls HTTPS webhooks)")
-    secret = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
+    secret = text(env, "TELEGRAM_WEBHOOK_SECRET")
     if secret and not WEBHOOK_SECRET.match(secret):
         raise SettingsError("TELEGRAM_WEBHOOK_SECRET may only have 1-256 characters A-Z, a-z, 0-9, _ and -")
-    base = env.get("TELEGRAM_API_BASE_URL", "").strip().rstrip("/") or TELEGRAM_API
+    base = text(env, "TELEGRAM_API_BASE_URL").rstrip("/") or TELEGRAM_API
     if urlsplit(base).scheme not in ("http", "https"):
         raise SettingsError("TELEGRAM_API_BASE_URL must be an http(s):// URL")
-    port = _int(env, "TELEGRAM_WEBHOOK_PORT", 8081, 0)
-    if port > 65535:
-        raise SettingsError(f"TELEGRAM_WEBHOOK_PORT must be a port number, not {port}")
     return dict(
-        telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+        telegram_bot_token=text(env, "TELEGRAM_BOT_TOKEN"),
         telegram_webhook_url=webhook_url,
         telegram_webhook_secret=secret,
-        telegram_webhook_port=port,
+        telegram_webhook_port=port(env, "TELEGRAM_WEBHOOK_PORT", 8081, lowest=0),
         telegram_api_base_url=base,
-        telegram_poll_timeout_s=_int(env, "TELEGRAM_POLL_TIMEOUT_S", 30, 0),
-        telegram_timeout_s=_number(env, "TELEGRAM_TIMEOUT_S", 10.0, 0.5),
-        telegram_outbox_max_attempts=_int(env, "TELEGRAM_OUTBOX_MAX_ATTEMPTS", 8, 1),
+        telegram_poll_timeout_s=whole(env, "TELEGRAM_POLL_TIMEOUT_S", 30, 0),
+        telegram_timeout_s=number(env, "TELEGRAM_TIMEOUT_S", 10.0, 0.5),
+        telegram_outbox_max_attempts=whole(env, "TELEGRAM_OUTBOX_MAX_ATTEMPTS", 8, 1),
     )
 
 
@@ -77,33 +73,30 @@ CLUSTER_KINDS = ("local", "redis")
 
 def _cluster(env: Mapping[str, str]) -> Dict[str, Any]:
     """HANDOFF_CLUSTER and the Redis it shares (the same REDIS_* variables as
-    Rasa's lock store)."""
-    kind = (env.get("HANDOFF_CLUSTER", "").strip() or "local").lower()
-    if kind not in CLUSTER_KINDS:
-        raise SettingsError(f"HANDOFF_CLUSTER must be one of {', '.join(CLUSTER_KINDS)}, not {kind!r}")
-    port = _int(env, "REDIS_PORT", 6379, 1)
-    if port > 65535:
-        raise SettingsError(f"REDIS_PORT must be a port number, not {port}")
+    Rasa's lock store, read by core/settings.py's ``RedisSettings``)."""
     return dict(
-        cluster=kind,
-        redis_host=env.get("REDIS_HOST", "").strip() or "127.0.0.1",
-        redis_port=port,
-        redis_db=_int(env, "REDIS_DB", 0, 0),
-        redis_password=env.get("REDIS_PASSWORD", ""),
-        cluster_prefix=env.get("HANDOFF_CLUSTER_PREFIX", "").strip() or "tienda:bridge:",
-        bridge_id=env.get("HANDOFF_BRIDGE_ID", "").strip(),
-        leader_ttl_s=_number(env, "HANDOFF_LEADER_TTL_S", 10.0, 1.0),
-        presence_ttl_s=_number(env, "HANDOFF_PRESENCE_TTL_S", 30.0, 3.0),
+        cluster=choice(env, "HANDOFF_CLUSTER", "local", CLUSTER_KINDS),
+        redis=RedisSettings.from_env(env),
+        cluster_prefix=text(env, "HANDOFF_CLUSTER_PREFIX", "tienda:bridge:"),
+        bridge_id=text(env, "HANDOFF_BRIDGE_ID"),
+        leader_ttl_s=number(env, "HANDOFF_LEADER_TTL_S", 10.0, 1.0),
+        presence_ttl_s=number(env, "HANDOFF_PRESENCE_TTL_S", 30.0, 3.0),
     )
 
 
+def _rasa_url(env: Mapping[str, str]) -> str:
+    """RASA_URL, else Rasa's own address (RASA_HOST, RASA_PORT; read only then)."""
+    return (text(env, "RASA_URL") or RasaAddress.from_env(env).url).rstrip("/")
+
+
 def _actions_url(env: Mapping[str, str]) -> str:
-    """ACTIONS_URL, else the local action server on ACTIONS_PORT, else ""."""
-    url = env.get("ACTIONS_URL", "").strip().rstrip("/")
+    """ACTIONS_URL, else the local action server on ACTIONS_PORT (read only
+    then), else ""."""
+    url = text(env, "ACTIONS_URL").rstrip("/")
     if url:
         return url
-    port = env.get("ACTIONS_PORT", "").strip()
-    return f"http://127.0.0.1:{_int(env, 'ACTIONS_PORT', 5055, 1)}" if port else ""
+    local = actions_port(env)
+    return actions_url(local) if local else ""
 
 
 @dataclass(frozen=True)
@@ -150,10 +143,7 @@ class HandoffSettings:
     # presence in this process (one bridge per database); "redis" shares them
     # through Redis so any bridge serves any customer and agent.
     cluster: str = "local"
-    redis_host: str = "127.0.0.1"
-    redis_port: int = 6379
-    redis_db: int = 0
-    redis_password: str = field(default="", repr=False)
+    redis: RedisSettings = field(default_factory=RedisSettings)
     cluster_prefix: str = "tienda:bridge:"
     bridge_id: str = ""            # "" : host name and process id
     leader_ttl_s: float = 10.0     # a dead leader's duties move after this long
@@ -162,38 +152,32 @@ class HandoffSettings:
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "HandoffSettings":
         env = os.environ if env is None else env
-        rasa_url = env.get("RASA_URL", "").strip()
-        if not rasa_url:
-            host = env.get("RASA_HOST", "").strip() or "127.0.0.1"
-            rasa_url = f"http://{host}:{_int(env, 'RASA_PORT', 5005, 1)}"
-        origins_raw = env.get("HANDOFF_ALLOWED_ORIGINS", "").strip()
+        origins_raw = text(env, "HANDOFF_ALLOWED_ORIGINS")
         origins = tuple(o.strip().rstrip("/") for o in origins_raw.split(",") if o.strip()) or None
-        port = _int(env, "HANDOFF_PORT", 8080, 0)
-        if port > 65535:
-            raise SettingsError(f"HANDOFF_PORT must be a port number, not {port}")
+        address = BridgeAddress.from_env(env)
         return cls(
-            host=env.get("HANDOFF_HOST", "").strip() or "127.0.0.1",
-            port=port,
-            rasa_url=rasa_url.rstrip("/"),
-            rasa_bridge_secret=env.get("RASA_BRIDGE_SECRET", "").strip(),
+            host=address.host,
+            port=address.port,
+            rasa_url=_rasa_url(env),
+            rasa_bridge_secret=bridge_secret(env),
             actions_url=_actions_url(env),
-            rasa_timeout_s=_number(env, "HANDOFF_RASA_TIMEOUT_S", 10.0, 0.05),
-            agent_grace_s=_number(env, "HANDOFF_AGENT_GRACE_S", 120.0),
+            rasa_timeout_s=number(env, "HANDOFF_RASA_TIMEOUT_S", 10.0, 0.05),
+            agent_grace_s=number(env, "HANDOFF_AGENT_GRACE_S", 120.0),
             allowed_origins=origins,
-            max_frame_bytes=_int(env, "HANDOFF_MAX_FRAME_BYTES", 65536, 256),
-            rate_limit=_int(env, "HANDOFF_RATE_LIMIT", 20, 1),
-            rate_window_s=_number(env, "HANDOFF_RATE_WINDOW_S", 10.0, 0.1),
-            database_url=env.get("DATABASE_URL", "").strip() or default_database_url(),
-            resume_action=env.get("HANDOFF_RESUME_ACTION", "").strip() or "utter_handoff_resumed",
-            queue_left_action=env.get("HANDOFF_QUEUE_LEFT_ACTION", "").strip() or "utter_queue_left",
-            default_handling_s=_int(env, "HANDOFF_DEFAULT_HANDLING_S", 300, 1),
-            queue_ack_interval_s=_number(env, "HANDOFF_QUEUE_ACK_INTERVAL_S", 300.0),
-            queue_abandon_after_s=_number(env, "HANDOFF_QUEUE_ABANDON_AFTER_S", 900.0),
-            log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
-            attachment_secret=env.get("HANDOFF_ATTACHMENT_SECRET", "").strip(),
-            attachment_url_ttl_s=_int(env, "HANDOFF_ATTACHMENT_URL_TTL_S", 3600, 30),
-            max_attachment_bytes=_int(env, "HANDOFF_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, 1024),
-            crash_at=env.get("HANDOFF_CRASH_AT", "").strip(),
+            max_frame_bytes=whole(env, "HANDOFF_MAX_FRAME_BYTES", 65536, 256),
+            rate_limit=whole(env, "HANDOFF_RATE_LIMIT", 20, 1),
+            rate_window_s=number(env, "HANDOFF_RATE_WINDOW_S", 10.0, 0.1),
+            database_url=database_url(env) or default_database_url(),
+            resume_action=text(env, "HANDOFF_RESUME_ACTION", "utter_handoff_resumed"),
+            queue_left_action=text(env, "HANDOFF_QUEUE_LEFT_ACTION", "utter_queue_left"),
+            default_handling_s=whole(env, "HANDOFF_DEFAULT_HANDLING_S", 300, 1),
+            queue_ack_interval_s=number(env, "HANDOFF_QUEUE_ACK_INTERVAL_S", 300.0),
+            queue_abandon_after_s=number(env, "HANDOFF_QUEUE_ABANDON_AFTER_S", 900.0),
+            log_level=log_level(env),
+            attachment_secret=text(env, "HANDOFF_ATTACHMENT_SECRET"),
+            attachment_url_ttl_s=whole(env, "HANDOFF_ATTACHMENT_URL_TTL_S", 3600, 30),
+            max_attachment_bytes=whole(env, "HANDOFF_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, 1024),
+            crash_at=text(env, "HANDOFF_CRASH_AT"),
             **_cluster(env),
             **_telegram(env),
         )

@@ -1,7 +1,7 @@
 """What several bridge processes share: live frames, conversation locks,
 who is connected, and which bridge leads.
 
-Why one seam: the bridge (handoff/bridge.py) decides and stores; this module
+Why one seam: the bridge (handoff/bridge/) decides and stores; this module
 only moves what one process cannot know alone. Two implementations behind
 one small interface, chosen by ``HANDOFF_CLUSTER`` (``make_cluster``):
 

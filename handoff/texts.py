@@ -21,7 +21,7 @@ VOICES = ("tu", "usted")
 
 # key -> (tú, usted)
 _TEXTS: Mapping[str, Tuple[str, str]] = {
-    # -- bridge (handoff/bridge.py) --
+    # -- bridge (handoff/bridge/) --
     "apology": (
         "Perdona, ahora mismo el asistente no responde. Si quieres, te paso con una persona del equipo.",
         "Disculpe, ahora mismo el asistente no responde. Si lo desea, le paso con una persona del equipo.",

@@ -42,7 +42,11 @@ class AppliedEvents:
     dropped by ``max_event_history``, the events replaced, a new loop name,
     which changes how earlier loop executions count) computes afresh. A copy
     of a tracker (``copy.copy``) shares the memo until it appends: the list is
-    then copied, never changed under another tracker."""
+    then copied, never changed under another tracker.
+    Limit: an event replaced in the middle of the same-length prefix, with
+    the first and the ``count``-th unchanged, would go unseen; Rasa changes
+    a tracker's events only by appending (``update``) or by replacing them
+    all (``_reset``, ``recreate_from_dialogue``)."""
 
     def __init__(self, tracker: DialogueStateTracker) -> None:
         self.owner = weakref.ref(tracker)

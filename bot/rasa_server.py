@@ -170,6 +170,111 @@ def apply_patches(turn_cache: bool) -> None:
     start_sessions_with_the_policy()
     if turn_cache:
         build_state_history_incrementally()
+        keep_applied_events()
+        copy_trackers_without_replay()
+        give_rule_policy_its_window()
+
+
+def keep_applied_events() -> None:
+    """Make ``DialogueStateTracker.applied_events`` continue from its last
+    result on the same tracker (``bot.turn_costs.applied_events``).
+
+    Why: Rasa 3.6 walks every event of the session twice per call, and a
+    turn calls it a dozen times (the processor's session check, the policies,
+    the state history's own check): at turn 100 the largest part of what
+    still grew per turn (py-spy; docs/benchmarks.md). Limit: the memo is
+    recomputed on anything but appended events (a dropped or replaced event,
+    a new loop name); only plain ``DialogueStateTracker``s, training's
+    ``TrackerWithCachedStates`` keeps Rasa's code. tests/test_turns.py checks
+    it equals Rasa's at every step and a long conversation's actions.
+    """
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.turn_costs import applied_events
+
+    current = DialogueStateTracker.applied_events
+    if getattr(current, "_kept", False):
+        return
+
+    def kept(self: DialogueStateTracker) -> List[Any]:
+        if type(self) is not DialogueStateTracker:
+            return current(self)
+        return applied_events(self)
+
+    kept._kept = True  # type: ignore[attr-defined]
+    kept._original = current  # type: ignore[attr-defined]
+    DialogueStateTracker.applied_events = kept
+
+
+def copy_trackers_without_replay() -> None:
+    """Make ``DialogueStateTracker.copy`` copy the state instead of
+    replaying every event into a new tracker (``bot.turn_costs.copy_tracker``).
+
+    Why: the processor copies the tracker before every action it runs (and a
+    form before activating), a replay of the whole session each time (7% of
+    a turn's CPU at turn 100 and growing, py-spy). Limit: the copy equals the
+    replay only if the tracker's state is what its events make, as Rasa keeps
+    it (changes go through ``update``); only plain ``DialogueStateTracker``s
+    (training's ``TrackerWithCachedStates`` has its own ``copy``).
+    tests/test_turns.py compares a copy with the replay and a long
+    conversation's actions with Rasa's code.
+    """
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.turn_costs import copy_tracker
+
+    current = DialogueStateTracker.copy
+    if getattr(current, "_snapshot", False):
+        return
+
+    def copy(self: DialogueStateTracker) -> DialogueStateTracker:
+        if type(self) is not DialogueStateTracker:
+            return current(self)
+        return copy_tracker(self)
+
+    copy._snapshot = True  # type: ignore[attr-defined]
+    copy._original = current  # type: ignore[attr-defined]
+    DialogueStateTracker.copy = copy
+
+
+def give_rule_policy_its_window() -> None:
+    """Give the RulePolicy only the last states its rules can reach
+    (``bot.turn_costs.rule_window``: the longest key of its lookup, plus one).
+
+    Why: on every call (two per prediction) the RulePolicy formats and deep
+    copies the whole state list for a debug log, filters its rules over every
+    state and builds a JSON key of the whole list: at turn 100 a tenth of the
+    turn's CPU (py-spy). Matching never looks further back than the longest
+    rule, and the key is only compared with keys shorter than the window, so
+    the prediction is the same (the argument is in ``rule_window``). Limit:
+    only for plain ``DialogueStateTracker``s (never in training, where the
+    lookup is still being built); tests/test_turns.py checks a long
+    conversation's actions against Rasa's code.
+    """
+    from rasa.core.policies.policy import Policy
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.turn_costs import rule_window
+
+    if getattr(RulePolicy.__dict__.get("_prediction_states"), "_windowed", False):
+        return
+    names = ("rules", "rules_for_loop_unhappy_path", "rules_not_in_stories")
+
+    def _prediction_states(self: RulePolicy, tracker: DialogueStateTracker, domain: Any,
+                           use_text_for_last_user_input: bool = False,
+                           rule_only_data: Optional[Dict[Text, Any]] = None) -> List[Any]:
+        states = Policy._prediction_states(self, tracker, domain, use_text_for_last_user_input, rule_only_data)
+        if type(tracker) is not DialogueStateTracker:
+            return states
+        key = (id(self.lookup),) + tuple(len(self.lookup.get(name) or ()) for name in names)
+        cached = self.__dict__.get("_turn_window")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_turn_window"] = (key, rule_window(self.lookup))
+        return states[-cached[1]:]
+
+    _prediction_states._windowed = True  # type: ignore[attr-defined]
+    RulePolicy._prediction_states = _prediction_states
 
 
 def start_sessions_with_the_policy() -> None:

@@ -5,6 +5,7 @@ longer grows with the conversation."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 from typing import Any, Dict, List, Optional
 
@@ -108,27 +109,60 @@ SHOPPER = ["hola", "¿el envío es gratis?", "gracias", "¿cuántos días tengo 
            "¿aceptan tarjeta?", "muchas gracias", "adiós"]
 
 
-def _conversation(patched: bool, turns: int) -> List[List[str]]:
+def _rasas_own() -> Dict[str, Any]:
+    """Rasa's own methods that ``apply_patches`` replaces (turn cache on)."""
+    from rasa.core.policies.rule_policy import RulePolicy
+
+    return {"past_states": getattr(DialogueStateTracker.past_states, "_original", DialogueStateTracker.past_states),
+            "applied_events": getattr(DialogueStateTracker.applied_events, "_original",
+                                      DialogueStateTracker.applied_events),
+            "copy": getattr(DialogueStateTracker.copy, "_original", DialogueStateTracker.copy),
+            "rule_states": RulePolicy.__dict__.get("_prediction_states")}
+
+
+def _conversation(patched: bool, turns: int, shopper: List[str] = SHOPPER,
+                  window: Optional[List[int]] = None) -> List[List[str]]:
     """The actions the trained model takes after each message of a long
-    conversation, in process, with or without the project's turn cache."""
+    conversation, in process, with or without the project's turn cache
+    (``window``: the most states the RulePolicy's matching was given)."""
     from rasa.core.agent import Agent
+    from rasa.core.policies.rule_policy import RulePolicy
     from rasa.core.tracker_store import InMemoryTrackerStore
 
     from bot import rasa_server
 
-    incremental = DialogueStateTracker.past_states
-    original = getattr(incremental, "_original", incremental)
-    DialogueStateTracker.past_states = incremental if patched else original  # type: ignore[method-assign]
+    rasa_server.apply_patches(True)
+    kept = {"past_states": DialogueStateTracker.past_states, "applied_events": DialogueStateTracker.applied_events,
+            "copy": DialogueStateTracker.copy, "rule_states": RulePolicy.__dict__.get("_prediction_states")}
+    own = _rasas_own()
+    original_keys = RulePolicy._get_possible_keys
+
+    def possible_keys(self: RulePolicy, lookup: Dict[str, str], states: List[Any]) -> Any:
+        if window is not None:
+            window.append(len(states))
+        return original_keys(self, lookup, states)
+
+    def use(methods: Dict[str, Any]) -> None:
+        DialogueStateTracker.past_states = methods["past_states"]  # type: ignore[method-assign]
+        DialogueStateTracker.applied_events = methods["applied_events"]  # type: ignore[method-assign]
+        DialogueStateTracker.copy = methods["copy"]  # type: ignore[method-assign]
+        if methods["rule_states"] is None:
+            if "_prediction_states" in RulePolicy.__dict__:
+                del RulePolicy._prediction_states
+        else:
+            RulePolicy._prediction_states = methods["rule_states"]  # type: ignore[method-assign]
+
+    use(kept if patched else own)
+    RulePolicy._get_possible_keys = possible_keys  # type: ignore[method-assign]
     try:
         agent = Agent.load(str(MODEL))
         store_class = CachedInMemoryTrackerStore if patched else InMemoryTrackerStore
         agent.tracker_store = agent.processor.tracker_store = store_class(agent.domain)  # type: ignore[union-attr]
-        rasa_server.start_sessions_with_the_policy()
 
         async def talk() -> List[List[str]]:
             actions: List[List[str]] = []
             seen = 0
-            for text in itertools.islice(itertools.cycle(SHOPPER), turns):
+            for text in itertools.islice(itertools.cycle(shopper), turns):
                 await agent.handle_text(text, sender_id="largo")
                 tracker = await agent.tracker_store.retrieve("largo")
                 events = list(tracker.events)
@@ -138,15 +172,109 @@ def _conversation(patched: bool, turns: int) -> List[List[str]]:
 
         return asyncio.run(talk())
     finally:
-        DialogueStateTracker.past_states = incremental  # type: ignore[method-assign]
+        RulePolicy._get_possible_keys = original_keys  # type: ignore[method-assign]
+        use(kept)
 
 
 @pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model (make train)")
 def test_a_long_conversation_gets_the_same_actions_as_with_rasas_own_code() -> None:
-    from bot.rasa_server import build_state_history_incrementally
-
-    build_state_history_incrementally()
     turns = 90
-    patched = _conversation(True, turns)
+    window: List[int] = []
+    patched = _conversation(True, turns, window=window)
     assert patched == _conversation(False, turns)
     assert all(actions and actions[-1] == "action_listen" for actions in patched)
+    # the RulePolicy matched on its window only (Rasa's own code: every state of the session)
+    assert window and max(window) <= 3, max(window)
+
+
+# Frustrated and off-topic turns too: apologies that revert themselves, fallbacks, a person asked for.
+MIXED = ["hola", "¿dónde está mi pedido?", "no lo sé", "¿el envío es gratis?", "¡¡¡esto es una vergüenza!!!",
+         "gracias", "¿aceptan bizum?", "asdf qwer", "vale", "¿tienen teléfono?", "¿cuánto tarda en llegar?",
+         "perfecto, gracias"]
+
+
+@pytest.mark.skipif(not MODEL.exists(), reason="needs the trained model (make train)")
+def test_a_mixed_long_conversation_gets_the_same_actions_as_with_rasas_own_code() -> None:
+    turns = 60
+    assert _conversation(True, turns, MIXED) == _conversation(False, turns, MIXED)
+
+
+def _loop_turn(i: int) -> List[Event]:
+    """A form asked for, filled over two messages (or left by a revert), around FAQ turns."""
+    from rasa.shared.core.events import ActiveLoop, UserUtteranceReverted
+
+    events = _turn(i)
+    if i % 3 == 0:
+        events += [_user("order_status", "mi pedido"), ActionExecuted("order_status_form"),
+                   ActiveLoop("order_status_form"), SlotSet("requested_slot", "order_id"),
+                   ActionExecuted("action_listen"), _user("inform", "123456"), ActionExecuted("order_status_form")]
+        if i % 2:
+            events += [UserUtteranceReverted()]
+        events += [SlotSet("order_id", "123456"), ActiveLoop(None), SlotSet("requested_slot", None),
+                   ActionExecuted("action_listen")]
+    return events
+
+
+class _CountingEvents(collections.deque):  # type: ignore[type-arg]
+    """The tracker's events, counting the events walked from the start."""
+
+    walked = 0
+
+    def __iter__(self) -> Any:
+        for event in super().__iter__():
+            _CountingEvents.walked += 1
+            yield event
+
+
+def test_applied_events_equal_rasas_at_every_step_and_do_not_walk_the_session() -> None:
+    """Fails with Rasa's own ``applied_events``: it walks every event twice per call."""
+    from bot.rasa_server import keep_applied_events
+
+    keep_applied_events()
+    own = DialogueStateTracker.applied_events._original  # type: ignore[attr-defined]
+    tracker = DialogueStateTracker("s4", DOMAIN.slots)
+    copied = None
+    for i in range(40):
+        for event in _loop_turn(i):
+            tracker.update(event)
+            assert tracker.applied_events() == own(tracker)
+        if i == 20:  # a copy continues on its own; the original is unchanged by it
+            copied = snapshot(tracker)
+            copied.update(_user("greet", "hola"))
+            assert copied.applied_events() == own(copied)
+            assert tracker.applied_events() == own(tracker)
+    assert copied is not None and copied.applied_events() == own(copied)
+    tracker.events = _CountingEvents(tracker.events)
+    tracker.applied_events()
+    _CountingEvents.walked = 0
+    for event in _turn(100):
+        tracker.update(event)
+        tracker.applied_events()
+    assert _CountingEvents.walked == 0
+    assert tracker.applied_events() == own(tracker)
+
+
+def test_a_copy_equals_rasas_replay_without_replaying(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails with Rasa's own ``copy``: it replays every event into a new tracker."""
+    from bot.rasa_server import copy_trackers_without_replay
+
+    copy_trackers_without_replay()
+    tracker = DialogueStateTracker("s5", DOMAIN.slots)
+    for i in range(30):
+        for event in _loop_turn(i):
+            tracker.update(event)
+    replayed = DialogueStateTracker.copy._original(tracker)  # type: ignore[attr-defined]
+    updates = itertools.count()
+    original = DialogueStateTracker.update
+
+    def counted(self: DialogueStateTracker, *args: Any, **kwargs: Any) -> Any:
+        next(updates)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DialogueStateTracker, "update", counted)
+    copied = tracker.copy()
+    assert next(updates) == 0
+    assert copied.current_state() == replayed.current_state() == tracker.current_state()
+    assert copied.past_states(DOMAIN) == replayed.past_states(DOMAIN)
+    copied.update(SlotSet("order_id", "999999"))
+    assert tracker.get_slot("order_id") == replayed.get_slot("order_id") != "999999"

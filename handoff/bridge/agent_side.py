@@ -234,7 +234,7 @@ class AgentSide(Customers):
             await self.to_agent(agent.id, await self._conversation_frame(conversation))
             await self.to_customer(conversation_id, await self._handoff_frame(
                 conversation_id, {"type": "handoff", "state": "assigned", "agent_name": agent.name}))
-        await self.broadcast_queue()
+        self.queue_changed()  # the claimer is answered; the queue follows (coalesced)
 
     async def agent_message(self, agent: Agent, conversation_id: str, text: str, client_id: Optional[str], ws: Socket) -> None:
         async with self.lock(conversation_id):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from handoff.bridge.base import (
     LIVE_GRACE_S,
@@ -20,18 +20,19 @@ from handoff.bridge.delivery import Delivery
 from handoff.cluster import AGENT, CUSTOMER, QUEUE, Envelope
 from handoff.queue import estimate_wait_s, mean_handling_s, queue_changes, queue_frame
 from handoff.sla import Promise, iso, promise_for, when_es
-from handoff.storage import (
-    Conversation,
-)
+from handoff.storage import Conversation, QueueEntry
 from handoff.texts import wait_text
 
 logger = logging.getLogger("handoff.bridge")
 
 
+Queued = Union[Conversation, QueueEntry]  # what positions and presence read: ``id`` and ``channel``
+
+
 class Queueing(Delivery):
     """The queue as agents and queued shoppers see it."""
 
-    async def _presence(self, queued: Sequence[Conversation], now: dt.datetime) -> Seen:
+    async def _presence(self, queued: Sequence[Queued], now: dt.datetime) -> Seen:
         """Since when each queued web shopper has had no socket on any bridge
         (None: one is open); a conversation never seen counts from ``now``."""
         web = [c.id for c in queued if c.channel == "web"]
@@ -45,13 +46,13 @@ class Queueing(Delivery):
         return seen
 
     @staticmethod
-    def _gone_since(conversation: Conversation, seen: Seen, now: dt.datetime) -> Optional[dt.datetime]:
+    def _gone_since(conversation: Queued, seen: Seen, now: dt.datetime) -> Optional[dt.datetime]:
         """When a web shopper's last socket closed (None: Telegram, or open)."""
         if conversation.channel != "web":
             return None
         return seen.get(conversation.id, now)
 
-    def _customer_live(self, conversation: Conversation, now: dt.datetime, seen: Seen) -> bool:
+    def _customer_live(self, conversation: Queued, now: dt.datetime, seen: Seen) -> bool:
         """Whether a queued shopper counts as waiting: Telegram always (the
         reply reaches the chat later anyway); web while a socket is open or
         for LIVE_GRACE_S after the last one closed (a reload, a tunnel)."""
@@ -66,8 +67,10 @@ class Queueing(Delivery):
         email = customer.get("email") if isinstance(customer, dict) else None
         return str(email) if email else conversation.contact_email
 
-    async def _queued_status(self, conversation: Conversation, queued: Optional[List[Conversation]] = None) -> Frame:
-        queued = queued if queued is not None else await self.storage.queue()
+    async def _queued_status(self, conversation: Conversation, queued: Optional[Sequence[Queued]] = None) -> Frame:
+        """One queued shopper's ``handoff`` frame (their place read from the
+        queue's ids and channels only: this runs at every queueing)."""
+        queued = queued if queued is not None else await self.storage.queue_entries()
         now = self.clock()
         seen = await self._presence(queued, now)
         position = self._positions(queued, seen).get(conversation.id)
@@ -98,7 +101,7 @@ class Queueing(Delivery):
             return None
         return self.texts.get("promise", when=when_es(promise.respond_by, now, self.policy.tz))
 
-    def _positions(self, queued: Sequence[Conversation], seen: Seen) -> Dict[str, int]:
+    def _positions(self, queued: Sequence[Queued], seen: Seen) -> Dict[str, int]:
         """Each queued conversation's place, counting ahead of it only the
         shoppers still waiting (``_customer_live``): a web chat left open
         nowhere does not push new shoppers back."""
@@ -159,6 +162,12 @@ class Queueing(Delivery):
         the queue after this call has been sent: callers that come while one
         runs share the next (coalesced)."""
         await asyncio.shield(self._broadcast_soon(publish=True))
+
+    def queue_changed(self) -> None:
+        """Like ``broadcast_queue`` without waiting for it: where a caller (a
+        claim, a queueing) must not wait for every agent and queued shopper to
+        be sent the change (a failure is logged)."""
+        self._broadcast_soon(publish=True)
 
     def _broadcast_soon(self, publish: bool) -> asyncio.Future:
         """The future of the next broadcast, started if none is running."""

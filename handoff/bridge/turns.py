@@ -253,7 +253,7 @@ class Turns(Sweeps):
         if offline:
             await self._deliver(conversation.id, "system",
                                 self._opening_text(promise, now, self.known_email(conversation)))
-        await self.broadcast_queue()
+        self.queue_changed()  # the shopper has their place; agents get the queue (coalesced)
         return conversation
 
     async def _send_queued_status(self, conversation: Conversation) -> None:

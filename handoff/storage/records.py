@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 from sqlalchemy.engine import Row
 
@@ -116,6 +116,14 @@ class Profile:
 
 def attachment_of(row: Row) -> Attachment:
     return Attachment(row.id, row.conversation_id, row.kind, row.name, row.content_type, row.size)
+
+
+class QueueEntry(NamedTuple):
+    """A queued conversation's place and channel only: what positions need,
+    without reading (and parsing) each conversation's whole row."""
+
+    id: str
+    channel: str
 
 
 def conversation_of(row: Row) -> Conversation:

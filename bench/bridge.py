@@ -394,6 +394,7 @@ class Agent:
         self.relay = relay
         self.queue: Optional[List[Dict[str, Any]]] = None
         self.queue_seen = asyncio.Event()
+        self.queue_changes = 0
         self.claims: Dict[str, asyncio.Future] = {}
         self.echo = False
         self.authenticated = asyncio.get_running_loop().create_future()
@@ -403,7 +404,8 @@ class Agent:
     async def open(cls, url: str, token: str, relay: Relay) -> "Agent":
         ws = await ws_connect(f"{url}/ws/agent")
         agent = cls(ws, relay)
-        await ws.send(json.dumps({"type": "auth", "token": token}))
+        # as the console does: the queue once, then only what changed
+        await ws.send(json.dumps({"type": "auth", "token": token, "queue_updates": "changes"}))
         await asyncio.wait_for(asyncio.shield(agent.authenticated), FRAME_TIMEOUT_S)
         return agent
 
@@ -426,6 +428,8 @@ class Agent:
                 elif kind == "queue":
                     self.queue = frame.get("conversations") or []
                     self.queue_seen.set()
+                elif kind == "queue_changed":
+                    self.queue_changes += 1
                 elif kind in ("conversation", "error") and frame.get("conversation_id") in self.claims:
                     future = self.claims.pop(frame["conversation_id"])
                     if not future.done():

@@ -28,6 +28,7 @@ from typing import Dict, List, Mapping
 
 from bot.processes import GaveUp, Stack, StartupError, StopRequest, Supervisor, free_port, say
 from bot.settings import ROOT, Settings
+from core.settings import SettingsError, text, whole
 
 SCALED_DEFAULTS: Dict[str, str] = {
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/tienda",
@@ -48,10 +49,20 @@ def scaled_env(env: Mapping[str, str]) -> Dict[str, str]:
 
 
 def bridge_count(env: Mapping[str, str]) -> int:
-    raw = env.get("HANDOFF_BRIDGES", "").strip() or "2"
-    if not raw.isdigit() or not 1 <= int(raw) <= 16:
-        raise StartupError(f"HANDOFF_BRIDGES must be a whole number from 1 to 16, not {raw!r}")
-    return int(raw)
+    """HANDOFF_BRIDGES (2), read as every variable is (core/settings.py)."""
+    try:
+        count = whole(env, "HANDOFF_BRIDGES", 2, minimum=1)
+    except SettingsError as exc:
+        raise StartupError(str(exc)) from exc
+    if count > 16:
+        raise StartupError(f"HANDOFF_BRIDGES must be at most 16, not {count}")
+    return count
+
+
+def lb_origins(env: Mapping[str, str], host: str, port: int) -> str:
+    """The origins every bridge accepts: HANDOFF_ALLOWED_ORIGINS, else the
+    load balancer's own address (a bridge's default names its own port)."""
+    return text(env, "HANDOFF_ALLOWED_ORIGINS") or f"http://{host}:{port},http://localhost:{port}"
 
 
 def find_haproxy() -> str:
@@ -138,12 +149,10 @@ def run_scaled(settings: Settings, env: Mapping[str, str], stop: StopRequest) ->
         stack.start_actions()
         stack.start_rasa()
         ports = [free_port() for _ in range(bridges)]
-        origins = env.get("HANDOFF_ALLOWED_ORIGINS", "").strip() or \
-            f"http://{settings.handoff_host}:{settings.handoff_port},http://localhost:{settings.handoff_port}"
-        shared = {name: env[name] for name in ("HANDOFF_CLUSTER_PREFIX",) if env.get(name)}
+        origins = lb_origins(env, settings.handoff_host, settings.handoff_port)
         for n, port in enumerate(ports, 1):
             stack.start_bridge(f"bridge-{n}", port, {"HANDOFF_CLUSTER": "redis", "HANDOFF_BRIDGE_ID": f"bridge-{n}",
-                                                     "HANDOFF_ALLOWED_ORIGINS": origins, **shared})
+                                                     "HANDOFF_ALLOWED_ORIGINS": origins})
         config = ROOT / "var" / "haproxy.cfg"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(haproxy_config(settings.handoff_host, settings.handoff_port, ports), encoding="utf-8")

@@ -26,6 +26,7 @@ from handoff.texts import wait_text
 logger = logging.getLogger("handoff.bridge")
 
 
+BROADCAST_SPACING_S = 0.1  # back-to-back queue broadcasts start at most this often
 Queued = Union[Conversation, QueueEntry]  # what positions and presence read: ``id`` and ``channel``
 
 
@@ -181,7 +182,18 @@ class Queueing(Delivery):
         return self._next_broadcast
 
     async def _broadcast_loop(self) -> None:
+        """Broadcasts one after another while more are asked for, each at
+        least BROADCAST_SPACING_S after the start of the one before: during a
+        burst (a hundred claims a second) the queue is read and sent about ten
+        times a second, whatever the number of changes; alone, a change goes
+        out at once."""
+        loop = asyncio.get_running_loop()
+        last = -BROADCAST_SPACING_S
         while self._next_broadcast is not None:
+            wait = last + BROADCAST_SPACING_S - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)  # spacing, not synchronisation: later requests join this one
+            last = loop.time()
             future, self._next_broadcast = self._next_broadcast, None
             publish, self._publish_queue = self._publish_queue, False
             try:

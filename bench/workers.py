@@ -224,6 +224,32 @@ def init_case(name: str, label: str, port: int, project: Path, log_dir: Path) ->
                 stack, child.process.pid)
 
 
+def bot_texts(body: Any) -> List[str]:
+    """The bot's texts in one reply: the REST channel answers a list of
+    messages, the bridge channel ``{"messages": [...]}``."""
+    messages = body.get("messages") if isinstance(body, dict) else body
+    return [str(m.get("text") or m.get("image") or "") for m in messages or [] if isinstance(m, dict)]
+
+
+async def check_answers(case: Case) -> List[List[str]]:
+    """Every conversation of the case once, with the bot's texts per reply;
+    BenchError if a reply has none (the server answers, but not as a bot)."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {case.secret}"} if case.secret is not None else {}
+    found: List[List[str]] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        for number, conversation in enumerate(case.conversations):
+            for text in conversation:
+                async with session.post(case.url, json={"sender": f"check-{case.name}-{number}", "message": text},
+                                        headers=headers) as response:
+                    texts = bot_texts(await response.json(content_type=None))
+                if not texts:
+                    raise BenchError(f"case {case.name}: no bot message for {text!r}")
+                found.append(texts)
+    return found
+
+
 def measure(case: Case, senders: int, seconds: float, seed: int) -> None:
     before = cpu_seconds(case.pid)
     latencies, elapsed = asyncio.run(load_on(case.url, case.secret, case.conversations, senders,
@@ -261,6 +287,8 @@ def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
                 case.stack.wait_ready(timeout=600)
             except StartupError as exc:
                 raise BenchError(f"case {case.name} did not start; logs in {tmp / 'logs' / case.name}") from exc
+        for case in cases:
+            print(f"{case.name} answers, e.g.: {asyncio.run(check_answers(case))[:3]}", flush=True)
         for case in cases:  # warm-up: every conversation, by every sender, twice
             asyncio.run(load_on(case.url, case.secret, case.conversations, senders, rounds=2, tag=f"warm-{case.name}"))
         load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())

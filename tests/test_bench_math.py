@@ -127,3 +127,12 @@ def test_a_process_tree_holds_the_process_and_its_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_bot_texts_of_both_channels() -> None:
+    from bench.workers import bot_texts
+
+    assert bot_texts([{"recipient_id": "x", "text": "Hey!"}, {"image": "https://i.imgur.com/x.jpg"}]) == [
+        "Hey!", "https://i.imgur.com/x.jpg"]
+    assert bot_texts({"messages": [{"text": "¡Hola!"}], "replayed": False}) == ["¡Hola!"]
+    assert bot_texts({"messages": []}) == [] and bot_texts([]) == []

@@ -193,6 +193,7 @@ class Case:
     latencies: List[float] = field(default_factory=list)
     seconds: float = 0.0
     cpu: Dict[int, float] = field(default_factory=dict)
+    windows: List[float] = field(default_factory=list)  # replies/s of each window
 
 
 def our_case(name: str, label: str, port: int, actions_port: int, database_url: str, order: Dict[str, Any],
@@ -257,6 +258,7 @@ def measure(case: Case, senders: int, seconds: float, seed: int) -> None:
     after = cpu_seconds(case.pid)
     case.latencies += latencies
     case.seconds += elapsed
+    case.windows.append(len(latencies) / elapsed if elapsed > 0 else float("nan"))
     for pid, used in after.items():
         case.cpu[pid] = case.cpu.get(pid, 0.0) + used - before.get(pid, 0.0)
 
@@ -304,6 +306,7 @@ def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
             figures["processes"] = len(process_tree(case.pid))
             figures["cpu_s"] = sorted((round(v, 1) for v in case.cpu.values() if v > 0.05), reverse=True)
             figures["label"] = case.label
+            figures["windows"] = list(case.windows)
             results[case.name] = figures
     finally:
         for case in cases:
@@ -312,13 +315,13 @@ def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
 
 
 def section(results: Dict[str, Dict[str, Any]], load_before: str, load_start: str, args: argparse.Namespace) -> str:
-    rows = ["| case | replies | p50 (ms) | p99 (ms) | replies/s | server CPU in the window (s, per process) | "
+    rows = ["| case | replies | p50 (ms) | p99 (ms) | replies/s | replies/s per window | server CPU in the window (s, per process) | "
             "RSS (MB, processes summed) | PSS (MB) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
         cpu = " + ".join(f"{v:.0f}" for v in r["cpu_s"]) or "–"
         rows.append(f"| {name}: {r['label']} | {r['replies']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                    f"**{r['per_s']:.1f}** | {cpu} of {r['seconds']:.0f} s | {r['rss_mb']:.0f} ({r['processes']}) | "
+                    f"**{r['per_s']:.1f}** | {' / '.join(f'{w:.0f}' for w in r['windows'])} | {cpu} of {r['seconds']:.0f} s | {r['rss_mb']:.0f} ({r['processes']}) | "
                     f"{r['pss_mb']:.0f} |")
     ratios = []
     for top, bottom, target in (("b", "a", TARGET_WORKERS), ("b", "d", TARGET_INIT), ("a", "d", None),
@@ -348,7 +351,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--senders", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=40.0, help="measured time per case (all passes)")
-    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--passes", type=int, default=4)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--cases", default="a,b,c,d")
     parser.add_argument("--prepare", action="store_true", help="only train (or find) the rasa init bot")

@@ -82,6 +82,7 @@ bench: train seed
 	$(PY) -m bench.assistant
 	$(PY) -m bench.turns --write
 	$(PY) -m bench.bridge
+	$(PY) -m bench.workers
 
 clean:
 	rm -rf models var .pytest_cache results

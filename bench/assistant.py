@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -196,40 +197,79 @@ def scripts(order: Dict[str, Any]) -> List[List[str]]:
 
 
 async def converse(session: aiohttp.ClientSession, url: str, sender: str,
-                   script: List[str], latencies: List[float], secret: str) -> None:
+                   script: List[str], latencies: List[float], secret: Optional[str],
+                   until: Optional[float] = None) -> None:
+    """Send ``script`` as ``sender``, each message after the previous reply,
+    appending each reply's latency. ``secret``: the bridge channel's bearer
+    (None: no header, as Rasa's REST channel takes it); ``until``: a
+    ``time.perf_counter()`` deadline after which no further message is sent."""
+    headers = {"Authorization": f"Bearer {secret}"} if secret is not None else {}
     for text in script:
+        if until is not None and time.perf_counter() >= until:
+            return
         start = time.perf_counter()
-        async with session.post(url, json={"sender": sender, "message": text},
-                                headers={"Authorization": f"Bearer {secret}"}) as response:
+        async with session.post(url, json={"sender": sender, "message": text}, headers=headers) as response:
             await response.read()
             if response.status != 200:
                 raise RuntimeError(f"HTTP {response.status}")
         latencies.append(time.perf_counter() - start)
 
 
-async def load(settings: Settings, senders: int, rounds: int, order: Dict[str, Any]) -> Dict[str, float]:
-    url = f"{settings.rasa_url}/webhooks/bridge/webhook"
+def load_figures(latencies: Sequence[float], elapsed: float, senders: int) -> Dict[str, float]:
+    """replies, p50/p99 (ms) and replies/s of one load run."""
+    ordered = sorted(latencies)
+    return {
+        "senders": senders,
+        "replies": len(ordered),
+        "p50_ms": 1000 * statistics.median(ordered) if ordered else float("nan"),
+        "p99_ms": 1000 * percentile(ordered, 0.99),
+        "per_s": len(ordered) / elapsed if elapsed > 0 else float("nan"),
+        "seconds": elapsed,
+    }
+
+
+async def load_on(url: str, secret: Optional[str], conversations: Sequence[List[str]], senders: int,
+                  rounds: int = 1, seconds: Optional[float] = None, seed: int = 0,
+                  tag: str = "bench") -> Tuple[List[float], float]:
+    """Latencies of every reply and the time taken, ``senders`` at once.
+
+    Without ``seconds``: ``rounds`` rounds, sender i sending conversation
+    i mod len in each, a round starting when the previous one has finished.
+    With ``seconds``: each sender runs conversations back to back (a new
+    sender id each, picked by ``random.Random(seed + i)``) and sends no
+    message after ``seconds``; the time runs until the last reply.
+    """
     latencies: List[float] = []
     timeout = aiohttp.ClientTimeout(total=120)
     connector = aiohttp.TCPConnector(limit=senders)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        all_scripts = scripts(order)
         start = time.perf_counter()
-        for round_no in range(rounds):
-            await asyncio.gather(*(
-                converse(session, url, f"bench-{senders}-{round_no}-{i}", all_scripts[i % len(all_scripts)], latencies,
-                         settings.rasa_bridge_secret)
-                for i in range(senders)
-            ))
+        if seconds is None:
+            for round_no in range(rounds):
+                await asyncio.gather(*(
+                    converse(session, url, f"{tag}-{senders}-{round_no}-{i}", list(conversations[i % len(conversations)]),
+                             latencies, secret)
+                    for i in range(senders)))
+        else:
+            until = start + seconds
+
+            async def sender(index: int) -> None:
+                rng = random.Random(seed + index)
+                number = 0
+                while time.perf_counter() < until:
+                    await converse(session, url, f"{tag}-{seed}-{index}-{number}", list(rng.choice(conversations)),
+                                   latencies, secret, until)
+                    number += 1
+
+            await asyncio.gather(*(sender(i) for i in range(senders)))
         elapsed = time.perf_counter() - start
-    latencies.sort()
-    return {
-        "senders": senders,
-        "replies": len(latencies),
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "per_s": len(latencies) / elapsed,
-    }
+    return latencies, elapsed
+
+
+async def load(settings: Settings, senders: int, rounds: int, order: Dict[str, Any]) -> Dict[str, float]:
+    latencies, elapsed = await load_on(f"{settings.rasa_url}/webhooks/bridge/webhook", settings.rasa_bridge_secret,
+                                       scripts(order), senders, rounds)
+    return load_figures(latencies, elapsed, senders)
 
 
 # -- our own real-traffic-shaped test set ------------------------------------

@@ -75,3 +75,64 @@ def test_an_undefined_share_is_a_dash_not_nan() -> None:
     from bench.assistant import share_text
     assert share_text(float("nan")) == "–"
     assert share_text(0.5) == "0.50"
+
+
+def test_load_figures_give_percentiles_and_rate() -> None:
+    from bench.assistant import load_figures
+
+    figures = load_figures([0.01 * i for i in range(1, 101)], elapsed=2.0, senders=20)
+    assert figures["replies"] == 100 and figures["per_s"] == 50.0
+    assert figures["p50_ms"] == pytest.approx(505.0)
+    assert figures["p99_ms"] == pytest.approx(1000.0)
+    assert load_figures([], 0.0, 1)["per_s"] != load_figures([], 0.0, 1)["per_s"]  # NaN, not a crash
+
+
+def test_worker_ratios_and_verdicts() -> None:
+    from bench.workers import ratio, verdict
+
+    assert ratio({"per_s": 90.0}, {"per_s": 60.0}) == pytest.approx(1.5)
+    assert ratio({"per_s": 90.0}, {"per_s": 0.0}) != ratio({"per_s": 90.0}, {"per_s": 0.0})  # NaN
+    assert verdict(1.5, 1.5) == "met"
+    assert verdict(1.2, 1.5) == "not met: 1.20× against 1.5× (20% short)"
+    assert verdict(float("nan"), 2.0) == "not measured"
+
+
+def test_cases_alternate_their_order_between_passes() -> None:
+    from bench.workers import pass_order
+
+    assert pass_order(["a", "b", "c"], 3) == [["a", "b", "c"], ["c", "b", "a"], ["a", "b", "c"]]
+
+
+def test_moodbot_conversations_are_what_rasa_init_understands() -> None:
+    from bench.workers import moodbot_scripts
+
+    first = moodbot_scripts()[0]
+    assert first == ["hi", "I am sad", "yes", "great", "bye"]
+    assert all(script and all(text.isascii() for text in script) for script in moodbot_scripts())
+
+
+def test_a_process_tree_holds_the_process_and_its_children() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from bench.workers import memory_mb, process_tree
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        tree = process_tree(os.getpid())
+        assert tree[0] == os.getpid() and child.pid in tree
+        rss, _ = memory_mb(child.pid)
+        assert rss > 1
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_bot_texts_of_both_channels() -> None:
+    from bench.workers import bot_texts
+
+    assert bot_texts([{"recipient_id": "x", "text": "Hey!"}, {"image": "https://i.imgur.com/x.jpg"}]) == [
+        "Hey!", "https://i.imgur.com/x.jpg"]
+    assert bot_texts({"messages": [{"text": "¡Hola!"}], "replayed": False}) == ["¡Hola!"]
+    assert bot_texts({"messages": []}) == [] and bot_texts([]) == []

@@ -1,0 +1,375 @@
+"""``python -m bench.workers``: replies/s of one and two Rasa workers, and of
+a default ``rasa init`` bot on the same Rasa, side by side in one run
+(issue 11).
+
+Cases, each its own server, all started before any is measured:
+
+- ``a``: our Rasa (bot/rasa_server.py, models/assistant.tar.gz, its action
+  server), 1 worker, Rasa's SQL tracker store on PostgreSQL and the Redis
+  lock store;
+- ``b``: the same with ``SANIC_WORKERS=2``;
+- ``c``: the same with 1 worker and in-memory stores (``make run``'s
+  default), for reference;
+- ``d``: the moodbot of ``rasa init --no-prompt`` (it trains its own model;
+  the trained project is kept under var/bench/rasa-init/<rasa version>/ so
+  later runs skip training) served by ``rasa run`` with its REST channel,
+  1 worker, in-memory stores, no action server (it has no custom actions).
+
+Our cases get Spanish shopper conversations (bench/assistant.py's scripts:
+FAQ, thanks, an order-status flow with a demo order's number and email)
+through the bridge channel; the moodbot gets its own English ones. Each
+server is warmed up, then measured with ``--senders`` concurrent senders,
+closed loop (each sends its next message when the reply has come), a fixed
+seed picking the conversations. The measured time is split into
+``--passes`` windows per case in alternating order (a b c d, then d c b a,
+...), so a change of the machine's load between windows falls on every case
+alike. Targets: b/a ≥ 1.5 and b/d ≥ 2.
+
+Limits: one 2-core machine shared with other work, the load generator on
+the same cores as the servers, loopback only. The trackers' databases
+(``workers_trackers_a`` / ``_b``) are dropped and made again each run; the
+lock keys start with ``workers``. Memory: the resident set (RSS) of each
+server's processes summed, and their proportional set (PSS), which counts
+pages the forked workers share once.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from bench.assistant import load_figures, load_on, machine, scripts, seeded_store, write_docs
+from bench.turns import fresh_database
+from bot.processes import Stack, StartupError
+from bot.settings import ROOT, Settings
+
+MARK_BEGIN = "<!-- workers-bench:begin -->"
+MARK_END = "<!-- workers-bench:end -->"
+CACHE = ROOT / "var" / "bench" / "rasa-init"
+TARGET_WORKERS = 1.5  # b/a
+TARGET_INIT = 2.0  # b/d
+RASA_PORTS = range(5605, 5616)
+ACTION_PORTS = range(5655, 5666)
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not prepare or run a case."""
+
+
+def moodbot_scripts() -> List[List[str]]:
+    """What a user of ``rasa init``'s moodbot says (its own intents)."""
+    return [
+        ["hi", "I am sad", "yes", "great", "bye"],
+        ["hello", "are you a bot?", "I am feeling very good", "bye"],
+        ["hey", "not good", "no", "goodbye"],
+    ]
+
+
+def ratio(numerator: Dict[str, float], denominator: Dict[str, float]) -> float:
+    """replies/s of one case over another's (NaN when the other has none)."""
+    below = denominator.get("per_s", 0.0)
+    return numerator.get("per_s", float("nan")) / below if below else float("nan")
+
+
+def verdict(value: float, target: float) -> str:
+    """"met", or by how much it is short (as a share of the target)."""
+    if value != value:  # NaN
+        return "not measured"
+    if value >= target:
+        return "met"
+    return f"not met: {value:.2f}× against {target:.1f}× ({1 - value / target:.0%} short)"
+
+
+def pass_order(names: Sequence[str], passes: int) -> List[List[str]]:
+    """The cases' order in each pass: forwards, backwards, forwards..."""
+    return [list(names) if p % 2 == 0 else list(reversed(names)) for p in range(passes)]
+
+
+# -- processes: memory and CPU ----------------------------------------------------
+
+
+def process_tree(pid: int) -> List[int]:
+    """``pid`` and its descendants (Sanic's workers are children of its main process)."""
+    parents: Dict[int, List[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
+def _status_kb(path: Path, key: str) -> int:
+    try:
+        match = re.search(rf"^{key}:\s+(\d+) kB", path.read_text(), flags=re.M)
+    except OSError:
+        return 0
+    return int(match.group(1)) if match else 0
+
+
+def memory_mb(pid: int) -> Tuple[float, float]:
+    """(RSS, PSS) in MB of ``pid`` and its descendants, summed."""
+    pids = process_tree(pid)
+    rss = sum(_status_kb(Path(f"/proc/{p}/status"), "VmRSS") for p in pids)
+    pss = sum(_status_kb(Path(f"/proc/{p}/smaps_rollup"), "Pss") for p in pids)
+    return rss / 1024, pss / 1024
+
+
+def cpu_seconds(pid: int) -> Dict[int, float]:
+    """CPU time (user + system) used so far by ``pid`` and each descendant."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: Dict[int, float] = {}
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[p] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+# -- the rasa init bot ---------------------------------------------------------------
+
+
+def rasa_version() -> str:
+    import rasa
+
+    return str(rasa.__version__)
+
+
+def rasa_init_project(cache: Path = CACHE) -> Path:
+    """A trained ``rasa init --no-prompt`` project for this Rasa version,
+    made once (it trains, a few minutes on 2 cores) and kept in ``cache``."""
+    project = cache / rasa_version()
+    if any((project / "models").glob("*.tar.gz")):
+        return project
+    cache.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="init-", dir=cache))
+    print(f"Training the rasa init bot into {project.relative_to(ROOT)} (once per Rasa version)...", flush=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore", RASA_TELEMETRY_ENABLED="false")
+    try:
+        result = subprocess.run([sys.executable, "-m", "rasa", "init", "--no-prompt", "--init-dir", str(scratch)],
+                                cwd=scratch, env=env, capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise BenchError("rasa init did not finish in 30 minutes") from exc
+    if result.returncode != 0 or not any((scratch / "models").glob("*.tar.gz")):
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise BenchError(f"rasa init failed: {(result.stdout + result.stderr)[-2000:]}")
+    shutil.rmtree(project, ignore_errors=True)
+    scratch.rename(project)
+    return project
+
+
+# -- the cases -------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    name: str
+    label: str
+    url: str
+    secret: Optional[str]
+    conversations: List[List[str]]
+    stack: Stack
+    pid: int = 0
+    latencies: List[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: Dict[int, float] = field(default_factory=dict)
+    windows: List[float] = field(default_factory=list)  # replies/s of each window
+
+
+def our_case(name: str, label: str, port: int, actions_port: int, database_url: str, order: Dict[str, Any],
+             log_dir: Path, workers: int, store: str) -> Case:
+    env = {"RASA_PORT": str(port), "ACTIONS_PORT": str(actions_port), "DATABASE_URL": database_url,
+           "LOG_LEVEL": "WARNING", "SANIC_WORKERS": str(workers), "RASA_TELEMETRY_ENABLED": "false"}
+    if store == "sql":
+        tracker_db = f"workers_trackers_{name}"
+        fresh_database(tracker_db)
+        env.update(RASA_TRACKER_STORE="sql", RASA_TRACKER_DB=tracker_db,
+                   RASA_LOCK_STORE="redis", RASA_LOCK_KEY_PREFIX=f"workers-{name}:")
+    settings = Settings.from_env(env)
+    stack = Stack(settings, log_dir=str(log_dir / name))
+    stack.start_actions()
+    child = stack.start_rasa()
+    return Case(name, label, f"{settings.rasa_url}/webhooks/bridge/webhook", settings.rasa_bridge_secret,
+                scripts(order), stack, child.process.pid)
+
+
+def init_case(name: str, label: str, port: int, project: Path, log_dir: Path) -> Case:
+    settings = Settings.from_env({"RASA_PORT": str(port), "LOG_LEVEL": "WARNING"})
+    stack = Stack(settings, log_dir=str(log_dir / name))
+    child = stack.start_program(
+        "rasa-init", sys.executable,
+        ["-m", "rasa", "run", "--interface", "127.0.0.1", "--port", str(port), "--model", str(project / "models"),
+         "--credentials", str(project / "credentials.yml"), "--endpoints", str(project / "endpoints.yml")],
+        f"http://127.0.0.1:{port}/")
+    return Case(name, label, f"http://127.0.0.1:{port}/webhooks/rest/webhook", None, moodbot_scripts(),
+                stack, child.process.pid)
+
+
+def bot_texts(body: Any) -> List[str]:
+    """The bot's texts in one reply: the REST channel answers a list of
+    messages, the bridge channel ``{"messages": [...]}``."""
+    messages = body.get("messages") if isinstance(body, dict) else body
+    return [str(m.get("text") or m.get("image") or "") for m in messages or [] if isinstance(m, dict)]
+
+
+async def check_answers(case: Case) -> List[List[str]]:
+    """Every conversation of the case once, with the bot's texts per reply;
+    BenchError if a reply has none (the server answers, but not as a bot)."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {case.secret}"} if case.secret is not None else {}
+    found: List[List[str]] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        for number, conversation in enumerate(case.conversations):
+            for text in conversation:
+                async with session.post(case.url, json={"sender": f"check-{case.name}-{number}", "message": text},
+                                        headers=headers) as response:
+                    texts = bot_texts(await response.json(content_type=None))
+                if not texts:
+                    raise BenchError(f"case {case.name}: no bot message for {text!r}")
+                found.append(texts)
+    return found
+
+
+def measure(case: Case, senders: int, seconds: float, seed: int) -> None:
+    before = cpu_seconds(case.pid)
+    latencies, elapsed = asyncio.run(load_on(case.url, case.secret, case.conversations, senders,
+                                             seconds=seconds, seed=seed, tag=f"workers-{case.name}"))
+    after = cpu_seconds(case.pid)
+    case.latencies += latencies
+    case.seconds += elapsed
+    case.windows.append(len(latencies) / elapsed if elapsed > 0 else float("nan"))
+    for pid, used in after.items():
+        case.cpu[pid] = case.cpu.get(pid, 0.0) + used - before.get(pid, 0.0)
+
+
+def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
+        names: Sequence[str]) -> Tuple[Dict[str, Dict[str, Any]], str]:
+    """Start every case, warm each up, measure them in alternating passes;
+    the figures per case and the load average before the measurement."""
+    database_url, order = seeded_store(tmp)
+    project = rasa_init_project() if "d" in names else None
+    builders = {
+        "a": lambda: our_case("a", "our Rasa, 1 worker, SQL trackers (PostgreSQL) + Redis locks", RASA_PORTS[0],
+                              ACTION_PORTS[0], database_url, order, tmp / "logs", 1, "sql"),
+        "b": lambda: our_case("b", "our Rasa, 2 workers, SQL trackers (PostgreSQL) + Redis locks", RASA_PORTS[1],
+                              ACTION_PORTS[1], database_url, order, tmp / "logs", 2, "sql"),
+        "c": lambda: our_case("c", "our Rasa, 1 worker, in-memory stores (`make run`)", RASA_PORTS[2],
+                              ACTION_PORTS[2], database_url, order, tmp / "logs", 1, "memory"),
+        "d": lambda: init_case("d", "`rasa init` moodbot, 1 worker, in-memory stores", RASA_PORTS[3],
+                               project or Path(), tmp / "logs"),
+    }
+    cases: List[Case] = []
+    try:
+        for name in names:
+            cases.append(builders[name]())
+        for case in cases:
+            print(f"Waiting for {case.name} ({case.label})...", flush=True)
+            try:
+                case.stack.wait_ready(timeout=600)
+            except StartupError as exc:
+                raise BenchError(f"case {case.name} did not start; logs in {tmp / 'logs' / case.name}") from exc
+        for case in cases:
+            print(f"{case.name} answers, e.g.: {asyncio.run(check_answers(case))[:3]}", flush=True)
+        for case in cases:  # warm-up: every conversation, by every sender, twice
+            asyncio.run(load_on(case.url, case.secret, case.conversations, senders, rounds=2, tag=f"warm-{case.name}"))
+        load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        for number, order_of_pass in enumerate(pass_order([c.name for c in cases], passes)):
+            for name in order_of_pass:
+                case = next(c for c in cases if c.name == name)
+                measure(case, senders, seconds / passes, seed + 1000 * number)
+                print(f"pass {number + 1}, {name}: {len(case.latencies)} replies so far", flush=True)
+        results: Dict[str, Dict[str, Any]] = {}
+        for case in cases:
+            figures: Dict[str, Any] = dict(load_figures(case.latencies, case.seconds, senders))
+            figures["rss_mb"], figures["pss_mb"] = memory_mb(case.pid)
+            figures["processes"] = len(process_tree(case.pid))
+            figures["cpu_s"] = sorted((round(v, 1) for v in case.cpu.values() if v > 0.05), reverse=True)
+            figures["label"] = case.label
+            figures["windows"] = list(case.windows)
+            results[case.name] = figures
+    finally:
+        for case in cases:
+            case.stack.stop()
+    return results, load_avg
+
+
+def section(results: Dict[str, Dict[str, Any]], load_before: str, load_start: str, args: argparse.Namespace) -> str:
+    rows = ["| case | replies | p50 (ms) | p99 (ms) | replies/s | replies/s per window | server CPU in the window (s, per process) | "
+            "RSS (MB, processes summed) | PSS (MB) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in results.items():
+        cpu = " + ".join(f"{v:.0f}" for v in r["cpu_s"]) or "–"
+        rows.append(f"| {name}: {r['label']} | {r['replies']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                    f"**{r['per_s']:.1f}** | {' / '.join(f'{w:.0f}' for w in r['windows'])} | {cpu} of {r['seconds']:.0f} s | {r['rss_mb']:.0f} ({r['processes']}) | "
+                    f"{r['pss_mb']:.0f} |")
+    ratios = []
+    for top, bottom, target in (("b", "a", TARGET_WORKERS), ("b", "d", TARGET_INIT), ("a", "d", None),
+                                ("c", "d", None), ("c", "a", None)):
+        if top in results and bottom in results:
+            value = ratio(results[top], results[bottom])
+            ratios.append(f"- {top}/{bottom}: **{value:.2f}×**"
+                          + (f" (target ≥ {target:.1f}×: {verdict(value, target)})" if target else ""))
+    return "\n".join([
+        f"## Rasa workers — measured {dt.datetime.now():%Y-%m-%d %H:%M}", "",
+        f"`python -m bench.workers`. Machine: {machine()}; load average (1, 5, 15 min) before starting the servers "
+        f"{load_before}, before the measurement {load_start} (the CPU is shared; the load generator runs on the same "
+        "2 cores). Every server was started first, warmed up (each sender through every conversation twice), then "
+        f"measured with {args.senders} concurrent senders, closed loop, for {args.seconds:.0f} s per case in "
+        f"{args.passes} windows of alternating order (a b c d, d c b a, ...); seed {args.seed}. Our Rasa gets "
+        "Spanish shopper conversations (FAQ, thanks, an order-status flow with a demo order's number and email, "
+        "through the action server) on the bridge channel; the `rasa init` moodbot its own English ones (\"hi\", "
+        "\"I am sad\", \"yes\", \"great\", \"bye\"...) on the REST channel. A reply is one HTTP turn, whatever the "
+        "number of bot messages in it.", "",
+        *rows, "",
+        *ratios, "",
+    ])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.workers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=40.0, help="measured time per case (all passes)")
+    parser.add_argument("--passes", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--cases", default="a,b,c,d")
+    parser.add_argument("--prepare", action="store_true", help="only train (or find) the rasa init bot")
+    parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    if args.prepare:
+        print(rasa_init_project())
+        return 0
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp_name:
+        results, load_start = run(Path(tmp_name), args.senders, args.seconds, args.passes, args.seed,
+                                  [n.strip() for n in args.cases.split(",") if n.strip()])
+    text = section(results, load_before, load_start, args)
+    print(text)
+    if not args.no_write:
+        write_docs(text, MARK_BEGIN, MARK_END)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,7 +18,7 @@ one small interface, chosen by ``HANDOFF_CLUSTER`` (``make_cluster``):
     ``asyncio.Lock`` first (no Redis traffic for local waiters), then a Redis
     lock (redis-py's ``Lock``: SET NX PX with a token, released by a script)
     kept alive while held; a dead holder's lock expires after
-    ``lock_ttl_s``.
+    ``LOCK_TTL_S`` (4 s: the conversation waits that long, nothing is lost).
   * Presence: a sorted set per kind (customer, agent) whose score is "present
     until" (Unix seconds): a bridge refreshes its sockets' ids every third of
     ``presence_ttl_s``, and writes "gone since now" when the last one closes;
@@ -75,7 +75,7 @@ AGENT = "agent"
 QUEUE = "queue"      # the queue changed: every other bridge re-sends it to its agents
 SIGNAL = "signal"    # a named nudge (``key``), e.g. the Telegram outbox has rows
 KINDS = (CUSTOMER, AGENT, QUEUE, SIGNAL)
-LOCK_TTL_S = 8.0     # how long a dead bridge's conversation lock outlives it (a live one extends it)
+LOCK_TTL_S = 4.0     # how long a dead bridge's conversation lock outlives it (a live one extends it every third)
 
 
 class ClusterError(StorageError):

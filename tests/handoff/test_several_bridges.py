@@ -14,9 +14,10 @@ from typing import Dict
 
 import pytest
 
+from handoff.cluster import LOCK_TTL_S
 from handoff.storage import Storage
 from tests.handoff.bridge_process import LoadBalancer, StartBridge, cluster, connect, reconnect, wait_until  # noqa: F401
-from tests.handoff.conftest import Client, FakeRasa, new_agent_in
+from tests.handoff.conftest import FRAME_TIMEOUT_S, Client, FakeRasa, new_agent_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio]
 
@@ -214,7 +215,9 @@ async def test_a_killed_bridge_s_customer_and_agent_go_on_through_the_load_balan
 
         await agent.send({"type": "message", "conversation_id": conversation_id, "text": "Lo miro ahora mismo.",
                           "client_id": "a2"})
-        await shopper.wait_for(lambda f: f.get("type") == "message" and f.get("text") == "Lo miro ahora mismo.")
+        # the dead bridge may have died holding the conversation's lock: it expires after LOCK_TTL_S
+        await shopper.wait_for(lambda f: f.get("type") == "message" and f.get("text") == "Lo miro ahora mismo.",
+                               timeout=LOCK_TTL_S + FRAME_TIMEOUT_S)
         await shopper.send({"type": "message", "text": "Gracias", "client_id": "s2"})
         await agent.wait_for(lambda f: f.get("type") == "message" and f.get("text") == "Gracias")
         await shopper.close()

@@ -13,7 +13,8 @@ is Rasa's own.
 Its Redis calls run in threads (bot/offload.py), off the worker's event loop:
 the ticket's issue (guard, read, write, guard's release: one thread call, so
 redis-py's thread-local guard token stays in its thread), each look at the
-lock while waiting, and the cleanup. The cleanup reads the lock once and
+lock while waiting, and the cleanup. A ticket served at once (nobody before
+it, the usual case) needs no read of the lock after its issue. The cleanup reads the lock once and
 either deletes it (nobody waits) or writes it back (Rasa's: read, write,
 read again, delete), under the guard.
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import Any, AsyncGenerator, Optional, Text
+from typing import Any, AsyncGenerator, Optional, Text, Tuple
 
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore, TicketLock
 from rasa.utils.endpoints import EndpointConfig
@@ -57,6 +58,18 @@ class AtomicRedisLockStore(RedisLockStore):
         with self._guard(conversation_id):
             return super().issue_ticket(conversation_id, lock_lifetime)
 
+    def _issue(self, conversation_id: Text, lock_lifetime: float) -> Tuple[int, Optional[TicketLock]]:
+        """A new ticket, and the lock if that ticket is the one served now
+        (then the wait for one's turn needs no further read)."""
+        with self._guard(conversation_id):
+            try:
+                lock = self.get_or_create_lock(conversation_id)
+                ticket = lock.issue_ticket(lock_lifetime)
+                self.save_lock(lock)
+            except Exception as exc:  # what Rasa's issue_ticket turns into a LockError
+                raise LockError(f"Error while acquiring lock. Error:\n{exc}") from exc
+            return ticket, (None if lock.is_locked(ticket) else lock)
+
     def update_lock(self, conversation_id: Text) -> None:
         """Rasa's removal of expired tickets (a read-modify-write, so guarded too)."""
         with self._guard(conversation_id):
@@ -78,21 +91,21 @@ class AtomicRedisLockStore(RedisLockStore):
     async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
         """Rasa's ``LockStore.lock`` with its Redis calls in threads."""
-        issuing = asyncio.ensure_future(self._threads.run(self.issue_ticket, conversation_id, lock_lifetime))
+        issuing = asyncio.ensure_future(self._threads.run(self._issue, conversation_id, lock_lifetime))
         try:
-            ticket = await asyncio.shield(issuing)
+            ticket, served = await asyncio.shield(issuing)
         except asyncio.CancelledError:
             issuing.add_done_callback(lambda done: self._cleanup_later(conversation_id, done))
             raise
         try:
-            yield await self._acquire_lock(conversation_id, ticket, wait_time_in_seconds)
+            yield served or await self._acquire_lock(conversation_id, ticket, wait_time_in_seconds)
         finally:
             await self._threads.run(self.cleanup, conversation_id, ticket)
 
-    def _cleanup_later(self, conversation_id: Text, issued: "asyncio.Future[int]") -> None:
+    def _cleanup_later(self, conversation_id: Text, issued: "asyncio.Future[Tuple[int, Optional[TicketLock]]]") -> None:
         if issued.cancelled() or issued.exception() is not None:
             return
-        asyncio.ensure_future(self._threads.run(self.cleanup, conversation_id, issued.result()))
+        asyncio.ensure_future(self._threads.run(self.cleanup, conversation_id, issued.result()[0]))
 
     async def _acquire_lock(self, conversation_id: Text, ticket: int, wait_time_in_seconds: float) -> TicketLock:
         """Rasa's wait for the ticket's turn, each look at the lock in a thread."""

@@ -139,9 +139,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     time by turn 100: 40% of the wall time, py-spy ``--idle``).
 
     Round trips per turn: a retrieval answered from the cache, one query (the
-    highest event id) and the session's end; a save, one transaction: the
-    highest id checked, the new events inserted in one statement, the new
-    highest id read, commit (Rasa's: a count, one INSERT per event, commit,
+    highest event id, in autocommit); a save, one transaction: the
+    highest id checked, the new events inserted in one statement returning
+    their ids (PostgreSQL; elsewhere the highest id read again), commit (Rasa's: a count, one INSERT per event, commit,
     and, before this change, another session for the new highest id).
 
     Each thread call opens and closes its own SQLAlchemy session (Rasa's
@@ -169,8 +169,14 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     # -- run in a thread: each opens its own session --------------------------------
 
     def _latest_id_now(self, sender_id: Text) -> Optional[int]:
-        with self.session_scope() as session:
-            return self._latest_id(session, sender_id)
+        """The highest event id, on a connection of its own in autocommit:
+        one round trip (a session's would be BEGIN, SELECT, ROLLBACK)."""
+        import sqlalchemy as sa
+
+        table = self.SQLEvent.__table__
+        query = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
+        with self.engine.connect() as connection:
+            return connection.execution_options(isolation_level="AUTOCOMMIT").execute(query).scalar()
 
     def _load(self, sender_id: Text, all_sessions: bool) -> Tuple[Optional[int], List[Dict[Text, Any]]]:
         """The highest event id and the events of the last (or every) session."""
@@ -195,8 +201,11 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             else:
                 start = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
             rows = [self._row(sender_id, event) for event in events[start:]]
-            if rows:
-                session.execute(self.SQLEvent.__table__.insert(), rows)
+            table = self.SQLEvent.__table__
+            if rows and self.engine.dialect.name == "postgresql":  # one statement, its ids returned
+                latest = max(session.execute(table.insert().values(rows).returning(table.c.id)).scalars())
+            elif rows:
+                session.execute(table.insert(), rows)
                 latest = self._latest_id(session, sender_id)
             session.commit()
             return latest

@@ -46,6 +46,33 @@ STATEMENT_TIMEOUT_MS = 10_000
 POSTGRES_TIMEOUTS = {"connect_timeout": str(CONNECT_TIMEOUT_S), "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"}
 
 
+def _plain(cls: Any) -> bool:
+    """Whether ``copy.copy`` of a ``cls`` object is a new object with the same ``__dict__``."""
+    found = _PLAIN.get(cls)
+    if found is None:
+        found = _PLAIN[cls] = not (any(k.__dict__.get("__slots__") for k in cls.__mro__)
+                                   or hasattr(cls, "__copy__") or hasattr(cls, "__setstate__")
+                                   or cls.__reduce_ex__ is not object.__reduce_ex__
+                                   or cls.__reduce__ is not object.__reduce__)
+    return found
+
+
+_PLAIN: Dict[Any, bool] = {}
+
+
+def _copy_slot(slot: Any) -> Any:
+    """``copy.copy(slot)`` for a plain object (Rasa's slots), without its
+    ``__reduce_ex__`` round: a tracker has about 60 slots and is copied twice
+    a turn. Anything with its own copy hooks or non-empty ``__slots__`` goes
+    through ``copy.copy``."""
+    cls: Any = type(slot)
+    if not _plain(cls) or not hasattr(slot, "__dict__"):
+        return copy.copy(slot)
+    new = cls.__new__(cls)
+    new.__dict__.update(slot.__dict__)
+    return new
+
+
 def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
     """A tracker equal to ``tracker`` that can change independently of it.
 
@@ -55,7 +82,7 @@ def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
     copy of the event list (pointers), not a replay."""
     new = copy.copy(tracker)
     new.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
-    new.slots = type(tracker.slots)((name, copy.copy(slot)) for name, slot in tracker.slots.items())
+    new.slots = type(tracker.slots)((name, _copy_slot(slot)) for name, slot in tracker.slots.items())
     if tracker.latest_action is not None:
         new.latest_action = dict(tracker.latest_action)
     if tracker.active_loop is not None:

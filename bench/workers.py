@@ -27,8 +27,9 @@ alike. Targets: b/a ≥ 1.5 and b/d ≥ 2.
 
 Limits: one 2-core machine shared with other work, the load generator on
 the same cores as the servers, loopback only. The trackers' databases
-(``workers_trackers_a`` / ``_b``) are dropped and made again each run; the
-lock keys start with ``workers``. Memory: the resident set (RSS) of each
+(``<prefix>_trackers_a`` / ``_b``, ``--prefix`` ``workers`` by default) are
+dropped and made again each run; the lock keys start with the prefix. Ports:
+``--rasa-port`` and ``--actions-port``, the first of 4 consecutive each. Memory: the resident set (RSS) of each
 server's processes summed, and their proportional set (PSS), which counts
 pages the forked workers share once.
 """
@@ -197,14 +198,14 @@ class Case:
 
 
 def our_case(name: str, label: str, port: int, actions_port: int, database_url: str, order: Dict[str, Any],
-             log_dir: Path, workers: int, store: str) -> Case:
+             log_dir: Path, workers: int, store: str, prefix: str = "workers") -> Case:
     env = {"RASA_PORT": str(port), "ACTIONS_PORT": str(actions_port), "DATABASE_URL": database_url,
            "LOG_LEVEL": "WARNING", "SANIC_WORKERS": str(workers), "RASA_TELEMETRY_ENABLED": "false"}
     if store == "sql":
-        tracker_db = f"workers_trackers_{name}"
+        tracker_db = f"{prefix}_trackers_{name}"
         fresh_database(tracker_db)
         env.update(RASA_TRACKER_STORE="sql", RASA_TRACKER_DB=tracker_db,
-                   RASA_LOCK_STORE="redis", RASA_LOCK_KEY_PREFIX=f"workers-{name}:")
+                   RASA_LOCK_STORE="redis", RASA_LOCK_KEY_PREFIX=f"{prefix}-{name}:")
     settings = Settings.from_env(env)
     stack = Stack(settings, log_dir=str(log_dir / name))
     stack.start_actions()
@@ -264,19 +265,21 @@ def measure(case: Case, senders: int, seconds: float, seed: int) -> None:
 
 
 def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
-        names: Sequence[str]) -> Tuple[Dict[str, Dict[str, Any]], str]:
+        names: Sequence[str], rasa_port: int = RASA_PORTS[0], actions_port: int = ACTION_PORTS[0],
+        prefix: str = "workers") -> Tuple[Dict[str, Dict[str, Any]], str]:
     """Start every case, warm each up, measure them in alternating passes;
-    the figures per case and the load average before the measurement."""
+    the figures per case and the load average before the measurement.
+    Cases a-d use ``rasa_port`` + 0..3 and ``actions_port`` + 0..2."""
     database_url, order = seeded_store(tmp)
     project = rasa_init_project() if "d" in names else None
     builders = {
-        "a": lambda: our_case("a", "our Rasa, 1 worker, SQL trackers (PostgreSQL) + Redis locks", RASA_PORTS[0],
-                              ACTION_PORTS[0], database_url, order, tmp / "logs", 1, "sql"),
-        "b": lambda: our_case("b", "our Rasa, 2 workers, SQL trackers (PostgreSQL) + Redis locks", RASA_PORTS[1],
-                              ACTION_PORTS[1], database_url, order, tmp / "logs", 2, "sql"),
-        "c": lambda: our_case("c", "our Rasa, 1 worker, in-memory stores (`make run`)", RASA_PORTS[2],
-                              ACTION_PORTS[2], database_url, order, tmp / "logs", 1, "memory"),
-        "d": lambda: init_case("d", "`rasa init` moodbot, 1 worker, in-memory stores", RASA_PORTS[3],
+        "a": lambda: our_case("a", "our Rasa, 1 worker, SQL trackers (PostgreSQL) + Redis locks", rasa_port + 0,
+                              actions_port + 0, database_url, order, tmp / "logs", 1, "sql", prefix),
+        "b": lambda: our_case("b", "our Rasa, 2 workers, SQL trackers (PostgreSQL) + Redis locks", rasa_port + 1,
+                              actions_port + 1, database_url, order, tmp / "logs", 2, "sql", prefix),
+        "c": lambda: our_case("c", "our Rasa, 1 worker, in-memory stores (`make run`)", rasa_port + 2,
+                              actions_port + 2, database_url, order, tmp / "logs", 1, "memory"),
+        "d": lambda: init_case("d", "`rasa init` moodbot, 1 worker, in-memory stores", rasa_port + 3,
                                project or Path(), tmp / "logs"),
     }
     cases: List[Case] = []
@@ -354,6 +357,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--passes", type=int, default=4)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--cases", default="a,b,c,d")
+    parser.add_argument("--rasa-port", type=int, default=RASA_PORTS[0], help="case a's; b, c, d the next ones")
+    parser.add_argument("--actions-port", type=int, default=ACTION_PORTS[0], help="case a's; b, c the next ones")
+    parser.add_argument("--prefix", default="workers", help="tracker databases and lock keys start with it")
     parser.add_argument("--prepare", action="store_true", help="only train (or find) the rasa init bot")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
     args = parser.parse_args(argv)
@@ -363,7 +369,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp_name:
         results, load_start = run(Path(tmp_name), args.senders, args.seconds, args.passes, args.seed,
-                                  [n.strip() for n in args.cases.split(",") if n.strip()])
+                                  [n.strip() for n in args.cases.split(",") if n.strip()], args.rasa_port, args.actions_port,
+                                  args.prefix)
     text = section(results, load_before, load_start, args)
     print(text)
     if not args.no_write:

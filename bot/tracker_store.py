@@ -28,15 +28,49 @@ from __future__ import annotations
 
 import collections
 import copy
-import itertools
-from typing import Any, Dict, Iterable, Iterator, Optional, Text, Tuple
+import json
+from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
 
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from bot.offload import Offloader
 
 # Conversations kept per process (least recently used dropped first).
 MAX_CACHED = 5000
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 10_000
+# libpq parameters, in the database URL's query
+POSTGRES_TIMEOUTS = {"connect_timeout": str(CONNECT_TIMEOUT_S), "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"}
+
+
+def _plain(cls: Any) -> bool:
+    """Whether ``copy.copy`` of a ``cls`` object is a new object with the same ``__dict__``."""
+    found = _PLAIN.get(cls)
+    if found is None:
+        found = _PLAIN[cls] = not (any(k.__dict__.get("__slots__") for k in cls.__mro__)
+                                   or hasattr(cls, "__copy__") or hasattr(cls, "__setstate__")
+                                   or cls.__reduce_ex__ is not object.__reduce_ex__
+                                   or cls.__reduce__ is not object.__reduce__)
+    return found
+
+
+_PLAIN: Dict[Any, bool] = {}
+
+
+def _copy_slot(slot: Any) -> Any:
+    """``copy.copy(slot)`` for a plain object (Rasa's slots), without its
+    ``__reduce_ex__`` round: a tracker has about 60 slots and is copied twice
+    a turn. Anything with its own copy hooks or non-empty ``__slots__`` goes
+    through ``copy.copy``."""
+    cls: Any = type(slot)
+    if not _plain(cls) or not hasattr(slot, "__dict__"):
+        return copy.copy(slot)
+    new = cls.__new__(cls)
+    new.__dict__.update(slot.__dict__)
+    return new
 
 
 def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
@@ -48,7 +82,7 @@ def snapshot(tracker: DialogueStateTracker) -> DialogueStateTracker:
     copy of the event list (pointers), not a replay."""
     new = copy.copy(tracker)
     new.events = collections.deque(tracker.events, maxlen=tracker.events.maxlen)
-    new.slots = type(tracker.slots)((name, copy.copy(slot)) for name, slot in tracker.slots.items())
+    new.slots = type(tracker.slots)((name, _copy_slot(slot)) for name, slot in tracker.slots.items())
     if tracker.latest_action is not None:
         new.latest_action = dict(tracker.latest_action)
     if tracker.active_loop is not None:
@@ -123,52 +157,135 @@ class CachedInMemoryTrackerStore(InMemoryTrackerStore):
 
 class CachedSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQL store answering from the last saved tracker while the
-    database holds no newer event of the conversation.
+    database holds no newer event of the conversation, with its database work
+    in threads (bot/offload.py), off the worker's event loop.
 
     It also knows how many of a cached tracker's events are stored, so a save
     writes the new ones without Rasa's count of the session's stored events
     (a query over the session-start subquery that took most of a turn's
-    time by turn 100: 40% of the wall time, py-spy ``--idle``)."""
+    time by turn 100: 40% of the wall time, py-spy ``--idle``).
+
+    Round trips per turn: a retrieval answered from the cache, one query (the
+    highest event id, in autocommit); a save, one transaction: the
+    highest id checked, the new events inserted in one statement returning
+    their ids (PostgreSQL; elsewhere the highest id read again), commit (Rasa's: a count, one INSERT per event, commit,
+    and, before this change, another session for the new highest id).
+
+    Each thread call opens and closes its own SQLAlchemy session (Rasa's
+    ``session_scope``); only the engine's connection pool, which is
+    thread-safe, is shared. The caches are read and changed on the event loop
+    only. Timeouts (PostgreSQL): ``CONNECT_TIMEOUT_S`` to connect,
+    ``STATEMENT_TIMEOUT_MS`` per statement, unless the endpoint's ``query``
+    sets them; SQLAlchemy's pool waits at most 30 s for a connection.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("dialect", "sqlite") == "postgresql":
+            kwargs["query"] = {**POSTGRES_TIMEOUTS, **(kwargs.get("query") or {})}
         super().__init__(*args, **kwargs)
         self._live = _Cache()
         # sender -> (highest stored event id, how many of its tracker's events are stored)
         self._stored: Dict[Text, Tuple[int, int]] = {}
+        self._threads = Offloader("sql-tracker-store")
 
     def _latest_id(self, session: Any, sender_id: Text) -> Optional[int]:
         import sqlalchemy as sa
 
         return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
 
-    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
-        known = self._stored.get(tracker.sender_id)
-        if known is not None and known[0] == self._latest_id(session, tracker.sender_id):
-            return itertools.islice(tracker.events, known[1], len(tracker.events))
-        return super()._additional_events(session, tracker)
+    # -- run in a thread: each opens its own session --------------------------------
 
-    async def save(self, tracker: DialogueStateTracker) -> None:
-        self._live.drop(tracker.sender_id)
-        await super().save(tracker)
-        with self.session_scope() as session:
-            marker = self._latest_id(session, tracker.sender_id)
-        if marker is None:
-            self._stored.pop(tracker.sender_id, None)
-            return
-        self._live.put(tracker, marker)
-        self._stored[tracker.sender_id] = (marker, len(tracker.events))
+    def _latest_id_now(self, sender_id: Text) -> Optional[int]:
+        """The highest event id, on a connection of its own in autocommit:
+        one round trip (a session's would be BEGIN, SELECT, ROLLBACK)."""
+        import sqlalchemy as sa
 
-    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        table = self.SQLEvent.__table__
+        query = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
+        with self.engine.connect() as connection:
+            return connection.execution_options(isolation_level="AUTOCOMMIT").execute(query).scalar()
+
+    def _load(self, sender_id: Text, all_sessions: bool) -> Tuple[Optional[int], List[Dict[Text, Any]]]:
+        """The highest event id and the events of the last (or every) session."""
         with self.session_scope() as session:
             marker = self._latest_id(session, sender_id)
+            if marker is None:
+                return None, []
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions).all()
+            return marker, [json.loads(row.data) for row in rows]
+
+    def _write(self, sender_id: Text, events: List[Any], known: Optional[Tuple[int, int]]) -> Optional[int]:
+        """Store the events not stored yet; the highest event id after it.
+
+        ``known`` (highest id, events stored) is trusted only while the
+        database's highest id is still that one (no other writer since)."""
+        with self.session_scope() as session:
+            latest = self._latest_id(session, sender_id)
+            if latest is None:
+                start = 0
+            elif known is not None and known[0] == latest:
+                start = known[1]
+            else:
+                start = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
+            rows = [self._row(sender_id, event) for event in events[start:]]
+            table = self.SQLEvent.__table__
+            if rows and self.engine.dialect.name == "postgresql":  # one statement, its ids returned
+                latest = max(session.execute(table.insert().values(rows).returning(table.c.id)).scalars())
+            elif rows:
+                session.execute(table.insert(), rows)
+                latest = self._latest_id(session, sender_id)
+            session.commit()
+            return latest
+
+    @staticmethod
+    def _row(sender_id: Text, event: Any) -> Dict[Text, Any]:
+        """The columns Rasa's ``save`` writes for one event."""
+        data = event.as_dict()
+        return {"sender_id": sender_id, "type_name": event.type_name, "timestamp": data.get("timestamp"),
+                "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                "action_name": data.get("name"), "data": json.dumps(data)}
+
+    # -- on the event loop -----------------------------------------------------------
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        sender_id = tracker.sender_id
+        self._live.drop(sender_id)
+        known = self._stored.pop(sender_id, None)
+        marker = await self._threads.run(self._write, sender_id, list(tracker.events), known)
+        if marker is None:
+            return
+        self._live.put(tracker, marker)
+        self._stored[sender_id] = (marker, len(tracker.events))
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        marker = await self._threads.run(self._latest_id_now, sender_id)
         if marker is None:
             return None
         tracker = self._live.get(sender_id, marker)
         if tracker is not None and sessions(tracker) <= 1:
             return tracker
         self._stored.pop(sender_id, None)
-        tracker = await super().retrieve(sender_id)
-        if tracker is not None:
+        marker, tracker = await self._fetch(sender_id, all_sessions=False)
+        if tracker is not None and marker is not None:
             self._live.put(tracker, marker)
             self._stored[sender_id] = (marker, len(tracker.events))
         return tracker
+
+    async def _fetch(self, sender_id: Text, all_sessions: bool) -> Tuple[Optional[int], Optional[DialogueStateTracker]]:
+        """Rasa's retrieval, its query in a thread, with the highest event id read with it."""
+        marker, events = await self._threads.run(self._load, sender_id, all_sessions)
+        if not self.domain or not events:
+            return marker, None
+        return marker, DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+
+    async def _retrieve(self, sender_id: Text, fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
+        """Rasa's ``_retrieve`` (``retrieve_full_tracker`` uses it), off the loop."""
+        return (await self._fetch(sender_id, fetch_events_from_all_sessions))[1]
+
+    async def keys(self) -> Iterable[Text]:
+        def distinct() -> List[Text]:
+            with self.session_scope() as session:
+                return [sender_id for (sender_id,) in session.query(self.SQLEvent.sender_id).distinct().all()]
+
+        return await self._threads.run(distinct)

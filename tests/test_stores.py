@@ -1,0 +1,208 @@
+"""The SQL tracker store and the Redis lock store (bot/tracker_store.py,
+bot/lock_store.py) do their blocking I/O off the event loop: a slow store
+call of one conversation does not hold up another conversation's turn on the
+same worker; and they still store, find and lock as Rasa's do."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from pathlib import Path
+from typing import Any, List, Optional
+
+import psycopg2
+import pytest
+import redis
+from psycopg2 import sql as pgsql
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.lock_store import AtomicRedisLockStore
+from bot.settings import ROOT
+from bot.tracker_store import CachedSQLTrackerStore
+
+DOMAIN = Domain.load(str(ROOT / "domain.yml"))
+SLOW_S = 0.4
+
+
+def _tracker(sender_id: str, turns: int) -> DialogueStateTracker:
+    tracker = DialogueStateTracker(sender_id, DOMAIN.slots)
+    for i in range(turns):
+        tracker.update(UserUttered(f"mensaje {i}", {"name": "faq", "confidence": 1.0}))
+        tracker.update(ActionExecuted("utter_faq"))
+        tracker.update(BotUttered("respuesta"))
+        tracker.update(ActionExecuted("action_listen"))
+    return tracker
+
+
+def _sqlite_store(path: Path) -> CachedSQLTrackerStore:
+    return CachedSQLTrackerStore(DOMAIN, dialect="sqlite", db=str(path))
+
+
+def _slow_latest_id(store: CachedSQLTrackerStore) -> None:
+    """Every highest-id query of ``store`` takes SLOW_S more (a slow database)."""
+    original = store._latest_id
+
+    def slow(session: Any, sender_id: str) -> Optional[int]:
+        time.sleep(SLOW_S)
+        return original(session, sender_id)
+
+    store._latest_id = slow  # type: ignore[method-assign]
+
+
+def _stored_events(store: CachedSQLTrackerStore, sender_id: str) -> int:
+    with store.session_scope() as session:
+        return int(session.query(store.SQLEvent).filter(store.SQLEvent.sender_id == sender_id).count())
+
+
+def test_slow_tracker_store_does_not_block_another_conversation(tmp_path: Path) -> None:
+    store = _sqlite_store(tmp_path / "trackers.db")
+    _slow_latest_id(store)
+
+    async def both() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(store.retrieve("uno"), store.retrieve("dos"))
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(both())
+    assert elapsed < 1.6 * SLOW_S, f"two retrievals took {elapsed:.2f} s: run one after the other"
+
+
+def test_event_loop_keeps_running_during_a_save(tmp_path: Path) -> None:
+    store = _sqlite_store(tmp_path / "trackers.db")
+    _slow_latest_id(store)
+    ticks: List[float] = []
+
+    async def ticker() -> None:
+        for _ in range(10):
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.02)
+
+    async def main() -> None:
+        await asyncio.gather(ticker(), store.save(_tracker("uno", 2)))
+
+    asyncio.run(main())
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < SLOW_S / 2, f"the loop stalled {max(gaps):.2f} s during a save"
+
+
+def test_saves_each_event_once_and_sees_another_writer(tmp_path: Path) -> None:
+    path = tmp_path / "trackers.db"
+    first, second = _sqlite_store(path), _sqlite_store(path)
+
+    async def scenario() -> None:
+        tracker = _tracker("uno", 2)
+        await first.save(tracker)
+        assert _stored_events(first, "uno") == len(tracker.events)
+        cached = await first.retrieve("uno")
+        assert cached is not None and len(cached.events) == len(tracker.events)
+        # another worker continues the conversation
+        other = await second.retrieve("uno")
+        assert other is not None
+        for event in list(_tracker("uno", 3).events)[len(other.events):]:
+            other.update(event)
+        await second.save(other)
+        # the first worker sees the newer events, and its next save adds only its own
+        seen = await first.retrieve("uno")
+        assert seen is not None and len(seen.events) == len(other.events)
+        seen.update(UserUttered("otra cosa", {"name": "faq", "confidence": 1.0}))
+        await first.save(seen)
+        assert _stored_events(first, "uno") == len(seen.events)
+        full = await first.retrieve_full_tracker("uno")
+        assert full is not None and [e.as_dict() for e in full.events] == [e.as_dict() for e in seen.events]
+        assert list(await first.keys()) == ["uno"]
+        assert await first.retrieve("nadie") is None
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.postgres
+def test_postgres_store_with_timeouts() -> None:
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    admin.autocommit = True
+    name = "stores_test_" + secrets.token_hex(4)
+    with admin.cursor() as cur:
+        cur.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    try:
+        store = CachedSQLTrackerStore(DOMAIN, dialect="postgresql", host="127.0.0.1", port=5432, db=name,
+                                      username="postgres")
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "10s"
+
+        async def scenario() -> None:
+            tracker = _tracker("uno", 3)
+            await store.save(tracker)
+            tracker.update(UserUttered("y otra", {"name": "faq", "confidence": 1.0}))
+            await store.save(tracker)
+            again = await store.retrieve("uno")
+            assert again is not None and len(again.events) == len(tracker.events)
+
+        asyncio.run(scenario())
+        assert _stored_events(store, "uno") == len(_tracker("uno", 3).events) + 1
+        store.engine.dispose()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(name)))
+        admin.close()
+
+
+# -- the lock store ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def lock_store() -> AtomicRedisLockStore:
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_timeout=3).ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"Redis unreachable: {exc}")
+    return AtomicRedisLockStore(EndpointConfig(url="127.0.0.1", port=6379, db=0,
+                                               key_prefix="stores" + secrets.token_hex(4)))
+
+
+def test_slow_lock_store_does_not_block_another_conversation(lock_store: AtomicRedisLockStore) -> None:
+    original = lock_store.get_lock
+
+    def slow(conversation_id: str) -> Any:
+        time.sleep(SLOW_S)
+        return original(conversation_id)
+
+    lock_store.get_lock = slow  # type: ignore[method-assign]
+
+    async def turn(conversation_id: str) -> None:
+        async with lock_store.lock(conversation_id):
+            await asyncio.sleep(0)
+
+    async def both() -> float:
+        started = time.perf_counter()
+        await asyncio.gather(turn("uno"), turn("dos"))
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(both())
+    # each turn reads the lock 3 times (issue, acquire, cleanup): 3 × SLOW_S if alone
+    assert elapsed < 5 * SLOW_S, f"two turns took {elapsed:.2f} s: run one after the other"
+
+
+def test_one_conversation_one_turn_at_a_time(lock_store: AtomicRedisLockStore) -> None:
+    inside: List[int] = []
+    overlaps: List[int] = []
+
+    async def turn(number: int) -> None:
+        async with lock_store.lock("uno", wait_time_in_seconds=0.02):
+            if inside:
+                overlaps.append(number)
+            inside.append(number)
+            await asyncio.sleep(0.05)
+            inside.remove(number)
+
+    async def all_turns() -> None:
+        await asyncio.gather(*(turn(n) for n in range(6)))
+
+    asyncio.run(all_turns())
+    assert overlaps == []
+    assert lock_store.get_lock("uno") is None  # the last cleanup deleted it

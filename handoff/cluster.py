@@ -383,10 +383,13 @@ class RedisCluster(Cluster):
                             await self._receiver(envelope)
                         except Exception:  # noqa: BLE001 - one bad delivery must not stop the others
                             logger.exception("cluster_delivery_failed", extra={"kind": envelope.kind})
-            except (RedisError, OSError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the listener must outlive any fault (redis-py's included)
                 attempt += 1
-                delay = min(5.0, 0.1 * 2 ** attempt)
-                logger.warning("cluster_listen_retry", extra={"error": type(exc).__name__, "retry_in_s": delay})
+                delay = min(5.0, 0.05 * 2 ** attempt)
+                logger.warning("cluster_listen_retry", extra={"error": type(exc).__name__, "detail": str(exc)[:200],
+                                                              "retry_in_s": delay})
                 await asyncio.sleep(delay)
             finally:
                 with contextlib.suppress(RedisError, OSError):
@@ -407,12 +410,16 @@ class RedisCluster(Cluster):
                 raise ClusterError(f"conversation lock unavailable ({type(exc).__name__})") from exc
             if not got:
                 raise ConversationBusy(f"conversation {conversation_id} stayed locked by another bridge")
-            keeper = asyncio.create_task(self._keep(lock))
+            done = asyncio.Event()
+            keeper = asyncio.create_task(self._keep(lock, done))
             try:
                 yield
             finally:
-                keeper.cancel()
-                await asyncio.gather(keeper, return_exceptions=True)
+                # never cancelled mid-command: redis-py's asyncio client hands a connection
+                # cancelled in the middle of a reply back to its pool, and the next command
+                # on it can wait for ever (seen: claims stuck holding their locks under load)
+                done.set()
+                await keeper
                 try:
                     await lock.release()
                 except LockError:
@@ -420,12 +427,17 @@ class RedisCluster(Cluster):
                 except (RedisError, OSError) as exc:  # it expires by itself
                     logger.warning("conversation_unlock_failed", extra={"error": type(exc).__name__})
 
-    async def _keep(self, lock: Any) -> None:
-        """Extend a held lock while its work runs (a long Rasa turn)."""
+    async def _keep(self, lock: Any, done: asyncio.Event) -> None:
+        """Extend a held lock while its work runs (a long Rasa turn), until
+        ``done``; never cancelled while a Redis command is in flight."""
         from redis.exceptions import LockError, RedisError
 
         while True:
-            await asyncio.sleep(self.lock_ttl_s / 3)
+            try:
+                await asyncio.wait_for(done.wait(), self.lock_ttl_s / 3)
+                return
+            except asyncio.TimeoutError:
+                pass
             try:
                 await lock.reacquire()
             except (LockError, RedisError, OSError) as exc:

@@ -17,45 +17,36 @@ import subprocess
 import sys
 from typing import List, Optional
 
-from bot.processes import GaveUp, Stack, StartupError, StopRequest, Supervisor, die_with_parent
+from bot.processes import Stack, StartupError, StopRequest, die_with_parent, serve
 from bot.scaled import run_scaled, scaled_env
 from bot.settings import ROOT, Settings, SettingsError
 
 
 def run(settings: Settings, stop: StopRequest) -> int:
     stack = Stack(settings)
-    try:
-        if stop.requested:
-            return 0
+
+    def start() -> bool:
         print("Arrancando el servidor de acciones, Rasa y el puente (puede tardar un minuto)...", flush=True)
         stack.start_actions()
         stack.start_rasa()
         stack.start_bridge()
-        if stack.wait_ready(stop=stop):
-            print(
-                "\nListo.\n"
-                f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
-                f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
-                "  Crear un agente (imprime su token):  make agent NAME=Marta\n"
-                f"  Rasa directamente:  curl -s {settings.rasa_url}/webhooks/bridge/webhook "
-                "-H \"Authorization: Bearer $RASA_BRIDGE_SECRET\" -H 'Content-Type: application/json' "
-                "-d '{\"sender\":\"yo\",\"message\":\"hola\"}'"
-                + ("\n" if os.environ.get("RASA_BRIDGE_SECRET") else
-                   "\n    (arranca con RASA_BRIDGE_SECRET=<un secreto> make run: sin él, el secreto es aleatorio)\n")
-                + "Ctrl-C lo detiene todo.",
-                flush=True,
-            )
-            Supervisor(stack, stop).run()
-        print("\nDeteniendo...", flush=True)
-        return 0
-    except StartupError as exc:
-        print(f"Error al arrancar: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except GaveUp:
-        return 1
-    finally:
-        stack.stop()
-        print("Detenido.", file=sys.stderr, flush=True)
+        return True
+
+    def ready_text() -> str:
+        return (
+            "\nListo.\n"
+            f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
+            f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
+            "  Crear un agente (imprime su token):  make agent NAME=Marta\n"
+            f"  Rasa directamente:  curl -s {settings.rasa_url}/webhooks/bridge/webhook "
+            "-H \"Authorization: Bearer $RASA_BRIDGE_SECRET\" -H 'Content-Type: application/json' "
+            "-d '{\"sender\":\"yo\",\"message\":\"hola\"}'"
+            + ("\n" if os.environ.get("RASA_BRIDGE_SECRET") else
+               "\n    (arranca con RASA_BRIDGE_SECRET=<un secreto> make run: sin él, el secreto es aleatorio)\n")
+            + "Ctrl-C lo detiene todo."
+        )
+
+    return serve(stack, stop, start, ready_text)
 
 
 def _end(process: subprocess.Popen, grace: float = 5.0) -> None:

@@ -460,6 +460,29 @@ class Supervisor:
         say(f"{child.name} se ha detenido ({why}); se reinicia en {delay:g} s (intento {child.failures})")
 
 
+def serve(stack: Stack, stop: StopRequest, start: Callable[[], bool], ready_text: Callable[[], str]) -> int:
+    """Start a stack's children (``start``; False: stop was asked for while
+    it prepared, start nothing more), wait until every one answers, print
+    ``ready_text()`` and supervise until a stop; every stack (``make run``,
+    ``make run-scaled``) fails, stops and says so the same way."""
+    try:
+        if stop.requested or not start():
+            return 0
+        if stack.wait_ready(stop=stop):
+            print(ready_text(), flush=True)
+            Supervisor(stack, stop).run()
+        print("\nDeteniendo...", flush=True)
+        return 0
+    except StartupError as exc:
+        print(f"Error al arrancar: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except GaveUp:
+        return 1
+    finally:
+        stack.stop()
+        print("Detenido.", file=sys.stderr, flush=True)
+
+
 def rasa_message(settings: Settings, sender: str, text: str, timeout: float = 30.0,
                  message_id: Optional[str] = None, retry: bool = False) -> list:
     """One message through Rasa's bridge channel (with the stack's secret), as

@@ -26,7 +26,7 @@ import subprocess
 import sys
 from typing import Dict, List, Mapping
 
-from bot.processes import GaveUp, Stack, StartupError, StopRequest, Supervisor, free_port, say
+from bot.processes import Stack, StartupError, StopRequest, free_port, say, serve
 from bot.settings import ROOT, Settings
 from core.settings import SettingsError, text, whole
 
@@ -138,17 +138,19 @@ def prepare_database(env: Mapping[str, str]) -> None:
 
 def run_scaled(settings: Settings, env: Mapping[str, str], stop: StopRequest) -> int:
     stack = Stack(settings)
-    try:
+    ports: List[int] = []
+
+    def start() -> bool:
         haproxy = find_haproxy()
         bridges = bridge_count(env)
         prepare_database(env)
         if stop.requested:
-            return 0
+            return False
         print(f"Arrancando el servidor de acciones, Rasa ({settings.rasa_stores.workers} workers), "
               f"{bridges} puentes y HAProxy (puede tardar un minuto)...", flush=True)
         stack.start_actions()
         stack.start_rasa()
-        ports = [free_port() for _ in range(bridges)]
+        ports.extend(free_port() for _ in range(bridges))
         origins = lb_origins(env, settings.handoff_host, settings.handoff_port)
         for n, port in enumerate(ports, 1):
             stack.start_bridge(f"bridge-{n}", port, {"HANDOFF_CLUSTER": "redis", "HANDOFF_BRIDGE_ID": f"bridge-{n}",
@@ -157,30 +159,19 @@ def run_scaled(settings: Settings, env: Mapping[str, str], stop: StopRequest) ->
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(haproxy_config(settings.handoff_host, settings.handoff_port, ports), encoding="utf-8")
         stack.start_program("lb", haproxy, ["-db", "-f", str(config)], f"{settings.handoff_url}/health")
-        if stack.wait_ready(stop=stop):
-            print("\nListo (escalado).\n"
-                  f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
-                  f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
-                  f"  Puentes detrás de HAProxy:           {', '.join(f'127.0.0.1:{p}' for p in ports)}\n"
-                  "  Crear un agente (imprime su token):  "
-                  f"DATABASE_URL={_safe(env['DATABASE_URL'])} make agent NAME=Marta\n"
-                  "Ctrl-C lo detiene todo.", flush=True)
-            Supervisor(stack, stop).run()
-        print("\nDeteniendo...", flush=True)
-        return 0
-    except StartupError as exc:
-        print(f"Error al arrancar: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except GaveUp:
-        return 1
-    finally:
-        stack.stop()
-        print("Detenido.", file=sys.stderr, flush=True)
+        return True
 
+    def ready_text() -> str:
+        from core.store.sql import mask_url  # SQLAlchemy: not at ``python -m bot``'s import
 
-def _safe(url: str) -> str:
-    """The URL as printed: never a password."""
-    from sqlalchemy.engine import make_url
+        return ("\nListo (escalado).\n"
+                f"  Tienda de demostración con el chat:  {settings.handoff_url}/\n"
+                f"  Consola de agentes:                  {settings.handoff_url}/agent\n"
+                f"  Puentes detrás de HAProxy:           {', '.join(f'127.0.0.1:{p}' for p in ports)}\n"
+                "  Crear un agente (imprime su token):  "
+                f"DATABASE_URL={mask_url(env['DATABASE_URL'])} make agent NAME=Marta\n"
+                "Ctrl-C lo detiene todo.")
 
-    return make_url(url).render_as_string(hide_password=True)
+    return serve(stack, stop, start, ready_text)
+
 

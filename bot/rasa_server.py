@@ -6,7 +6,7 @@ would sit in the process list; here the secret comes from the environment.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Callable, Dict, List, Optional, Text
 
 from bot.settings import ROOT, Settings
 
@@ -175,6 +175,27 @@ def apply_patches(turn_cache: bool) -> None:
         give_rule_policy_its_window()
 
 
+def _on_plain_trackers(method: str, replacement: Callable[[Any], Any]) -> None:
+    """Replace ``DialogueStateTracker.<method>`` (no argument but the tracker)
+    with ``replacement`` for plain trackers only (subclasses, such as
+    training's ``TrackerWithCachedStates``, keep Rasa's); once, however often
+    called; Rasa's own stays reachable as ``._original`` (the tests compare)."""
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    current = getattr(DialogueStateTracker, method)
+    if getattr(current, "_patched", False):
+        return
+
+    def patched(self: DialogueStateTracker) -> Any:
+        if type(self) is not DialogueStateTracker:
+            return current(self)
+        return replacement(self)
+
+    patched._patched = True  # type: ignore[attr-defined]
+    patched._original = current  # type: ignore[attr-defined]
+    setattr(DialogueStateTracker, method, patched)
+
+
 def keep_applied_events() -> None:
     """Make ``DialogueStateTracker.applied_events`` continue from its last
     result on the same tracker (``bot.turn_costs.applied_events``).
@@ -188,22 +209,9 @@ def keep_applied_events() -> None:
     ``TrackerWithCachedStates`` keeps Rasa's code. tests/test_turns.py checks
     it equals Rasa's at every step and a long conversation's actions.
     """
-    from rasa.shared.core.trackers import DialogueStateTracker
-
     from bot.turn_costs import applied_events
 
-    current = DialogueStateTracker.applied_events
-    if getattr(current, "_kept", False):
-        return
-
-    def kept(self: DialogueStateTracker) -> List[Any]:
-        if type(self) is not DialogueStateTracker:
-            return current(self)
-        return applied_events(self)
-
-    kept._kept = True  # type: ignore[attr-defined]
-    kept._original = current  # type: ignore[attr-defined]
-    DialogueStateTracker.applied_events = kept
+    _on_plain_trackers("applied_events", applied_events)
 
 
 def copy_trackers_without_replay() -> None:
@@ -219,22 +227,9 @@ def copy_trackers_without_replay() -> None:
     tests/test_turns.py compares a copy with the replay and a long
     conversation's actions with Rasa's code.
     """
-    from rasa.shared.core.trackers import DialogueStateTracker
-
     from bot.turn_costs import copy_tracker
 
-    current = DialogueStateTracker.copy
-    if getattr(current, "_snapshot", False):
-        return
-
-    def copy(self: DialogueStateTracker) -> DialogueStateTracker:
-        if type(self) is not DialogueStateTracker:
-            return current(self)
-        return copy_tracker(self)
-
-    copy._snapshot = True  # type: ignore[attr-defined]
-    copy._original = current  # type: ignore[attr-defined]
-    DialogueStateTracker.copy = copy
+    _on_plain_trackers("copy", copy_tracker)
 
 
 def give_rule_policy_its_window() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict
 
 import pytest
 
@@ -40,6 +40,13 @@ async def queued(client: Client, text: str = "agente") -> None:
     await client.wait_for(lambda f: f.get("type") == "handoff" and f.get("state") == "queued")
 
 
+async def added_to_queue(agent: Client, conversation_id: str) -> Dict[str, Any]:
+    """The queue entry of ``conversation_id`` as the agent's next ``queue_changed`` adds it."""
+    frame = await agent.wait_for(lambda f: f.get("type") == "queue_changed"
+                                 and any(c.get("conversation_id") == conversation_id for c in f.get("added", ())))
+    return next(c for c in frame["added"] if c["conversation_id"] == conversation_id)
+
+
 async def test_a_customer_on_one_bridge_and_the_agent_on_the_other(cluster: StartBridge,
                                                                    fresh_postgres_url: str) -> None:
     a = await cluster("a")
@@ -51,8 +58,7 @@ async def test_a_customer_on_one_bridge_and_the_agent_on_the_other(cluster: Star
 
     await queued(shopper)
     # bridge B's agent sees the conversation queued on bridge A
-    await agent.wait_for(lambda f: f.get("type") == "queue_changed"
-                         and any(c.get("conversation_id") == conversation_id for c in f.get("added", ())))
+    await added_to_queue(agent, conversation_id)
     await agent.send({"type": "claim", "conversation_id": conversation_id})
     await agent.wait_type("conversation")
     assigned = await shopper.wait_for(lambda f: f.get("type") == "handoff" and f.get("state") == "assigned")
@@ -167,9 +173,7 @@ async def test_presence_counts_on_every_bridge(cluster: StartBridge, fresh_postg
     await shopper.send({"type": "message", "text": "agente", "client_id": "q1"})
     status = await shopper.wait_for(lambda f: f.get("type") == "handoff" and f.get("state") == "queued")
     assert status["estimated_wait_s"] is not None  # one agent online, on the other bridge
-    added = await agent.wait_for(lambda f: f.get("type") == "queue_changed"
-                                 and any(c.get("conversation_id") == conversation_id for c in f.get("added", ())))
-    entry = next(c for c in added["added"] if c["conversation_id"] == conversation_id)
+    entry = await added_to_queue(agent, conversation_id)
     assert entry["present"] is True
     await shopper.close()
     await agent.close()
@@ -191,8 +195,7 @@ async def test_a_killed_bridge_s_customer_and_agent_go_on_through_the_load_balan
         shopper, session = await shopper_on(balancer.port)
         conversation_id = session["conversation_id"]
         await queued(shopper)
-        await agent.wait_for(lambda f: f.get("type") == "queue_changed"
-                             and any(c.get("conversation_id") == conversation_id for c in f.get("added", ())))
+        await added_to_queue(agent, conversation_id)
         await agent.send({"type": "claim", "conversation_id": conversation_id})
         await agent.wait_type("conversation")
         await agent.send({"type": "message", "conversation_id": conversation_id, "text": "Hola, soy Marta.",

@@ -21,28 +21,26 @@ from core.shop_signing import body_signature
 TIMEOUT_S = 10.0
 # What a topic's sample says when the command line does not.
 SAMPLE_CARRIER = "SEUR"
-SAMPLE_DAYS = {"order.shipped": 3, "order.out_for_delivery": 0, "order.delayed": 5}
+SAMPLE_DAYS = {"order.shipped": 3, "order.delayed": 5}  # the expected delivery, days from now
 
 
 def sample_event(topic: str, order_id: str, event_id: str, timestamp: int, *, status: Optional[str] = None,
                  carrier: Optional[str] = None, tracking_number: Optional[str] = None,
                  expected_delivery: Optional[str] = None, amount: Optional[str] = None,
                  return_number: Optional[str] = None) -> Dict[str, Any]:
-    """The body of a sample event: the given fields, and for a shipping topic
-    a carrier, a tracking number and an expected date when not given."""
+    """The body of a sample event: the given fields; ``order.shipped`` gets
+    a carrier and a tracking number, it and ``order.delayed`` an expected
+    date, when not given (no other topic changes what the store has)."""
     order: Dict[str, Any] = {"order_id": order_id}
-    if status:
-        order["status"] = status
-    if topic in SAMPLE_DAYS:
+    if topic == "order.shipped":
+        carrier = carrier or SAMPLE_CARRIER
+        tracking_number = tracking_number or f"SAMPLE{secrets.randbelow(10**9):09d}"
+    if topic in SAMPLE_DAYS and not expected_delivery:
         today = dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).date()
-        order["carrier"] = carrier or SAMPLE_CARRIER
-        order["tracking_number"] = tracking_number or f"SAMPLE{secrets.randbelow(10**9):09d}"
-        order["expected_delivery"] = expected_delivery or (today + dt.timedelta(days=SAMPLE_DAYS[topic])).isoformat()
-    else:
-        order.update({k: v for k, v in (("carrier", carrier), ("tracking_number", tracking_number),
-                                         ("expected_delivery", expected_delivery)) if v})
-    if return_number:
-        order["return_number"] = return_number
+        expected_delivery = (today + dt.timedelta(days=SAMPLE_DAYS[topic])).isoformat()
+    given = (("status", status), ("carrier", carrier), ("tracking_number", tracking_number),
+             ("expected_delivery", expected_delivery), ("return_number", return_number))
+    order.update({name: value for name, value in given if value})
     if topic == "refund.issued":
         order["refund"] = {"amount": amount or "10.00"}
     return {"event_id": event_id, "timestamp": timestamp, "topic": topic, "order": order}

@@ -47,6 +47,7 @@ class ShopEventsEndpoint:
         if refused is not None:
             status, code, detail, *extra = refused
             logger.warning("shop_event_refused", extra={"status": status.value, "error": code})
+            self.bridge.metrics.shop_events.labels(code).inc()
             return _error(status, code, detail, *extra)
         assert request.body is not None
         timestamp = int(single(request.headers, "X-Shop-Timestamp"))
@@ -55,6 +56,7 @@ class ShopEventsEndpoint:
             event = parse_event(request.body, event_id, timestamp)
         except ShopEventInvalid as exc:
             logger.warning("shop_event_refused", extra={"status": 400, "error": exc.code})
+            self.bridge.metrics.shop_events.labels(exc.code).inc()
             return _error(Status.BAD_REQUEST, exc.code, exc.detail)
         try:
             outcome = await self.bridge.store.apply_shop_event(event)
@@ -68,8 +70,10 @@ class ShopEventsEndpoint:
             return self._not_applied(event_id, Status.UNPROCESSABLE_ENTITY, "incomplete_event", str(exc))
         except StoreUnavailable as exc:
             logger.error("storage_error", extra={"error": str(exc)})
+            self.bridge.metrics.shop_events.labels("storage_unavailable").inc()
             return _error(Status.SERVICE_UNAVAILABLE, "storage_unavailable", "database unavailable; retry",
                           ("Retry-After", "5"))
+        self.bridge.metrics.shop_events.labels("applied" if outcome.applied else "duplicate").inc()
         if not outcome.applied:
             logger.info("shop_event_repeated", extra={"event_id": event_id, "topic": event.topic})
             return json_response(Status.OK, {"status": "duplicate", "event_id": event_id})
@@ -109,4 +113,5 @@ class ShopEventsEndpoint:
 
     def _not_applied(self, event_id: str, status: http.HTTPStatus, code: str, detail: str) -> HTTPResponse:
         logger.info("shop_event_not_applied", extra={"event_id": event_id, "error": code})
+        self.bridge.metrics.shop_events.labels(code).inc()
         return _error(status, code, detail)

@@ -57,8 +57,9 @@ def parse_identity(raw: Any) -> Optional[Identity]:
     return Identity(email=email, name=(name or "")[:200], ts=ts, signature=signature)
 
 
-def _ignored(conversation: Conversation, reason: str) -> bool:
+def _ignored(bridge: Bridge, conversation: Conversation, reason: str) -> bool:
     logger.info("shop_identity_ignored", extra={"conversation_id": conversation.id, "reason": reason})
+    bridge.metrics.shop_identities.labels(reason).inc()
     return False
 
 
@@ -67,13 +68,13 @@ async def apply_identity(bridge: Bridge, conversation: Conversation, raw: Any) -
     is valid and fresh; whether it was (or already is) verified so."""
     secret = bridge.settings.shop_webhook_secret
     if not secret:
-        return _ignored(conversation, "off")
+        return _ignored(bridge, conversation, "off")
     identity = parse_identity(raw)
     if identity is None:
-        return _ignored(conversation, "malformed")
+        return _ignored(bridge, conversation, "malformed")
     problem = identity_problem(secret, identity.email, identity.ts, identity.signature, bridge.clock().timestamp())
     if problem:
-        return _ignored(conversation, problem)
+        return _ignored(bridge, conversation, problem)
     try:
         customer = await bridge.store.get_customer_by_email(identity.email)
     except StoreError as exc:
@@ -81,9 +82,9 @@ async def apply_identity(bridge: Bridge, conversation: Conversation, raw: Any) -
                                                             "error": type(exc).__name__})
         return False
     if customer is None:
-        return _ignored(conversation, "unknown_customer")
+        return _ignored(bridge, conversation, "unknown_customer")
     if conversation.customer_id not in (None, str(customer.id)):
-        return _ignored(conversation, "other_customer")
+        return _ignored(bridge, conversation, "other_customer")
     if conversation.customer_id == str(customer.id) and conversation.customer_linked_by == "shop_identity":
         return True  # a reconnection: already verified so
     try:
@@ -91,6 +92,7 @@ async def apply_identity(bridge: Bridge, conversation: Conversation, raw: Any) -
     except StorageError as exc:
         logger.warning("shop_identity_store_failed", extra={"conversation_id": conversation.id, "error": str(exc)})
         return False
+    bridge.metrics.shop_identities.labels("verified").inc()
     return True
 
 

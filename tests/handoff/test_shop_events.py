@@ -92,6 +92,9 @@ async def test_a_repeated_event_id_gets_200_and_is_applied_once(shop_bridge: Bri
     stored = await shop_bridge.bridge.store.get_order(order["order_id"])
     assert stored is not None and stored.status == "delivered"  # the repeat did not set it back
     assert await events_recorded(any_db_url) == 2
+    metrics = shop_bridge.bridge.metrics.exposition().decode()
+    assert 'handoff_shop_events_total{result="applied"} 2.0' in metrics
+    assert 'handoff_shop_events_total{result="duplicate"} 1.0' in metrics
 
 
 @pytest.mark.parametrize("case", ["wrong_secret", "tampered_body", "no_signature", "stale", "ahead", "no_timestamp",

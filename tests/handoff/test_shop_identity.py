@@ -64,6 +64,7 @@ async def test_a_valid_identity_verifies_the_conversation(
     await client.close()
     again, _ = await started(server, identity(), session["session_id"])
     assert len(slot_calls(fake_rasa)) == 1
+    assert 'handoff_shop_identities_total{result="verified"} 1.0' in server.bridge.metrics.exposition().decode()
     await again.close()
 
 
@@ -95,6 +96,7 @@ async def test_an_invalid_identity_is_ignored_and_logged_without_the_email(
     assert {"event": "shop_identity_ignored", "reason": reason}.items() <= next(
         line for line in lines if line["event"] == "shop_identity_ignored").items()
     assert not any(given["email"] in json.dumps(line) for line in lines)
+    assert f'handoff_shop_identities_total{{result="{reason}"}} 1.0' in server.bridge.metrics.exposition().decode()
 
 
 async def test_an_identity_of_another_customer_leaves_a_linked_conversation_as_it_is(

@@ -30,7 +30,10 @@ def body_signature(secret: str, body: bytes) -> str:
 
 
 def body_signed(secret: str, body: bytes, given: str) -> bool:
-    return hmac.compare_digest(body_signature(secret, body).encode("ascii"), given.strip().encode("utf-8"))
+    """Whether ``given`` (a header, perhaps not even ASCII) is ``body``'s signature."""
+    if not given.isascii():
+        return False
+    return hmac.compare_digest(body_signature(secret, body).encode("ascii"), given.strip().encode("ascii"))
 
 
 def timestamp_fresh(timestamp: int, now_s: float) -> bool:
@@ -46,7 +49,7 @@ def identity_signature(secret: str, email: str, ts: int) -> str:
 def identity_problem(secret: str, email: str, ts: int, signature: str, now_s: float) -> str:
     """Why an identity is not taken ("bad_signature", "stale"), or "" when it is."""
     expected = identity_signature(secret, email, ts).encode("ascii")
-    if not hmac.compare_digest(expected, signature.strip().lower().encode("utf-8")):
+    if not signature.isascii() or not hmac.compare_digest(expected, signature.strip().lower().encode("ascii")):
         return "bad_signature"
     if not -IDENTITY_FUTURE_S <= now_s - ts <= IDENTITY_MAX_AGE_S:
         return "stale"

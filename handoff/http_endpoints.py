@@ -114,4 +114,4 @@ def _content_length(headers: Headers) -> Optional[int]:
     if headers.get_all("Transfer-Encoding"):
         return None
     raw = single(headers, "Content-Length")
-    return int(raw) if raw.isdigit() and len(raw) <= 12 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None

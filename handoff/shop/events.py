@@ -104,7 +104,7 @@ class ShopEventsEndpoint:
             return (Status.UNAUTHORIZED, "bad_signature",
                     "X-Shop-Hmac-Sha256 is not the base64 HMAC-SHA256 of the body with the shared secret")
         raw_ts = single(request.headers, "X-Shop-Timestamp")
-        if not raw_ts.isdigit() or len(raw_ts) > 12:
+        if not (raw_ts.isascii() and raw_ts.isdigit()) or len(raw_ts) > 12:
             return (Status.UNAUTHORIZED, "bad_timestamp", "X-Shop-Timestamp must be Unix seconds")
         if not timestamp_fresh(int(raw_ts), self.bridge.clock().timestamp()):
             return (Status.UNAUTHORIZED, "stale_timestamp",

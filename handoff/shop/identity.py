@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
@@ -30,7 +31,7 @@ from handoff.http_endpoints import Request, json_response
 from handoff.storage import Conversation, StorageError
 
 DEMO_IDENTITY_PATH = "/demo/identity"
-HEX_SIGNATURE_LENGTH = 64
+HEX_SIGNATURE = re.compile(r"^[0-9a-fA-F]{64}$")
 logger = logging.getLogger("handoff.shop")
 
 
@@ -44,15 +45,16 @@ class Identity:
 
 def parse_identity(raw: Any) -> Optional[Identity]:
     """The identity's fields if they have the contract's shapes (``ts`` Unix
-    seconds, as a number or digits), else None."""
+    seconds, as a number or digits; a printable e-mail, a hex signature),
+    else None. The start frame's parser checks only that it is an object."""
     if not isinstance(raw, dict):
         return None
     email, name, ts, signature = raw.get("email"), raw.get("name", ""), raw.get("ts"), raw.get("signature")
-    if isinstance(ts, str) and ts.isdigit() and len(ts) <= 12:
+    if isinstance(ts, str) and ts.isascii() and ts.isdigit() and len(ts) <= 12:
         ts = int(ts)
-    if (not isinstance(email, str) or not EMAIL.match(email) or len(email) > 254
+    if (not isinstance(email, str) or not email.isprintable() or not EMAIL.match(email) or len(email) > 254
             or not isinstance(name, (str, type(None))) or not isinstance(ts, int) or isinstance(ts, bool)
-            or not isinstance(signature, str) or len(signature) != HEX_SIGNATURE_LENGTH):
+            or not isinstance(signature, str) or not HEX_SIGNATURE.match(signature)):
         return None
     return Identity(email=email, name=(name or "")[:200], ts=ts, signature=signature)
 

@@ -261,3 +261,28 @@ async def test_the_sample_command_sends_an_event_the_bridge_takes(start_bridge: 
     assert code == 1 and "unknown_order" in out
     code, out = await run_cli("order.shipped", order["order_id"], "--url", url, secret=None)
     assert code == 2 and "SHOP_WEBHOOK_SECRET" in out
+
+
+async def raw_request(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 20)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("header,status", [
+    (b"X-Shop-Hmac-Sha256: \xff\xfe\r\nX-Shop-Timestamp: 1\r\n", b"401"),
+    ("X-Shop-Hmac-Sha256: x\r\nX-Shop-Timestamp: ²\r\n".encode(), b"401"),
+    ("Content-Length: ²\r\n".encode(), b"411"),
+])
+async def test_hostile_headers_get_an_answer_not_a_fault(
+        start_bridge: BridgeFactory, header: bytes, status: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    server = await start_bridge(shop_webhook_secret=SECRET)
+    length = b"" if b"Content-Length" in header else b"Content-Length: 2\r\n"
+    answer = await raw_request(server.port, b"POST /api/shop/events HTTP/1.1\r\nHost: x\r\n" + length + header
+                               + b"\r\n{}")
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -70,7 +70,8 @@ async def test_a_valid_identity_verifies_the_conversation(
 
 @pytest.mark.parametrize("case,reason", [
     ("wrong_secret", "bad_signature"), ("other_email", "bad_signature"), ("stale", "stale"),
-    ("from_the_future", "stale"), ("malformed", "malformed"), ("unknown_customer", "unknown_customer"),
+    ("from_the_future", "stale"), ("malformed", "malformed"), ("half_an_emoji", "malformed"), ("nul", "malformed"),
+    ("not_hex", "malformed"), ("unknown_customer", "unknown_customer"),
     ("no_secret", "off"),
 ])
 async def test_an_invalid_identity_is_ignored_and_logged_without_the_email(
@@ -83,6 +84,9 @@ async def test_an_invalid_identity_is_ignored_and_logged_without_the_email(
         "stale": identity(ts=NOW - DAY - 1),
         "from_the_future": identity(ts=NOW + 3600),
         "malformed": identity(ts="ayer"),
+        "half_an_emoji": dict(identity(), email="luis\ud800@correo.example"),
+        "nul": dict(identity(), email="luis\x00@correo.example"),
+        "not_hex": identity(signature="é" * 64),
         "unknown_customer": identity(email="nadie@correo.example"),
         "no_secret": identity(),
     }[case]

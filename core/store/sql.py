@@ -484,11 +484,25 @@ TOPIC_STATUS: Dict[str, str] = {
 }
 
 
+# How far an order is along its delivery. Shops send webhooks in no guaranteed
+# order and retry for hours (a late ``order.shipped`` after ``order.delivered``):
+# an event never moves an order back along this line.
+DELIVERY_PROGRESS: Dict[str, int] = {"pending_payment": 0, "processing": 1, "shipped": 2, "out_for_delivery": 3,
+                                     "delivered": 4, "returned": 5}
+
+
+def moves_back(current: str, new: str) -> bool:
+    """Whether ``new`` is an earlier step of the delivery than ``current``
+    ('cancelled', off the line, is taken as sent)."""
+    return current in DELIVERY_PROGRESS and new in DELIVERY_PROGRESS and DELIVERY_PROGRESS[new] < DELIVERY_PROGRESS[current]
+
+
 def _apply_event(s: Session, row: OrderRow, event: ShopEvent) -> None:
     """Status, dates, shipment, and the refund or return the topic is about.
-    What the event does not say stays as stored."""
+    What the event does not say stays as stored; a status that would move the
+    order back (``moves_back``: an older event arriving late) too."""
     status = event.status or TOPIC_STATUS.get(event.topic)
-    if status:
+    if status and not moves_back(row.status, status):
         row.status = status
     if event.expected_delivery is not None:
         row.expected_delivery = event.expected_delivery

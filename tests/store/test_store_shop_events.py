@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from core.shop_events import parse_event
 from core.store.errors import IncompleteEvent, UnknownOrder, UnknownReturn
 from core.store.models import ShopEventRow
-from core.store.sql import SqlStore
+from core.store.sql import SqlStore, moves_back
 from core.store.types import ShopEvent
 
 pytestmark = pytest.mark.asyncio
@@ -54,6 +54,20 @@ async def test_shipped_then_delivered_updates_the_order(store: SqlStore, demo_da
     assert delivered.order.expected_delivery == dt.date(2026, 12, 23)
     assert delivered.order.shipment is not None and delivered.order.shipment.delivered_at is not None
     assert sorted(recorded(store)) == ["e-1", "e-2", "e-3"]
+
+
+async def test_an_older_event_arriving_late_never_moves_the_order_back(store: SqlStore,
+                                                                      demo_data: Dict[str, Any]) -> None:
+    """Shops deliver webhooks in no guaranteed order: «shipped» retried after «delivered»."""
+    order = order_of(demo_data, "shipped")
+    await store.apply_shop_event(event("late-2", "order.delivered", {"order_id": order["order_id"]}))
+    late = await store.apply_shop_event(event("late-1", "order.shipped", {
+        "order_id": order["order_id"], "status": "shipped", "carrier": "SEUR", "tracking_number": "SEUR000111222"}))
+    assert late.applied and late.order is not None
+    assert late.order.status == "delivered"  # not back to "shipped"
+    assert late.order.shipment is not None and late.order.shipment.tracking_number == "SEUR000111222"
+    assert not moves_back("delivered", "cancelled") and not moves_back("cancelled", "shipped")  # off the line: as sent
+    assert moves_back("out_for_delivery", "processing") and not moves_back("delivered", "returned")
 
 
 async def test_a_repeated_event_id_is_applied_once(store: SqlStore, demo_data: Dict[str, Any]) -> None:

@@ -43,8 +43,10 @@ from handoff.channels.console import handle_agent
 from handoff.channels.telegram import TelegramChannel, TelegramChannelError
 from handoff.channels.web import handle_chat
 from handoff.frames import HARD_MAX_FRAME_BYTES
+from handoff.http_endpoints import endpoint_protocol
 from handoff.metrics import CONTENT_TYPE_LATEST
 from handoff.settings import STATIC_DIR, HandoffSettings
+from handoff.shop import shop_endpoints
 from handoff.storage import Agent, StorageError
 from handoff.texts import Texts
 
@@ -198,6 +200,7 @@ class BridgeServer:
             self.handler,
             sock=sock,
             process_request=self.process_request,
+            create_protocol=endpoint_protocol(shop_endpoints(self.bridge)),  # POST /api/shop/events, /demo/identity
             origins=list(self.settings.origins_for(self.port)),
             max_size=max_size,
             max_queue=8,  # at most 8 unread frames buffered per socket (8 MiB)

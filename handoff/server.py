@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import gc
 import html
 import http
 import json
@@ -49,6 +50,8 @@ from handoff.storage import Agent, StorageError
 from handoff.texts import Texts
 
 WARM_DAYS = 90  # the reports' longest usual range (the benchmark's 90 days)
+# the garbage collector's thresholds once serving (CPython's default: 700, 10, 10); see settle_heap
+GC_THRESHOLDS = (10_000, 20, 100)
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,23 @@ def fill_voice(script: bytes, voice: str) -> bytes:
     return script.replace(VOICE_PLACEHOLDER, json.dumps(voice).encode("utf-8"), 1)
 
 
+def settle_heap() -> None:
+    """The garbage collector for a process that holds many long-lived
+    sessions, called once it serves. What start-up made (modules, compiled
+    statements, the policy and texts) is frozen out of every later
+    collection (``gc.freeze``), and collections run less often: a young one
+    every 10,000 new objects instead of 700 promotes fewer of the objects of
+    messages in flight, and a full one, which walks every session's objects
+    on the event loop (0.2 s with 1,000 sessions on this machine, the relay's
+    p99), waits for 100 middle ones instead of 10. Limits: a full collection
+    still pauses the loop when it comes (about every few minutes under
+    load), and an object frozen here that later becomes cyclic garbage is
+    never freed (start-up objects live as long as the process anyway)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 class BridgeServer:
     """The bridge and its listening socket; ``start``/``stop`` for tests and main."""
 
@@ -245,7 +265,9 @@ class BridgeServer:
         await self.bridge.stop()
 
     async def serve_forever(self, stop: asyncio.Event) -> None:
+        """The process's life (``python -m handoff``): start, settle the heap, serve until ``stop``."""
         await self.start()
+        settle_heap()
         try:
             await stop.wait()
         finally:

@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import math
 import os
@@ -658,6 +659,10 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         for console in consoles:
             console.echo = True
 
+        # the clients' own objects (1,000 sockets) out of their process's later collections: a
+        # full collection here would pause every client at once and count as relay latency
+        gc.collect()
+        gc.freeze()
         loads = []
         for rate in rates:
             log(f"  paced relay: {rate:g} customer messages/s for {duration_s:g} s...")

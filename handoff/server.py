@@ -51,7 +51,7 @@ from handoff.texts import Texts
 
 WARM_DAYS = 90  # the reports' longest usual range (the benchmark's 90 days)
 # the garbage collector's thresholds once serving (CPython's default: 700, 10, 10); see settle_heap
-GC_THRESHOLDS = (10_000, 20, 100)
+GC_THRESHOLDS = (700, 10, 100)
 
 logger = logging.getLogger(__name__)
 
@@ -168,15 +168,16 @@ def fill_voice(script: bytes, voice: str) -> bytes:
 def settle_heap() -> None:
     """The garbage collector for a process that holds many long-lived
     sessions, called once it serves. What start-up made (modules, compiled
-    statements, the policy and texts) is frozen out of every later
-    collection (``gc.freeze``), and collections run less often: a young one
-    every 10,000 new objects instead of 700 promotes fewer of the objects of
-    messages in flight, and a full one, which walks every session's objects
-    on the event loop (0.2 s with 1,000 sessions on this machine, the relay's
-    p99), waits for 100 middle ones instead of 10. Limits: a full collection
-    still pauses the loop when it comes (about every few minutes under
-    load), and an object frozen here that later becomes cyclic garbage is
-    never freed (start-up objects live as long as the process anyway)."""
+    statements, the policy and texts: 120,000 objects) is frozen out of every
+    later collection (``gc.freeze``), and a full collection, which walks
+    every session's objects on the event loop (with 1,000 sessions, 80-100 ms
+    of CPU each on this machine, every few seconds under load: the relay's
+    p99), waits for 100 middle ones instead of 10. The young generations keep
+    CPython's thresholds: larger ones make each young collection a pause of
+    its own (10,000 objects: 10-20 ms). Limits: a full collection still
+    pauses the loop when it comes (every minute or two under load), and an
+    object frozen here that later becomes cyclic garbage is never freed
+    (start-up objects live as long as the process anyway)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -43,7 +43,6 @@ answer ``unavailable`` and retry.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import contextvars
 import datetime as dt
@@ -60,7 +59,6 @@ from typing import (
     Awaitable,
     Callable,
     Coroutine,
-    DefaultDict,
     Dict,
     Iterable,
     List,
@@ -147,7 +145,7 @@ class Cluster:
         self._gain: List[LeaderHook] = []
         self._lose: List[LeaderHook] = []
         self.leader = False
-        self._local: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self._local: Dict[str, Tuple[asyncio.Lock, int]] = {}  # conversation -> its lock, tasks using it
         self._counts: Dict[Tuple[str, str], int] = {}  # (kind, id) -> this process's open sockets
         self._gone: Dict[Tuple[str, str], dt.datetime] = {}  # (kind, id) -> gone since (LocalCluster)
 
@@ -200,7 +198,24 @@ class Cluster:
 
     def lock(self, conversation_id: str) -> Any:
         """An async context manager: this conversation, one operation at a time."""
-        return self._local[conversation_id]
+        return self._local_lock(conversation_id)
+
+    @contextlib.asynccontextmanager
+    async def _local_lock(self, conversation_id: str) -> AsyncIterator[None]:
+        """This process's lock of the conversation, kept only while some task
+        holds or waits for it (one per conversation ever seen would pile up in
+        the heap every full garbage collection walks)."""
+        lock, users = self._local.get(conversation_id) or (asyncio.Lock(), 0)
+        self._local[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._local[conversation_id]
+            if users > 1:
+                self._local[conversation_id] = (lock, users - 1)
+            else:
+                del self._local[conversation_id]
 
     # -- presence ------------------------------------------------------------
 
@@ -424,7 +439,7 @@ class RedisCluster(Cluster):
         """This process's lock, then Redis's (SET NX PX with a token of this
         holder, polled while another bridge holds it). The holder's last frame
         goes out with the release, in one round trip (see ``publish``)."""
-        async with self._local[conversation_id]:
+        async with self._local_lock(conversation_id):
             key = self._key(f"lock:{conversation_id}")
             token = secrets.token_hex(8)
             await self._acquire(key, token, conversation_id)

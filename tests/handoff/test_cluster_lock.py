@@ -14,7 +14,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from handoff.cluster import AGENT, ConversationBusy, Envelope, RedisCluster
+from handoff.cluster import AGENT, ConversationBusy, Envelope, LocalCluster, RedisCluster
 from handoff.settings import HandoffSettings
 
 pytestmark = pytest.mark.asyncio
@@ -181,3 +181,29 @@ async def test_a_failed_publish_under_the_lock_is_raised_at_the_release(clusters
             await a.publish(frame(5))
             monkeypatch.setattr(Pipeline, "execute", broken)
     assert not inbox_b.envelopes
+
+
+async def test_a_conversation_s_local_lock_is_kept_only_while_used() -> None:
+    """One lock per conversation ever seen would pile up in the heap that
+    every full garbage collection walks."""
+    cluster = LocalCluster("solo")
+    order: List[str] = []
+    first_in = asyncio.Event()
+    second_waiting = asyncio.Event()
+
+    async def first() -> None:
+        async with cluster.lock("c6"):
+            first_in.set()
+            await second_waiting.wait()
+            order.append("first")
+
+    async def second() -> None:
+        await first_in.wait()
+        entering = cluster.lock("c6")
+        second_waiting.set()
+        async with entering:
+            order.append("second")
+
+    await asyncio.wait_for(asyncio.gather(first(), second()), 5)
+    assert order == ["first", "second"]
+    assert cluster._local == {}

@@ -477,7 +477,11 @@ class RedisCluster(Cluster):
         release that failed is only logged (the lock expires by itself)."""
         from redis.exceptions import RedisError
 
-        await holder.settle(held_too=False)
+        failed: Optional[ClusterError] = None
+        try:
+            await holder.settle(held_too=False)
+        except ClusterError as exc:  # raised once the lock is released
+            failed = exc
         data = holder.take()
         if data is not None:
             await self._flush()
@@ -488,18 +492,20 @@ class RedisCluster(Cluster):
                 pipe.eval(self.RESIGN, 1, key, token)
                 results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
-            if data is not None:
+            if data is not None or failed is not None:
                 raise ClusterError(f"could not publish to the other bridges ({type(exc).__name__})") from exc
             logger.warning("conversation_unlock_failed", extra={"error": type(exc).__name__})
             return
         if data is not None and isinstance(results[0], Exception):
-            raise ClusterError(f"could not publish to the other bridges ({type(results[0]).__name__})") \
-                from results[0]
+            failed = ClusterError(f"could not publish to the other bridges ({type(results[0]).__name__})")
+            failed.__cause__ = results[0]
         released = results[-1]
         if isinstance(released, Exception):
             logger.warning("conversation_unlock_failed", extra={"error": type(released).__name__})
         elif not released:
             logger.warning("conversation_lock_expired", extra={"conversation_id": conversation_id})
+        if failed is not None:
+            raise failed
 
     async def _extend(self, key: str, token: str) -> str:
         """Extend a held lock (the RENEW script: only while this token holds

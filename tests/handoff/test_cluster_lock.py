@@ -207,3 +207,24 @@ async def test_a_conversation_s_local_lock_is_kept_only_while_used() -> None:
     await asyncio.wait_for(asyncio.gather(first(), second()), 5)
     assert order == ["first", "second"]
     assert cluster._local == {}
+
+
+async def test_a_frame_that_failed_while_its_holder_waited_is_raised_once_the_lock_is_released(
+        clusters: Any, monkeypatch: Any) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from handoff.cluster import ClusterError
+
+    a, _, b, _ = clusters
+
+    async def broken(data: str) -> None:
+        raise RedisConnectionError("gone")
+
+    with pytest.raises(ClusterError):
+        async with a.lock("c7"):
+            monkeypatch.setattr(a, "_publish_now", broken)
+            await a.publish(frame(7))
+            await a.redis.ping()  # the holder waits for something: the held frame is sent (and fails)
+    b.lock_wait_s = 0.0
+    async with b.lock("c7"):  # released all the same, not left to expire
+        pass

@@ -20,8 +20,8 @@ one small interface, chosen by ``HANDOFF_CLUSTER`` (``make_cluster``):
     ``LOCK_POLL_S``), released by a script and kept alive while held (a
     timer: most locks are released within milliseconds); a dead holder's
     lock expires after ``LOCK_TTL_S`` (4 s: the conversation waits that long,
-    nothing is lost). The holder's last frame is published in the same
-    pipeline as the release (a relayed message costs two round trips: lock,
+    nothing is lost). The holder's last frame is published by the same
+    script as the release (a relayed message costs two round trips: lock,
     then frame and release), so the lock is already free when the other
     bridge gets the frame (an agent answering at once never finds it held).
   * Presence: a sorted set per kind (customer, agent) whose score is "present
@@ -282,6 +282,8 @@ class RedisCluster(Cluster):
              "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
     RESIGN = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
               "return redis.call('del', KEYS[1]) else return 0 end")
+    # a lock holder's last frame and the release, in one call: PUBLISH on KEYS[2], then RESIGN
+    PUBLISH_RESIGN = "redis.call('publish', KEYS[2], ARGV[2]) " + RESIGN
 
     def __init__(self, settings: HandoffSettings, redis: Any = None) -> None:
         super().__init__(settings.bridge_id)
@@ -471,10 +473,11 @@ class RedisCluster(Cluster):
             raise ClusterError(f"conversation lock unavailable ({type(exc).__name__})") from exc
 
     async def _release(self, key: str, token: str, holder: "_Holder", conversation_id: str) -> None:
-        """The holder's pending frame and the release in one pipeline (Redis
-        runs them in that order, so the next holder's frames come after it);
-        a frame that could not be published is raised (ClusterError), a
-        release that failed is only logged (the lock expires by itself)."""
+        """The holder's pending frame and the release in one script (so the
+        next holder's frames come after it, and the lock is free once the
+        frame is out); a frame that could not be published is raised
+        (ClusterError, the lock then expires by itself), a release that
+        failed alone is only logged."""
         from redis.exceptions import RedisError
 
         failed: Optional[ClusterError] = None
@@ -483,26 +486,18 @@ class RedisCluster(Cluster):
         except ClusterError as exc:  # raised once the lock is released
             failed = exc
         data = holder.take()
-        if data is not None:
-            await self._flush()
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                if data is not None:
-                    pipe.publish(self.channel, data)
-                pipe.eval(self.RESIGN, 1, key, token)
-                results = await pipe.execute(raise_on_error=False)
+            if data is None:
+                released = await self.redis.eval(self.RESIGN, 1, key, token)
+            else:
+                await self._flush()
+                released = await self.redis.eval(self.PUBLISH_RESIGN, 2, key, self.channel, token, data)
         except (RedisError, OSError) as exc:
             if data is not None or failed is not None:
                 raise ClusterError(f"could not publish to the other bridges ({type(exc).__name__})") from exc
             logger.warning("conversation_unlock_failed", extra={"error": type(exc).__name__})
             return
-        if data is not None and isinstance(results[0], Exception):
-            failed = ClusterError(f"could not publish to the other bridges ({type(results[0]).__name__})")
-            failed.__cause__ = results[0]
-        released = results[-1]
-        if isinstance(released, Exception):
-            logger.warning("conversation_unlock_failed", extra={"error": type(released).__name__})
-        elif not released:
+        if not released:
             logger.warning("conversation_lock_expired", extra={"conversation_id": conversation_id})
         if failed is not None:
             raise failed

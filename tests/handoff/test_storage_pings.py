@@ -9,7 +9,8 @@ from typing import Any, List
 import psycopg2
 import pytest
 
-from handoff.storage import Storage, engine as engine_module
+from handoff.storage import Storage
+from handoff.storage import engine as engine_module
 
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio]
 

@@ -89,8 +89,10 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_sql_engine(database_url: str, connect_timeout: float) -> Engine:
+def create_sql_engine(database_url: str, connect_timeout: float, pre_ping: bool = True) -> Engine:
     """The engine for the store's database, shared by the store and the bridge.
+    ``pre_ping``: a server database's connections are pinged at every
+    checkout (the bridge pings only idle ones itself: handoff/storage/engine.py).
 
     Why pooled on SQLite too: SQLAlchemy 1.4 gives a SQLite file a NullPool,
     which opens a new connection and runs its PRAGMAs for every transaction
@@ -102,7 +104,7 @@ def create_sql_engine(database_url: str, connect_timeout: float) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         # libpq takes whole seconds, minimum 2.
-        return create_engine(url, future=True, pool_pre_ping=True,
+        return create_engine(url, future=True, pool_pre_ping=pre_ping,
                              connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))})
     args: Dict[str, Any] = {"timeout": connect_timeout, "check_same_thread": False}
     if url.database in (None, "", ":memory:"):

@@ -135,15 +135,60 @@ def memory_mb(pid: int) -> Tuple[float, float]:
 
 def cpu_seconds(pid: int) -> Dict[int, float]:
     """CPU time (user + system) used so far by ``pid`` and each descendant."""
+    return cpu_of(process_tree(pid))
+
+
+def cpu_of(pids: Sequence[int]) -> Dict[int, float]:
+    """CPU time (user + system) used so far by each of ``pids`` (gone ones left out)."""
     ticks = os.sysconf("SC_CLK_TCK")
     found: Dict[int, float] = {}
-    for p in process_tree(pid):
+    for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         found[p] = (int(fields[11]) + int(fields[12])) / ticks
     return found
+
+
+def database_backends(database: str) -> List[int]:
+    """The PostgreSQL backends connected to ``database`` (its tracker store's)."""
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
+            return [int(pid) for (pid,) in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def redis_server() -> List[int]:
+    """The local redis-server's pid (shared with other work: its CPU is an upper bound)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "redis-server":
+                    return [int(entry.name)]
+            except OSError:
+                continue
+    return []
+
+
+def role_cpu(case: "Case") -> Dict[str, Dict[int, float]]:
+    """CPU seconds so far of each process serving ``case``, by role: the Rasa
+    server (main process and workers), the action server, the tracker
+    database's PostgreSQL backends, Redis, and this process (the load
+    generator: nothing else runs in it during a window)."""
+    times = os.times()
+    roles = {"rasa": cpu_seconds(case.pid), "load generator": {os.getpid(): times.user + times.system}}
+    if case.actions_pid:
+        roles["actions"] = cpu_seconds(case.actions_pid)
+    if case.tracker_db:
+        roles["postgres"] = cpu_of(database_backends(case.tracker_db))
+        roles["redis (whole server)"] = cpu_of(redis_server())
+    return roles
 
 
 # -- the rasa init bot ---------------------------------------------------------------
@@ -195,6 +240,9 @@ class Case:
     seconds: float = 0.0
     cpu: Dict[int, float] = field(default_factory=dict)
     windows: List[float] = field(default_factory=list)  # replies/s of each window
+    actions_pid: int = 0
+    tracker_db: Optional[str] = None
+    roles: Dict[str, float] = field(default_factory=dict)  # CPU seconds per role, all windows
 
 
 def our_case(name: str, label: str, port: int, actions_port: int, database_url: str, order: Dict[str, Any],
@@ -208,10 +256,11 @@ def our_case(name: str, label: str, port: int, actions_port: int, database_url: 
                    RASA_LOCK_STORE="redis", RASA_LOCK_KEY_PREFIX=f"{prefix}-{name}:")
     settings = Settings.from_env(env)
     stack = Stack(settings, log_dir=str(log_dir / name))
-    stack.start_actions()
+    actions = stack.start_actions()
     child = stack.start_rasa()
     return Case(name, label, f"{settings.rasa_url}/webhooks/bridge/webhook", settings.rasa_bridge_secret,
-                scripts(order), stack, child.process.pid)
+                scripts(order), stack, child.process.pid, actions_pid=actions.process.pid,
+                tracker_db=env.get("RASA_TRACKER_DB"))
 
 
 def init_case(name: str, label: str, port: int, project: Path, log_dir: Path) -> Case:
@@ -253,15 +302,18 @@ async def check_answers(case: Case) -> List[List[str]]:
 
 
 def measure(case: Case, senders: int, seconds: float, seed: int) -> None:
-    before = cpu_seconds(case.pid)
+    before = role_cpu(case)
     latencies, elapsed = asyncio.run(load_on(case.url, case.secret, case.conversations, senders,
                                              seconds=seconds, seed=seed, tag=f"workers-{case.name}"))
-    after = cpu_seconds(case.pid)
+    after = role_cpu(case)
     case.latencies += latencies
     case.seconds += elapsed
     case.windows.append(len(latencies) / elapsed if elapsed > 0 else float("nan"))
-    for pid, used in after.items():
-        case.cpu[pid] = case.cpu.get(pid, 0.0) + used - before.get(pid, 0.0)
+    for pid, used in after["rasa"].items():
+        case.cpu[pid] = case.cpu.get(pid, 0.0) + used - before["rasa"].get(pid, 0.0)
+    for role, now in after.items():
+        then = before.get(role, {})
+        case.roles[role] = case.roles.get(role, 0.0) + sum(used - then.get(pid, 0.0) for pid, used in now.items())
 
 
 def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
@@ -310,6 +362,8 @@ def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
             figures["cpu_s"] = sorted((round(v, 1) for v in case.cpu.values() if v > 0.05), reverse=True)
             figures["label"] = case.label
             figures["windows"] = list(case.windows)
+            replies = max(1, len(case.latencies))
+            figures["cpu_ms_per_reply"] = {role: 1000 * used / replies for role, used in case.roles.items()}
             results[case.name] = figures
     finally:
         for case in cases:
@@ -326,6 +380,14 @@ def section(results: Dict[str, Dict[str, Any]], load_before: str, load_start: st
         rows.append(f"| {name}: {r['label']} | {r['replies']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                     f"**{r['per_s']:.1f}** | {' / '.join(f'{w:.0f}' for w in r['windows'])} | {cpu} of {r['seconds']:.0f} s | {r['rss_mb']:.0f} ({r['processes']}) | "
                     f"{r['pss_mb']:.0f} |")
+    roles = list(dict.fromkeys(role for r in results.values() for role in r.get("cpu_ms_per_reply", {})))
+    cpu_rows = ["| case | " + " | ".join(f"{role} (ms)" for role in roles) + " | total (ms) | replies/s × total (cores) |",
+                "| --- |" + " --- |" * (len(roles) + 2)]
+    for name, r in results.items():
+        per = r.get("cpu_ms_per_reply", {})
+        total = sum(v for role, v in per.items() if role != "redis (whole server)")
+        cpu_rows.append(f"| {name} | " + " | ".join(f"{per[role]:.1f}" if role in per else "–" for role in roles)
+                        + f" | {total:.1f} | {r['per_s'] * total / 1000:.2f} |")
     ratios = []
     for top, bottom, target in (("b", "a", TARGET_WORKERS), ("b", "d", TARGET_INIT), ("a", "d", None),
                                 ("c", "d", None), ("c", "a", None)):
@@ -345,6 +407,9 @@ def section(results: Dict[str, Dict[str, Any]], load_before: str, load_start: st
         "\"I am sad\", \"yes\", \"great\", \"bye\"...) on the REST channel. A reply is one HTTP turn, whatever the "
         "number of bot messages in it.", "",
         *rows, "",
+        "CPU per reply by process (CPU seconds in the windows over replies, /proc: load-insensitive; the total "
+        "leaves out Redis, whose figure is the whole shared server's):", "",
+        *cpu_rows, "",
         *ratios, "",
     ])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Any, List, Optional
@@ -45,9 +46,9 @@ def _slow_latest_id(store: CachedSQLTrackerStore) -> None:
     """Every highest-id query of ``store`` takes SLOW_S more (a slow database)."""
     original = store._latest_id
 
-    def slow(session: Any, sender_id: str) -> Optional[int]:
+    def slow(connection: Any, sender_id: str) -> Optional[int]:
         time.sleep(SLOW_S)
-        return original(session, sender_id)
+        return original(connection, sender_id)
 
     store._latest_id = slow  # type: ignore[method-assign]
 
@@ -155,45 +156,100 @@ def test_postgres_store_with_timeouts() -> None:
 # -- the lock store ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def lock_store() -> AtomicRedisLockStore:
+def _redis_or_skip() -> None:
     try:
         redis.Redis(host="127.0.0.1", port=6379, socket_timeout=3).ping()
     except redis.exceptions.RedisError as exc:
         pytest.skip(f"Redis unreachable: {exc}")
-    return AtomicRedisLockStore(EndpointConfig(url="127.0.0.1", port=6379, db=0,
-                                               key_prefix="stores" + secrets.token_hex(4)))
 
 
-def test_slow_lock_store_does_not_block_another_conversation(lock_store: AtomicRedisLockStore) -> None:
-    original = lock_store.get_lock
+def _lock_store(prefix: str, port: int = 6379) -> AtomicRedisLockStore:
+    return AtomicRedisLockStore(EndpointConfig(url="127.0.0.1", port=port, db=0, key_prefix=prefix))
 
-    def slow(conversation_id: str) -> Any:
-        time.sleep(SLOW_S)
-        return original(conversation_id)
 
-    lock_store.get_lock = slow  # type: ignore[method-assign]
+@pytest.fixture
+def lock_store() -> AtomicRedisLockStore:
+    _redis_or_skip()
+    return _lock_store("stores" + secrets.token_hex(4))
+
+
+class _SlowRedis:
+    """A TCP relay to the local Redis, in a thread of its own, holding each
+    client request ``SLOW_S`` before passing it on (a slow Redis)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        started = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(started,), daemon=True)
+        self.thread.start()
+        assert started.wait(5), "the relay did not start"
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        started.set()
+        self.loop.run_forever()
+        server.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 6379)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, delay: float) -> None:
+            while data := await source.read(65536):
+                await asyncio.sleep(delay)
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer, SLOW_S), pipe(up_reader, writer, 0), return_exceptions=True)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def test_slow_lock_store_does_not_block_another_conversation() -> None:
+    _redis_or_skip()
+    relay = _SlowRedis()
+    store = _lock_store("stores" + secrets.token_hex(4), relay.port)
+    ticks: List[float] = []
 
     async def turn(conversation_id: str) -> None:
-        async with lock_store.lock(conversation_id):
+        async with store.lock(conversation_id):
             await asyncio.sleep(0)
+
+    async def ticker(until: "asyncio.Future[Any]") -> None:
+        while not until.done():
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.02)
 
     async def both() -> float:
         started = time.perf_counter()
-        await asyncio.gather(turn("uno"), turn("dos"))
+        turns = asyncio.ensure_future(asyncio.gather(turn("uno"), turn("dos")))
+        await asyncio.gather(turns, ticker(turns))
         return time.perf_counter() - started
 
-    elapsed = asyncio.run(both())
-    # each turn reads the lock 3 times (issue, acquire, cleanup): 3 × SLOW_S if alone
-    assert elapsed < 5 * SLOW_S, f"two turns took {elapsed:.2f} s: run one after the other"
+    try:
+        elapsed = asyncio.run(both())
+    finally:
+        relay.stop()
+    # each turn is two Redis calls (issue, cleanup): 2 × SLOW_S if alone, 4 × one after the other
+    assert elapsed < 3.5 * SLOW_S, f"two turns took {elapsed:.2f} s: run one after the other"
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < SLOW_S / 2, f"the loop stalled {max(gaps):.2f} s waiting for Redis"
 
 
-def test_one_conversation_one_turn_at_a_time(lock_store: AtomicRedisLockStore) -> None:
+def test_one_conversation_one_turn_at_a_time_across_workers(lock_store: AtomicRedisLockStore) -> None:
+    """Two stores on one prefix (two workers) take turns on one conversation."""
+    other = _lock_store(lock_store.key_prefix.split(":")[0])
     inside: List[int] = []
     overlaps: List[int] = []
 
     async def turn(number: int) -> None:
-        async with lock_store.lock("uno", wait_time_in_seconds=0.02):
+        store = (lock_store, other)[number % 2]
+        async with store.lock("uno", wait_time_in_seconds=0.02):
             if inside:
                 overlaps.append(number)
             inside.append(number)
@@ -206,3 +262,42 @@ def test_one_conversation_one_turn_at_a_time(lock_store: AtomicRedisLockStore) -
     asyncio.run(all_turns())
     assert overlaps == []
     assert lock_store.get_lock("uno") is None  # the last cleanup deleted it
+
+
+def test_tickets_keep_rasas_format_and_expiry(lock_store: AtomicRedisLockStore) -> None:
+    first = lock_store.issue_ticket("uno", lock_lifetime=0.2)
+    second = lock_store.issue_ticket("uno", lock_lifetime=30)
+    lock = lock_store.get_lock("uno")  # Rasa's own reading of the value
+    assert lock is not None and lock.conversation_id == "uno"
+    assert [t.number for t in lock.tickets] == [first, second] == [0, 1]
+    assert lock.is_locked(second) and not lock.is_locked(first)
+    assert abs(lock.tickets[1].expires - time.time() - 30) < 5
+    deadline = time.time() + 0.3
+    while time.time() < deadline:  # the first ticket's lifetime is the client clock's
+        time.sleep(0.05)
+    lock_store.update_lock("uno")  # drops the expired first ticket
+    lock = lock_store.get_lock("uno")
+    assert lock is not None and [t.number for t in lock.tickets] == [second] and not lock.is_locked(second)
+    lock_store.cleanup("uno", second)
+    assert lock_store.get_lock("uno") is None
+    assert lock_store.issue_ticket("uno") == 0  # a new lock starts again at 0
+    lock_store.cleanup("uno", 0)
+
+
+def test_a_waiting_turn_is_served_after_the_first(lock_store: AtomicRedisLockStore) -> None:
+    order: List[str] = []
+
+    async def turn(name: str, hold: float) -> None:
+        async with lock_store.lock("uno", wait_time_in_seconds=0.02):
+            order.append(f"{name}+")
+            await asyncio.sleep(hold)
+            order.append(f"{name}-")
+
+    async def both() -> None:
+        first = asyncio.ensure_future(turn("a", 0.1))
+        await asyncio.sleep(0.02)
+        await asyncio.gather(first, turn("b", 0))
+
+    asyncio.run(both())
+    assert order == ["a+", "a-", "b+", "b-"]
+    assert lock_store.get_lock("uno") is None

@@ -162,10 +162,62 @@ def build_state_history_incrementally() -> None:
     DialogueStateTracker.past_states = past_states
 
 
+KEEPALIVE_S = 2.0  # below Sanic's 5 s keep-alive timeout (the action server's), so Sanic never closes a socket first
+
+
+def keep_http_connections() -> None:
+    """Make ``EndpointConfig.session`` hand out one kept aiohttp session per
+    endpoint, process and event loop, so calls to the action server reuse
+    their connections.
+
+    Why: Rasa 3.6's ``EndpointConfig.request`` builds a new ``ClientSession``
+    (and connector) for every call and closes it after: a TCP connect and
+    close per custom action, for Rasa and for the action server (about 4% of
+    a Rasa worker's CPU under load, py-spy; docs/benchmarks.md). The session
+    is Rasa's (its headers, basic auth and 300 s timeout); only its idle
+    connections live on, ``KEEPALIVE_S`` at most. Limit: callers must use it
+    as ``async with endpoint.session() as session`` (Rasa's two callers do);
+    leaving the ``with`` no longer closes it, the process's end does.
+    """
+    import asyncio
+    import os
+
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+
+    if getattr(EndpointConfig.session, "_kept", False):
+        return
+
+    class Kept:
+        def __init__(self, session: aiohttp.ClientSession) -> None:
+            self._session = session
+
+        async def __aenter__(self) -> aiohttp.ClientSession:
+            return self._session
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    def session(self: EndpointConfig) -> Any:
+        key = (os.getpid(), id(asyncio.get_running_loop()))
+        found = self.__dict__.get("_kept_session")
+        if found is None or found[0] != key or found[1].closed:
+            auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) if self.basic_auth else None
+            kept = aiohttp.ClientSession(headers=self.headers, auth=auth,
+                                         timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                                         connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S))
+            found = self.__dict__["_kept_session"] = (key, kept)
+        return Kept(found[1])
+
+    session._kept = True  # type: ignore[attr-defined]
+    EndpointConfig.session = session  # type: ignore[assignment]
+
+
 def apply_patches(turn_cache: bool) -> None:
     """Every change this project makes to Rasa's code, in one place (the
     server and ``bot.rasa_cli`` call it)."""
     validate_action_results_once()
+    keep_http_connections()
     resolve_event_types_once()
     start_sessions_with_the_policy()
     if turn_cache:

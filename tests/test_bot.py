@@ -211,3 +211,42 @@ def test_rasas_session_start_puts_the_policy_into_slots(monkeypatch: pytest.Monk
         assert len([e for e in events if isinstance(e, SlotSet)]) == len(slots)
     finally:
         load_policy.cache_clear()
+
+
+def test_calls_to_an_endpoint_reuse_one_connection() -> None:
+    """Rasa's EndpointConfig.request made a new session, so a new TCP
+    connection, per action-server call (bot/rasa_server.py keep_http_connections)."""
+    import asyncio
+
+    from aiohttp import web
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.rasa_server import keep_http_connections
+
+    keep_http_connections()
+    peers: list = []
+
+    async def answer(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        assert request.headers.get("Authorization") == "Bearer x"
+        return web.json_response({"events": [], "responses": []})
+
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_post("/webhook", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"Authorization": "Bearer x"})
+        try:
+            for _ in range(3):
+                assert await endpoint.request(json={"next_action": "x"}, method="post") == {"events": [], "responses": []}
+        finally:
+            async with endpoint.session() as session:
+                await session.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    assert len(peers) == 3 and len(set(peers)) == 1, peers

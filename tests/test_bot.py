@@ -250,3 +250,26 @@ def test_calls_to_an_endpoint_reuse_one_connection() -> None:
 
     asyncio.run(scenario())
     assert len(peers) == 3 and len(set(peers)) == 1, peers
+
+
+def test_each_worker_freezes_its_heap_once_its_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full collections walked the ~800,000 objects of the loaded model
+    (bot/rasa_server.py freeze_heap)."""
+    import asyncio
+    import gc
+
+    import rasa.core.run
+
+    from bot import rasa_server
+
+    async def load(*args: object) -> str:
+        return "agent"
+
+    monkeypatch.setattr(rasa.core.run, "load_agent_on_start", load)
+    rasa_server.freeze_heap_after_loading()
+    assert rasa.core.run.load_agent_on_start is not load
+    try:
+        assert asyncio.run(rasa.core.run.load_agent_on_start("model", None, None, None, None)) == "agent"
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

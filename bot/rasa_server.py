@@ -249,11 +249,56 @@ def freeze_heap_after_loading() -> None:
     rasa.core.run.load_agent_on_start = load_agent_on_start
 
 
+def run_graphs_without_dask() -> None:
+    """Make ``DaskGraphRunner.run`` walk the graph itself
+    (``bot.graph_runner.evaluate``) instead of calling ``dask.get``, with
+    the graph of each set of targets built once.
+
+    Why: dask's scheduler cost about a seventh of a worker's CPU per reply
+    (py-spy; bot/graph_runner.py). Limit: it replaces a Rasa method; a graph
+    the walk does not handle exactly as dask (``graph_runner.plain``) goes
+    to ``dask.get``; errors are Rasa's (``GraphRunError`` from a
+    ``RuntimeError``). tests/test_bot.py compares the walk with ``dask.get``;
+    tests/test_turns.py a long conversation's actions with Rasa's code.
+    """
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    from bot.graph_runner import evaluate, plain
+
+    original = DaskGraphRunner.run
+    if getattr(original, "_walks", False):
+        return
+
+    def run(self: DaskGraphRunner, inputs: Optional[Dict[Text, Any]] = None,
+            targets: Optional[List[Text]] = None) -> Dict[Text, Any]:
+        run_targets = targets if targets else self._graph_schema.target_names
+        built = self.__dict__.setdefault("_built_graphs", {})
+        key = tuple(run_targets)
+        graph = built.get(key)
+        if graph is None:
+            graph = built[key] = self._build_dask_graph(self._graph_schema.minimal_graph_schema(run_targets))
+        run_graph = dict(graph)
+        if inputs:
+            self._add_inputs_to_graph(inputs, run_graph)
+        if not plain(run_graph):
+            return original(self, inputs, targets)
+        try:
+            return dict(evaluate(run_graph, run_targets))
+        except RuntimeError as exc:
+            raise GraphRunError("Error running runner.") from exc
+
+    run._walks = True  # type: ignore[attr-defined]
+    run._original = original  # type: ignore[attr-defined]
+    DaskGraphRunner.run = run
+
+
 def apply_patches(turn_cache: bool) -> None:
     """Every change this project makes to Rasa's code, in one place (the
     server and ``bot.rasa_cli`` call it)."""
     validate_action_results_once()
     keep_http_connections()
+    run_graphs_without_dask()
     resolve_event_types_once()
     start_sessions_with_the_policy()
     if turn_cache:

@@ -226,9 +226,12 @@ def test_calls_to_an_endpoint_reuse_one_connection() -> None:
     keep_http_connections()
     peers: list = []
 
+    sent = {"next_action": "x", "tracker": {"text": "¿envío a A/B?", "confidence": 0.1234567890123, "n": 2 ** 40}}
+
     async def answer(request: web.Request) -> web.Response:
         peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         assert request.headers.get("Authorization") == "Bearer x"
+        assert await request.json() == sent
         return web.json_response({"events": [], "responses": []})
 
     async def scenario() -> None:
@@ -242,7 +245,7 @@ def test_calls_to_an_endpoint_reuse_one_connection() -> None:
         endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"Authorization": "Bearer x"})
         try:
             for _ in range(3):
-                assert await endpoint.request(json={"next_action": "x"}, method="post") == {"events": [], "responses": []}
+                assert await endpoint.request(json=sent, method="post") == {"events": [], "responses": []}
         finally:
             async with endpoint.session() as session:
                 await session.close()

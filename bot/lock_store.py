@@ -21,6 +21,8 @@ Rasa's) has passed is dropped at every change.
 A ticket served at once (nobody before it, the usual case) needs no further
 call before the cleanup; one behind others polls the lock as Rasa does
 (``wait_time_in_seconds`` apart), dropping expired tickets between polls.
+The same scripts carry the conversation's highest stored event id from one
+holder to the next (bot/turn_lock.py: why, and the rules that keep it safe).
 
 Limits: every Redis call times out after the endpoint's ``socket_timeout``
 (Rasa's default, 10 s; connecting too). The asyncio client is made per
@@ -37,12 +39,16 @@ import logging
 import os
 import time
 from contextlib import asynccontextmanager
-from typing import Any, AsyncGenerator, Dict, List, Text, Tuple
+from typing import Any, AsyncGenerator, Dict, List, NamedTuple, Optional, Text, Tuple
 
-from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore, TicketLock
+from rasa.core.lock_store import DEFAULT_REDIS_LOCK_STORE_KEY_PREFIX, LOCK_LIFETIME, LockError, RedisLockStore, TicketLock
 from rasa.utils.endpoints import EndpointConfig
 
+from bot import turn_lock
+
 logger = logging.getLogger(__name__)
+
+PUBLISHED_S = 86_400  # how long a published event id stays (then the next turn queries PostgreSQL)
 
 # Shared by the scripts: the lock's live tickets (JSON strings) and writing
 # them back in Rasa's format (an empty list as [], which cjson cannot say).
@@ -64,7 +70,8 @@ local function write(key, conversation_id, tickets)
              ', "tickets": [' .. table.concat(texts, ', ') .. ']}')
 end
 """
-# KEYS[1] lock; ARGV conversation id, now, lifetime -> {ticket, number served now}
+# KEYS[1] lock, KEYS[2] published id; ARGV conversation id, now, lifetime
+# -> {ticket, number served now, the published id taken off if served now, else ""}
 ISSUE_LUA = _LUA_COMMON + """
 local now = tonumber(ARGV[2])
 local tickets = live_tickets(redis.call('GET', KEYS[1]), now)
@@ -73,18 +80,37 @@ if #tickets > 0 then number = tickets[#tickets][1] + 1 end
 local expires = now + tonumber(ARGV[3])
 tickets[#tickets + 1] = {number, '{"number": ' .. number .. ', "expires": ' .. string.format('%.6f', expires) .. '}'}
 write(KEYS[1], ARGV[1], tickets)
-return {number, tickets[1][1]}
+local published = ''
+if tickets[1][1] == number then
+  published = redis.call('GET', KEYS[2]) or ''
+  redis.call('DEL', KEYS[2])
+end
+return {number, tickets[1][1], published}
 """
-# KEYS[1] lock; ARGV conversation id, now, ticket -> tickets left (deleted when none)
+# KEYS[1] lock, KEYS[2] published id; ARGV conversation id, now, ticket, id to publish ("": none), its lifetime
+# -> tickets left (the lock deleted when none). Only the ticket being served publishes.
 CLEANUP_LUA = _LUA_COMMON + """
 local raw = redis.call('GET', KEYS[1])
+local live = live_tickets(raw, tonumber(ARGV[2]))
+local ticket = tonumber(ARGV[3])
+if #live > 0 and live[1][1] == ticket and ARGV[4] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
+else
+  redis.call('DEL', KEYS[2])
+end
 if not raw then return 0 end
 local kept = {}
-for _, t in ipairs(live_tickets(raw, tonumber(ARGV[2]))) do
-  if t[1] ~= tonumber(ARGV[3]) then kept[#kept + 1] = t end
+for _, t in ipairs(live) do
+  if t[1] ~= ticket then kept[#kept + 1] = t end
 end
 if #kept == 0 then redis.call('DEL', KEYS[1]) else write(KEYS[1], ARGV[1], kept) end
 return #kept
+"""
+# KEYS[1] published id -> it, taken off (a ticket served after waiting)
+TAKE_LUA = """
+local published = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1])
+return published
 """
 # KEYS[1] lock; ARGV conversation id, now -> number served now, or -1 without a lock
 EXPIRE_LUA = _LUA_COMMON + """
@@ -97,6 +123,16 @@ return tickets[1][1]
 """
 
 
+class _Client(NamedTuple):
+    """The asyncio client of one process and loop, with the scripts registered on it."""
+
+    redis: Any
+    issue: Any
+    cleanup: Any
+    expire: Any
+    take: Any
+
+
 class AtomicRedisLockStore(RedisLockStore):
     def __init__(self, endpoint_config: EndpointConfig) -> None:
         """Rasa builds a lock store named by module path from its endpoint
@@ -106,16 +142,26 @@ class AtomicRedisLockStore(RedisLockStore):
         self._connection = {k: v for k, v in self.red.connection_pool.connection_kwargs.items() if k in _ASYNC_KWARGS}
         if self.red.connection_pool.connection_class.__name__ == "SSLConnection":
             self._connection["ssl"] = True
-        self._clients: Dict[Tuple[int, int], Any] = {}
+        self._clients: Dict[Tuple[int, int], _Client] = {}
         self._issue_sync = self.red.register_script(ISSUE_LUA)
         self._cleanup_sync = self.red.register_script(CLEANUP_LUA)
         self._expire_sync = self.red.register_script(EXPIRE_LUA)
+        turn_lock.register(self)
 
     def _key(self, conversation_id: Text) -> Text:
         return self.key_prefix + conversation_id
 
-    def _scripts(self) -> Tuple[Any, Any, Any, Any]:
-        """The asyncio client of this process and loop, and its three scripts."""
+    def _published_key(self, conversation_id: Text) -> Text:
+        """Where the last holder's highest stored event id waits (bot/turn_lock.py);
+        next to the lock's key, never one a conversation id can make."""
+        base = self.key_prefix[:-len(DEFAULT_REDIS_LOCK_STORE_KEY_PREFIX)]
+        return f"{base}stored:{conversation_id}"
+
+    def _keys(self, conversation_id: Text) -> List[Text]:
+        return [self._key(conversation_id), self._published_key(conversation_id)]
+
+    def _client(self) -> _Client:
+        """The asyncio client of this process and loop, and its scripts."""
         import redis.asyncio
 
         key = (os.getpid(), id(asyncio.get_running_loop()))
@@ -123,16 +169,17 @@ class AtomicRedisLockStore(RedisLockStore):
         if found is None:
             self._clients.clear()  # another process's or a closed loop's: unusable here
             client = redis.asyncio.Redis(**self._connection)
-            found = self._clients[key] = (client, client.register_script(ISSUE_LUA),
-                                          client.register_script(CLEANUP_LUA), client.register_script(EXPIRE_LUA))
+            found = self._clients[key] = _Client(client, client.register_script(ISSUE_LUA),
+                                                 client.register_script(CLEANUP_LUA),
+                                                 client.register_script(EXPIRE_LUA), client.register_script(TAKE_LUA))
         return found
 
     # -- Rasa's synchronous API, on the same scripts ---------------------------------
 
     def issue_ticket(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME) -> int:
         try:
-            ticket, _ = self._issue_sync(keys=[self._key(conversation_id)],
-                                         args=[conversation_id, repr(time.time()), repr(float(lock_lifetime))])
+            ticket, _, _ = self._issue_sync(keys=self._keys(conversation_id),
+                                            args=[conversation_id, repr(time.time()), repr(float(lock_lifetime))])
         except Exception as exc:  # what Rasa's issue_ticket turns into a LockError
             raise LockError(f"Error while acquiring lock. Error:\n{exc}") from exc
         return int(ticket)
@@ -142,45 +189,61 @@ class AtomicRedisLockStore(RedisLockStore):
         self._expire_sync(keys=[self._key(conversation_id)], args=[conversation_id, repr(time.time())])
 
     def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
-        """Rasa's ``finish_serving`` then delete-if-nobody-waits."""
-        self._cleanup_sync(keys=[self._key(conversation_id)],
-                           args=[conversation_id, repr(time.time()), str(ticket_number)])
+        """Rasa's ``finish_serving`` then delete-if-nobody-waits (publishing nothing)."""
+        self._cleanup_sync(keys=self._keys(conversation_id),
+                           args=[conversation_id, repr(time.time()), str(ticket_number), "", str(PUBLISHED_S)])
 
     # -- on the event loop ------------------------------------------------------------
 
-    async def _issue(self, conversation_id: Text, lock_lifetime: float) -> Tuple[int, bool]:
-        """A new ticket, and whether it is the one served now."""
-        _, issue, _, _ = self._scripts()
+    async def _issue(self, conversation_id: Text, lock_lifetime: float) -> Tuple[int, bool, Optional[int]]:
+        """A new ticket, whether it is the one served now, and if so the
+        event id the last holder published (taken off Redis)."""
         try:
-            ticket, serving = await issue(keys=[self._key(conversation_id)],
-                                          args=[conversation_id, repr(time.time()), repr(float(lock_lifetime))])
+            ticket, serving, published = await self._client().issue(
+                keys=self._keys(conversation_id),
+                args=[conversation_id, repr(time.time()), repr(float(lock_lifetime))])
         except Exception as exc:  # what Rasa's issue_ticket turns into a LockError
             raise LockError(f"Error while acquiring lock. Error:\n{exc}") from exc
-        return int(ticket), int(serving) == int(ticket)
+        return int(ticket), int(serving) == int(ticket), turn_lock.parse(published or None)
 
-    async def _cleanup(self, conversation_id: Text, ticket: int) -> None:
-        _, _, cleanup, _ = self._scripts()
-        await cleanup(keys=[self._key(conversation_id)], args=[conversation_id, repr(time.time()), str(ticket)])
+    async def _cleanup(self, conversation_id: Text, ticket: int, publish: Optional[int] = None) -> None:
+        await self._client().cleanup(keys=self._keys(conversation_id),
+                                     args=[conversation_id, repr(time.time()), str(ticket),
+                                           "" if publish is None else str(publish), str(PUBLISHED_S)])
+
+    async def forget(self, conversation_id: Text) -> None:
+        """Remove the published event id (a save outside the lock: bot/turn_lock.py)."""
+        await self._client().redis.delete(self._published_key(conversation_id))
 
     @asynccontextmanager
     async def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
                    wait_time_in_seconds: float = 1) -> AsyncGenerator[TicketLock, None]:
-        """Rasa's ``LockStore.lock``: one's ticket, one's turn, the cleanup."""
+        """Rasa's ``LockStore.lock``: one's ticket, one's turn, the cleanup;
+        while it is held, ``turn_lock.held(conversation_id)`` says what the
+        last holder stored, and the cleanup publishes what this one did."""
         issuing = asyncio.ensure_future(self._issue(conversation_id, lock_lifetime))
         try:
-            ticket, served = await asyncio.shield(issuing)
+            ticket, served, published = await asyncio.shield(issuing)
         except asyncio.CancelledError:
             issuing.add_done_callback(lambda done: self._cleanup_later(conversation_id, done))
             raise
+        hold = turn_lock.Held(conversation_id)
+        previous = turn_lock.HELD.get()
         try:
             if served:
-                yield TicketLock(conversation_id)
+                lock = TicketLock(conversation_id)
             else:
-                yield await self._acquire_lock(conversation_id, ticket, wait_time_in_seconds)
+                lock = await self._acquire_lock(conversation_id, ticket, wait_time_in_seconds)
+                published = turn_lock.parse(await self._client().take(keys=[self._published_key(conversation_id)]))
+            hold.stored = published
+            turn_lock.HELD.set(hold)
+            yield lock
         finally:
-            await asyncio.shield(self._cleanup(conversation_id, ticket))
+            hold.active = False
+            turn_lock.HELD.set(previous)
+            await asyncio.shield(self._cleanup(conversation_id, ticket, hold.stored))
 
-    def _cleanup_later(self, conversation_id: Text, issued: "asyncio.Future[Tuple[int, bool]]") -> None:
+    def _cleanup_later(self, conversation_id: Text, issued: "asyncio.Future[Tuple[int, bool, Optional[int]]]") -> None:
         if issued.cancelled() or issued.exception() is not None:
             return
         asyncio.ensure_future(self._cleanup(conversation_id, issued.result()[0]))
@@ -188,9 +251,9 @@ class AtomicRedisLockStore(RedisLockStore):
     async def _acquire_lock(self, conversation_id: Text, ticket: int, wait_time_in_seconds: float) -> TicketLock:
         """Rasa's wait for the ticket's turn: a look at the lock, then expired
         tickets dropped, every ``wait_time_in_seconds``."""
-        client, _, _, expire = self._scripts()
+        client = self._client()
         while True:
-            raw = await client.get(self._key(conversation_id))
+            raw = await client.redis.get(self._key(conversation_id))
             if not raw:
                 break
             lock = TicketLock.from_dict(json.loads(raw))
@@ -199,7 +262,7 @@ class AtomicRedisLockStore(RedisLockStore):
             logger.debug("Conversation %s: %d item(s) before ticket %d, retrying in %s s", conversation_id,
                          ticket - (lock.now_serving or 0), ticket, wait_time_in_seconds)
             await asyncio.sleep(wait_time_in_seconds)
-            await expire(keys=[self._key(conversation_id)], args=[conversation_id, repr(time.time())])
+            await client.expire(keys=[self._key(conversation_id)], args=[conversation_id, repr(time.time())])
         raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
 
 

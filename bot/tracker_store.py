@@ -36,6 +36,7 @@ from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from bot import turn_lock
 from bot.offload import Offloader
 
 # Conversations kept per process (least recently used dropped first).
@@ -199,6 +200,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     highest id checked, the new events inserted in one statement returning
     their ids (PostgreSQL; elsewhere the highest id read again), commit (Rasa's: a count, one INSERT per event, commit,
     and, before this change, another session for the new highest id).
+    Under the Redis lock store, when the lock's last holder published the
+    id the cache holds (bot/turn_lock.py), neither check is made: the
+    retrieval is no round trip, the save the INSERT and commit.
 
     Each thread call takes a connection of its own from the engine's pool
     (thread-safe, the only thing shared) and gives it back. The caches are read and changed on the event loop
@@ -243,18 +247,21 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions).all()
             return marker, [json.loads(row.data) for row in rows]
 
-    def _write(self, sender_id: Text, events: List[Any], known: Optional[Tuple[int, int]]) -> Optional[int]:
+    def _write(self, sender_id: Text, events: List[Any], known: Optional[Tuple[int, int]],
+               trusted: bool = False) -> Optional[int]:
         """Store the events not stored yet; the highest event id after it.
 
         ``known`` (highest id, events stored) is trusted only while the
-        database's highest id is still that one (no other writer since).
+        database's highest id is still that one (no other writer since):
+        checked, unless ``trusted`` (the lock's last holder published that id,
+        bot/turn_lock.py).
         The statements go to the driver as prebuilt SQL text (SQLAlchemy
         compiled a multi-row INSERT anew for each turn: 4% of a worker's
         CPU, py-spy); the session's count (rare) is Rasa's query."""
         from sqlalchemy.orm import Session
 
         with self.engine.begin() as connection:
-            latest = self._latest_id(connection, sender_id)
+            latest = known[0] if trusted and known is not None else self._latest_id(connection, sender_id)
             if latest is None:
                 start = 0
             elif known is not None and known[0] == latest:
@@ -285,23 +292,40 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
         sender_id = tracker.sender_id
+        hold = turn_lock.held(sender_id)
+        if hold is None:  # a writer outside the lock: what its last holder published no longer holds
+            await turn_lock.forget(sender_id)
         self._live.drop(sender_id)
         known = self._stored.pop(sender_id, None)
-        marker = await self._threads.run(self._write, sender_id, list(tracker.events), known)
+        trusted = hold is not None and known is not None and hold.stored == known[0]
+        if hold is not None:
+            hold.stored = None  # unknown until the write has ended well
+        marker = await self._threads.run(self._write, sender_id, list(tracker.events), known, trusted)
         if marker is None:
             return
+        if hold is not None:
+            hold.stored = marker
         self._live.put(tracker, marker)
         self._stored[sender_id] = (marker, len(tracker.events))
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        hold = turn_lock.held(sender_id)
+        if hold is not None and hold.stored is not None:  # the lock says which id is the latest
+            tracker = self._live.get(sender_id, hold.stored)
+            if tracker is not None and sessions(tracker) <= 1:
+                return tracker
         marker = await self._threads.run(self._latest_id_now, sender_id)
         if marker is None:
             return None
+        if hold is not None:
+            hold.stored = marker
         tracker = self._live.get(sender_id, marker)
         if tracker is not None and sessions(tracker) <= 1:
             return tracker
         self._stored.pop(sender_id, None)
         marker, tracker = await self._fetch(sender_id, all_sessions=False)
+        if hold is not None:
+            hold.stored = marker
         if tracker is not None and marker is not None:
             self._live.put(tracker, marker)
             self._stored[sender_id] = (marker, len(tracker.events))

@@ -5,7 +5,7 @@ Why: Rasa 3.6's ``DaskGraphRunner.run`` hands each graph run to
 ``dask.get`` (its synchronous local scheduler), whose bookkeeping (task
 ordering, state dicts, callbacks, a thread-pool-shaped loop) cost about a
 seventh of a Rasa worker's CPU per reply, as much as the components it ran
-(py-spy under load, docs/benchmarks.md). Rasa's graphs are small (a few
+(py-spy of a worker under load, 2026-12-06). Rasa's graphs are small (a few
 dozen nodes) and every task has the same shape, so a memoised walk from the
 targets does the same work.
 

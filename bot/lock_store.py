@@ -9,7 +9,7 @@ the same value, so one ticket is lost and two messages are processed at once
 Rasa's read-modify-write fixed that with four to six Redis calls per change,
 each in a thread (bot/offload.py); the thread hand-offs and redis-py's
 synchronous calls cost about a millisecond of a worker's CPU per turn
-(py-spy, docs/benchmarks.md). Here a Lua script does each read-modify-write
+(py-spy, 2026-12-06). Here a Lua script does each read-modify-write
 inside Redis, which runs one script at a time: a ticket's issue is one call,
 its cleanup one call, and they are awaited on the event loop (no thread).
 

@@ -184,7 +184,7 @@ def keep_http_connections() -> None:
     Why: Rasa 3.6's ``EndpointConfig.request`` builds a new ``ClientSession``
     (and connector) for every call and closes it after: a TCP connect and
     close per custom action, for Rasa and for the action server (about 4% of
-    a Rasa worker's CPU under load, py-spy; docs/benchmarks.md). The session
+    a Rasa worker's CPU under load, py-spy, 2026-12-06). The session
     is Rasa's (its headers, basic auth and 300 s timeout); only its idle
     connections live on, ``KEEPALIVE_S`` at most. Its JSON bodies (the
     whole tracker, for each custom action) are written by ujson (Sanic's
@@ -234,7 +234,7 @@ def freeze_heap() -> None:
     Why: a Rasa worker holds about 800,000 objects once its model is loaded
     (TensorFlow, the graph, the domain), and each full collection walked
     them all: about 250 ms each, 12% of the worker's CPU under load
-    (gc.callbacks timing, docs/benchmarks.md); the action server likewise
+    (gc.callbacks timing, 2026-12-06); the action server likewise
     (13%). Frozen objects are never collected, which is what they would be
     anyway (they live as long as the process). Limit: garbage made before
     the call and still in a cycle stays; hence the ``gc.collect`` first.

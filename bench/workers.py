@@ -20,7 +20,8 @@ FAQ, thanks, an order-status flow with a demo order's number and email)
 through the bridge channel; the moodbot gets its own English ones. Each
 server is warmed up, then measured with ``--senders`` concurrent senders,
 closed loop (each sends its next message when the reply has come), a fixed
-seed picking the conversations. The measured time is split into
+seed picking the conversations, each conversation on a new keep-alive
+connection (``load_raw``). The measured time is split into
 ``--passes`` windows per case in alternating order (a b c d, then d c b a,
 ...), so a change of the machine's load between windows falls on every case
 alike. Targets: b/a ≥ 1.5 and b/d ≥ 2.
@@ -301,10 +302,95 @@ async def check_answers(case: Case) -> List[List[str]]:
     return found
 
 
+# -- the load generator ------------------------------------------------------------------
+
+REQUEST_TIMEOUT_S = 120.0
+
+
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bytes:
+    """One HTTP/1.1 POST on an open connection; the response body (BenchError unless 200)."""
+    writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    await writer.drain()
+    status = await reader.readline()
+    length: Optional[int] = None
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length is None:
+        raise BenchError(f"an answer without Content-Length: {status!r}")
+    answer = await reader.readexactly(length)
+    if status.split()[1:2] != [b"200"]:
+        raise BenchError(f"HTTP {status.decode(errors='replace').strip()}: {answer[:200]!r}")
+    return answer
+
+
+async def converse_raw(url: str, secret: Optional[str], sender: str, script: Sequence[str],
+                       latencies: List[float], until: float) -> None:
+    """One conversation on a connection of its own (kept alive for its
+    messages, closed after), each message after the previous reply, no
+    message after ``until`` (``time.perf_counter()``)."""
+    import json
+    import time
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    head = (f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            + (f"Authorization: Bearer {secret}\r\n" if secret is not None else "")).encode()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), REQUEST_TIMEOUT_S)
+    try:
+        for text in script:
+            if time.perf_counter() >= until:
+                return
+            body = json.dumps({"sender": sender, "message": text}).encode()
+            start = time.perf_counter()
+            await asyncio.wait_for(_post(reader, writer, head, body), REQUEST_TIMEOUT_S)
+            latencies.append(time.perf_counter() - start)
+    finally:
+        writer.close()
+
+
+async def load_raw(url: str, secret: Optional[str], conversations: Sequence[List[str]], senders: int,
+                   seconds: float, seed: int, tag: str) -> Tuple[List[float], float]:
+    """Latencies of every reply and the time taken: ``senders`` senders, each
+    running conversations back to back (a new sender id each, picked by
+    ``random.Random(seed + i)``) for ``seconds``, the time running until
+    the last reply.
+
+    Why not bench/assistant.py's aiohttp client: its connection pool kept
+    the same 20 connections for the whole run, so each stayed on the Sanic
+    worker that had accepted it (case b's two workers used 22 and 9 CPU-s
+    in one run); here each conversation connects anew, as shoppers do, and
+    the kernel hands each connection to a worker waiting for one. It is also
+    lighter (raw HTTP/1.1 on asyncio streams), the same for every case.
+    """
+    import random
+    import time
+
+    latencies: List[float] = []
+    start = time.perf_counter()
+    until = start + seconds
+
+    async def sender(index: int) -> None:
+        rng = random.Random(seed + index)
+        number = 0
+        while time.perf_counter() < until:
+            await converse_raw(url, secret, f"{tag}-{seed}-{index}-{number}", rng.choice(conversations),
+                               latencies, until)
+            number += 1
+
+    await asyncio.gather(*(sender(i) for i in range(senders)))
+    return latencies, time.perf_counter() - start
+
+
 def measure(case: Case, senders: int, seconds: float, seed: int) -> None:
     before = role_cpu(case)
-    latencies, elapsed = asyncio.run(load_on(case.url, case.secret, case.conversations, senders,
-                                             seconds=seconds, seed=seed, tag=f"workers-{case.name}"))
+    latencies, elapsed = asyncio.run(load_raw(case.url, case.secret, case.conversations, senders,
+                                              seconds=seconds, seed=seed, tag=f"workers-{case.name}"))
     after = role_cpu(case)
     case.latencies += latencies
     case.seconds += elapsed
@@ -400,7 +486,8 @@ def section(results: Dict[str, Dict[str, Any]], load_before: str, load_start: st
         f"`python -m bench.workers`. Machine: {machine()}; load average (1, 5, 15 min) before starting the servers "
         f"{load_before}, before the measurement {load_start} (the CPU is shared; the load generator runs on the same "
         "2 cores). Every server was started first, warmed up (each sender through every conversation twice), then "
-        f"measured with {args.senders} concurrent senders, closed loop, for {args.seconds:.0f} s per case in "
+        f"measured with {args.senders} concurrent senders, closed loop, each conversation on a new keep-alive "
+        f"connection (raw HTTP/1.1), for {args.seconds:.0f} s per case in "
         f"{args.passes} windows of alternating order (a b c d, d c b a, ...); seed {args.seed}. Our Rasa gets "
         "Spanish shopper conversations (FAQ, thanks, an order-status flow with a demo order's number and email, "
         "through the action server) on the bridge channel; the `rasa init` moodbot its own English ones (\"hi\", "

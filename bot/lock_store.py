@@ -195,9 +195,9 @@ class AtomicRedisLockStore(RedisLockStore):
 
     # -- on the event loop ------------------------------------------------------------
 
-    async def _issue(self, conversation_id: Text, lock_lifetime: float) -> Tuple[int, bool, Optional[int]]:
+    async def _issue(self, conversation_id: Text, lock_lifetime: float) -> Tuple[int, bool, Optional[str]]:
         """A new ticket, whether it is the one served now, and if so the
-        event id the last holder published (taken off Redis)."""
+        token the last holder published (taken off Redis)."""
         try:
             ticket, serving, published = await self._client().issue(
                 keys=self._keys(conversation_id),
@@ -206,10 +206,10 @@ class AtomicRedisLockStore(RedisLockStore):
             raise LockError(f"Error while acquiring lock. Error:\n{exc}") from exc
         return int(ticket), int(serving) == int(ticket), turn_lock.parse(published or None)
 
-    async def _cleanup(self, conversation_id: Text, ticket: int, publish: Optional[int] = None) -> None:
+    async def _cleanup(self, conversation_id: Text, ticket: int, publish: Optional[str] = None) -> None:
         await self._client().cleanup(keys=self._keys(conversation_id),
                                      args=[conversation_id, repr(time.time()), str(ticket),
-                                           "" if publish is None else str(publish), str(PUBLISHED_S)])
+                                           publish or "", str(PUBLISHED_S)])
 
     async def forget(self, conversation_id: Text) -> None:
         """Remove the published event id (a save outside the lock: bot/turn_lock.py)."""
@@ -243,7 +243,7 @@ class AtomicRedisLockStore(RedisLockStore):
             turn_lock.HELD.set(previous)
             await asyncio.shield(self._cleanup(conversation_id, ticket, hold.stored))
 
-    def _cleanup_later(self, conversation_id: Text, issued: "asyncio.Future[Tuple[int, bool, Optional[int]]]") -> None:
+    def _cleanup_later(self, conversation_id: Text, issued: "asyncio.Future[Tuple[int, bool, Optional[str]]]") -> None:
         if issued.cancelled() or issued.exception() is not None:
             return
         asyncio.ensure_future(self._cleanup(conversation_id, issued.result()[0]))

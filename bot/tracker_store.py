@@ -220,6 +220,24 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self._stored: Dict[Text, Tuple[int, int]] = {}
         self._threads = Offloader("sql-tracker-store")
 
+    def _token(self, marker: int) -> str:
+        """What the lock carries to the conversation's next holder
+        (bot/turn_lock.py): this database and its highest event id."""
+        found = self.__dict__.get("_identity")
+        if found is None:
+            import hashlib
+
+            url = self.engine.url.render_as_string(hide_password=True)
+            found = self.__dict__["_identity"] = hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
+        return f"{found}:{marker}"
+
+    def _marker(self, token: Optional[str]) -> Optional[int]:
+        """The event id of a token this store made (None for another database's or none)."""
+        if token is None:
+            return None
+        identity, _, marker = token.rpartition(":")
+        return int(marker) if marker.isdigit() and self._token(0) == f"{identity}:0" else None
+
     def _sql(self) -> "_Statements":
         found = self.__dict__.get("_statements")
         if found is None:
@@ -297,35 +315,36 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             await turn_lock.forget(sender_id)
         self._live.drop(sender_id)
         known = self._stored.pop(sender_id, None)
-        trusted = hold is not None and known is not None and hold.stored == known[0]
+        trusted = hold is not None and known is not None and hold.stored == self._token(known[0])
         if hold is not None:
             hold.stored = None  # unknown until the write has ended well
         marker = await self._threads.run(self._write, sender_id, list(tracker.events), known, trusted)
         if marker is None:
             return
         if hold is not None:
-            hold.stored = marker
+            hold.stored = self._token(marker)
         self._live.put(tracker, marker)
         self._stored[sender_id] = (marker, len(tracker.events))
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
         hold = turn_lock.held(sender_id)
-        if hold is not None and hold.stored is not None:  # the lock says which id is the latest
-            tracker = self._live.get(sender_id, hold.stored)
+        published = self._marker(hold.stored) if hold is not None else None
+        if published is not None:  # the lock says which id is the latest
+            tracker = self._live.get(sender_id, published)
             if tracker is not None and sessions(tracker) <= 1:
                 return tracker
         marker = await self._threads.run(self._latest_id_now, sender_id)
         if marker is None:
             return None
         if hold is not None:
-            hold.stored = marker
+            hold.stored = self._token(marker)
         tracker = self._live.get(sender_id, marker)
         if tracker is not None and sessions(tracker) <= 1:
             return tracker
         self._stored.pop(sender_id, None)
         marker, tracker = await self._fetch(sender_id, all_sessions=False)
         if hold is not None:
-            hold.stored = marker
+            hold.stored = None if marker is None else self._token(marker)
         if tracker is not None and marker is not None:
             self._live.put(tracker, marker)
             self._stored[sender_id] = (marker, len(tracker.events))

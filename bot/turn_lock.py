@@ -21,7 +21,10 @@ Rules that keep it safe:
   removes any value;
 - a save outside any held lock (Rasa's ``/predict`` API route saves without
   one) removes the value of that conversation first, through every lock
-  store of the process (``forget``).
+  store of the process (``forget``);
+- the value names the database too (the tracker store's token), so two
+  stacks sharing Redis and a lock key prefix (Rasa falls back to ``lock:``
+  for a prefix that is not alphanumeric) never trust each other's ids.
 Limit: like Rasa's lock itself, it holds while a turn takes less than the
 lock's lifetime (``TICKET_LOCK_LIFETIME``, 60 s); past it, two turns may run
 at once anyway.
@@ -39,8 +42,9 @@ class Held:
     """The lock of ``conversation_id`` held by the current task."""
 
     conversation_id: Text
-    # the highest stored event id as of now, when known (published by the last holder or saved by this one)
-    stored: Optional[int] = None
+    # what is stored as of now, when known (published by the last holder or saved by this one):
+    # the tracker store's own token (its database and the highest event id), opaque here
+    stored: Optional[str] = None
     # False once the lock is returned (a task started inside it must not rely on it)
     active: bool = True
 
@@ -68,9 +72,8 @@ async def forget(conversation_id: Text) -> None:
         await store.forget(conversation_id)
 
 
-def parse(value: Any) -> Optional[int]:
-    """A published value (bytes from Redis) as an event id; None if absent or not one."""
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+def parse(value: Any) -> Optional[str]:
+    """A published value (bytes from Redis) as text; None if absent or empty."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return value or None

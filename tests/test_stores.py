@@ -391,3 +391,19 @@ def test_a_holder_that_died_mid_turn_leaves_nothing_to_trust(tmp_path: Path) -> 
         assert _texts(await one.turn("uno", "b")) == ["a", "murió", "b"]
 
     asyncio.run(scenario())
+
+
+def test_stacks_sharing_redis_never_trust_each_others_ids(tmp_path: Path) -> None:
+    """Two databases behind one lock prefix: an id published for one says nothing of the other."""
+    _redis_or_skip()
+    prefix = "stores" + secrets.token_hex(4)
+    mine, other_of_mine = _Worker(tmp_path / "mine.db", prefix), _Worker(tmp_path / "mine.db", prefix)
+    elsewhere = _Worker(tmp_path / "elsewhere.db", prefix)
+
+    async def scenario() -> None:
+        await mine.turn("uno", "a")  # highest id 2 in mine.db, cached by `mine`
+        await other_of_mine.turn("uno", "b")  # mine.db moves on
+        await elsewhere.turn("uno", "x")  # highest id 2 in elsewhere.db, published
+        assert _texts(await mine.turn("uno", "c")) == ["a", "b", "c"]
+
+    asyncio.run(scenario())

@@ -20,7 +20,8 @@ FAQ, thanks, an order-status flow with a demo order's number and email)
 through the bridge channel; the moodbot gets its own English ones. Each
 server is warmed up, then measured with ``--senders`` concurrent senders,
 closed loop (each sends its next message when the reply has come), a fixed
-seed picking the conversations. The measured time is split into
+seed picking the conversations, each conversation on a new keep-alive
+connection (``load_raw``). The measured time is split into
 ``--passes`` windows per case in alternating order (a b c d, then d c b a,
 ...), so a change of the machine's load between windows falls on every case
 alike. Targets: b/a ≥ 1.5 and b/d ≥ 2.
@@ -135,15 +136,60 @@ def memory_mb(pid: int) -> Tuple[float, float]:
 
 def cpu_seconds(pid: int) -> Dict[int, float]:
     """CPU time (user + system) used so far by ``pid`` and each descendant."""
+    return cpu_of(process_tree(pid))
+
+
+def cpu_of(pids: Sequence[int]) -> Dict[int, float]:
+    """CPU time (user + system) used so far by each of ``pids`` (gone ones left out)."""
     ticks = os.sysconf("SC_CLK_TCK")
     found: Dict[int, float] = {}
-    for p in process_tree(pid):
+    for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         found[p] = (int(fields[11]) + int(fields[12])) / ticks
     return found
+
+
+def database_backends(database: str) -> List[int]:
+    """The PostgreSQL backends connected to ``database`` (its tracker store's)."""
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=5)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))
+            return [int(pid) for (pid,) in cursor.fetchall()]
+    finally:
+        connection.close()
+
+
+def redis_server() -> List[int]:
+    """The local redis-server's pid (shared with other work: its CPU is an upper bound)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "redis-server":
+                    return [int(entry.name)]
+            except OSError:
+                continue
+    return []
+
+
+def role_cpu(case: "Case") -> Dict[str, Dict[int, float]]:
+    """CPU seconds so far of each process serving ``case``, by role: the Rasa
+    server (main process and workers), the action server, the tracker
+    database's PostgreSQL backends, Redis, and this process (the load
+    generator: nothing else runs in it during a window)."""
+    times = os.times()
+    roles = {"rasa": cpu_seconds(case.pid), "load generator": {os.getpid(): times.user + times.system}}
+    if case.actions_pid:
+        roles["actions"] = cpu_seconds(case.actions_pid)
+    if case.tracker_db:
+        roles["postgres"] = cpu_of(database_backends(case.tracker_db))
+        roles["redis (whole server)"] = cpu_of(redis_server())
+    return roles
 
 
 # -- the rasa init bot ---------------------------------------------------------------
@@ -195,6 +241,9 @@ class Case:
     seconds: float = 0.0
     cpu: Dict[int, float] = field(default_factory=dict)
     windows: List[float] = field(default_factory=list)  # replies/s of each window
+    actions_pid: int = 0
+    tracker_db: Optional[str] = None
+    roles: Dict[str, float] = field(default_factory=dict)  # CPU seconds per role, all windows
 
 
 def our_case(name: str, label: str, port: int, actions_port: int, database_url: str, order: Dict[str, Any],
@@ -208,10 +257,11 @@ def our_case(name: str, label: str, port: int, actions_port: int, database_url: 
                    RASA_LOCK_STORE="redis", RASA_LOCK_KEY_PREFIX=f"{prefix}-{name}:")
     settings = Settings.from_env(env)
     stack = Stack(settings, log_dir=str(log_dir / name))
-    stack.start_actions()
+    actions = stack.start_actions()
     child = stack.start_rasa()
     return Case(name, label, f"{settings.rasa_url}/webhooks/bridge/webhook", settings.rasa_bridge_secret,
-                scripts(order), stack, child.process.pid)
+                scripts(order), stack, child.process.pid, actions_pid=actions.process.pid,
+                tracker_db=env.get("RASA_TRACKER_DB"))
 
 
 def init_case(name: str, label: str, port: int, project: Path, log_dir: Path) -> Case:
@@ -252,16 +302,104 @@ async def check_answers(case: Case) -> List[List[str]]:
     return found
 
 
+# -- the load generator ------------------------------------------------------------------
+
+REQUEST_TIMEOUT_S = 120.0
+
+
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes) -> bytes:
+    """One HTTP/1.1 POST on an open connection; the response body (BenchError unless 200)."""
+    writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    await writer.drain()
+    status = await reader.readline()
+    length: Optional[int] = None
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length is None:
+        raise BenchError(f"an answer without Content-Length: {status!r}")
+    answer = await reader.readexactly(length)
+    if status.split()[1:2] != [b"200"]:
+        raise BenchError(f"HTTP {status.decode(errors='replace').strip()}: {answer[:200]!r}")
+    return answer
+
+
+async def converse_raw(url: str, secret: Optional[str], sender: str, script: Sequence[str],
+                       latencies: List[float], until: float) -> None:
+    """One conversation on a connection of its own (kept alive for its
+    messages, closed after), each message after the previous reply, no
+    message after ``until`` (``time.perf_counter()``)."""
+    import json
+    import time
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    head = (f"POST {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            + (f"Authorization: Bearer {secret}\r\n" if secret is not None else "")).encode()
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), REQUEST_TIMEOUT_S)
+    try:
+        for text in script:
+            if time.perf_counter() >= until:
+                return
+            body = json.dumps({"sender": sender, "message": text}).encode()
+            start = time.perf_counter()
+            await asyncio.wait_for(_post(reader, writer, head, body), REQUEST_TIMEOUT_S)
+            latencies.append(time.perf_counter() - start)
+    finally:
+        writer.close()
+
+
+async def load_raw(url: str, secret: Optional[str], conversations: Sequence[List[str]], senders: int,
+                   seconds: float, seed: int, tag: str) -> Tuple[List[float], float]:
+    """Latencies of every reply and the time taken: ``senders`` senders, each
+    running conversations back to back (a new sender id each, picked by
+    ``random.Random(seed + i)``) for ``seconds``, the time running until
+    the last reply.
+
+    Why not bench/assistant.py's aiohttp client: its connection pool kept
+    the same 20 connections for the whole run, so each stayed on the Sanic
+    worker that had accepted it (case b's two workers used 22 and 9 CPU-s
+    in one run); here each conversation connects anew, as shoppers do, and
+    the kernel hands each connection to a worker waiting for one. It is also
+    lighter (raw HTTP/1.1 on asyncio streams), the same for every case.
+    """
+    import random
+    import time
+
+    latencies: List[float] = []
+    start = time.perf_counter()
+    until = start + seconds
+
+    async def sender(index: int) -> None:
+        rng = random.Random(seed + index)
+        number = 0
+        while time.perf_counter() < until:
+            await converse_raw(url, secret, f"{tag}-{seed}-{index}-{number}", rng.choice(conversations),
+                               latencies, until)
+            number += 1
+
+    await asyncio.gather(*(sender(i) for i in range(senders)))
+    return latencies, time.perf_counter() - start
+
+
 def measure(case: Case, senders: int, seconds: float, seed: int) -> None:
-    before = cpu_seconds(case.pid)
-    latencies, elapsed = asyncio.run(load_on(case.url, case.secret, case.conversations, senders,
-                                             seconds=seconds, seed=seed, tag=f"workers-{case.name}"))
-    after = cpu_seconds(case.pid)
+    before = role_cpu(case)
+    latencies, elapsed = asyncio.run(load_raw(case.url, case.secret, case.conversations, senders,
+                                              seconds=seconds, seed=seed, tag=f"workers-{case.name}"))
+    after = role_cpu(case)
     case.latencies += latencies
     case.seconds += elapsed
     case.windows.append(len(latencies) / elapsed if elapsed > 0 else float("nan"))
-    for pid, used in after.items():
-        case.cpu[pid] = case.cpu.get(pid, 0.0) + used - before.get(pid, 0.0)
+    for pid, used in after["rasa"].items():
+        case.cpu[pid] = case.cpu.get(pid, 0.0) + used - before["rasa"].get(pid, 0.0)
+    for role, now in after.items():
+        then = before.get(role, {})
+        case.roles[role] = case.roles.get(role, 0.0) + sum(used - then.get(pid, 0.0) for pid, used in now.items())
 
 
 def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
@@ -310,6 +448,8 @@ def run(tmp: Path, senders: int, seconds: float, passes: int, seed: int,
             figures["cpu_s"] = sorted((round(v, 1) for v in case.cpu.values() if v > 0.05), reverse=True)
             figures["label"] = case.label
             figures["windows"] = list(case.windows)
+            replies = max(1, len(case.latencies))
+            figures["cpu_ms_per_reply"] = {role: 1000 * used / replies for role, used in case.roles.items()}
             results[case.name] = figures
     finally:
         for case in cases:
@@ -326,6 +466,14 @@ def section(results: Dict[str, Dict[str, Any]], load_before: str, load_start: st
         rows.append(f"| {name}: {r['label']} | {r['replies']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
                     f"**{r['per_s']:.1f}** | {' / '.join(f'{w:.0f}' for w in r['windows'])} | {cpu} of {r['seconds']:.0f} s | {r['rss_mb']:.0f} ({r['processes']}) | "
                     f"{r['pss_mb']:.0f} |")
+    roles = list(dict.fromkeys(role for r in results.values() for role in r.get("cpu_ms_per_reply", {})))
+    cpu_rows = ["| case | " + " | ".join(f"{role} (ms)" for role in roles) + " | total (ms) | replies/s × total (cores) |",
+                "| --- |" + " --- |" * (len(roles) + 2)]
+    for name, r in results.items():
+        per = r.get("cpu_ms_per_reply", {})
+        total = sum(v for role, v in per.items() if role != "redis (whole server)")
+        cpu_rows.append(f"| {name} | " + " | ".join(f"{per[role]:.1f}" if role in per else "–" for role in roles)
+                        + f" | {total:.1f} | {r['per_s'] * total / 1000:.2f} |")
     ratios = []
     for top, bottom, target in (("b", "a", TARGET_WORKERS), ("b", "d", TARGET_INIT), ("a", "d", None),
                                 ("c", "d", None), ("c", "a", None)):
@@ -338,13 +486,17 @@ def section(results: Dict[str, Dict[str, Any]], load_before: str, load_start: st
         f"`python -m bench.workers`. Machine: {machine()}; load average (1, 5, 15 min) before starting the servers "
         f"{load_before}, before the measurement {load_start} (the CPU is shared; the load generator runs on the same "
         "2 cores). Every server was started first, warmed up (each sender through every conversation twice), then "
-        f"measured with {args.senders} concurrent senders, closed loop, for {args.seconds:.0f} s per case in "
+        f"measured with {args.senders} concurrent senders, closed loop, each conversation on a new keep-alive "
+        f"connection (raw HTTP/1.1), for {args.seconds:.0f} s per case in "
         f"{args.passes} windows of alternating order (a b c d, d c b a, ...); seed {args.seed}. Our Rasa gets "
         "Spanish shopper conversations (FAQ, thanks, an order-status flow with a demo order's number and email, "
         "through the action server) on the bridge channel; the `rasa init` moodbot its own English ones (\"hi\", "
         "\"I am sad\", \"yes\", \"great\", \"bye\"...) on the REST channel. A reply is one HTTP turn, whatever the "
         "number of bot messages in it.", "",
         *rows, "",
+        "CPU per reply by process (CPU seconds in the windows over replies, /proc: load-insensitive; the total "
+        "leaves out Redis, whose figure is the whole shared server's):", "",
+        *cpu_rows, "",
         *ratios, "",
     ])
 

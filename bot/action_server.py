@@ -18,6 +18,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.library_noise import honour_warning_options, quiet_action_registrations
+from bot.rasa_server import freeze_heap
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def main() -> None:
         return response.json({"error": "unauthorized"}, status=401)
 
     logger.info("Action server on http://127.0.0.1:%s (token required)", settings.actions_port)
+    freeze_heap()  # the actions and their store are loaded (bot/rasa_server.py freeze_heap: why)
     app.run("127.0.0.1", settings.actions_port, workers=1, access_log=False)
 
 

@@ -1,10 +1,11 @@
-"""Blocking store calls (SQLAlchemy, redis-py) run in a few threads, off the
-Rasa worker's event loop.
+"""Blocking store calls (SQLAlchemy) run in a few threads, off the Rasa
+worker's event loop.
 
-Why: the SQL tracker store and the Redis lock store do their network round
-trips synchronously; on the event loop, a worker serves no other
-conversation while it waits for PostgreSQL or Redis (41% and 12% of a
-worker's samples, py-spy; docs/benchmarks.md, "Rasa workers").
+Why: the SQL tracker store does its network round trips synchronously; on
+the event loop, a worker serves no other conversation while it waits for
+PostgreSQL (41% of a worker's samples, py-spy; docs/benchmarks.md, "Rasa
+workers"). The Redis lock store no longer needs it: its calls are one Lua
+script each on redis-py's asyncio client (bot/lock_store.py).
 
 Limits:
 - the executor is made on first use in the process that uses it (Sanic forks
@@ -14,8 +15,7 @@ Limits:
   runs to its end (a save or a lock's cleanup is not left half done); the
   caller just stops waiting for it;
 - what is passed to a call must not change while it runs (callers pass
-  copies); a call's own database session or Redis lock lives and dies in its
-  thread.
+  copies); a call's own database connection lives and dies in its thread.
 """
 from __future__ import annotations
 

@@ -162,10 +162,157 @@ def build_state_history_incrementally() -> None:
     DialogueStateTracker.past_states = past_states
 
 
+def _dumps(value: Any) -> str:
+    """JSON text of ``value``: ujson's if installed, else ``json.dumps``'s."""
+    try:
+        import ujson
+    except ImportError:
+        import json
+
+        return json.dumps(value)
+    return str(ujson.dumps(value))
+
+
+KEEPALIVE_S = 2.0  # below Sanic's 5 s keep-alive timeout (the action server's), so Sanic never closes a socket first
+
+
+def keep_http_connections() -> None:
+    """Make ``EndpointConfig.session`` hand out one kept aiohttp session per
+    endpoint, process and event loop, so calls to the action server reuse
+    their connections.
+
+    Why: Rasa 3.6's ``EndpointConfig.request`` builds a new ``ClientSession``
+    (and connector) for every call and closes it after: a TCP connect and
+    close per custom action, for Rasa and for the action server (about 4% of
+    a Rasa worker's CPU under load, py-spy, 2026-12-06). The session
+    is Rasa's (its headers, basic auth and 300 s timeout); only its idle
+    connections live on, ``KEEPALIVE_S`` at most. Its JSON bodies (the
+    whole tracker, for each custom action) are written by ujson (Sanic's
+    dependency, 3-5x faster than ``json.dumps``: 5% of a worker's CPU was
+    that ``dumps``), the same JSON once parsed. Limit: callers must use it
+    as ``async with endpoint.session() as session`` (Rasa's two callers do);
+    leaving the ``with`` no longer closes it, the process's end does.
+    """
+    import asyncio
+    import os
+
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+
+    if getattr(EndpointConfig.session, "_kept", False):
+        return
+
+    class Kept:
+        def __init__(self, session: aiohttp.ClientSession) -> None:
+            self._session = session
+
+        async def __aenter__(self) -> aiohttp.ClientSession:
+            return self._session
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    def session(self: EndpointConfig) -> Any:
+        key = (os.getpid(), id(asyncio.get_running_loop()))
+        found = self.__dict__.get("_kept_session")
+        if found is None or found[0] != key or found[1].closed:
+            auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) if self.basic_auth else None
+            kept = aiohttp.ClientSession(headers=self.headers, auth=auth, json_serialize=_dumps,
+                                         timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                                         connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_S))
+            found = self.__dict__["_kept_session"] = (key, kept)
+        return Kept(found[1])
+
+    session._kept = True  # type: ignore[attr-defined]
+    EndpointConfig.session = session
+
+
+def freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's sight
+    (``gc.freeze``), once a server has loaded what it keeps for its life.
+
+    Why: a Rasa worker holds about 800,000 objects once its model is loaded
+    (TensorFlow, the graph, the domain), and each full collection walked
+    them all: about 250 ms each, 12% of the worker's CPU under load
+    (gc.callbacks timing, 2026-12-06); the action server likewise
+    (13%). Frozen objects are never collected, which is what they would be
+    anyway (they live as long as the process). Limit: garbage made before
+    the call and still in a cycle stays; hence the ``gc.collect`` first.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def freeze_heap_after_loading() -> None:
+    """Make each Rasa worker call ``freeze_heap`` once it has loaded its
+    model (Rasa loads it in every worker at Sanic's ``before_server_start``)."""
+    import rasa.core.run
+
+    original = rasa.core.run.load_agent_on_start
+    if getattr(original, "_freezes", False):
+        return
+
+    async def load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
+        loaded = await original(*args, **kwargs)
+        freeze_heap()
+        return loaded
+
+    load_agent_on_start._freezes = True  # type: ignore[attr-defined]
+    rasa.core.run.load_agent_on_start = load_agent_on_start
+
+
+def run_graphs_without_dask() -> None:
+    """Make ``DaskGraphRunner.run`` walk the graph itself
+    (``bot.graph_runner.evaluate``) instead of calling ``dask.get``, with
+    the graph of each set of targets built once.
+
+    Why: dask's scheduler cost about a seventh of a worker's CPU per reply
+    (py-spy; bot/graph_runner.py). Limit: it replaces a Rasa method; a graph
+    the walk does not handle exactly as dask (``graph_runner.plain``) goes
+    to ``dask.get``; errors are Rasa's (``GraphRunError`` from a
+    ``RuntimeError``). tests/test_bot.py compares the walk with ``dask.get``;
+    tests/test_turns.py a long conversation's actions with Rasa's code.
+    """
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    from bot.graph_runner import evaluate, plain
+
+    original = DaskGraphRunner.run
+    if getattr(original, "_walks", False):
+        return
+
+    def run(self: DaskGraphRunner, inputs: Optional[Dict[Text, Any]] = None,
+            targets: Optional[List[Text]] = None) -> Dict[Text, Any]:
+        run_targets = targets if targets else self._graph_schema.target_names
+        built = self.__dict__.setdefault("_built_graphs", {})
+        key = tuple(run_targets)
+        graph = built.get(key)
+        if graph is None:
+            graph = built[key] = self._build_dask_graph(self._graph_schema.minimal_graph_schema(run_targets))
+        run_graph = dict(graph)
+        if inputs:
+            self._add_inputs_to_graph(inputs, run_graph)
+        if not plain(run_graph):
+            return original(self, inputs, targets)
+        try:
+            return dict(evaluate(run_graph, run_targets))
+        except RuntimeError as exc:
+            raise GraphRunError("Error running runner.") from exc
+
+    run._walks = True  # type: ignore[attr-defined]
+    run._original = original  # type: ignore[attr-defined]
+    DaskGraphRunner.run = run
+
+
 def apply_patches(turn_cache: bool) -> None:
     """Every change this project makes to Rasa's code, in one place (the
     server and ``bot.rasa_cli`` call it)."""
     validate_action_results_once()
+    keep_http_connections()
+    run_graphs_without_dask()
     resolve_event_types_once()
     start_sessions_with_the_policy()
     if turn_cache:
@@ -322,6 +469,7 @@ def main() -> None:
 
     configure_structlog(logging.getLevelName(settings.log_level))
     apply_patches(settings.rasa_stores.turn_cache)
+    freeze_heap_after_loading()
     serve_application(
         model_path=str(settings.model_path),
         interface=settings.rasa_host,

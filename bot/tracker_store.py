@@ -36,6 +36,7 @@ from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from bot import turn_lock
 from bot.offload import Offloader
 
 # Conversations kept per process (least recently used dropped first).
@@ -155,6 +156,35 @@ class CachedInMemoryTrackerStore(InMemoryTrackerStore):
         return live + [k for k in self.store if k not in set(live)]
 
 
+class _Statements:
+    """The SQL text the store sends to the driver for its frequent
+    statements, built once per table (quoting and placeholders of the
+    dialect), so no SQLAlchemy compilation happens per turn."""
+
+    COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
+
+    def __init__(self, dialect: Any, table: Any) -> None:
+        quote = self._quote = dialect.identifier_preparer.quote
+        self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._table = dialect.identifier_preparer.format_table(table)
+        self._columns = ", ".join(quote(c) for c in self.COLUMNS)
+        self.returning = dialect.name == "postgresql"
+        self.latest = f"SELECT max({quote('id')}) FROM {self._table} WHERE {quote('sender_id')} = {self._mark}"
+        self._inserts: Dict[int, str] = {}
+
+    def insert(self, rows: int) -> str:
+        """An INSERT of ``rows`` rows (returning their ids on PostgreSQL)."""
+        found = self._inserts.get(rows)
+        if found is None:
+            row = "(" + ", ".join([self._mark] * len(self.COLUMNS)) + ")"
+            found = f"INSERT INTO {self._table} ({self._columns}) VALUES " + ", ".join([row] * rows)
+            if self.returning:
+                found += f" RETURNING {self._quote('id')}"
+            if len(self._inserts) < 64:
+                self._inserts[rows] = found
+        return found
+
+
 class CachedSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQL store answering from the last saved tracker while the
     database holds no newer event of the conversation, with its database work
@@ -170,10 +200,12 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     highest id checked, the new events inserted in one statement returning
     their ids (PostgreSQL; elsewhere the highest id read again), commit (Rasa's: a count, one INSERT per event, commit,
     and, before this change, another session for the new highest id).
+    Under the Redis lock store, when the lock's last holder published the
+    id the cache holds (bot/turn_lock.py), neither check is made: the
+    retrieval is no round trip, the save the INSERT and commit.
 
-    Each thread call opens and closes its own SQLAlchemy session (Rasa's
-    ``session_scope``); only the engine's connection pool, which is
-    thread-safe, is shared. The caches are read and changed on the event loop
+    Each thread call takes a connection of its own from the engine's pool
+    (thread-safe, the only thing shared) and gives it back. The caches are read and changed on the event loop
     only. Timeouts (PostgreSQL): ``CONNECT_TIMEOUT_S`` to connect,
     ``STATEMENT_TIMEOUT_MS`` per statement, unless the endpoint's ``query``
     sets them; SQLAlchemy's pool waits at most 30 s for a connection.
@@ -188,85 +220,131 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self._stored: Dict[Text, Tuple[int, int]] = {}
         self._threads = Offloader("sql-tracker-store")
 
-    def _latest_id(self, session: Any, sender_id: Text) -> Optional[int]:
-        import sqlalchemy as sa
+    def _token(self, marker: int) -> str:
+        """What the lock carries to the conversation's next holder
+        (bot/turn_lock.py): this database and its highest event id."""
+        found = self.__dict__.get("_identity")
+        if found is None:
+            import hashlib
 
-        return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+            url = self.engine.url.render_as_string(hide_password=True)
+            found = self.__dict__["_identity"] = hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
+        return f"{found}:{marker}"
 
-    # -- run in a thread: each opens its own session --------------------------------
+    def _marker(self, token: Optional[str]) -> Optional[int]:
+        """The event id of a token this store made (None for another database's or none)."""
+        if token is None:
+            return None
+        identity, _, marker = token.rpartition(":")
+        return int(marker) if marker.isdigit() and self._token(0) == f"{identity}:0" else None
+
+    def _sql(self) -> "_Statements":
+        found = self.__dict__.get("_statements")
+        if found is None:
+            found = self.__dict__["_statements"] = _Statements(self.engine.dialect, self.SQLEvent.__table__)
+        return found
+
+    def _latest_id(self, connection: Any, sender_id: Text) -> Optional[int]:
+        """The conversation's highest event id (None: no event)."""
+        return connection.exec_driver_sql(self._sql().latest, (sender_id,)).scalar()
+
+    # -- run in a thread: each opens its own connection --------------------------------
 
     def _latest_id_now(self, sender_id: Text) -> Optional[int]:
         """The highest event id, on a connection of its own in autocommit:
         one round trip (a session's would be BEGIN, SELECT, ROLLBACK)."""
-        import sqlalchemy as sa
-
-        table = self.SQLEvent.__table__
-        query = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sender_id)
         with self.engine.connect() as connection:
-            return connection.execution_options(isolation_level="AUTOCOMMIT").execute(query).scalar()
+            return self._latest_id(connection.execution_options(isolation_level="AUTOCOMMIT"), sender_id)
 
     def _load(self, sender_id: Text, all_sessions: bool) -> Tuple[Optional[int], List[Dict[Text, Any]]]:
         """The highest event id and the events of the last (or every) session."""
         with self.session_scope() as session:
-            marker = self._latest_id(session, sender_id)
+            marker = self._latest_id(session.connection(), sender_id)
             if marker is None:
                 return None, []
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=all_sessions).all()
             return marker, [json.loads(row.data) for row in rows]
 
-    def _write(self, sender_id: Text, events: List[Any], known: Optional[Tuple[int, int]]) -> Optional[int]:
+    def _write(self, sender_id: Text, events: List[Any], known: Optional[Tuple[int, int]],
+               trusted: bool = False) -> Optional[int]:
         """Store the events not stored yet; the highest event id after it.
 
         ``known`` (highest id, events stored) is trusted only while the
-        database's highest id is still that one (no other writer since)."""
-        with self.session_scope() as session:
-            latest = self._latest_id(session, sender_id)
+        database's highest id is still that one (no other writer since):
+        checked, unless ``trusted`` (the lock's last holder published that id,
+        bot/turn_lock.py).
+        The statements go to the driver as prebuilt SQL text (SQLAlchemy
+        compiled a multi-row INSERT anew for each turn: 4% of a worker's
+        CPU, py-spy); the session's count (rare) is Rasa's query."""
+        from sqlalchemy.orm import Session
+
+        with self.engine.begin() as connection:
+            latest = known[0] if trusted and known is not None else self._latest_id(connection, sender_id)
             if latest is None:
                 start = 0
             elif known is not None and known[0] == latest:
                 start = known[1]
             else:
-                start = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
+                with Session(bind=connection) as session:
+                    start = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
             rows = [self._row(sender_id, event) for event in events[start:]]
-            table = self.SQLEvent.__table__
-            if rows and self.engine.dialect.name == "postgresql":  # one statement, its ids returned
-                latest = max(session.execute(table.insert().values(rows).returning(table.c.id)).scalars())
-            elif rows:
-                session.execute(table.insert(), rows)
-                latest = self._latest_id(session, sender_id)
-            session.commit()
+            if rows:
+                sql = self._sql()
+                values = tuple(value for row in rows for value in row)
+                if sql.returning:  # one statement, its ids returned
+                    latest = max(id_ for (id_,) in connection.exec_driver_sql(sql.insert(len(rows)), values))
+                else:
+                    connection.exec_driver_sql(sql.insert(len(rows)), values)
+                    latest = self._latest_id(connection, sender_id)
             return latest
 
     @staticmethod
-    def _row(sender_id: Text, event: Any) -> Dict[Text, Any]:
-        """The columns Rasa's ``save`` writes for one event."""
+    def _row(sender_id: Text, event: Any) -> Tuple[Any, ...]:
+        """The columns Rasa's ``save`` writes for one event, in ``_Statements.COLUMNS`` order."""
         data = event.as_dict()
-        return {"sender_id": sender_id, "type_name": event.type_name, "timestamp": data.get("timestamp"),
-                "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                "action_name": data.get("name"), "data": json.dumps(data)}
+        return (sender_id, event.type_name, data.get("timestamp"),
+                data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY), data.get("name"), json.dumps(data))
 
     # -- on the event loop -----------------------------------------------------------
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
         sender_id = tracker.sender_id
+        hold = turn_lock.held(sender_id)
+        if hold is None:  # a writer outside the lock: what its last holder published no longer holds
+            await turn_lock.forget(sender_id)
         self._live.drop(sender_id)
         known = self._stored.pop(sender_id, None)
-        marker = await self._threads.run(self._write, sender_id, list(tracker.events), known)
+        trusted = hold is not None and known is not None and hold.stored == self._token(known[0])
+        if hold is not None:
+            hold.stored = None  # unknown until the write has ended well
+        marker = await self._threads.run(self._write, sender_id, list(tracker.events), known, trusted)
         if marker is None:
             return
+        if hold is not None:
+            hold.stored = self._token(marker)
         self._live.put(tracker, marker)
         self._stored[sender_id] = (marker, len(tracker.events))
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        hold = turn_lock.held(sender_id)
+        published = self._marker(hold.stored) if hold is not None else None
+        if published is not None:  # the lock says which id is the latest
+            tracker = self._live.get(sender_id, published)
+            if tracker is not None and sessions(tracker) <= 1:
+                return tracker
         marker = await self._threads.run(self._latest_id_now, sender_id)
         if marker is None:
             return None
+        if hold is not None:
+            hold.stored = self._token(marker)
         tracker = self._live.get(sender_id, marker)
         if tracker is not None and sessions(tracker) <= 1:
             return tracker
         self._stored.pop(sender_id, None)
         marker, tracker = await self._fetch(sender_id, all_sessions=False)
+        if hold is not None:
+            hold.stored = None if marker is None else self._token(marker)
         if tracker is not None and marker is not None:
             self._live.put(tracker, marker)
             self._stored[sender_id] = (marker, len(tracker.events))

@@ -211,3 +211,68 @@ def test_rasas_session_start_puts_the_policy_into_slots(monkeypatch: pytest.Monk
         assert len([e for e in events if isinstance(e, SlotSet)]) == len(slots)
     finally:
         load_policy.cache_clear()
+
+
+def test_calls_to_an_endpoint_reuse_one_connection() -> None:
+    """Rasa's EndpointConfig.request made a new session, so a new TCP
+    connection, per action-server call (bot/rasa_server.py keep_http_connections)."""
+    import asyncio
+
+    from aiohttp import web
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.rasa_server import keep_http_connections
+
+    keep_http_connections()
+    peers: list = []
+
+    sent = {"next_action": "x", "tracker": {"text": "¿envío a A/B?", "confidence": 0.1234567890123, "n": 2 ** 40}}
+
+    async def answer(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        assert request.headers.get("Authorization") == "Bearer x"
+        assert await request.json() == sent
+        return web.json_response({"events": [], "responses": []})
+
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_post("/webhook", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"Authorization": "Bearer x"})
+        try:
+            for _ in range(3):
+                assert await endpoint.request(json=sent, method="post") == {"events": [], "responses": []}
+        finally:
+            async with endpoint.session() as session:
+                await session.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    assert len(peers) == 3 and len(set(peers)) == 1, peers
+
+
+def test_each_worker_freezes_its_heap_once_its_model_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full collections walked the ~800,000 objects of the loaded model
+    (bot/rasa_server.py freeze_heap)."""
+    import asyncio
+    import gc
+
+    import rasa.core.run
+
+    from bot import rasa_server
+
+    async def load(*args: object) -> str:
+        return "agent"
+
+    monkeypatch.setattr(rasa.core.run, "load_agent_on_start", load)
+    rasa_server.freeze_heap_after_loading()
+    assert rasa.core.run.load_agent_on_start is not load
+    try:
+        assert asyncio.run(rasa.core.run.load_agent_on_start("model", None, None, None, None)) == "agent"
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -112,8 +112,10 @@ SHOPPER = ["hola", "¿el envío es gratis?", "gracias", "¿cuántos días tengo 
 def _rasas_own() -> Dict[str, Any]:
     """Rasa's own methods that ``apply_patches`` replaces (turn cache on)."""
     from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.engine.runner.dask import DaskGraphRunner
 
-    return {"past_states": getattr(DialogueStateTracker.past_states, "_original", DialogueStateTracker.past_states),
+    return {"graph_run": getattr(DaskGraphRunner.run, "_original", DaskGraphRunner.run),
+            "past_states": getattr(DialogueStateTracker.past_states, "_original", DialogueStateTracker.past_states),
             "applied_events": getattr(DialogueStateTracker.applied_events, "_original",
                                       DialogueStateTracker.applied_events),
             "copy": getattr(DialogueStateTracker.copy, "_original", DialogueStateTracker.copy),
@@ -128,11 +130,13 @@ def _conversation(patched: bool, turns: int, shopper: List[str] = SHOPPER,
     from rasa.core.agent import Agent
     from rasa.core.policies.rule_policy import RulePolicy
     from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.engine.runner.dask import DaskGraphRunner
 
     from bot import rasa_server
 
     rasa_server.apply_patches(True)
-    kept = {"past_states": DialogueStateTracker.past_states, "applied_events": DialogueStateTracker.applied_events,
+    kept = {"graph_run": DaskGraphRunner.run,
+            "past_states": DialogueStateTracker.past_states, "applied_events": DialogueStateTracker.applied_events,
             "copy": DialogueStateTracker.copy, "rule_states": RulePolicy.__dict__.get("_prediction_states")}
     own = _rasas_own()
     original_keys = RulePolicy._get_possible_keys
@@ -143,6 +147,7 @@ def _conversation(patched: bool, turns: int, shopper: List[str] = SHOPPER,
         return original_keys(self, lookup, states)
 
     def use(methods: Dict[str, Any]) -> None:
+        DaskGraphRunner.run = methods["graph_run"]  # type: ignore[method-assign]
         DialogueStateTracker.past_states = methods["past_states"]  # type: ignore[method-assign]
         DialogueStateTracker.applied_events = methods["applied_events"]  # type: ignore[method-assign]
         DialogueStateTracker.copy = methods["copy"]  # type: ignore[method-assign]

@@ -53,6 +53,7 @@ import re
 import resource
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -69,7 +70,7 @@ from websockets.legacy.client import connect as websockets_connect
 
 from bench.assistant import machine, rss_mb
 from bench.assistant import write_docs as write_block
-from bot.processes import free_port
+from bot.processes import free_port as any_free_port
 from bot.settings import ROOT
 from handoff.agents import MAX_ADMITTED, MAX_FAILURES, PER_ADDRESS, SCRYPT_WORKERS, WINDOW_S
 
@@ -100,6 +101,43 @@ HANDOFF_REPLY: Dict[str, Any] = {"handoff": {
 
 
 # -- small helpers -------------------------------------------------------------
+
+PORTS: Optional[range] = None  # --ports: where this run's servers listen (None: any free port)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1: in ``PORTS`` when set (runs that share a
+    machine keep to their own range), else any. Limits: free when checked,
+    not reserved (another process may take it before the server binds)."""
+    if PORTS is None:
+        return any_free_port()
+    for port in random.sample(PORTS, len(PORTS)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+
+
+def scratch_names(text: str) -> str:
+    """--names: a start for a database name and a Redis key prefix."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", text):
+        raise argparse.ArgumentTypeError("--names takes lowercase letters, digits and _ (a letter first)")
+    return text
+
+
+def port_range(text: str) -> range:
+    """``LOW-HIGH`` (inclusive) as a range, for --ports."""
+    low, _, high = text.partition("-")
+    try:
+        ports = range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ports takes LOW-HIGH, not {text!r}") from None
+    if not ports or ports.start < 1 or ports.stop > 65536:
+        raise argparse.ArgumentTypeError(f"--ports: {text!r} is not a range of TCP ports")
+    return ports
 
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100); NaN for no values."""
@@ -203,7 +241,7 @@ class StandInRasa:
         app.router.add_post("/webhooks/bridge/webhook", self._webhook)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", free_port() if PORTS is not None else 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
@@ -550,23 +588,28 @@ def _load_result(tag: str, rate: Optional[float], elapsed: float, relay: Relay, 
 
 async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, rates: Sequence[float],
                           duration_s: float, nominal_rate: Optional[float] = None,
-                          log: Any = print, bridges: int = 1) -> Dict[str, Any]:
+                          log: Any = print, bridges: int = 1, names: str = "",
+                          queue_claim_only: bool = False) -> Dict[str, Any]:
     """Relay and memory (parts 2 and 3). ``rates``: the paced loads (customer
     messages/s over all sessions, ``duration_s`` each); ``messages``: per
     customer in the saturated load (0: none); ``nominal_rate``: the paced rate
     the latency target is judged at (default the middle of ``rates``).
     ``bridges`` > 1: that many bridges of one Redis cluster on a PostgreSQL
     database of their own; every customer on the first, every agent on the
-    last, so each relayed message crosses bridges (memory: the first's)."""
+    last, so each relayed message crosses bridges (memory: the first's).
+    ``names``: the start of that database's name and of the Redis key prefix
+    (default ``bench``), so runs that share the servers keep apart.
+    ``queue_claim_only``: stop after the queue-and-claim phase (no relay
+    loads, no memory after them)."""
     from core.store.seed import seed_store
 
     limit = raise_nofile(2 * sessions + 1024)
     scratch_db: Optional[str] = None
     extra = {"HANDOFF_RATE_LIMIT": "1000000", "HANDOFF_AGENT_GRACE_S": "600", "HANDOFF_RASA_TIMEOUT_S": "30"}
     if bridges > 1:
-        scratch_db = f"bench_bridges_{os.getpid()}"
+        scratch_db = f"{names or 'bench'}_bridges_{os.getpid()}"
         database_url = await asyncio.to_thread(_postgres_database, scratch_db)
-        extra.update(HANDOFF_CLUSTER="redis", HANDOFF_CLUSTER_PREFIX=f"bench{os.getpid()}:")
+        extra.update(HANDOFF_CLUSTER="redis", HANDOFF_CLUSTER_PREFIX=f"{names or 'bench'}{os.getpid()}:")
     else:
         database_url = f"sqlite:///{tmp / 'relay-store.db'}"
     await asyncio.to_thread(seed_store, database_url)
@@ -613,8 +656,14 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
                 won += answer.get("type") == "conversation"
             return won
 
+        def cpu_now() -> Tuple[float, float]:
+            return sum(cpu_seconds(p.pid) for p in processes), time.process_time()
+
+        cpu_start = cpu_now()
         await bounded_gather([ask(c) for c in customers], ASK_CONCURRENCY)
         result["queue_s"] = time.perf_counter() - queue_started
+        cpu_queued = cpu_now()
+        log(f"  all {sessions} queued in {result['queue_s']:.1f} s; the agents claim them...")
         claim_started = time.perf_counter()
         ids = [c.conversation_id for c in customers]
         won = sum(await asyncio.gather(*(claim_all(console, ids[i::agents]) for i, console in enumerate(consoles))))
@@ -622,7 +671,17 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         if won != sessions:
             raise RuntimeError(f"{won} of {sessions} conversations claimed")
         result["claim_s"] = time.perf_counter() - claim_started
+        cpu_claimed = cpu_now()
+        # CPU seconds of the phase: the bridges' (all of them) and this client process's
+        result["queue_cpu"] = {"bridges": cpu_queued[0] - cpu_start[0], "client": cpu_queued[1] - cpu_start[1]}
+        result["claim_cpu"] = {"bridges": cpu_claimed[0] - cpu_queued[0], "client": cpu_claimed[1] - cpu_queued[1]}
+        log(f"  all claimed in {result['claim_s']:.1f} s (CPU s, bridges/client: queue "
+            f"{result['queue_cpu']['bridges']:.1f}/{result['queue_cpu']['client']:.1f}, claim "
+            f"{result['claim_cpu']['bridges']:.1f}/{result['claim_cpu']['client']:.1f})")
         memory["assigned"] = rss_mb(bridge.pid)
+        if queue_claim_only:
+            result.update(memory=memory, errors=dict(relay.errors), rasa_calls=rasa.calls)
+            return result
         for console in consoles:
             console.echo = True
 
@@ -688,9 +747,9 @@ def _drop_postgres_database(name: str) -> None:
 
 def run_relay(tmp: Path, sessions: int, agents: int, messages: int, rates: Sequence[float],
               duration_s: float, nominal_rate: Optional[float] = None, log: Any = print,
-              bridges: int = 1) -> Dict[str, Any]:
+              bridges: int = 1, names: str = "", queue_claim_only: bool = False) -> Dict[str, Any]:
     return asyncio.run(run_relay_async(tmp, sessions, agents, messages, rates, duration_s, nominal_rate, log,
-                                       bridges))
+                                       bridges, names, queue_claim_only))
 
 
 # -- 1: overhead over Rasa's bridge channel ------------------------------------------
@@ -1163,6 +1222,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--bridges", type=int, default=1,
                         help="bridges of one Redis cluster on PostgreSQL (customers on the first, agents on the last)")
     parser.add_argument("--skip-rasa", action="store_true", help="skip the overhead part (no trained model needed)")
+    parser.add_argument("--queue-claim-only", action="store_true",
+                        help="of the relay part, only queue and claim the sessions (printed, never written)")
+    parser.add_argument("--ports", type=port_range, default=None,
+                        help="LOW-HIGH: the ports this run's servers listen on (default: any free port)")
+    parser.add_argument("--names", default="", type=scratch_names,
+                        help="start of the PostgreSQL database's name and the Redis key prefix with --bridges "
+                             "above 1 (default bench)")
     parser.add_argument("--skip-login-flood", action="store_true", help="skip the login-flood part")
     parser.add_argument("--login-flood-only", action="store_true",
                         help="only the login-flood part; printed, never written (it would drop the other figures)")
@@ -1172,6 +1238,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--reports-only", action="store_true", help="only the reports case (written to its own block)")
     parser.add_argument("--report-conversations", type=int, default=100_000, help="conversations seeded for the reports case")
     args = parser.parse_args(argv)
+    global PORTS
+    PORTS = args.ports
     load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.reports or args.reports_only:
         from bench import reports as bench_reports
@@ -1212,7 +1280,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.login_flood_only:
             print(f"Relay and memory with {sessions} sessions, {agents} agents...", flush=True)
             relay = run_relay(tmp, sessions, agents, messages, rates, duration, nominal,
-                              log=lambda m: print(m, flush=True), bridges=max(1, args.bridges))
+                              log=lambda m: print(m, flush=True), bridges=max(1, args.bridges), names=args.names,
+                              queue_claim_only=args.queue_claim_only)
+            if args.queue_claim_only:
+                print(json.dumps({k: relay[k] for k in ("sessions", "agents", "bridges", "queue_s", "claim_s",
+                                                        "queue_cpu", "claim_cpu", "errors")}))
+                return 0
         if not args.skip_login_flood:
             print(f"Agent login during a flood of {FLOOD_LOGINS} bogus logins...", flush=True)
             login = run_login_flood(tmp, log=lambda m: print(m, flush=True))

@@ -27,6 +27,10 @@ logger = logging.getLogger("handoff.bridge")
 
 
 BROADCAST_SPACING_S = 0.1  # back-to-back queue broadcasts start at most this often
+# ... and at least this many times their own length apart: a broadcast reads and sends
+# the whole queue, so with a long queue on a busy bridge they take at most about a
+# quarter of its time, whatever the rate of changes (claims and queueings go first).
+BROADCAST_SPACING_FACTOR = 4.0
 # A queued shopper is sent a new place or estimate at most this often; one held back
 # is sent by a broadcast due when the spacing is over, so the latest always follows.
 STATUS_SPACING_S = 1.0
@@ -220,14 +224,15 @@ class Queueing(Delivery):
 
     async def _broadcast_loop(self) -> None:
         """Broadcasts one after another while more are asked for, each at
-        least BROADCAST_SPACING_S after the start of the one before: during a
-        burst (a hundred claims a second) the queue is read and sent about ten
-        times a second, whatever the number of changes; alone, a change goes
-        out at once."""
+        least BROADCAST_SPACING_S (and BROADCAST_SPACING_FACTOR times the
+        length of the one before) after the start of the one before: during
+        a burst (a hundred claims a second) the queue is read and sent about
+        ten times a second at most, whatever the number of changes; alone, a
+        change goes out at once."""
         loop = asyncio.get_running_loop()
-        last = -BROADCAST_SPACING_S
+        last, spacing = -BROADCAST_SPACING_S, BROADCAST_SPACING_S
         while self._next_broadcast is not None:
-            wait = last + BROADCAST_SPACING_S - loop.time()
+            wait = last + spacing - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)  # spacing, not synchronisation: later requests join this one
             last = loop.time()
@@ -242,6 +247,7 @@ class Queueing(Delivery):
                 future.set_exception(exc)
             else:
                 future.set_result(None)
+            spacing = max(BROADCAST_SPACING_S, BROADCAST_SPACING_FACTOR * (loop.time() - last))
 
     async def _broadcast_once(self) -> None:
         """One broadcast: the queue read once; the agents' frames built only

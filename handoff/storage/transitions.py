@@ -23,11 +23,12 @@ from handoff.storage.turns import INSERT_TURN
 
 def _cas(
     conn: Connection, conversation_id: str, event: Event,
-    expected_agent: Optional[str] = None, **values: Any,
+    expected_agent: Optional[str] = None, current: Optional[Conversation] = None, **values: Any,
 ) -> Conversation:
     """Apply ``event`` if the row is still in the state we read (and, for
-    agent events, still owned by ``expected_agent``); StateConflict otherwise."""
-    current = read_conversation(conn, conversation_id)
+    agent events, still owned by ``expected_agent``); StateConflict otherwise.
+    ``current``: the row as this transaction already read it (else read here)."""
+    current = current or read_conversation(conn, conversation_id)
     target = next_state(current.state, event)
     if event in AGENT_EVENTS and current.agent_id != expected_agent:
         raise StateConflict(f"{event.value}: conversation is not assigned to this agent")
@@ -78,7 +79,7 @@ class HandoffStorage(StorageEngine):
         episode = conn.execute(insert(episodes_table).values(
             conversation_id=conversation_id, reason=reason, offline=offline, queued_at=now)).inserted_primary_key[0]
         add_event(conn, conversation_id, "queued", notice)
-        return _cas(conn, conversation_id, Event.HANDOFF, reason=reason,
+        return _cas(conn, conversation_id, Event.HANDOFF, current=current, reason=reason,
                          context=json.dumps(context, ensure_ascii=False, default=str),
                          queued_at=now, queue_rank=now.timestamp(), offline=offline,
                          preview=(preview or "")[:200] or None, episode_id=episode, agent_id=None,

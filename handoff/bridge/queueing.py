@@ -34,7 +34,7 @@ BROADCAST_SPACING_FACTOR = 4.0
 # A queued shopper is sent a new place or estimate at most this often; one held back
 # is sent by a broadcast due when the spacing is over, so the latest always follows.
 STATUS_SPACING_S = 1.0
-PROMISE_MEMO_SIZE = 20_000  # promises kept (about 1 KB each); all forgotten when full
+PROMISE_MEMO_SIZE = 20_000  # promises kept (a few hundred bytes each); all forgotten when full
 Queued = Union[Conversation, QueueEntry]  # what positions and presence read: ``id`` and ``channel``
 Shown = Tuple[Any, ...]  # what a queued shopper is shown of their status (see ``shown``)
 

@@ -3,8 +3,11 @@ sessions, so it cannot rot: relay and memory parts only (the Rasa-overhead
 part needs a trained model and is left to ``make bench``)."""
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
+
+import pytest
 
 from bench import bridge as bench
 
@@ -58,3 +61,23 @@ def test_percentile_is_nearest_rank() -> None:
     assert bench.percentile(values, 99) == 99.0
     assert bench.percentile([3.0], 99) == 3.0
     assert math.isnan(bench.percentile([], 50))
+
+
+def test_queue_and_claim_only_with_its_cpu(tmp_path: Path) -> None:
+    result = bench.run_relay(tmp_path, sessions=SESSIONS, agents=2, messages=0, rates=[20.0], duration_s=1.0,
+                             log=lambda _: None, queue_claim_only=True)
+    assert result["errors"] == {} and "loads" not in result
+    assert result["queue_s"] > 0 and result["claim_s"] > 0
+    for phase in ("queue_cpu", "claim_cpu"):
+        assert result[phase]["bridges"] > 0 and result[phase]["client"] > 0
+
+
+def test_ports_keep_to_the_given_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bench.port_range("21000-21999") == range(21000, 22000)
+    with pytest.raises(argparse.ArgumentTypeError):
+        bench.port_range("21000-abc")
+    monkeypatch.setattr(bench, "PORTS", range(21000, 21010))
+    assert bench.free_port() in range(21000, 21010)
+    assert bench.scratch_names("q11") == "q11"
+    with pytest.raises(argparse.ArgumentTypeError):
+        bench.scratch_names("Q11; drop")

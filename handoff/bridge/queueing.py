@@ -31,6 +31,7 @@ BROADCAST_SPACING_S = 0.1  # back-to-back queue broadcasts start at most this of
 # the whole queue, so with a long queue on a busy bridge they take at most about a
 # quarter of its time, whatever the rate of changes (claims and queueings go first).
 BROADCAST_SPACING_FACTOR = 4.0
+BROADCAST_MAX_SPACING_S = 1.0  # ... but never further apart than this (the agents' view stays fresh)
 # A queued shopper is sent a new place or estimate at most this often; one held back
 # is sent by a broadcast due when the spacing is over, so the latest always follows.
 STATUS_SPACING_S = 1.0
@@ -225,7 +226,8 @@ class Queueing(Delivery):
     async def _broadcast_loop(self) -> None:
         """Broadcasts one after another while more are asked for, each at
         least BROADCAST_SPACING_S (and BROADCAST_SPACING_FACTOR times the
-        length of the one before) after the start of the one before: during
+        length of the one before, up to BROADCAST_MAX_SPACING_S) after the
+        start of the one before: during
         a burst (a hundred claims a second) the queue is read and sent about
         ten times a second at most, whatever the number of changes; alone, a
         change goes out at once."""
@@ -247,7 +249,8 @@ class Queueing(Delivery):
                 future.set_exception(exc)
             else:
                 future.set_result(None)
-            spacing = max(BROADCAST_SPACING_S, BROADCAST_SPACING_FACTOR * (loop.time() - last))
+            spacing = min(BROADCAST_MAX_SPACING_S,
+                          max(BROADCAST_SPACING_S, BROADCAST_SPACING_FACTOR * (loop.time() - last)))
 
     async def _broadcast_once(self) -> None:
         """One broadcast: the queue read once; the agents' frames built only

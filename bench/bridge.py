@@ -714,6 +714,20 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         await rasa.stop()
         if scratch_db is not None:
             await asyncio.to_thread(_drop_postgres_database, scratch_db)
+            await asyncio.to_thread(_drop_redis_keys, extra["HANDOFF_CLUSTER_PREFIX"])
+
+
+def _drop_redis_keys(prefix: str) -> None:
+    """The keys the bridges left under ``prefix`` on the local Redis (presence, leader)."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=3)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def _postgres_database(name: str) -> str:

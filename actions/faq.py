@@ -18,7 +18,7 @@ from rasa_sdk.types import DomainDict
 from actions.off_topic import BUSINESS, GENERAL, LAUGHTER, OTHER_COMPANY, PHYSICAL_STORE, PRODUCT, off_topic_kind
 from actions.shipping import RESPONSES as SHIPPING_RESPONSES
 from actions.shipping import SHIPPING_KEYS, destination_in, destination_variables
-from core.policy import load_policy
+from core.policy import join_es, load_policy
 
 # "¿puedo pagar a plazos?": the answer to that comes before the list of methods.
 INSTALMENTS = re.compile(r"\b(plazos?|cuotas?|financia\w*|aplaza\w*|meses sin intereses|fraccion\w*|klarna|"
@@ -72,7 +72,7 @@ class ActionAnswerQuestions(Action):
             if response in said:  # "¿cuánto cuesta y cuánto tarda el exprés?": one answer says both
                 continue
             said.add(response)
-            dispatcher.utter_message(response=response, **refinement_variables(response))
+            dispatcher.utter_message(response=response, **refinement_variables(response, str(message.get("text") or "")))
         if not known:  # keys the domain lacks (a model older than the domain): ask to rephrase
             dispatcher.utter_message(response="utter_default")
         return []
@@ -89,13 +89,21 @@ def words_matter(key: str, text: str) -> bool:
 
 def refined_response(key: str, text: str) -> Optional[str]:
     """The answer for the one thing the words ask about within an FAQ key
-    (``REFINEMENTS``), or None for the key's general answer."""
-    return next((response for words, response in REFINEMENTS.get(key, ()) if words.search(text)), None)
+    (``REFINEMENTS``; then «¿puedo pagar con bizum?», a method the store
+    takes: «Sí, …» first), or None for the key's general answer."""
+    refined = next((response for words, response in REFINEMENTS.get(key, ()) if words.search(text)), None)
+    if refined is None and key == "faq/payment_methods" and load_policy().payment_method_named(text):
+        return "utter_payment_method_accepted"
+    return refined
 
 
-def refinement_variables(response: str) -> Dict[str, Any]:
+def refinement_variables(response: str, text: str = "") -> Dict[str, Any]:
     """Policy texts the refined answers use that are not session slots."""
     policy = load_policy()
+    if response == "utter_payment_method_accepted":
+        named, others = policy.payment_method_named(text) or ("", [])
+        return {"payment_method": named,
+                "other_payment_methods_text": f" También aceptamos {join_es(others)}." if others else ""}
     if response == "utter_payment_cash_on_delivery":
         return {"cash_on_delivery_text": policy.raw["cash_on_delivery_text"]}
     if response == "utter_discount_groups":

@@ -14,6 +14,7 @@ import re
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
 from actions.exchanges import COLOURS, fold
+from core.goodbyes import GOODBYE
 
 # Words of item names that tell nothing apart.
 _FILLER = frozenset("de del la el los las con para y en sin talla pack outlet".split())
@@ -184,11 +185,6 @@ __all__ = ["items_mentioned", "reason_in", "units_answer", "units_said"]
 
 
 
-# A goodbye, or thanks on the way out ("ok gracias chao", "vale gracias, eso es todo").
-_LEAVE_WORDS = re.compile(
-    r"\b(chao|chau|adios|agur|hasta luego|hasta pronto|hasta otra|hasta manana|nos vemos|bye|"
-    r"eso es todo|nada mas|ya esta todo)\b"
-)
 # The whole message lets the task go ("déjalo", "olvídalo", "ya no hace falta").
 _LET_GO = re.compile(
     r"^(?:(?:ok|vale|bueno|pues|no|nada|mejor|gracias|ya)\W+)*"
@@ -207,7 +203,7 @@ def says_goodbye(text: str, intent: Optional[str]) -> bool:
     if _DATA.search(folded):
         return False
     return intent == "goodbye" or (
-        intent in ("thank", "affirm", "deny", "nlu_fallback") and bool(_LEAVE_WORDS.search(folded))
+        intent in ("thank", "affirm", "deny", "nlu_fallback") and bool(GOODBYE.search(folded))
     )
 
 

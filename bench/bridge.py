@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import math
 import os
@@ -70,7 +71,7 @@ from websockets.legacy.client import connect as websockets_connect
 
 from bench.assistant import machine, rss_mb
 from bench.assistant import write_docs as write_block
-from bot.processes import free_port as any_free_port
+from bot.processes import free_port
 from bot.settings import ROOT
 from handoff.agents import MAX_ADMITTED, MAX_FAILURES, PER_ADDRESS, SCRYPT_WORKERS, WINDOW_S
 
@@ -102,43 +103,6 @@ HANDOFF_REPLY: Dict[str, Any] = {"handoff": {
 
 # -- small helpers -------------------------------------------------------------
 
-PORTS: Optional[range] = None  # --ports: where this run's servers listen (None: any free port)
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1: in ``PORTS`` when set (runs that share a
-    machine keep to their own range), else any. Limits: free when checked,
-    not reserved (another process may take it before the server binds)."""
-    if PORTS is None:
-        return any_free_port()
-    for port in random.sample(PORTS, len(PORTS)):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
-def scratch_names(text: str) -> str:
-    """--names: a start for a database name and a Redis key prefix."""
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", text):
-        raise argparse.ArgumentTypeError("--names takes lowercase letters, digits and _ (a letter first)")
-    return text
-
-
-def port_range(text: str) -> range:
-    """``LOW-HIGH`` (inclusive) as a range, for --ports."""
-    low, _, high = text.partition("-")
-    try:
-        ports = range(int(low), int(high or low) + 1)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--ports takes LOW-HIGH, not {text!r}") from None
-    if not ports or ports.start < 1 or ports.stop > 65536:
-        raise argparse.ArgumentTypeError(f"--ports: {text!r} is not a range of TCP ports")
-    return ports
-
 def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100); NaN for no values."""
     if not values:
@@ -146,6 +110,32 @@ def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+class Ports:
+    """Where the bench's servers listen: a free port of ``--ports FIRST-LAST``
+    (so runs beside other work stay in their own range), else one the OS picks."""
+
+    def __init__(self) -> None:
+        self.span: Optional[range] = None
+        self._next = 0
+
+    def take(self) -> int:
+        if self.span is None:
+            return free_port()
+        for _ in range(len(self.span)):
+            port = self.span[self._next % len(self.span)]
+            self._next += 1
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+        raise RuntimeError(f"no free port in {self.span.start}-{self.span.stop - 1}")
+
+
+PORTS = Ports()
 
 
 def summary_ms(values: Sequence[float]) -> Dict[str, float]:
@@ -241,7 +231,7 @@ class StandInRasa:
         app.router.add_post("/webhooks/bridge/webhook", self._webhook)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", free_port() if PORTS is not None else 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", PORTS.take())
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
@@ -293,7 +283,7 @@ class BridgeProcess:
     then SIGKILL."""
 
     def __init__(self, database_url: str, rasa_url: str, log_path: Path, extra_env: Optional[Dict[str, str]] = None) -> None:
-        self.port = free_port()
+        self.port = PORTS.take()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {"HANDOFF_HOST": "127.0.0.1", "HANDOFF_PORT": str(self.port), "DATABASE_URL": database_url,
                "RASA_URL": rasa_url, "RASA_BRIDGE_SECRET": "bench-stand-in", "LOG_LEVEL": "WARNING"}
@@ -357,6 +347,7 @@ class Relay:
     sent_by_agent: Dict[str, float] = field(default_factory=dict)
     to_agent: List[float] = field(default_factory=list)
     to_customer: List[float] = field(default_factory=list)
+    trace: List[Tuple[str, float, float]] = field(default_factory=list)  # (direction, sent at, seconds), all loads
     errors: Dict[str, int] = field(default_factory=dict)
 
     def error(self, code: str) -> None:
@@ -395,6 +386,7 @@ class Customer:
                     sent = self.relay.sent_by_agent.pop(text, None)
                     if sent is not None:
                         self.relay.to_customer.append(now - sent)
+                        self.relay.trace.append(("to_customer", sent, now - sent))
                     future = self.waiting.pop(text, None)
                     if future is not None and not future.done():
                         future.set_result(now)
@@ -458,6 +450,7 @@ class Agent:
                     sent = self.relay.sent_by_customer.pop(text, None)
                     if sent is not None:
                         self.relay.to_agent.append(now - sent)
+                        self.relay.trace.append(("to_agent", sent, now - sent))
                     if self.echo:
                         reply = "Respuesta " + text
                         self.relay.sent_by_agent[reply] = time.perf_counter()
@@ -588,7 +581,7 @@ def _load_result(tag: str, rate: Optional[float], elapsed: float, relay: Relay, 
 
 async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, rates: Sequence[float],
                           duration_s: float, nominal_rate: Optional[float] = None,
-                          log: Any = print, bridges: int = 1, names: str = "",
+                          log: Any = print, bridges: int = 1, scratch: str = "",
                           queue_claim_only: bool = False) -> Dict[str, Any]:
     """Relay and memory (parts 2 and 3). ``rates``: the paced loads (customer
     messages/s over all sessions, ``duration_s`` each); ``messages``: per
@@ -596,20 +589,19 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
     the latency target is judged at (default the middle of ``rates``).
     ``bridges`` > 1: that many bridges of one Redis cluster on a PostgreSQL
     database of their own; every customer on the first, every agent on the
-    last, so each relayed message crosses bridges (memory: the first's).
-    ``names``: the start of that database's name and of the Redis key prefix
-    (default ``bench``), so runs that share the servers keep apart.
-    ``queue_claim_only``: stop after the queue-and-claim phase (no relay
-    loads, no memory after them)."""
+    last, so each relayed message crosses bridges (memory: the first's);
+    ``scratch``: the name of their PostgreSQL database and Redis key prefix
+    (default ``bench_bridges_<pid>``, ``bench<pid>:``). ``queue_claim_only``:
+    stop after the queue-and-claim phase (no relay loads, no memory after them)."""
     from core.store.seed import seed_store
 
     limit = raise_nofile(2 * sessions + 1024)
     scratch_db: Optional[str] = None
     extra = {"HANDOFF_RATE_LIMIT": "1000000", "HANDOFF_AGENT_GRACE_S": "600", "HANDOFF_RASA_TIMEOUT_S": "30"}
     if bridges > 1:
-        scratch_db = f"{names or 'bench'}_bridges_{os.getpid()}"
+        scratch_db = f"{scratch}_bridges" if scratch else f"bench_bridges_{os.getpid()}"
         database_url = await asyncio.to_thread(_postgres_database, scratch_db)
-        extra.update(HANDOFF_CLUSTER="redis", HANDOFF_CLUSTER_PREFIX=f"{names or 'bench'}{os.getpid()}:")
+        extra.update(HANDOFF_CLUSTER="redis", HANDOFF_CLUSTER_PREFIX=f"{scratch}:" if scratch else f"bench{os.getpid()}:")
     else:
         database_url = f"sqlite:///{tmp / 'relay-store.db'}"
     await asyncio.to_thread(seed_store, database_url)
@@ -685,6 +677,10 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         for console in consoles:
             console.echo = True
 
+        # the clients' own objects (1,000 sockets) out of their process's later collections: a
+        # full collection here would pause every client at once and count as relay latency
+        gc.collect()
+        gc.freeze()
         loads = []
         for rate in rates:
             log(f"  paced relay: {rate:g} customer messages/s for {duration_s:g} s...")
@@ -698,7 +694,8 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
             loads[-1]["bridge_cpu"] = (sum(cpu_seconds(p.pid) for p in processes) - cpu_before) / loads[-1]["elapsed_s"]
             result["saturated_messages"] = messages
         memory["after_relay"] = rss_mb(bridge.pid)
-        result.update(loads=loads, memory=memory, errors=dict(relay.errors), rasa_calls=rasa.calls)
+        result.update(loads=loads, memory=memory, errors=dict(relay.errors), rasa_calls=rasa.calls,
+                      trace=relay.trace)
         result["idle_per_session_kb"] = 1024 * (memory["idle"] - memory["started"]) / max(1, sessions)
         result["assigned_per_session_kb"] = 1024 * (memory["assigned"] - memory["started"]) / max(1, sessions)
         return result
@@ -761,9 +758,9 @@ def _drop_postgres_database(name: str) -> None:
 
 def run_relay(tmp: Path, sessions: int, agents: int, messages: int, rates: Sequence[float],
               duration_s: float, nominal_rate: Optional[float] = None, log: Any = print,
-              bridges: int = 1, names: str = "", queue_claim_only: bool = False) -> Dict[str, Any]:
+              bridges: int = 1, scratch: str = "", queue_claim_only: bool = False) -> Dict[str, Any]:
     return asyncio.run(run_relay_async(tmp, sessions, agents, messages, rates, duration_s, nominal_rate, log,
-                                       bridges, names, queue_claim_only))
+                                       bridges, scratch, queue_claim_only))
 
 
 # -- 1: overhead over Rasa's bridge channel ------------------------------------------
@@ -869,7 +866,7 @@ def run_overhead(tmp: Path, samples: int, log: Any = print) -> Dict[str, Any]:
     url = f"sqlite:///{tmp / 'overhead-store.db'}"
     seed_store(url)
     settings = Settings.from_env({
-        "RASA_PORT": str(free_port()), "ACTIONS_PORT": str(free_port()), "HANDOFF_PORT": str(free_port()),
+        "RASA_PORT": str(PORTS.take()), "ACTIONS_PORT": str(PORTS.take()), "HANDOFF_PORT": str(PORTS.take()),
         "DATABASE_URL": url, "LOG_LEVEL": "WARNING",
     })
     if not settings.model_path.exists():
@@ -1235,14 +1232,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny run: 20 sessions, short loads, few samples")
     parser.add_argument("--bridges", type=int, default=1,
                         help="bridges of one Redis cluster on PostgreSQL (customers on the first, agents on the last)")
+    parser.add_argument("--ports", default="", metavar="FIRST-LAST",
+                        help="listen only on ports in this range (default: any the OS gives)")
+    parser.add_argument("--scratch", default="", metavar="NAME",
+                        help="several bridges: their PostgreSQL database is NAME_bridges and their Redis prefix "
+                             "NAME: (default bench_bridges_<pid>, bench<pid>:)")
+    parser.add_argument("--trace", type=Path, metavar="FILE",
+                        help="write every relayed message as JSON [direction, sent at (time.perf_counter, the "
+                             "machine's monotonic clock), seconds] to FILE")
     parser.add_argument("--skip-rasa", action="store_true", help="skip the overhead part (no trained model needed)")
     parser.add_argument("--queue-claim-only", action="store_true",
                         help="of the relay part, only queue and claim the sessions (printed, never written)")
-    parser.add_argument("--ports", type=port_range, default=None,
-                        help="LOW-HIGH: the ports this run's servers listen on (default: any free port)")
-    parser.add_argument("--names", default="", type=scratch_names,
-                        help="start of the PostgreSQL database's name and the Redis key prefix with --bridges "
-                             "above 1 (default bench)")
     parser.add_argument("--skip-login-flood", action="store_true", help="skip the login-flood part")
     parser.add_argument("--login-flood-only", action="store_true",
                         help="only the login-flood part; printed, never written (it would drop the other figures)")
@@ -1252,9 +1252,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--reports-only", action="store_true", help="only the reports case (written to its own block)")
     parser.add_argument("--report-conversations", type=int, default=100_000, help="conversations seeded for the reports case")
     args = parser.parse_args(argv)
-    global PORTS
-    PORTS = args.ports
     load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if args.ports:
+        try:
+            first, last = (int(x) for x in args.ports.split("-"))
+        except ValueError:
+            parser.error("--ports takes FIRST-LAST")
+        PORTS.span = range(first, last + 1)
+    if args.scratch and not re.fullmatch(r"[a-z][a-z0-9_]*", args.scratch):
+        parser.error("--scratch takes lower-case letters, digits and _")
     if args.reports or args.reports_only:
         from bench import reports as bench_reports
 
@@ -1294,12 +1300,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.login_flood_only:
             print(f"Relay and memory with {sessions} sessions, {agents} agents...", flush=True)
             relay = run_relay(tmp, sessions, agents, messages, rates, duration, nominal,
-                              log=lambda m: print(m, flush=True), bridges=max(1, args.bridges), names=args.names,
-                              queue_claim_only=args.queue_claim_only)
+                              log=lambda m: print(m, flush=True), bridges=max(1, args.bridges),
+                              scratch=args.scratch, queue_claim_only=args.queue_claim_only)
             if args.queue_claim_only:
                 print(json.dumps({k: relay[k] for k in ("sessions", "agents", "bridges", "queue_s", "claim_s",
                                                         "queue_cpu", "claim_cpu", "errors")}))
                 return 0
+            if args.trace is not None:
+                args.trace.write_text(json.dumps(relay["trace"]), encoding="utf-8")
         if not args.skip_login_flood:
             print(f"Agent login during a flood of {FLOOD_LOGINS} bogus logins...", flush=True)
             login = run_login_flood(tmp, log=lambda m: print(m, flush=True))

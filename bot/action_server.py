@@ -17,6 +17,7 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.library_noise import honour_warning_options, quiet_action_registrations
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -31,12 +32,14 @@ def token_ok(header: str, token: str) -> bool:
 
 
 def main() -> None:
+    honour_warning_options()  # before rasa_sdk imports sanic_cors
     from rasa_sdk import utils
     from rasa_sdk.endpoint import create_app
 
     settings = Settings.from_env()
     utils.configure_colored_logging(settings.log_level)
     utils.update_sanic_log_level()
+    quiet_action_registrations(settings.log_level)
     app = create_app("actions", cors_origins=None)
     token = settings.action_server_token
 

@@ -308,6 +308,9 @@ def start_sessions_with_the_policy() -> None:
 
 
 def main() -> None:
+    from bot.library_noise import honour_warning_options
+
+    honour_warning_options()  # before Rasa imports Sanic's users
     from rasa.core.run import serve_application
     from rasa.core.utils import AvailableEndpoints
 

@@ -155,6 +155,10 @@ def run_scaled(settings: Settings, env: Mapping[str, str], stop: StopRequest) ->
         for n, port in enumerate(ports, 1):
             stack.start_bridge(f"bridge-{n}", port, {"HANDOFF_CLUSTER": "redis", "HANDOFF_BRIDGE_ID": f"bridge-{n}",
                                                      "HANDOFF_ALLOWED_ORIGINS": origins})
+        # HAProxy only once the bridges answer: started beside them, its first
+        # checks marked each one DOWN and printed an alert per bridge.
+        if not stack.wait_ready(stop=stop):
+            return False
         config = ROOT / "var" / "haproxy.cfg"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(haproxy_config(settings.handoff_host, settings.handoff_port, ports), encoding="utf-8")

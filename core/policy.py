@@ -208,6 +208,30 @@ class StorePolicy:
     def invoice_url(self, invoice_number: str) -> str:
         return f"{self.invoice_base_url.rstrip('/')}/{invoice_number}.pdf"
 
+    def payment_method_named(self, text: str) -> Optional[Tuple[str, List[str]]]:
+        """The accepted payment method a question names, in the policy's
+        spelling, and the other accepted ones: «¿puedo pagar con bizum?» →
+        ("Bizum", ["tarjeta (…)", "PayPal", "transferencia bancaria"]), so
+        the answer starts with a plain «sí». An entry "tarjeta (Visa,
+        Mastercard)" is named by "tarjeta", "débito", "crédito" or one of
+        its brands (then that brand is the spelling); "transferencia
+        bancaria" by its first word too. None: no accepted method is named
+        (a method the store does not take gets the whole list)."""
+        folded = f" {' '.join(re.sub(r'[^a-z0-9 ]+', ' ', _fold(text)).split())} "
+        methods = [str(m) for m in self.raw.get("payment_methods") or []]
+        for method in methods:
+            head, _, brands = method.partition("(")
+            names = [head.strip()] + [b.strip() for b in brands.rstrip(")").split(",") if b.strip()]
+            for name in names:
+                words = _fold(name)
+                spoken = {words, words.split()[0]} if words else set()
+                if words.split()[:1] == ["tarjeta"]:
+                    spoken |= {"credito", "debito"}
+                if any(f" {word} " in folded for word in spoken if len(word) >= 4):
+                    named = name if name != head.strip() or not brands else method
+                    return named, [m for m in methods if m != method]
+        return None
+
     def answer_slots(self) -> Dict[str, Any]:
         """Values the domain's answers use as {placeholders}, as slot values."""
         keys = (

@@ -16,9 +16,14 @@ one small interface, chosen by ``HANDOFF_CLUSTER`` (``make_cluster``):
     conversation's lock, and Redis keeps the order of what it received).
   * Locks: one conversation at a time across processes: this process's
     ``asyncio.Lock`` first (no Redis traffic for local waiters), then a Redis
-    lock (redis-py's ``Lock``: SET NX PX with a token, released by a script)
-    kept alive while held; a dead holder's lock expires after
-    ``LOCK_TTL_S`` (4 s: the conversation waits that long, nothing is lost).
+    lock (SET NX PX with a token; another bridge's is polled every
+    ``LOCK_POLL_S``), released by a script and kept alive while held (a
+    timer: most locks are released within milliseconds); a dead holder's
+    lock expires after ``LOCK_TTL_S`` (4 s: the conversation waits that long,
+    nothing is lost). The holder's last frame is published by the same
+    script as the release (a relayed message costs two round trips: lock,
+    then frame and release), so the lock is already free when the other
+    bridge gets the frame (an agent answering at once never finds it held).
   * Presence: a sorted set per kind (customer, agent) whose score is "present
     until" (Unix seconds): a bridge refreshes its sockets' ids every third of
     ``presence_ttl_s``, and writes "gone since now" when the last one closes;
@@ -38,12 +43,13 @@ answer ``unavailable`` and retry.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
+import contextvars
 import datetime as dt
 import json
 import logging
 import os
+import secrets
 import socket
 import time
 from dataclasses import dataclass, field
@@ -53,7 +59,6 @@ from typing import (
     Awaitable,
     Callable,
     Coroutine,
-    DefaultDict,
     Dict,
     Iterable,
     List,
@@ -76,6 +81,7 @@ QUEUE = "queue"      # the queue changed: every other bridge re-sends it to its 
 SIGNAL = "signal"    # a named nudge (``key``), e.g. the Telegram outbox has rows
 KINDS = (CUSTOMER, AGENT, QUEUE, SIGNAL)
 LOCK_TTL_S = 4.0     # how long a dead bridge's conversation lock outlives it (a live one extends it every third)
+LOCK_POLL_S = 0.002  # how often a conversation lock another bridge holds is tried again
 
 
 class ClusterError(StorageError):
@@ -139,7 +145,7 @@ class Cluster:
         self._gain: List[LeaderHook] = []
         self._lose: List[LeaderHook] = []
         self.leader = False
-        self._local: DefaultDict[str, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self._local: Dict[str, Tuple[asyncio.Lock, int]] = {}  # conversation -> its lock, tasks using it
         self._counts: Dict[Tuple[str, str], int] = {}  # (kind, id) -> this process's open sockets
         self._gone: Dict[Tuple[str, str], dt.datetime] = {}  # (kind, id) -> gone since (LocalCluster)
 
@@ -192,7 +198,24 @@ class Cluster:
 
     def lock(self, conversation_id: str) -> Any:
         """An async context manager: this conversation, one operation at a time."""
-        return self._local[conversation_id]
+        return self._local_lock(conversation_id)
+
+    @contextlib.asynccontextmanager
+    async def _local_lock(self, conversation_id: str) -> AsyncIterator[None]:
+        """This process's lock of the conversation, kept only while some task
+        holds or waits for it (one per conversation ever seen would pile up in
+        the heap every full garbage collection walks)."""
+        lock, users = self._local.get(conversation_id) or (asyncio.Lock(), 0)
+        self._local[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._local[conversation_id]
+            if users > 1:
+                self._local[conversation_id] = (lock, users - 1)
+            else:
+                del self._local[conversation_id]
 
     # -- presence ------------------------------------------------------------
 
@@ -259,6 +282,8 @@ class RedisCluster(Cluster):
              "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
     RESIGN = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
               "return redis.call('del', KEYS[1]) else return 0 end")
+    # a lock holder's last frame and the release, in one call: PUBLISH on KEYS[2], then RESIGN
+    PUBLISH_RESIGN = "redis.call('publish', KEYS[2], ARGV[2]) " + RESIGN
 
     def __init__(self, settings: HandoffSettings, redis: Any = None) -> None:
         super().__init__(settings.bridge_id)
@@ -274,6 +299,7 @@ class RedisCluster(Cluster):
         self._writes: Set[asyncio.Task] = set()
         self._subscribed = asyncio.Event()
         self._stopping = False
+        self._holder: contextvars.ContextVar[Optional[_Holder]] = contextvars.ContextVar("holder", default=None)
 
     @property
     def shared(self) -> bool:
@@ -347,15 +373,28 @@ class RedisCluster(Cluster):
 
     async def publish(self, envelope: Envelope) -> None:
         """Publish once Redis has this process's presence changes (a bridge
-        that reads presence on this envelope sees them)."""
+        that reads presence on this envelope sees them). Under a conversation
+        lock this task holds, the envelope is held back until the task next
+        waits for something (then published, in order) or releases the lock
+        (then published with the release, one round trip): a relayed message
+        costs no round trip of its own. A publish that fails then is raised by
+        the holder's next publish or by the release."""
         from redis.exceptions import RedisError
 
-        envelope = Envelope(envelope.kind, envelope.key, envelope.frame, self.bridge_id)
+        data = Envelope(envelope.kind, envelope.key, envelope.frame, self.bridge_id).dumps()
         await self._flush()
+        holder = self._holder.get()
+        if holder is not None and holder.open and holder.task is asyncio.current_task():
+            await holder.settle()
+            holder.hold(data, self._publish_now)
+            return
         try:
-            await self.redis.publish(self.channel, envelope.dumps())
+            await self._publish_now(data)
         except (RedisError, OSError) as exc:
             raise ClusterError(f"could not publish to the other bridges ({type(exc).__name__})") from exc
+
+    async def _publish_now(self, data: str) -> None:
+        await self.redis.publish(self.channel, data)
 
     async def _listen(self) -> None:
         """Deliver every envelope to the receiver, one at a time, in the order
@@ -399,50 +438,79 @@ class RedisCluster(Cluster):
 
     @contextlib.asynccontextmanager
     async def lock(self, conversation_id: str) -> AsyncIterator[None]:
-        from redis.exceptions import LockError, RedisError
-
-        async with self._local[conversation_id]:
-            lock = self.redis.lock(self._key(f"lock:{conversation_id}"), timeout=self.lock_ttl_s, sleep=0.005,
-                                   blocking_timeout=self.lock_wait_s)
-            try:
-                got = await lock.acquire()
-            except (RedisError, OSError) as exc:
-                raise ClusterError(f"conversation lock unavailable ({type(exc).__name__})") from exc
-            if not got:
-                raise ConversationBusy(f"conversation {conversation_id} stayed locked by another bridge")
-            done = asyncio.Event()
-            keeper = asyncio.create_task(self._keep(lock, done))
+        """This process's lock, then Redis's (SET NX PX with a token of this
+        holder, polled while another bridge holds it). The holder's last frame
+        goes out with the release, in one round trip (see ``publish``)."""
+        async with self._local_lock(conversation_id):
+            key = self._key(f"lock:{conversation_id}")
+            token = secrets.token_hex(8)
+            await self._acquire(key, token, conversation_id)
+            holder = _Holder(asyncio.current_task())
+            keeper = _Keeper(self, key, token)
+            reset = self._holder.set(holder)
             try:
                 yield
             finally:
+                self._holder.reset(reset)
+                holder.open = False
                 # never cancelled mid-command: redis-py's asyncio client hands a connection
                 # cancelled in the middle of a reply back to its pool, and the next command
                 # on it can wait for ever (seen: claims stuck holding their locks under load)
-                done.set()
-                await keeper
-                try:
-                    await lock.release()
-                except LockError:
-                    logger.warning("conversation_lock_expired", extra={"conversation_id": conversation_id})
-                except (RedisError, OSError) as exc:  # it expires by itself
-                    logger.warning("conversation_unlock_failed", extra={"error": type(exc).__name__})
+                await keeper.stop()
+                await self._release(key, token, holder, conversation_id)
 
-    async def _keep(self, lock: Any, done: asyncio.Event) -> None:
-        """Extend a held lock while its work runs (a long Rasa turn), until
-        ``done``; never cancelled while a Redis command is in flight."""
-        from redis.exceptions import LockError, RedisError
+    async def _acquire(self, key: str, token: str, conversation_id: str) -> None:
+        from redis.exceptions import RedisError
 
-        while True:
-            try:
-                await asyncio.wait_for(done.wait(), self.lock_ttl_s / 3)
-                return
-            except asyncio.TimeoutError:
-                pass
-            try:
-                await lock.reacquire()
-            except (LockError, RedisError, OSError) as exc:
-                logger.warning("conversation_lock_not_extended", extra={"error": type(exc).__name__})
-                return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lock_wait_s
+        try:
+            while not await self.redis.set(key, token, nx=True, px=int(self.lock_ttl_s * 1000)):
+                if loop.time() > deadline:
+                    raise ConversationBusy(f"conversation {conversation_id} stayed locked by another bridge")
+                await asyncio.sleep(LOCK_POLL_S)  # another bridge holds it (no wake-up from Redis)
+        except (RedisError, OSError) as exc:
+            raise ClusterError(f"conversation lock unavailable ({type(exc).__name__})") from exc
+
+    async def _release(self, key: str, token: str, holder: "_Holder", conversation_id: str) -> None:
+        """The holder's pending frame and the release in one script (so the
+        next holder's frames come after it, and the lock is free once the
+        frame is out); a frame that could not be published is raised
+        (ClusterError, the lock then expires by itself), a release that
+        failed alone is only logged."""
+        from redis.exceptions import RedisError
+
+        failed: Optional[ClusterError] = None
+        try:
+            await holder.settle(held_too=False)
+        except ClusterError as exc:  # raised once the lock is released
+            failed = exc
+        data = holder.take()
+        try:
+            if data is None:
+                released = await self.redis.eval(self.RESIGN, 1, key, token)
+            else:
+                await self._flush()
+                released = await self.redis.eval(self.PUBLISH_RESIGN, 2, key, self.channel, token, data)
+        except (RedisError, OSError) as exc:
+            if data is not None or failed is not None:
+                raise ClusterError(f"could not publish to the other bridges ({type(exc).__name__})") from exc
+            logger.warning("conversation_unlock_failed", extra={"error": type(exc).__name__})
+            return
+        if not released:
+            logger.warning("conversation_lock_expired", extra={"conversation_id": conversation_id})
+        if failed is not None:
+            raise failed
+
+    async def _extend(self, key: str, token: str) -> str:
+        """Extend a held lock (the RENEW script: only while this token holds
+        it); "" when done, else why not."""
+        from redis.exceptions import RedisError
+
+        try:
+            return "" if await self.redis.eval(self.RENEW, 1, key, token, int(self.lock_ttl_s * 1000)) else "expired"
+        except (RedisError, OSError) as exc:
+            return type(exc).__name__
 
     # -- presence ------------------------------------------------------------
 
@@ -559,6 +627,85 @@ class RedisCluster(Cluster):
                 logger.warning("leadership_check_failed", extra={"error": type(exc).__name__})
                 await self._step_down()
             await asyncio.sleep(self.leader_ttl_s / 3)
+
+
+class _Holder:
+    """What a task holding a conversation lock has published but Redis may
+    not have yet: at most one ``pending`` envelope (held until the task waits
+    for something or releases), or one being ``sent``."""
+
+    def __init__(self, task: Optional["asyncio.Task[Any]"]) -> None:
+        self.task = task
+        self.open = True
+        self.pending: Optional[str] = None
+        self.sent: Optional["asyncio.Task[None]"] = None
+        self._send: Optional[Callable[[str], Coroutine[Any, Any, None]]] = None
+
+    def hold(self, data: str, send: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+        """Hold ``data``; publish it with ``send`` once the holder yields to the loop
+        without having released (a Rasa call, a database read: nothing waits on it then)."""
+        self.pending, self._send = data, send
+        asyncio.get_running_loop().call_soon(self._send_pending)
+
+    def _send_pending(self) -> None:
+        if self.pending is None or self.sent is not None or self._send is None:
+            return  # taken by the release, or by the holder's next publish
+        data, self.pending = self.pending, None
+        self.sent = asyncio.get_running_loop().create_task(self._send(data))
+
+    def take(self) -> Optional[str]:
+        data, self.pending = self.pending, None
+        return data
+
+    async def settle(self, held_too: bool = True) -> None:
+        """Wait for what is being sent (a failure raises ClusterError), then,
+        with ``held_too``, send what is still held: the order of this
+        holder's envelopes."""
+        from redis.exceptions import RedisError
+
+        sent, self.sent = self.sent, None
+        data = self.take() if held_too else None
+        try:
+            if sent is not None:
+                await sent
+            if data is not None and self._send is not None:
+                await self._send(data)
+        except (RedisError, OSError) as exc:
+            raise ClusterError(f"could not publish to the other bridges ({type(exc).__name__})") from exc
+
+
+class _Keeper:
+    """Extends a held conversation lock every third of its time to live
+    while its work runs (a long Rasa turn). Most locks are released within
+    milliseconds: a timer, and a task only once the first third has passed;
+    never cancelled while a Redis command is in flight."""
+
+    def __init__(self, cluster: RedisCluster, key: str, token: str) -> None:
+        self.cluster, self.key, self.token = cluster, key, token
+        self.done = asyncio.Event()
+        self.task: Optional["asyncio.Task[None]"] = None
+        self.timer = asyncio.get_running_loop().call_later(cluster.lock_ttl_s / 3, self._start)
+
+    def _start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._keep())
+
+    async def _keep(self) -> None:
+        while True:
+            failed = await self.cluster._extend(self.key, self.token)
+            if failed:
+                logger.warning("conversation_lock_not_extended", extra={"error": failed})
+                return
+            try:
+                await asyncio.wait_for(self.done.wait(), self.cluster.lock_ttl_s / 3)
+                return
+            except asyncio.TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self.timer.cancel()
+        self.done.set()
+        if self.task is not None:
+            await self.task
 
 
 def make_cluster(settings: HandoffSettings) -> Cluster:

@@ -51,11 +51,14 @@ _S = (str,)
 _OPT_S = (str, type(None))
 _OPT_I = (int, type(None))
 _OPT_LIST = (list, type(None))   # items checked by the handler (handoff/labels.py)
+_OPT_DICT = (dict, type(None))   # fields checked by the handler (handoff/shop/identity.py)
 ID = 64          # session ids, client ids (handoff_messages.client_id is 64 wide)
 AGENT_CLIENT_ID = 40  # stored as "agent:<agent id>:<client id>"
 
 CUSTOMER_FRAMES: Schema = {
-    "start": {"session_id": (_OPT_S, False, ID), "locale": (_OPT_S, False, 16), "after_id": (_OPT_I, False, 0)},
+    # ``identity``: the shop's signed word for a logged-in shopper (handoff/shop/identity.py)
+    "start": {"session_id": (_OPT_S, False, ID), "locale": (_OPT_S, False, 16), "after_id": (_OPT_I, False, 0),
+              "identity": (_OPT_DICT, False, 0)},
     "message": {"text": (_S, True, MAX_TEXT), "client_id": (_OPT_S, False, ID), "payload": (_OPT_S, False, MAX_TEXT),
                 "reply_to": (_OPT_S, False, 20)},
     "typing": {},

@@ -35,3 +35,5 @@ def configure(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    # Alembic names each of its plugins at INFO whenever the bridge migrates.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

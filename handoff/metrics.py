@@ -38,6 +38,10 @@ class Metrics:
             "handoff_queue_wait_seconds", "From queueing to the first claim, or to leaving the queue unclaimed, "
             "by outcome", ["outcome"],
             buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200), registry=r)
+        self.shop_events = Counter("handoff_shop_events", "Shop order events received, by result (applied, "
+                                   "duplicate, or the refusal's error code)", ["result"], registry=r)
+        self.shop_identities = Counter("handoff_shop_identities", "Signed shop identities in start frames, by "
+                                       "result (verified, or why ignored)", ["result"], registry=r)
         self.bad_frames = Counter("handoff_bad_frames", "Frames refused, by error code", ["code"], registry=r)
 
     def exposition(self) -> bytes:

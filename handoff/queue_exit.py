@@ -28,6 +28,8 @@ import re
 import unicodedata
 from typing import Optional
 
+from core.goodbyes import GOODBYE
+
 LEAVE = "leave"
 ASK = "ask"
 MAX_WORDS = 10  # longer messages say more than "stop waiting": they go to the agent
@@ -76,11 +78,6 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9ñ ]+", " ", plain).split())
 
 
-# A goodbye ("gracias, nada más, chau", "ok, me voy", "bye"): the shopper may
-# be leaving the queue or only the chat window, so it is asked about.
-_GOODBYE = re.compile(r"\b(?:adios|chao|chau|chaito|bye|hasta luego|hasta pronto|hasta manana|nos vemos|me voy|"
-                      r"nada mas|eso es todo|eso era todo|es todo)\b")
-
 # Words that may come with a request to leave without changing it ("ya no
 # hace falta, gracias", "cancela la espera por favor").
 _FILLER = frozenset(
@@ -105,8 +102,8 @@ def queue_exit(text: str) -> Optional[str]:
         rest = _DISMISS.sub(" ", words[:found.start()] + " " + words[found.end():]).split()
         return LEAVE if all(word in _FILLER for word in rest) else ASK
     dismissals = _DISMISS.findall(words)
-    if dismissals and all(word in _FILLER for word in _DISMISS.sub(" ", _GOODBYE.sub(" ", words)).split()):
-        return LEAVE if len(set(dismissals)) >= 2 and not _GOODBYE.search(words) else ASK
-    if _GOODBYE.search(words) and all(word in _FILLER for word in _GOODBYE.sub(" ", words).split()):
+    if dismissals and all(word in _FILLER for word in _DISMISS.sub(" ", GOODBYE.sub(" ", words)).split()):
+        return LEAVE if len(set(dismissals)) >= 2 and not GOODBYE.search(words) else ASK
+    if GOODBYE.search(words) and all(word in _FILLER for word in GOODBYE.sub(" ", words).split()):
         return ASK
     return None

@@ -6,8 +6,8 @@ DATABASE_URL, RASA_BRIDGE_SECRET, LOG_LEVEL, REDIS_*) through its shared
 pieces, so each has one default and one error message; ``SettingsError`` is
 core's, importable from here as before. Every variable is listed in the
 README's configuration table (the bridge's own in docs/protocol.md too). Secrets
-(RASA_BRIDGE_SECRET, DATABASE_URL passwords, TELEGRAM_BOT_TOKEN, the webhook and
-attachment secrets) are never logged and are left out of ``repr``.
+(RASA_BRIDGE_SECRET, DATABASE_URL passwords, TELEGRAM_BOT_TOKEN, the webhook,
+attachment and shop secrets) are never logged and are left out of ``repr``.
 """
 from __future__ import annotations
 
@@ -148,6 +148,13 @@ class HandoffSettings:
     bridge_id: str = ""            # "" : host name and process id
     leader_ttl_s: float = 10.0     # a dead leader's duties move after this long
     presence_ttl_s: float = 30.0   # a dead bridge's sockets count as gone after this long
+    # The shop (handoff/shop/): the key of its signed events and identities
+    # ("" : POST /api/shop/events answers 503, identities are ignored).
+    shop_webhook_secret: str = field(default="", repr=False)
+    shop_events_max_bytes: int = 65536
+    # GET /demo/identity signs any e-mail for the demo page's "logged-in"
+    # mode: never on where real customers are.
+    demo_identity: bool = False
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "HandoffSettings":
@@ -178,6 +185,9 @@ class HandoffSettings:
             attachment_url_ttl_s=whole(env, "HANDOFF_ATTACHMENT_URL_TTL_S", 3600, 30),
             max_attachment_bytes=whole(env, "HANDOFF_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, 1024),
             crash_at=text(env, "HANDOFF_CRASH_AT"),
+            shop_webhook_secret=text(env, "SHOP_WEBHOOK_SECRET"),
+            shop_events_max_bytes=whole(env, "SHOP_EVENTS_MAX_BYTES", 65536, 1024),
+            demo_identity=choice(env, "HANDOFF_DEMO_IDENTITY", "off", ("on", "off")) == "on",
             **_cluster(env),
             **_telegram(env),
         )

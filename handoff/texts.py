@@ -175,6 +175,13 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Desde la entrega, sin preguntas (salvo ofertas finales).",
         "Desde la entrega, sin preguntas (salvo ofertas finales).",
     ),
+    # its "logged-in" demo bar (HANDOFF_DEMO_IDENTITY=on); the page fills ``{email}``
+    "page_demo_login": (
+        "entra como un cliente de la tienda para que el chat sepa quién eres.",
+        "entre como un cliente de la tienda para que el chat sepa quién es.",
+    ),
+    "page_demo_signed_in": ("has entrado como {email}.", "ha entrado como {email}."),
+    "page_demo_bad_email": ("Ese correo no parece válido.", "Ese correo no parece válido."),
     # error details a shopper can read (handoff/frames.py, handoff/channels/web.py)
     "error_rate_limited": (
         "Vas demasiado rápido: espera unos segundos antes de enviar más mensajes.",

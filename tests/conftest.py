@@ -7,7 +7,8 @@ Schemas are made by ``migrations.upgrade`` (through ``seed_store`` or the
 bridge's start), never by ``create_all``. PostgreSQL tests are skipped when the
 server is unreachable, unless REQUIRE_POSTGRES=1 (then they fail).
 TEST_POSTGRES_URL overrides the server (default
-postgresql://postgres@127.0.0.1:5432/).
+postgresql://postgres@127.0.0.1:5432/), TEST_POSTGRES_PREFIX the throw-away
+databases' names (default ``shoptest_``; one per checkout sharing a server).
 
 Async tests are marked ``@pytest.mark.asyncio`` explicitly (no asyncio_mode
 setting is assumed).
@@ -64,9 +65,10 @@ def _pg_server() -> Tuple[URL, Any]:
 
 @contextlib.contextmanager
 def _pg_database(template: Optional[str] = None) -> Iterator[str]:
-    """A database ``shoptest_<hex>`` (a copy of ``template`` if given), dropped after."""
+    """A database ``<TEST_POSTGRES_PREFIX><hex>`` (default ``shoptest_<hex>``; a
+    copy of ``template`` if given), dropped after."""
     server, admin = _pg_server()
-    name = "shoptest_" + secrets.token_hex(6)
+    name = (os.environ.get("TEST_POSTGRES_PREFIX") or "shoptest_") + secrets.token_hex(6)
     create = pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name))
     if template:
         create = pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(pgsql.Identifier(name), pgsql.Identifier(template))
@@ -87,7 +89,7 @@ def _pg_database(template: Optional[str] = None) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_database_url() -> Iterator[str]:
-    """URL of a fresh database ``shoptest_<hex>``, dropped after the session."""
+    """URL of a fresh throw-away database, dropped after the session."""
     with _pg_database() as url:
         yield url
 

@@ -79,13 +79,15 @@ def test_a_single_shipping_question_naming_a_place_goes_to_the_action_that_names
 def test_a_question_whose_words_change_nothing_is_left_to_the_rules(policy: QuestionsPolicy, domain: Domain) -> None:
     """Its general answer is the whole answer: no call to the action server."""
     for key, text in (("faq/shipping_cost", "¿el envío es gratis?"), ("faq/shipping_time", "¿cuánto tarda en llegar?"),
-                      ("faq/payment_methods", "¿aceptan bizum?"), ("faq/discount_codes", "mi cupón no funciona")):
+                      ("faq/payment_methods", "¿qué formas de pago tienen?"),
+                      ("faq/discount_codes", "mi cupón no funciona")):
         assert predicted(policy, domain, selected(key, text)) is None, text
 
 
 def test_a_question_about_one_thing_goes_to_the_action_that_answers_it(policy: QuestionsPolicy, domain: Domain) -> None:
     for key, text in (("faq/payment_methods", "¿puedo pagar a plazos?"),
                       ("faq/payment_methods", "¿aceptan contra reembolso?"),
+                      ("faq/payment_methods", "¿aceptan bizum?"),  # «Sí, aceptamos Bizum.»
                       ("faq/discount_codes", "¿tienen descuento para estudiantes?"),
                       ("faq/shipping_cost", "¿cuánto cuesta el exprés?")):
         assert predicted(policy, domain, selected(key, text)) == QUESTIONS_ACTION, text

@@ -22,6 +22,8 @@ from core.store.types import (
     Refund,
     Return,
     Shipment,
+    ShopEvent,
+    ShopEventOutcome,
 )
 
 __all__ = [
@@ -32,6 +34,8 @@ __all__ = [
     "Refund",
     "Return",
     "Shipment",
+    "ShopEvent",
+    "ShopEventOutcome",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -90,6 +94,12 @@ class Store(Protocol):
         ReturnStateChanged when the return has moved on, UnknownItems when an
         item is not in it. ``quantities``: units of an item to move (default:
         all the return holds of it); NotEnoughUnits if it holds fewer."""
+
+    async def apply_shop_event(self, event: ShopEvent) -> ShopEventOutcome:
+        """Apply a shop's order event once per ``event_id``, atomically with
+        the record of it (a repeat: ``applied`` False, nothing changed).
+        Raises UnknownOrder, UnknownReturn or IncompleteEvent (nothing
+        recorded, so a later delivery of the same id can still apply)."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable if the database cannot be reached."""

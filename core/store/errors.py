@@ -26,3 +26,18 @@ class ReturnStateChanged(StoreError):
 class NotEnoughUnits(StoreError):
     """A return (or an exchange taken from one) asks for fewer than one unit
     of a line, or more than the line (or that return) holds."""
+
+
+class UnknownOrder(StoreError):
+    """A shop event names an order the store does not have."""
+
+
+class UnknownReturn(StoreError):
+    """A shop event names a return the order does not have (or the order has
+    no return it could mean)."""
+
+
+class IncompleteEvent(StoreError):
+    """A shop event lacks what the store needs to apply it to this order
+    (e.g. ``order.shipped`` without carrier or tracking for an order that has
+    no shipment yet)."""

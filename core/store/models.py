@@ -254,3 +254,25 @@ class RefundRow(Base):
     completed_at = Column(UtcDateTime, nullable=True)
 
     return_: Optional[ReturnRow] = relationship("ReturnRow")
+
+
+class ShopEventRow(Base):
+    """An order event the shop sent (POST /api/shop/events), applied once.
+
+    ``event_id`` is the unique key that makes a delivery act once: it is
+    inserted in the same transaction as the order's change, so a repeated
+    delivery, a bridge restarted between tries or two bridges racing the same
+    id apply it once (the loser's transaction fails on the key and changes
+    nothing). ``payload`` is the shop's body as received and ``notified_at``
+    stays NULL until something tells the customer (the order-update
+    notifications to come read the rows where it is NULL)."""
+
+    __tablename__ = "shop_events"
+
+    event_id = Column(String(100), primary_key=True)
+    topic = Column(String(40), nullable=False)
+    order_id = Column(String(6), ForeignKey("orders.order_id"), nullable=False, index=True)
+    occurred_at = Column(UtcDateTime, nullable=False)   # the shop's X-Shop-Timestamp
+    received_at = Column(UtcDateTime, nullable=False, default=utcnow)
+    payload = Column(Text, nullable=False)
+    notified_at = Column(UtcDateTime, nullable=True)

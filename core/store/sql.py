@@ -29,11 +29,14 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Select
 
 from core.store.errors import (
+    IncompleteEvent,
     NotEnoughUnits,
     OrderStateChanged,
     ReturnStateChanged,
     StoreUnavailable,
     UnknownItems,
+    UnknownOrder,
+    UnknownReturn,
 )
 from core.store.models import (
     Base,
@@ -44,6 +47,8 @@ from core.store.models import (
     ReturnExchangeRow,
     ReturnItemRow,
     ReturnRow,
+    ShipmentRow,
+    ShopEventRow,
     normalize_phone,
     utcnow,
 )
@@ -55,6 +60,8 @@ from core.store.types import (
     Refund,
     Return,
     Shipment,
+    ShopEvent,
+    ShopEventOutcome,
 )
 
 T = TypeVar("T")
@@ -82,8 +89,10 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_sql_engine(database_url: str, connect_timeout: float) -> Engine:
+def create_sql_engine(database_url: str, connect_timeout: float, pre_ping: bool = True) -> Engine:
     """The engine for the store's database, shared by the store and the bridge.
+    ``pre_ping``: a server database's connections are pinged at every
+    checkout (the bridge pings only idle ones itself: handoff/storage/engine.py).
 
     Why pooled on SQLite too: SQLAlchemy 1.4 gives a SQLite file a NullPool,
     which opens a new connection and runs its PRAGMAs for every transaction
@@ -95,7 +104,7 @@ def create_sql_engine(database_url: str, connect_timeout: float) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         # libpq takes whole seconds, minimum 2.
-        return create_engine(url, future=True, pool_pre_ping=True,
+        return create_engine(url, future=True, pool_pre_ping=pre_ping,
                              connect_args={"connect_timeout": max(2, math.ceil(connect_timeout))})
     args: Dict[str, Any] = {"timeout": connect_timeout, "check_same_thread": False}
     if url.database in (None, "", ":memory:"):
@@ -405,6 +414,40 @@ class SqlStore:
 
         return await self._retrying(work)
 
+    async def apply_shop_event(self, event: ShopEvent) -> ShopEventOutcome:
+        """The event's changes to its order, with the event's row, in one
+        transaction. The row is written first: a second delivery of the same
+        id (later, or racing this one from another bridge) fails on its key
+        and changes nothing; on SQLite the first statement being a write also
+        takes the file's write lock before anything is read. UnknownOrder,
+        UnknownReturn and IncompleteEvent leave no row, so the shop's retry is
+        applied once the data is there."""
+
+        def work(s: Session) -> Order:
+            s.add(ShopEventRow(event_id=event.event_id, topic=event.topic, order_id=event.order_id,
+                               occurred_at=event.occurred_at, received_at=utcnow(), payload=event.payload))
+            s.flush()  # IntegrityError: applied before, or (foreign key) an unknown order
+            row = s.execute(
+                select(OrderRow).where(OrderRow.order_id == event.order_id).with_for_update()
+            ).scalar_one()
+            _apply_event(s, row, event)
+            s.flush()
+            return _reload(s, event.order_id)
+
+        def known(s: Session) -> Tuple[bool, bool]:
+            return (s.get(ShopEventRow, event.event_id) is not None,
+                    s.get(OrderRow, event.order_id) is not None)
+
+        try:
+            return ShopEventOutcome(applied=True, order=await self._run(work))
+        except IntegrityError:
+            applied_before, order_known = await self._run(known)
+            if applied_before:
+                return ShopEventOutcome(applied=False)
+            if not order_known:
+                raise UnknownOrder(f"order {event.order_id} not found") from None
+            raise
+
     async def _retrying(self, work: Callable[[Session], T]) -> T:
         """Two concurrent calls could still draw the same free number (or
         convert the same return twice); the unique constraints catch it and
@@ -433,6 +476,105 @@ def _order_query() -> Select:
         selectinload(OrderRow.returns).joinedload(ReturnRow.exchange),
         selectinload(OrderRow.refunds).joinedload(RefundRow.return_),
     )
+
+
+# What each topic makes the order's status when the event does not say.
+TOPIC_STATUS: Dict[str, str] = {
+    "order.shipped": "shipped",
+    "order.out_for_delivery": "out_for_delivery",
+    "order.delivered": "delivered",
+}
+
+
+# How far an order is along its delivery. Shops send webhooks in no guaranteed
+# order and retry for hours (a late ``order.shipped`` after ``order.delivered``):
+# an event never moves an order back along this line.
+DELIVERY_PROGRESS: Dict[str, int] = {"pending_payment": 0, "processing": 1, "shipped": 2, "out_for_delivery": 3,
+                                     "delivered": 4, "returned": 5}
+
+
+def moves_back(current: str, new: str) -> bool:
+    """Whether ``new`` is an earlier step of the delivery than ``current``
+    ('cancelled', off the line, is taken as sent)."""
+    return current in DELIVERY_PROGRESS and new in DELIVERY_PROGRESS and DELIVERY_PROGRESS[new] < DELIVERY_PROGRESS[current]
+
+
+def _apply_event(s: Session, row: OrderRow, event: ShopEvent) -> None:
+    """Status, dates, shipment, and the refund or return the topic is about.
+    What the event does not say stays as stored; a status that would move the
+    order back (``moves_back``: an older event arriving late) too."""
+    status = event.status or TOPIC_STATUS.get(event.topic)
+    if status and not moves_back(row.status, status):
+        row.status = status
+    if event.expected_delivery is not None:
+        row.expected_delivery = event.expected_delivery
+    _apply_shipment(s, row, event)
+    if event.topic == "refund.issued":
+        _apply_refund(s, row, event)
+    elif event.topic == "return.received":
+        _received_return(s, row, event).status = "received"
+
+
+def _apply_shipment(s: Session, row: OrderRow, event: ShopEvent) -> None:
+    ship = s.get(ShipmentRow, row.order_id)
+    delivered_at = event.delivered_at or (event.occurred_at if event.topic == "order.delivered" else None)
+    if ship is None:
+        if not (event.carrier and event.tracking_number):
+            if event.topic == "order.shipped":
+                raise IncompleteEvent(f"order {row.order_id} has no shipment: carrier and tracking_number needed")
+            return
+        s.add(ShipmentRow(order_id=row.order_id, carrier=event.carrier, tracking_number=event.tracking_number,
+                          shipped_at=event.shipped_at or event.occurred_at, delivered_at=delivered_at))
+        return
+    if event.carrier:
+        ship.carrier = event.carrier
+    if event.tracking_number:
+        ship.tracking_number = event.tracking_number
+    if event.shipped_at is not None:
+        ship.shipped_at = event.shipped_at
+    if delivered_at is not None:
+        ship.delivered_at = delivered_at
+
+
+def _received_return(s: Session, row: OrderRow, event: ShopEvent) -> ReturnRow:
+    """The return the event names, else the order's newest one still
+    'requested'; UnknownReturn when there is none."""
+    query = select(ReturnRow).where(ReturnRow.order_id == row.order_id)
+    if event.return_number:
+        query = query.where(ReturnRow.return_number == event.return_number)
+    else:
+        query = query.where(ReturnRow.status == "requested").order_by(ReturnRow.id.desc()).limit(1)
+    found = s.execute(query.with_for_update()).scalars().first()
+    if found is None:
+        raise UnknownReturn(f"order {row.order_id}: no return {event.return_number or '(requested)'}")
+    return found
+
+
+def _apply_refund(s: Session, row: OrderRow, event: ShopEvent) -> None:
+    """The refund issued: the order's oldest refund not completed yet (of the
+    return named, if one is) becomes completed with the event's amount and
+    dates (and its return, if the event names one, is refunded); with none
+    open, a completed refund is added."""
+    issued = event.refund
+    if issued is None:
+        raise IncompleteEvent("refund.issued without refund")
+    return_row = _received_return(s, row, event) if event.return_number else None
+    open_refunds = select(RefundRow).where(RefundRow.order_id == row.order_id, RefundRow.status != "completed")
+    if return_row is not None:
+        open_refunds = open_refunds.where(RefundRow.return_id == return_row.id)
+    refund = s.execute(open_refunds.order_by(RefundRow.id).limit(1).with_for_update()).scalars().first()
+    when = issued.issued_at or event.occurred_at
+    if refund is None:
+        refund = RefundRow(order_id=row.order_id, return_id=return_row.id if return_row is not None else None,
+                           created_at=when, expected_at=issued.expected_at or store_today(when))
+        s.add(refund)
+    refund.amount = issued.amount
+    refund.status = "completed"
+    refund.completed_at = when
+    if issued.expected_at is not None:
+        refund.expected_at = issued.expected_at
+    if return_row is not None:
+        return_row.status = "refunded"
 
 
 def _order_items(s: Session, order_id: str, wanted: List[int]) -> List[OrderItemRow]:

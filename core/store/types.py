@@ -112,3 +112,55 @@ class Order:
     shipment: Optional[Shipment] = None
     returns: Tuple[Return, ...] = field(default_factory=tuple)
     refunds: Tuple[Refund, ...] = field(default_factory=tuple)
+
+
+# What a shop may tell the store (POST /api/shop/events, core/shop_events.py).
+SHOP_EVENT_TOPICS: Tuple[str, ...] = (
+    "order.shipped",
+    "order.out_for_delivery",
+    "order.delayed",
+    "order.delivered",
+    "refund.issued",
+    "return.received",
+)
+
+
+@dataclass(frozen=True)
+class RefundIssued:
+    """``refund.issued``: the shop sent the money back (``amount``; for the
+    return of the event's ``return_number`` if it names one); ``expected_at``
+    is when the shopper should see it."""
+
+    amount: Decimal
+    issued_at: Optional[dt.datetime] = None
+    expected_at: Optional[dt.date] = None
+
+
+@dataclass(frozen=True)
+class ShopEvent:
+    """One order event from the shop, checked (``core.shop_events.parse_event``).
+    None: the shop did not say (the store keeps what it has). ``payload`` is
+    the raw body, kept with the event for what reads it later (notifications)."""
+
+    event_id: str
+    topic: str
+    order_id: str
+    occurred_at: dt.datetime    # the shop's X-Shop-Timestamp
+    payload: str
+    status: Optional[str] = None
+    carrier: Optional[str] = None
+    tracking_number: Optional[str] = None
+    expected_delivery: Optional[dt.date] = None
+    shipped_at: Optional[dt.datetime] = None
+    delivered_at: Optional[dt.datetime] = None
+    return_number: Optional[str] = None
+    refund: Optional[RefundIssued] = None
+
+
+@dataclass(frozen=True)
+class ShopEventOutcome:
+    """``applied`` False: this event id was applied before, nothing was done
+    now (``order`` is then None)."""
+
+    applied: bool
+    order: Optional[Order] = None

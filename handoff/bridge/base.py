@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable, DefaultDict, Dict, List, Optional, 
 from websockets.legacy.protocol import WebSocketCommonProtocol
 
 from core.policy import StorePolicy, load_policy
-from core.store import Store, create_store
+from core.store import Customer, Store, create_store
 from handoff.agents import LoginThrottle
 from handoff.cluster import Cluster, make_cluster
 from handoff.metrics import Metrics
@@ -96,6 +96,19 @@ def _silent_customer(reply: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 
 LINKED_BY = ("order_email", "telegram_phone", "shop_identity")
 PREVIOUS_CONVERSATIONS = 10  # the case card's "Conversaciones anteriores"
+
+
+def customer_proof(customer: Customer, verified_by: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """A store customer a channel proved (``verified_by``: telegram_phone,
+    shop_identity), as ``verify_customer`` takes it: the case card's customer
+    and the Rasa slots that make the bot's forms take the e-mail as given
+    and offer the customer's own orders (actions/verification.py)."""
+    email = customer.email.lower()
+    verified = {"id": str(customer.id), "name": customer.name, "email": email,
+                "verified_order_id": None, "verified_by": verified_by}
+    slots = {"email": email, "verified_email": email, "customer_id": str(customer.id),
+             "customer_name": customer.name}
+    return verified, slots
 
 
 def _last_shown(state: State, replies: Sequence[Dict[str, Any]]) -> Optional[int]:

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from handoff.bridge import Bridge, Socket
 from handoff.frames import CUSTOMER_FRAMES, MAX_TEXT, FrameError, RateLimiter, parse
+from handoff.shop.identity import apply_identity
 from handoff.storage import Conversation, StorageError
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ async def _refuse(bridge: Bridge, ws: Socket, error: FrameError) -> None:
     await bridge.send(ws, error.frame())
 
 
-async def _start(bridge: Bridge, ws: Socket, limiter: RateLimiter) -> Optional[Tuple[Conversation, bool, int]]:
+async def _start(bridge: Bridge, ws: Socket, limiter: RateLimiter) -> Optional[Tuple[Conversation, bool, int, Any]]:
     """Wait for a valid ``start`` and open (or resume) its session: the
-    conversation, whether it resumed and ``after_id``; None if the socket
+    conversation, whether it resumed, ``after_id`` and the shop's signed
+    ``identity`` (unchecked; None without one); None if the socket
     closed first. A storage failure is answered with ``unavailable`` and the
     client may send ``start`` again."""
     async for raw in ws:
@@ -58,7 +60,7 @@ async def _start(bridge: Bridge, ws: Socket, limiter: RateLimiter) -> Optional[T
             logger.exception("chat_start_failed")
             await _refuse(bridge, ws, FrameError("internal_error", INTERNAL))
             continue
-        return conversation, resumed, frame.get("after_id") or 0
+        return conversation, resumed, frame.get("after_id") or 0, frame.get("identity")
     return None
 
 
@@ -70,7 +72,7 @@ async def handle_chat(bridge: Bridge, ws: Socket) -> None:
         started = await _start(bridge, ws, limiter)
         if started is None:
             return
-        conversation, resumed, after_id = started
+        conversation, resumed, after_id, identity = started
         conversation_id = conversation.id
         bridge.attach_customer(conversation_id, ws)
         sent: Set[str] = set()
@@ -82,6 +84,8 @@ async def handle_chat(bridge: Bridge, ws: Socket) -> None:
                 sent = await bridge.resend_state(conversation_id, ws, after_id)
         finally:
             await bridge.release_customer(ws, sent)
+        if identity is not None:  # before the first message is read: its turn knows the customer
+            await apply_identity(bridge, conversation, identity)
         async for raw in ws:
             frame: Dict[str, Any] = {}
             try:

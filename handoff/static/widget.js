@@ -36,7 +36,10 @@
  *   rating given (never asked again); a rating sent but not confirmed is kept
  *   and sent again when the server asks for it;
  * - on a phone (≤480 px) the panel is full-screen; touch screens get no
- *   keyboard hint; an amount and its currency ("69,00 €") never split.
+ *   keyboard hint; an amount and its currency ("69,00 €") never split;
+ * - TiendaChat.identify({email, name, ts, signature}): the shop's signed word
+ *   for a logged-in shopper, sent in the start frame (the bot then never asks
+ *   for the purchase e-mail); another shopper's e-mail starts a new session.
  */
 (function () {
   "use strict";
@@ -400,7 +403,10 @@
     leaving: false,                      // "Volver al asistente" pressed, the bridge has not answered yet
     resumePrev: null,
     countTimer: null,
-    countSpoken: ""
+    countSpoken: "",
+    identity: null,                      // the shop's signed identity (TiendaChat.identify), sent in start
+    identified: load("identity", null),  // the e-mail last identified in this browser
+    freshSession: false                  // start without the stored session (another shopper signed in)
   };
 
   // -- UI --
@@ -1268,6 +1274,7 @@
       renderStatus();
     }
     state.sessionId = frame.session_id;
+    state.freshSession = false;
     save("session", frame.session_id);
     state.started = true;
     state.attempts = 0;
@@ -1308,8 +1315,10 @@
     state.ws = ws;
     state.started = false;
     ws.onopen = function () {
-      var start = { type: "start", session_id: state.sessionId || null, locale: "es" };
-      if (state.sessionId && state.maxId > 0) start.after_id = state.maxId;
+      var resume = state.sessionId && !state.freshSession;
+      var start = { type: "start", session_id: resume ? state.sessionId : null, locale: "es" };
+      if (resume && state.maxId > 0) start.after_id = state.maxId;
+      if (state.identity) start.identity = state.identity;
       ws.send(JSON.stringify(start));
     };
     ws.onmessage = function (event) {
@@ -1442,9 +1451,38 @@
   if (document.body) boot();
   else document.addEventListener("DOMContentLoaded", boot);
 
+  // -- the shop's signed identity (docs/protocol.md, "Signed identity") --
+  // identify({email, name, ts, signature}) from the shop's page, signed by the
+  // shop's server: sent in every start frame of this page; the bridge checks
+  // it (a bad one is ignored, silently). Another e-mail than the last one
+  // identified here starts a new conversation (never the previous shopper's);
+  // identify(null) signs out: a new conversation, without identity.
+  function identify(identity) {
+    var next = null;
+    if (identity && typeof identity.email === "string" && typeof identity.signature === "string" &&
+        (typeof identity.ts === "number" || typeof identity.ts === "string")) {
+      next = { email: identity.email, name: typeof identity.name === "string" ? identity.name : "",
+               ts: identity.ts, signature: identity.signature };
+    }
+    var email = next ? next.email.toLowerCase() : null;
+    if (state.identified && state.identified !== email) state.freshSession = true;
+    state.identity = next;
+    state.identified = email;
+    save("identity", email);
+    var ws = state.ws;
+    if (ws && ws.readyState === 1 && (state.started || state.freshSession)) {
+      // already started without it (or as someone else): start again with it
+      state.ws = null;
+      state.started = false;
+      try { ws.close(); } catch (e) { /* onclose is ignored: state.ws moved on */ }
+      connect();
+    }
+  }
+
   window.TiendaChat = {
     version: "1.0",
     open: function () { openPanel(true); },
-    close: closePanel
+    close: closePanel,
+    identify: identify
   };
 })();

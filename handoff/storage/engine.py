@@ -17,7 +17,11 @@ shared between calls). Where it runs:
   can hold the loop while it holds SQLite's lock (at most the connect
   timeout); use PostgreSQL for heavy traffic.
 Nothing connects until the first call. SQLite must be a file (an in-memory
-database is private to each connection).
+database is private to each connection). PostgreSQL's pooled connections are
+pinged at checkout only when idle for ``PING_IDLE_S`` (a ping is a round trip
+of its own, a sixth of a message's database time); one used more recently that
+the server dropped fails its transaction once (``StorageUnavailable``, the
+shopper retries) and the pool reconnects.
 """
 from __future__ import annotations
 
@@ -27,17 +31,19 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from typing import Any, Awaitable, Callable, Iterator, Optional, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 
 import migrations
 from core.store.sql import create_sql_engine
 from handoff.storage.errors import StorageError, StorageUnavailable
 
 T = TypeVar("T")
+PING_IDLE_S = 10.0  # PostgreSQL: a pooled connection idle this long is pinged before use
 # the old module's name: log records keep their logger
 logger = logging.getLogger("handoff.storage")
 
@@ -64,6 +70,26 @@ def per_message(method: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     return wrapper
 
 
+def _mark_used(_dbapi_connection: Any, record: Any) -> None:
+    record.info["used_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """At checkout: ping a connection idle for PING_IDLE_S; a dead one is
+    replaced (DisconnectionError makes the pool connect again)."""
+    if time.monotonic() - record.info.get("used_at", 0.0) < PING_IDLE_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:  # noqa: BLE001 - any failure of the ping means a dead connection
+        raise DisconnectionError("idle connection did not answer") from exc
+    record.info["used_at"] = time.monotonic()
+
+
 class StorageEngine:
     """The engine, its worker threads and transactions: the base of every
     job's part of ``Storage`` (each part only adds methods)."""
@@ -85,7 +111,11 @@ class StorageEngine:
         creating it does not connect."""
         with self._lock:
             if self._engine is None:
-                self._engine = create_sql_engine(self.database_url, self.connect_timeout)
+                self._engine = create_sql_engine(self.database_url, self.connect_timeout, pre_ping=self._sqlite)
+                if not self._sqlite:
+                    event.listen(self._engine, "connect", _mark_used)
+                    event.listen(self._engine, "checkin", _mark_used)
+                    event.listen(self._engine, "checkout", _ping_if_idle)
             return self._engine
 
     @staticmethod

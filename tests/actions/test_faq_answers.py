@@ -32,8 +32,28 @@ async def test_instalments_asked_get_the_no_first(domain, renderer, text: str) -
 
 
 @pytest.mark.asyncio
-async def test_other_payment_questions_get_the_list(domain) -> None:
-    assert responses(await _answer(domain, "¿aceptan bizum?", "faq/payment_methods")) == ["utter_faq/payment_methods"]
+@pytest.mark.parametrize("text", ["¿qué formas de pago tienen?", "como se paga?", "¿aceptan Apple Pay?",
+                                  "se puede pagar con google pay"])
+async def test_other_payment_questions_get_the_list(domain, text: str) -> None:
+    assert responses(await _answer(domain, text, "faq/payment_methods")) == ["utter_faq/payment_methods"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("text, named", [
+    ("¿puedo pagar con bizum?", "Bizum"), ("¿aceptan bizum?", "Bizum"), ("se puede pagar con PayPal", "PayPal"),
+    ("aceptais visa?", "Visa"), ("¿puedo pagar con American Express?", "American Express"),
+    ("se puede pagar con tarjeta de débito?", "tarjeta (Visa, Mastercard, American Express)"),
+    ("puedo hacer una transferencia?", "transferencia bancaria"),
+])
+async def test_a_method_the_store_takes_gets_a_plain_yes(domain, renderer, text: str, named: str) -> None:
+    """Walkthrough: «¿puedo pagar con bizum?» got the list of every method, not «sí»."""
+    dispatcher = await _answer(domain, text, "faq/payment_methods")
+    assert responses(dispatcher) == ["utter_payment_method_accepted"]
+    for voice in ("tu", "usted"):
+        [answer] = await renderer.texts(dispatcher, voice)
+        assert answer.startswith(f"Sí, aceptamos {named}. También aceptamos "), answer
+        others = [m for m in load_policy().raw["payment_methods"] if named not in m]
+        assert all(m in answer for m in others)  # the rest of what can be used follows
 
 
 @pytest.mark.asyncio

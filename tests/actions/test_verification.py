@@ -468,6 +468,9 @@ async def test_the_lock_is_said_plainly_once_with_the_offer_of_a_person(
     ("vale gracias, hasta luego", "thank", "utter_form_left"),
     ("olvídalo", "deny", "utter_form_stopped"),
     ("déjalo, gracias", "inform", "utter_form_stopped"),
+    # the queue's goodbyes (core/goodbyes.py): once missing here
+    ("vale, me voy", "affirm", "utter_form_left"),
+    ("no, es todo, gracias", "thank", "utter_form_left"),
 ])
 async def test_a_goodbye_or_let_go_inside_the_form_ends_it_without_asking_again(
     shop, domain, text: str, intent: str, last_words: str

@@ -32,8 +32,9 @@ class ThreadedBridge:
     Playwright owns the test thread's loop)."""
 
     def __init__(self, database_url: str, now: dt.datetime, rasa_class: type = FakeRasa,
-                 policy: Optional[StorePolicy] = None) -> None:
+                 policy: Optional[StorePolicy] = None, **settings: Any) -> None:
         self.database_url = database_url
+        self.settings = settings  # more HandoffSettings fields
         self.now = now
         self.rasa_class = rasa_class
         self.policy = policy
@@ -52,7 +53,7 @@ class ThreadedBridge:
     async def _start(self) -> str:
         rasa = self.rasa = await self.rasa_class().serve()
         settings = HandoffSettings(host="127.0.0.1", port=0, rasa_url=rasa.url, rasa_bridge_secret=BRIDGE_SECRET,
-                                   rasa_timeout_s=2.0, database_url=self.database_url)
+                                   rasa_timeout_s=2.0, database_url=self.database_url, **self.settings)
         self.server = BridgeServer(settings, Bridge(settings, policy=self.policy or load_policy(), clock=lambda: self.now))
         port = await self.server.start()
         return f"http://127.0.0.1:{port}"
@@ -72,13 +73,13 @@ class ThreadedBridge:
 
 
 def start_bridge(tmp_path: Path, now: dt.datetime, rasa_class: type = FakeRasa,
-                 voice: Optional[str] = None) -> ThreadedBridge:
+                 voice: Optional[str] = None, **settings: Any) -> ThreadedBridge:
     """A seeded SQLite store and a started ``ThreadedBridge`` (``base_url`` set);
-    ``voice`` overrides the policy's tú/usted."""
+    ``voice`` overrides the policy's tú/usted; ``settings``: more HandoffSettings fields."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     seed_store(url)
     policy = dataclasses.replace(load_policy(), brand_voice=voice) if voice else None
-    bridge = ThreadedBridge(url, now, rasa_class, policy)
+    bridge = ThreadedBridge(url, now, rasa_class, policy, **settings)
     bridge.base_url = bridge.start()  # type: ignore[attr-defined]
     return bridge
 

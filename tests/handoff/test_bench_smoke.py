@@ -3,11 +3,8 @@ sessions, so it cannot rot: relay and memory parts only (the Rasa-overhead
 part needs a trained model and is left to ``make bench``)."""
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
-
-import pytest
 
 from bench import bridge as bench
 
@@ -71,13 +68,3 @@ def test_queue_and_claim_only_with_its_cpu(tmp_path: Path) -> None:
     for phase in ("queue_cpu", "claim_cpu"):
         assert result[phase]["bridges"] > 0 and result[phase]["client"] > 0
 
-
-def test_ports_keep_to_the_given_range(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert bench.port_range("21000-21999") == range(21000, 22000)
-    with pytest.raises(argparse.ArgumentTypeError):
-        bench.port_range("21000-abc")
-    monkeypatch.setattr(bench, "PORTS", range(21000, 21010))
-    assert bench.free_port() in range(21000, 21010)
-    assert bench.scratch_names("q11") == "q11"
-    with pytest.raises(argparse.ArgumentTypeError):
-        bench.scratch_names("Q11; drop")

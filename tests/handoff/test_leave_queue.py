@@ -198,7 +198,9 @@ def test_clear_requests_to_leave(text: str) -> None:
                                   # goodbyes with politeness only (the walkthrough's "gracias, nada más, chau" got the
                                   # "sigues en la cola" line as if it were for the agent)
                                   "gracias, nada más, chau", "chau", "bueno chao gracias", "ok gracias, adiós",
-                                  "me voy, gracias", "nada más, gracias", "bye!", "hasta luego"])
+                                  "me voy, gracias", "nada más, gracias", "bye!", "hasta luego",
+                                  # the assistant's goodbyes (core/goodbyes.py): once missing here
+                                  "agur", "vale, hasta otra", "ya está todo, gracias"])
 def test_words_that_may_mean_leaving_are_asked(text: str) -> None:
     assert queue_exit(text) == ASK
 

@@ -17,7 +17,7 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from core.store import StoreError
-from handoff.bridge import LEAVE_QUEUE
+from handoff.bridge import LEAVE_QUEUE, customer_proof
 from handoff.channels.telegram.base import AttachmentRefused
 from handoff.channels.telegram.constants import (
     CALLBACK_PREFIX,
@@ -211,12 +211,7 @@ class Incoming(Outgoing):
             logger.info("telegram_contact_unknown", extra={"conversation_id": conversation_id})
             await self._send(chat_id, conversation_id, self.texts["tg_contact_unknown"], remove_keyboard=True)
             return
-        email = customer.email.lower()
-        verified = {"id": str(customer.id), "name": customer.name, "email": email,
-                    "verified_order_id": None, "verified_by": "telegram_phone"}
-        slots = {"email": email, "verified_email": email, "customer_id": str(customer.id),
-                 "customer_name": customer.name}
-        await self.bridge.verify_customer(conversation_id, verified, slots)
+        await self.bridge.verify_customer(conversation_id, *customer_proof(customer, "telegram_phone"))
         first_name = customer.name.split()[0] if customer.name else ""
         await self._send(chat_id, conversation_id, self.texts.get("tg_contact_verified", name=first_name),
                          remove_keyboard=True)

@@ -581,7 +581,8 @@ def _load_result(tag: str, rate: Optional[float], elapsed: float, relay: Relay, 
 
 async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, rates: Sequence[float],
                           duration_s: float, nominal_rate: Optional[float] = None,
-                          log: Any = print, bridges: int = 1, scratch: str = "") -> Dict[str, Any]:
+                          log: Any = print, bridges: int = 1, scratch: str = "",
+                          queue_claim_only: bool = False) -> Dict[str, Any]:
     """Relay and memory (parts 2 and 3). ``rates``: the paced loads (customer
     messages/s over all sessions, ``duration_s`` each); ``messages``: per
     customer in the saturated load (0: none); ``nominal_rate``: the paced rate
@@ -590,7 +591,8 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
     database of their own; every customer on the first, every agent on the
     last, so each relayed message crosses bridges (memory: the first's);
     ``scratch``: the name of their PostgreSQL database and Redis key prefix
-    (default ``bench_bridges_<pid>``, ``bench<pid>:``)."""
+    (default ``bench_bridges_<pid>``, ``bench<pid>:``). ``queue_claim_only``:
+    stop after the queue-and-claim phase (no relay loads, no memory after them)."""
     from core.store.seed import seed_store
 
     limit = raise_nofile(2 * sessions + 1024)
@@ -646,8 +648,14 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
                 won += answer.get("type") == "conversation"
             return won
 
+        def cpu_now() -> Tuple[float, float]:
+            return sum(cpu_seconds(p.pid) for p in processes), time.process_time()
+
+        cpu_start = cpu_now()
         await bounded_gather([ask(c) for c in customers], ASK_CONCURRENCY)
         result["queue_s"] = time.perf_counter() - queue_started
+        cpu_queued = cpu_now()
+        log(f"  all {sessions} queued in {result['queue_s']:.1f} s; the agents claim them...")
         claim_started = time.perf_counter()
         ids = [c.conversation_id for c in customers]
         won = sum(await asyncio.gather(*(claim_all(console, ids[i::agents]) for i, console in enumerate(consoles))))
@@ -655,7 +663,17 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         if won != sessions:
             raise RuntimeError(f"{won} of {sessions} conversations claimed")
         result["claim_s"] = time.perf_counter() - claim_started
+        cpu_claimed = cpu_now()
+        # CPU seconds of the phase: the bridges' (all of them) and this client process's
+        result["queue_cpu"] = {"bridges": cpu_queued[0] - cpu_start[0], "client": cpu_queued[1] - cpu_start[1]}
+        result["claim_cpu"] = {"bridges": cpu_claimed[0] - cpu_queued[0], "client": cpu_claimed[1] - cpu_queued[1]}
+        log(f"  all claimed in {result['claim_s']:.1f} s (CPU s, bridges/client: queue "
+            f"{result['queue_cpu']['bridges']:.1f}/{result['queue_cpu']['client']:.1f}, claim "
+            f"{result['claim_cpu']['bridges']:.1f}/{result['claim_cpu']['client']:.1f})")
         memory["assigned"] = rss_mb(bridge.pid)
+        if queue_claim_only:
+            result.update(memory=memory, errors=dict(relay.errors), rasa_calls=rasa.calls)
+            return result
         for console in consoles:
             console.echo = True
 
@@ -693,6 +711,20 @@ async def run_relay_async(tmp: Path, sessions: int, agents: int, messages: int, 
         await rasa.stop()
         if scratch_db is not None:
             await asyncio.to_thread(_drop_postgres_database, scratch_db)
+            await asyncio.to_thread(_drop_redis_keys, extra["HANDOFF_CLUSTER_PREFIX"])
+
+
+def _drop_redis_keys(prefix: str) -> None:
+    """The keys the bridges left under ``prefix`` on the local Redis (presence, leader)."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=3)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def _postgres_database(name: str) -> str:
@@ -726,9 +758,9 @@ def _drop_postgres_database(name: str) -> None:
 
 def run_relay(tmp: Path, sessions: int, agents: int, messages: int, rates: Sequence[float],
               duration_s: float, nominal_rate: Optional[float] = None, log: Any = print,
-              bridges: int = 1, scratch: str = "") -> Dict[str, Any]:
+              bridges: int = 1, scratch: str = "", queue_claim_only: bool = False) -> Dict[str, Any]:
     return asyncio.run(run_relay_async(tmp, sessions, agents, messages, rates, duration_s, nominal_rate, log,
-                                       bridges, scratch))
+                                       bridges, scratch, queue_claim_only))
 
 
 # -- 1: overhead over Rasa's bridge channel ------------------------------------------
@@ -1209,6 +1241,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="write every relayed message as JSON [direction, sent at (time.perf_counter, the "
                              "machine's monotonic clock), seconds] to FILE")
     parser.add_argument("--skip-rasa", action="store_true", help="skip the overhead part (no trained model needed)")
+    parser.add_argument("--queue-claim-only", action="store_true",
+                        help="of the relay part, only queue and claim the sessions (printed, never written)")
     parser.add_argument("--skip-login-flood", action="store_true", help="skip the login-flood part")
     parser.add_argument("--login-flood-only", action="store_true",
                         help="only the login-flood part; printed, never written (it would drop the other figures)")
@@ -1267,7 +1301,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"Relay and memory with {sessions} sessions, {agents} agents...", flush=True)
             relay = run_relay(tmp, sessions, agents, messages, rates, duration, nominal,
                               log=lambda m: print(m, flush=True), bridges=max(1, args.bridges),
-                              scratch=args.scratch)
+                              scratch=args.scratch, queue_claim_only=args.queue_claim_only)
+            if args.queue_claim_only:
+                print(json.dumps({k: relay[k] for k in ("sessions", "agents", "bridges", "queue_s", "claim_s",
+                                                        "queue_cpu", "claim_cpu", "errors")}))
+                return 0
             if args.trace is not None:
                 args.trace.write_text(json.dumps(relay["trace"]), encoding="utf-8")
         if not args.skip_login_flood:

@@ -77,17 +77,20 @@ def view_of(entries: Sequence[Dict[str, Any]]) -> QueueView:
     return QueueView([e["conversation_id"] for e in entries], {e["conversation_id"]: _comparable(e) for e in entries})
 
 
-def queue_changes(view: QueueView, entries: Sequence[Dict[str, Any]]) -> Tuple[Optional[Dict[str, Any]], QueueView]:
+def queue_changes(view: QueueView, entries: Sequence[Dict[str, Any]],
+                  new: Optional[QueueView] = None) -> Tuple[Optional[Dict[str, Any]], QueueView]:
     """The ``queue_changed`` frame that turns what ``view`` showed into
     ``entries`` (None when nothing changed), and the new view.
 
     ``added`` and ``updated`` hold whole entries (appended in queue order),
     ``removed`` the ids that left; ``order`` (every id, in queue order) only
-    when applying those does not already give the queue's order. Limits:
-    O(queue) per call; the saving is in what goes over the wire and what
-    the console redraws, not in reading the queue.
+    when applying those does not already give the queue's order. ``new``:
+    ``view_of(entries)`` when the caller has it (one broadcast diffs the same
+    entries for every agent socket: each entry is serialised once, not once
+    per socket). Limits: O(queue) per call; the saving is in what goes over
+    the wire and what the console redraws, not in reading the queue.
     """
-    new = view_of(entries)
+    new = new if new is not None else view_of(entries)
     removed = [cid for cid in view.order if cid not in new.entries]
     added = [e for e in entries if e["conversation_id"] not in view.entries]
     updated = [e for e in entries if e["conversation_id"] in view.entries

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, List, Optional, Set
+from typing import Any, List, Optional, Sequence, Set
 
 from handoff.bridge.base import (
     PREVIOUS_CONVERSATIONS,
@@ -30,6 +30,7 @@ from handoff.storage import (
     Agent,
     Conversation,
     NotFound,
+    StoredMessage,
     TooManyLabels,
 )
 
@@ -121,7 +122,7 @@ class AgentSide(Customers):
         history = await self.storage.history(conversation.id, include_notes=True)
         context = await case_card(conversation.context, conversation.reason, history, self.store, self.policy,
                                   (conversation.customer_id, conversation.customer_linked_by))
-        lines = await self._history_lines(conversation.id)
+        lines = await self._history_lines(conversation.id, history)
         customer_id = conversation.customer_id or self._context_customer_id(conversation)
         earlier = await self.storage.customer_conversations(customer_id, exclude=conversation.id,
                                                             limit=PREVIOUS_CONVERSATIONS) if customer_id else []
@@ -145,9 +146,12 @@ class AgentSide(Customers):
         value = customer.get("id") if isinstance(customer, dict) else None
         return str(value) if value is not None else None
 
-    async def _history_lines(self, conversation_id: str) -> List[Frame]:
-        """A conversation's transcript as agents get it (notes included)."""
-        history = await self.storage.history(conversation_id, include_notes=True)
+    async def _history_lines(self, conversation_id: str,
+                             history: Optional[Sequence[StoredMessage]] = None) -> List[Frame]:
+        """A conversation's transcript as agents get it (notes included);
+        ``history``: that history when the caller has just read it."""
+        if history is None:
+            history = await self.storage.history(conversation_id, include_notes=True)
         names = await self.storage.agent_names(sorted({m.agent_id for m in history if m.agent_id}))
         lines = []
         for m in history:
@@ -216,24 +220,26 @@ class AgentSide(Customers):
         return error
 
     async def claim(self, agent: Agent, conversation_id: str) -> None:
+        """One transaction decides and stores the claim (handoff/storage/transitions.py);
+        then the claimer gets the case, the shopper the news, and the queue follows."""
         async with self.lock(conversation_id):
-            before = await self._get(conversation_id)
-            episode = await self.storage.episode(before.episode_id) if before.episode_id is not None else None
             now = self.clock()
             try:
-                conversation = await self.storage.claim(conversation_id, agent.id, now,
-                                                        self.texts.get("agent_joined", agent=agent.name))
+                claimed = await self.storage.claim(conversation_id, agent.id, now,
+                                                   self.texts.get("agent_joined", agent=agent.name))
+            except NotFound as exc:
+                raise FrameError("not_found", "No existe esa conversación (conversation not found).") from exc
             except TransitionError as exc:
                 raise FrameError("already_claimed",
                                  "Otra persona ya atiende esta conversación o ya no está en cola "
                                  "(already claimed).") from exc
-            if episode is not None and episode.get("assigned_at") is None:  # the first claim ends the wait
-                self._observe_wait(episode, "claimed", now)
+            if claimed.waited_since is not None:  # the first claim ends the wait
+                self._observe_wait({"queued_at": claimed.waited_since}, "claimed", now)
             logger.info("conversation_claimed", extra={"conversation_id": conversation_id, "agent_id": agent.id})
             self.crash_point("claim_stored")
-            await self.to_agent(agent.id, await self._conversation_frame(conversation))
-            await self.to_customer(conversation_id, await self._handoff_frame(
-                conversation_id, {"type": "handoff", "state": "assigned", "agent_name": agent.name}))
+            await self.to_agent(agent.id, await self._conversation_frame(claimed.conversation))
+            await self.to_customer(conversation_id, {"type": "handoff", "state": "assigned", "agent_name": agent.name,
+                                                     "event_id": str(claimed.event_id)})
         self.queue_changed()  # the claimer is answered; the queue follows (coalesced)
 
     async def agent_message(self, agent: Agent, conversation_id: str, text: str, client_id: Optional[str], ws: Socket) -> None:

@@ -20,6 +20,7 @@ from handoff.metrics import Metrics
 from handoff.queue import QueueView
 from handoff.rasa import RasaClient
 from handoff.settings import HandoffSettings
+from handoff.sla import Promise
 from handoff.state import (
     State,
     may_deliver,
@@ -184,7 +185,10 @@ class BridgeBase:
         self._broadcaster: Optional[asyncio.Task] = None
         self._signals: Dict[str, Callable[[], None]] = {}
         self._publish_queue = False
-        self._last_status: Dict[str, Tuple[int, int, Optional[str]]] = {}
+        self._last_status: Dict[str, Tuple[Any, ...]] = {}  # queued conversation -> what it was last shown
+        self._status_at: Dict[str, float] = {}  # queued conversation -> loop time its status was last sent
+        self._status_timer: Optional[asyncio.TimerHandle] = None  # a broadcast for statuses held back
+        self._promise_memo: Dict[Tuple[Any, ...], Promise] = {}  # promise_for's answers (queueing.py ``_promises``)
         self._acked: Dict[str, Tuple[dt.datetime, int]] = {}  # queued conversation -> (last ack, its position)
         self._live_ids: Set[str] = set()  # queued conversations counted in positions, as last broadcast
         self._sweeper: Optional[asyncio.Task] = None

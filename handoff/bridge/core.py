@@ -54,6 +54,9 @@ class Bridge(AgentSide):
     async def stop(self) -> None:
         await self.cluster.stop()
         await self._stop_leading()
+        if self._status_timer is not None:
+            self._status_timer.cancel()
+            self._status_timer = None
         if self._broadcaster is not None:
             self._broadcaster.cancel()
             await asyncio.gather(self._broadcaster, return_exceptions=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from handoff.bridge.base import (
     LIVE_GRACE_S,
@@ -18,7 +18,7 @@ from handoff.bridge.base import (
 )
 from handoff.bridge.delivery import Delivery
 from handoff.cluster import AGENT, CUSTOMER, QUEUE, Envelope
-from handoff.queue import estimate_wait_s, mean_handling_s, queue_changes, queue_frame
+from handoff.queue import estimate_wait_s, mean_handling_s, queue_changes, queue_frame, view_of
 from handoff.sla import Promise, iso, promise_for, when_es
 from handoff.storage import Conversation, QueueEntry
 from handoff.texts import wait_text
@@ -27,7 +27,26 @@ logger = logging.getLogger("handoff.bridge")
 
 
 BROADCAST_SPACING_S = 0.1  # back-to-back queue broadcasts start at most this often
+# ... and at least this many times their own length apart: a broadcast reads and sends
+# the whole queue, so with a long queue on a busy bridge they take at most about a
+# quarter of its time, whatever the rate of changes (claims and queueings go first).
+BROADCAST_SPACING_FACTOR = 4.0
+BROADCAST_MAX_SPACING_S = 1.0  # ... but never further apart than this (the agents' view stays fresh)
+# A queued shopper is sent a new place or estimate at most this often; one held back
+# is sent by a broadcast due when the spacing is over, so the latest always follows.
+STATUS_SPACING_S = 1.0
+PROMISE_MEMO_SIZE = 20_000  # promises kept (a few hundred bytes each); all forgotten when full
 Queued = Union[Conversation, QueueEntry]  # what positions and presence read: ``id`` and ``channel``
+Shown = Tuple[Any, ...]  # what a queued shopper is shown of their status (see ``shown``)
+
+
+def shown(status: Frame) -> Shown:
+    """What a shopper sees of a queued ``handoff`` frame: their place, the
+    estimate in words and the promise; ``estimated_wait_s`` alone moving
+    (out of hours it counts down to the opening every second) shows nothing
+    new, so it is not worth a frame."""
+    return (status["position"], status["wait_text"], status["respond_by"], status["promise_text"],
+            status["offline"], status["contact_known"])
 
 
 class Queueing(Delivery):
@@ -83,13 +102,31 @@ class Queueing(Delivery):
         return self._status_frame(conversation, position, handling, await self.cluster.online(AGENT),
                                   promises.get(conversation.id), events.get(conversation.id))
 
+    def _status_sent(self, conversation_id: str, status: Frame) -> None:
+        """Remember what a queued shopper was just sent, and when (the
+        broadcasts send them only something new, at most every STATUS_SPACING_S)."""
+        self._last_status[conversation_id] = shown(status)
+        self._status_at[conversation_id] = asyncio.get_running_loop().time()
+
     async def _promises(self, conversation_ids: Optional[List[str]] = None) -> Dict[str, Promise]:
         """The first-response promise of each unanswered open episode (queued,
         or claimed without a reply), by conversation (handoff/sla.py); read
-        from the episodes and the stored apologies, never from memory."""
+        from the episodes and the stored apologies, never from memory (what
+        is kept is only ``promise_for``'s answer for the same rows: a pure
+        function of them, costly in support-time arithmetic)."""
         rows = await self.storage.unanswered_episodes(conversation_ids)
-        return {cid: promise_for(self.policy, row["episode_id"], row["queued_at"], row["apologies"])
-                for cid, row in rows.items()}
+        promises: Dict[str, Promise] = {}
+        for cid, row in rows.items():
+            key = (row["episode_id"], row["queued_at"],
+                   tuple(sorted((str(a.get("breach")), str(a.get("respond_by"))) for a in row["apologies"])))
+            promise = self._promise_memo.get(key)
+            if promise is None:
+                if len(self._promise_memo) >= PROMISE_MEMO_SIZE:
+                    self._promise_memo.clear()
+                promise = self._promise_memo[key] = promise_for(self.policy, row["episode_id"], row["queued_at"],
+                                                                row["apologies"])
+            promises[cid] = promise
+        return promises
 
     def _queued_notice(self, promise: Optional[Promise], now: dt.datetime) -> str:
         """The queued notice as the widget shows it ("Te hemos puesto en la cola…"
@@ -115,16 +152,21 @@ class Queueing(Delivery):
                 ahead += 1
         return places
 
+    def _next_opening(self, now: dt.datetime) -> Optional[dt.datetime]:
+        """None while support is open, else when it opens next."""
+        return None if self.policy.is_support_open(now) else self.policy.next_support_opening(now)
+
     def _status_frame(self, conversation: Conversation, position: int, handling_s: float, agents_online: int,
-                      promise: Optional[Promise] = None, event_id: Optional[int] = None) -> Frame:
+                      promise: Optional[Promise] = None, event_id: Optional[int] = None,
+                      moment: Optional[Tuple[dt.datetime, Optional[dt.datetime]]] = None) -> Frame:
         """The queued ``handoff`` frame; ``respond_by`` is the promise (ISO,
         UTC; null once an agent answered in this handoff) and ``promise_text``
         says it in the store's voice and time zone ("Te respondemos antes de
         las 10:30."), the same words on every channel; ``wait_text`` says the
         estimate in words ("unos 5 minutos"); ``event_id`` is the queueing's
-        state change (see ``_handoff_frame``)."""
-        now = self.clock()
-        opening = None if self.policy.is_support_open(now) else self.policy.next_support_opening(now)
+        state change (see ``_handoff_frame``). ``moment``: (now, the next
+        opening) when the caller has them (a broadcast, for every shopper)."""
+        now, opening = moment if moment is not None else (self.clock(), self._next_opening(self.clock()))
         wait = estimate_wait_s(position, handling_s, agents_online, now, opening)
         return {"type": "handoff", "state": "queued", "position": position,
                 "estimated_wait_s": wait, "offline": conversation.offline,
@@ -183,14 +225,16 @@ class Queueing(Delivery):
 
     async def _broadcast_loop(self) -> None:
         """Broadcasts one after another while more are asked for, each at
-        least BROADCAST_SPACING_S after the start of the one before: during a
-        burst (a hundred claims a second) the queue is read and sent about ten
-        times a second, whatever the number of changes; alone, a change goes
-        out at once."""
+        least BROADCAST_SPACING_S (and BROADCAST_SPACING_FACTOR times the
+        length of the one before, up to BROADCAST_MAX_SPACING_S) after the
+        start of the one before: during
+        a burst (a hundred claims a second) the queue is read and sent about
+        ten times a second at most, whatever the number of changes; alone, a
+        change goes out at once."""
         loop = asyncio.get_running_loop()
-        last = -BROADCAST_SPACING_S
+        last, spacing = -BROADCAST_SPACING_S, BROADCAST_SPACING_S
         while self._next_broadcast is not None:
-            wait = last + BROADCAST_SPACING_S - loop.time()
+            wait = last + spacing - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)  # spacing, not synchronisation: later requests join this one
             last = loop.time()
@@ -205,41 +249,89 @@ class Queueing(Delivery):
                 future.set_exception(exc)
             else:
                 future.set_result(None)
+            spacing = min(BROADCAST_MAX_SPACING_S,
+                          max(BROADCAST_SPACING_S, BROADCAST_SPACING_FACTOR * (loop.time() - last)))
 
     async def _broadcast_once(self) -> None:
+        """One broadcast: the queue read once; the agents' frames built only
+        when this bridge has agents (their changes diffed against one view of
+        it), and the status of only the queued shoppers this bridge holds a
+        socket of (every queued one when a customer sink, Telegram, is
+        attached: the sink decides which are its own)."""
         async with self._queue_lock:
             queued = await self.storage.queue()
             self.metrics.queue_length.set(len(queued))
             promises = await self._promises([c.id for c in queued])
             now = self.clock()
             seen = await self._presence(queued, now)
-            frame = self._queue_frame(queued, seen, promises)
-            # who counts as waiting, as this frame shows it (not as a later clock would)
+            # who counts as waiting, as this broadcast shows it (not as a later clock would)
             self._live_ids = {c.id for c in queued if self._customer_live(c, now, seen)}
-            for agent_id in list(self.agents):
-                for ws in list(self.agents.get(agent_id, ())):
-                    view = self._queue_views.get(ws)
-                    if view is None:  # a client that asked for the whole queue each time
-                        await self._send_live(ws, frame)
-                        continue
-                    changes, self._queue_views[ws] = queue_changes(view, frame["conversations"])
-                    if changes is not None:
-                        await self._send_live(ws, changes)
-            handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
-            places = self._positions(queued, seen)
-            events = await self.storage.latest_events([c.id for c in queued])
-            online = await self.cluster.online(AGENT)
-            for conversation in queued:
-                status = self._status_frame(conversation, places[conversation.id], handling, online,
-                                            promises.get(conversation.id), events.get(conversation.id))
-                key = (status["position"], status["estimated_wait_s"], status["respond_by"])
-                if self._last_status.get(conversation.id) != key:
-                    self._last_status[conversation.id] = key
-                    await self._to_local_customer(conversation.id, status)
-            for gone in set(self._last_status) - {c.id for c in queued}:
+            if self.agents:
+                await self._send_queue(queued, seen, promises)
+            waiting = {c.id for c in queued}
+            for gone in [cid for cid in self._last_status if cid not in waiting]:
                 del self._last_status[gone]
-            for gone in set(self._acked) - {c.id for c in queued}:
+                self._status_at.pop(gone, None)
+            for gone in [cid for cid in self._acked if cid not in waiting]:
                 del self._acked[gone]
+            local = queued if self._sinks else [c for c in queued if self.customers.get(c.id)]
+            if local:
+                await self._send_statuses(queued, local, seen, promises, now)
+
+    async def _send_queue(self, queued: List[Conversation], seen: Seen, promises: Dict[str, Promise]) -> None:
+        """The queue to this bridge's agent sockets: whole, or as changes."""
+        frame = self._queue_frame(queued, seen, promises)
+        new = view_of(frame["conversations"])
+        for agent_id in list(self.agents):
+            for ws in list(self.agents.get(agent_id, ())):
+                view = self._queue_views.get(ws)
+                if view is None:  # a client that asked for the whole queue each time
+                    await self._send_live(ws, frame)
+                    continue
+                changes, self._queue_views[ws] = queue_changes(view, frame["conversations"], new)
+                if changes is not None:
+                    await self._send_live(ws, changes)
+
+    async def _send_statuses(self, queued: List[Conversation], local: List[Conversation], seen: Seen,
+                             promises: Dict[str, Promise], now: dt.datetime) -> None:
+        """Each of ``local`` (queued shoppers this bridge sends to) is sent its
+        status when what they are shown changed, at most every
+        STATUS_SPACING_S; those held back get a broadcast due when their
+        spacing is over (it reads the queue again: the latest is what they get)."""
+        handling = mean_handling_s(await self.storage.recent_handling_times(), self.settings.default_handling_s)
+        places = self._positions(queued, seen)
+        events = await self.storage.latest_events([c.id for c in local])
+        online = await self.cluster.online(AGENT)
+        moment = (now, self._next_opening(now))
+        loop = asyncio.get_running_loop()
+        held: Optional[float] = None
+        for conversation in local:
+            status = self._status_frame(conversation, places[conversation.id], handling, online,
+                                        promises.get(conversation.id), events.get(conversation.id), moment)
+            if self._last_status.get(conversation.id) == shown(status):
+                continue
+            due = self._status_at.get(conversation.id, -STATUS_SPACING_S) + STATUS_SPACING_S
+            if due > loop.time():
+                held = due if held is None else min(held, due)
+                continue
+            self._status_sent(conversation.id, status)
+            await self._to_local_customer(conversation.id, status)
+        if held is not None:
+            self._statuses_due(held)
+
+    def _statuses_due(self, when: float) -> None:
+        """A broadcast (this bridge only) at loop time ``when``, unless one is
+        already due by then."""
+        timer = self._status_timer
+        if timer is not None and not timer.cancelled() and timer.when() <= when:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._status_timer = asyncio.get_running_loop().call_at(when, self._status_timer_fired)
+
+    def _status_timer_fired(self) -> None:
+        self._status_timer = None
+        self._broadcast_soon(publish=False)
 
     def _sla_fields(self, promise: Optional[Promise]) -> Frame:
         """The first-response SLA as agents see it (queue entries, the

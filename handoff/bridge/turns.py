@@ -260,7 +260,7 @@ class Turns(Sweeps):
         """The queued ``handoff`` frame to this customer now, remembered as
         sent, so the ``broadcast_queue`` that follows does not repeat it."""
         status = await self._queued_status(conversation)
-        self._last_status[conversation.id] = (status["position"], status["estimated_wait_s"], status["respond_by"])
+        self._status_sent(conversation.id, status)
         await self.to_customer(conversation.id, status)
 
     async def _resume(self, conversation: Conversation, turn: Turn, replay: bool = False) -> None:

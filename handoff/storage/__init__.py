@@ -20,7 +20,7 @@ from handoff.storage.engine import StorageEngine, per_message, threaded
 from handoff.storage.errors import NoCsatPending, NoNpsPending, NotFound, StorageError, StorageUnavailable, TooManyLabels
 from handoff.storage.facade import Storage
 from handoff.storage.messages import EVENT, INSERT_MESSAGE, MARK_FIRST_REPLY, SET_FIRST_CUSTOMER
-from handoff.storage.records import Agent, Attachment, Conversation, Profile, QueueEntry, StoredMessage, Turn, utcnow
+from handoff.storage.records import Agent, Attachment, Claim, Conversation, Profile, QueueEntry, StoredMessage, Turn, utcnow
 from handoff.storage.tables import (
     agents_table,
     assignments_table,
@@ -48,6 +48,7 @@ __all__ = [
     "SET_FIRST_CUSTOMER",
     "Agent",
     "Attachment",
+    "Claim",
     "Conversation",
     "QueueEntry",
     "NoCsatPending",

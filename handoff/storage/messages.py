@@ -52,15 +52,15 @@ def insert_message(
 
 
 def add_event(conn: Connection, conversation_id: str, state: str, notice: str = "",
-              agent_id: Optional[str] = None, outcome: Optional[str] = None) -> None:
+              agent_id: Optional[str] = None, outcome: Optional[str] = None) -> int:
     """A handoff state change as a row of the messages table, in the
-    transaction of the change: its id places it among the messages, so a
-    history replays the notices where they happened (never a customer,
-    bot or agent line: ``history`` leaves them out)."""
+    transaction of the change: its id (returned) places it among the
+    messages, so a history replays the notices where they happened (never a
+    customer, bot or agent line: ``history`` leaves them out)."""
     data: Dict[str, Any] = {"state": state}
     if outcome:
         data["outcome"] = outcome
-    insert_message(conn, conversation_id, EVENT, notice, data, agent_id, None)
+    return insert_message(conn, conversation_id, EVENT, notice, data, agent_id, None).id
 
 
 class MessageStorage(StorageEngine):

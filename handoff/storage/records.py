@@ -30,6 +30,16 @@ def as_utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
     return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
+class Claim(NamedTuple):
+    """A won claim: the conversation as claimed, the id of its ``assigned``
+    event, and when its episode was queued if this was the episode's first
+    claim (the end of its wait; None otherwise)."""
+
+    conversation: "Conversation"
+    event_id: int
+    waited_since: Optional[dt.datetime]
+
+
 @dataclass(frozen=True)
 class Agent:
     id: str

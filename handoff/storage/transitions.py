@@ -16,18 +16,19 @@ from handoff.state import AGENT_EVENTS, Event, State, StateConflict, next_state
 from handoff.storage.conversations import read_conversation
 from handoff.storage.engine import StorageEngine, threaded
 from handoff.storage.messages import add_event
-from handoff.storage.records import Conversation, utcnow
+from handoff.storage.records import Claim, Conversation, as_utc, utcnow
 from handoff.storage.tables import assignments_table, conversations_table, episodes_table
 from handoff.storage.turns import INSERT_TURN
 
 
 def _cas(
     conn: Connection, conversation_id: str, event: Event,
-    expected_agent: Optional[str] = None, **values: Any,
+    expected_agent: Optional[str] = None, current: Optional[Conversation] = None, **values: Any,
 ) -> Conversation:
     """Apply ``event`` if the row is still in the state we read (and, for
-    agent events, still owned by ``expected_agent``); StateConflict otherwise."""
-    current = read_conversation(conn, conversation_id)
+    agent events, still owned by ``expected_agent``); StateConflict otherwise.
+    ``current``: the row as this transaction already read it (else read here)."""
+    current = current or read_conversation(conn, conversation_id)
     target = next_state(current.state, event)
     if event in AGENT_EVENTS and current.agent_id != expected_agent:
         raise StateConflict(f"{event.value}: conversation is not assigned to this agent")
@@ -78,7 +79,7 @@ class HandoffStorage(StorageEngine):
         episode = conn.execute(insert(episodes_table).values(
             conversation_id=conversation_id, reason=reason, offline=offline, queued_at=now)).inserted_primary_key[0]
         add_event(conn, conversation_id, "queued", notice)
-        return _cas(conn, conversation_id, Event.HANDOFF, reason=reason,
+        return _cas(conn, conversation_id, Event.HANDOFF, current=current, reason=reason,
                          context=json.dumps(context, ensure_ascii=False, default=str),
                          queued_at=now, queue_rank=now.timestamp(), offline=offline,
                          preview=(preview or "")[:200] or None, episode_id=episode, agent_id=None,
@@ -86,17 +87,32 @@ class HandoffStorage(StorageEngine):
 
     @threaded
     def claim(self, conn: Connection, conversation_id: str, agent_id: str, now: dt.datetime,
-              notice: str = "") -> Conversation:
-        conversation = _cas(conn, conversation_id, Event.CLAIM, agent_id=agent_id)
-        add_event(conn, conversation_id, "assigned", notice, agent_id)
+              notice: str = "") -> Claim:
+        """queued → agent for ``agent_id``: one conditional UPDATE decides the
+        race (a second claim, on any process, changes no row and gets
+        StateConflict; NotFound for no such conversation), then the event, the
+        episode and its assignment. Six statements (an episode-less row: three)."""
+        won = conn.execute(update(conversations_table)
+                           .where(and_(conversations_table.c.id == conversation_id,
+                                       conversations_table.c.state == State.QUEUED.value))
+                           .values(state=State.AGENT.value, agent_id=agent_id, updated_at=utcnow())).rowcount == 1
+        if not won:
+            current = read_conversation(conn, conversation_id)  # NotFound, else why it lost
+            next_state(current.state, Event.CLAIM)
+            raise StateConflict(f"claim: conversation {conversation_id} changed meanwhile")
+        conversation = read_conversation(conn, conversation_id)
+        event_id = add_event(conn, conversation_id, "assigned", notice, agent_id)
+        waited_since = None
         if conversation.episode_id is not None:
-            conn.execute(update(episodes_table)
-                         .where(and_(episodes_table.c.id == conversation.episode_id, episodes_table.c.assigned_at.is_(None)))
-                         .values(assigned_at=now))
+            episode = conn.execute(select(episodes_table.c.queued_at, episodes_table.c.assigned_at)
+                                   .where(episodes_table.c.id == conversation.episode_id)).first()
+            if episode is not None and episode.assigned_at is None:  # the first claim ends the wait
+                waited_since = as_utc(episode.queued_at)
             conn.execute(update(episodes_table).where(episodes_table.c.id == conversation.episode_id)
-                         .values(agent_id=agent_id))
+                         .values(agent_id=agent_id,
+                                 assigned_at=func.coalesce(episodes_table.c.assigned_at, now)))
             _start_assignment(conn, conversation.episode_id, agent_id, "claim", now)
-        return conversation
+        return Claim(conversation, event_id, waited_since)
 
     @threaded
     def requeue(

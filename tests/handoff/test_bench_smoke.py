@@ -58,3 +58,13 @@ def test_percentile_is_nearest_rank() -> None:
     assert bench.percentile(values, 99) == 99.0
     assert bench.percentile([3.0], 99) == 3.0
     assert math.isnan(bench.percentile([], 50))
+
+
+def test_queue_and_claim_only_with_its_cpu(tmp_path: Path) -> None:
+    result = bench.run_relay(tmp_path, sessions=SESSIONS, agents=2, messages=0, rates=[20.0], duration_s=1.0,
+                             log=lambda _: None, queue_claim_only=True)
+    assert result["errors"] == {} and "loads" not in result
+    assert result["queue_s"] > 0 and result["claim_s"] > 0
+    for phase in ("queue_cpu", "claim_cpu"):
+        assert result[phase]["bridges"] > 0 and result[phase]["client"] > 0
+

@@ -51,8 +51,8 @@ async def test_claim_check_and_set_has_one_winner(storage: Storage) -> None:
     results = await asyncio.gather(
         storage.claim(conversation.id, ana.id, NOW), storage.claim(conversation.id, beto.id, NOW),
         return_exceptions=True)
-    winners = [r for r in results if not isinstance(r, Exception)]
-    assert len(winners) == 1 and all(isinstance(r, TransitionError) for r in results if r not in winners)
+    winners = [r.conversation for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1 and all(isinstance(r, TransitionError) for r in results if isinstance(r, BaseException))
     assert winners[0].state is State.AGENT
     loser = beto.id if winners[0].agent_id == ana.id else ana.id
     with pytest.raises(TransitionError):
@@ -94,7 +94,7 @@ async def test_only_the_first_agent_reply_of_a_handoff_is_recorded(storage: Stor
     ana, _ = await add_agent(storage, "Ana")
     conversation = await storage.create_conversation("web")
     await storage.enqueue(conversation.id, "customer_request", {"reason": "customer_request"}, False, "hola", NOW)
-    claimed = await storage.claim(conversation.id, ana.id, NOW + dt.timedelta(minutes=1))
+    claimed = (await storage.claim(conversation.id, ana.id, NOW + dt.timedelta(minutes=1))).conversation
     first_at = NOW + dt.timedelta(minutes=2)
     message, created, queued_at = await storage.add_agent_reply(
         conversation.id, ana.id, "Hola, soy Ana", "a1", claimed.episode_id, first_at)

@@ -82,6 +82,7 @@ bench: train seed
 	$(PY) -m bench.assistant
 	$(PY) -m bench.turns --write
 	$(PY) -m bench.bridge
+	$(PY) -m bench.bridge --bridges 2 --skip-rasa --skip-login-flood --rates 50
 	$(PY) -m bench.workers
 
 clean:

@@ -50,6 +50,9 @@ def test_write_docs_keeps_the_other_sections(tmp_path: Path) -> None:
     text = docs.read_text(encoding="utf-8")
     assert "Rasa figures" in text
     assert text.count(bench.MARK_BEGIN) == 1 and "second" in text and "first" not in text
+    bench.write_docs("two bridges", docs, bridges=2)  # make bench's run of two bridges keeps the single one's
+    text = docs.read_text(encoding="utf-8")
+    assert "second" in text and "two bridges" in text and text.count(bench.BRIDGES_BEGIN) == 1
 
 
 def test_percentile_is_nearest_rank() -> None:

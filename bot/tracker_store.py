@@ -27,9 +27,10 @@ Limits:
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import json
-from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Text, Tuple
 
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import SessionStarted
@@ -44,6 +45,7 @@ MAX_CACHED = 5000
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 10_000
 # libpq parameters, in the database URL's query
+CREATE_LOCK_KEY = 0x7261736131  # pg_advisory_lock key: one worker at a time creates the tracker database and tables
 POSTGRES_TIMEOUTS = {"connect_timeout": str(CONNECT_TIMEOUT_S), "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"}
 
 
@@ -185,6 +187,33 @@ class _Statements:
         return found
 
 
+@contextlib.contextmanager
+def _one_creator_at_a_time(kwargs: Dict[str, Any]) -> Iterator[None]:
+    """On PostgreSQL, Rasa's workers starting together each create the
+    database and tables: the loser's CREATE failed on a unique index, was
+    logged as a warning with the SQL, and it slept 5 s before trying again.
+    A session advisory lock on the login database (else the store's) makes
+    them take turns. Limits: elsewhere nothing is done (SQLite: one file)."""
+    if kwargs.get("dialect", "sqlite") != "postgresql":
+        yield
+        return
+    import sqlalchemy as sa
+
+    url = SQLTrackerStore.get_db_url("postgresql", kwargs.get("host"), kwargs.get("port"),
+                                     kwargs.get("login_db") or kwargs.get("db") or "postgres",
+                                     kwargs.get("username"), kwargs.get("password"), None, kwargs.get("query"))
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": CREATE_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": CREATE_LOCK_KEY})
+    finally:
+        engine.dispose()
+
+
 class CachedSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQL store answering from the last saved tracker while the
     database holds no newer event of the conversation, with its database work
@@ -214,7 +243,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if kwargs.get("dialect", "sqlite") == "postgresql":
             kwargs["query"] = {**POSTGRES_TIMEOUTS, **(kwargs.get("query") or {})}
-        super().__init__(*args, **kwargs)
+        with _one_creator_at_a_time(kwargs):
+            super().__init__(*args, **kwargs)
         self._live = _Cache()
         # sender -> (highest stored event id, how many of its tracker's events are stored)
         self._stored: Dict[Text, Tuple[int, int]] = {}

@@ -153,6 +153,43 @@ def test_postgres_store_with_timeouts() -> None:
         admin.close()
 
 
+@pytest.mark.postgres
+def test_workers_starting_together_create_the_database_once_without_a_warning(caplog: Any) -> None:
+    """make run-scaled: Rasa's two workers both created the tracker database
+    and tables; one failed on a unique index, logged the SQL as a warning and
+    slept 5 s before trying again."""
+    import concurrent.futures
+    import logging
+    import threading
+
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    admin.autocommit = True
+    name = "stores_test_" + secrets.token_hex(4)
+    workers = 4
+    start = threading.Barrier(workers)
+
+    def worker() -> CachedSQLTrackerStore:
+        start.wait(timeout=30)
+        return CachedSQLTrackerStore(DOMAIN, dialect="postgresql", host="127.0.0.1", port=5432, db=name,
+                                     username="postgres", login_db="postgres")
+
+    caplog.set_level(logging.WARNING, logger="rasa.core.tracker_store")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            stores = list(pool.map(lambda _: worker(), range(workers)))
+        assert [r.getMessage()[:80] for r in caplog.records if r.name == "rasa.core.tracker_store"] == []
+        for store in stores:
+            store.engine.dispose()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(pgsql.Identifier(name)))
+        admin.close()
+
+
 # -- the lock store ---------------------------------------------------------------------
 
 

@@ -1147,9 +1147,12 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
         nominal = relay["nominal_rate"]
         lines += [
             f"### Relay with {n} concurrent sessions", "",
-            f"The bridge as a subprocess (`python -m handoff`) on a temporary **SQLite** file (the default "
-            f"backend, WAL journal with synchronous=NORMAL; every message is committed before it is delivered), a stand-in Rasa "
-            f"that hands every conversation off, {n} customer sockets (each asked for a person and was queued) "
+            (f"{relay['bridges']} bridges as subprocesses (`python -m handoff`, `HANDOFF_CLUSTER=redis`) on one "
+             "**PostgreSQL** database and the local Redis (every message is committed before it is delivered), a stand-in Rasa "
+             if relay.get("bridges", 1) > 1 else
+             "The bridge as a subprocess (`python -m handoff`) on a temporary **SQLite** file (the default "
+             "backend, WAL journal with synchronous=NORMAL; every message is committed before it is delivered), a stand-in Rasa ")
+            + f"that hands every conversation off, {n} customer sockets (each asked for a person and was queued) "
             f"and {relay['agents']} agents made with `python -m handoff agent add`: every customer asked for a "
             f"person, {ASK_CONCURRENCY} at a time, until all {n} were queued ({relay['queue_s']:.1f} s), then the "
             f"agents claimed them all, each its share one after another ({relay['claim_s']:.1f} s until every "
@@ -1178,13 +1181,17 @@ def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], 
             lines.append(f"| {load['load']} | {load['relayed']} | {load['elapsed_s']:.1f} | {load['per_s']:.0f} | "
                          f"{load['bridge_cpu']:.2f} | {load['timeouts']} |")
         errors = ", ".join(f"{k}: {v}" for k, v in sorted(relay["errors"].items())) or "none"
-        lines += ["", f"Error frames during the run: {errors}. One SQLite commit on the same disk (a one-row "
-                  f"insert, WAL journal, synchronous=NORMAL): p50 {commit['p50_ms']:.2f} ms, p99 "
-                  f"{commit['p99_ms']:.2f} ms. The bridge commits the customer message before relaying it "
-                  "and the agent message before delivering it; on SQLite it runs one transaction at a time "
-                  "(those of each message inline on its event loop, the rest in one worker thread), so its "
-                  "writers never wait in SQLite's busy handler. PostgreSQL would take concurrent writers, "
-                  "but adds a network round trip per query; it is not measured here.", "",
+        storage = (
+            "Each bridge commits the customer message before relaying it and the agent message before delivering "
+            "it, in PostgreSQL (on the same 2 cores, as Redis is); the frame then crosses to the other bridge "
+            "through Redis pub/sub, sent with the conversation lock's release (handoff/cluster.py)."
+            if relay.get("bridges", 1) > 1 else
+            f"One SQLite commit on the same disk (a one-row insert, WAL journal, synchronous=NORMAL): p50 "
+            f"{commit['p50_ms']:.2f} ms, p99 {commit['p99_ms']:.2f} ms. The bridge commits the customer message "
+            "before relaying it and the agent message before delivering it; on SQLite it runs one transaction at a "
+            "time (those of each message inline on its event loop, the rest in one worker thread), so its writers "
+            "never wait in SQLite's busy handler.")
+        lines += ["", f"Error frames during the run: {errors}. {storage}", "",
                   "### Memory of the bridge process (VmRSS)", "",
                   "| state | RSS (MB) |", "| --- | --- |",
                   f"| started, no session | {mem['started']:.1f} |",

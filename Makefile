@@ -83,6 +83,7 @@ bench: train seed
 	$(PY) -m bench.turns --write
 	$(PY) -m bench.bridge
 	$(PY) -m bench.workers
+	$(PY) -m bench.notifications
 
 clean:
 	rm -rf models var .pytest_cache results

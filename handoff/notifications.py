@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 
 from core.store.models import OrderRow, ShopEventRow
+from handoff import vocabulary as vocab
 from handoff.storage import StorageEngine, conversations_table
 
 metadata = MetaData()
@@ -275,9 +276,14 @@ class NotificationStore:
 
 async def customer_notifications(db: NotificationStore, customer_id: Optional[str]) -> List[Dict[str, Any]]:
     """The case card's list: what the customer was told of their orders
-    (``at``, ``order_id``, ``topic``, ``channel``, ``state``, ``reason``, ``text``)."""
+    (``at``, ``order_id``, ``topic``, ``channel``, ``state``, ``reason``,
+    ``text``, and each code's Spanish as ``*_text``: handoff/vocabulary.py)."""
     if not customer_id:
         return []
     return [{"at": (r["sent_at"] or r["created_at"]).isoformat(), "order_id": r["order_id"], "topic": r["topic"],
-             "channel": r["channel"], "state": r["state"], "reason": r["reason"], "text": r["body"].get("text", "")}
+             "topic_text": vocab.label("notification_topic", r["topic"]), "channel": r["channel"],
+             "channel_text": vocab.label("channel", r["channel"]), "state": r["state"],
+             "state_text": vocab.label("notification_state", r["state"]), "reason": r["reason"],
+             "reason_text": vocab.label("notification_reason", r["reason"]) if r["reason"] else None,
+             "text": r["body"].get("text", "")}
             for r in await db.for_customer(customer_id)]

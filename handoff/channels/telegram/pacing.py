@@ -2,7 +2,8 @@
 messages a second overall, and one a second in one chat, short bursts
 allowed; https://core.telegram.org/bots/faq, "My bot is hitting limits").
 
-Two token buckets: one for the bot, one per chat (a burst of
+Two token buckets: one for the bot (a burst of a tenth of a second's
+messages, so no second has much over the rate), one per chat (a burst of
 ``CHAT_BURST``: a bot answer of two or three lines is not held back, a run
 of order updates to one chat is). A 429 that still comes is honoured by the
 outbox (``retry_after``); this only keeps it from coming. Limits: per
@@ -42,7 +43,8 @@ class Pacer:
     def __init__(self, per_s: float, chat_per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.chat_per_s = chat_per_s
-        self.overall = Bucket(per_s, max(1.0, per_s), clock())
+        # a tenth of a second's worth at once: never much over ``per_s`` in any second
+        self.overall = Bucket(per_s, max(1.0, per_s / 10), clock())
         self.chats: Dict[int, Bucket] = {}
 
     def take(self, chat_ids: Iterable[int]) -> Tuple[List[int], float]:

@@ -83,7 +83,7 @@ bench: train seed
 	$(PY) -m bench.turns --write
 	$(PY) -m bench.bridge
 	$(PY) -m bench.workers
-	$(PY) -m bench.notifications
+	$(PY) -m bench.notifications --write
 
 clean:
 	rm -rf models var .pytest_cache results

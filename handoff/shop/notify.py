@@ -96,11 +96,16 @@ class Notifier:
                 await asyncio.wait_for(self._wake.wait(), timeout=min(wait, self.bridge.settings.late_check_s))
 
     async def run_once(self) -> int:
-        """Plan the events not yet told, then deliver what is due; how many
-        updates were delivered (stored, or queued for Telegram)."""
-        while await self.plan_events():
-            pass
-        return await self.deliver_due()
+        """Plan the events not yet told and deliver what is due, a batch of
+        events at a time (the first updates go out while later events are
+        planned); how many updates were delivered (stored, or queued for
+        Telegram)."""
+        done = 0
+        while True:
+            planned = await self.plan_events()
+            done += await self.deliver_due()
+            if not planned:
+                return done
 
     # -- planning ------------------------------------------------------------
 

@@ -58,3 +58,19 @@ def test_percentile_is_nearest_rank() -> None:
     assert bench.percentile(values, 99) == 99.0
     assert bench.percentile([3.0], 99) == 3.0
     assert math.isnan(bench.percentile([], 50))
+
+
+def test_the_order_updates_bench_runs_with_a_few_updates() -> None:
+    """bench/notifications.py end to end with 20 updates (both cases)."""
+    import argparse
+    import asyncio
+
+    from bench import notifications
+
+    results = asyncio.run(notifications.main_async(argparse.Namespace(updates=20)))
+    assert [r["case"] for r in results] == ["paced", "unpaced"]
+    for r in results:
+        assert r["sent"] == r["notifications"] == 20 and r["chats"] == 64
+        assert r["same_text_twice"] == r["outbox_rows_twice"] == 0
+        assert r["most_to_a_chat_in_a_second"] <= 3
+    assert notifications.section(results, (0.0,), (0.0,)).startswith("## Order updates to Telegram — measured ")

@@ -7,11 +7,13 @@ card lists what was told."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import pytest
 
 from core.shop_signing import identity_signature
 from handoff.server import BridgeServer
+from handoff.texts import TU_FORMS, texts_for
 from tests.handoff.conftest import BridgeFactory, agent_client, customer, new_agent
 from tests.handoff.order_updates import NOW, SECRET, SHIPPED, SHOPPER_EMAIL, notifications, post_event, shopper_order
 
@@ -107,4 +109,30 @@ async def test_the_case_card_lists_the_updates_told(db_url: str, start_bridge: B
         order.order_id, "order.delayed", "web", "sent")
     assert told["text"] == update["text"]
     await agent.close()
+    await client.close()
+
+
+async def test_every_order_update_text_has_both_voices() -> None:
+    """The updates and the consent replies speak as the store chose: the usted
+    texts have none of the tú forms (handoff/texts.py TU_FORMS)."""
+    tu, usted = texts_for("tu"), texts_for("usted")
+    keys = [k for k in usted.keys() if k.startswith(("upd_", "tg_updates_"))]
+    assert len(keys) >= 10
+    for key in keys:
+        assert not TU_FORMS.search(usted[key]), (key, usted[key])
+    for key in ("upd_shipped", "upd_delayed", "upd_late", "upd_refund", "tg_updates_off", "tg_updates_on"):
+        assert tu[key] != usted[key] and TU_FORMS.search(tu[key]), key
+
+
+async def test_a_store_that_says_usted_tells_its_updates_so(db_url: str, start_bridge: BridgeFactory,
+                                                            usted_policy: Any) -> None:
+    server = await start_bridge(database_url=db_url, shop_webhook_secret=SECRET)
+    server.bridge.policy = usted_policy
+    client, _ = await identified(server)
+    order = await shopper_order(server, "shipped")
+    await post_event(server.port, "late-1", "order.delayed", {"order_id": order.order_id,
+                                                              "expected_delivery": "2025-12-02"})
+    update = await client.wait_type("order_update")
+    assert update["text"].startswith(f"Lo sentimos: su pedido {order.order_id} se retrasa.")
+    assert "Si lo desea, le paso con una persona del equipo." in update["text"]
     await client.close()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from sqlalchemy import (
     BigInteger,
@@ -36,6 +36,7 @@ from sqlalchemy import (
     column,
     func,
     insert,
+    or_,
     select,
     table,
     update,
@@ -137,15 +138,20 @@ class NotificationStore:
             return [dict(r._mapping) for r in rows]
         return await self.storage.run(work)
 
-    async def overdue_orders(self, before: dt.date, limit: int = 500) -> List[Dict[str, Any]]:
-        """Shipped orders expected before ``before`` (not delivered):
+    async def overdue_orders(self, before: dt.date, after: Optional[Tuple[dt.date, str]] = None,
+                             limit: int = 500) -> List[Dict[str, Any]]:
+        """Shipped orders expected before ``before`` (not delivered), by
+        (expected date, order id), from just ``after`` such a pair (a page):
         ``order_id, customer_id, expected_delivery``."""
         o = OrderRow.__table__.c
 
         def work(conn: Connection) -> List[Dict[str, Any]]:
-            rows = conn.execute(select(o.order_id, o.customer_id, o.expected_delivery)
-                                .where(and_(o.status.in_(SHIPPED), o.expected_delivery < before))
-                                .order_by(o.expected_delivery, o.order_id).limit(limit)).all()
+            query = select(o.order_id, o.customer_id, o.expected_delivery).where(
+                and_(o.status.in_(SHIPPED), o.expected_delivery < before))
+            if after is not None:
+                query = query.where(or_(o.expected_delivery > after[0],
+                                        and_(o.expected_delivery == after[0], o.order_id > after[1])))
+            rows = conn.execute(query.order_by(o.expected_delivery, o.order_id).limit(limit)).all()
             return [dict(r._mapping) for r in rows]
         return await self.storage.run(work)
 

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from core.shop_events import ShopEventInvalid, parse_event
 from core.store import StoreError
@@ -42,6 +42,7 @@ from handoff.storage import StorageError
 
 SOURCE_PREFIX = "n:"
 IDLE_WAIT_S = 30.0
+LATE_PAGE = 500  # overdue orders read at a time by the late check
 logger = logging.getLogger("handoff.shop")
 
 
@@ -140,14 +141,32 @@ class Notifier:
 
     async def late_check(self) -> int:
         """Plan an apology for every shipped order past its expected date plus
-        the policy's grace days (once per order and date); how many rows."""
+        the policy's grace days (once per order and date); how many rows.
+        Limit: every overdue shipped order is read each time (those of
+        customers with no linked channel are looked at again next time)."""
         policy = self.bridge.policy
         today = policy.today(self.bridge.clock())
         # is_overdue(expected) holds from overdue_from(expected) = expected + grace + 1 on
         before = today - dt.timedelta(days=policy.overdue_grace_days)
-        orders = await self.db.overdue_orders(before)
+        added = 0
+        after: Optional[Tuple[dt.date, str]] = None
+        while True:  # a page of overdue orders at a time, every page once
+            orders = await self.db.overdue_orders(before, after, LATE_PAGE)
+            if not orders:
+                break
+            after = (orders[-1]["expected_delivery"], orders[-1]["order_id"])
+            added += await self._plan_late(orders, today)
+        if added:
+            logger.info("late_orders_planned", extra={"notifications": added})
+            self._wake.set()
+        return added
+
+    async def _plan_late(self, orders: List[Dict[str, Any]], today: dt.date) -> int:
+        """One page of the late check: the orders not apologised for yet."""
+        policy = self.bridge.policy
         keys = {late_key(o["order_id"], o["expected_delivery"]): o for o in orders}
-        fresh = [k for k in keys if k not in await self.db.known(list(keys))]
+        known = await self.db.known(list(keys))
+        fresh = [k for k in keys if k not in known]
         added = 0
         for key in fresh:
             found = keys[key]
@@ -161,9 +180,6 @@ class Notifier:
             planned = Planned(key, None, order.order_id, customer_id, LATE_TOPIC,
                               late_body(order, self.bridge.texts, policy, today))
             added += await self.db.plan([planned], {customer_id: targets}, None, self.bridge.clock())
-        if added:
-            logger.info("late_orders_planned", extra={"notifications": added})
-            self._wake.set()
         return added
 
     # -- delivery ------------------------------------------------------------

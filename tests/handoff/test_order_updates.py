@@ -136,3 +136,29 @@ async def test_a_store_that_says_usted_tells_its_updates_so(db_url: str, start_b
     assert update["text"].startswith(f"Lo sentimos: su pedido {order.order_id} se retrasa.")
     assert "Si lo desea, le paso con una persona del equipo." in update["text"]
     await client.close()
+
+
+async def test_the_late_check_reads_every_page_of_overdue_orders(
+        db_url: str, start_bridge: BridgeFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two shipped orders past their date, one a page: both get their apology
+    in one check (the first page, already told, hid the second before)."""
+    from handoff.shop import notify
+
+    monkeypatch.setattr(notify, "LATE_PAGE", 1)
+    server = await start_bridge(database_url=db_url, shop_webhook_secret=SECRET)
+    client, _ = await identified(server)
+    found = await server.bridge.store.get_customer_by_email(SHOPPER_EMAIL)
+    assert found is not None
+    orders = [o for o in await server.bridge.store.orders_for_customer(found.id) if o.status == "processing"][:2]
+    assert server.notifier is not None
+    await server.notifier.unlead()  # the checks below are the only ones
+    for n, order in enumerate(orders):
+        await post_event(server.port, f"ship-{n}", "order.shipped",
+                         {"order_id": order.order_id, **SHIPPED, "expected_delivery": f"2025-11-1{n}"})
+    await server.notifier.run_once()
+    first = await server.notifier.late_check()
+    assert first + await server.notifier.late_check() == 2 and first == 2
+    await server.notifier.run_once()
+    late = [r for r in await notifications(server) if r["topic"] == "order.late"]
+    assert sorted(r["order_id"] for r in late) == sorted(o.order_id for o in orders)
+    await client.close()

@@ -84,6 +84,7 @@ bench: train seed
 	$(PY) -m bench.bridge
 	$(PY) -m bench.bridge --bridges 2 --skip-rasa --skip-login-flood --rates 50
 	$(PY) -m bench.workers
+	$(PY) -m bench.notifications --write
 
 clean:
 	rm -rf models var .pytest_cache results

@@ -93,6 +93,29 @@ class StorePolicy:
     fcr_window_days: int = 7
     # the share of customers (0..1) asked the NPS question after their rating
     nps_share: float = 0.0
+    # order updates pushed to a phone (Telegram) wait out this window of the
+    # store's day: (start, end) local times, the end on the next day when
+    # earlier than the start; None: no quiet hours
+    notification_quiet_hours: Optional[Tuple[dt.time, dt.time]] = None
+
+    def quiet_until(self, now: dt.datetime) -> Optional[dt.datetime]:
+        """The end of the quiet hours ``now`` falls in (UTC), or None when
+        ``now`` is outside them (or there are none). Pushed order updates
+        are held until then."""
+        if self.notification_quiet_hours is None:
+            return None
+        start, end = self.notification_quiet_hours
+        local = now.astimezone(self.tz)
+        t = local.time().replace(tzinfo=None)
+        if start <= end:
+            inside = start <= t < end
+            end_day = local.date()
+        else:  # over midnight: 21:00-09:00
+            inside = t >= start or t < end
+            end_day = local.date() + dt.timedelta(days=1) if t >= start else local.date()
+        if not inside:
+            return None
+        return dt.datetime.combine(end_day, end, tzinfo=self.tz).astimezone(dt.timezone.utc)
 
     @property
     def schedule(self) -> SupportSchedule:
@@ -398,6 +421,21 @@ def _share(value: Any, key: str) -> float:
     return float(value)
 
 
+def _quiet_hours(value: Any) -> Optional[Tuple[dt.time, dt.time]]:
+    """``"21:00-09:00"`` (store time; over midnight when the end is
+    earlier), or null/absent for none."""
+    if value is None or value == "":
+        return None
+    match = re.fullmatch(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*", str(value))
+    if not match:
+        raise PolicyError(f"notification_quiet_hours must look like \"21:00-09:00\", not {value!r}")
+    start, _ = _parse_time(match[1])
+    end, _ = _parse_time(match[2])
+    if start == end:
+        raise PolicyError("notification_quiet_hours: the start and the end are the same time")
+    return start, end
+
+
 def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> StorePolicy:
     """Validate the raw YAML mapping and build the typed policy."""
     try:
@@ -436,6 +474,7 @@ def parse_policy(raw: Mapping[str, Any], brand_voice: Optional[str] = None) -> S
             breach_new_promise_minutes=_positive_minutes(raw, "breach_new_promise_minutes", target),
             fcr_window_days=_fcr_window_days(raw.get("fcr_window_days", 7)),
             nps_share=_share(raw.get("nps_share", 0.0), "nps_share"),
+            notification_quiet_hours=_quiet_hours(raw.get("notification_quiet_hours")),
         )
         for needed in ("España", INTERNATIONAL_DROPOFF):
             if not any(_fold(k) == _fold(needed) for k in policy.return_dropoff):

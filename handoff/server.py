@@ -48,6 +48,7 @@ from handoff.http_endpoints import endpoint_protocol
 from handoff.metrics import CONTENT_TYPE_LATEST
 from handoff.settings import STATIC_DIR, HandoffSettings
 from handoff.shop import shop_endpoints
+from handoff.shop.notify import Notifier
 from handoff.storage import Agent, StorageError
 from handoff.texts import Texts
 
@@ -196,6 +197,7 @@ class BridgeServer:
         self.port: int = settings.port
         self._server: Optional[WebSocketServer] = None
         self.telegram: Optional[TelegramChannel] = None
+        self.notifier: Optional[Notifier] = None
         self.reports_warm: Optional["asyncio.Task[None]"] = None
 
     async def start(self) -> int:
@@ -213,6 +215,10 @@ class BridgeServer:
                 self.telegram = None
                 await self.bridge.stop()
                 raise
+        # order updates out (handoff/shop/notify.py): told by the leader only
+        self.notifier = Notifier(self.bridge, self.telegram)
+        self.notifier.attach()
+        await self.bridge.cluster.on_leadership(self.notifier.lead, self.notifier.unlead)
         sock = _bind(self.settings.host, self.settings.port)
         self.port = sock.getsockname()[1]
         # Frames up to 1 MiB are read and, if too big for the bridge, answered
@@ -260,6 +266,9 @@ class BridgeServer:
             self.reports_warm.cancel()
             await asyncio.gather(self.reports_warm, return_exceptions=True)
             self.reports_warm = None
+        if self.notifier is not None:
+            await self.notifier.unlead()
+            self.notifier = None
         if self.telegram is not None:
             await self.telegram.stop()
             self.telegram = None

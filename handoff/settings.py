@@ -65,6 +65,8 @@ def _telegram(env: Mapping[str, str]) -> Dict[str, Any]:
         telegram_poll_timeout_s=whole(env, "TELEGRAM_POLL_TIMEOUT_S", 30, 0),
         telegram_timeout_s=number(env, "TELEGRAM_TIMEOUT_S", 10.0, 0.5),
         telegram_outbox_max_attempts=whole(env, "TELEGRAM_OUTBOX_MAX_ATTEMPTS", 8, 1),
+        telegram_send_per_s=number(env, "TELEGRAM_SEND_PER_S", 30.0, 0.1),
+        telegram_chat_send_per_s=number(env, "TELEGRAM_CHAT_SEND_PER_S", 1.0, 0.01),
     )
 
 
@@ -136,6 +138,9 @@ class HandoffSettings:
     telegram_poll_timeout_s: int = 30
     telegram_timeout_s: float = 10.0
     telegram_outbox_max_attempts: int = 8
+    # the outbox's pace (handoff/channels/telegram/pacing.py): Telegram's limits
+    telegram_send_per_s: float = 30.0
+    telegram_chat_send_per_s: float = 1.0
     # Fault-injection tests only: the name of a step at which the process
     # exits at once, as kill -9 would (Bridge.crash_point). Empty in use.
     crash_at: str = ""
@@ -155,6 +160,9 @@ class HandoffSettings:
     # GET /demo/identity signs any e-mail for the demo page's "logged-in"
     # mode: never on where real customers are.
     demo_identity: bool = False
+    # Order updates (handoff/shop/notify.py): how often the leader looks for
+    # shipped orders past their date (and for held updates now due).
+    late_check_s: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "HandoffSettings":
@@ -188,6 +196,7 @@ class HandoffSettings:
             shop_webhook_secret=text(env, "SHOP_WEBHOOK_SECRET"),
             shop_events_max_bytes=whole(env, "SHOP_EVENTS_MAX_BYTES", 65536, 1024),
             demo_identity=choice(env, "HANDOFF_DEMO_IDENTITY", "off", ("on", "off")) == "on",
+            late_check_s=number(env, "HANDOFF_LATE_CHECK_S", 3600.0, 1.0),
             **_cluster(env),
             **_telegram(env),
         )

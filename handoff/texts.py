@@ -164,6 +164,56 @@ _TEXTS: Mapping[str, Tuple[str, str]] = {
         "Como cerró el chat mientras esperaba, la espera ha terminado y ya no está en la cola. "
         "Sigue conmigo, el asistente virtual. Si aún necesita a una persona del equipo, pulse el botón.",
     ),
+    # order updates the shop reported (handoff/shop/updates.py), on every channel
+    "upd_shipped": (
+        "¡Tu pedido {order} ya está en camino! Llegará el {date}.",
+        "¡Su pedido {order} ya está en camino! Llegará el {date}.",
+    ),
+    "upd_out_for_delivery": (
+        "Tu pedido {order} ya está en reparto: hoy llega a tu dirección.",
+        "Su pedido {order} ya está en reparto: hoy llega a su dirección.",
+    ),
+    "upd_delivered": (
+        "Tu pedido {order} ya está entregado. ¡Esperamos que te guste!",
+        "Su pedido {order} ya está entregado. ¡Esperamos que le guste!",
+    ),
+    "upd_delayed": (
+        "Lo sentimos: tu pedido {order} se retrasa. La nueva fecha de entrega es el {date}. "
+        "Si quieres, te paso con una persona del equipo.",
+        "Lo sentimos: su pedido {order} se retrasa. La nueva fecha de entrega es el {date}. "
+        "Si lo desea, le paso con una persona del equipo.",
+    ),
+    "upd_late": (
+        "Lo sentimos: tu pedido {order} debía llegar el {date} y aún no consta como entregado. "
+        "Ya lo estamos revisando. Si quieres, te paso con una persona del equipo.",
+        "Lo sentimos: su pedido {order} debía llegar el {date} y aún no consta como entregado. "
+        "Ya lo estamos revisando. Si lo desea, le paso con una persona del equipo.",
+    ),
+    "upd_refund": (
+        "Te hemos devuelto {amount} del pedido {order}.",
+        "Le hemos devuelto {amount} del pedido {order}.",
+    ),
+    "upd_refund_when": (" Lo verás en tu cuenta hacia el {date}.", " Lo verá en su cuenta hacia el {date}."),
+    "upd_return_received": (
+        "Hemos recibido tu devolución {ret} del pedido {order}. Te avisaremos cuando hagamos el reembolso.",
+        "Hemos recibido su devolución {ret} del pedido {order}. Le avisaremos cuando hagamos el reembolso.",
+    ),
+    "upd_tracking": (" Seguimiento con {carrier}: {tracking}.", " Seguimiento con {carrier}: {tracking}."),
+    "upd_tracking_url": (" {url}", " {url}"),
+    "btn_where_now": ("¿Dónde está ahora?", "¿Dónde está ahora?"),
+    "btn_refund_when": ("¿Cuándo llega mi reembolso?", "¿Cuándo llega mi reembolso?"),
+    "btn_updates_off": ("No quiero avisos", "No quiero avisos"),
+    # Telegram's /silencio and /avisos (handoff/channels/telegram/consent.py)
+    "tg_updates_off": (
+        "Hecho: no te enviaré más avisos de tus pedidos. Si cambias de idea, escribe /avisos.",
+        "Hecho: no le enviaré más avisos de sus pedidos. Si cambia de idea, escriba /avisos.",
+    ),
+    "tg_updates_on": (
+        "Hecho: te avisaré aquí cuando tu pedido salga, se retrase o llegue. Para dejar de recibirlos, "
+        "escribe /silencio.",
+        "Hecho: le avisaré aquí cuando su pedido salga, se retrase o llegue. Para dejar de recibirlos, "
+        "escriba /silencio.",
+    ),
     "btn_leave_queue": ("Volver al asistente", "Volver al asistente"),
     "btn_keep_waiting": ("Seguir esperando", "Seguir esperando"),
     # the demo shop page (handoff/static/index.html, ``{{t:key}}``)

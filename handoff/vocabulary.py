@@ -140,6 +140,30 @@ VOCABULARY: Dict[str, Dict[str, str]] = {
         "bot_only": "Solo con el asistente",
     },
     "state": {"bot": "Con el asistente", "queued": "En cola", "agent": "Con una persona"},
+    # the order updates told to the customer (handoff/shop/notify.py), on the case card
+    "notification_topic": {
+        "order.shipped": "Pedido enviado",
+        "order.out_for_delivery": "En reparto",
+        "order.delivered": "Entregado",
+        "order.delayed": "Retraso avisado por la tienda",
+        "order.late": "Retraso detectado",
+        "refund.issued": "Reembolso hecho",
+        "return.received": "Devolución recibida",
+    },
+    "notification_state": {
+        "pending": "Pendiente",
+        "queued": "Enviándose",
+        "sent": "Enviado",
+        "skipped": "No enviado",
+        "failed": "No se pudo enviar",
+    },
+    "notification_reason": {
+        "off": "el cliente desactivó los avisos",
+        "blocked": "el cliente bloqueó el bot",
+        "no_consent": "el chat no inició el bot",
+        "quiet_hours": "horas sin avisos",
+        "no_channel": "Telegram no está activo",
+    },
 }
 
 GENERIC: Dict[str, str] = {
@@ -156,6 +180,9 @@ GENERIC: Dict[str, str] = {
     "linked_by": "Otra verificación",
     "outcome": "Otro resultado",
     "state": "Otro estado",
+    "notification_topic": "Otro aviso",
+    "notification_state": "Otro estado",
+    "notification_reason": "otro motivo",
 }
 
 # details whose values are codes of a kind of their own

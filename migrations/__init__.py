@@ -114,12 +114,13 @@ def head() -> str:
 
 def target_metadata() -> List[Any]:
     """What the models declare (the store's, the bridge's, the Telegram
-    channel's tables): what autogenerate compares the database with."""
+    channel's, the order updates' tables): what autogenerate compares the database with."""
     from core.store.models import Base
     from handoff.channels.telegram import metadata as telegram_metadata
+    from handoff.notifications import metadata as notifications_metadata
     from handoff.storage import metadata as handoff_metadata
 
-    return [Base.metadata, handoff_metadata, telegram_metadata]
+    return [Base.metadata, handoff_metadata, telegram_metadata, notifications_metadata]
 
 
 def _include_name(name: Optional[str], type_: str, _parent: Any) -> bool:

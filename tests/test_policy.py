@@ -259,3 +259,28 @@ def test_the_first_response_due_is_whole_minutes_of_support_time() -> None:
     assert policy.first_response_due(_madrid(2025, 11, 24, 10, 7)) == _madrid(2025, 11, 24, 10, 37)
     assert policy.first_response_due(_madrid(2025, 11, 24, 18, 50)) == _madrid(2025, 11, 25, 9, 20)
     assert policy.breach_new_promise(_madrid(2025, 11, 24, 13, 55, 1)) == _madrid(2025, 11, 24, 16, 11)
+
+
+def test_the_quiet_hours_hold_pushed_updates_until_they_end() -> None:
+    """notification_quiet_hours "22:00-09:00" (store time, over midnight)."""
+    import datetime as dt
+
+    from core.policy import PolicyError, load_policy, parse_policy
+
+    base = dict(load_policy().raw)
+    policy = parse_policy({**base, "notification_quiet_hours": "22:00-09:00"})
+    utc = dt.timezone.utc
+    assert policy.quiet_until(dt.datetime(2025, 11, 24, 11, 0, tzinfo=utc)) is None          # 12:00 Madrid
+    assert policy.quiet_until(dt.datetime(2025, 11, 24, 22, 30, tzinfo=utc)) == dt.datetime(2025, 11, 25, 8, 0, tzinfo=utc)
+    assert policy.quiet_until(dt.datetime(2025, 11, 25, 5, 0, tzinfo=utc)) == dt.datetime(2025, 11, 25, 8, 0, tzinfo=utc)
+    assert policy.quiet_until(dt.datetime(2025, 11, 25, 8, 0, tzinfo=utc)) is None           # 09:00: over
+    day = parse_policy({**base, "notification_quiet_hours": "14:00-16:00"})
+    assert day.quiet_until(dt.datetime(2025, 11, 24, 14, 0, tzinfo=utc)) == dt.datetime(2025, 11, 24, 15, 0, tzinfo=utc)
+    assert parse_policy({**base, "notification_quiet_hours": None}).quiet_until(
+        dt.datetime(2025, 11, 24, 22, 30, tzinfo=utc)) is None
+    for wrong in ("22:00", "25:00-09:00", "09:00-09:00"):
+        try:
+            parse_policy({**base, "notification_quiet_hours": wrong})
+        except PolicyError:
+            continue
+        raise AssertionError(f"{wrong!r} was taken")

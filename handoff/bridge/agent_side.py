@@ -19,6 +19,7 @@ from handoff.casecard import case_card, customer_view, earlier_conversation
 from handoff.cluster import AGENT
 from handoff.frames import FrameError
 from handoff.labels import LABEL_SUGGESTIONS, MAX_LABELS, check_labels
+from handoff.notifications import NotificationStore, customer_notifications
 from handoff.queue import view_of
 from handoff.state import (
     Event,
@@ -127,6 +128,8 @@ class AgentSide(Customers):
         earlier = await self.storage.customer_conversations(customer_id, exclude=conversation.id,
                                                             limit=PREVIOUS_CONVERSATIONS) if customer_id else []
         context["previous_conversations"] = [earlier_conversation(row) for row in earlier]
+        # what the shop's order updates told this customer (handoff/shop/notify.py)
+        context["notifications"] = await customer_notifications(NotificationStore(self.storage), customer_id)
         context["customer_link"] = {"customer_id": customer_id, "linked_by": conversation.customer_linked_by,
                                     "linked_by_text": (customer_view({"verified_by": conversation.customer_linked_by}) or {})
                                     .get("verified_by_text") if conversation.customer_linked_by else None}

@@ -3,8 +3,11 @@
 (events.py), the logged-in shopper's signed identity in the widget's
 ``start`` frame and the demo page's signer (identity.py), and the sample
 event a shop developer sends with ``python -m handoff shop-event``
-(sample.py). The signatures themselves are core/shop_signing.py's; what an
-event changes is the store's (``Store.apply_shop_event``)."""
+(sample.py); and what the customers linked to an order are told of its
+events, on their channels, once (notify.py, the texts in updates.py, the
+rows in handoff/notifications.py). The signatures themselves are
+core/shop_signing.py's; what an event changes is the store's
+(``Store.apply_shop_event``)."""
 from __future__ import annotations
 
 from typing import Dict

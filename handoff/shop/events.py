@@ -25,6 +25,8 @@ from core.shop_signing import body_signed, timestamp_fresh
 from core.store.errors import IncompleteEvent, StoreUnavailable, UnknownOrder, UnknownReturn
 from handoff.bridge import Bridge
 from handoff.http_endpoints import Request, json_response, single
+from handoff.notifications import NOTIFY_SIGNAL
+from handoff.storage import StorageError
 
 SHOP_EVENTS_PATH = "/api/shop/events"
 logger = logging.getLogger("handoff.shop")
@@ -78,10 +80,19 @@ class ShopEventsEndpoint:
             logger.info("shop_event_repeated", extra={"event_id": event_id, "topic": event.topic})
             return json_response(Status.OK, {"status": "duplicate", "event_id": event_id})
         assert outcome.order is not None
+        await self._notify()
         logger.info("shop_event_applied", extra={"event_id": event_id, "topic": event.topic,
                                                  "order_id": event.order_id, "order_status": outcome.order.status})
         return json_response(Status.OK, {"status": "applied", "event_id": event_id, "order_id": event.order_id,
                                          "order_status": outcome.order.status})
+
+    async def _notify(self) -> None:
+        """Wake the leader's order updates (handoff/shop/notify.py); a lost
+        wake-up only delays them (the leader also looks every 30 s)."""
+        try:
+            await self.bridge.signal(NOTIFY_SIGNAL)
+        except StorageError as exc:  # ClusterError: Redis unreachable
+            logger.warning("shop_notify_signal_failed", extra={"error": str(exc)})
 
     def _refused(self, request: Request) -> Optional[Tuple[Any, ...]]:
         """The checks made before the body is read as JSON: (status, code,

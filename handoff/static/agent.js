@@ -941,6 +941,8 @@
     if (hadLabelFocus) $("label-input").focus();
 
     body.appendChild(renderEarlier(ctx));
+    var told = renderNotifications(ctx);
+    if (told) body.appendChild(told);
 
     var intents = Array.isArray(ctx.intents) ? ctx.intents : [];
     body.appendChild(section("Últimas intenciones", intents.length ? intents.map(function (intent) {
@@ -1081,6 +1083,22 @@
         el("button", { type: "button", className: "ghost-dark", "data-transcript": row.conversation_id,
           "aria-label": "Ver conversación del " + dateTimeOf(row.started_at) + " (" + channelLabel(row.channel) + ")",
           text: "Ver conversación", onclick: function (event) { openTranscript(row, event.currentTarget); } })
+      ]);
+    }))]);
+  }
+  // -- what the shop's order updates told this customer (newest first) --
+  function renderNotifications(ctx) {
+    var told = Array.isArray(ctx.notifications) ? ctx.notifications : [];
+    if (!told.length) return null;
+    return section("Avisos de pedidos enviados", [el("ul", { className: "earlier notifications" }, told.map(function (row) {
+      return el("li", { className: "earlier-item" }, [
+        el("div", { className: "earlier-head" }, [
+          el("span", { className: "earlier-date", text: dateTimeOf(row.at) }),
+          channelBadge(row.channel)
+        ]),
+        kv([["Pedido", row.order_id], ["Aviso", row.topic_text],
+            ["Estado", row.state_text + (row.reason_text ? " (" + row.reason_text + ")" : "")],
+            ["Texto", row.text]])
       ]);
     }))]);
   }

@@ -788,6 +788,15 @@
     return node;
   }
 
+  // the shop's order update (shipped, delayed, refunded...): stored as a
+  // system message of the conversation, so a history later shows the same
+  // line (same id: shown once) with the same buttons
+  function renderOrderUpdate(frame) {
+    var node = renderMessage({ type: "message", id: frame.id, sender: "system", text: frame.text,
+                               buttons: frame.buttons, at: frame.at }, true);
+    if (node) node.classList.add("order-update");
+  }
+
   function renderLocal(item) {
     if (!item.refused && item.frame && item.frame.type === "message") retireChips(null);  // the shopper went on
     if (state.byClient[item.client_id]) {            // keep unsent messages last
@@ -1293,6 +1302,7 @@
         scrollDown();
         break;
       case "message": renderMessage(frame, true); break;
+      case "order_update": renderOrderUpdate(frame); break;
       case "ack": onAck(frame); break;
       case "handoff": onHandoff(frame); break;
       case "typing": showTyping(frame.sender); break;

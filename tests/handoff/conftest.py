@@ -26,8 +26,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List
 
 import pytest
 import pytest_asyncio
-import websockets
 from aiohttp import web
+from websockets.legacy.client import WebSocketClientProtocol
+from websockets.legacy.client import connect as ws_connect
 
 from core.policy import StorePolicy, load_policy
 from core.store.seed import seed_store
@@ -167,6 +168,7 @@ class FakeRasa:
         self.api_calls.append({"path": request.path, "auth_ok": refused is None, "body": body})
         if refused is not None:  # a Response is a mapping: an empty one is falsy
             return refused
+        assert body is not None
         if self.fail_resume:
             return web.json_response({"error": "processing_failed"}, status=500)
         if body.get("action") == "utter_queue_left":  # the shopper left the queue
@@ -263,7 +265,7 @@ async def start_bridge(fake_rasa: FakeRasa, db_url: str, policy: StorePolicy) ->
 class Client:
     """A WebSocket client that waits for frames (never sleeps)."""
 
-    def __init__(self, ws: websockets.WebSocketClientProtocol) -> None:
+    def __init__(self, ws: WebSocketClientProtocol) -> None:
         self.ws = ws
         self.seen: List[Dict[str, Any]] = []
 
@@ -300,7 +302,7 @@ class Client:
 
 
 async def connect(server: BridgeServer, path: str, **kwargs: Any) -> Client:
-    ws = await websockets.connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=FRAME_TIMEOUT_S, **kwargs)
+    ws = await ws_connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=FRAME_TIMEOUT_S, **kwargs)
     return Client(ws)
 
 

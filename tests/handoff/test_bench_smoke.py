@@ -71,3 +71,18 @@ def test_queue_and_claim_only_with_its_cpu(tmp_path: Path) -> None:
     for phase in ("queue_cpu", "claim_cpu"):
         assert result[phase]["bridges"] > 0 and result[phase]["client"] > 0
 
+
+def test_the_order_updates_bench_runs_with_a_few_updates() -> None:
+    """bench/notifications.py end to end with 20 updates (both cases)."""
+    import argparse
+    import asyncio
+
+    from bench import notifications
+
+    results = asyncio.run(notifications.main_async(argparse.Namespace(updates=20)))
+    assert [r["case"] for r in results] == ["paced", "unpaced"]
+    for r in results:
+        assert r["sent"] == r["notifications"] == 20 and r["chats"] == 64
+        assert r["same_text_twice"] == r["outbox_rows_twice"] == 0
+        assert r["most_to_a_chat_in_a_second"] <= 3
+    assert notifications.section(results, (0.0,), (0.0,)).startswith("## Order updates to Telegram — measured ")

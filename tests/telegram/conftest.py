@@ -19,7 +19,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set
 
 import pytest_asyncio
 from aiohttp import web
@@ -81,6 +81,7 @@ class FakeBotApi:
     files: Dict[str, bytes] = field(default_factory=dict)
     rate_limit_next: int = 0     # answer this many sendMessage calls with 429 retry_after=1
     down: bool = False           # sendMessage answers 502 (Telegram unreachable)
+    blocked: Set[int] = field(default_factory=set)  # chats whose user blocked the bot: sendMessage answers 403
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
 
@@ -190,6 +191,9 @@ class FakeBotApi:
             return web.json_response({"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
                                       "parameters": {"retry_after": 1}}, status=429)
         chat_id = int(params["chat_id"])
+        if chat_id in self.blocked:
+            return web.json_response({"ok": False, "error_code": 403,
+                                      "description": "Forbidden: bot was blocked by the user"}, status=403)
         message = {"message_id": next(self._ids), "date": int(time.time()),
                    "chat": {"id": chat_id, "type": "private"}, "text": params["text"]}
         async with self.changed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import DefaultDict, Dict, Optional, Set
+from typing import Awaitable, Callable, DefaultDict, Dict, List, Optional, Set
 
 from aiohttp import web
 from telegram import (
@@ -14,6 +14,8 @@ from telegram import (
 from telegram.ext import Application
 
 from handoff.bridge import Bridge
+from handoff.channels.telegram.consent import ConsentStore
+from handoff.channels.telegram.pacing import Pacer
 from handoff.channels.telegram.store import TelegramStore
 from handoff.channels.telegram.texts import help_text
 from handoff.settings import HandoffSettings
@@ -43,6 +45,11 @@ class ChannelBase:
     settings: HandoffSettings
     bridge: Bridge
     db: TelegramStore
+    consent: ConsentStore
+    pacer: Pacer
+    # told of every outbox row sent (error None) or given up (the error):
+    # (source_key, error); the order updates' (handoff/shop/notify.py)
+    outbox_listeners: List[Callable[[Optional[str], Optional[str]], Awaitable[None]]]
     webhook_secret: str
     webhook_port: Optional[int]
     application: Application

@@ -56,6 +56,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 
 from handoff.bridge import Bridge
 from handoff.channels.telegram.base import TelegramChannelError
+from handoff.channels.telegram.consent import ConsentStore
 from handoff.channels.telegram.constants import (
     ALLOWED_UPDATES,
     OUTBOX_SIGNAL,
@@ -63,6 +64,7 @@ from handoff.channels.telegram.constants import (
     WEBHOOK_BODY_LIMIT,
 )
 from handoff.channels.telegram.incoming import Incoming
+from handoff.channels.telegram.pacing import Pacer
 from handoff.channels.telegram.store import TelegramStore
 from handoff.settings import HandoffSettings
 
@@ -77,6 +79,9 @@ class TelegramChannel(Incoming):
         self.settings = settings
         self.bridge = bridge
         self.db = TelegramStore(bridge)
+        self.consent = ConsentStore(bridge)
+        self.pacer = Pacer(settings.telegram_send_per_s, settings.telegram_chat_send_per_s)
+        self.outbox_listeners = []
         self.webhook_secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
         self.webhook_port: Optional[int] = None
         self.application: Application = self._build()
@@ -254,7 +259,9 @@ class TelegramChannel(Incoming):
     async def _set_commands(self) -> None:
         try:
             await self.bot.set_my_commands([("start", "Empezar"), ("ayuda", "Qué puedo hacer"),
-                                            ("agente", "Hablar con una persona")])
+                                            ("agente", "Hablar con una persona"),
+                                            ("silencio", "No recibir avisos de pedidos"),
+                                            ("avisos", "Recibir avisos de pedidos")])
         except TelegramError as exc:
             logger.warning("telegram_set_commands_failed", extra={"error": type(exc).__name__})
 

@@ -19,6 +19,7 @@ from telegram.ext import ContextTypes
 from core.store import StoreError
 from handoff.bridge import LEAVE_QUEUE, customer_proof
 from handoff.channels.telegram.base import AttachmentRefused
+from handoff.channels.telegram.consent import SILENCE_COMMANDS, UPDATES_COMMANDS, UPDATES_OFF_CALLBACK
 from handoff.channels.telegram.constants import (
     CALLBACK_PREFIX,
     CHANNEL,
@@ -118,8 +119,11 @@ class Incoming(Outgoing):
         await self._clear_keyboards(chat_id)  # the customer wrote instead of pressing: those steps are over
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else None
         if command == "/start":
+            await self.consent.started(chat_id)  # a chat that started the bot takes order updates (consent.py)
             await self.bridge.customer_message(conversation_id, None, text, "/greet", client_id)
             await self._offer_contact(chat_id, conversation_id)
+        elif command in SILENCE_COMMANDS or command in UPDATES_COMMANDS:
+            await self._choose_updates(chat_id, conversation_id, command in UPDATES_COMMANDS)
         elif command in ("/ayuda", "/help"):
             await self.bridge.system_message(conversation_id, self._help())
             await self._offer_contact(chat_id, conversation_id)
@@ -129,6 +133,12 @@ class Incoming(Outgoing):
             await self._send(chat_id, conversation_id, self.texts["tg_unknown_command"] + self._help())
         else:
             await self.bridge.customer_message(conversation_id, None, text, None, client_id)
+
+    async def _choose_updates(self, chat_id: int, conversation_id: str, on: bool) -> None:
+        """/avisos or /silencio (or its button): the chat's choice, said back."""
+        await self.consent.choose(chat_id, on)
+        logger.info("telegram_updates_chosen", extra={"conversation_id": conversation_id, "on": on})
+        await self._send(chat_id, conversation_id, self.texts["tg_updates_on" if on else "tg_updates_off"])
 
     async def _offer_contact(self, chat_id: int, conversation_id: str) -> None:
         """The «Compartir mi teléfono» offer, only while the chat's customer is
@@ -151,6 +161,10 @@ class Incoming(Outgoing):
             await self._clear_keyboards(chat.id, leave=True)
             await self.bridge.customer_message(conversation_id, None, self.texts["btn_leave_queue"], LEAVE_QUEUE,
                                                client_id)
+            return
+        if data == UPDATES_OFF_CALLBACK:  # «No quiero avisos» under an order update
+            await self._answer(query.id, None)
+            await self._choose_updates(chat.id, conversation_id, False)
             return
         if data.startswith(CSAT_PREFIX) and data[len(CSAT_PREFIX):] in ("1", "2", "3", "4", "5"):
             rated = query.message.message_id if query.message is not None else None

@@ -194,8 +194,10 @@ class Outgoing(ChannelBase):
             logger.warning("telegram_send_failed", extra={"error": type(exc).__name__})
 
     async def _outbox_loop(self) -> None:
-        """Send due rows, the oldest first in each chat; sleep until the next
-        due row or a new one. Storage errors pause the loop, never end it."""
+        """Send due rows, the oldest first in each chat, as fast as the pacer
+        allows (pacing.py: ~30/s overall, ~1/s per chat); sleep until the next
+        due row, the pacer's next token or a new row. Storage errors pause the
+        loop, never end it."""
         while True:
             self._wake.clear()
             wait = 30.0
@@ -205,12 +207,16 @@ class Outgoing(ChannelBase):
                 logger.error("telegram_outbox_unreadable", extra={"error": str(exc)})
                 heads, wait = [], 5.0
             now = utcnow()
-            due = [h for h in heads if h["next_attempt_at"] <= now]
-            if due:
-                await asyncio.gather(*(self._deliver(row) for row in due))
+            due = {h["chat_id"]: h for h in heads if h["next_attempt_at"] <= now}
+            allowed, paced_s = self.pacer.take(due)
+            if allowed:
+                await asyncio.gather(*(self._deliver(due[chat_id]) for chat_id in allowed))
                 continue
-            if heads:
-                wait = max(0.05, min((h["next_attempt_at"] - now).total_seconds() for h in heads))
+            later = [h for h in heads if h["next_attempt_at"] > now]
+            if later:
+                wait = max(0.05, min((h["next_attempt_at"] - now).total_seconds() for h in later))
+            if paced_s:
+                wait = min(wait, max(0.01, paced_s))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
@@ -236,6 +242,8 @@ class Outgoing(ChannelBase):
             await self._reschedule(row, attempts, delay, "RetryAfter", attempts >= limit)
         except (Forbidden, BadRequest, InvalidToken) as exc:  # blocked by the user, bad chat: retrying will not help
             logger.error("telegram_send_refused", extra={"outbox_id": row["id"], "error": type(exc).__name__})
+            if isinstance(exc, Forbidden):  # "bot was blocked by the user": no more order updates (consent.py)
+                await self._chat_forbidden(row["chat_id"])
             await self._reschedule(row, attempts, 0.0, f"{type(exc).__name__}: {exc}", True)
         except NetworkError as exc:
             delay = min(MAX_BACKOFF_S, 2.0 ** attempts)
@@ -251,13 +259,32 @@ class Outgoing(ChannelBase):
             except StorageError as exc:  # sent but not marked: a restart would send it again
                 logger.error("telegram_outbox_mark_failed", extra={"outbox_id": row["id"], "error": str(exc)})
             key = row.get("source_key") or ""
+            for listener in self.outbox_listeners:  # a notification's row: sent
+                await listener(key, None)
             if key.startswith("m:") and row.get("conversation_id"):  # Telegram has it for the chat: "entregado"
                 try:
                     await self.bridge.message_received(row["conversation_id"], key[2:])
                 except StorageError as exc:
                     logger.warning("telegram_delivered_unmarked", extra={"outbox_id": row["id"], "error": str(exc)})
 
+    async def _chat_forbidden(self, chat_id: int) -> None:
+        try:
+            await self.consent.blocked(chat_id)
+        except StorageError as exc:
+            logger.error("telegram_consent_unmarked", extra={"error": str(exc)})
+
+    async def send_notice(self, chat_id: int, conversation_id: str, text: str, buttons: Sequence[Dict[str, str]],
+                          message_id: str, source_key: str, extra: Sequence[Tuple[str, str]] = ()) -> None:
+        """An order update (handoff/shop/notify.py) into the outbox, once per
+        ``source_key``: ``buttons`` are the bridge's (pressed as the bot's, for
+        message ``message_id``), ``extra`` the channel's own (title, callback)."""
+        inline = await self.db.add_buttons(conversation_id, buttons, message_id) if buttons else []
+        await self._send(chat_id, conversation_id, keep_amounts(text), inline=[*inline, *extra], source_key=source_key)
+
     async def _reschedule(self, row: Dict[str, Any], attempts: int, delay: float, error: str, give_up: bool) -> None:
+        for listener in self.outbox_listeners:  # given up: a notification's row says so
+            if give_up:
+                await listener(row.get("source_key"), error)
         if give_up:
             logger.error("telegram_message_dropped", extra={"outbox_id": row["id"], "attempts": attempts})
         try:

@@ -245,17 +245,20 @@ class TelegramStore:
         return await self.storage.run(work)
 
     async def heads(self, limit: int = 500) -> List[Dict[str, Any]]:
-        """The oldest pending row of each chat (order per chat is kept)."""
+        """The oldest pending row of each chat (order per chat is kept), at
+        most ``limit`` chats, the oldest first: one row read per chat, however
+        many wait behind it (a burst of order updates)."""
         def work(conn: Connection) -> List[Dict[str, Any]]:
-            rows = conn.execute(select(outbox_table).where(outbox_table.c.status == "pending")
+            oldest = (select(func.min(outbox_table.c.id)).where(outbox_table.c.status == "pending")
+                      .group_by(outbox_table.c.chat_id))
+            rows = conn.execute(select(outbox_table).where(outbox_table.c.id.in_(oldest.scalar_subquery()))
                                 .order_by(outbox_table.c.id).limit(limit)).all()
-            heads: Dict[int, Dict[str, Any]] = {}
+            heads = []
             for row in rows:
-                if row.chat_id not in heads:
-                    item = dict(row._mapping)
-                    item["next_attempt_at"] = _utc(item["next_attempt_at"])
-                    heads[row.chat_id] = item
-            return list(heads.values())
+                item = dict(row._mapping)
+                item["next_attempt_at"] = _utc(item["next_attempt_at"])
+                heads.append(item)
+            return heads
         return await self.storage.run(work)
 
     async def sent(self, row_id: int, message_id: Optional[int]) -> None:

@@ -5,8 +5,6 @@ unique keys hold if leadership moves mid-way)."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import socket
 import time
 from pathlib import Path
 from typing import AsyncIterator, Dict, List
@@ -15,6 +13,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from bot.processes import free_port
 from core.policy import policy_path
 from core.store import create_store
 from handoff.channels.telegram import CONTACT_PROMPT
@@ -26,36 +25,24 @@ from tests.telegram.conftest import TOKEN, FakeBotApi, message_update, user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio]
 ME = user(902, "Julia")
-PORTS = range(25100, 25200)  # this suite's share of the machine's ports
-
-
-def free_port_in_range() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 25100-25199")
 
 
 @pytest_asyncio.fixture
 async def two_bridges(fresh_postgres_url: str, fake_rasa: FakeRasa, bot_api: FakeBotApi,
-                      tmp_path: Path) -> AsyncIterator[List[BridgeProcess]]:
+                      tmp_path: Path, redis_prefix: str) -> AsyncIterator[List[BridgeProcess]]:
     policy = yaml.safe_load(policy_path().read_text(encoding="utf-8"))
     policy["notification_quiet_hours"] = None  # real clocks here: the night must not hold the updates
     policy_file = tmp_path / "policy.yml"
     policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
     env: Dict[str, str] = {
-        "HANDOFF_CLUSTER": "redis", "HANDOFF_CLUSTER_PREFIX": f"n12:{secrets.token_hex(4)}:",
+        "HANDOFF_CLUSTER": "redis", "HANDOFF_CLUSTER_PREFIX": redis_prefix,
         "HANDOFF_LEADER_TTL_S": "2", "HANDOFF_PRESENCE_TTL_S": "3", "SHOP_WEBHOOK_SECRET": SECRET,
         "STORE_POLICY_FILE": str(policy_file), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": bot_api.url,
         "TELEGRAM_POLL_TIMEOUT_S": "1", "TELEGRAM_TIMEOUT_S": "3"}
     started: List[BridgeProcess] = []
     try:
         for name in ("first", "second"):
-            process = BridgeProcess(fresh_postgres_url, fake_rasa.url, free_port_in_range(), tmp_path / f"{name}.log")
+            process = BridgeProcess(fresh_postgres_url, fake_rasa.url, free_port(), tmp_path / f"{name}.log")
             started.append(await process.start(HANDOFF_BRIDGE_ID=name, **env))
         yield started
     finally:

@@ -1108,7 +1108,9 @@ def _render_login(login: Dict[str, Any]) -> Tuple[List[str], List[str]]:
 
 def render(overhead: Optional[Dict[str, Any]], relay: Optional[Dict[str, Any]], load_avg: str,
            login: Optional[Dict[str, Any]] = None) -> str:
-    lines = [f"## Handoff bridge — measured {dt.date.today().isoformat()}", "",
+    bridges = (relay or {}).get("bridges", 1)
+    title = f"Several bridges ({bridges}, PostgreSQL + Redis)" if bridges > 1 else "Handoff bridge"
+    lines = [f"## {title} — measured {dt.date.today().isoformat()}", "",
              f"Machine: {machine()}; load average at the start {load_avg} (the CPU is shared).", ""]
     targets: List[str] = []
     if overhead is not None:

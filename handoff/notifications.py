@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection
 from core.store.models import OrderRow, ShopEventRow
 from handoff import vocabulary as vocab
 from handoff.storage import StorageEngine, conversations_table
+from handoff.storage.records import as_utc
 
 metadata = MetaData()
 NOTIFY_SIGNAL = "shop_notify"  # an event was applied: the leader's Notifier plans and sends
@@ -104,17 +105,11 @@ class Planned:
     body: Dict[str, Any]
 
 
-def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def _row(row: Any) -> Dict[str, Any]:
     item = dict(row._mapping)
     item["body"] = json.loads(item["body"])
     for name in ("due_at", "created_at", "sent_at"):
-        item[name] = _utc(item[name])
+        item[name] = as_utc(item[name])
     return item
 
 
@@ -233,7 +228,7 @@ class NotificationStore:
         n = notifications_table.c
 
         def work(conn: Connection) -> Optional[dt.datetime]:
-            return _utc(conn.execute(select(func.min(n.due_at)).where(n.state == "pending")).scalar())
+            return as_utc(conn.execute(select(func.min(n.due_at)).where(n.state == "pending")).scalar())
         return await self.storage.run(work)
 
     async def mark(self, notification_id: int, state: str, *, reason: Optional[str] = None,

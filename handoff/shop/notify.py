@@ -39,6 +39,7 @@ from handoff.channels.telegram.consent import ON, UPDATES_OFF_CALLBACK
 from handoff.notifications import NOTIFY_SIGNAL, NotificationStore, Planned, Target
 from handoff.shop.updates import LATE_TOPIC, event_key, late_body, late_key, update_body
 from handoff.storage import StorageError
+from handoff.storage.records import as_utc
 
 SOURCE_PREFIX = "n:"
 IDLE_WAIT_S = 30.0
@@ -119,9 +120,8 @@ class Notifier:
 
     async def _plan_event(self, row: Dict[str, Any]) -> None:
         customer_id = str(row["customer_id"])
-        occurred = row["occurred_at"]
-        if occurred.tzinfo is None:
-            occurred = occurred.replace(tzinfo=dt.timezone.utc)
+        occurred = as_utc(row["occurred_at"])
+        assert occurred is not None  # a NOT NULL column
         planned: List[Planned] = []
         try:
             event = parse_event(row["payload"].encode("utf-8"), row["event_id"], int(occurred.timestamp()))

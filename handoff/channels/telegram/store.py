@@ -35,6 +35,7 @@ from handoff.channels.telegram.constants import (
     UPDATES_KEPT,
 )
 from handoff.storage import utcnow
+from handoff.storage.records import as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +90,6 @@ buttons_table = Table(
     # NULL for rows stored before this column existed: such a press acts as before
     Column("message_id", String(20), nullable=True),
 )
-
-
-def _utc(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 class TelegramStore:
@@ -256,7 +251,7 @@ class TelegramStore:
             heads = []
             for row in rows:
                 item = dict(row._mapping)
-                item["next_attempt_at"] = _utc(item["next_attempt_at"])
+                item["next_attempt_at"] = as_utc(item["next_attempt_at"])
                 heads.append(item)
             return heads
         return await self.storage.run(work)

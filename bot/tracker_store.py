@@ -29,6 +29,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import hashlib
 import json
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Text, Tuple
 
@@ -249,30 +250,24 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         # sender -> (highest stored event id, how many of its tracker's events are stored)
         self._stored: Dict[Text, Tuple[int, int]] = {}
         self._threads = Offloader("sql-tracker-store")
+        url = self.engine.url.render_as_string(hide_password=True)
+        self._identity = hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]  # this database, in lock tokens
+        self._statements = _Statements(self.engine.dialect, self.SQLEvent.__table__)
 
     def _token(self, marker: int) -> str:
         """What the lock carries to the conversation's next holder
         (bot/turn_lock.py): this database and its highest event id."""
-        found = self.__dict__.get("_identity")
-        if found is None:
-            import hashlib
-
-            url = self.engine.url.render_as_string(hide_password=True)
-            found = self.__dict__["_identity"] = hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
-        return f"{found}:{marker}"
+        return f"{self._identity}:{marker}"
 
     def _marker(self, token: Optional[str]) -> Optional[int]:
         """The event id of a token this store made (None for another database's or none)."""
         if token is None:
             return None
         identity, _, marker = token.rpartition(":")
-        return int(marker) if marker.isdigit() and self._token(0) == f"{identity}:0" else None
+        return int(marker) if marker.isdigit() and identity == self._identity else None
 
     def _sql(self) -> "_Statements":
-        found = self.__dict__.get("_statements")
-        if found is None:
-            found = self.__dict__["_statements"] = _Statements(self.engine.dialect, self.SQLEvent.__table__)
-        return found
+        return self._statements
 
     def _latest_id(self, connection: Any, sender_id: Text) -> Optional[int]:
         """The conversation's highest event id (None: no event)."""

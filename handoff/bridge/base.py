@@ -185,8 +185,8 @@ class BridgeBase:
         self._broadcaster: Optional[asyncio.Task] = None
         self._signals: Dict[str, Callable[[], None]] = {}
         self._publish_queue = False
-        self._last_status: Dict[str, Tuple[Any, ...]] = {}  # queued conversation -> what it was last shown
-        self._status_at: Dict[str, float] = {}  # queued conversation -> loop time its status was last sent
+        # queued conversation -> what it was last shown, and the loop time it was sent
+        self._last_status: Dict[str, Tuple[Tuple[Any, ...], float]] = {}
         self._status_timer: Optional[asyncio.TimerHandle] = None  # a broadcast for statuses held back
         self._promise_memo: Dict[Tuple[Any, ...], Promise] = {}  # promise_for's answers (queueing.py ``_promises``)
         self._acked: Dict[str, Tuple[dt.datetime, int]] = {}  # queued conversation -> (last ack, its position)

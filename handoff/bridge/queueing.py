@@ -102,11 +102,12 @@ class Queueing(Delivery):
         return self._status_frame(conversation, position, handling, await self.cluster.online(AGENT),
                                   promises.get(conversation.id), events.get(conversation.id))
 
-    def _status_sent(self, conversation_id: str, status: Frame) -> None:
-        """Remember what a queued shopper was just sent, and when (the
-        broadcasts send them only something new, at most every STATUS_SPACING_S)."""
-        self._last_status[conversation_id] = shown(status)
-        self._status_at[conversation_id] = asyncio.get_running_loop().time()
+    def _status_sent(self, conversation_id: str, status: Frame, what: Optional[Shown] = None) -> None:
+        """Remember what a queued shopper was just sent (``what``: ``shown(status)``
+        if the caller has it), and when (the broadcasts send them only something
+        new, at most every STATUS_SPACING_S)."""
+        self._last_status[conversation_id] = (what if what is not None else shown(status),
+                                              asyncio.get_running_loop().time())
 
     async def _promises(self, conversation_ids: Optional[List[str]] = None) -> Dict[str, Promise]:
         """The first-response promise of each unanswered open episode (queued,
@@ -166,7 +167,10 @@ class Queueing(Delivery):
         estimate in words ("unos 5 minutos"); ``event_id`` is the queueing's
         state change (see ``_handoff_frame``). ``moment``: (now, the next
         opening) when the caller has them (a broadcast, for every shopper)."""
-        now, opening = moment if moment is not None else (self.clock(), self._next_opening(self.clock()))
+        if moment is None:
+            current = self.clock()
+            moment = (current, self._next_opening(current))  # the opening of the same instant
+        now, opening = moment
         wait = estimate_wait_s(position, handling_s, agents_online, now, opening)
         return {"type": "handoff", "state": "queued", "position": position,
                 "estimated_wait_s": wait, "offline": conversation.offline,
@@ -271,7 +275,6 @@ class Queueing(Delivery):
             waiting = {c.id for c in queued}
             for gone in [cid for cid in self._last_status if cid not in waiting]:
                 del self._last_status[gone]
-                self._status_at.pop(gone, None)
             for gone in [cid for cid in self._acked if cid not in waiting]:
                 del self._acked[gone]
             local = queued if self._sinks else [c for c in queued if self.customers.get(c.id)]
@@ -308,13 +311,15 @@ class Queueing(Delivery):
         for conversation in local:
             status = self._status_frame(conversation, places[conversation.id], handling, online,
                                         promises.get(conversation.id), events.get(conversation.id), moment)
-            if self._last_status.get(conversation.id) == shown(status):
+            what = shown(status)
+            last, sent_at = self._last_status.get(conversation.id, (None, -STATUS_SPACING_S))
+            if last == what:
                 continue
-            due = self._status_at.get(conversation.id, -STATUS_SPACING_S) + STATUS_SPACING_S
+            due = sent_at + STATUS_SPACING_S
             if due > loop.time():
                 held = due if held is None else min(held, due)
                 continue
-            self._status_sent(conversation.id, status)
+            self._status_sent(conversation.id, status, what)
             await self._to_local_customer(conversation.id, status)
         if held is not None:
             self._statuses_due(held)

@@ -16,13 +16,14 @@ import datetime as dt
 import json
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, TypeVar
 
 from core.store.types import ORDER_STATUSES, SHOP_EVENT_TOPICS, RefundIssued, ShopEvent
 
 EVENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 ORDER_ID = re.compile(r"^\d{6}$")
 RETURN_NUMBER = re.compile(r"^DEV-\d{6}$")
+T = TypeVar("T")
 
 
 class ShopEventInvalid(ValueError):
@@ -109,26 +110,24 @@ def _text(data: Dict[str, Any], name: str, longest: int, required: bool = False)
     return text
 
 
-def _date(data: Dict[str, Any], name: str, where: str = "order.") -> Optional[dt.date]:
+def _iso(data: Dict[str, Any], name: str, where: str, parse: Callable[[str], T], what: str) -> Optional[T]:
+    """The field parsed from its ISO 8601 text; None when absent; a 400 naming it otherwise."""
     value = data.get(name)
     if value is None:
         return None
     try:
         if not isinstance(value, str):
             raise ValueError("not a string")
-        return dt.date.fromisoformat(value[:10])
+        return parse(value)
     except ValueError as exc:
-        raise ShopEventInvalid("invalid_field", f"{where}{name} must be a date, YYYY-MM-DD") from exc
+        raise ShopEventInvalid("invalid_field", f"{where}{name} must be {what}") from exc
+
+
+def _date(data: Dict[str, Any], name: str, where: str = "order.") -> Optional[dt.date]:
+    return _iso(data, name, where, lambda text: dt.date.fromisoformat(text[:10]), "a date, YYYY-MM-DD")
 
 
 def _datetime(data: Dict[str, Any], name: str, where: str = "order.") -> Optional[dt.datetime]:
-    value = data.get(name)
-    if value is None:
-        return None
-    try:
-        if not isinstance(value, str):
-            raise ValueError("not a string")
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ShopEventInvalid("invalid_field", f"{where}{name} must be an ISO 8601 date and time") from exc
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)
+    parsed = _iso(data, name, where, lambda text: dt.datetime.fromisoformat(text.replace("Z", "+00:00")),
+                  "an ISO 8601 date and time")
+    return parsed if parsed is None or parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)

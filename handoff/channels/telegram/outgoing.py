@@ -282,10 +282,9 @@ class Outgoing(ChannelBase):
         await self._send(chat_id, conversation_id, keep_amounts(text), inline=[*inline, *extra], source_key=source_key)
 
     async def _reschedule(self, row: Dict[str, Any], attempts: int, delay: float, error: str, give_up: bool) -> None:
-        for listener in self.outbox_listeners:  # given up: a notification's row says so
-            if give_up:
-                await listener(row.get("source_key"), error)
         if give_up:
+            for listener in self.outbox_listeners:  # given up: a notification's row says so
+                await listener(row.get("source_key"), error)
             logger.error("telegram_message_dropped", extra={"outbox_id": row["id"], "attempts": attempts})
         try:
             await self.db.retry(row["id"], attempts, delay, error, give_up)
